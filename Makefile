@@ -1,0 +1,50 @@
+# SupportAI — the two commands are `make run` and `make test`; both set themselves up.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+REQS_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(REQS_HASH)
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: setup run test test-fast lint format bench services browser clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)
+
+## Everything in the foreground: embedded Postgres, migrations, demo data, web, worker, beat.
+run: setup
+	PORT=$(PORT) $(BIN)/python scripts/run.py
+
+## The whole suite against real Postgres (embedded), real Redis, real workers and Chromium.
+test: setup services browser
+	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The suite without the browser and chaos tests, for quick iteration.
+test-fast: setup services
+	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -m "not browser and not chaos" $(PYTEST_ARGS)
+
+services:
+	@bash scripts/ensure_redis.sh
+
+browser:
+	@bash scripts/ensure_chromium.sh
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: setup services
+	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

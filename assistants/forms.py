@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from django import forms
+
+TONES = ["professional", "friendly", "casual", "formal", "empathetic", "concise", "enthusiastic"]
+
+
+class AssistantForm(forms.Form):
+    name = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"placeholder": "Support assistant"}))
+    description = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What this assistant is for (shown to your team).",
+    )
+    tone = forms.CharField(
+        max_length=50,
+        required=False,
+        initial="professional",
+        widget=forms.TextInput(attrs={"list": "tone-options"}),
+        help_text="How it sounds: professional, friendly, casual…",
+    )
+    language = forms.CharField(
+        max_length=20, required=False, initial="en", help_text="Answer language, e.g. en, fr, de."
+    )
+    default_tasks = forms.CharField(
+        label="Default tasks",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "answer_questions\nprovide_support"}),
+        help_text="One per line: what it should help with.",
+    )
+    instructions = forms.CharField(
+        required=False,
+        widget=forms.Textarea(
+            attrs={"rows": 6, "placeholder": "Always greet the customer by name when known…"}
+        ),
+        help_text="Extra rules for every answer. Knowledge, not instructions, should hold facts.",
+    )
+    model = forms.CharField(
+        label="LLM model",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "Server default"}),
+        help_text="A litellm model string such as openai/gpt-4o-mini; empty uses the server's default.",
+    )
+    temperature = forms.FloatField(
+        min_value=0.0,
+        max_value=2.0,
+        initial=0.2,
+        widget=forms.NumberInput(attrs={"step": "0.1"}),
+        help_text="0 = precise and repeatable, higher = more varied.",
+    )
+    is_active = forms.BooleanField(label="Active (answers visitors)", required=False, initial=True)
+
+    def clean_default_tasks(self) -> list[str]:
+        raw = self.cleaned_data["default_tasks"].replace(",", "\n")
+        return [task.strip() for task in raw.splitlines() if task.strip()]
+
+
+class PlaygroundForm(forms.Form):
+    content = forms.CharField(max_length=4000, widget=forms.Textarea(attrs={"rows": 1}))

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from assistants.models import Assistant, UserContext
+from supportai.api.errors import NotFound
+
+
+def assistant_list(*, organization) -> QuerySet[Assistant]:
+    return Assistant.objects.for_organization(organization).order_by("-created_at")
+
+
+def assistant_get(*, organization, assistant_id) -> Assistant:
+    """The organization's assistant, or NotFound (also for a malformed id)."""
+    try:
+        assistant_id = uuid.UUID(str(assistant_id))
+    except ValueError:
+        raise NotFound("Assistant not found.") from None
+    assistant = Assistant.objects.for_organization(organization).filter(pk=assistant_id).first()
+    if assistant is None:
+        raise NotFound("Assistant not found.")
+    return assistant
+
+
+def user_context_list(*, organization, user_reference: str | None = None) -> QuerySet[UserContext]:
+    queryset = UserContext.objects.for_organization(organization).order_by("-created_at")
+    if user_reference:
+        queryset = queryset.filter(user_reference=user_reference)
+    return queryset
+
+
+def user_context_resolve(*, organization, reference: str) -> UserContext | None:
+    """A context by its UUID or by its `user_reference` (seed 003 passes the user id)."""
+    scoped = UserContext.objects.for_organization(organization)
+    try:
+        found = scoped.filter(pk=uuid.UUID(str(reference))).first()  # its id
+    except ValueError:
+        found = None
+    if found is None:  # or its user_reference
+        found = scoped.filter(user_reference=str(reference)).first()
+    return found

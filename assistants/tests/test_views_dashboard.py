@@ -1,0 +1,131 @@
+"""Dashboard: assistants pages and the playground (Django test client, offline answerer)."""
+
+import pytest
+from django.urls import reverse
+
+from assistants.models import Assistant
+from chat.models import Conversation, Message
+from knowledge import services as knowledge_services
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+
+PERSONA = {
+    "name": "Acme Helper",
+    "description": "Answers shoppers",
+    "tone": "friendly",
+    "language": "en",
+    "default_tasks": "answer_questions\nprovide_support",
+    "instructions": "Be brief.",
+    "model": "",
+    "temperature": "0.3",
+    "is_active": "on",
+}
+
+
+@pytest.fixture
+def assistant(tenant):
+    return Assistant.objects.create(organization=tenant.organization, name="Helper")
+
+
+def test_anonymous_and_foreign(client, foreign_client, assistant):
+    assert client.get(reverse("assistants")).status_code == 302
+    for name in ["assistant-edit", "assistant-delete", "assistant-playground"]:
+        assert foreign_client.get(reverse(name, args=[assistant.pk])).status_code == 404
+    assert foreign_client.post(reverse("assistant-edit", args=[assistant.pk]), PERSONA).status_code == 404
+    assert foreign_client.post(reverse("assistant-delete", args=[assistant.pk])).status_code == 404
+    assert (
+        foreign_client.post(
+            reverse("assistant-playground", args=[assistant.pk]), {"content": "hi"}
+        ).status_code
+        == 404
+    )
+    assistant.refresh_from_db()
+    assert assistant.name == "Helper"
+    assert not Conversation.objects.unscoped().exists()
+    assert b"Helper" not in foreign_client.get(reverse("assistants")).content
+
+
+def test_empty_state_then_create_with_every_persona_field(owner_client, tenant):
+    assert b"No assistants yet" in owner_client.get(reverse("assistants")).content
+    response = owner_client.post(reverse("assistant-create"), PERSONA)
+    assistant = Assistant.objects.for_organization(tenant.organization).get()
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "assistant-playground", args=[assistant.pk]
+    )
+    assert assistant.name == "Acme Helper" and assistant.description == "Answers shoppers"
+    assert assistant.tone == "friendly" and assistant.language == "en"
+    assert assistant.default_tasks == ["answer_questions", "provide_support"]
+    assert assistant.instructions == "Be brief." and assistant.temperature == 0.3 and assistant.is_active
+
+
+def test_create_validation(owner_client, tenant):
+    response = owner_client.post(reverse("assistant-create"), {**PERSONA, "name": "", "temperature": "9"})
+    assert response.status_code == 200
+    assert set(response.context["form"].errors) == {"name", "temperature"}
+    assert not Assistant.objects.for_organization(tenant.organization).exists()
+
+
+def test_edit_persona(owner_client, assistant):
+    page = owner_client.get(reverse("assistant-edit", args=[assistant.pk]))
+    assert page.status_code == 200 and b'value="Helper"' in page.content
+    owner_client.post(
+        reverse("assistant-edit", args=[assistant.pk]),
+        {**PERSONA, "name": "Renamed", "model": "openai/gpt-4o-mini", "is_active": ""},
+    )
+    assistant.refresh_from_db()
+    assert assistant.name == "Renamed" and assistant.model == "openai/gpt-4o-mini" and not assistant.is_active
+
+
+def test_agent_cannot_create_edit_or_delete(agent_client, tenant, assistant):
+    assert agent_client.get(reverse("assistant-create")).status_code == 403
+    assert agent_client.post(reverse("assistant-create"), PERSONA).status_code == 403
+    agent_client.post(reverse("assistant-edit", args=[assistant.pk]), {**PERSONA, "name": "Agent edit"})
+    assert agent_client.post(reverse("assistant-delete", args=[assistant.pk])).status_code == 403
+    assistant.refresh_from_db()
+    assert assistant.name == "Helper"
+    assert Assistant.objects.for_organization(tenant.organization).count() == 1
+
+
+def test_delete_assistant(owner_client, tenant, assistant):
+    owner_client.post(reverse("assistant-delete", args=[assistant.pk]))
+    assert not Assistant.objects.for_organization(tenant.organization).exists()
+
+
+def test_playground_answers_with_sources(owner_client, tenant, assistant):
+    knowledge_services.qa_create(
+        organization=tenant.organization,
+        question="What is your refund policy?",
+        answer="Refunds are possible within 30 days of purchase.",
+    )
+    url = reverse("assistant-playground", args=[assistant.pk])
+    assert b"Start a conversation" in owner_client.get(url).content
+    turn = owner_client.post(url, {"content": "Can I get a refund?"}, HTTP_HX_REQUEST="true")
+    assert turn.status_code == 200
+    assert b"Can I get a refund?" in turn.content and b"within 30 days" in turn.content
+    assert b'data-testid="sources"' in turn.content and b"What is your refund policy?" in turn.content
+    conversation = Conversation.objects.for_organization(tenant.organization).get()
+    assert conversation.metadata["source"] == "playground"
+    # The page keeps the conversation; a second turn continues it.
+    owner_client.post(url, {"content": "And shipping?"}, HTTP_HX_REQUEST="true")
+    assert (
+        Message.objects.for_organization(tenant.organization).filter(conversation=conversation).count() == 4
+    )
+    assert b"within 30 days" in owner_client.get(url).content
+    owner_client.post(reverse("assistant-playground-reset", args=[assistant.pk]))
+    assert b"Start a conversation" in owner_client.get(url).content
+
+
+def test_playground_on_an_inactive_assistant_explains_the_error(owner_client, assistant):
+    assistant.is_active = False
+    assistant.save()
+    turn = owner_client.post(
+        reverse("assistant-playground", args=[assistant.pk]), {"content": "Hello?"}, HTTP_HX_REQUEST="true"
+    )
+    assert turn.status_code == 200 and turn["X-Form-Error"] == "1" and b"not active" in turn.content
+
+
+def test_list_is_paginated(owner_client, tenant):
+    for number in range(21):
+        Assistant.objects.create(organization=tenant.organization, name=f"A{number}")
+    page = owner_client.get(reverse("assistants"))
+    assert page.context["page_obj"].paginator.num_pages == 2

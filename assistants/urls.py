@@ -1,0 +1,23 @@
+from django.urls import path
+
+from assistants import api, views
+from supportai.api.routes import api_path
+
+api_v1 = [
+    *api_path("assistants", api.AssistantListCreateApi.as_view(), "assistant-list"),
+    *api_path("assistants/<uuid:pk>", api.AssistantDetailApi.as_view(), "assistant-detail"),
+    *api_path("contexts", api.UserContextListCreateApi.as_view(), "context-list"),
+    *api_path("contexts/<uuid:pk>", api.UserContextDetailApi.as_view(), "context-detail"),
+]
+pages = [
+    path("assistants/", views.AssistantListView.as_view(), name="assistants"),
+    path("assistants/new/", views.AssistantCreateView.as_view(), name="assistant-create"),
+    path("assistants/<uuid:pk>/", views.AssistantUpdateView.as_view(), name="assistant-edit"),
+    path("assistants/<uuid:pk>/delete/", views.AssistantDeleteView.as_view(), name="assistant-delete"),
+    path("assistants/<uuid:pk>/playground/", views.PlaygroundView.as_view(), name="assistant-playground"),
+    path(
+        "assistants/<uuid:pk>/playground/reset/",
+        views.PlaygroundResetView.as_view(),
+        name="assistant-playground-reset",
+    ),
+]

@@ -1,0 +1,322 @@
+"""Web tier under load: gunicorn exactly as `make run` starts it (gthread, 2 workers ×
+8 threads), on a free loopback port, loaded by wrk at concurrency 1, 8, 32 and 64.
+
+Scenarios: (a) the bare authenticated GET /api/v1/organization (the baseline);
+(b) a chat turn on /api/v1/sessions/{id}/messages; (c) POST /api/widget/chat;
+(d) widget token + session + first message. (b)–(d) run against the offline answerer and
+a 10,000-chunk knowledge base (see `bench/knowledge_base.py`); a scenario whose endpoint is
+not in this build is reported as skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import requests
+
+from bench import common
+from bench.common import processes
+
+CONCURRENCY = (1, 8, 32, 64)
+
+
+def _scenario_bare_get(context: dict) -> dict:
+    return {"path": "/api/v1/organization", "headers": context["headers"]}
+
+
+def _scenario_chat_turn(context: dict) -> dict | str:
+    from bench import knowledge_base
+
+    prepared = knowledge_base.chat_ready(context)
+    if isinstance(prepared, str):
+        return prepared
+    paths = [f"/api/v1/sessions/{session_id}/messages" for session_id in prepared["session_ids"]]
+    # {n} makes every question unique, so the query embedding is really computed each turn.
+    body = json.dumps({"content": "How do I reset my password? (ticket {n})"})
+    return {"paths": paths, "method": "POST", "body": body, "headers": prepared["headers"]}
+
+
+def _scenario_widget_chat(context: dict) -> dict | str:
+    from bench import knowledge_base
+
+    prepared = knowledge_base.chat_ready(context)
+    if isinstance(prepared, str):
+        return prepared
+    bearer = {"Authorization": f"Bearer {prepared['key']['client_secret']}"}
+    probe = requests.post(
+        context["base_url"] + "/api/widget/chat",
+        json={"message": "ping", "widgetId": prepared["widget_id"]},
+        headers=bearer,
+        timeout=60,
+    )
+    if probe.status_code != 200:
+        return f"/api/widget/chat answered {probe.status_code}: {probe.text[:200]}"
+    body = json.dumps(
+        {
+            "message": "What are your business hours? (ticket {n})",
+            "widgetId": prepared["widget_id"],
+            "sessionId": "bench-{n}",
+        }
+    )
+    return {"path": "/api/widget/chat", "method": "POST", "body": body, "headers": bearer}
+
+
+def _warm(base_url: str, spec: dict, *, parallel: int = 6) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = spec.get("paths") or [spec["path"]]
+    body = spec.get("body", "").replace("{n}", "warm")
+
+    def one(index: int) -> int:
+        return requests.request(
+            spec.get("method", "GET"),
+            base_url + paths[index % len(paths)],
+            data=body.replace("warm", f"warm{index}").encode(),
+            headers={**spec["headers"], "Content-Type": "application/json"},
+            timeout=300,
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        list(pool.map(one, range(parallel)))
+
+
+SCENARIOS = [
+    ("a", "bare authenticated GET /api/v1/organization", _scenario_bare_get),
+    ("b", "chat turn POST /api/v1/sessions/{id}/messages", _scenario_chat_turn),
+    ("c", "POST /api/widget/chat", _scenario_widget_chat),
+]
+
+
+async def _widget_flow_run(context: dict, *, concurrency: int, duration: float) -> dict:
+    """(d) one visitor's start: widget token → session → first message, per flow."""
+    import httpx
+
+    from bench import knowledge_base
+
+    prepared = knowledge_base.chat_ready(context)
+    base = context["base_url"]
+    latencies: list[float] = []
+    codes: dict[int, int] = {}
+    deadline = time.monotonic() + duration
+
+    socket_errors = 0
+
+    async def visitor(client: httpx.AsyncClient) -> None:
+        nonlocal socket_errors
+        while time.monotonic() < deadline:
+            try:
+                await one_flow(client)
+            except httpx.TransportError:  # a keep-alive connection closed under us: count, go on
+                socket_errors += 1
+
+    async def one_flow(client: httpx.AsyncClient) -> None:
+        if True:
+            started = time.perf_counter()
+            token = await client.post(
+                "/api/v1/auth/widget-token",
+                json={"client_id": prepared["key"]["client_id"], "config_id": prepared["widget_id"]},
+            )
+            codes[token.status_code] = codes.get(token.status_code, 0) + 1
+            if token.status_code != 200:
+                return
+            bearer = {"Authorization": f"Bearer {token.json()['token']}"}
+            session = await client.post(
+                "/api/v1/sessions", json={"assistant_id": prepared["assistant_id"]}, headers=bearer
+            )
+            codes[session.status_code] = codes.get(session.status_code, 0) + 1
+            if session.status_code != 201:
+                return
+            message = await client.post(
+                f"/api/v1/sessions/{session.json()['data']['id']}/messages",
+                json={"content": f"How do I reset my password? (visitor {time.monotonic_ns()})"},
+                headers=bearer,
+            )
+            codes[message.status_code] = codes.get(message.status_code, 0) + 1
+            latencies.append(time.perf_counter() - started)
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+        started = time.monotonic()
+        await asyncio.gather(*(visitor(client) for _ in range(concurrency)))
+        elapsed = time.monotonic() - started
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return (
+            round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1) if latencies else 0.0
+        )
+
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+        "max_ms": round(latencies[-1] * 1000, 1) if latencies else 0.0,
+        "codes": codes,
+        "5xx": sum(count for code, count in codes.items() if code >= 500),
+        "socket_errors": socket_errors,
+        "server_timing_ms": {},
+    }
+
+
+def _widget_flow_available(context: dict) -> str | None:
+    from bench import knowledge_base
+
+    prepared = knowledge_base.chat_ready(context)
+    if isinstance(prepared, str):
+        return prepared
+    probe = requests.post(
+        context["base_url"] + "/api/v1/auth/widget-token",
+        json={"client_id": prepared["key"]["client_id"], "config_id": prepared["widget_id"]},
+        timeout=10,
+    )
+    if probe.status_code != 200:
+        return f"POST /api/v1/auth/widget-token answered {probe.status_code}"
+    return None
+
+
+def main(*, duration: float | None = None, concurrency: tuple[int, ...] = CONCURRENCY) -> dict:
+    duration = duration or common.duration_seconds(8)
+    env = common.bench_env()
+    common.database_ready(env)
+    tenant = processes.tenant_provision(env=env, name="Bench web", rate_limit=common.UNLIMITED)
+    key = tenant["keys"][0]
+    log = common.log_path("web_tier")
+    server, base_url = processes.gunicorn_start(env=env, log_path=log)
+    context = {
+        "env": env,
+        "base_url": base_url,
+        "tenant": tenant,
+        "key": key,
+        "headers": common.auth_headers(key),
+    }
+    results: dict = {"duration_s": duration, "scenarios": {}}
+    try:
+        for letter, title, prepare in SCENARIOS:
+            spec = prepare(context)
+            if isinstance(spec, str):
+                results["scenarios"][letter] = {"title": title, "skipped": spec}
+                print(f"({letter}) {title}: skipped — {spec}", flush=True)
+                continue
+            # Warm up before measuring: every web worker loads the embedder (and litellm)
+            # lazily on its first chat turn, which takes seconds; then connections and caches.
+            if letter != "a":
+                _warm(base_url, spec)
+            common.wrk_run(
+                url=base_url + spec.get("path", "/"),
+                concurrency=8,
+                duration=2,
+                headers=spec["headers"],
+                method=spec.get("method", "GET"),
+                body=spec.get("body", ""),
+                paths=spec.get("paths"),
+            )
+            runs = []
+            for level in concurrency:
+                run = common.wrk_run(
+                    url=base_url + spec.get("path", "/"),
+                    concurrency=level,
+                    duration=duration,
+                    headers=spec["headers"],
+                    method=spec.get("method", "GET"),
+                    body=spec.get("body", ""),
+                    paths=spec.get("paths"),
+                )
+                runs.append(run)
+                print(
+                    f"({letter}) c={level:>2}: {run['rps']:>7} req/s  p50 {run['p50_ms']:.1f}  "
+                    f"p95 {run['p95_ms']:.1f}  p99 {run['p99_ms']:.1f} ms  5xx {run['5xx']}  "
+                    f"codes {run['codes']}  timing {common.timing_text(run['server_timing_ms'])}",
+                    flush=True,
+                )
+            results["scenarios"][letter] = {"title": title, "runs": runs}
+
+        title = "widget token + session + first message (one visitor start)"
+        reason = _widget_flow_available(context)
+        if reason:
+            results["scenarios"]["d"] = {"title": title, "skipped": reason}
+            print(f"(d) {title}: skipped — {reason}", flush=True)
+        else:
+            runs = []
+            for level in concurrency:
+                run = asyncio.run(_widget_flow_run(context, concurrency=level, duration=duration))
+                runs.append(run)
+                print(
+                    f"(d) c={level:>2}: {run['rps']} flows/s p50 {run['p50_ms']} p95 {run['p95_ms']}",
+                    flush=True,
+                )
+            results["scenarios"]["d"] = {"title": title, "runs": runs}
+    finally:
+        processes.process_stop(server)
+    results["summary"] = _summary(results["scenarios"])
+    return results
+
+
+def _summary(scenarios: dict) -> dict:
+    summary: dict = {}
+    bare = {run["concurrency"]: run for run in scenarios.get("a", {}).get("runs", [])}
+    chat = {run["concurrency"]: run for run in scenarios.get("b", {}).get("runs", [])}
+    if 32 in bare:
+        summary["bare_get_p95_ms_c32"] = bare[32]["p95_ms"]
+        summary["bare_get_rps_c32"] = bare[32]["rps"]
+    if chat and bare:
+        ratios = {}
+        for level in chat:
+            if level in bare and bare[level]["p50_ms"]:
+                ratios[level] = round(chat[level]["p50_ms"] / bare[level]["p50_ms"], 2)
+        summary["chat_over_bare_p50"] = ratios
+        one = chat.get(1)
+        if one and 1 in bare:
+            phases = one["server_timing_ms"]
+            embed_retrieve = phases.get("embed", 0) + phases.get("retrieve", 0)
+            summary["chat_turn_c1_ms"] = one["p50_ms"]
+            summary["chat_turn_budget_ms"] = round(embed_retrieve + 2 * bare[1]["p50_ms"], 1)
+            summary["chat_turn_split_c1_ms"] = phases
+    summary["total_5xx"] = sum(
+        run["5xx"] for scenario in scenarios.values() for run in scenario.get("runs", [])
+    )
+    return summary
+
+
+def report(results: dict) -> str:
+    lines = [f"Each run: wrk for {results['duration_s']:.0f} s after a 2 s warm-up; latencies in ms."]
+    for letter, scenario in results["scenarios"].items():
+        lines.append(f"\n**({letter}) {scenario['title']}**\n")
+        if "skipped" in scenario:
+            lines.append(f"Skipped: {scenario['skipped']}.")
+            continue
+        rows = [
+            {
+                **run,
+                "server timing (mean ms)": common.timing_text(run["server_timing_ms"]),
+                "codes": ", ".join(f"{code}×{count}" for code, count in sorted(run["codes"].items())),
+            }
+            for run in scenario["runs"]
+        ]
+        lines.append(
+            common.table(
+                rows,
+                [
+                    "concurrency",
+                    "rps",
+                    "p50_ms",
+                    "p95_ms",
+                    "p99_ms",
+                    "5xx",
+                    "codes",
+                    "server timing (mean ms)",
+                ],
+            )
+        )
+    summary = results.get("summary", {})
+    if summary:
+        lines.append("\nSummary: " + json.dumps(summary))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))

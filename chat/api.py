@@ -1,0 +1,456 @@
+"""Sessions, conversations and their messages (seed 003), and seed 000's widget chat.
+
+Views authenticate, resolve the organization, validate and serialize; the chat services
+do the rest. With `Accept: text/event-stream` a message POST streams the answer as
+server-sent events: `event: token` (`{"content": "…"}`) for each piece of text, then
+`event: done` with the stored message, or `event: error` with the error shape.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import uuid
+from datetime import UTC
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from assistants import selectors as assistant_selectors
+from chat import selectors, services
+from chat.models import Conversation, Message
+from chat.serializers import (
+    ConversationCreateSerializer,
+    ConversationSerializer,
+    FeedbackSerializer,
+    MessageCreateSerializer,
+    MessageSerializer,
+    SessionCreateSerializer,
+    SessionSerializer,
+    WidgetChatRequestSerializer,
+    WidgetChatResponseSerializer,
+)
+from supportai.api.envelope import error_body
+from supportai.api.errors import ApplicationError, NotFound, ValidationFailed
+from supportai.api.renderers import PlainJSONRenderer
+from supportai.api.views import OrganizationAPIView, OrganizationGenericAPIView
+from widget.models import Widget
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENCY_HEADER = "HTTP_IDEMPOTENCY_KEY"
+# Seed 000 has no field for "a human will answer"; its `message` says so.
+HANDOFF_NOTICE = "Thanks, a member of our team has your message and will reply here shortly."
+
+
+def _wants_stream(request) -> bool:
+    return "text/event-stream" in request.META.get("HTTP_ACCEPT", "")
+
+
+def _idempotency_key(request) -> str:
+    key = request.META.get(IDEMPOTENCY_HEADER, "").strip()
+    if len(key) > 255:
+        raise ValidationFailed("Idempotency-Key must be at most 255 characters.")
+    return key
+
+
+def _sse(event: str, data) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+
+
+def stream_response(events) -> StreamingHttpResponse:
+    """Turns a service's event iterator into an SSE response.
+
+    The first event is pulled before the response exists, so an error before the first
+    token (provider down, validation) is still an ordinary JSON error with its status.
+    """
+    first = next(events)
+
+    def body():
+        try:
+            for kind, payload in itertools.chain([first], events):
+                if kind == "token":
+                    yield _sse("token", {"content": payload})
+                else:
+                    yield _sse("done", MessageSerializer(payload).data)
+        except ApplicationError as error:
+            yield _sse("error", error_body(error.status_code, error.detail, error.data))
+        except Exception:
+            logger.exception("answer stream failed")
+            yield _sse("error", error_body(502, "The answer stream failed; please retry."))
+        finally:
+            events.close()
+
+    response = StreamingHttpResponse(body(), content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache, no-transform"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+class StreamingNegotiationMixin:
+    """Accepts `Accept: text/event-stream` on views whose errors are still JSON."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)
+
+
+def _message_post_response(
+    request, conversation: Conversation, serializer
+) -> Response | StreamingHttpResponse:
+    arguments = {
+        "conversation": conversation,
+        "content": serializer.validated_data["content"],
+        "metadata": serializer.validated_data.get("metadata") or {},
+        "idempotency_key": _idempotency_key(request),
+    }
+    if _wants_stream(request):
+        return stream_response(services.message_post_stream(**arguments))
+    message = services.message_post(**arguments)
+    code = status.HTTP_201_CREATED if message.role != Message.Role.USER else status.HTTP_202_ACCEPTED
+    return Response(MessageSerializer(message).data, status=code)
+
+
+MESSAGE_LIST_PARAMETERS = [
+    OpenApiParameter("after", str, description="Only messages newer than this message id"),
+    OpenApiParameter("page", int),
+    OpenApiParameter("page_size", int),
+]
+
+
+class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAPIView):
+    model = Message
+    serializer_class = MessageSerializer
+    kind = Conversation.Kind.SESSION
+
+    def conversation(self, pk) -> Conversation:
+        visitor = self.credential.visitor_id if self.credential.is_widget else None
+        return selectors.conversation_get(
+            organization=self.organization, conversation_id=pk, kind=self.kind, visitor_id=visitor
+        )
+
+    def list_messages(self, request, pk):
+        conversation = self.conversation(pk)
+        after = request.query_params.get("after")
+        if after:
+            try:
+                after = uuid.UUID(after)
+            except ValueError:
+                raise ValidationFailed(
+                    "after must be a message id.", data={"after": ["Must be a UUID."]}
+                ) from None
+        page = self.paginate_queryset(selectors.message_list(conversation=conversation, after=after))
+        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+
+    def post_message(self, request, pk):
+        conversation = self.conversation(pk)
+        serializer = MessageCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return _message_post_response(request, conversation, serializer)
+
+
+# --- sessions ----------------------------------------------------------------------------
+
+
+class SessionListCreateApi(OrganizationGenericAPIView):
+    model = Conversation
+    serializer_class = SessionSerializer
+    allow_widget_token = True
+
+    @extend_schema(
+        operation_id="sessions_list",
+        parameters=[OpenApiParameter("visitor_id", str), OpenApiParameter("assistant_id", str)],
+        responses=SessionSerializer(many=True),
+    )
+    def get(self, request):
+        if self.credential.is_widget:
+            raise exceptions.PermissionDenied("Widget tokens cannot list sessions.")
+        queryset = selectors.conversation_list(organization=self.organization, kind=Conversation.Kind.SESSION)
+        visitor_id = request.query_params.get("visitor_id")
+        if visitor_id:
+            queryset = queryset.filter(visitor_id=visitor_id)
+        assistant_id = request.query_params.get("assistant_id")
+        if assistant_id:
+            assistant = assistant_selectors.assistant_get(
+                organization=self.organization, assistant_id=assistant_id
+            )
+            queryset = queryset.filter(assistant=assistant)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(SessionSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="sessions_create", request=SessionCreateSerializer, responses={201: SessionSerializer}
+    )
+    def post(self, request):
+        serializer = SessionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        metadata = dict(data.get("metadata") or {})
+        widget = None
+        visitor_id = data.get("visitor_id", "")
+        if self.credential.is_widget:
+            # A widget visitor is who the token says; what the page claims is kept as metadata.
+            if visitor_id and visitor_id != self.credential.visitor_id:
+                metadata.setdefault("client_visitor_id", visitor_id)
+            visitor_id = self.credential.visitor_id
+            if self.credential.widget_id:
+                widget = (
+                    Widget.objects.for_organization(self.organization)
+                    .filter(pk=self.credential.widget_id)
+                    .first()
+                )
+                if widget is None:
+                    raise NotFound("Widget not found.")
+        assistant_id = data.get("assistant_id") or (widget.assistant_id if widget else None)
+        if assistant_id is None:
+            raise ValidationFailed(
+                "assistant_id is required.", data={"assistant_id": ["This field is required."]}
+            )
+        if widget is not None and assistant_id != widget.assistant_id:
+            raise exceptions.PermissionDenied("This widget token is for another assistant.")
+        assistant = assistant_selectors.assistant_get(
+            organization=self.organization, assistant_id=assistant_id
+        )
+        session = services.session_create(
+            organization=self.organization,
+            assistant=assistant,
+            visitor_id=visitor_id,
+            locale=data.get("locale", ""),
+            metadata=metadata,
+            widget=widget,
+        )
+        return Response(SessionSerializer(session).data, status=status.HTTP_201_CREATED)
+
+
+class SessionDetailApi(OrganizationGenericAPIView):
+    model = Conversation
+    serializer_class = SessionSerializer
+    allow_widget_token = True
+
+    @extend_schema(operation_id="sessions_retrieve", responses=SessionSerializer)
+    def get(self, request, pk):
+        visitor = self.credential.visitor_id if self.credential.is_widget else None
+        session = selectors.conversation_get(
+            organization=self.organization,
+            conversation_id=pk,
+            kind=Conversation.Kind.SESSION,
+            visitor_id=visitor,
+        )
+        return Response(SessionSerializer(session).data)
+
+
+class SessionMessagesApi(_ConversationMessagesBase):
+    allow_widget_token = True
+    kind = Conversation.Kind.SESSION
+
+    @extend_schema(
+        operation_id="sessions_messages_list",
+        parameters=MESSAGE_LIST_PARAMETERS,
+        responses=MessageSerializer(many=True),
+    )
+    def get(self, request, pk):
+        return self.list_messages(request, pk)
+
+    @extend_schema(
+        operation_id="sessions_messages_create",
+        request=MessageCreateSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        responses={
+            201: MessageSerializer,
+            202: OpenApiResponse(MessageSerializer, description="Stored; a human agent will answer"),
+        },
+    )
+    def post(self, request, pk):
+        return self.post_message(request, pk)
+
+
+class _FeedbackBase(OrganizationGenericAPIView):
+    model = Message
+    serializer_class = FeedbackSerializer
+    kind = Conversation.Kind.SESSION
+
+    def post(self, request, pk, message_id):
+        visitor = self.credential.visitor_id if self.credential.is_widget else None
+        conversation = selectors.conversation_get(
+            organization=self.organization, conversation_id=pk, kind=self.kind, visitor_id=visitor
+        )
+        message = selectors.message_get(conversation=conversation, message_id=message_id)
+        serializer = FeedbackSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = services.message_feedback_set(message=message, rating=serializer.validated_data["rating"])
+        return Response(MessageSerializer(message).data)
+
+
+class SessionMessageFeedbackApi(_FeedbackBase):
+    allow_widget_token = True
+    kind = Conversation.Kind.SESSION
+
+    @extend_schema(
+        operation_id="sessions_messages_feedback", request=FeedbackSerializer, responses=MessageSerializer
+    )
+    def post(self, request, pk, message_id):
+        return super().post(request, pk, message_id)
+
+
+# --- conversations -------------------------------------------------------------------------
+
+
+class ConversationListCreateApi(OrganizationGenericAPIView):
+    model = Conversation
+    serializer_class = ConversationSerializer
+
+    @extend_schema(
+        operation_id="conversations_list",
+        parameters=[OpenApiParameter("customer_id", str), OpenApiParameter("assistant_id", str)],
+        responses=ConversationSerializer(many=True),
+    )
+    def get(self, request):
+        assistant = None
+        if request.query_params.get("assistant_id"):
+            assistant = assistant_selectors.assistant_get(
+                organization=self.organization, assistant_id=request.query_params["assistant_id"]
+            )
+        queryset = selectors.conversation_list(
+            organization=self.organization,
+            kind=Conversation.Kind.CONVERSATION,
+            customer_id=request.query_params.get("customer_id") or None,
+            assistant=assistant,
+        )
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(ConversationSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="conversations_create",
+        request=ConversationCreateSerializer,
+        responses={201: ConversationSerializer},
+    )
+    def post(self, request):
+        serializer = ConversationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        assistant = assistant_selectors.assistant_get(
+            organization=self.organization, assistant_id=data["assistant_id"]
+        )
+        user_context = None
+        if data.get("user_context_id"):
+            user_context = assistant_selectors.user_context_resolve(
+                organization=self.organization, reference=data["user_context_id"]
+            )
+            if user_context is None:
+                raise ValidationFailed(
+                    "user_context_id does not match any context.",
+                    data={"user_context_id": ["No context with this id or user_reference."]},
+                )
+        conversation = services.conversation_create(
+            organization=self.organization,
+            assistant=assistant,
+            customer_id=data.get("customer_id", ""),
+            user_context=user_context,
+            title=data.get("title", ""),
+            locale=data.get("locale", ""),
+            metadata=data.get("metadata") or {},
+        )
+        return Response(ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
+
+
+class ConversationDetailApi(OrganizationGenericAPIView):
+    model = Conversation
+    serializer_class = ConversationSerializer
+
+    @extend_schema(operation_id="conversations_retrieve", responses=ConversationSerializer)
+    def get(self, request, pk):
+        conversation = selectors.conversation_get(
+            organization=self.organization, conversation_id=pk, kind=Conversation.Kind.CONVERSATION
+        )
+        return Response(ConversationSerializer(conversation).data)
+
+
+class ConversationMessagesApi(_ConversationMessagesBase):
+    kind = Conversation.Kind.CONVERSATION
+
+    @extend_schema(
+        operation_id="conversations_messages_list",
+        parameters=MESSAGE_LIST_PARAMETERS,
+        responses=MessageSerializer(many=True),
+    )
+    def get(self, request, pk):
+        return self.list_messages(request, pk)
+
+    @extend_schema(
+        operation_id="conversations_messages_create",
+        request=MessageCreateSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        responses={
+            201: MessageSerializer,
+            202: OpenApiResponse(MessageSerializer, description="Stored; a human agent will answer"),
+        },
+    )
+    def post(self, request, pk):
+        return self.post_message(request, pk)
+
+
+class ConversationMessageFeedbackApi(_FeedbackBase):
+    kind = Conversation.Kind.CONVERSATION
+
+    @extend_schema(
+        operation_id="conversations_messages_feedback",
+        request=FeedbackSerializer,
+        responses=MessageSerializer,
+    )
+    def post(self, request, pk, message_id):
+        return super().post(request, pk, message_id)
+
+
+# --- seed 000: POST /api/widget/chat ---------------------------------------------------------
+
+
+def _iso_millis(moment) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class WidgetChatApi(OrganizationAPIView):
+    """Seed 000's chat endpoint: bearer API key, answers `{id, message, timestamp}`."""
+
+    renderer_classes = [PlainJSONRenderer]
+    serializer_class = WidgetChatRequestSerializer
+
+    @extend_schema(
+        operation_id="widget_chat",
+        request=WidgetChatRequestSerializer,
+        responses={200: WidgetChatResponseSerializer},
+    )
+    def post(self, request):
+        serializer = WidgetChatRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            widget_id = uuid.UUID(data["widgetId"])
+        except ValueError:
+            raise NotFound("Widget not found.") from None
+        widget = (
+            Widget.objects.for_organization(self.organization)
+            .select_related("assistant")
+            .filter(pk=widget_id)
+            .first()
+        )
+        if widget is None:
+            raise NotFound("Widget not found.")
+        conversation = services.widget_conversation_get_or_create(
+            organization=self.organization, widget=widget, session_id=data.get("sessionId", "")
+        )
+        message = services.message_post(
+            conversation=conversation,
+            content=data["message"],
+            context=data.get("context") or None,
+            idempotency_key=_idempotency_key(request),
+        )
+        created = message.created_at
+        return Response(
+            {
+                "id": f"resp_{int(created.timestamp() * 1000)}",
+                "message": message.content if message.role != Message.Role.USER else HANDOFF_NOTICE,
+                "timestamp": _iso_millis(created),
+            }
+        )

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from django import forms
+
+
+class InboxFilterForm(forms.Form):
+    assistant = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Any status"),
+            ("human", "Handed off (operator)"),
+            ("bot", "Bot answering"),
+            ("resolved", "Resolved"),
+        ],
+    )
+    kind = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Sessions & conversations"),
+            ("session", "Sessions"),
+            ("conversation", "Conversations"),
+        ],
+    )
+    unanswered = forms.BooleanField(required=False, label="Has unanswered questions")
+    feedback = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Any feedback"),
+            ("any", "Rated"),
+            ("up", "Rated helpful"),
+            ("down", "Rated not helpful"),
+        ],
+    )
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    q = forms.CharField(
+        required=False,
+        label="Search",
+        widget=forms.TextInput(attrs={"placeholder": "Text, visitor, customer…"}),
+    )
+
+    def __init__(self, *args, assistants=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.assistants = {str(a.pk): a for a in assistants}
+        self.fields["assistant"].choices = [("", "All assistants")] + [
+            (pk, a.name) for pk, a in self.assistants.items()
+        ]
+
+    def clean_assistant(self):
+        return self.assistants.get(self.cleaned_data.get("assistant") or "")
+
+
+class ReplyForm(forms.Form):
+    content = forms.CharField(max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class OverviewFilterForm(forms.Form):
+    days = forms.TypedChoiceField(
+        coerce=int,
+        required=False,
+        choices=[(7, "Last 7 days"), (30, "Last 30 days"), (90, "Last 90 days")],
+        initial=30,
+    )
+    assistant = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, assistants=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.assistants = {str(a.pk): a for a in assistants}
+        self.fields["assistant"].choices = [("", "All assistants")] + [
+            (pk, a.name) for pk, a in self.assistants.items()
+        ]
+
+    def clean_assistant(self):
+        return self.assistants.get(self.cleaned_data.get("assistant") or "")

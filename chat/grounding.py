@@ -1,0 +1,244 @@
+"""What an answer may be grounded on, and how relevant each piece is.
+
+Candidates come from the knowledge base (`knowledge.selectors.chunk_search`, hybrid
+retrieval scoped to the organization and assistant) and from the request itself (seed
+000's company description, policies and scraped data). Retrieval *ranks*; this module
+decides whether a candidate is relevant at all, combining lexical coverage of the
+question (chat.relevance) with semantic similarity from the same embedder retrieval
+uses. Candidate embeddings are cached per process, so a warm server embeds only the
+question (which knowledge already caches too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+
+from django.conf import settings
+
+from chat import relevance
+from chat.llm.types import Evidence
+from chat.prompts import CompanyRules
+from supportai import timing
+
+logger = logging.getLogger(__name__)
+
+# Cosine similarity (MiniLM, normalised) mapped to 0..1 relevance: FLOOR maps to 0,
+# CEILING to 1, so the default threshold (0.5) sits at their midpoint (0.46 for a Q&A
+# question, 0.50 for a passage). A Q&A pair is compared on its question, which
+# paraphrases match far better than they match a paragraph. Tuned on
+# bench/data/answer_quality.json: unrelated questions about the same shop ("Can I pay
+# with Bitcoin?") stay at or below 0.44 against their nearest FAQ question.
+COSINE_FLOOR = {"qa": 0.30, "default": 0.30}
+COSINE_CEILING = {"qa": 0.62, "default": 0.70}
+# Word overlap alone proves relevance only when most of the question's words match;
+# "Do you have a store in Tokyo?" shares "store" with the Berlin store page and nothing else.
+LEXICAL_ALONE = 0.75
+LEXICAL_PARTIAL_WEIGHT = 0.6
+# In the LLM's prompt, loosely related passages are kept (the model is a better judge
+# than a threshold); the offline answerer uses only relevant ones.
+PROMPT_RELEVANCE_FACTOR = 0.5
+MAX_PROMPT_EVIDENCE = 12
+# What the request itself supplies (seed 000's context) always reaches the model.
+REQUEST_KINDS = frozenset({"policy", "company", "scraped"})
+
+_vector_cache: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
+_vector_lock = threading.Lock()
+
+
+def _embedder():
+    try:
+        from knowledge.embeddings import embedder_get
+
+        return embedder_get()
+    except Exception:  # no embedder available: lexical relevance only
+        logger.warning("no embedder available for relevance scoring", exc_info=True)
+        return None
+
+
+def _vectors(embedder, texts: list[str]) -> list[list[float]] | None:
+    """Embeds texts with a per-process cache keyed by the embedder and the text."""
+    if embedder is None:
+        return None
+    keys = [(embedder.name, hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()) for text in texts]
+    found: dict[int, list[float]] = {}
+    with _vector_lock:
+        for index, key in enumerate(keys):
+            if key in _vector_cache:
+                _vector_cache.move_to_end(key)
+                found[index] = _vector_cache[key]
+    missing = [index for index in range(len(texts)) if index not in found]
+    if missing:
+        try:
+            with timing.phase("embed"):
+                fresh = embedder.embed([texts[index] for index in missing])
+        except Exception:
+            logger.warning("embedding for relevance failed; using lexical relevance only")
+            return None
+        with _vector_lock:
+            for index, vector in zip(missing, fresh, strict=True):
+                found[index] = vector
+                _vector_cache[keys[index]] = vector
+            while len(_vector_cache) > 20000:
+                _vector_cache.popitem(last=False)
+    return [found[index] for index in range(len(texts))]
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
+    norm_a = sum(x * x for x in a) ** 0.5 or 1.0
+    norm_b = sum(y * y for y in b) ** 0.5 or 1.0
+    return dot / (norm_a * norm_b)
+
+
+def _semantic(kind: str, cosine: float) -> float:
+    floor = COSINE_FLOOR.get(kind, COSINE_FLOOR["default"])
+    ceiling = COSINE_CEILING.get(kind, COSINE_CEILING["default"])
+    return max(0.0, min(1.0, (cosine - floor) / (ceiling - floor)))
+
+
+def _key_text(item: Evidence) -> str:
+    if item.kind == "qa" and item.question:
+        return item.question
+    if item.kind == "policy":
+        return f"{item.title}: {item.content}"
+    return item.content[:1500]
+
+
+def _lexical(question: str, item: Evidence) -> float:
+    if item.kind == "qa":
+        return relevance.coverage(question, f"{item.question} {item.answer}", emphasis=item.question)
+    return relevance.coverage(question, f"{item.title} {item.content}", emphasis=item.title)
+
+
+def candidates_score(*, question: str, candidates: list[Evidence]) -> list[Evidence]:
+    """Sets each candidate's relevance (0..1); returns them best first, renumbered 1..n."""
+    if not candidates:
+        return []
+    embedder = _embedder()
+    vectors = _vectors(embedder, [question] + [_key_text(item) for item in candidates]) if embedder else None
+    scored = []
+    for index, item in enumerate(candidates):
+        lexical = _lexical(question, item)
+        if lexical < LEXICAL_ALONE:
+            lexical *= LEXICAL_PARTIAL_WEIGHT
+        semantic = _semantic(item.kind, _cosine(vectors[0], vectors[index + 1])) if vectors else 0.0
+        # Either signal alone can establish relevance; agreement of both raises it.
+        score = max(lexical, semantic) + 0.3 * min(lexical, semantic)
+        scored.append((min(1.0, score), -index, item))
+    scored.sort(key=lambda entry: (entry[0], entry[1]), reverse=True)
+    result = []
+    for number, (score, _rank, item) in enumerate(scored, start=1):
+        source = dict(item.source, relevance=round(score, 4))
+        result.append(replace(item, number=number, relevance=round(score, 4), source=source))
+    return result
+
+
+def _passage_evidence(passage) -> Evidence:
+    return Evidence(
+        number=0,
+        kind=passage.source_type,
+        title=passage.title or "",
+        content=passage.content or "",
+        relevance=0.0,
+        question=passage.question or "",
+        answer=passage.answer or "",
+        source=passage.as_source(),
+    )
+
+
+def _request_evidence(rules: CompanyRules) -> list[Evidence]:
+    items = []
+    for title, content in rules.policies:
+        items.append(
+            Evidence(
+                number=0,
+                kind="policy",
+                title=title,
+                content=content,
+                relevance=0.0,
+                source={
+                    "type": "policy",
+                    "title": title,
+                    "url": "",
+                    "file": "",
+                    "page": None,
+                    "snippet": content[:300],
+                },
+            )
+        )
+    if rules.company_description:
+        title = f"About {rules.company_name}" if rules.company_name else "About the company"
+        items.append(
+            Evidence(
+                number=0,
+                kind="company",
+                title=title,
+                content=rules.company_description,
+                relevance=0.0,
+                source={
+                    "type": "company",
+                    "title": title,
+                    "url": "",
+                    "file": "",
+                    "page": None,
+                    "snippet": rules.company_description[:300],
+                },
+            )
+        )
+    if rules.scraped_data:
+        items.append(
+            Evidence(
+                number=0,
+                kind="scraped",
+                title="Website content",
+                content=rules.scraped_data,
+                relevance=0.0,
+                source={
+                    "type": "scraped",
+                    "title": "Website content",
+                    "url": "",
+                    "file": "",
+                    "page": None,
+                    "snippet": rules.scraped_data[:300],
+                },
+            )
+        )
+    return items
+
+
+def knowledge_search(*, organization, assistant, query: str) -> list[Evidence]:
+    from knowledge.selectors import chunk_search
+
+    passages = chunk_search(
+        organization=organization, assistant=assistant, query=query, k=settings.CHAT_RETRIEVAL_K
+    )
+    return [_passage_evidence(passage) for passage in passages]
+
+
+def evidence_gather(
+    *, organization, assistant, question: str, rules: CompanyRules, previous_question: str = ""
+) -> tuple[tuple[Evidence, ...], tuple[int, ...]]:
+    """(evidence for the prompt, numbers of the relevant items, best first)."""
+    threshold = settings.CHAT_RELEVANCE_THRESHOLD
+    request_items = _request_evidence(rules)
+    candidates = knowledge_search(organization=organization, assistant=assistant, query=question)
+    scored = candidates_score(question=question, candidates=request_items + candidates)
+    if previous_question and not any(item.relevance >= threshold for item in scored):
+        # A follow-up ("and on weekends?") often only makes sense with the previous turn.
+        combined = f"{previous_question} {question}"
+        extra = knowledge_search(organization=organization, assistant=assistant, query=combined)
+        rescored = candidates_score(question=combined, candidates=request_items + extra)
+        if any(item.relevance >= threshold for item in rescored):
+            scored = rescored
+    evidence = [
+        item
+        for item in scored
+        if item.kind in REQUEST_KINDS or item.relevance >= threshold * PROMPT_RELEVANCE_FACTOR
+    ][:MAX_PROMPT_EVIDENCE]
+    evidence = [replace(item, number=number) for number, item in enumerate(evidence, start=1)]
+    relevant = tuple(item.number for item in evidence if item.relevance >= threshold)
+    return tuple(evidence), relevant

@@ -1,0 +1,57 @@
+"""The built-in answerer used when no model is configured: extractive, no network.
+
+It answers with the most relevant grounding the engine found (a Q&A pair's answer, a
+company policy, or the best sentences of a document passage), cites it, and says it
+does not know - offering a human - when nothing relevant was found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from chat import relevance
+from chat.llm.types import Completion, CompletionRequest, Delta
+from chat.prompts import no_answer_text
+
+MODEL_NAME = "offline"
+
+
+class OfflineAnswerer:
+    name = "offline"
+
+    def complete(self, request: CompletionRequest) -> Completion:
+        by_number = {item.number: item for item in request.evidence}
+        relevant = [by_number[number] for number in request.relevant if number in by_number]
+        if not relevant:
+            text = no_answer_text(request.language)
+            return Completion(
+                content=text, model=MODEL_NAME, completion_tokens=_count(text), knows=False, cited=()
+            )
+        best = relevant[0]
+        if best.kind == "qa" and best.answer:
+            text = best.answer.strip()
+        elif best.kind == "policy":
+            text = relevance.best_sentences(request.question, best.content, limit=4, max_chars=900)
+        else:
+            text = relevance.best_sentences(request.question, best.content)
+        return Completion(
+            content=text,
+            model=MODEL_NAME,
+            prompt_tokens=sum(_count(message.content) for message in request.messages),
+            completion_tokens=_count(text),
+            cited=(best.number,),
+            knows=True,
+        )
+
+    def stream(self, request: CompletionRequest) -> Iterator[Delta | Completion]:
+        completion = self.complete(request)
+        # Word-sized deltas, so a streaming client renders the same way for every provider.
+        words = completion.content.split(" ")
+        for index, word in enumerate(words):
+            yield Delta(text=word if index == 0 else " " + word)
+        yield completion
+
+
+def _count(text: str) -> int:
+    """A token estimate (~4 characters per token) for usage figures without a tokenizer."""
+    return max(1, len(text) // 4) if text else 0

@@ -1,0 +1,93 @@
+"""The provider interface: plain frozen dataclasses in, plain frozen dataclasses out.
+
+Nothing here knows about Django models or litellm; the engine builds a
+`CompletionRequest`, a provider turns it into a `Completion` (or a stream of `Delta`s
+ending with a `Completion`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One numbered piece of grounding the answer may cite as [number]."""
+
+    number: int
+    kind: str  # "qa" | "file" | "url" | "policy" | "company" | "scraped"
+    title: str
+    content: str
+    relevance: float  # 0..1, how well it matches the question (see chat.relevance)
+    question: str = ""  # for Q&A pairs
+    answer: str = ""  # for Q&A pairs
+    source: dict = field(default_factory=dict)  # the `sources` entry stored on the answer
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    model: str
+    messages: tuple[ChatMessage, ...]
+    question: str
+    evidence: tuple[Evidence, ...] = ()
+    relevant: tuple[int, ...] = ()  # numbers of the evidence items judged relevant
+    language: str = "en"
+    temperature: float = 0.2
+    max_tokens: int = 800
+    timeout: float = 60.0
+    max_retries: int = 2
+    api_base: str = ""
+    api_key: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class Completion:
+    content: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    cited: tuple[int, ...] = ()  # evidence numbers the answer relies on
+    knows: bool = True  # False when the provider said it does not know
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class Delta:
+    text: str
+
+
+class LLMProvider(Protocol):
+    name: str
+
+    def complete(self, request: CompletionRequest) -> Completion: ...
+
+    def stream(self, request: CompletionRequest) -> Iterator[Delta | Completion]:
+        """Yields text deltas, then exactly one final `Completion` (the whole answer)."""
+        ...
+
+
+class ProviderError(Exception):
+    """The model provider failed (after retries). Maps to 502."""
+
+    def __init__(
+        self, message: str = "The language model provider failed.", *, retry_after: float | None = None
+    ):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ProviderTimeout(ProviderError):
+    """The model provider did not answer in time. Maps to 504."""
+
+
+class ProviderOverloaded(ProviderError):
+    """The provider kept rate-limiting us (429) through every retry. Maps to 503."""

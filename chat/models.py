@@ -1,0 +1,130 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from supportai.tenancy import TenantModel
+
+
+class Conversation(TenantModel):
+    """One thread between a visitor or customer and an assistant.
+
+    A *session* is an anonymous visitor's thread (seed 003 `sessions/`, and seed 000's
+    `sessionId`); a *conversation* belongs to a known customer and may carry a user
+    context whose traits personalise the answers. Both behave the same way otherwise.
+    """
+
+    class Kind(models.TextChoices):
+        SESSION = "session", "Session"
+        CONVERSATION = "conversation", "Conversation"
+
+    class HandoffStatus(models.TextChoices):
+        BOT = "bot", "Bot answering"
+        HUMAN = "human", "Taken over by an operator"
+        RESOLVED = "resolved", "Resolved"
+
+    assistant = models.ForeignKey(
+        "assistants.Assistant", on_delete=models.CASCADE, related_name="conversations"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SESSION)
+    visitor_id = models.CharField(max_length=255, blank=True, default="")
+    customer_id = models.CharField(max_length=255, blank=True, default="")
+    user_context = models.ForeignKey(
+        "assistants.UserContext",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+    )
+    title = models.CharField(max_length=255, blank=True, default="")
+    locale = models.CharField(max_length=20, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    external_session_id = models.CharField(
+        max_length=255, blank=True, default="", help_text="seed 000's sessionId"
+    )
+    widget = models.ForeignKey(
+        "widget.Widget", on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations"
+    )
+    handoff_status = models.CharField(max_length=20, choices=HandoffStatus.choices, default=HandoffStatus.BOT)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "widget", "external_session_id"],
+                condition=~Q(external_session_id=""),
+                name="unique_external_session_per_widget",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organization", "kind", "-created_at"], name="chat_conv_org_kind_created"),
+            models.Index(fields=["organization", "customer_id"], name="chat_conv_org_customer"),
+            models.Index(fields=["organization", "-last_message_at"], name="chat_conv_org_last_message"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"{self.kind} {self.pk}"
+
+    @property
+    def is_taken_over(self) -> bool:
+        return self.handoff_status == self.HandoffStatus.HUMAN
+
+
+class Message(TenantModel):
+    """One turn: the user's question, the assistant's answer, or an operator's reply."""
+
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+        OPERATOR = "operator", "Operator"
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete", "Complete"
+        FAILED = "failed", "Failed"
+        TRUNCATED = "truncated", "Truncated"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    content = models.TextField(blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    sources = models.JSONField(default=list, blank=True)
+    in_reply_to = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETE)
+    answered = models.BooleanField(default=False, help_text="grounded in knowledge (assistant messages)")
+    feedback = models.SmallIntegerField(null=True, blank=True, help_text="-1, 0 or 1")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    model = models.CharField(max_length=200, blank=True, default="")
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="unique_idempotency_key_per_conversation",
+            ),
+            models.CheckConstraint(
+                condition=Q(feedback__isnull=True) | Q(feedback__in=[-1, 0, 1]), name="message_feedback_range"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="chat_msg_conv_created"),
+            models.Index(fields=["organization", "role", "-created_at"], name="chat_msg_org_role_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:40]}"

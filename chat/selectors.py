@@ -1,0 +1,290 @@
+"""Reads of the chat app: conversations, transcripts, the inbox and its statistics."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from chat.models import Conversation, Message
+from supportai.api.errors import NotFound
+
+
+def conversation_get(
+    *, organization, conversation_id, kind: str | None = None, visitor_id: str | None = None
+) -> Conversation:
+    """One conversation of `organization`, or NotFound (the same for "not yours").
+
+    `visitor_id` restricts to a widget visitor's own sessions.
+    """
+    queryset = Conversation.objects.for_organization(organization).select_related(
+        "organization", "assistant", "user_context"
+    )
+    if kind:
+        queryset = queryset.filter(kind=kind)
+    if visitor_id is not None:
+        queryset = queryset.filter(visitor_id=visitor_id)
+    conversation = queryset.filter(pk=conversation_id).first()
+    if conversation is None:
+        raise NotFound(
+            "Session not found." if kind == Conversation.Kind.SESSION else "Conversation not found."
+        )
+    return conversation
+
+
+def message_get(*, conversation: Conversation, message_id) -> Message:
+    message = (
+        Message.objects.for_organization(conversation.organization_id)
+        .filter(conversation=conversation, pk=message_id)
+        .first()
+    )
+    if message is None:
+        raise NotFound("Message not found.")
+    return message
+
+
+def message_list(*, conversation: Conversation, after=None) -> QuerySet[Message]:
+    """A transcript, oldest first; `after` (a message id) keeps only newer messages."""
+    queryset = Message.objects.for_organization(conversation.organization_id).filter(
+        conversation=conversation
+    )
+    if after:
+        anchor = queryset.filter(pk=after).values("created_at").first()
+        if anchor is None:
+            raise NotFound("Message not found.")
+        queryset = queryset.filter(created_at__gt=anchor["created_at"])
+    return queryset.order_by("created_at", "id")
+
+
+def conversation_list(
+    *,
+    organization,
+    kind: str | None = None,
+    customer_id: str | None = None,
+    assistant=None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    handed_off: bool | None = None,
+    handoff_status: str | None = None,
+    unanswered: bool | None = None,
+    feedback: str | None = None,
+    search: str | None = None,
+) -> QuerySet[Conversation]:
+    """The inbox: newest activity first, with the filters operators use.
+
+    `handed_off` = taken over by a human now; `unanswered` = at least one answer that was
+    not grounded in knowledge; `feedback` = "up" | "down" | "any" (some rated answer).
+    """
+    queryset = Conversation.objects.for_organization(organization).select_related(
+        "assistant", "user_context", "assigned_to"
+    )
+    if kind:
+        queryset = queryset.filter(kind=kind)
+    if customer_id:
+        queryset = queryset.filter(customer_id=customer_id)
+    if assistant is not None:
+        queryset = queryset.filter(assistant=assistant)
+    if date_from:
+        queryset = queryset.filter(created_at__date__gte=date_from)
+    if date_to:
+        queryset = queryset.filter(created_at__date__lte=date_to)
+    if handed_off is True:
+        queryset = queryset.filter(handoff_status=Conversation.HandoffStatus.HUMAN)
+    elif handed_off is False:
+        queryset = queryset.exclude(handoff_status=Conversation.HandoffStatus.HUMAN)
+    if handoff_status:
+        queryset = queryset.filter(handoff_status=handoff_status)
+    messages = Message.objects.for_organization(organization).filter(conversation=OuterRef("pk"))
+    if unanswered:
+        queryset = queryset.filter(
+            Exists(
+                messages.filter(role=Message.Role.ASSISTANT, answered=False, status=Message.Status.COMPLETE)
+            )
+        )
+    if feedback == "up":
+        queryset = queryset.filter(Exists(messages.filter(feedback=1)))
+    elif feedback == "down":
+        queryset = queryset.filter(Exists(messages.filter(feedback=-1)))
+    elif feedback == "any":
+        queryset = queryset.filter(Exists(messages.filter(feedback__isnull=False)))
+    if search:
+        queryset = queryset.filter(
+            Q(title__icontains=search)
+            | Q(customer_id__icontains=search)
+            | Q(visitor_id__icontains=search)
+            | Exists(messages.filter(content__icontains=search))
+        )
+    return queryset.annotate(message_count=Count("messages")).order_by(
+        F("last_message_at").desc(nulls_last=True), "-created_at"
+    )
+
+
+@dataclass(frozen=True)
+class ChatStats:
+    days: list[dict] = field(default_factory=list)  # [{date, conversations, messages, answered, unanswered}]
+    conversations: int = 0
+    messages: int = 0
+    answers: int = 0
+    answered: int = 0
+    unanswered: int = 0
+    handed_off: int = 0
+    handoff_rate: float = 0.0
+    feedback_up: int = 0
+    feedback_down: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    top_unanswered: list[dict] = field(default_factory=list)  # [{question, count, last_asked}]
+
+    @property
+    def answer_rate(self) -> float:
+        return self.answered / self.answers if self.answers else 0.0
+
+
+def chat_stats(*, organization, days: int = 30, assistant=None, today: dt.date | None = None) -> ChatStats:
+    """Per-day counts and totals for the overview page (the last `days` days)."""
+    today = today or timezone.localdate()
+    since = today - dt.timedelta(days=days - 1)
+    conversations = Conversation.objects.for_organization(organization).filter(created_at__date__gte=since)
+    messages = Message.objects.for_organization(organization).filter(created_at__date__gte=since)
+    if assistant is not None:
+        conversations = conversations.filter(assistant=assistant)
+        messages = messages.filter(conversation__assistant=assistant)
+    answers = messages.filter(role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE)
+
+    per_day: dict[dt.date, dict] = {
+        since + dt.timedelta(days=offset): {
+            "date": since + dt.timedelta(days=offset),
+            "conversations": 0,
+            "messages": 0,
+            "answered": 0,
+            "unanswered": 0,
+        }
+        for offset in range(days)
+    }
+    for row in conversations.annotate(day=TruncDate("created_at")).values("day").annotate(n=Count("id")):
+        if row["day"] in per_day:
+            per_day[row["day"]]["conversations"] = row["n"]
+    for row in (
+        messages.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(
+            n=Count("id"),
+            answered_count=Count(
+                "id",
+                filter=Q(role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE, answered=True),
+            ),
+            unanswered_count=Count(
+                "id",
+                filter=Q(role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE, answered=False),
+            ),
+        )
+    ):
+        if row["day"] in per_day:
+            per_day[row["day"]].update(
+                messages=row["n"], answered=row["answered_count"], unanswered=row["unanswered_count"]
+            )
+
+    totals = answers.aggregate(
+        answers=Count("id"),
+        answered=Count("id", filter=Q(answered=True)),
+        up=Count("id", filter=Q(feedback=1)),
+        down=Count("id", filter=Q(feedback=-1)),
+    )
+    usage = messages.filter(role=Message.Role.ASSISTANT).aggregate(
+        prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"), cost=Sum("cost")
+    )
+    conversation_count = conversations.count()
+    handed_off = (
+        conversations.filter(
+            Q(handoff_status=Conversation.HandoffStatus.HUMAN)
+            | Q(assigned_to__isnull=False)
+            | Exists(
+                Message.objects.for_organization(organization).filter(
+                    conversation=OuterRef("pk"), role="operator"
+                )
+            )
+        ).count()
+        if conversation_count
+        else 0
+    )
+    recent_unanswered = (
+        answers.filter(answered=False, in_reply_to__isnull=False)
+        .order_by("-created_at")
+        .values_list("in_reply_to__content", "in_reply_to__created_at")[:2000]
+    )
+    grouped: dict[str, dict] = {}
+    for content, asked_at in recent_unanswered:
+        question = (content or "").strip()
+        key = " ".join(question.lower().split()).rstrip("?!. ")
+        entry = grouped.setdefault(key, {"question": question, "count": 0, "last_asked": asked_at})
+        entry["count"] += 1
+        if asked_at and (entry["last_asked"] is None or asked_at > entry["last_asked"]):
+            entry["last_asked"] = asked_at
+    top_unanswered = sorted(grouped.values(), key=lambda entry: (-entry["count"], entry["question"]))[:10]
+
+    return ChatStats(
+        days=list(per_day.values()),
+        conversations=conversation_count,
+        messages=messages.count(),
+        answers=totals["answers"],
+        answered=totals["answered"],
+        unanswered=totals["answers"] - totals["answered"],
+        handed_off=handed_off,
+        handoff_rate=handed_off / conversation_count if conversation_count else 0.0,
+        feedback_up=totals["up"],
+        feedback_down=totals["down"],
+        prompt_tokens=usage["prompt"] or 0,
+        completion_tokens=usage["completion"] or 0,
+        cost=float(usage["cost"] or 0),
+        top_unanswered=top_unanswered,
+    )
+
+
+def message_usage_per_day(
+    *, organization, days: int = 30, assistant=None, today: dt.date | None = None
+) -> list[dict]:
+    """LLM tokens and cost of the answers per day (oldest first), for the overview charts."""
+    today = today or timezone.localdate()
+    since = today - dt.timedelta(days=days - 1)
+    per_day = {
+        since + dt.timedelta(days=offset): {
+            "date": since + dt.timedelta(days=offset),
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "cost": 0.0,
+        }
+        for offset in range(days)
+    }
+    answers = Message.objects.for_organization(organization).filter(
+        role=Message.Role.ASSISTANT, created_at__date__gte=since
+    )
+    if assistant is not None:
+        answers = answers.filter(conversation__assistant=assistant)
+    rows = (
+        answers.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"), cost=Sum("cost"))
+    )
+    for row in rows:
+        if row["day"] in per_day:
+            per_day[row["day"]].update(
+                prompt_tokens=row["prompt"] or 0,
+                completion_tokens=row["completion"] or 0,
+                cost=float(row["cost"] or 0),
+            )
+    return list(per_day.values())
+
+
+def conversation_last_messages(*, organization, conversation_ids) -> dict:
+    """The newest message of each given conversation, by conversation id (for inbox previews)."""
+    newest = (
+        Message.objects.for_organization(organization)
+        .filter(conversation_id__in=list(conversation_ids))
+        .order_by("conversation_id", "-created_at", "-id")
+        .distinct("conversation_id")
+    )
+    return {message.conversation_id: message for message in newest}

@@ -1,0 +1,161 @@
+from django.conf import settings
+from rest_framework import serializers
+
+from chat.models import Conversation, Message
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    """What a posted message returns (`data`), and each item of a transcript."""
+
+    conversation_id = serializers.UUIDField(read_only=True)
+    in_reply_to = serializers.UUIDField(source="in_reply_to_id", read_only=True, allow_null=True)
+    feedback = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "conversation_id",
+            "role",
+            "content",
+            "sources",
+            "created_at",
+            "in_reply_to",
+            "status",
+            "answered",
+            "metadata",
+            "feedback",
+        ]
+        read_only_fields = fields
+
+    def get_feedback(self, message: Message) -> str | None:
+        return {1: "up", -1: "down"}.get(message.feedback)
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    content = serializers.CharField(trim_whitespace=True)
+    metadata = serializers.JSONField(required=False, default=dict)
+
+    def validate_content(self, value: str) -> str:
+        limit = settings.CHAT_MAX_MESSAGE_CHARS
+        if len(value) > limit:
+            raise serializers.ValidationError(f"Ensure this field has no more than {limit} characters.")
+        return value
+
+    def validate_metadata(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("metadata must be a JSON object.")
+        if len(str(value)) > 10000:
+            raise serializers.ValidationError("metadata is too large.")
+        return value
+
+
+class FeedbackSerializer(serializers.Serializer):
+    rating = serializers.ChoiceField(choices=["up", "down", "none"])
+
+
+def _metadata(value):
+    if not isinstance(value, dict):
+        raise serializers.ValidationError("metadata must be a JSON object.")
+    if len(str(value)) > 10000:
+        raise serializers.ValidationError("metadata is too large.")
+    return value
+
+
+class SessionCreateSerializer(serializers.Serializer):
+    assistant_id = serializers.UUIDField(required=False)
+    visitor_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    locale = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    metadata = serializers.JSONField(required=False, default=dict, validators=[_metadata])
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    assistant_id = serializers.UUIDField(read_only=True)
+    status = serializers.CharField(source="handoff_status", read_only=True)
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "assistant_id",
+            "visitor_id",
+            "locale",
+            "metadata",
+            "status",
+            "created_at",
+            "updated_at",
+            "last_message_at",
+        ]
+        read_only_fields = fields
+
+
+class ConversationCreateSerializer(serializers.Serializer):
+    assistant_id = serializers.UUIDField()
+    customer_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    user_context_id = serializers.CharField(max_length=255, required=False, allow_blank=True, allow_null=True)
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    locale = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    metadata = serializers.JSONField(required=False, default=dict, validators=[_metadata])
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    assistant_id = serializers.UUIDField(read_only=True)
+    user_context_id = serializers.UUIDField(read_only=True, allow_null=True)
+    status = serializers.CharField(source="handoff_status", read_only=True)
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "assistant_id",
+            "customer_id",
+            "user_context_id",
+            "title",
+            "locale",
+            "metadata",
+            "status",
+            "created_at",
+            "updated_at",
+            "last_message_at",
+        ]
+        read_only_fields = fields
+
+
+class WidgetChatContextRulesSerializer(serializers.Serializer):
+    companyName = serializers.CharField(max_length=200, required=False, allow_blank=True)  # noqa: N815
+    companyDescription = serializers.CharField(max_length=2000, required=False, allow_blank=True)  # noqa: N815
+    policies = serializers.ListField(child=serializers.DictField(), required=False, max_length=50)
+    tone = serializers.CharField(max_length=50, required=False, allow_blank=True)
+
+    def validate_policies(self, value):
+        for policy in value:
+            for key in ("title", "content"):
+                if key in policy and not isinstance(policy[key], str):
+                    raise serializers.ValidationError(f"Each policy's {key} must be a string.")
+        return value
+
+
+class WidgetChatContextSerializer(serializers.Serializer):
+    rules = WidgetChatContextRulesSerializer(required=False)
+    scrapedData = serializers.JSONField(required=False)  # noqa: N815
+
+
+class WidgetChatRequestSerializer(serializers.Serializer):
+    """Seed 000's chat body. Unknown fields (model, api_base, api_key…) are ignored, never forwarded."""
+
+    message = serializers.CharField(trim_whitespace=True)
+    widgetId = serializers.CharField(max_length=100)  # noqa: N815
+    sessionId = serializers.CharField(max_length=255, required=False, allow_blank=True)  # noqa: N815
+    context = WidgetChatContextSerializer(required=False)
+
+    def validate_message(self, value: str) -> str:
+        limit = settings.CHAT_MAX_MESSAGE_CHARS
+        if len(value) > limit:
+            raise serializers.ValidationError(f"Ensure this field has no more than {limit} characters.")
+        return value
+
+
+class WidgetChatResponseSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    message = serializers.CharField()
+    timestamp = serializers.CharField()

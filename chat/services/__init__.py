@@ -1,0 +1,32 @@
+"""Writes of the chat app. Import from here: `from chat import services`."""
+
+from chat.services.conversations import (
+    conversation_create,
+    conversation_resolve,
+    handoff_hand_back,
+    handoff_take_over,
+    session_create,
+    widget_conversation_get_or_create,
+)
+from chat.services.messages import message_feedback_set, operator_reply_post
+from chat.services.reply import (
+    company_rules_from_payload,
+    message_post,
+    message_post_stream,
+    reply_generate,
+)
+
+__all__ = [
+    "company_rules_from_payload",
+    "conversation_create",
+    "conversation_resolve",
+    "handoff_hand_back",
+    "handoff_take_over",
+    "message_feedback_set",
+    "message_post",
+    "message_post_stream",
+    "operator_reply_post",
+    "reply_generate",
+    "session_create",
+    "widget_conversation_get_or_create",
+]

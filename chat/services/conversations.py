@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from assistants.models import Assistant, UserContext
+from chat.models import Conversation
+from supportai.api.errors import NotFound, ValidationFailed
+
+
+def _assistant_check(*, organization, assistant: Assistant) -> None:
+    if assistant.organization_id != organization.pk:
+        raise NotFound("Assistant not found.")
+    if not assistant.is_active:
+        raise ValidationFailed(
+            "This assistant is not active.", data={"assistant_id": ["Assistant is inactive."]}
+        )
+
+
+def session_create(
+    *,
+    organization,
+    assistant: Assistant,
+    visitor_id: str = "",
+    locale: str = "",
+    metadata: dict | None = None,
+    widget=None,
+) -> Conversation:
+    """An anonymous visitor's session."""
+    _assistant_check(organization=organization, assistant=assistant)
+    return Conversation.objects.create(
+        organization=organization,
+        assistant=assistant,
+        kind=Conversation.Kind.SESSION,
+        visitor_id=visitor_id or "",
+        locale=locale or assistant.language or "",
+        metadata=metadata or {},
+        widget=widget,
+    )
+
+
+def conversation_create(
+    *,
+    organization,
+    assistant: Assistant,
+    customer_id: str = "",
+    user_context: UserContext | None = None,
+    title: str = "",
+    locale: str = "",
+    metadata: dict | None = None,
+) -> Conversation:
+    """A known customer's persistent conversation; its user context personalises answers."""
+    _assistant_check(organization=organization, assistant=assistant)
+    if user_context is not None and user_context.organization_id != organization.pk:
+        raise NotFound("User context not found.")
+    return Conversation.objects.create(
+        organization=organization,
+        assistant=assistant,
+        kind=Conversation.Kind.CONVERSATION,
+        customer_id=customer_id or "",
+        user_context=user_context,
+        title=title or "",
+        locale=locale or assistant.language or "",
+        metadata=metadata or {},
+    )
+
+
+def widget_conversation_get_or_create(*, organization, widget, session_id: str = "") -> Conversation:
+    """Seed 000: the same `sessionId` on the same widget continues the same history."""
+    if widget.organization_id != organization.pk:
+        raise NotFound("Widget not found.")
+    scoped = Conversation.objects.for_organization(organization)
+    if session_id:
+        existing = (
+            scoped.filter(widget=widget, external_session_id=session_id).select_related("assistant").first()
+        )
+        if existing is not None:
+            return existing
+    try:
+        with transaction.atomic():
+            return Conversation.objects.create(
+                organization=organization,
+                assistant=widget.assistant,
+                kind=Conversation.Kind.SESSION,
+                visitor_id=session_id,
+                external_session_id=session_id,
+                widget=widget,
+                locale=widget.assistant.language or "",
+            )
+    except IntegrityError:  # the same sessionId arrived twice at once
+        return scoped.select_related("assistant").get(widget=widget, external_session_id=session_id)
+
+
+def handoff_take_over(*, conversation: Conversation, user) -> Conversation:
+    """An operator takes over: the bot stops answering this conversation."""
+    conversation.handoff_status = Conversation.HandoffStatus.HUMAN
+    conversation.assigned_to = user
+    conversation.save(update_fields=["handoff_status", "assigned_to", "updated_at"])
+    return conversation
+
+
+def handoff_hand_back(*, conversation: Conversation) -> Conversation:
+    conversation.handoff_status = Conversation.HandoffStatus.BOT
+    conversation.save(update_fields=["handoff_status", "updated_at"])
+    return conversation
+
+
+def conversation_resolve(*, conversation: Conversation) -> Conversation:
+    conversation.handoff_status = Conversation.HandoffStatus.RESOLVED
+    conversation.save(update_fields=["handoff_status", "updated_at"])
+    return conversation
+
+
+def conversation_touch(*, conversation: Conversation) -> None:
+    now = timezone.now()
+    Conversation.objects.for_organization(conversation.organization_id).filter(pk=conversation.pk).update(
+        last_message_at=now, updated_at=now
+    )
+    conversation.last_message_at = now

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from chat.models import Conversation, Message
+from chat.services.conversations import conversation_touch
+from supportai.api.errors import ValidationFailed
+
+RATINGS = {"up": 1, "down": -1, "none": 0, 1: 1, -1: -1, 0: 0}
+
+
+def operator_reply_post(*, conversation: Conversation, user, content: str) -> Message:
+    """A human agent's reply. Replying takes the conversation over from the bot."""
+    content = (content or "").strip()
+    if not content:
+        raise ValidationFailed("The reply is empty.", data={"content": ["This field may not be blank."]})
+    if conversation.handoff_status != Conversation.HandoffStatus.HUMAN or conversation.assigned_to_id is None:
+        conversation.handoff_status = Conversation.HandoffStatus.HUMAN
+        conversation.assigned_to = conversation.assigned_to or user
+        conversation.save(update_fields=["handoff_status", "assigned_to", "updated_at"])
+    message = Message.objects.create(
+        organization_id=conversation.organization_id,
+        conversation=conversation,
+        role=Message.Role.OPERATOR,
+        content=content,
+        author=user,
+        answered=True,
+    )
+    conversation_touch(conversation=conversation)
+    return message
+
+
+def message_feedback_set(*, message: Message, rating) -> Message:
+    """A visitor's thumbs up (1) / down (-1) on an answer; 0 or None clears it."""
+    if message.role == Message.Role.USER:
+        raise ValidationFailed("Only answers can be rated.", data={"rating": ["Only answers can be rated."]})
+    if rating is None:
+        value = None
+    elif isinstance(rating, str) and rating.lower() in RATINGS:
+        value = RATINGS[rating.lower()]
+    elif isinstance(rating, int) and not isinstance(rating, bool) and rating in RATINGS:
+        value = RATINGS[rating]
+    else:
+        raise ValidationFailed(
+            "rating must be 'up' or 'down'.", data={"rating": ["Must be 'up', 'down', 1, -1 or 0."]}
+        )
+    message.feedback = None if value == 0 else value
+    message.save(update_fields=["feedback"])
+    return message

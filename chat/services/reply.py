@@ -1,0 +1,458 @@
+"""Answering: store the question, ground it, ask the provider, store the answer.
+
+The user's message is committed before any provider call, so a provider failure loses
+nothing: the client gets 502/503/504 in the error shape and can simply retry (with the
+same `Idempotency-Key`, the retry answers the stored question instead of storing it twice).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+
+from chat import grounding, prompts
+from chat.llm import (
+    ChatMessage,
+    Completion,
+    CompletionRequest,
+    Delta,
+    ProviderError,
+    ProviderOverloaded,
+    ProviderTimeout,
+    model_resolve,
+    provider_get,
+)
+from chat.models import Conversation, Message
+from chat.services.conversations import conversation_touch
+from supportai import timing
+from supportai.api.errors import (
+    Conflict,
+    ServiceUnavailable,
+    UpstreamError,
+    UpstreamTimeout,
+    ValidationFailed,
+)
+
+logger = logging.getLogger(__name__)
+
+_CITATION = re.compile(r"\[(\d{1,2})\]")
+
+
+def company_rules_from_payload(payload: dict | None) -> prompts.CompanyRules:
+    """Seed 000's `context` ({rules: {companyName, companyDescription, policies, tone}, scrapedData})."""
+    payload = payload if isinstance(payload, dict) else {}
+    rules = payload.get("rules") if isinstance(payload.get("rules"), dict) else {}
+    policies = []
+    for policy in rules.get("policies") or []:
+        if isinstance(policy, dict) and (policy.get("content") or policy.get("title")):
+            policies.append(
+                (str(policy.get("title") or "Policy")[:200], str(policy.get("content") or "")[:4000])
+            )
+    scraped = payload.get("scrapedData")
+    if isinstance(scraped, (dict, list)):
+        scraped = json.dumps(scraped, ensure_ascii=False)
+    return prompts.CompanyRules(
+        company_name=str(rules.get("companyName") or "")[:200],
+        company_description=str(rules.get("companyDescription") or "")[:2000],
+        policies=tuple(policies[:50]),
+        tone=str(rules.get("tone") or "")[:50],
+        scraped_data=str(scraped or "")[:20000],
+    )
+
+
+def _rules_stored(conversation: Conversation) -> prompts.CompanyRules:
+    stored = (conversation.metadata or {}).get("company_context")
+    return company_rules_from_payload(stored) if stored else prompts.CompanyRules()
+
+
+# --- the question ----------------------------------------------------------------------
+
+
+def _fingerprint(content: str, metadata: dict | None) -> str:
+    body = json.dumps({"content": content, "metadata": metadata or {}}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _question_store(
+    *, conversation: Conversation, content: str, metadata: dict | None, idempotency_key: str
+) -> tuple[Message, bool]:
+    """(the user's message, whether it was stored by an earlier request with the same key)."""
+    content = (content or "").strip()
+    if not content:
+        raise ValidationFailed("The message is empty.", data={"content": ["This field may not be blank."]})
+    if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ValidationFailed(
+            f"The message is longer than {settings.CHAT_MAX_MESSAGE_CHARS} characters.",
+            data={
+                "content": [
+                    f"Ensure this field has no more than {settings.CHAT_MAX_MESSAGE_CHARS} characters."
+                ]
+            },
+        )
+    fingerprint = _fingerprint(content, metadata)
+    fields = {
+        "organization_id": conversation.organization_id,
+        "conversation": conversation,
+        "role": Message.Role.USER,
+        "content": content,
+        "metadata": metadata or {},
+        "idempotency_key": idempotency_key,
+        "request_fingerprint": fingerprint if idempotency_key else "",
+    }
+    if idempotency_key:
+        existing = _question_by_key(conversation=conversation, key=idempotency_key)
+        if existing is None:
+            try:
+                with transaction.atomic():
+                    message = Message.objects.create(**fields)
+                conversation_touch(conversation=conversation)
+                return message, False
+            except IntegrityError:  # a concurrent request with the same key won the insert
+                existing = _question_by_key(conversation=conversation, key=idempotency_key)
+        if existing.request_fingerprint != fingerprint:
+            raise Conflict("This Idempotency-Key was already used with a different request body.")
+        return existing, True
+    message = Message.objects.create(**fields)
+    conversation_touch(conversation=conversation)
+    return message, False
+
+
+def _question_by_key(*, conversation: Conversation, key: str) -> Message | None:
+    return (
+        Message.objects.for_organization(conversation.organization_id)
+        .filter(conversation=conversation, idempotency_key=key, role=Message.Role.USER)
+        .first()
+    )
+
+
+def _answer_of(question: Message) -> Message | None:
+    return (
+        Message.objects.for_organization(question.organization_id)
+        .filter(in_reply_to=question, role=Message.Role.ASSISTANT)
+        .exclude(status=Message.Status.FAILED)
+        .order_by("created_at")
+        .first()
+    )
+
+
+@contextmanager
+def _turn_lock(question: Message, enabled: bool):
+    """Serialises answering one question (same Idempotency-Key sent concurrently).
+
+    A session-level Postgres advisory lock: held outside any transaction for the length
+    of the provider call, released when done, and by Postgres itself if the process dies.
+    """
+    if not enabled:
+        yield
+        return
+    key = zlib.crc32(str(question.pk).encode()) - 2**31
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+# --- the answer ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnPlan:
+    request: CompletionRequest
+    evidence_by_number: dict
+
+
+def _history(conversation: Conversation, question: Message) -> tuple[tuple[ChatMessage, ...], str]:
+    turns = settings.CHAT_HISTORY_TURNS * 2
+    rows = list(
+        Message.objects.for_organization(conversation.organization_id)
+        .filter(conversation=conversation, created_at__lt=question.created_at)
+        .exclude(status=Message.Status.FAILED)
+        .order_by("-created_at")
+        .values_list("role", "content")[:turns]
+    )
+    rows.reverse()
+    history = []
+    previous_question = ""
+    for role, content in rows:
+        if role == Message.Role.USER:
+            history.append(ChatMessage(role="user", content=content))
+            previous_question = content
+        elif role == Message.Role.OPERATOR:
+            history.append(ChatMessage(role="assistant", content=f"(human agent) {content}"))
+        else:
+            history.append(ChatMessage(role="assistant", content=content))
+    return tuple(history), previous_question
+
+
+def _plan(*, conversation: Conversation, question: Message, rules: prompts.CompanyRules) -> TurnPlan:
+    assistant = conversation.assistant
+    history, previous_question = _history(conversation, question)
+    evidence, relevant = grounding.evidence_gather(  # times its own embed/retrieve phases
+        organization=conversation.organization,
+        assistant=assistant,
+        question=question.content,
+        rules=rules,
+        previous_question=previous_question,
+    )
+    traits = conversation.user_context.traits if conversation.user_context_id else {}
+    persona = prompts.Persona(
+        name=assistant.name,
+        description=assistant.description,
+        tone=assistant.tone,
+        language=assistant.language,
+        instructions=assistant.instructions,
+        default_tasks=tuple(str(task) for task in (assistant.default_tasks or [])),
+    )
+    prompt = prompts.PromptInput(
+        persona=persona,
+        question=question.content,
+        evidence=evidence,
+        history=history,
+        rules=rules,
+        traits=traits if isinstance(traits, dict) else {"traits": traits},
+        locale=conversation.locale,
+    )
+    model = model_resolve(assistant_model=assistant.model)
+    request = CompletionRequest(
+        model=model,
+        messages=prompts.messages_build(prompt),
+        question=question.content,
+        evidence=evidence,
+        relevant=relevant,
+        language=conversation.locale or assistant.language or "en",
+        temperature=assistant.temperature,
+        max_tokens=settings.LLM_MAX_TOKENS,
+        timeout=settings.LLM_TIMEOUT,
+        max_retries=settings.LLM_MAX_RETRIES,
+        api_base=settings.LLM_API_BASE,
+        api_key=settings.LLM_API_KEY,
+    )
+    return TurnPlan(request=request, evidence_by_number={item.number: item for item in evidence})
+
+
+def _sources_for(plan: TurnPlan, completion: Completion) -> tuple[list[dict], bool]:
+    """(sources to store, whether the answer is grounded)."""
+    if not completion.knows or prompts.says_no_answer(completion.content):
+        return [], False
+    numbers = list(completion.cited)
+    if not numbers:
+        numbers = [int(n) for n in _CITATION.findall(completion.content) if int(n) in plan.evidence_by_number]
+    if not numbers:
+        numbers = list(plan.request.relevant)
+    numbers = list(dict.fromkeys(numbers))
+    sources = []
+    for number in numbers:
+        item = plan.evidence_by_number.get(number)
+        if item is not None:
+            sources.append(dict(item.source, number=number))
+    return sources, bool(plan.request.relevant) or bool(completion.cited)
+
+
+def _answer_store(
+    *,
+    conversation: Conversation,
+    question: Message,
+    plan: TurnPlan,
+    completion: Completion,
+    started: float,
+    status: str = Message.Status.COMPLETE,
+) -> Message:
+    sources, answered = _sources_for(plan, completion)
+    needs_status = question.status != Message.Status.COMPLETE
+    with transaction.atomic() if needs_status else nullcontext():
+        answer = Message.objects.create(
+            organization_id=conversation.organization_id,
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            content=completion.content,
+            sources=sources,
+            in_reply_to=question,
+            status=status,
+            answered=answered and status == Message.Status.COMPLETE,
+            model=completion.model,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            cost=round(completion.cost, 6),
+            latency_ms=int((time.perf_counter() - started) * 1000),
+        )
+        if needs_status:
+            question.status = Message.Status.COMPLETE
+            question.save(update_fields=["status"])
+    conversation_touch(conversation=conversation)
+    return answer
+
+
+def _failed(question: Message, error: ProviderError) -> Exception:
+    """Marks the question as unanswered (for now) and returns the API error to raise."""
+    question.status = Message.Status.FAILED
+    question.save(update_fields=["status"])
+    if isinstance(error, ProviderTimeout):
+        return UpstreamTimeout(
+            "The language model did not answer in time; your message was saved, please retry."
+        )
+    if isinstance(error, ProviderOverloaded):
+        return ServiceUnavailable(
+            "The language model is busy; your message was saved, please retry shortly.",
+            data={"retry_after": error.retry_after, "message_id": str(question.pk)},
+        )
+    return UpstreamError(
+        "The language model failed to answer; your message was saved, please retry.",
+        data={"message_id": str(question.pk)},
+    )
+
+
+def reply_generate(
+    *, conversation: Conversation, question: Message, rules: prompts.CompanyRules | None = None
+) -> Message:
+    """Answers a stored question (also used to retry one whose answer failed)."""
+    started = time.perf_counter()
+    plan = _plan(conversation=conversation, question=question, rules=rules or _rules_stored(conversation))
+    provider = provider_get(model=plan.request.model)
+    try:
+        with timing.phase("llm"):
+            completion = provider.complete(plan.request)
+    except ProviderError as error:
+        raise _failed(question, error) from None
+    return _answer_store(
+        conversation=conversation, question=question, plan=plan, completion=completion, started=started
+    )
+
+
+def _remember_rules(conversation: Conversation, context: dict | None) -> prompts.CompanyRules:
+    """Seed 000 sends its context per request; later turns without it reuse the last one."""
+    if context:
+        rules = company_rules_from_payload(context)
+        if not rules.is_empty and (conversation.metadata or {}).get("company_context") != context:
+            conversation.metadata = dict(conversation.metadata or {}, company_context=context)
+            conversation.save(update_fields=["metadata", "updated_at"])
+        return rules
+    return _rules_stored(conversation)
+
+
+def _reopen(conversation: Conversation) -> None:
+    if conversation.handoff_status == Conversation.HandoffStatus.RESOLVED:
+        conversation.handoff_status = Conversation.HandoffStatus.BOT
+        conversation.save(update_fields=["handoff_status", "updated_at"])
+
+
+def message_post(
+    *,
+    conversation: Conversation,
+    content: str,
+    metadata: dict | None = None,
+    context: dict | None = None,
+    idempotency_key: str = "",
+) -> Message:
+    """Stores the user's message, answers it and returns the stored answer.
+
+    When an operator has taken the conversation over, the message is stored and the
+    user's own message is returned (role "user"): the bot stays silent.
+    """
+    rules = _remember_rules(conversation, context)
+    question, replayed = _question_store(
+        conversation=conversation, content=content, metadata=metadata, idempotency_key=idempotency_key
+    )
+    if replayed:
+        answer = _answer_of(question)
+        if answer is not None:
+            return answer
+    if conversation.is_taken_over:
+        return question
+    _reopen(conversation)
+    with _turn_lock(question, bool(idempotency_key)):
+        if idempotency_key:
+            answer = _answer_of(question)  # answered while we waited for the lock
+            if answer is not None:
+                return answer
+        return reply_generate(conversation=conversation, question=question, rules=rules)
+
+
+def message_post_stream(
+    *,
+    conversation: Conversation,
+    content: str,
+    metadata: dict | None = None,
+    context: dict | None = None,
+    idempotency_key: str = "",
+) -> Iterator[tuple[str, object]]:
+    """Like `message_post`, as events: ("token", text)…, then ("done", stored Message).
+
+    Work starts at the first `next()`: the caller pulls the first event before sending
+    any response, so a failure before the first token still becomes a 502/504. If the
+    consumer stops early (the client disconnected), the upstream stream is closed and
+    the partial answer is stored as `truncated`.
+    """
+    rules = _remember_rules(conversation, context)
+    question, replayed = _question_store(
+        conversation=conversation, content=content, metadata=metadata, idempotency_key=idempotency_key
+    )
+    if replayed:
+        answer = _answer_of(question)
+        if answer is not None:
+            yield ("done", answer)
+            return
+    if conversation.is_taken_over:
+        yield ("done", question)
+        return
+    _reopen(conversation)
+    with _turn_lock(question, bool(idempotency_key)):
+        if idempotency_key:
+            answer = _answer_of(question)
+            if answer is not None:
+                yield ("done", answer)
+                return
+        started = time.perf_counter()
+        plan = _plan(conversation=conversation, question=question, rules=rules)
+        provider = provider_get(model=plan.request.model)
+        stream = provider.stream(plan.request)
+        parts: list[str] = []
+        completion = None
+        try:
+            with timing.phase("llm"):
+                for event in stream:
+                    if isinstance(event, Delta):
+                        parts.append(event.text)
+                        yield ("token", event.text)
+                    else:
+                        completion = event
+        except GeneratorExit:
+            stream.close()
+            if parts:
+                text = "".join(parts)
+                partial = Completion(  # metered by estimate: the provider never sent its usage
+                    content=text,
+                    model=plan.request.model,
+                    prompt_tokens=sum(len(message.content) for message in plan.request.messages) // 4,
+                    completion_tokens=max(1, len(text) // 4),
+                    knows=False,
+                )
+                _answer_store(
+                    conversation=conversation,
+                    question=question,
+                    plan=plan,
+                    completion=partial,
+                    started=started,
+                    status=Message.Status.TRUNCATED,
+                )
+            raise
+        except ProviderError as error:
+            raise _failed(question, error) from None
+        if completion is None:
+            completion = Completion(content="".join(parts).strip(), model=plan.request.model)
+        answer = _answer_store(
+            conversation=conversation, question=question, plan=plan, completion=completion, started=started
+        )
+    yield ("done", answer)

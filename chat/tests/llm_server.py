@@ -1,0 +1,196 @@
+"""A real OpenAI-compatible HTTP server on loopback, standing in for an LLM provider.
+
+Tests script its behaviour per request (answer, stream, 500, 429 with Retry-After, hang,
+drop the connection mid-stream) and read back every request body it received, so they
+can assert what the prompt contained.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def _chunk(model: str, delta: dict, finish_reason=None) -> bytes:
+    body = {
+        "id": "chatcmpl-loopback",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+    return f"data: {json.dumps(body)}\n\n".encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LoopbackLLM.Server
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def do_POST(self):  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        llm = self.server.llm
+        behaviour = llm.next_behaviour()
+        with llm.lock:
+            llm.requests.append(body)
+        kind = behaviour.get("kind", "ok")
+        if kind == "status":
+            payload = json.dumps(
+                {"error": {"message": behaviour.get("message", "upstream failure"), "type": "server_error"}}
+            )
+            self.send_response(behaviour["code"])
+            self.send_header("Content-Type", "application/json")
+            if behaviour.get("retry_after") is not None:
+                self.send_header("Retry-After", str(behaviour["retry_after"]))
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload.encode())
+            return
+        if kind == "hang":
+            llm.hanging.set()
+            llm.release.wait(behaviour.get("seconds", 30))
+            self.close_connection = True
+            return
+        content = behaviour.get("content")
+        if content is None:
+            content = llm.default_content(body)
+        model = body.get("model", "loopback-model")
+        prompt_tokens = sum(len(str(message.get("content", ""))) // 4 for message in body.get("messages", []))
+        completion_tokens = max(1, len(content) // 4)
+        if not body.get("stream"):
+            if kind == "drop":
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            payload = json.dumps(
+                {
+                    "id": "chatcmpl-loopback",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": content},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": completion_tokens,
+                        "total_tokens": prompt_tokens + completion_tokens,
+                    },
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        pieces = [content[index : index + 8] for index in range(0, len(content), 8)] or [""]
+        delay = behaviour.get("delay", 0.0)
+        try:
+            self.wfile.write(_chunk(model, {"role": "assistant", "content": ""}))
+            for number, piece in enumerate(pieces):
+                if kind == "drop" and number == behaviour.get("after", 2):
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(_chunk(model, {"content": piece}))
+                self.wfile.flush()
+                with llm.lock:
+                    llm.chunks_sent += 1
+                if delay:
+                    time.sleep(delay)
+            self.wfile.write(_chunk(model, {}, "stop"))
+            if (body.get("stream_options") or {}).get("include_usage"):
+                usage = {
+                    "id": "chatcmpl-loopback",
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": completion_tokens,
+                        "total_tokens": prompt_tokens + completion_tokens,
+                    },
+                }
+                self.wfile.write(f"data: {json.dumps(usage)}\n\n".encode())
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            with llm.lock:
+                llm.client_disconnected += 1
+
+
+class LoopbackLLM:
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+        llm: LoopbackLLM
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: list[dict] = []
+        self.script: deque[dict] = deque()
+        self.hanging = threading.Event()
+        self.release = threading.Event()
+        self.chunks_sent = 0
+        self.client_disconnected = 0
+        self.server = self.Server(("127.0.0.1", 0), _Handler)
+        self.server.llm = self
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> LoopbackLLM:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def then(self, **behaviour) -> LoopbackLLM:
+        """Queue the behaviour of the next request (answers normally once the queue is empty)."""
+        self.script.append(behaviour)
+        return self
+
+    def next_behaviour(self) -> dict:
+        with self.lock:
+            return self.script.popleft() if self.script else {"kind": "ok"}
+
+    @staticmethod
+    def default_content(body: dict) -> str:
+        """Answer from the prompt: quote source [1] if the system prompt has one."""
+        system = next((m["content"] for m in body.get("messages", []) if m.get("role") == "system"), "")
+        if '<source number="1"' in system:
+            start = system.index('<source number="1"')
+            text = system[start:].split("\n", 1)[1].split("</source>", 1)[0].strip()
+            return f"{text} [1]"
+        return "I'm sorry, I don't have information about that. Would you like to talk to a human agent?"
+
+    @property
+    def last_request(self) -> dict:
+        return self.requests[-1]
+
+    def system_prompt(self, index: int = -1) -> str:
+        return next(m["content"] for m in self.requests[index]["messages"] if m["role"] == "system")

@@ -1,0 +1,104 @@
+"""The offline answerer and the relevance decision, without HTTP."""
+
+import pytest
+
+from chat import relevance, services
+from chat.llm import CompletionRequest, Evidence
+from chat.llm.offline import OfflineAnswerer
+from chat.models import Message
+
+pytestmark = pytest.mark.django_db
+
+
+def _evidence(number, kind, title, content, relevance_score, **extra):
+    return Evidence(
+        number=number, kind=kind, title=title, content=content, relevance=relevance_score, **extra
+    )
+
+
+def test_offline_answers_with_the_best_relevant_item_and_cites_it():
+    evidence = (
+        _evidence(
+            1, "qa", "Refunds", "", 0.9, question="Refunds?", answer="Within 30 days.", source={"type": "qa"}
+        ),
+        _evidence(2, "policy", "Hours", "Open 9-5.", 0.6),
+    )
+    completion = OfflineAnswerer().complete(
+        CompletionRequest(
+            model="offline", messages=(), question="refund?", evidence=evidence, relevant=(1, 2)
+        )
+    )
+    assert completion.content == "Within 30 days." and completion.cited == (1,) and completion.knows
+
+
+def test_offline_says_it_does_not_know_in_the_assistant_language():
+    completion = OfflineAnswerer().complete(
+        CompletionRequest(model="offline", messages=(), question="?", evidence=(), relevant=(), language="fr")
+    )
+    assert not completion.knows and "conseiller" in completion.content
+
+
+def test_passage_answers_are_extracts_not_whole_chunks():
+    text = (
+        "Our flagship store is at Torstrasse 88, 10119 Berlin. It is open Tuesday to Saturday from 11 AM to 7 PM. "
+        "You can try every device in our demo living room. Parking is available in the garage on Linienstrasse."
+    )
+    answer = relevance.best_sentences("When is the store open?", text)
+    assert "11 AM to 7 PM" in answer and "Parking" not in answer
+
+
+def test_stemming_and_coverage():
+    assert relevance.stem("refunds") == relevance.stem("refunded") == "refund"
+    assert (
+        relevance.coverage(
+            "What are your business hours?", "Business hours are 9-5", emphasis="Business Hours"
+        )
+        == 1.0
+    )
+    assert relevance.coverage("pizza recipe", "Our refund policy") == 0.0
+
+
+def test_follow_up_question_uses_the_previous_turn(tenant, assistant, faq, offline):
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    services.message_post(conversation=session, content="Do you ship internationally?")
+    follow_up = services.message_post(conversation=session, content="And how long does it take?")
+    assert "5-10 business days" in follow_up.content
+    assert follow_up.answered
+
+
+def test_operator_replies_show_in_history_and_polling(tenant, assistant, offline):
+    session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v")
+    question = services.message_post(conversation=session, content="I want to talk to a person")
+    services.handoff_take_over(conversation=session, user=tenant.owner)
+    reply = services.operator_reply_post(conversation=session, user=tenant.owner, content="Hi, Sam here!")
+    assert reply.role == "operator" and reply.author == tenant.owner
+    from chat import selectors
+
+    newer = list(selectors.message_list(conversation=session, after=question.id))
+    assert [m.role for m in newer] == ["operator"]
+    stored = services.message_post(conversation=session, content="Thanks Sam")
+    assert stored.role == "user"  # the bot stays silent while a human has it
+    services.handoff_hand_back(conversation=session)
+    answer = services.message_post(conversation=session, content="Bye")
+    assert answer.role == "assistant"
+    services.conversation_resolve(conversation=session)
+    session.refresh_from_db()
+    assert session.handoff_status == "resolved"
+    services.message_post(conversation=session, content="One more thing")
+    session.refresh_from_db()
+    assert session.handoff_status == "bot"  # a new question reopens it
+
+
+def test_feedback_values(tenant, assistant, offline):
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    answer = services.message_post(conversation=session, content="hello")
+    assert services.message_feedback_set(message=answer, rating="down").feedback == -1
+    assert services.message_feedback_set(message=answer, rating=1).feedback == 1
+    assert services.message_feedback_set(message=answer, rating="none").feedback is None
+    from supportai.api.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed):
+        services.message_feedback_set(message=answer, rating="great")
+    question = Message.objects.for_organization(tenant.organization).get(role="user")
+    with pytest.raises(ValidationFailed):
+        services.message_feedback_set(message=question, rating="up")

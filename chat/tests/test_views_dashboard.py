@@ -1,0 +1,220 @@
+"""Dashboard: overview and inbox (Django test client, offline answerer)."""
+
+import pytest
+from django.urls import reverse
+
+from assistants.models import Assistant, UserContext
+from chat import services
+from chat.models import Message
+from knowledge import services as knowledge_services
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+
+XSS = '<script>alert("x")</script>'
+
+
+@pytest.fixture
+def assistant(tenant):
+    return Assistant.objects.create(organization=tenant.organization, name="Helper")
+
+
+@pytest.fixture
+def conversation(tenant, assistant):
+    knowledge_services.qa_create(
+        organization=tenant.organization,
+        question="What are your opening hours?",
+        answer="Monday to Friday, 9am to 5pm.",
+    )
+    context = UserContext.objects.create(
+        organization=tenant.organization, user_reference="cust-42", traits={"plan": "gold", "name": XSS}
+    )
+    conversation = services.conversation_create(
+        organization=tenant.organization,
+        assistant=assistant,
+        customer_id="cust-42",
+        user_context=context,
+        metadata={"page": "/pricing", "email": '"><img src=x onerror=alert(1)>'},
+    )
+    services.message_post(conversation=conversation, content="When are you open?")
+    services.message_post(conversation=conversation, content=f"Do you sell spaceships? {XSS}")
+    return conversation
+
+
+def test_anonymous_and_foreign(client, foreign_client, conversation):
+    assert client.get(reverse("inbox")).status_code == 302
+    url = reverse("inbox-conversation", args=[conversation.pk])
+    assert client.get(url).status_code == 302
+    assert foreign_client.get(url).status_code == 404
+    assert foreign_client.get(reverse("inbox-transcript", args=[conversation.pk])).status_code == 404
+    for action in ["take-over", "hand-back", "resolve"]:
+        assert foreign_client.post(reverse("inbox-action", args=[conversation.pk, action])).status_code == 404
+    assert (
+        foreign_client.post(reverse("inbox-reply", args=[conversation.pk]), {"content": "hi"}).status_code
+        == 404
+    )
+    conversation.refresh_from_db()
+    assert conversation.handoff_status == "bot"
+    assert not Message.objects.for_organization(conversation.organization).filter(role="operator").exists()
+    assert b"cust-42" not in foreign_client.get(reverse("inbox")).content
+
+
+def test_inbox_lists_and_shows_transcript_with_sources_metadata_and_traits(owner_client, conversation):
+    page = owner_client.get(reverse("inbox"))
+    assert page.status_code == 200 and b"&lt;script&gt;alert" in page.content  # traits.name, escaped
+    detail = owner_client.get(reverse("inbox-conversation", args=[conversation.pk]))
+    content = detail.content
+    assert b"When are you open?" in content and b"9am to 5pm" in content
+    assert b'data-testid="sources"' in content and b"What are your opening hours?" in content
+    assert b"No answer in knowledge" in content  # the spaceship question
+    assert b"/pricing" in content and b"gold" in content
+
+
+def test_visitor_supplied_text_is_inert(owner_client, conversation):
+    content = owner_client.get(reverse("inbox-conversation", args=[conversation.pk])).content
+    assert XSS.encode() not in content
+    assert b"<img src=x onerror=alert(1)>" not in content
+    assert b"&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in content
+    assert b"&lt;img src=x onerror=alert(1)&gt;" in content
+
+
+def test_filters(owner_client, tenant, assistant, conversation):
+    other = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v-1")
+    services.message_post(conversation=other, content="When are you open?")
+
+    def listed(**params):
+        return {str(c.pk) for c in owner_client.get(reverse("inbox"), params).context["page_obj"]}
+
+    assert listed() == {str(conversation.pk), str(other.pk)}
+    assert listed(unanswered="on") == {str(conversation.pk)}
+    assert listed(kind="session") == {str(other.pk)}
+    assert listed(assistant=str(assistant.pk)) == {str(conversation.pk), str(other.pk)}
+    services.handoff_take_over(conversation=other, user=tenant.owner)
+    assert listed(status="human") == {str(other.pk)}
+    answer = (
+        Message.objects.for_organization(tenant.organization)
+        .filter(conversation=conversation, role="assistant")
+        .first()
+    )
+    services.message_feedback_set(message=answer, rating="down")
+    assert listed(feedback="down") == {str(conversation.pk)}
+    assert listed(feedback="up") == set()
+    assert listed(date_from="2000-01-01", date_to="2000-01-02") == set()
+    assert b"No conversations match" in owner_client.get(reverse("inbox"), {"q": "nothing-like-this"}).content
+
+
+def test_take_over_reply_hand_back_resolve(owner_client, tenant, conversation):
+    url = reverse("inbox-conversation", args=[conversation.pk])
+    owner_client.post(reverse("inbox-action", args=[conversation.pk, "take-over"]))
+    conversation.refresh_from_db()
+    assert conversation.handoff_status == "human" and conversation.assigned_to == tenant.owner
+    # While taken over, the bot stays silent.
+    services.message_post(conversation=conversation, content="Hello, anyone?")
+    assert (
+        not Message.objects.for_organization(tenant.organization)
+        .filter(conversation=conversation, in_reply_to__content="Hello, anyone?")
+        .exists()
+    )
+    last = Message.objects.for_organization(tenant.organization).filter(conversation=conversation).last()
+    response = owner_client.post(
+        reverse("inbox-reply", args=[conversation.pk]),
+        {"content": "Hi, I'm Sam from support."},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 204 and response["HX-Trigger"] == "transcript-refresh"
+    poll = owner_client.get(reverse("inbox-transcript", args=[conversation.pk]), {"after": str(last.pk)})
+    assert b"Hi, I&#x27;m Sam from support." in poll.content and b"hx-swap-oob" in poll.content
+    reply = Message.objects.for_organization(tenant.organization).filter(role="operator").get()
+    assert reply.author == tenant.owner
+    assert f"after={reply.pk}".encode() in poll.content
+    owner_client.post(reverse("inbox-action", args=[conversation.pk, "hand-back"]))
+    conversation.refresh_from_db()
+    assert conversation.handoff_status == "bot"
+    owner_client.post(reverse("inbox-action", args=[conversation.pk, "resolve"]))
+    conversation.refresh_from_db()
+    assert conversation.handoff_status == "resolved"
+    assert owner_client.get(url).status_code == 200
+    assert owner_client.post(reverse("inbox-action", args=[conversation.pk, "explode"])).status_code == 404
+
+
+def test_empty_reply_is_refused(owner_client, tenant, conversation):
+    response = owner_client.post(
+        reverse("inbox-reply", args=[conversation.pk]), {"content": "  "}, HTTP_HX_REQUEST="true"
+    )
+    assert response["X-Form-Error"] == "1"
+    assert not Message.objects.for_organization(tenant.organization).filter(role="operator").exists()
+
+
+def test_agents_work_the_inbox(agent_client, tenant, conversation):
+    assert agent_client.get(reverse("inbox-conversation", args=[conversation.pk])).status_code == 200
+    agent_client.post(reverse("inbox-reply", args=[conversation.pk]), {"content": "Agent here."})
+    assert Message.objects.for_organization(tenant.organization).filter(role="operator").count() == 1
+
+
+def test_inbox_empty_state_and_pagination(owner_client, tenant, assistant):
+    assert b"No conversations yet" in owner_client.get(reverse("inbox")).content
+    for number in range(21):
+        services.session_create(
+            organization=tenant.organization, assistant=assistant, visitor_id=f"v{number}"
+        )
+    assert owner_client.get(reverse("inbox")).context["page_obj"].paginator.num_pages == 2
+
+
+def test_overview_charts_and_top_unanswered(owner_client, conversation):
+    page = owner_client.get(reverse("overview"))
+    assert page.status_code == 200
+    stats = page.context["stats"]
+    assert stats.conversations == 1 and stats.answered == 1 and stats.unanswered == 1
+    assert b"<svg" in page.content and b"<rect" in page.content
+    assert b'data-testid="top-unanswered"' in page.content and b"spaceships" in page.content
+    assert XSS.encode() not in page.content
+    assert b"Turn into Q&amp;A" in page.content
+    # The one-click link opens the Q&A editor with the question filled in.
+    link = reverse("knowledge") + "?question=Do%20you%20sell%20spaceships%3F"
+    assert b"Do you sell spaceships?</textarea>" in owner_client.get(link).content
+    week = owner_client.get(reverse("overview"), {"days": 7})
+    assert len(week.context["stats"].days) == 7
+
+
+def test_overview_onboarding_for_a_new_organization(owner_client):
+    page = owner_client.get(reverse("overview"))
+    assert b"Get started" in page.content and b"No data in this period yet" in page.content
+
+
+def test_csv_export_is_scoped_filtered_and_formula_safe(
+    owner_client, foreign_client, tenant, assistant, conversation
+):
+    import csv
+    import io
+
+    session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v-9")
+    services.message_post(conversation=session, content='=HYPERLINK("http://evil.example","click")')
+    services.message_post(conversation=session, content="@SUM(1+1)")
+    response = owner_client.get(reverse("inbox-export"))
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    contents = [row[7] for row in rows[1:]]
+    assert '\'=HYPERLINK("http://evil.example","click")' in contents and "'@SUM(1+1)" in contents
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+    assert "When are you open?" in contents
+    only_sessions = owner_client.get(reverse("inbox-export"), {"kind": "session"}).content.decode()
+    assert "When are you open?" not in only_sessions and "@SUM" in only_sessions
+    foreign = foreign_client.get(reverse("inbox-export")).content.decode()
+    assert foreign.count("\n") == 1  # header only
+
+
+def test_session_cookie_flags_and_no_cors_on_dashboard(client, tenant):
+    response = client.post(
+        reverse("login"), {"username": tenant.owner.email, "password": "correct-horse-battery"}
+    )
+    cookie = response.cookies["sessionid"]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    page = client.get(reverse("inbox"), HTTP_ORIGIN="https://evil.example")
+    assert page.status_code == 200
+    assert "Access-Control-Allow-Origin" not in page and "Access-Control-Allow-Credentials" not in page
+    assert page["X-Frame-Options"] == "DENY"
+
+
+def test_inbox_badge_counts_conversations_taken_over(owner_client, tenant, conversation):
+    assert b"nav__badge" not in owner_client.get(reverse("overview")).content
+    services.handoff_take_over(conversation=conversation, user=tenant.owner)
+    assert b'<span class="nav__badge">1</span>' in owner_client.get(reverse("overview")).content

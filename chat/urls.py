@@ -1,0 +1,40 @@
+from django.urls import path
+
+from chat import api, views
+from supportai.api.routes import api_path
+
+api_v1 = [
+    *api_path("sessions", api.SessionListCreateApi.as_view(), "session-list"),
+    *api_path("sessions/<uuid:pk>", api.SessionDetailApi.as_view(), "session-detail"),
+    *api_path("sessions/<uuid:pk>/messages", api.SessionMessagesApi.as_view(), "session-messages"),
+    *api_path(
+        "sessions/<uuid:pk>/messages/<uuid:message_id>/feedback",
+        api.SessionMessageFeedbackApi.as_view(),
+        "session-message-feedback",
+    ),
+    *api_path("conversations", api.ConversationListCreateApi.as_view(), "conversation-list"),
+    *api_path("conversations/<uuid:pk>", api.ConversationDetailApi.as_view(), "conversation-detail"),
+    *api_path(
+        "conversations/<uuid:pk>/messages", api.ConversationMessagesApi.as_view(), "conversation-messages"
+    ),
+    *api_path(
+        "conversations/<uuid:pk>/messages/<uuid:message_id>/feedback",
+        api.ConversationMessageFeedbackApi.as_view(),
+        "conversation-message-feedback",
+    ),
+]
+pages = [
+    *api_path("api/widget/chat", api.WidgetChatApi.as_view(), "widget-seed-chat"),
+    # Dashboard
+    path("", views.OverviewView.as_view(), name="overview"),
+    path("inbox/", views.InboxView.as_view(), name="inbox"),
+    path("inbox/export.csv", views.InboxExportView.as_view(), name="inbox-export"),
+    path("inbox/<uuid:pk>/", views.InboxView.as_view(), name="inbox-conversation"),
+    path("inbox/<uuid:pk>/messages/", views.TranscriptPollView.as_view(), name="inbox-transcript"),
+    path("inbox/<uuid:pk>/reply/", views.OperatorReplyView.as_view(), name="inbox-reply"),
+    path(
+        "inbox/<uuid:pk>/<slug:action>/",
+        views.ConversationActionView.as_view(),
+        name="inbox-action",
+    ),
+]

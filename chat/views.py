@@ -1,0 +1,354 @@
+"""Dashboard: the overview (home) and the conversations inbox."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views import View
+from django.views.generic import TemplateView
+
+from assistants import selectors as assistant_selectors
+from chat import selectors, services
+from chat.forms import InboxFilterForm, OverviewFilterForm, ReplyForm
+from chat.models import Conversation
+from knowledge import selectors as knowledge_selectors
+from organizations import selectors as organization_selectors
+from supportai import charts
+from supportai.api.errors import ApplicationError, NotFound
+from supportai.dashboard import OrganizationMixin, paginate, querystring_without_page
+from widget import selectors as widget_selectors
+
+# --- Overview ------------------------------------------------------------------------------
+
+
+def onboarding_steps(*, organization) -> list[dict]:
+    return [
+        {
+            "done": organization_selectors.api_key_widget_facing(organization=organization) is not None,
+            "title": "Generate an API key",
+            "hint": "Your servers and the widget identify your organization with it.",
+            "url": reverse("settings-api-keys"),
+        },
+        {
+            "done": assistant_selectors.assistant_list(organization=organization).exists(),
+            "title": "Create an assistant",
+            "hint": "Give it a name, a tone and instructions.",
+            "url": reverse("assistant-create"),
+        },
+        {
+            "done": knowledge_selectors.source_list(organization=organization).exists(),
+            "title": "Add knowledge",
+            "hint": "Q&A pairs, help-center files or your website: answers come only from here.",
+            "url": reverse("knowledge"),
+        },
+        {
+            "done": widget_selectors.widget_list(organization=organization).exists(),
+            "title": "Put the widget on your site",
+            "hint": "Pick colours and a greeting, then paste one line of HTML.",
+            "url": reverse("widgets"),
+        },
+    ]
+
+
+class OverviewView(OrganizationMixin, TemplateView):
+    template_name = "chat/overview.html"
+    nav = "overview"
+    title = "Overview"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        filters = OverviewFilterForm(
+            self.request.GET or None,
+            assistants=assistant_selectors.assistant_list(organization=self.organization),
+        )
+        days, assistant = 30, None
+        if filters.is_valid():
+            days = filters.cleaned_data["days"] or 30
+            assistant = filters.cleaned_data["assistant"]
+        stats = selectors.chat_stats(organization=self.organization, days=days, assistant=assistant)
+        usage = selectors.message_usage_per_day(
+            organization=self.organization, days=days, assistant=assistant
+        )
+        labels = [day["date"].strftime("%b %-d") for day in stats.days]
+        steps = onboarding_steps(organization=self.organization)
+        context.update(
+            filters=filters
+            if filters.is_bound
+            else OverviewFilterForm(assistants=filters.assistants.values()),
+            days=days,
+            stats=stats,
+            steps=steps,
+            onboarding_done=all(step["done"] for step in steps),
+            conversations_chart=charts.stacked_bars(
+                labels=labels,
+                series=[("conversations", "bar-a", [day["conversations"] for day in stats.days])],
+            ),
+            messages_chart=charts.stacked_bars(
+                labels=labels,
+                series=[("messages", "bar-b", [day["messages"] for day in stats.days])],
+            ),
+            answers_chart=charts.stacked_bars(
+                labels=labels,
+                series=[
+                    ("answered", "bar-ok", [day["answered"] for day in stats.days]),
+                    ("unanswered", "bar-bad", [day["unanswered"] for day in stats.days]),
+                ],
+            ),
+            tokens_chart=charts.stacked_bars(
+                labels=labels,
+                series=[
+                    ("prompt tokens", "bar-a", [day["prompt_tokens"] for day in usage]),
+                    ("completion tokens", "bar-c", [day["completion_tokens"] for day in usage]),
+                ],
+            ),
+            answered_share=charts.share(stats.answered, stats.unanswered),
+            feedback_share=charts.share(stats.feedback_up, stats.feedback_down),
+            handoff_percent=round(100 * stats.handoff_rate, 1),
+        )
+        return context
+
+
+# --- Inbox -----------------------------------------------------------------------------------
+
+
+def conversation_label(conversation: Conversation) -> str:
+    """Who the operator is talking to, in the words they would use."""
+    context = conversation.user_context
+    traits = (context.traits if context else None) or {}
+    metadata = conversation.metadata or {}
+    for candidate in (traits.get("name"), metadata.get("name"), context and context.user_reference):
+        if candidate:
+            return str(candidate)
+    if conversation.customer_id:
+        return conversation.customer_id
+    if conversation.title:
+        return conversation.title
+    if metadata.get("source") == "playground":
+        return "Playground test"
+    if conversation.visitor_id.startswith("preview_"):
+        return "Widget preview (dashboard)"
+    return f"Visitor {conversation.visitor_id[-6:] or str(conversation.pk)[:6]}"
+
+
+class InboxMixin(OrganizationMixin):
+    nav = "inbox"
+    title = "Inbox"
+
+    def get_conversation(self) -> Conversation:
+        try:
+            return selectors.conversation_get(
+                organization=self.organization, conversation_id=self.kwargs["pk"]
+            )
+        except NotFound:
+            raise Http404("Not found.") from None
+
+
+class InboxView(InboxMixin, TemplateView):
+    """The conversation list with its filters; with a `pk`, that conversation beside it."""
+
+    template_name = "chat/inbox.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        filters = InboxFilterForm(
+            self.request.GET or None,
+            assistants=assistant_selectors.assistant_list(organization=self.organization),
+        )
+        criteria = {}
+        if filters.is_valid():
+            data = filters.cleaned_data
+            criteria = {
+                "assistant": data["assistant"],
+                "handoff_status": data["status"] or None,
+                "kind": data["kind"] or None,
+                "unanswered": data["unanswered"] or None,
+                "feedback": data["feedback"] or None,
+                "date_from": data["date_from"],
+                "date_to": data["date_to"],
+                "search": data["q"] or None,
+            }
+        conversations = selectors.conversation_list(organization=self.organization, **criteria)
+        conversation = self.get_conversation() if "pk" in self.kwargs else None
+        page_obj = paginate(self.request, conversations)
+        last_messages = selectors.conversation_last_messages(
+            organization=self.organization, conversation_ids=[item.pk for item in page_obj]
+        )
+        for item in page_obj:
+            item.label = conversation_label(item)
+            item.last_message = last_messages.get(item.pk)
+        if conversation is not None:
+            conversation.label = conversation_label(conversation)
+        context.update(
+            filters=filters if filters.is_bound else InboxFilterForm(assistants=filters.assistants.values()),
+            filtered=any(value for value in criteria.values()),
+            page_obj=page_obj,
+            query=querystring_without_page(self.request),
+            querystring=self.request.GET.urlencode(),
+            conversation=conversation,
+        )
+        if conversation is not None:
+            transcript = list(selectors.message_list(conversation=conversation).select_related("author"))
+            context.update(
+                transcript=transcript,
+                last_message_id=transcript[-1].pk if transcript else "",
+                reply_form=ReplyForm(),
+                traits=(conversation.user_context.traits if conversation.user_context else {}) or {},
+                metadata=conversation.metadata or {},
+            )
+        return context
+
+
+CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """A spreadsheet-safe cell: text that a spreadsheet would run as a formula is quoted."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(CSV_FORMULA_PREFIXES) else text
+
+
+class InboxExportView(InboxMixin, View):
+    """The filtered conversations' transcripts as CSV (one row per message)."""
+
+    max_conversations = 2000
+
+    def get(self, request):
+        filters = InboxFilterForm(
+            request.GET or None, assistants=assistant_selectors.assistant_list(organization=self.organization)
+        )
+        criteria = {}
+        if filters.is_valid():
+            data = filters.cleaned_data
+            criteria = {
+                "assistant": data["assistant"],
+                "handoff_status": data["status"] or None,
+                "kind": data["kind"] or None,
+                "unanswered": data["unanswered"] or None,
+                "feedback": data["feedback"] or None,
+                "date_from": data["date_from"],
+                "date_to": data["date_to"],
+                "search": data["q"] or None,
+            }
+        conversations = selectors.conversation_list(organization=self.organization, **criteria)[
+            : self.max_conversations
+        ]
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="conversations.csv"'
+        writer = csv.writer(response)
+        writer.writerow(
+            [
+                "conversation",
+                "type",
+                "assistant",
+                "who",
+                "status",
+                "message_time",
+                "role",
+                "content",
+                "answered",
+                "feedback",
+            ]
+        )
+        for conversation in conversations:
+            label = conversation_label(conversation)
+            for message in selectors.message_list(conversation=conversation):
+                writer.writerow(
+                    [
+                        csv_cell(value)
+                        for value in (
+                            conversation.pk,
+                            conversation.kind,
+                            conversation.assistant.name,
+                            label,
+                            conversation.handoff_status,
+                            message.created_at.isoformat(),
+                            message.role,
+                            message.content,
+                            message.answered if message.role == "assistant" else "",
+                            {1: "up", -1: "down"}.get(message.feedback, ""),
+                        )
+                    ]
+                )
+        return response
+
+
+class TranscriptPollView(InboxMixin, View):
+    """Messages newer than `after`, appended by the open conversation every few seconds."""
+
+    def get(self, request, pk):
+        conversation = self.get_conversation()
+        after = request.GET.get("after") or None
+        try:
+            new_messages = list(
+                selectors.message_list(conversation=conversation, after=after).select_related("author")
+            )
+        except (NotFound, ValueError):
+            new_messages = []
+        last_id = new_messages[-1].pk if new_messages else after or ""
+        response = render(
+            request,
+            "chat/_transcript_poll.html",
+            {"conversation": conversation, "chat_messages": new_messages, "last_message_id": last_id},
+        )
+        return response
+
+
+class ConversationActionView(InboxMixin, View):
+    """Take over, hand back, resolve: the same services the API uses."""
+
+    ACTIONS = {
+        "take-over": ("handoff_take_over", "You took over. The assistant stays quiet until you hand back."),
+        "hand-back": ("handoff_hand_back", "Handed back to the assistant."),
+        "resolve": ("conversation_resolve", "Marked as resolved."),
+    }
+
+    def post(self, request, pk, action):
+        conversation = self.get_conversation()
+        if action not in self.ACTIONS:
+            raise Http404("Not found.")
+        service_name, note = self.ACTIONS[action]
+        service = getattr(services, service_name)
+        if action == "take-over":
+            service(conversation=conversation, user=request.user)
+        else:
+            service(conversation=conversation)
+        messages.success(request, note)
+        return redirect(_conversation_url(conversation, request))
+
+
+class OperatorReplyView(InboxMixin, View):
+    def post(self, request, pk):
+        conversation = self.get_conversation()
+        form = ReplyForm(request.POST)
+        error = ""
+        if form.is_valid():
+            try:
+                services.operator_reply_post(
+                    conversation=conversation, user=request.user, content=form.cleaned_data["content"]
+                )
+            except ApplicationError as failure:
+                error = failure.detail
+        else:
+            error = "Write a reply first (up to 4000 characters)."
+        if request.headers.get("HX-Request"):
+            if error:
+                response = render(request, "chat/_reply_error.html", {"error": error})
+                response["X-Form-Error"] = "1"
+                return response
+            # The transcript's poller picks the reply up at once.
+            response = HttpResponse(status=204)
+            response["HX-Trigger"] = "transcript-refresh"
+            return response
+        if error:
+            messages.error(request, error)
+        return redirect(_conversation_url(conversation, request))
+
+
+def _conversation_url(conversation: Conversation, request) -> str:
+    url = reverse("inbox-conversation", args=[conversation.pk])
+    back = request.POST.get("filters", "")
+    return f"{url}?{back}" if back else url

@@ -1,0 +1,271 @@
+"""`/api/v1/knowledge/...`: files, URLs and Q&A pairs (create, list, get, delete, retry) and search."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from assistants.models import Assistant
+from knowledge import selectors, services
+from knowledge.models import KnowledgeSource
+from knowledge.serializers import (
+    FileSourceCreateSerializer,
+    FileSourceSerializer,
+    PassageSerializer,
+    QaSourceCreateSerializer,
+    QaSourceSerializer,
+    SearchQuerySerializer,
+    UrlSourceCreateSerializer,
+    UrlSourceSerializer,
+)
+from supportai.api.errors import PayloadTooLarge, ValidationFailed
+from supportai.api.views import OrganizationAPIView, OrganizationGenericAPIView
+
+ASSISTANT_FILTER = OpenApiParameter(
+    "assistant_id", str, description="Only this assistant's and org-wide sources"
+)
+
+
+def _assistant(*, organization, assistant_id):
+    if not assistant_id:
+        return None
+    try:
+        assistant_id = uuid.UUID(str(assistant_id))
+    except ValueError:  # was a 500 (found by schemathesis)
+        raise ValidationFailed("Unknown assistant_id.", data={"assistant_id": ["Must be a UUID."]}) from None
+    assistant = Assistant.objects.for_organization(organization).filter(pk=assistant_id).first()
+    if assistant is None:
+        raise ValidationFailed("Unknown assistant_id.", data={"assistant_id": ["No such assistant."]})
+    return assistant
+
+
+class _SourceListCreateApi(OrganizationGenericAPIView):
+    model = KnowledgeSource
+    kind: str = ""
+    create_serializer_class = None
+
+    def get_queryset(self):
+        assistant_id = self.request.query_params.get("assistant_id")
+        assistant = (
+            _assistant(organization=self.organization, assistant_id=assistant_id) if assistant_id else None
+        )
+        return selectors.source_list(organization=self.organization, assistant=assistant, kind=self.kind)
+
+    def get(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def _input(self, request) -> dict:
+        serializer = self.create_serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        data["assistant"] = _assistant(
+            organization=self.organization, assistant_id=data.pop("assistant_id", None)
+        )
+        return data
+
+
+class _SourceDetailApi(OrganizationGenericAPIView):
+    model = KnowledgeSource
+    kind: str = ""
+
+    def get_object(self):
+        return selectors.source_get(
+            organization=self.organization, source_id=self.kwargs["pk"], kind=self.kind
+        )
+
+    def get(self, request, *args, **kwargs):
+        return Response(self.get_serializer(self.get_object()).data)
+
+    def delete(self, request, *args, **kwargs):
+        services.source_delete(source=self.get_object())
+        return Response(None, status=status.HTTP_200_OK)
+
+
+class _SourceRetryApi(_SourceDetailApi):
+    http_method_names = ["post", "options"]
+
+    def post(self, request, *args, **kwargs):
+        source = services.source_retry(source=self.get_object())
+        return Response(self.get_serializer(source).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- files -------------------------------------------------------------------------------
+class FileSourceListCreateApi(_SourceListCreateApi):
+    kind = KnowledgeSource.Kind.FILE
+    serializer_class = FileSourceSerializer
+    create_serializer_class = FileSourceCreateSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        operation_id="knowledge_files_list",
+        parameters=[ASSISTANT_FILTER],
+        responses=FileSourceSerializer(many=True),
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="knowledge_files_create",
+        request={"multipart/form-data": FileSourceCreateSerializer},
+        responses={202: FileSourceSerializer},
+        description="Upload a PDF, text, Markdown, HTML or DOCX file. Answers 202 with status `pending`; "
+        "a worker moves it to `processing`, then `ready` or `failed` (with `error`).",
+    )
+    def post(self, request, *args, **kwargs):
+        # Refuse an oversized body before it is read (the multipart parser would spool it to disk).
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        limit = settings.KNOWLEDGE_MAX_FILE_BYTES
+        if declared.isdigit() and int(declared) > limit + 1024 * 1024:
+            raise PayloadTooLarge(f"The upload is larger than the {limit // (1024 * 1024)} MB limit.")
+        data = self._input(request)
+        source = services.file_source_create(
+            organization=self.organization,
+            title=data["title"],
+            file_type=data["file_type"],
+            uploaded_file=data["file"],
+            assistant=data["assistant"],
+        )
+        return Response(FileSourceSerializer(source).data, status=status.HTTP_202_ACCEPTED)
+
+
+class FileSourceDetailApi(_SourceDetailApi):
+    kind = KnowledgeSource.Kind.FILE
+    serializer_class = FileSourceSerializer
+
+    @extend_schema(operation_id="knowledge_files_retrieve")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(operation_id="knowledge_files_destroy", responses={200: None})
+    def delete(self, request, *args, **kwargs):
+        return super().delete(request, *args, **kwargs)
+
+
+class FileSourceRetryApi(_SourceRetryApi):
+    kind = KnowledgeSource.Kind.FILE
+    serializer_class = FileSourceSerializer
+
+    @extend_schema(operation_id="knowledge_files_retry", request=None, responses={202: FileSourceSerializer})
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+# --- URLs --------------------------------------------------------------------------------
+class UrlSourceListCreateApi(_SourceListCreateApi):
+    kind = KnowledgeSource.Kind.URL
+    serializer_class = UrlSourceSerializer
+    create_serializer_class = UrlSourceCreateSerializer
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(
+        operation_id="knowledge_urls_list",
+        parameters=[ASSISTANT_FILTER],
+        responses=UrlSourceSerializer(many=True),
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="knowledge_urls_create",
+        request=UrlSourceCreateSerializer,
+        responses={202: UrlSourceSerializer},
+        description="Add a web page (or, with `crawl`, up to `max_pages` pages of the same site, honouring "
+        "robots.txt and sitemap.xml). Internal addresses are refused with 400.",
+    )
+    def post(self, request, *args, **kwargs):
+        data = self._input(request)
+        source = services.url_source_create(organization=self.organization, **data)
+        return Response(UrlSourceSerializer(source).data, status=status.HTTP_202_ACCEPTED)
+
+
+class UrlSourceDetailApi(_SourceDetailApi):
+    kind = KnowledgeSource.Kind.URL
+    serializer_class = UrlSourceSerializer
+
+    @extend_schema(operation_id="knowledge_urls_retrieve")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(operation_id="knowledge_urls_destroy", responses={200: None})
+    def delete(self, request, *args, **kwargs):
+        return super().delete(request, *args, **kwargs)
+
+
+class UrlSourceRetryApi(_SourceRetryApi):
+    kind = KnowledgeSource.Kind.URL
+    serializer_class = UrlSourceSerializer
+
+    @extend_schema(operation_id="knowledge_urls_retry", request=None, responses={202: UrlSourceSerializer})
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+# --- Q&A ---------------------------------------------------------------------------------
+class QaSourceListCreateApi(_SourceListCreateApi):
+    kind = KnowledgeSource.Kind.QA
+    serializer_class = QaSourceSerializer
+    create_serializer_class = QaSourceCreateSerializer
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(
+        operation_id="knowledge_qa_list",
+        parameters=[ASSISTANT_FILTER],
+        responses=QaSourceSerializer(many=True),
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="knowledge_qa_create",
+        request=QaSourceCreateSerializer,
+        responses={201: QaSourceSerializer},
+        description="A question and its answer; searchable as soon as this returns (status `ready`).",
+    )
+    def post(self, request, *args, **kwargs):
+        data = self._input(request)
+        source = services.qa_create(organization=self.organization, **data)
+        return Response(QaSourceSerializer(source).data, status=status.HTTP_201_CREATED)
+
+
+class QaSourceDetailApi(_SourceDetailApi):
+    kind = KnowledgeSource.Kind.QA
+    serializer_class = QaSourceSerializer
+
+    @extend_schema(operation_id="knowledge_qa_retrieve")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(operation_id="knowledge_qa_destroy", responses={200: None})
+    def delete(self, request, *args, **kwargs):
+        return super().delete(request, *args, **kwargs)
+
+
+# --- search ------------------------------------------------------------------------------
+class KnowledgeSearchApi(OrganizationAPIView):
+    serializer_class = PassageSerializer
+
+    @extend_schema(
+        operation_id="knowledge_search",
+        parameters=[SearchQuerySerializer],
+        responses=PassageSerializer(many=True),
+        description="What the assistant would retrieve for `q` (hybrid BM25 + semantic by default).",
+    )
+    def get(self, request, *args, **kwargs):
+        query = SearchQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        assistant = _assistant(organization=self.organization, assistant_id=data.get("assistant_id"))
+        passages = selectors.chunk_search(
+            organization=self.organization,
+            assistant=assistant,
+            query=data["q"],
+            k=data["k"],
+            mode=data["mode"],
+        )
+        return Response(PassageSerializer(passages, many=True).data)

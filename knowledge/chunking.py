@@ -1,0 +1,127 @@
+"""Cutting extracted text into chunks that respect headings and sentences, with overlap.
+
+Extractors hand over text where headings are Markdown lines (`# Title`, `## Section`).
+A chunk never spans two pages, starts a new section when the previous one is long enough
+to stand alone, never breaks a sentence unless that sentence alone exceeds the chunk size,
+and repeats the previous chunk's last sentences (up to `overlap_chars`) so an answer that
+straddles a boundary is still found whole.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from knowledge.types import ChunkDraft
+
+MAX_CHARS = 1500
+OVERLAP_CHARS = 200
+MIN_SECTION_CHARS = 300
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9À-Ý])")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+_SPACES = re.compile(r"[ \t\f\v\u00a0]+")
+
+
+@dataclass
+class _Section:
+    heading: str
+    units: list[str]
+
+
+def text_normalise(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _sentences(paragraph: str, max_chars: int) -> list[str]:
+    paragraph = " ".join(paragraph.split())
+    pieces = [piece.strip() for piece in _SENTENCE_END.split(paragraph) if piece.strip()]
+    units: list[str] = []
+    for piece in pieces:
+        while len(piece) > max_chars:
+            cut = piece.rfind(" ", 0, max_chars)
+            if cut < max_chars // 2:
+                cut = max_chars
+            units.append(piece[:cut].strip())
+            piece = piece[cut:].strip()
+        if piece:
+            units.append(piece)
+    return units
+
+
+def _sections(text: str, max_chars: int) -> list[_Section]:
+    sections = [_Section(heading="", units=[])]
+    for block in _BLANK_LINES.split(text):
+        paragraph_lines: list[str] = []
+        for line in block.split("\n"):
+            match = _HEADING.match(line)
+            if match:
+                if paragraph_lines:
+                    sections[-1].units.extend(_sentences(" ".join(paragraph_lines), max_chars))
+                    paragraph_lines = []
+                heading = match.group(2).strip()[:500]
+                sections.append(_Section(heading=heading, units=[]))
+            elif line.strip():
+                paragraph_lines.append(line)
+        if paragraph_lines:
+            # A paragraph boundary: keep it visible to the reader of the chunk.
+            units = _sentences(" ".join(paragraph_lines), max_chars)
+            if units and sections[-1].units:
+                units[0] = "\n" + units[0]
+            sections[-1].units.extend(units)
+    return [section for section in sections if section.units or section.heading]
+
+
+def text_chunk(
+    text: str,
+    *,
+    page: int | None = None,
+    max_chars: int = MAX_CHARS,
+    overlap_chars: int = OVERLAP_CHARS,
+) -> list[ChunkDraft]:
+    text = text_normalise(text)
+    if not text:
+        return []
+    drafts: list[ChunkDraft] = []
+    buffer: list[str] = []
+    buffer_heading = ""
+    buffer_length = 0
+    carried = 0  # how many of buffer's units are overlap from the previous chunk
+
+    def flush() -> None:
+        nonlocal buffer, buffer_length, carried
+        if len(buffer) > carried:
+            content = re.sub(r" ?\n ?", "\n", " ".join(buffer)).strip()
+            drafts.append(ChunkDraft(content=content, heading=buffer_heading, page=page))
+        buffer, buffer_length, carried = [], 0, 0
+
+    for section in _sections(text, max_chars):
+        heading_line = f"{section.heading}\n" if section.heading else ""
+        section_length = len(heading_line) + sum(len(unit) + 1 for unit in section.units)
+        has_body = any(not item.endswith("\n") for item in buffer[carried:])
+        if has_body and (buffer_length >= MIN_SECTION_CHARS or buffer_length + section_length > max_chars):
+            flush()
+        if not any(not item.endswith("\n") for item in buffer[carried:]):
+            buffer_heading = section.heading or buffer_heading  # the most specific heading
+        if heading_line:
+            buffer.append(heading_line.strip() + "\n")
+            buffer_length += len(heading_line)
+        for unit in section.units:
+            if buffer_length + len(unit) + 1 > max_chars and len(buffer) > carried:
+                previous = buffer
+                flush()
+                buffer_heading = section.heading or buffer_heading
+                # Overlap: the previous chunk's last sentences, up to overlap_chars.
+                tail: list[str] = []
+                for sentence in reversed(previous):
+                    if sum(len(item) for item in tail) + len(sentence) > overlap_chars:
+                        break
+                    tail.insert(0, sentence.strip())
+                buffer, buffer_length, carried = tail, sum(len(item) + 1 for item in tail), len(tail)
+            buffer.append(unit)
+            buffer_length += len(unit) + 1
+    flush()
+    return drafts

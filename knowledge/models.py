@@ -1,0 +1,185 @@
+"""Knowledge sources, the documents they produced, their chunks, and the per-organization
+term statistics that make BM25 ranking possible inside Postgres.
+
+A source is what an operator added (a Q&A pair, a file, a URL or a crawled site). Ingesting
+it yields documents (one per file, one per fetched page, one per Q&A pair), and each
+document is cut into chunks. A chunk carries two vectors:
+
+- `lexical`: BM25 term weights of its text as a `sparsevec` (terms hashed into 2^20
+  dimensions). The query side multiplies by each term's IDF, read from `TermStatistic`,
+  so ranking by inner product is BM25 (see `knowledge.lexical`).
+- `embedding`: the semantic vector of the configured embedder, stored with the model's
+  name and dimension count so vectors of different models are never compared.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from pgvector.django import SparseVectorField, VectorField
+
+from supportai.tenancy import TenantModel
+
+LEXICAL_DIMENSIONS = 2**20
+DEFAULT_EMBEDDING_DIMENSIONS = 384
+
+
+def upload_path(instance, filename: str) -> str:
+    # Stored under a random name: the operator's file name is kept only as data.
+    return f"knowledge/{instance.organization_id}/{uuid.uuid4().hex}"
+
+
+class KnowledgeSource(TenantModel):
+    class Kind(models.TextChoices):
+        QA = "qa", "Q&A pair"
+        FILE = "file", "File"
+        URL = "url", "Web page"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    class FileType(models.TextChoices):
+        PDF = "pdf", "PDF"
+        TEXT = "text", "Plain text"
+        MARKDOWN = "markdown", "Markdown"
+        HTML = "html", "HTML"
+        DOCX = "docx", "Word (DOCX)"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # None = organization-wide knowledge (every assistant answers from it); set = only
+    # that assistant's.
+    assistant = models.ForeignKey(
+        "assistants.Assistant", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    title = models.CharField(max_length=500, blank=True, default="")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True, default="")
+    chunk_count = models.PositiveIntegerField(default=0)
+    document_count = models.PositiveIntegerField(default=0)
+
+    # Q&A pairs
+    question = models.TextField(blank=True, default="")
+    answer = models.TextField(blank=True, default="")
+    tags = models.JSONField(default=list, blank=True)
+    origin = models.CharField(max_length=100, blank=True, default="", help_text="Q&A `source` field")
+
+    # Files
+    file = models.FileField(upload_to=upload_path, blank=True, default="")
+    file_name = models.CharField(max_length=255, blank=True, default="")
+    file_type = models.CharField(max_length=10, choices=FileType.choices, blank=True, default="")
+    file_size = models.PositiveBigIntegerField(default=0)
+    page_count = models.PositiveIntegerField(default=0)
+
+    # URLs
+    url = models.URLField(max_length=2000, blank=True, default="")
+    canonical_url = models.URLField(max_length=2000, blank=True, default="")
+    crawl = models.BooleanField(default=False)
+    max_pages = models.PositiveIntegerField(default=1)
+    sync_interval_hours = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Re-fetch every N hours; empty = never"
+    )
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    # Worker bookkeeping
+    attempts = models.PositiveIntegerField(default=0)
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "kind", "-created_at"], name="ks_org_kind_created")]
+
+    def __str__(self) -> str:
+        return self.title or self.question[:80] or self.url or self.file_name
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.question or self.url or self.file_name
+
+
+class KnowledgeDocument(TenantModel):
+    """One unit a source produced: the Q&A pair, the file, or one fetched page."""
+
+    source = models.ForeignKey(KnowledgeSource, on_delete=models.CASCADE, related_name="documents")
+    key = models.CharField(max_length=2000, help_text="page URL, file name or 'qa'")
+    title = models.CharField(max_length=500, blank=True, default="")
+    url = models.CharField(max_length=2000, blank=True, default="")
+    content_hash = models.CharField(max_length=64, help_text="sha256 of the extracted text")
+    chunk_count = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "key"], name="unique_document_key_per_source")
+        ]
+
+
+class Chunk(TenantModel):
+    source = models.ForeignKey(KnowledgeSource, on_delete=models.CASCADE, related_name="chunks")
+    document = models.ForeignKey(KnowledgeDocument, on_delete=models.CASCADE, related_name="chunks")
+    # Copied from the source so retrieval filters organization and assistant without a join.
+    assistant = models.ForeignKey(
+        "assistants.Assistant", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    chunk_no = models.PositiveIntegerField()
+    title = models.CharField(max_length=500, blank=True, default="")
+    heading = models.CharField(max_length=500, blank=True, default="")
+    url = models.CharField(max_length=2000, blank=True, default="")
+    page = models.PositiveIntegerField(null=True, blank=True)
+    content = models.TextField()
+
+    lexical = SparseVectorField(dimensions=LEXICAL_DIMENSIONS)
+    lexical_length = models.PositiveIntegerField(help_text="BM25 document length (terms)")
+    lexical_avgdl = models.FloatField(help_text="organization's average length when weighted")
+    # The same term dimensions as an array with a GIN index: in a large organization, BM25
+    # ranks only the chunks that contain one of the query's rarer terms (see selectors).
+    terms = ArrayField(models.IntegerField(), default=list, blank=True)
+
+    # Untyped `vector` column: each row says which model (and so which dimension count)
+    # produced it; the HNSW index is a partial expression index per dimension count.
+    embedding = VectorField(null=True, blank=True)
+    embedding_model = models.CharField(max_length=200, blank=True, default="")
+    embedding_dimensions = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["document", "chunk_no"], name="unique_chunk_no_per_document")
+        ]
+        indexes = [
+            models.Index(fields=["organization", "assistant"], name="chunk_org_assistant"),
+            models.Index(fields=["organization", "embedding_model"], name="chunk_org_model"),
+            GinIndex(fields=["terms"], name="chunk_terms_gin"),
+        ]
+
+
+class TermStatistic(TenantModel):
+    """How many chunks of an organization contain a (hashed) term: BM25's document frequency."""
+
+    term = models.IntegerField(help_text="hashed term = sparse vector dimension")
+    document_frequency = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "term"], name="unique_term_per_org")]
+
+
+class CorpusStatistic(TenantModel):
+    """Chunk count and total length of an organization's chunks (BM25's N and avgdl)."""
+
+    chunk_count = models.BigIntegerField(default=0)
+    total_length = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization"], name="unique_corpus_statistic_per_org")
+        ]
+
+    @property
+    def average_length(self) -> float:
+        return self.total_length / self.chunk_count if self.chunk_count else 0.0

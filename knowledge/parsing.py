@@ -1,0 +1,359 @@
+"""Turning untrusted bytes (PDF, DOCX, HTML, text) into text with headings and page numbers.
+
+This module imports nothing from Django: it runs inside the parser sandbox, a child
+process with memory, CPU and wall-clock limits (`knowledge.sandbox`), so a hostile file
+(decompression bomb, endless loop, parser bug) costs that file only.
+
+Every parser returns {"title": str, "pages": [{"page": int | None, "text": str}],
+"canonical_url": str, "links": [str]}; headings in `text` are Markdown lines so the
+chunker can keep sections together.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import zipfile
+from urllib.parse import urldefrag, urljoin
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 20_000_000
+DOCX_MAX_UNCOMPRESSED = 200 * 1024 * 1024
+DOCX_MAX_RATIO = 100
+DEEP_TREE_DEPTH = 250
+
+
+class ParseError(Exception):
+    """The file cannot be read; `code` is a stable machine-readable reason."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+# --- sniffing ---------------------------------------------------------------------------
+BINARY_KINDS = {"pdf", "docx"}
+TEXT_KINDS = {"text", "markdown", "html"}
+
+
+def file_kind_sniff(head: bytes, *, zip_names: list[str] | None = None) -> str:
+    """What the bytes really are: pdf, docx, zip (other), html, text or binary."""
+    stripped = head.lstrip()
+    if head[:1024].find(b"%PDF-") != -1:
+        return "pdf"
+    if head.startswith(b"PK\x03\x04"):
+        if zip_names is not None and "word/document.xml" in zip_names:
+            return "docx"
+        return "zip"
+    sample = stripped[:4096]
+    if b"\x00" in sample and not (sample.startswith(b"\xff\xfe") or sample.startswith(b"\xfe\xff")):
+        return "binary"
+    lowered = sample.lower()
+    if lowered.startswith(b"\xef\xbb\xbf"):
+        lowered = lowered[3:]
+    if lowered.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or (
+        lowered.startswith(b"<") and (b"<html" in lowered or b"<body" in lowered or b"<div" in lowered)
+    ):
+        return "html"
+    if lowered.startswith((b"<?xml", b"<svg")):
+        return "xml"
+    try:
+        text_decode(sample if len(sample) < 4096 else sample[:4000])
+    except ParseError:
+        return "binary"
+    return "text"
+
+
+def text_decode(data: bytes) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start >= len(data) - 4:  # a character cut by the sample's end
+            return data[: error.start].decode("utf-8")
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise ParseError("not_text", "The file is not readable text.")
+    return str(best)
+
+
+# --- PDF --------------------------------------------------------------------------------
+def pdf_parse(data: bytes, *, max_pages: int) -> dict:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError, PdfStreamError
+
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            try:
+                decrypted = reader.decrypt("")
+            except Exception as error:  # pypdf raises NotImplementedError for unknown ciphers
+                raise ParseError("encrypted", "The PDF is encrypted and cannot be read.") from error
+            if not decrypted:
+                raise ParseError("encrypted", "The PDF is password-protected.")
+        page_total = len(reader.pages)
+    except ParseError:
+        raise
+    except (PdfReadError, PdfStreamError, ValueError, KeyError, TypeError, AttributeError, OSError) as error:
+        raise ParseError(
+            "malformed", f"The PDF is damaged or not a PDF ({error.__class__.__name__})."
+        ) from error
+    if page_total > max_pages:
+        raise ParseError("page_limit", f"The PDF has {page_total} pages; the limit is {max_pages}.")
+    if page_total == 0:
+        raise ParseError("empty", "The PDF has no pages.")
+
+    title = ""
+    try:
+        title = str((reader.metadata or {}).get("/Title") or "").strip()
+    except Exception:  # broken metadata must not cost the text
+        title = ""
+    pages = []
+    total = 0
+    failures = 0
+    for number, page in enumerate(reader.pages, start=1):
+        try:
+            text = page.extract_text() or ""
+        except RecursionError as error:
+            raise ParseError("malformed", "The PDF's structure is too deeply nested.") from error
+        except Exception:
+            failures += 1
+            text = ""
+        total += len(text)
+        if total > MAX_TEXT_CHARS:
+            raise ParseError("text_limit", "The PDF holds more text than the limit allows.")
+        pages.append({"page": number, "text": text})
+    if failures == page_total:
+        raise ParseError("malformed", "No page of the PDF could be read.")
+    if not any(item["text"].strip() for item in pages):
+        raise ParseError("no_text", "The PDF contains no extractable text (scanned images need OCR).")
+    return {"title": title[:500], "pages": pages, "canonical_url": "", "links": []}
+
+
+# --- DOCX -------------------------------------------------------------------------------
+def docx_parse(data: bytes) -> dict:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except zipfile.BadZipFile as error:
+        raise ParseError("malformed", "The DOCX file is damaged.") from error
+    uncompressed = sum(member.file_size for member in members)
+    compressed = sum(member.compress_size for member in members) or 1
+    if (
+        uncompressed > DOCX_MAX_UNCOMPRESSED
+        or uncompressed / compressed > DOCX_MAX_RATIO
+        and uncompressed > 10_000_000
+    ):
+        raise ParseError("decompression_bomb", "The DOCX file expands to more than the limit allows.")
+    if "word/document.xml" not in {member.filename for member in members}:
+        raise ParseError("malformed", "The file is a ZIP archive, not a Word document.")
+
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as error:
+        raise ParseError(
+            "malformed", f"The DOCX file could not be read ({error.__class__.__name__})."
+        ) from error
+    lines: list[str] = []
+    for block in document.element.body.iterchildren():
+        tag = block.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            paragraph = Paragraph(block, document)
+            text = paragraph.text.strip()
+            if not text:
+                lines.append("")
+                continue
+            style = (paragraph.style.name if paragraph.style is not None else "") or ""
+            match = re.match(r"Heading (\d)", style)
+            if match:
+                lines.append("")
+                lines.append("#" * min(6, int(match.group(1))) + " " + text)
+            elif style == "Title":
+                lines.append("# " + text)
+            else:
+                lines.append(text)
+        elif tag == "tbl":
+            table = Table(block, document)
+            lines.append("")
+            for row in table.rows:
+                lines.append(" | ".join(cell.text.strip() for cell in row.cells))
+            lines.append("")
+    text = "\n".join(lines)
+    title = (document.core_properties.title or "").strip()
+    return {"title": title[:500], "pages": [{"page": None, "text": text}], "canonical_url": "", "links": []}
+
+
+# --- HTML -------------------------------------------------------------------------------
+_BOILERPLATE_TAGS = [
+    "script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed",
+    "nav", "footer", "aside", "form", "button", "select", "input", "textarea", "dialog", "head",
+]  # fmt: skip
+_BOILERPLATE_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alert"}
+_BOILERPLATE_WORDS = re.compile(
+    r"(^|[\s_-])(cookie|cookies|consent|gdpr|cc-banner|newsletter|popup|modal|breadcrumbs?|sidebar|"
+    r"skip-link|share|social|advert|ads|promo|subscribe)([\s_-]|$)",
+    re.I,
+)
+_HIDDEN_STYLE = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0(?![.\d])", re.I
+)
+_BLOCK_TAGS = {
+    "p", "div", "section", "article", "main", "li", "ul", "ol", "table", "tr", "blockquote", "pre",
+    "dd", "dt", "dl", "figure", "figcaption", "br", "hr", "td", "th", "header", "address", "details", "summary",
+}  # fmt: skip
+
+
+def _max_depth(data: bytes) -> int:
+    depth = deepest = 0
+    for match in re.finditer(rb"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*?(/?)>", data[:5_000_000]):
+        closing, _name, self_closing = match.groups()
+        if closing:
+            depth = max(0, depth - 1)
+        elif not self_closing:
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > DEEP_TREE_DEPTH:
+                return deepest
+    return deepest
+
+
+def html_parse(data: bytes, *, url: str = "") -> dict:
+    from bs4 import BeautifulSoup, Comment
+
+    # lxml (libxml2) silently drops content nested deeper than 256 elements; such pages are
+    # parsed with Python's html.parser instead, which has no depth limit.
+    parser = "lxml"
+    if _max_depth(data) > DEEP_TREE_DEPTH:
+        logger.info("deeply nested HTML: using html.parser so no content is dropped")
+        parser = "html.parser"
+    try:
+        soup = BeautifulSoup(data, parser)
+    except RecursionError as error:
+        raise ParseError("malformed", "The HTML is nested too deeply to read.") from error
+
+    title = ""
+    og_title = soup.find("meta", attrs={"property": "og:title"})
+    if soup.title and soup.title.string:
+        title = soup.title.string.strip()
+    elif og_title and og_title.get("content"):
+        title = str(og_title["content"]).strip()
+
+    canonical_url = ""
+    canonical = soup.find("link", rel=lambda value: value and "canonical" in value)
+    if canonical and canonical.get("href"):
+        canonical_url = urldefrag(urljoin(url, str(canonical["href"]).strip()))[0]
+
+    links = []
+    robots_meta = soup.find("meta", attrs={"name": re.compile("^robots$", re.I)})
+    follow = not (robots_meta and "nofollow" in str(robots_meta.get("content", "")).lower())
+    if follow:
+        for anchor in soup.find_all("a", href=True):
+            if "nofollow" in (anchor.get("rel") or []):
+                continue
+            href = str(anchor["href"]).strip()
+            if href and not href.startswith(("#", "mailto:", "tel:", "javascript:")):
+                links.append(urldefrag(urljoin(url, href))[0])
+
+    for comment in soup.find_all(string=lambda node: isinstance(node, Comment)):
+        comment.extract()
+    for element in soup.find_all(_BOILERPLATE_TAGS):
+        element.decompose()
+    for element in soup.find_all(True):
+        if element.__dict__.get("_decomposed"):  # (the .decomposed property searches the tree)
+            continue
+        attributes = element.attrs or {}
+        role = str(attributes.get("role", "")).lower()
+        marker = " ".join(
+            [
+                " ".join(attributes.get("class", []) or [])
+                if isinstance(attributes.get("class"), list)
+                else str(attributes.get("class", "")),
+                str(attributes.get("id", "")),
+            ]
+        )
+        if (
+            role in _BOILERPLATE_ROLES
+            or "hidden" in attributes
+            or str(attributes.get("aria-hidden", "")).lower() == "true"
+            or _HIDDEN_STYLE.search(str(attributes.get("style", "")))
+            or (element.name not in ("body", "html", "main", "article") and _BOILERPLATE_WORDS.search(marker))
+        ):
+            element.decompose()
+        elif element.name == "header" and element.find_parent(["article", "main"]) is None:
+            element.decompose()
+
+    root = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.find("article") or soup.body or soup
+    lines: list[str] = []
+    current: list[str] = []
+
+    def flush() -> None:
+        if current:
+            line = " ".join("".join(current).split())
+            if line:
+                lines.append(line)
+            current.clear()
+
+    for node in root.descendants:
+        name = getattr(node, "name", None)
+        if name is None:
+            text = str(node)
+            if text.strip():
+                parent = node.parent
+                if parent is not None and parent.name and re.fullmatch(r"h[1-6]", parent.name):
+                    continue
+                current.append(text)
+            continue
+        if re.fullmatch(r"h[1-6]", name):
+            flush()
+            heading = " ".join(node.get_text(" ").split())
+            if heading:
+                lines.append("")
+                lines.append("#" * int(name[1]) + " " + heading)
+        elif name in _BLOCK_TAGS:
+            flush()
+    flush()
+    text = "\n".join(lines)
+    if not title:
+        first_heading = soup.find(["h1", "h2"])
+        title = " ".join(first_heading.get_text(" ").split()) if first_heading else ""
+    return {
+        "title": title[:500],
+        "pages": [{"page": None, "text": text}],
+        "canonical_url": canonical_url,
+        "links": links,
+    }
+
+
+def plain_parse(data: bytes) -> dict:
+    text = text_decode(data)
+    title = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped:
+            title = stripped.lstrip("#").strip()[:200]
+            break
+    return {"title": title, "pages": [{"page": None, "text": text}], "canonical_url": "", "links": []}
+
+
+def document_parse(kind: str, data: bytes, *, url: str = "", max_pages: int = 2000) -> dict:
+    if kind == "pdf":
+        return pdf_parse(data, max_pages=max_pages)
+    if kind == "docx":
+        return docx_parse(data)
+    if kind == "html":
+        return html_parse(data, url=url)
+    if kind in ("text", "markdown"):
+        return plain_parse(data)
+    raise ParseError("unsupported", f"Unsupported file type: {kind}.")

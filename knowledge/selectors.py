@@ -1,0 +1,296 @@
+"""Knowledge reads, and the one retrieval function the answering engine calls."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection, transaction
+from pgvector import SparseVector
+
+from knowledge import lexical
+from knowledge.embeddings import embedder_get, query_embed
+from knowledge.models import LEXICAL_DIMENSIONS, Chunk, CorpusStatistic, KnowledgeSource, TermStatistic
+from knowledge.types import Passage
+from supportai import timing
+from supportai.api.errors import NotFound, UpstreamError, ValidationFailed
+
+logger = logging.getLogger(__name__)
+
+SEARCH_MODES = ("hybrid", "lexical", "vector")
+CANDIDATES = 50  # per retriever, before fusion
+RRF_K = 60
+MAX_K = 100
+MAX_QUERY_CHARS = 2000
+SNIPPET_CHARS = 300
+HNSW_EF_SEARCH = 100
+# In organizations larger than this, BM25 ranks only chunks containing at least one of the
+# query's rarer terms (document frequency below RARE_TERM_SHARE): found through the GIN
+# index on `terms` instead of scanning every chunk. Chunks that match only very common
+# terms can score high only when the query has no rarer term, and then the full scan runs.
+# (settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS, default 20,000)
+RARE_TERM_SHARE = 0.05
+
+
+def source_list(*, organization, assistant=None, kind: str | None = None):
+    """Sources of the organization (all, or the org-wide ones plus `assistant`'s), newest first."""
+    sources = KnowledgeSource.objects.for_organization(organization)
+    if assistant is not None:
+        sources = sources.filter(assistant__isnull=True) | sources.filter(assistant=assistant)
+    if kind:
+        sources = sources.filter(kind=kind)
+    return sources.order_by("-created_at")
+
+
+def source_get(*, organization, source_id, kind: str | None = None) -> KnowledgeSource:
+    sources = KnowledgeSource.objects.for_organization(organization)
+    if kind:
+        sources = sources.filter(kind=kind)
+    try:
+        return sources.get(pk=source_id)
+    except (KnowledgeSource.DoesNotExist, ValueError, TypeError, DjangoValidationError) as error:
+        # "Not yours", "does not exist" and "not an id" are the same answer.
+        raise NotFound("Knowledge source not found.") from error
+
+
+def _scope_sql(*, organization, assistant) -> tuple[str, list]:
+    if assistant is None:
+        return "organization_id = %s AND assistant_id IS NULL", [organization.pk]
+    return "organization_id = %s AND (assistant_id IS NULL OR assistant_id = %s)", [
+        organization.pk,
+        assistant.pk,
+    ]
+
+
+@dataclass(frozen=True)
+class LexicalQuery:
+    vector: SparseVector
+    rare_terms: list[int]  # empty = rank every chunk of the organization
+    chunk_count: int
+
+
+def query_vector_lexical(*, organization, query: str) -> LexicalQuery | None:
+    """BM25's query side: each query term's IDF (times its count in the query)."""
+    counts = lexical.term_counts(query)
+    if not counts:
+        return None
+    statistics = CorpusStatistic.objects.for_organization(organization).values_list("chunk_count", flat=True)
+    chunk_count = next(iter(statistics), 0)
+    if not chunk_count:
+        return None
+    frequencies = dict(
+        TermStatistic.objects.for_organization(organization)
+        .filter(term__in=list(counts))
+        .values_list("term", "document_frequency")
+    )
+    weights = {
+        term: count
+        * lexical.inverse_document_frequency(chunk_count=chunk_count, document_frequency=frequencies[term])
+        for term, count in counts.items()
+        if frequencies.get(term)
+    }
+    if not weights:
+        return None
+    rare_terms = []
+    if chunk_count > settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS:
+        rare_terms = sorted(term for term in weights if frequencies[term] < RARE_TERM_SHARE * chunk_count)
+    return LexicalQuery(
+        vector=SparseVector(weights, LEXICAL_DIMENSIONS), rare_terms=rare_terms, chunk_count=chunk_count
+    )
+
+
+def _lexical_ranking(*, organization, assistant, query: str, limit: int) -> list[tuple[str, float]]:
+    lexical_query = query_vector_lexical(organization=organization, query=query)
+    if lexical_query is None:
+        return []
+    scope, params = _scope_sql(organization=organization, assistant=assistant)
+    vector = lexical_query.vector.to_text()
+    prune = ""
+    if lexical_query.rare_terms:
+        prune = "AND terms && %s::int[] "
+        params = [*params, lexical_query.rare_terms]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, score FROM (SELECT id, (lexical <#> %s::sparsevec) * -1 AS score FROM knowledge_chunk "  # noqa: S608
+            f"WHERE {scope} {prune}ORDER BY lexical <#> %s::sparsevec LIMIT %s) ranked WHERE score > 0",
+            [vector, *params, vector, limit],
+        )
+        return [(str(chunk_id), float(score)) for chunk_id, score in cursor.fetchall()]
+
+
+def _vector_ranking(
+    *, organization, assistant, vector: list[float], model: str, limit: int
+) -> list[tuple[str, float]]:
+    dimensions = int(len(vector))
+    scope, params = _scope_sql(organization=organization, assistant=assistant)
+    literal = "[" + ",".join(repr(float(value)) for value in vector) + "]"
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The organization filter is applied while the HNSW index is walked (pgvector 0.8
+        # iterative scans), so a small tenant among large ones still gets its top matches.
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(HNSW_EF_SEARCH, limit)])
+        cursor.execute(
+            f"SELECT id, distance FROM (SELECT id, (embedding::vector({dimensions})) <=> %s::vector({dimensions}) "  # noqa: S608
+            f"AS distance FROM knowledge_chunk WHERE {scope} AND embedding_model = %s "
+            f"AND embedding_dimensions = {dimensions} "
+            f"ORDER BY (embedding::vector({dimensions})) <=> %s::vector({dimensions}) LIMIT %s) found "
+            "ORDER BY distance",
+            [literal, *params, model, literal, limit],
+        )
+        return [(str(chunk_id), 1.0 - float(distance)) for chunk_id, distance in cursor.fetchall()]
+
+
+def rank_fuse(*rankings: list[tuple[str, float]], k: int = RRF_K) -> list[tuple[str, float]]:
+    """Reciprocal-rank fusion: sum of 1 / (k + rank) over the rankings a candidate appears in."""
+    fused: Counter[str] = Counter()
+    for ranking in rankings:
+        for rank, (chunk_id, _score) in enumerate(ranking, start=1):
+            fused[chunk_id] += 1.0 / (k + rank)
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def snippet_make(*, content: str, query: str, limit: int = SNIPPET_CHARS) -> str:
+    """The stretch of `content` (whole sentences where possible) that shares most terms with the query."""
+    text = " ".join(content.split())
+    if len(text) <= limit:
+        return text
+    query_terms = set(lexical.terms_tokenize(query))
+    sentences = [sentence for sentence in _SENTENCE_SPLIT.split(content) if sentence.strip()]
+    best_index, best_hits = 0, -1
+    for index, sentence in enumerate(sentences):
+        hits = len(query_terms.intersection(lexical.terms_tokenize(sentence)))
+        if hits > best_hits:
+            best_index, best_hits = index, hits
+    pieces: list[str] = []
+    length = 0
+    for sentence in sentences[best_index:]:
+        sentence = " ".join(sentence.split())
+        if length + len(sentence) + 1 > limit:
+            break
+        pieces.append(sentence)
+        length += len(sentence) + 1
+    snippet = " ".join(pieces)
+    if not snippet:
+        snippet = " ".join(sentences[best_index].split())
+    if len(snippet) > limit:
+        cut = snippet.rfind(" ", 0, limit - 1)
+        snippet = snippet[: cut if cut > limit // 2 else limit - 1].rstrip() + "…"
+    return snippet
+
+
+def _passages(*, ranked: list[tuple[str, float]], query: str) -> list[Passage]:
+    if not ranked:
+        return []
+    chunks = {
+        str(chunk.pk): chunk
+        for chunk in Chunk.objects.unscoped()
+        .filter(pk__in=[chunk_id for chunk_id, _ in ranked])
+        .select_related("source")
+        .only(
+            "id",
+            "title",
+            "url",
+            "page",
+            "content",
+            "heading",
+            "source__id",
+            "source__kind",
+            "source__title",
+            "source__url",
+            "source__file_name",
+            "source__question",
+            "source__answer",
+        )
+    }
+    passages = []
+    for chunk_id, score in ranked:
+        chunk = chunks.get(chunk_id)
+        if chunk is None:  # deleted between the ranking and this read
+            continue
+        source = chunk.source
+        is_qa = source.kind == KnowledgeSource.Kind.QA
+        passages.append(
+            Passage(
+                source_id=source.pk,
+                chunk_id=chunk.pk,
+                source_type=source.kind,
+                title=source.question
+                if is_qa
+                else (chunk.title or source.title or chunk.url or source.file_name),
+                url=chunk.url or source.url,
+                file_name=source.file_name,
+                page=chunk.page,
+                content=chunk.content,
+                snippet=(
+                    source.answer
+                    if is_qa and len(source.answer) <= SNIPPET_CHARS
+                    else snippet_make(content=source.answer if is_qa else chunk.content, query=query)
+                ),
+                score=score,
+                question=source.question if is_qa else "",
+                answer=source.answer if is_qa else "",
+            )
+        )
+    return passages
+
+
+def chunk_search(
+    *, organization, assistant=None, query: str, k: int = 5, mode: str = "hybrid"
+) -> list[Passage]:
+    """The best `k` passages of the organization's knowledge for `query`, best first.
+
+    `assistant=None` searches the organization-wide knowledge; with an assistant, its own
+    sources are searched too. `mode`: "hybrid" (default: BM25 and vectors fused by
+    reciprocal rank), "lexical" (BM25 only) or "vector" (embeddings only).
+    """
+    if mode not in SEARCH_MODES:
+        raise ValidationFailed(f"mode must be one of {', '.join(SEARCH_MODES)}.")
+    query = (query or "").strip()[:MAX_QUERY_CHARS]
+    k = max(1, min(int(k), MAX_K))
+    if not query:
+        return []
+
+    query_embedding = None
+    embedder = None
+    if mode in ("hybrid", "vector"):
+        embedder = embedder_get()
+        with timing.phase("embed"):
+            try:
+                query_embedding = query_embed(embedder=embedder, text=query)
+            except UpstreamError:
+                if mode == "vector":
+                    raise
+                logger.warning("query embedding failed; answering from lexical retrieval only")
+
+    limit = max(CANDIDATES, k)
+    with timing.phase("retrieve"):
+        lexical_ranking = (
+            _lexical_ranking(organization=organization, assistant=assistant, query=query, limit=limit)
+            if mode in ("hybrid", "lexical")
+            else []
+        )
+        vector_ranking = (
+            _vector_ranking(
+                organization=organization,
+                assistant=assistant,
+                vector=query_embedding,
+                model=embedder.name,
+                limit=limit,
+            )
+            if query_embedding is not None
+            else []
+        )
+        if mode == "lexical":
+            ranked = lexical_ranking[:k]
+        elif mode == "vector":
+            ranked = vector_ranking[:k]
+        else:
+            ranked = rank_fuse(lexical_ranking, vector_ranking)[:k]
+        return _passages(ranked=ranked, query=query)

@@ -1,0 +1,308 @@
+"""Storing a document's chunks: BM25 weights, embeddings and the term statistics, together.
+
+`document_store` is the one way chunks are written. It embeds outside the transaction
+(slow, may fail), then in one transaction replaces the document's chunks and moves the
+organization's term statistics by exactly what was removed and added, so statistics and
+chunks never disagree and running it twice leaves the same rows (chunks are unique on
+`(document, chunk_no)`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from pgvector import SparseVector
+
+from knowledge import lexical
+from knowledge.embeddings import Embedder, embedder_get
+from knowledge.models import LEXICAL_DIMENSIONS, Chunk, CorpusStatistic, KnowledgeDocument, KnowledgeSource
+from knowledge.types import ChunkDraft
+from supportai.api.errors import UpstreamError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    document: KnowledgeDocument
+    changed: bool
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def chunk_text_for_index(*, title: str, content: str) -> str:
+    """What both retrievers see: the document title gives every chunk its context."""
+    return f"{title}\n{content}" if title and not content.startswith(title) else content
+
+
+def _embed_or_none(*, embedder: Embedder, texts: list[str], required: bool) -> list[list[float]] | None:
+    try:
+        return embedder.embed(texts)
+    except UpstreamError:
+        if required:
+            raise
+        logger.warning("embedding failed; stored lexical-only, the re-embed job will retry")
+        return None
+
+
+def _statistics_lock(*, organization) -> CorpusStatistic:
+    """The organization's corpus row, locked: every index write of one organization queues here,
+    which also keeps the term-statistic upserts free of deadlocks."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO knowledge_corpusstatistic (id, organization_id, created_at, chunk_count, total_length) "
+            "VALUES (gen_random_uuid(), %s, now(), 0, 0) ON CONFLICT (organization_id) DO NOTHING",
+            [organization.pk],
+        )
+    return CorpusStatistic.objects.for_organization(organization).select_for_update().get()
+
+
+def _term_frequencies_apply(*, organization, delta: Counter[int]) -> None:
+    delta = Counter({term: change for term, change in delta.items() if change})
+    if not delta:
+        return
+    terms = sorted(delta)
+    changes = [delta[term] for term in terms]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO knowledge_termstatistic (id, organization_id, created_at, term, document_frequency) "
+            "SELECT gen_random_uuid(), %s, now(), u.term, u.change "
+            "FROM unnest(%s::int[], %s::int[]) AS u(term, change) ORDER BY u.term "
+            "ON CONFLICT (organization_id, term) DO UPDATE "
+            "SET document_frequency = knowledge_termstatistic.document_frequency + EXCLUDED.document_frequency",
+            [organization.pk, terms, changes],
+        )
+        if any(change < 0 for change in changes):
+            cursor.execute(
+                "DELETE FROM knowledge_termstatistic WHERE organization_id = %s AND term = ANY(%s::int[]) "
+                "AND document_frequency <= 0",
+                [organization.pk, [term for term in terms if delta[term] < 0]],
+            )
+
+
+def _chunks_unindex(
+    *, organization, chunks: list[tuple[SparseVector, int]], statistics: CorpusStatistic
+) -> None:
+    """Take removed chunks out of the term statistics (`chunks`: (lexical, length) pairs)."""
+    delta: Counter[int] = Counter()
+    for vector, _length in chunks:
+        for term in vector.indices():
+            delta[term] -= 1
+    _term_frequencies_apply(organization=organization, delta=delta)
+    statistics.chunk_count = max(0, statistics.chunk_count - len(chunks))
+    statistics.total_length = max(0, statistics.total_length - sum(length for _vector, length in chunks))
+
+
+@dataclass(frozen=True)
+class DocumentDraft:
+    """One document to store: `key` is unique within its source (page URL, "file", "qa")."""
+
+    source: KnowledgeSource
+    key: str
+    title: str
+    drafts: list[ChunkDraft]
+    text_hash: str
+    url: str = ""
+
+
+def document_store(
+    *,
+    source: KnowledgeSource,
+    key: str,
+    title: str,
+    url: str = "",
+    drafts: list[ChunkDraft],
+    text_hash: str,
+    embedder: Embedder | None = None,
+    embedding_required: bool = True,
+) -> StoreResult:
+    """Create or replace the document `key` of `source` with `drafts`; unchanged text whose
+    chunks already carry the current embedder's vectors is left alone."""
+    item = DocumentDraft(source=source, key=key, title=title, url=url, drafts=drafts, text_hash=text_hash)
+    return documents_store(items=[item], embedder=embedder, embedding_required=embedding_required)[0]
+
+
+def documents_store(
+    *, items: list[DocumentDraft], embedder: Embedder | None = None, embedding_required: bool = True
+) -> list[StoreResult]:
+    """`document_store` for many documents of one organization at once: one embedding call
+    (batched) and one transaction, which is what makes bulk ingestion fast."""
+    if not items:
+        return []
+    organization = items[0].source.organization
+    if any(item.source.organization_id != organization.pk for item in items):
+        raise ValueError("documents_store takes documents of one organization")
+    embedder = embedder or embedder_get()
+    results: dict[int, StoreResult] = {}
+    pending: list[tuple[int, DocumentDraft]] = []
+    for index, item in enumerate(items):
+        existing = (
+            KnowledgeDocument.objects.for_organization(organization)
+            .filter(source=item.source, key=item.key)
+            .first()
+        )
+        if existing and existing.content_hash == item.text_hash and existing.title == item.title[:500]:
+            if not existing.chunks.exclude(embedding_model=embedder.name).exists():
+                results[index] = StoreResult(document=existing, changed=False)
+                continue
+        pending.append((index, item))
+
+    index_texts: list[list[str]] = [
+        [chunk_text_for_index(title=item.title, content=draft.content) for draft in item.drafts]
+        for _, item in pending
+    ]
+    flat = [text for texts in index_texts for text in texts]
+    vectors = _embed_or_none(embedder=embedder, texts=flat, required=embedding_required) if flat else []
+    position = 0
+
+    with transaction.atomic():
+        statistics = _statistics_lock(organization=organization)
+        stored: list[tuple[int, KnowledgeDocument, list[Counter[int]], list]] = []
+        # Remove what is being replaced first, so the average length below is current.
+        for (index, item), texts in zip(pending, index_texts, strict=True):
+            document, _created = KnowledgeDocument.objects.for_organization(organization).get_or_create(
+                source=item.source,
+                key=item.key[:2000],
+                defaults={"organization": organization, "content_hash": item.text_hash},
+            )
+            old = list(document.chunks.values_list("lexical", "lexical_length"))
+            if old:
+                _chunks_unindex(organization=organization, chunks=old, statistics=statistics)
+                document.chunks.all().delete()
+            counts = [lexical.term_counts(text) for text in texts]
+            item_vectors = vectors[position : position + len(texts)] if vectors else None
+            position += len(texts)
+            stored.append((index, document, counts, item_vectors))
+
+        new_length = sum(sum(count.values()) for _, _, counts, _ in stored for count in counts)
+        new_chunks = sum(len(counts) for _, _, counts, _ in stored)
+        chunk_total = statistics.chunk_count + new_chunks
+        average_length = (statistics.total_length + new_length) / chunk_total if chunk_total else 0.0
+        delta: Counter[int] = Counter()
+        rows = []
+        for (index, document, counts, item_vectors), (_, item) in zip(stored, pending, strict=True):
+            for number, (draft, count) in enumerate(zip(item.drafts, counts, strict=True)):
+                delta.update(count.keys())
+                weights = lexical.document_weights(count, average_length=average_length)
+                vector = item_vectors[number] if item_vectors else None
+                rows.append(
+                    Chunk(
+                        organization=organization,
+                        source=item.source,
+                        document=document,
+                        assistant_id=item.source.assistant_id,
+                        chunk_no=number,
+                        title=item.title[:500],
+                        heading=draft.heading[:500],
+                        url=item.url[:2000],
+                        page=draft.page,
+                        content=draft.content,
+                        lexical=SparseVector(weights, LEXICAL_DIMENSIONS),
+                        lexical_length=sum(count.values()),
+                        lexical_avgdl=average_length,
+                        terms=sorted(count),
+                        embedding=vector,
+                        embedding_model=embedder.name if vector is not None else "",
+                        embedding_dimensions=len(vector) if vector is not None else 0,
+                    )
+                )
+            document.title = item.title[:500]
+            document.url = item.url[:2000]
+            document.content_hash = item.text_hash
+            document.chunk_count = len(item.drafts)
+            document.save(update_fields=["title", "url", "content_hash", "chunk_count", "updated_at"])
+            results[index] = StoreResult(document=document, changed=True)
+        Chunk.objects.unscoped().bulk_create(rows, batch_size=500)
+        _term_frequencies_apply(organization=organization, delta=delta)
+        statistics.chunk_count += len(rows)
+        statistics.total_length += new_length
+        statistics.save(update_fields=["chunk_count", "total_length"])
+    return [results[index] for index in range(len(items))]
+
+
+def documents_remove(*, source: KnowledgeSource, keep_keys: set[str] | None = None) -> int:
+    """Delete `source`'s documents (all, or those not in `keep_keys`) and unindex their chunks."""
+    organization = source.organization
+    with transaction.atomic():
+        statistics = _statistics_lock(organization=organization)
+        documents = KnowledgeDocument.objects.for_organization(organization).filter(source=source)
+        if keep_keys is not None:
+            documents = documents.exclude(key__in=keep_keys)
+        chunks = list(
+            Chunk.objects.for_organization(organization)
+            .filter(document__in=documents)
+            .values_list("lexical", "lexical_length")
+        )
+        if chunks:
+            _chunks_unindex(organization=organization, chunks=chunks, statistics=statistics)
+            statistics.save(update_fields=["chunk_count", "total_length"])
+        removed, _ = documents.delete()
+    return removed
+
+
+def source_counts_refresh(*, source: KnowledgeSource) -> None:
+    documents = KnowledgeDocument.objects.for_organization(source.organization).filter(source=source)
+    source.document_count = documents.count()
+    source.chunk_count = Chunk.objects.for_organization(source.organization).filter(source=source).count()
+    source.save(update_fields=["document_count", "chunk_count", "updated_at"])
+
+
+def chunks_reembed(*, organization=None, batch_size: int = 64, limit: int | None = None) -> int:
+    """Embed chunks whose vectors are missing or from another model; returns how many."""
+    embedder = embedder_get()
+    queryset = (
+        Chunk.objects.for_organization(organization) if organization is not None else Chunk.objects.unscoped()
+    )
+    done = 0
+    while limit is None or done < limit:
+        batch = list(
+            queryset.exclude(embedding_model=embedder.name)
+            .order_by("id")
+            .values_list("id", "title", "content")[:batch_size]
+        )
+        if not batch:
+            break
+        vectors = embedder.embed(
+            [chunk_text_for_index(title=title, content=content) for _id, title, content in batch]
+        )
+        for (chunk_id, _title, _content), vector in zip(batch, vectors, strict=True):
+            Chunk.objects.unscoped().filter(pk=chunk_id).update(
+                embedding=vector, embedding_model=embedder.name, embedding_dimensions=len(vector)
+            )
+        done += len(batch)
+    return done
+
+
+def lexical_statistics_rebuild(*, organization) -> bool:
+    """Recount the organization's term statistics from its chunks; returns True if they had
+    drifted (rows removed by a database cascade, e.g. a deleted assistant, bypass the
+    bookkeeping in `documents_remove`)."""
+    with transaction.atomic():
+        statistics = _statistics_lock(organization=organization)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*), coalesce(sum(lexical_length), 0) FROM knowledge_chunk WHERE organization_id = %s",
+                [organization.pk],
+            )
+            chunk_count, total_length = cursor.fetchone()
+            if chunk_count == statistics.chunk_count and total_length == statistics.total_length:
+                return False
+            cursor.execute(
+                "DELETE FROM knowledge_termstatistic WHERE organization_id = %s", [organization.pk]
+            )
+            cursor.execute(
+                "INSERT INTO knowledge_termstatistic (id, organization_id, created_at, term, document_frequency) "
+                "SELECT gen_random_uuid(), %s, now(), term, count(*) FROM knowledge_chunk, unnest(terms) AS term "
+                "WHERE organization_id = %s GROUP BY term",
+                [organization.pk, organization.pk],
+            )
+        statistics.chunk_count = chunk_count
+        statistics.total_length = total_length
+        statistics.save(update_fields=["chunk_count", "total_length"])
+    return True

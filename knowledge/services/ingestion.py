@@ -1,0 +1,448 @@
+"""Ingesting files and web pages: what the Celery tasks run.
+
+`source_ingest` is idempotent: it claims the source (pending/processing -> processing),
+does the work, and marks it ready or failed. Running it twice, or again after a worker
+died half-way, leaves exactly one set of chunks (documents are unique per source and key,
+chunks per document and number, and each document is replaced in one transaction).
+Transient failures (a site timing out, an embedding provider down) raise
+`TransientIngestionError` so the task can retry with backoff; everything else fails the
+source with a readable `error`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.robotparser import RobotFileParser
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from knowledge import fetcher
+from knowledge.chunking import text_chunk, text_normalise
+from knowledge.fetcher import FetchFailed, FetchTimeout, UrlNotAllowed
+from knowledge.models import KnowledgeSource
+from knowledge.parsing import ParseError
+from knowledge.sandbox import ParserSandbox, sandbox_shared
+from knowledge.services.indexing import (
+    DocumentDraft,
+    content_hash,
+    document_store,
+    documents_remove,
+    documents_store,
+    source_counts_refresh,
+)
+from supportai.api.errors import ApplicationError, UpstreamError, UpstreamTimeout, ValidationFailed
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+ROBOTS_AGENT = "SupportAI"
+MAX_SITEMAPS = 5
+SITEMAP_MAX_BYTES = 10 * 1024 * 1024
+_LOC = re.compile(rb"<loc>\s*(.*?)\s*</loc>", re.I | re.S)
+_SITEMAP_INDEX = re.compile(rb"<sitemapindex", re.I)
+_SKIPPED_EXTENSIONS = (
+    ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico", ".css", ".js", ".zip", ".gz", ".mp4",
+    ".mp3", ".woff", ".woff2", ".ttf", ".exe", ".dmg", ".json", ".xml",
+)  # fmt: skip
+
+
+class TransientIngestionError(Exception):
+    """Worth retrying later (the site or a provider is temporarily unavailable)."""
+
+
+class PermanentIngestionError(Exception):
+    """The source cannot be ingested as it is; retrying will not help."""
+
+
+@dataclass(frozen=True)
+class ScrapedPage:
+    url: str
+    title: str
+    content: str
+    scraped_at: datetime
+
+
+# --- claiming and finishing ------------------------------------------------------------
+def _claim(*, source_id) -> KnowledgeSource | None:
+    with transaction.atomic():
+        source = (
+            KnowledgeSource.objects.unscoped()
+            .select_for_update()
+            .select_related("organization")
+            .filter(pk=source_id)
+            .first()
+        )
+        if source is None or source.kind == KnowledgeSource.Kind.QA:
+            return None
+        if source.status not in (KnowledgeSource.Status.PENDING, KnowledgeSource.Status.PROCESSING):
+            return None  # already ready or failed: a duplicate delivery has nothing to do
+        if source.attempts >= MAX_ATTEMPTS:
+            source.status = KnowledgeSource.Status.FAILED
+            source.error = (
+                f"Gave up after {source.attempts} attempts: the worker stopped while processing this source "
+                "every time (it may exceed the memory or time limits)."
+            )
+            source.save(update_fields=["status", "error", "updated_at"])
+            return None
+        source.status = KnowledgeSource.Status.PROCESSING
+        source.attempts += 1
+        source.processing_started_at = timezone.now()
+        source.save(update_fields=["status", "attempts", "processing_started_at", "updated_at"])
+        return source
+
+
+def _attempt_ended(*, source_id) -> None:
+    """An attempt that ended with a retryable error does not count towards MAX_ATTEMPTS, which
+    counts deliveries that never finished (a worker killed by the source, e.g. out of memory)."""
+    KnowledgeSource.objects.unscoped().filter(pk=source_id, attempts__gt=0).update(attempts=F("attempts") - 1)
+
+
+def source_fail(*, source_id, error: str) -> None:
+    KnowledgeSource.objects.unscoped().filter(pk=source_id).exclude(
+        status=KnowledgeSource.Status.READY
+    ).update(status=KnowledgeSource.Status.FAILED, error=error[:2000], updated_at=timezone.now())
+
+
+def _ready(*, source: KnowledgeSource, note: str = "") -> None:
+    source_counts_refresh(source=source)
+    source.status = KnowledgeSource.Status.READY
+    source.error = note[:2000]
+    source.ready_at = timezone.now()
+    if source.kind == KnowledgeSource.Kind.URL:
+        source.last_synced_at = source.ready_at
+    source.save(update_fields=["status", "error", "ready_at", "last_synced_at", "updated_at"])
+
+
+def source_ingest(*, source_id) -> str:
+    """Ingest one file or URL source; returns "ready", "failed" or "skipped"."""
+    source = _claim(source_id=source_id)
+    if source is None:
+        return "skipped"
+    try:
+        if source.kind == KnowledgeSource.Kind.FILE:
+            note = _file_ingest(source=source)
+        else:
+            note = _site_ingest(source=source)
+    except (PermanentIngestionError, ParseError, UrlNotAllowed, ValidationFailed) as error:
+        message = getattr(error, "message", None) or getattr(error, "detail", None) or str(error)
+        source_fail(source_id=source.pk, error=str(message))
+        logger.info("knowledge source %s failed: %s", source.pk, message)
+        return "failed"
+    except (FetchTimeout, UpstreamTimeout) as error:
+        _attempt_ended(source_id=source.pk)
+        raise TransientIngestionError(str(error.detail)) from error
+    except FetchFailed as error:
+        if error.transient:
+            _attempt_ended(source_id=source.pk)
+            raise TransientIngestionError(str(error.detail)) from error
+        source_fail(source_id=source.pk, error=str(error.detail))
+        return "failed"
+    except UpstreamError as error:
+        _attempt_ended(source_id=source.pk)
+        raise TransientIngestionError(str(error.detail)) from error
+    _ready(source=source, note=note)
+    return "ready"
+
+
+def source_sync(*, source_id) -> str:
+    """Re-fetch a ready URL source; unchanged pages (same text hash) are not re-embedded."""
+    source = KnowledgeSource.objects.unscoped().select_related("organization").filter(pk=source_id).first()
+    if (
+        source is None
+        or source.kind != KnowledgeSource.Kind.URL
+        or source.status != KnowledgeSource.Status.READY
+    ):
+        return "skipped"
+    try:
+        note = _site_ingest(source=source)
+    except (
+        FetchTimeout,
+        UpstreamError,
+        FetchFailed,
+        ApplicationError,
+        ParseError,
+        PermanentIngestionError,
+    ) as error:
+        message = getattr(error, "detail", None) or getattr(error, "message", None) or str(error)
+        # The previous content stays searchable; the operator sees why the refresh failed.
+        KnowledgeSource.objects.unscoped().filter(pk=source.pk).update(
+            error=f"Last re-sync failed: {message}"[:2000],
+            last_synced_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        return "failed"
+    _ready(source=source, note=note)
+    return "ready"
+
+
+def sources_due_for_sync(*, now: datetime | None = None) -> list:
+    now = now or timezone.now()
+    due = []
+    candidates = KnowledgeSource.objects.unscoped().filter(
+        kind=KnowledgeSource.Kind.URL, status=KnowledgeSource.Status.READY, sync_interval_hours__isnull=False
+    )
+    for source_id, interval, last in candidates.values_list("id", "sync_interval_hours", "last_synced_at"):
+        if interval and (last is None or last + timedelta(hours=interval) <= now):
+            due.append(source_id)
+    return due
+
+
+def sources_stuck(*, older_than: timedelta | None = None) -> list:
+    """Pending or processing sources nobody is working on (a lost message, a dead worker)."""
+    from django.conf import settings
+
+    if older_than is None:
+        older_than = timedelta(seconds=getattr(settings, "KNOWLEDGE_STUCK_AFTER_SECONDS", 1200))
+    cutoff = timezone.now() - older_than
+    return list(
+        KnowledgeSource.objects.unscoped()
+        .filter(
+            status__in=[KnowledgeSource.Status.PENDING, KnowledgeSource.Status.PROCESSING],
+            updated_at__lt=cutoff,
+        )
+        .exclude(kind=KnowledgeSource.Kind.QA)
+        .values_list("id", flat=True)
+    )
+
+
+# --- files -------------------------------------------------------------------------------
+def files_ingest(*, source_ids: list, batch_size: int = 64) -> dict[str, str]:
+    """`source_ingest` for many file sources at once (bulk imports): parsing as usual, but
+    embeddings and index writes batched across documents. Returns {source id: outcome}."""
+    outcomes: dict[str, str] = {}
+    for start in range(0, len(source_ids), batch_size):
+        claimed = [
+            source
+            for source in (_claim(source_id=sid) for sid in source_ids[start : start + batch_size])
+            if source
+        ]
+        outcomes.update({str(sid): "skipped" for sid in source_ids[start : start + batch_size]})
+        by_organization: dict = {}
+        for source in claimed:
+            if source.kind != KnowledgeSource.Kind.FILE:
+                outcomes[str(source.pk)] = source_ingest(source_id=source.pk)
+                continue
+            try:
+                item = _file_document(source=source)
+            except (PermanentIngestionError, ParseError) as error:
+                source_fail(source_id=source.pk, error=getattr(error, "message", None) or str(error))
+                outcomes[str(source.pk)] = "failed"
+                continue
+            by_organization.setdefault(source.organization_id, []).append((source, item))
+        for pairs in by_organization.values():
+            try:
+                documents_store(items=[item for _, item in pairs])
+            except UpstreamError as error:
+                raise TransientIngestionError(str(error.detail)) from error
+            for source, _ in pairs:
+                _ready(source=source)
+                outcomes[str(source.pk)] = "ready"
+    return outcomes
+
+
+def _file_document(*, source: KnowledgeSource) -> DocumentDraft:
+    if not source.file:
+        raise PermanentIngestionError("The uploaded file is missing.")
+    try:
+        with source.file.open("rb") as handle:
+            data = handle.read(settings.KNOWLEDGE_MAX_FILE_BYTES + 1)
+    except FileNotFoundError as error:
+        raise PermanentIngestionError("The uploaded file is missing from storage.") from error
+    if len(data) > settings.KNOWLEDGE_MAX_FILE_BYTES:
+        raise PermanentIngestionError("The file is larger than the upload limit.")
+    sandbox = sandbox_shared()
+    with sandbox.lock:
+        parsed = sandbox.parse(source.file_type, data)
+    title = source.title or parsed["title"] or source.file_name
+    drafts = []
+    for page in parsed["pages"]:
+        drafts.extend(text_chunk(page["text"], page=page["page"]))
+    if not drafts:
+        raise PermanentIngestionError("The file contains no text.")
+    full_text = "\n\f".join(page["text"] for page in parsed["pages"])
+    page_count = sum(1 for page in parsed["pages"] if page["page"] is not None)
+    if page_count != source.page_count:
+        source.page_count = page_count
+        source.save(update_fields=["page_count", "updated_at"])
+    return DocumentDraft(
+        source=source, key="file", title=title, drafts=drafts, text_hash=content_hash(full_text)
+    )
+
+
+def _file_ingest(*, source: KnowledgeSource) -> str:
+    documents_store(items=[_file_document(source=source)])
+    return ""
+
+
+# --- web pages ---------------------------------------------------------------------------
+def _same_site(url: str, root: str) -> bool:
+    first, second = urlsplit(url), urlsplit(root)
+    return (first.hostname or "").lower() == (second.hostname or "").lower() and (first.port == second.port)
+
+
+def _robots(*, root_url: str) -> tuple[RobotFileParser, list[str]]:
+    parts = urlsplit(root_url)
+    robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
+    parser = RobotFileParser()
+    try:
+        response = fetcher.fetch(
+            robots_url, accept=("text/plain",), raise_for_status=False, max_bytes=512 * 1024, max_redirects=2
+        )
+    except (FetchFailed, FetchTimeout, UrlNotAllowed):
+        parser.parse([])  # unreachable robots.txt: nothing is disallowed (RFC 9309 §2.3.1.3 for 4xx)
+        return parser, []
+    if response.status >= 500:
+        parser.parse(["User-agent: *", "Disallow: /"])  # RFC 9309: server errors mean "disallow all"
+        return parser, []
+    if response.status >= 400:
+        parser.parse([])
+        return parser, []
+    lines = response.text().splitlines()
+    parser.parse(lines)
+    sitemaps = [line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("sitemap:")]
+    return parser, sitemaps
+
+
+def _sitemap_urls(*, root_url: str, declared: list[str], limit: int) -> list[str]:
+    parts = urlsplit(root_url)
+    queue = list(declared) or [f"{parts.scheme}://{parts.netloc}/sitemap.xml"]
+    seen_maps: set[str] = set()
+    pages: list[str] = []
+    while queue and len(seen_maps) < MAX_SITEMAPS and len(pages) < limit * 3:
+        sitemap_url = queue.pop(0)
+        if sitemap_url in seen_maps or not _same_site(sitemap_url, root_url):
+            continue
+        seen_maps.add(sitemap_url)
+        try:
+            response = fetcher.fetch(
+                sitemap_url,
+                accept=fetcher.XML_TYPES + ("text/plain",),
+                max_bytes=SITEMAP_MAX_BYTES,
+                max_redirects=2,
+            )
+        except (FetchFailed, FetchTimeout, UrlNotAllowed):
+            continue
+        locations = [
+            match.decode("utf-8", "replace").replace("&amp;", "&") for match in _LOC.findall(response.content)
+        ]
+        if _SITEMAP_INDEX.search(response.content[:2048]):
+            queue.extend(locations)
+        else:
+            pages.extend(locations)
+    return pages
+
+
+def _page_kind(content_type: str, content: bytes) -> str:
+    if content_type in fetcher.PDF_TYPES:
+        return "pdf"
+    if content_type in fetcher.TEXT_TYPES:
+        return "text"
+    return "html"
+
+
+def _crawlable(url: str) -> bool:
+    path = urlsplit(url).path.lower()
+    return urlsplit(url).scheme in ("http", "https") and not path.endswith(_SKIPPED_EXTENSIONS)
+
+
+def _site_ingest(*, source: KnowledgeSource) -> str:
+    start_url = source.url
+    max_pages = max(1, min(source.max_pages if source.crawl else 1, settings.KNOWLEDGE_CRAWL_MAX_PAGES))
+    robots, declared_sitemaps = _robots(root_url=start_url) if source.crawl else (None, [])
+    if robots is not None and not robots.can_fetch(ROBOTS_AGENT, start_url):
+        raise PermanentIngestionError("robots.txt does not allow fetching this page.")
+
+    queue: list[str] = [start_url]
+    if source.crawl:
+        queue.extend(
+            url
+            for url in _sitemap_urls(root_url=start_url, declared=declared_sitemaps, limit=max_pages)
+            if _same_site(url, start_url)
+        )
+    queued = set(queue)
+    stored_keys: set[str] = set()
+    failures: list[str] = []
+    fetched = 0
+    sandbox = sandbox_shared()
+    with sandbox.lock:
+        while queue and len(stored_keys) < max_pages:
+            url = queue.pop(0)
+            if robots is not None and not robots.can_fetch(ROBOTS_AGENT, url):
+                continue
+            try:
+                response = fetcher.fetch(url)
+            except (FetchFailed, FetchTimeout, UrlNotAllowed) as error:
+                if fetched == 0 and url == start_url:
+                    raise  # the page the operator asked for: the source fails (or retries)
+                failures.append(f"{url}: {getattr(error, 'detail', error)}")
+                continue
+            fetched += 1
+            final_url = urldefrag(response.url)[0]
+            if source.crawl and not _same_site(final_url, start_url):
+                continue  # redirected off-site
+            try:
+                parsed = sandbox.parse(
+                    _page_kind(response.content_type, response.content), response.content, url=final_url
+                )
+            except ParseError as error:
+                if url == start_url and not stored_keys:
+                    raise
+                failures.append(f"{url}: {error.message}")
+                continue
+            canonical = parsed.get("canonical_url") or ""
+            key = canonical if canonical and _same_site(canonical, start_url) else final_url
+            if url == start_url and canonical:
+                source.canonical_url = key[:2000]
+                source.save(update_fields=["canonical_url", "updated_at"])
+            if key in stored_keys:
+                continue
+            text = "\n\n".join(page["text"] for page in parsed["pages"])
+            drafts = []
+            for page in parsed["pages"]:
+                drafts.extend(text_chunk(page["text"], page=page["page"]))
+            if drafts:
+                title = parsed["title"] or (source.title if url == start_url else "") or key
+                document_store(
+                    source=source, key=key, title=title, url=key, drafts=drafts, text_hash=content_hash(text)
+                )
+                stored_keys.add(key)
+                if url == start_url and not source.title and parsed["title"]:
+                    source.title = parsed["title"][:500]
+                    source.save(update_fields=["title", "updated_at"])
+            if source.crawl:
+                for link in parsed.get("links", []):
+                    link = urldefrag(urljoin(final_url, link))[0]
+                    if link not in queued and _same_site(link, start_url) and _crawlable(link):
+                        queued.add(link)
+                        queue.append(link)
+    if not stored_keys:
+        raise PermanentIngestionError(
+            "No readable text was found" + (f" ({failures[0]})" if failures else " on the page.")
+        )
+    documents_remove(source=source, keep_keys=stored_keys)  # pages that disappeared from the site
+    if failures:
+        return f"{len(failures)} page(s) could not be read, e.g. {failures[0]}"
+    return ""
+
+
+def page_scrape(*, url: str) -> ScrapedPage:
+    """Fetch one page now (through the fetcher) and return its main text."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValidationFailed("url is required.", data={"url": ["This field is required."]})
+    response = fetcher.fetch(url.strip())
+    try:
+        with ParserSandbox() as sandbox:
+            parsed = sandbox.parse(
+                _page_kind(response.content_type, response.content), response.content, url=response.url
+            )
+    except ParseError as error:
+        raise UpstreamError(f"The page could not be read: {error.message}") from error
+    content = text_normalise("\n\n".join(page["text"] for page in parsed["pages"]))
+    return ScrapedPage(url=response.url, title=parsed["title"], content=content, scraped_at=timezone.now())

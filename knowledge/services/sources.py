@@ -1,0 +1,350 @@
+"""Creating, deleting and retrying knowledge sources."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+
+from knowledge.chunking import text_normalise
+from knowledge.models import KnowledgeSource
+from knowledge.services.indexing import content_hash, document_store, documents_remove, source_counts_refresh
+from knowledge.types import ChunkDraft
+from supportai.api.errors import ValidationFailed
+
+MAX_QUESTION_CHARS = 2_000
+MAX_ANSWER_CHARS = 20_000
+MAX_TAGS = 20
+
+logger = logging.getLogger(__name__)
+
+
+def _assistant_check(*, organization, assistant) -> None:
+    if assistant is not None and assistant.organization_id != organization.pk:
+        raise ValidationFailed("Unknown assistant.", data={"assistant_id": ["Not found."]})
+
+
+def qa_text(*, question: str, answer: str) -> str:
+    return f"{question}\n{answer}"
+
+
+def qa_create(
+    *,
+    organization,
+    question: str,
+    answer: str,
+    tags: Iterable[str] = (),
+    source: str = "manual",
+    assistant=None,
+) -> KnowledgeSource:
+    """A Q&A pair, searchable (lexically and semantically) as soon as this returns."""
+    question = text_normalise(question or "")
+    answer = text_normalise(answer or "")
+    errors = {}
+    if not question:
+        errors["question"] = ["This field may not be blank."]
+    elif len(question) > MAX_QUESTION_CHARS:
+        errors["question"] = [f"At most {MAX_QUESTION_CHARS} characters."]
+    if not answer:
+        errors["answer"] = ["This field may not be blank."]
+    elif len(answer) > MAX_ANSWER_CHARS:
+        errors["answer"] = [f"At most {MAX_ANSWER_CHARS} characters."]
+    tags = [str(tag).strip()[:100] for tag in tags if str(tag).strip()]
+    if len(tags) > MAX_TAGS:
+        errors["tags"] = [f"At most {MAX_TAGS} tags."]
+    if errors:
+        raise ValidationFailed(
+            "Invalid Q&A pair - " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), data=errors
+        )
+    _assistant_check(organization=organization, assistant=assistant)
+
+    with transaction.atomic():
+        knowledge_source = KnowledgeSource.objects.create(
+            organization=organization,
+            kind=KnowledgeSource.Kind.QA,
+            assistant=assistant,
+            title=question[:500],
+            question=question,
+            answer=answer,
+            tags=tags,
+            origin=(source or "manual")[:100],
+            status=KnowledgeSource.Status.PROCESSING,
+        )
+        text = qa_text(question=question, answer=answer)
+        document_store(
+            source=knowledge_source,
+            key="qa",
+            title="",
+            drafts=[ChunkDraft(content=text, heading="")],
+            text_hash=content_hash(text),
+            embedding_required=False,
+        )
+        knowledge_source.status = KnowledgeSource.Status.READY
+        knowledge_source.ready_at = timezone.now()
+        knowledge_source.save(update_fields=["status", "ready_at", "updated_at"])
+        source_counts_refresh(source=knowledge_source)
+    return knowledge_source
+
+
+def source_delete(*, source: KnowledgeSource) -> None:
+    """Remove a source, its documents and chunks (and their weight in the term statistics)."""
+    with transaction.atomic():
+        documents_remove(source=source)
+        stored_file = source.file.name if source.file else ""
+        source.delete()
+        if stored_file:
+            transaction.on_commit(lambda: source.file.storage.delete(stored_file))
+
+
+def qa_update(
+    *, source: KnowledgeSource, question: str, answer: str, tags: Iterable[str] | None = None
+) -> KnowledgeSource:
+    """Edit a Q&A pair in place; its chunk is re-indexed before this returns."""
+    question = text_normalise(question or "")
+    answer = text_normalise(answer or "")
+    errors = {}
+    if source.kind != KnowledgeSource.Kind.QA:
+        raise ValidationFailed("Only Q&A pairs can be edited.")
+    if not question:
+        errors["question"] = ["This field may not be blank."]
+    elif len(question) > MAX_QUESTION_CHARS:
+        errors["question"] = [f"At most {MAX_QUESTION_CHARS} characters."]
+    if not answer:
+        errors["answer"] = ["This field may not be blank."]
+    elif len(answer) > MAX_ANSWER_CHARS:
+        errors["answer"] = [f"At most {MAX_ANSWER_CHARS} characters."]
+    if tags is not None:
+        tags = [str(tag).strip()[:100] for tag in tags if str(tag).strip()]
+        if len(tags) > MAX_TAGS:
+            errors["tags"] = [f"At most {MAX_TAGS} tags."]
+    if errors:
+        raise ValidationFailed(
+            "Invalid Q&A pair - " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), data=errors
+        )
+    with transaction.atomic():
+        text = qa_text(question=question, answer=answer)
+        source.question, source.answer, source.title = question, answer, question[:500]
+        if tags is not None:
+            source.tags = tags
+        source.save(update_fields=["question", "answer", "title", "tags", "updated_at"])
+        document_store(
+            source=source,
+            key="qa",
+            title="",
+            drafts=[ChunkDraft(content=text, heading="")],
+            text_hash=content_hash(text),
+            embedding_required=False,
+        )
+        source_counts_refresh(source=source)
+    return source
+
+
+# --- files and URLs: stored now, ingested by a worker -----------------------------------
+FILE_TYPE_ALIASES = {
+    "pdf": "pdf",
+    "application/pdf": "pdf",
+    "text": "text",
+    "txt": "text",
+    "plain": "text",
+    "text/plain": "text",
+    "markdown": "markdown",
+    "md": "markdown",
+    "text/markdown": "markdown",
+    "html": "html",
+    "htm": "html",
+    "text/html": "html",
+    "docx": "docx",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+}
+_KIND_NAMES = {
+    "pdf": "a PDF",
+    "docx": "a Word document",
+    "zip": "a ZIP archive",
+    "html": "HTML",
+    "text": "plain text",
+    "xml": "XML/SVG",
+    "binary": "binary data",
+}
+
+
+def _ingestion_enqueue(*, source: KnowledgeSource) -> None:
+    from knowledge.tasks import source_ingest_task
+
+    source_id = str(source.pk)
+
+    def enqueue() -> None:
+        try:
+            source_ingest_task.delay(source_id)
+        except Exception as error:  # broker (Redis) down: the row is the outbox
+            # The source is committed as `pending`; the `sources_requeue_stuck` beat task
+            # re-enqueues it once the broker is back, so the client still gets its 202.
+            logger.warning(
+                "could not enqueue ingestion of source %s (%s); it stays pending and will be re-driven",
+                source_id,
+                error.__class__.__name__,
+            )
+
+    transaction.on_commit(enqueue)
+
+
+def _file_name_clean(name: str) -> str:
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(character for character in name if character.isprintable()).strip(" .")
+    return name[:255] or "upload"
+
+
+def file_source_create(
+    *, organization, title: str, file_type: str, uploaded_file, assistant=None
+) -> KnowledgeSource:
+    """Store an uploaded file (under a random name) and enqueue its ingestion."""
+    from django.conf import settings
+
+    from knowledge.parsing import BINARY_KINDS, file_kind_sniff
+
+    if uploaded_file is None:
+        raise ValidationFailed("A file is required.", data={"file": ["No file was submitted."]})
+    size = getattr(uploaded_file, "size", None) or 0
+    if size > settings.KNOWLEDGE_MAX_FILE_BYTES:
+        from supportai.api.errors import PayloadTooLarge
+
+        raise PayloadTooLarge(
+            f"The file is {size // (1024 * 1024)} MB; the limit is {settings.KNOWLEDGE_MAX_FILE_BYTES // (1024 * 1024)} MB."
+        )
+    if size == 0:
+        raise ValidationFailed("The file is empty.", data={"file": ["The submitted file is empty."]})
+    declared = FILE_TYPE_ALIASES.get((file_type or "").strip().lower(), None)
+    if file_type and declared is None:
+        raise ValidationFailed(
+            "Unsupported file_type - use pdf, text, markdown, html or docx.",
+            data={"file_type": ["Use one of: pdf, text, markdown, html, docx."]},
+        )
+
+    uploaded_file.seek(0)
+    head = uploaded_file.read(8192)
+    zip_names = None
+    if head.startswith(b"PK\x03\x04"):
+        import zipfile
+
+        uploaded_file.seek(0)
+        try:
+            zip_names = zipfile.ZipFile(uploaded_file).namelist()
+        except zipfile.BadZipFile:
+            zip_names = []
+    uploaded_file.seek(0)
+    sniffed = file_kind_sniff(head, zip_names=zip_names)
+    if declared is None:
+        if sniffed in ("pdf", "docx", "html", "text"):
+            declared = sniffed
+        else:
+            raise ValidationFailed(
+                f"The file is {_KIND_NAMES.get(sniffed, sniffed)}, which cannot be ingested.",
+                data={"file": ["Unsupported file content."]},
+            )
+    compatible = sniffed == declared if declared in BINARY_KINDS else sniffed in ("text", "html")
+    if not compatible:
+        raise ValidationFailed(
+            f"The file's content is {_KIND_NAMES.get(sniffed, sniffed)}, not {declared} as declared.",
+            data={"file": [f"Content is {_KIND_NAMES.get(sniffed, sniffed)}, not {declared}."]},
+        )
+    _assistant_check(organization=organization, assistant=assistant)
+    file_name = _file_name_clean(getattr(uploaded_file, "name", ""))
+    title = (title or "").strip()[:500]
+    with transaction.atomic():
+        source = KnowledgeSource(
+            organization=organization,
+            kind=KnowledgeSource.Kind.FILE,
+            assistant=assistant,
+            title=title or file_name,
+            file_name=file_name,
+            file_type=declared,
+            file_size=size,
+            status=KnowledgeSource.Status.PENDING,
+        )
+        source.file.save(file_name, uploaded_file, save=False)
+        stored_name = source.file.name
+        try:
+            source.save()
+        except Exception:
+            source.file.storage.delete(stored_name)
+            raise
+        _ingestion_enqueue(source=source)
+    return source
+
+
+def url_source_create(
+    *,
+    organization,
+    url: str,
+    title: str = "",
+    assistant=None,
+    crawl: bool = False,
+    max_pages: int = 1,
+    sync_interval_hours: int | None = None,
+) -> KnowledgeSource:
+    """Check the URL now (refusing internal addresses before anything is stored), store it, enqueue."""
+    from django.conf import settings
+
+    from knowledge import fetcher
+
+    url = (url or "").strip() if isinstance(url, str) else ""
+    if not url:
+        raise ValidationFailed("url is required.", data={"url": ["This field is required."]})
+    try:
+        target = fetcher.url_check(url)
+    except fetcher.FetchFailed as error:
+        raise ValidationFailed(
+            f"The URL cannot be fetched: {error.detail}", data={"url": [str(error.detail)]}
+        ) from error
+    limit = settings.KNOWLEDGE_CRAWL_MAX_PAGES
+    try:
+        max_pages = int(max_pages or 1)
+    except (TypeError, ValueError):
+        max_pages = 0
+    if not 1 <= max_pages <= limit:
+        raise ValidationFailed(
+            f"max_pages must be between 1 and {limit}.", data={"max_pages": [f"Between 1 and {limit}."]}
+        )
+    if sync_interval_hours is not None and not 1 <= int(sync_interval_hours) <= 24 * 365:
+        raise ValidationFailed(
+            "sync_interval_hours must be between 1 and 8760.",
+            data={"sync_interval_hours": ["Between 1 and 8760."]},
+        )
+    _assistant_check(organization=organization, assistant=assistant)
+    with transaction.atomic():
+        source = KnowledgeSource.objects.create(
+            organization=organization,
+            kind=KnowledgeSource.Kind.URL,
+            assistant=assistant,
+            title=(title or "").strip()[:500],
+            url=target.url,
+            crawl=bool(crawl),
+            max_pages=max_pages if crawl else 1,
+            sync_interval_hours=(
+                sync_interval_hours
+                if sync_interval_hours is not None
+                else settings.KNOWLEDGE_DEFAULT_SYNC_HOURS
+            )
+            or None,
+            status=KnowledgeSource.Status.PENDING,
+        )
+        _ingestion_enqueue(source=source)
+    return source
+
+
+def source_retry(*, source: KnowledgeSource) -> KnowledgeSource:
+    """Queue a failed file or URL source again (a fresh set of attempts)."""
+    from supportai.api.errors import Conflict
+
+    if source.kind == KnowledgeSource.Kind.QA:
+        raise Conflict("Q&A pairs are live at once; there is nothing to retry.")
+    if source.status != KnowledgeSource.Status.FAILED:
+        raise Conflict(f"Only failed sources can be retried (this one is {source.status}).")
+    with transaction.atomic():
+        source.status = KnowledgeSource.Status.PENDING
+        source.error = ""
+        source.attempts = 0
+        source.save(update_fields=["status", "error", "attempts", "updated_at"])
+        _ingestion_enqueue(source=source)
+    return source

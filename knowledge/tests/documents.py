@@ -1,0 +1,149 @@
+"""Building real test documents: PDFs with text on numbered pages, DOCX, hostile PDFs."""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def pdf_make(pages: list[str], *, title: str = "") -> bytes:
+    """A valid PDF whose page N shows the lines of pages[N-1] (Helvetica, extractable text)."""
+    objects: list[bytes] = []
+
+    def add(body: bytes) -> int:
+        objects.append(body)
+        return len(objects)
+
+    catalog = add(b"")  # filled in below
+    pages_id = add(b"")
+    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    page_ids = []
+    for text in pages:
+        lines = []
+        y = 760
+        for line in text.split("\n"):
+            while line:
+                piece, line = line[:90], line[90:]
+                lines.append(f"BT /F1 11 Tf 50 {y} Td ({_escape(piece)}) Tj ET")
+                y -= 14
+        stream = zlib.compress("\n".join(lines).encode("latin-1", "replace"))
+        content = add(
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream"
+        )
+        page_ids.append(
+            add(
+                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+                b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (pages_id, content, font)
+            )
+        )
+    objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id
+    kids = b" ".join(b"%d 0 R" % page_id for page_id in page_ids)
+    objects[pages_id - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(page_ids))
+    info = add(b"<< /Title (%s) >>" % _escape(title).encode("latin-1")) if title else None
+
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    trailer = b"<< /Size %d /Root %d 0 R" % (len(objects) + 1, catalog)
+    if info:
+        trailer += b" /Info %d 0 R" % info
+    out.write(b"trailer\n" + trailer + b" >>\nstartxref\n%d\n%%%%EOF\n" % xref)
+    return out.getvalue()
+
+
+def pdf_encrypted(pages: list[str]) -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_make(pages))))
+    writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def pdf_malformed() -> bytes:
+    return b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 9 0 R >> endobj\nthis is not a pdf body\n%%EOF"
+
+
+def _pdf_assemble(objects: list[bytes]) -> bytes:
+    """Objects numbered from 1; object 1 is the catalog."""
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n" % (len(objects) + 1, xref) + b"%%EOF\n")
+    return out.getvalue()
+
+
+def pdf_decompression_bomb(decompressed_mb: int = 900) -> bytes:
+    """A one-page PDF whose content stream inflates to `decompressed_mb` MB of drawing operators."""
+    compressor = zlib.compressobj(9)
+    block = b"0 0 m 1 1 l S\n" * (1 << 16)
+    parts = [compressor.compress(block) for _ in range(decompressed_mb * (1 << 20) // len(block))]
+    parts.append(compressor.flush())
+    stream = b"".join(parts)
+    return _pdf_assemble(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        ]
+    )
+
+
+def pdf_cyclic_pages() -> bytes:
+    """A page tree whose /Kids points back at itself."""
+    return _pdf_assemble(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",
+            b"<< /Type /Pages /Kids [2 0 R] /Parent 2 0 R /Count 1 >>",
+        ]
+    )
+
+
+def docx_make(sections: list[tuple[str, str]], *, title: str = "") -> bytes:
+    import docx
+
+    document = docx.Document()
+    if title:
+        document.core_properties.title = title
+        document.add_heading(title, level=0)
+    for heading, body in sections:
+        document.add_heading(heading, level=1)
+        for paragraph in body.split("\n\n"):
+            document.add_paragraph(paragraph)
+    table = document.add_table(rows=2, cols=2)
+    table.cell(0, 0).text, table.cell(0, 1).text = "Plan", "Price"
+    table.cell(1, 0).text, table.cell(1, 1).text = "Pro", "49 EUR"
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def docx_zip_bomb() -> bytes:
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", b"<w:document>" + b" " * (20 * 1024 * 1024) + b"</w:document>")
+    return out.getvalue()

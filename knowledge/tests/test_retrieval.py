@@ -1,0 +1,209 @@
+"""chunk_search over Q&A pairs: lexical, semantic, fused; scoped by organization and assistant."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from knowledge import selectors, services
+from knowledge.models import Chunk, CorpusStatistic, KnowledgeSource, TermStatistic
+from knowledge.tests.factories import FAQ, assistant_make
+from supportai import timing
+from supportai.api.errors import ValidationFailed
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def faq(tenant):
+    return [
+        services.qa_create(organization=tenant.organization, question=q, answer=a, tags=["faq"])
+        for q, a in FAQ
+    ]
+
+
+def test_qa_create_is_live_at_once(tenant):
+    source = services.qa_create(
+        organization=tenant.organization,
+        question="Where is my parcel?",
+        answer="Track it from your account page.",
+    )
+    assert source.status == KnowledgeSource.Status.READY
+    assert source.chunk_count == 1
+    chunk = Chunk.objects.for_organization(tenant.organization).get(source=source)
+    assert chunk.embedding_model == "local/all-MiniLM-L6-v2"
+    assert chunk.embedding_dimensions == 384
+    assert len(list(chunk.embedding)) == 384
+    passages = selectors.chunk_search(organization=tenant.organization, query="where is my parcel")
+    assert passages[0].source_id == source.pk
+    assert passages[0].question == "Where is my parcel?"
+    assert passages[0].answer == "Track it from your account page."
+
+
+def test_qa_create_validates(tenant):
+    with pytest.raises(ValidationFailed) as error:
+        services.qa_create(organization=tenant.organization, question="  ", answer="x")
+    assert "question" in error.value.data
+    with pytest.raises(ValidationFailed):
+        services.qa_create(organization=tenant.organization, question="q?", answer="x" * 20_001)
+    assert not KnowledgeSource.objects.for_organization(tenant.organization).exists()
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "lexical", "vector"])
+def test_each_mode_finds_the_literal_question(tenant, faq, mode):
+    passages = selectors.chunk_search(
+        organization=tenant.organization, query="reset my password", k=3, mode=mode
+    )
+    assert passages[0].question == "How can I reset my password?"
+    assert passages == sorted(passages, key=lambda passage: -passage.score)
+
+
+def test_paraphrase_is_found_by_the_default_hybrid_search(tenant, faq):
+    # No word in common with the stored question except stop words: only semantics can match.
+    passages = selectors.chunk_search(organization=tenant.organization, query="I want my money back", k=3)
+    assert passages[0].question == "How do I get a refund?"
+    assert (
+        selectors.chunk_search(organization=tenant.organization, query="I want my money back", mode="lexical")
+        == []
+    )
+
+
+def test_passage_as_source_is_json(tenant, faq):
+    passage = selectors.chunk_search(organization=tenant.organization, query="ship abroad")[0]
+    source = passage.as_source()
+    assert set(source) == {"source_id", "type", "title", "url", "file", "page", "snippet", "score"}
+    assert source["type"] == "qa"
+    assert source["source_id"] == str(passage.source_id)
+    json.dumps(source)
+    assert len(passage.snippet) <= 300
+
+
+def test_other_organizations_knowledge_is_never_returned(tenant, other_tenant, faq):
+    services.qa_create(
+        organization=other_tenant.organization,
+        question="How do I get a refund?",
+        answer="Globex secret refund policy.",
+    )
+    for mode in ("hybrid", "lexical", "vector"):
+        passages = selectors.chunk_search(organization=tenant.organization, query="refund", k=10, mode=mode)
+        assert passages
+        assert all("Globex" not in passage.content for passage in passages)
+    other = selectors.chunk_search(organization=other_tenant.organization, query="refund", k=10)
+    assert [passage.answer for passage in other] == ["Globex secret refund policy."]
+
+
+def test_assistant_scoping(tenant, faq):
+    billing = assistant_make(organization=tenant.organization, name="Billing")
+    sales = assistant_make(organization=tenant.organization, name="Sales")
+    own = services.qa_create(
+        organization=tenant.organization,
+        question="What is the invoice due date?",
+        answer="Invoices are due 30 days after issue.",
+        assistant=billing,
+    )
+    found = selectors.chunk_search(
+        organization=tenant.organization, assistant=billing, query="invoice due date"
+    )
+    assert found[0].source_id == own.pk
+    for assistant in (None, sales):
+        passages = selectors.chunk_search(
+            organization=tenant.organization, assistant=assistant, query="invoice due date", k=10
+        )
+        assert own.pk not in {passage.source_id for passage in passages}
+    # Organization-wide knowledge stays visible to a scoped assistant.
+    scoped = selectors.chunk_search(
+        organization=tenant.organization, assistant=billing, query="reset password"
+    )
+    assert scoped[0].question == "How can I reset my password?"
+
+
+def test_assistant_of_another_organization_is_refused(tenant, other_tenant):
+    foreign = assistant_make(organization=other_tenant.organization)
+    with pytest.raises(ValidationFailed):
+        services.qa_create(organization=tenant.organization, question="q?", answer="a", assistant=foreign)
+
+
+def test_term_statistics_follow_creates_and_deletes(tenant, faq):
+    organization = tenant.organization
+    statistics = CorpusStatistic.objects.for_organization(organization).get()
+    assert statistics.chunk_count == len(FAQ)
+    before = dict(
+        TermStatistic.objects.for_organization(organization).values_list("term", "document_frequency")
+    )
+    extra = services.qa_create(
+        organization=organization, question="Refund for a gift?", answer="Gift refunds go to the giver."
+    )
+    services.source_delete(source=extra)
+    after = dict(
+        TermStatistic.objects.for_organization(organization).values_list("term", "document_frequency")
+    )
+    assert after == before
+    statistics.refresh_from_db()
+    assert statistics.chunk_count == len(FAQ)
+    for source in faq:
+        services.source_delete(source=source)
+    assert not TermStatistic.objects.for_organization(organization).exists()
+    assert not Chunk.objects.for_organization(organization).exists()
+    assert selectors.chunk_search(organization=organization, query="refund") == []
+
+
+def test_search_validates_and_handles_empty_input(tenant, faq):
+    with pytest.raises(ValidationFailed):
+        selectors.chunk_search(organization=tenant.organization, query="refund", mode="fuzzy")
+    assert selectors.chunk_search(organization=tenant.organization, query="   ") == []
+    # Only stop words: nothing lexical to match; the semantic side still answers something.
+    assert selectors.chunk_search(organization=tenant.organization, query="the and of", mode="lexical") == []
+
+
+def test_search_records_embed_and_retrieve_phases(tenant, faq):
+    token = timing.start()
+    selectors.chunk_search(organization=tenant.organization, query="opening hours")
+    phases = timing.stop(token)
+    assert phases["embed"] > 0
+    assert phases["retrieve"] > 0
+
+
+def test_search_with_an_empty_knowledge_base(tenant):
+    assert selectors.chunk_search(organization=tenant.organization, query="anything at all") == []
+
+
+def test_large_organizations_rank_only_chunks_with_a_rare_query_term(tenant, settings):
+    organization = tenant.organization
+    common = " ".join(["account"] * 3)
+    for number in range(30):
+        services.qa_create(
+            organization=organization, question=f"Topic {number} {common}?", answer=f"Answer {number}."
+        )
+    target = services.qa_create(
+        organization=organization, question="Where is the zeppelin hangar?", answer="North."
+    )
+    exact = selectors.chunk_search(organization=organization, query="zeppelin account", k=40, mode="lexical")
+    settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS = 10
+    lexical_query = selectors.query_vector_lexical(organization=organization, query="zeppelin account")
+    assert len(lexical_query.rare_terms) == 1  # "zeppelin"; "account" is in most chunks
+    pruned = selectors.chunk_search(organization=organization, query="zeppelin account", k=40, mode="lexical")
+    assert pruned[0].source_id == target.pk == exact[0].source_id
+    assert len(pruned) == 1 < len(exact)
+    # A query made only of common terms still ranks every chunk that contains them.
+    assert selectors.query_vector_lexical(organization=organization, query="account").rare_terms == []
+    assert len(selectors.chunk_search(organization=organization, query="account", k=40, mode="lexical")) == 30
+
+
+def test_statistics_drift_from_a_cascaded_delete_is_repaired(tenant, faq):
+    organization = tenant.organization
+    assistant = assistant_make(organization=organization)
+    services.qa_create(
+        organization=organization, question="Scoped question?", answer="Scoped answer.", assistant=assistant
+    )
+    before = dict(
+        TermStatistic.objects.for_organization(organization).values_list("term", "document_frequency")
+    )
+    assistant.delete()  # the database cascade removes its source and chunks, not their statistics
+    assert services.lexical_statistics_rebuild(organization=organization) is True
+    after = dict(
+        TermStatistic.objects.for_organization(organization).values_list("term", "document_frequency")
+    )
+    assert after != before
+    assert CorpusStatistic.objects.for_organization(organization).get().chunk_count == len(FAQ)
+    assert services.lexical_statistics_rebuild(organization=organization) is False

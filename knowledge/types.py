@@ -1,0 +1,43 @@
+"""What retrieval returns to the answering engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class Passage:
+    source_id: UUID
+    chunk_id: UUID
+    source_type: str  # "qa" | "file" | "url"
+    title: str
+    url: str  # "" if none
+    file_name: str  # "" if none
+    page: int | None
+    content: str  # the full chunk text; for a Q&A pair, the question and the answer
+    snippet: str  # a short excerpt (<= 300 characters)
+    score: float
+    question: str = ""  # Q&A pairs only
+    answer: str = ""  # Q&A pairs only
+
+    def as_source(self) -> dict:
+        return {
+            "source_id": str(self.source_id),
+            "type": self.source_type,
+            "title": self.title,
+            "url": self.url,
+            "file": self.file_name,
+            "page": self.page,
+            "snippet": self.snippet,
+            "score": round(float(self.score), 6),
+        }
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    """A piece of a document before it is weighted, embedded and stored."""
+
+    content: str
+    heading: str = ""
+    page: int | None = None

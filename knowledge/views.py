@@ -1,0 +1,270 @@
+"""Dashboard: the knowledge base (files, web pages, Q&A pairs) and a retrieval tester."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views import View
+from django.views.generic import FormView, TemplateView
+
+from assistants import selectors as assistant_selectors
+from knowledge import selectors, services
+from knowledge.forms import FileUploadForm, QAForm, RetrievalTestForm, SourceFilterForm, UrlForm
+from knowledge.models import KnowledgeSource
+from supportai.api.errors import ApplicationError, NotFound
+from supportai.dashboard import OrganizationMixin, form_error_apply, paginate, querystring_without_page
+
+IN_PROGRESS = (KnowledgeSource.Status.PENDING, KnowledgeSource.Status.PROCESSING)
+
+
+class KnowledgeMixin(OrganizationMixin):
+    nav = "knowledge"
+
+    def assistants(self):
+        return assistant_selectors.assistant_list(organization=self.organization)
+
+    def get_source(self, kind: str | None = None) -> KnowledgeSource:
+        try:
+            return selectors.source_get(
+                organization=self.organization, source_id=self.kwargs["pk"], kind=kind
+            )
+        except NotFound:
+            raise Http404("Not found.") from None
+
+    def require_manage(self):
+        if not self.membership.can_manage:
+            raise PermissionDenied("Only owners and admins can change the knowledge base.")
+
+
+class KnowledgeListView(KnowledgeMixin, TemplateView):
+    template_name = "knowledge/knowledge.html"
+    title = "Knowledge"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        filters = SourceFilterForm(self.request.GET or None)
+        sources = selectors.source_list(organization=self.organization).select_related("assistant")
+        if filters.is_valid():
+            data = filters.cleaned_data
+            if data["kind"]:
+                sources = sources.filter(kind=data["kind"])
+            if data["status"]:
+                sources = sources.filter(status=data["status"])
+            if data["q"]:
+                sources = sources.filter(
+                    Q(title__icontains=data["q"])
+                    | Q(question__icontains=data["q"])
+                    | Q(url__icontains=data["q"])
+                )
+        assistants = self.assistants()
+        context.update(
+            page_obj=paginate(self.request, sources),
+            query=querystring_without_page(self.request),
+            filters=filters if filters.is_bound else SourceFilterForm(),
+            filtered=bool(
+                self.request.GET.get("kind") or self.request.GET.get("status") or self.request.GET.get("q")
+            ),
+            # "Turn into Q&A" on the overview links here with the question filled in.
+            qa_form=kwargs.get("qa_form")
+            or QAForm(
+                assistants=assistants, initial={"question": self.request.GET.get("question", "")[:2000]}
+            ),
+            file_form=kwargs.get("file_form") or FileUploadForm(assistants=assistants),
+            url_form=kwargs.get("url_form") or UrlForm(assistants=assistants, initial={"max_pages": 20}),
+            retrieval_form=RetrievalTestForm(assistants=assistants),
+            in_progress=IN_PROGRESS,
+        )
+        return context
+
+
+class QACreateView(KnowledgeListView):
+    def post(self, request):
+        self.require_manage()
+        form = QAForm(request.POST, assistants=self.assistants())
+        if form.is_valid():
+            try:
+                qa = services.qa_create(
+                    organization=self.organization,
+                    question=form.cleaned_data["question"],
+                    answer=form.cleaned_data["answer"],
+                    tags=form.cleaned_data["tags"],
+                    assistant=form.cleaned_data["assistant"],
+                    source="dashboard",
+                )
+            except ApplicationError as error:
+                form_error_apply(form, error)
+            else:
+                messages.success(request, f"Q&A pair added — assistants can answer “{qa.question[:80]}” now.")
+                return redirect("knowledge")
+        return self.render_to_response(self.get_context_data(qa_form=form))
+
+
+class FileUploadView(KnowledgeListView):
+    """Several files at once (drag and drop or the file picker); each is stored and queued."""
+
+    def post(self, request):
+        self.require_manage()
+        form = FileUploadForm(request.POST, request.FILES, assistants=self.assistants())
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(file_form=form))
+        added, refused = [], []
+        for uploaded in form.cleaned_data["files"]:
+            try:
+                source = services.file_source_create(
+                    organization=self.organization,
+                    title="",
+                    file_type="",
+                    uploaded_file=uploaded,
+                    assistant=form.cleaned_data["assistant"],
+                )
+            except ApplicationError as error:
+                refused.append(f"{uploaded.name}: {error.detail}")
+            else:
+                added.append(source.file_name)
+        if added:
+            messages.success(
+                request,
+                f"{len(added)} file{'s' if len(added) != 1 else ''} uploaded ({', '.join(added)}). "
+                "Each becomes answerable once its status is Ready.",
+            )
+        for refusal in refused:
+            messages.error(request, refusal)
+        return redirect("knowledge")
+
+
+class UrlCreateView(KnowledgeListView):
+    def post(self, request):
+        self.require_manage()
+        form = UrlForm(request.POST, assistants=self.assistants())
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                source = services.url_source_create(
+                    organization=self.organization,
+                    url=data["url"],
+                    title=data["title"],
+                    assistant=data["assistant"],
+                    crawl=data["crawl"],
+                    max_pages=data["max_pages"] or 1,
+                    sync_interval_hours=data["sync_interval_hours"],
+                )
+            except ApplicationError as error:
+                form_error_apply(form, error)
+            else:
+                what = f"up to {source.max_pages} pages of {source.url}" if source.crawl else source.url
+                messages.success(request, f"Fetching {what}. Its status updates here on its own.")
+                return redirect("knowledge")
+        return self.render_to_response(self.get_context_data(url_form=form))
+
+
+class SourceRetryView(KnowledgeMixin, View):
+    def post(self, request, pk):
+        self.require_manage()
+        source = self.get_source()
+        try:
+            services.source_retry(source=source)
+        except ApplicationError as error:
+            messages.error(request, error.detail)
+        else:
+            messages.success(request, f"“{source.display_title[:80]}” is queued again.")
+        if request.POST.get("back") == "source":
+            return redirect("knowledge-source", pk=source.pk)
+        return redirect("knowledge")
+
+
+class SourceDetailView(KnowledgeMixin, FormView):
+    """A source's status, error and documents; for a Q&A pair, its editor."""
+
+    template_name = "knowledge/source_detail.html"
+    form_class = QAForm
+    title = "Knowledge source"
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "assistants": self.assistants()}
+
+    def get_initial(self):
+        source = self.get_source()
+        return {
+            "question": source.question,
+            "answer": source.answer,
+            "tags": ", ".join(source.tags or []),
+            "assistant": str(source.assistant_id or ""),
+        }
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        source = self.get_source()
+        context.update(
+            source=source, documents=source.documents.order_by("key")[:200], in_progress=IN_PROGRESS
+        )
+        return context
+
+    def form_valid(self, form):
+        self.require_manage()
+        source = self.get_source(kind=KnowledgeSource.Kind.QA)
+        try:
+            services.qa_update(
+                source=source,
+                question=form.cleaned_data["question"],
+                answer=form.cleaned_data["answer"],
+                tags=form.cleaned_data["tags"],
+            )
+        except ApplicationError as error:
+            form_error_apply(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, "Q&A pair saved. Answers use the new text right away.")
+        return redirect("knowledge-source", pk=source.pk)
+
+
+class SourceRowView(KnowledgeMixin, TemplateView):
+    """One row of the sources table; rows still processing poll this every 2 s."""
+
+    template_name = "knowledge/_source_row.html"
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "source": self.get_source(), "in_progress": IN_PROGRESS}
+
+
+class SourceDeleteView(KnowledgeMixin, TemplateView):
+    template_name = "knowledge/source_delete.html"
+    manage_required = True
+    title = "Delete source"
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "source": self.get_source()}
+
+    def post(self, request, pk):
+        source = self.get_source()
+        services.source_delete(source=source)
+        messages.success(
+            request, f"“{source.display_title[:80]}” deleted with its {source.chunk_count} chunks."
+        )
+        return redirect("knowledge")
+
+
+class RetrievalTestView(KnowledgeMixin, View):
+    """What retrieval would hand the assistant for a question (same function as answering)."""
+
+    def get(self, request):
+        form = RetrievalTestForm(request.GET, assistants=self.assistants())
+        passages, error = [], ""
+        if form.is_valid():
+            try:
+                passages = selectors.chunk_search(
+                    organization=self.organization,
+                    assistant=form.cleaned_data["assistant"],
+                    query=form.cleaned_data["query"],
+                    k=5,
+                )
+            except ApplicationError as failure:
+                error = failure.detail
+        else:
+            error = "Type a question to test."
+        return render(
+            request,
+            "knowledge/_retrieval_results.html",
+            {"passages": passages, "error": error, "query": request.GET.get("query", "")},
+        )

@@ -1,0 +1,31 @@
+"""What an authenticated API request carries: the organization and how it got in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from organizations.models import ApiKey, Organization
+
+
+@dataclass(frozen=True)
+class Credential:
+    organization: Organization
+    kind: str  # "api_key" or "widget"
+    api_key: ApiKey | None = None
+    widget_id: str | None = None
+    visitor_id: str | None = None
+    claims: dict | None = None
+
+    # DRF treats request.user as the principal; the credential is that principal.
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_widget(self) -> bool:
+        return self.kind == "widget"
+
+    @property
+    def pk(self) -> str:
+        return f"{self.kind}:{self.api_key.pk if self.api_key else self.visitor_id}"

@@ -1,0 +1,32 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from organizations.selectors import organization_get_by_slug
+from organizations.services import api_key_create
+from supportai.api.errors import ApplicationError
+
+
+class Command(BaseCommand):
+    help = "Create an API key; the secret is printed once and never stored."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--org", required=True, help="organization slug")
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args, **options):
+        organization = organization_get_by_slug(slug=options["org"])
+        if organization is None:
+            raise CommandError(f"No organization with slug '{options['org']}'.")
+        try:
+            api_key, secret = api_key_create(organization=organization, name=options["name"])
+        except ApplicationError as error:
+            raise CommandError(error.detail) from None
+        if options["json"]:
+            self.stdout.write(json.dumps({"client_id": api_key.client_id, "client_secret": secret}))
+        else:
+            self.stdout.write(
+                f"client_id:     {api_key.client_id}\nclient_secret: {secret}\n"
+                "Store the secret now: it cannot be shown again."
+            )

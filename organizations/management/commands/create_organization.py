@@ -1,0 +1,35 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from organizations.services import organization_create
+from supportai.api.errors import ApplicationError
+
+
+class Command(BaseCommand):
+    help = "Create an organization with an owner account."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--owner-email", required=True)
+        parser.add_argument("--owner-password", required=True)
+        parser.add_argument("--rate-limit", type=int, default=None, help="requests per hour")
+        parser.add_argument("--slug", default=None)
+        parser.add_argument("--json", action="store_true", help="print {id, slug} as JSON")
+
+    def handle(self, *args, **options):
+        try:
+            organization = organization_create(
+                name=options["name"],
+                owner_email=options["owner_email"],
+                owner_password=options["owner_password"],
+                rate_limit_per_hour=options["rate_limit"],
+                slug=options["slug"],
+            )
+        except ApplicationError as error:
+            raise CommandError(error.detail) from None
+        result = {"id": str(organization.id), "slug": organization.slug}
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+        else:
+            self.stdout.write(f"Created organization {organization.name} ({organization.slug}).")

@@ -1,0 +1,274 @@
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from organizations.models import ApiKey, Membership, Organization
+from supportai.api.errors import Conflict, ValidationFailed
+from supportai.cache_guard import CacheUnavailable, cache_call
+
+logger = logging.getLogger(__name__)
+
+SECRET_PREFIX = "sk_"
+LAST_USED_RESOLUTION_SECONDS = 60
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:60] or "org"
+    slug, counter = base, 2
+    while Organization.objects.filter(slug=slug).exists():
+        slug = f"{base}-{counter}"
+        counter += 1
+    return slug
+
+
+@transaction.atomic
+def organization_create(
+    *,
+    name: str,
+    owner_email: str | None = None,
+    owner_password: str | None = None,
+    owner=None,
+    rate_limit_per_hour: int | None = None,
+    slug: str | None = None,
+) -> Organization:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("Organization name is required.")
+    if slug and Organization.objects.filter(slug=slug).exists():
+        raise Conflict(f"An organization with slug '{slug}' already exists.")
+    organization = Organization(name=name, slug=slug or _unique_slug(name))
+    if rate_limit_per_hour is not None:
+        if rate_limit_per_hour < 1:
+            raise ValidationFailed("rate_limit_per_hour must be at least 1.")
+        organization.rate_limit_per_hour = rate_limit_per_hour
+    organization.save()
+    if owner is None and owner_email:
+        owner = user_get_or_create(email=owner_email, password=owner_password)
+    if owner is not None:
+        membership_create(organization=organization, user=owner, role=Membership.Role.OWNER)
+    return organization
+
+
+def user_get_or_create(*, email: str, password: str | None):
+    User = get_user_model()
+    email = email.strip().lower()
+    user = User.objects.filter(username=email).first()
+    if user is None:
+        user = User(username=email, email=email)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save()
+    return user
+
+
+def membership_create(*, organization: Organization, user, role: str) -> Membership:
+    try:
+        with transaction.atomic():
+            return Membership.objects.create(organization=organization, user=user, role=role)
+    except IntegrityError:
+        raise Conflict("That user is already a member of this organization.") from None
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_create(*, organization: Organization, name: str, created_by=None) -> tuple[ApiKey, str]:
+    """Returns the key and its secret. The secret is not stored and cannot be shown again."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("API key name is required.")
+    for _attempt in range(5):
+        lookup = secrets.token_hex(6)
+        secret = f"{SECRET_PREFIX}{lookup}_{secrets.token_urlsafe(32)}"
+        try:
+            with transaction.atomic():
+                api_key = ApiKey.objects.create(
+                    organization=organization,
+                    name=name[:100],
+                    client_id=f"ci_{secrets.token_hex(12)}",
+                    secret_prefix=f"{SECRET_PREFIX}{lookup}",
+                    secret_hash=_hash_secret(secret),
+                    created_by=created_by,
+                )
+            return api_key, secret
+        except IntegrityError:
+            continue
+    raise Conflict("Could not allocate a unique API key; try again.")
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def _secret_matches(api_key: ApiKey, secret: str) -> bool:
+    return hmac.compare_digest(api_key.secret_hash, _hash_secret(secret))
+
+
+def _verified(api_key: ApiKey | None, secret: str) -> ApiKey | None:
+    if api_key is None or api_key.revoked_at is not None:
+        # Hash anyway, so an unknown key costs as long as a known one.
+        _hash_secret(secret)
+        return None
+    if not _secret_matches(api_key, secret):
+        return None
+    api_key_mark_used(api_key=api_key)
+    return api_key
+
+
+def api_key_verify_pair(*, client_id: str, secret: str) -> ApiKey | None:
+    api_key = ApiKey.objects.unscoped().select_related("organization").filter(client_id=client_id).first()
+    return _verified(api_key, secret)
+
+
+def api_key_verify_secret(*, secret: str) -> ApiKey | None:
+    """Bearer secret: `sk_<lookup>_<random>` → one indexed lookup on the prefix."""
+    parts = secret.split("_", 2)
+    if len(parts) != 3 or not parts[1]:
+        return None
+    api_key = (
+        ApiKey.objects.unscoped()
+        .select_related("organization")
+        .filter(secret_prefix=f"{SECRET_PREFIX}{parts[1]}")
+        .first()
+    )
+    return _verified(api_key, secret)
+
+
+def api_key_mark_used(*, api_key: ApiKey) -> None:
+    """Record last use at most once a minute per key, not one write per request."""
+    try:
+        first_this_minute = cache_call(
+            lambda: cache.add(f"apikey-used:{api_key.pk}", 1, LAST_USED_RESOLUTION_SECONDS)
+        )
+    except CacheUnavailable:  # the cache being down must not lock users out
+        return
+    if first_this_minute:
+        now = timezone.now()
+        ApiKey.objects.unscoped().filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+
+
+# --- Dashboard: organization settings and members -----------------------------------------
+
+
+def organization_update(*, organization: Organization, name: str) -> Organization:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("Organization name is required.")
+    organization.name = name[:200]
+    organization.save(update_fields=["name"])
+    return organization
+
+
+def _owner_count(*, organization: Organization) -> int:
+    return Membership.objects.for_organization(organization).filter(role=Membership.Role.OWNER).count()
+
+
+def _set_password_link(*, user, base_url: str) -> str:
+    from django.contrib.auth.tokens import default_token_generator
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    path = reverse(
+        "password-reset-confirm",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+    )
+    return base_url.rstrip("/") + path
+
+
+@transaction.atomic
+def member_invite(
+    *, organization: Organization, email: str, role: str, invited_by, base_url: str
+) -> Membership:
+    """Adds `email` to the organization and emails them a link to set their password.
+
+    A new address becomes a user with an unusable password; the link is a password-reset
+    link, so it expires like one and works once. Someone who already has an account gets a
+    plain notice with the sign-in link.
+    """
+    from django.conf import settings
+    from django.core.mail import send_mail
+    from django.core.validators import validate_email
+    from django.urls import reverse
+
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except Exception:
+        raise ValidationFailed("Enter a valid email address.")
+    if role not in Membership.Role.values:
+        raise ValidationFailed("Unknown role.")
+    user = user_get_or_create(email=email, password=None)
+    membership = membership_create(organization=organization, user=user, role=role)
+    inviter = getattr(invited_by, "email", "") or "A teammate"
+    if user.has_usable_password():
+        link = base_url.rstrip("/") + reverse("login")
+        body = f"{inviter} added you to {organization.name} on SupportAI as {role}.\n\nSign in: {link}\n"
+    else:
+        link = _set_password_link(user=user, base_url=base_url)
+        body = (
+            f"{inviter} invited you to {organization.name} on SupportAI as {role}.\n\n"
+            f"Choose your password to get started: {link}\n\n"
+            "The link works once and expires in a few days.\n"
+        )
+    transaction.on_commit(
+        lambda: send_mail(
+            subject=f"You're invited to {organization.name} on SupportAI",
+            message=body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[email],
+        )
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_role_change(*, membership: Membership, role: str) -> Membership:
+    if role not in Membership.Role.values:
+        raise ValidationFailed("Unknown role.")
+    # Lock the organization's owner rows so two concurrent demotions cannot leave none.
+    list(
+        Membership.objects.for_organization(membership.organization)
+        .select_for_update()
+        .filter(role=Membership.Role.OWNER)
+    )
+    if (
+        membership.role == Membership.Role.OWNER
+        and role != Membership.Role.OWNER
+        and _owner_count(organization=membership.organization) <= 1
+    ):
+        raise Conflict("An organization needs at least one owner; make someone else owner first.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    list(
+        Membership.objects.for_organization(membership.organization)
+        .select_for_update()
+        .filter(role=Membership.Role.OWNER)
+    )
+    if membership.role == Membership.Role.OWNER and _owner_count(organization=membership.organization) <= 1:
+        raise Conflict("The last owner cannot be removed.")
+    membership.delete()

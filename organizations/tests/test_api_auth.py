@@ -1,0 +1,141 @@
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from organizations.models import ApiKey
+from organizations.services import api_key_revoke
+from organizations.tokens import widget_token_issue
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/organization"
+
+
+def assert_error(response, status_code):
+    assert response.status_code == status_code, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["status"] == "error"
+    assert body["status_code"] == status_code
+    assert body["detail"]
+    assert "data" in body
+    return body
+
+
+def test_key_pair_headers_authenticate(tenant):
+    response = tenant.client().get(URL)
+    assert response.status_code == 200
+    body = response.json()
+    assert body == {
+        "status": "success",
+        "status_code": 200,
+        "data": {
+            "id": str(tenant.organization.id),
+            "name": "Acme Inc",
+            "slug": tenant.organization.slug,
+            "rate_limit_per_hour": 1000,
+            "created_at": body["data"]["created_at"],
+        },
+    }
+
+
+def test_bearer_secret_authenticates(tenant):
+    response = tenant.client(bearer=True).get(URL + "/")
+    assert response.status_code == 200
+    assert response.json()["data"]["slug"] == tenant.organization.slug
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"HTTP_X_API_KEY": "ci_unknown", "HTTP_X_API_SECRET": "sk_abc_def"},
+        {"HTTP_AUTHORIZATION": "Bearer sk_000000000000_nope"},
+        {"HTTP_AUTHORIZATION": "Bearer sk_garbage"},
+        {"HTTP_AUTHORIZATION": "Bearer not-a-jwt"},
+        {"HTTP_AUTHORIZATION": "Bearer "},
+        {"HTTP_AUTHORIZATION": "Basic dXNlcjpwYXNz"},
+    ],
+)
+def test_missing_unknown_or_malformed_credentials_get_401(tenant, headers):
+    body = assert_error(APIClient().get(URL, **headers), 401)
+    assert body["detail"].startswith("Authentication required - ")
+
+
+def test_wrong_secret_for_a_real_client_id_is_401(tenant):
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=tenant.client_id, HTTP_X_API_SECRET=tenant.client_secret + "x")
+    assert_error(client.get(URL), 401)
+
+
+def test_client_id_without_secret_is_401(tenant):
+    assert_error(APIClient().get(URL, HTTP_X_API_KEY=tenant.client_id), 401)
+
+
+def test_key_in_query_string_is_not_accepted(tenant):
+    assert_error(APIClient().get(f"{URL}?api_key={tenant.client_secret}"), 401)
+
+
+def test_revoked_key_is_rejected_immediately(tenant):
+    api_key = ApiKey.objects.for_organization(tenant.organization).get(client_id=tenant.client_id)
+    client = tenant.client()
+    assert client.get(URL).status_code == 200
+    api_key_revoke(api_key=api_key)
+    assert_error(client.get(URL), 401)
+    assert_error(tenant.client(bearer=True).get(URL), 401)
+
+
+def test_secret_is_stored_only_as_a_hash(tenant):
+    api_key = ApiKey.objects.for_organization(tenant.organization).get(client_id=tenant.client_id)
+    assert tenant.client_secret.startswith("sk_")
+    assert tenant.client_secret not in str(api_key.__dict__)
+    assert api_key.secret_hash != tenant.client_secret
+    assert tenant.client_secret.startswith(api_key.secret_prefix)
+
+
+def test_last_used_is_recorded_at_most_once_a_minute(tenant, django_assert_num_queries):
+    client = tenant.client()
+    client.get(URL)
+    api_key = ApiKey.objects.for_organization(tenant.organization).get(client_id=tenant.client_id)
+    first = api_key.last_used_at
+    assert first is not None and first <= timezone.now()
+    # A second request within the minute: one query to look the key up, no UPDATE.
+    with django_assert_num_queries(1):
+        client.get(URL)
+    api_key.refresh_from_db()
+    assert api_key.last_used_at == first
+
+
+def test_widget_token_is_refused_on_management_endpoints(tenant):
+    token, _ = widget_token_issue(organization_id=tenant.organization.id)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert_error(client.get("/api/v1/api-keys"), 403)
+
+
+def test_api_key_crud_shows_the_secret_once(tenant, other_tenant):
+    client = tenant.client()
+    created = client.post("/api/v1/api-keys/", {"name": "CI"}, format="json")
+    assert created.status_code == 201
+    data = created.json()["data"]
+    secret = data["client_secret"]
+    assert secret.startswith("sk_")
+    listed = client.get("/api/v1/api-keys").json()["data"]
+    assert listed["count"] == 2
+    assert secret not in str(listed)
+    detail = client.get(f"/api/v1/api-keys/{data['id']}").json()["data"]
+    assert "client_secret" not in detail
+    # Another organization cannot see, revoke or learn of it.
+    assert_error(other_tenant.client().get(f"/api/v1/api-keys/{data['id']}"), 404)
+    assert_error(other_tenant.client().delete(f"/api/v1/api-keys/{data['id']}"), 404)
+    fresh = APIClient()
+    fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert fresh.get(URL).status_code == 200
+    revoked = client.delete(f"/api/v1/api-keys/{data['id']}")
+    assert revoked.status_code == 200 and revoked.json()["data"]["is_active"] is False
+    assert_error(fresh.get(URL), 401)
+
+
+def test_api_key_create_validation(tenant):
+    body = assert_error(tenant.client().post("/api/v1/api-keys", {}, format="json"), 400)
+    assert "name" in body["data"]

@@ -1,0 +1,69 @@
+import pytest
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+
+def assert_error_shape(response, status_code):
+    assert response.status_code == status_code, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"status", "status_code", "detail", "data"}
+    assert body["status"] == "error" and body["status_code"] == status_code
+    return body
+
+
+def test_unknown_api_path_is_json_404(api):
+    assert_error_shape(api.get("/api/v1/does-not-exist"), 404)
+    assert_error_shape(APIClient().get("/api/nothing/here/"), 404)
+
+
+def test_unknown_object_is_404_with_same_shape(api):
+    assert_error_shape(api.get("/api/v1/api-keys/00000000-0000-0000-0000-000000000000"), 404)
+
+
+def test_method_not_allowed_is_json(api):
+    body = assert_error_shape(api.put("/api/v1/organization", {}, format="json"), 405)
+    assert "PUT" in body["detail"]
+
+
+def test_bad_json_is_400(api):
+    response = api.post("/api/v1/api-keys", data="{not json", content_type="application/json")
+    assert_error_shape(response, 400)
+
+
+def test_unsupported_media_type_is_json(api):
+    response = api.post("/api/v1/api-keys", data="<x/>", content_type="application/xml")
+    assert_error_shape(response, 415)
+
+
+def test_oversized_body_is_413(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api.post(
+        "/api/v1/api-keys", data='{"name": "%s"}' % ("x" * 5000), content_type="application/json"
+    )
+    assert_error_shape(response, 413)
+
+
+def test_csrf_failure_on_api_path_is_json(client, tenant):
+    csrf_client = APIClient(enforce_csrf_checks=True)
+    csrf_client.force_login(tenant.owner)
+    # Session-authenticated posts are not an API credential: refused as JSON, never HTML.
+    response = csrf_client.post("/api/v1/api-keys", {"name": "x"}, format="json")
+    assert response.status_code in (401, 403)
+    assert response.json()["status"] == "error"
+
+
+def test_health_endpoints(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.content
+    assert ready.json()["checks"] == {"database": "ok", "cache": "ok", "broker": "ok"}
+
+
+def test_openapi_schema_and_docs(client):
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200
+    assert b"/api/v1/organization/" in schema.content
+    assert b"/api/v1/organization:" not in schema.content
+    assert client.get("/api/docs/").status_code == 200

@@ -1,0 +1,352 @@
+"""Dashboard: accounts, organization switcher and the Settings pages (Django test client)."""
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+
+from organizations.models import ApiKey, Membership, Organization
+from organizations.services import api_key_create
+from supportai.dashboard import SESSION_ORGANIZATION_KEY
+from supportai.testing import member_add
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+
+DASHBOARD_PAGES = ["overview", "settings-organization", "settings-api-keys", "settings-members"]
+
+
+@pytest.mark.parametrize("name", DASHBOARD_PAGES)
+def test_anonymous_is_sent_to_login(client, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login") + "?next=")
+
+
+def test_sign_up_creates_user_organization_and_owner_membership(client):
+    response = client.post(
+        reverse("signup"),
+        {
+            "name": "Ada Lovelace",
+            "email": "Ada@Example.com",
+            "password": "analytical-engine-1843",
+            "organization_name": "Engines Ltd",
+        },
+    )
+    assert response.status_code == 302 and response["Location"] == reverse("overview")
+    user = get_user_model().objects.get(username="ada@example.com")
+    organization = Organization.objects.get(name="Engines Ltd")
+    membership = Membership.objects.for_organization(organization).get()
+    assert membership.user == user and membership.role == "owner"
+    page = client.get(reverse("overview"))
+    assert page.status_code == 200 and b"Engines Ltd" in page.content
+
+
+def test_sign_up_refuses_a_taken_email_and_weak_password(client, tenant):
+    response = client.post(
+        reverse("signup"),
+        {"email": tenant.owner.email, "password": "password", "organization_name": "Dup"},
+    )
+    assert response.status_code == 200
+    assert b"already exists" in response.content and b"too common" in response.content
+    assert not Organization.objects.filter(name="Dup").exists()
+
+
+def test_login_with_email_and_logout(client, tenant):
+    response = client.post(
+        reverse("login"), {"username": tenant.owner.email.upper(), "password": "correct-horse-battery"}
+    )
+    assert response.status_code == 302
+    assert client.get(reverse("overview")).status_code == 200
+    assert client.post(reverse("logout")).status_code == 302
+    assert client.get(reverse("overview")).status_code == 302
+
+
+def test_login_failure_shows_an_error(client, tenant):
+    response = client.post(reverse("login"), {"username": tenant.owner.email, "password": "wrong"})
+    assert response.status_code == 200 and b"correct" in response.content
+
+
+def test_password_reset_sends_a_working_link(client, tenant):
+    response = client.post(reverse("password-reset"), {"email": tenant.owner.email})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    link = re.search(r"http://testserver(/password-reset/\S+/)", mail.outbox[0].body).group(1)
+    form_page = client.get(link, follow=True)
+    assert b"Choose your password" in form_page.content
+    done = client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "brand-new-pass-42", "new_password2": "brand-new-pass-42"},
+    )
+    assert done.status_code == 302
+    tenant.owner.refresh_from_db()
+    assert tenant.owner.check_password("brand-new-pass-42")
+
+
+def test_dashboard_pages_refuse_framing_and_carry_a_csp(owner_client):
+    response = owner_client.get(reverse("overview"))
+    assert response["X-Frame-Options"] == "DENY"
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+    login_page = Client().get(reverse("login"))
+    assert login_page["X-Frame-Options"] == "DENY"
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+
+def test_generate_key_shows_the_secret_exactly_once(owner_client, tenant):
+    response = owner_client.post(reverse("settings-api-keys"), {"name": "Production backend"})
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    key = ApiKey.objects.for_organization(tenant.organization).get(name="Production backend")
+    secret = re.search(rb'data-testid="new-secret"[^>]*|value="(sk_[^"]+)"', response.content)
+    secrets_shown = re.findall(rb'value="(sk_[^"]+)"', response.content)
+    assert secret and len(secrets_shown) == 1
+    secret = secrets_shown[0].decode()
+    assert secret.startswith(key.secret_prefix) and key.secret_hash != secret
+    assert key.created_by == tenant.owner
+    # The secret works against the API and never appears again on the dashboard.
+    api = Client().get("/api/v1/organization", HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert api.status_code == 200
+    listing = owner_client.get(reverse("settings-api-keys"))
+    assert secret.encode() not in listing.content
+    assert key.client_id.encode() in listing.content and key.secret_prefix.encode() in listing.content
+
+
+def test_generate_key_requires_a_name(owner_client, tenant):
+    before = ApiKey.objects.for_organization(tenant.organization).count()
+    response = owner_client.post(reverse("settings-api-keys"), {"name": "  "})
+    assert response.status_code == 200 and b"required" in response.content
+    assert ApiKey.objects.for_organization(tenant.organization).count() == before
+
+
+def test_key_list_is_paginated(owner_client, tenant):
+    for number in range(25):
+        api_key_create(organization=tenant.organization, name=f"key {number:02d}")
+    first = owner_client.get(reverse("settings-api-keys"))
+    assert first.context["page_obj"].paginator.num_pages == 2
+    assert b"Page 1 of 2" in first.content
+    second = owner_client.get(reverse("settings-api-keys") + "?page=2")
+    assert len(second.context["page_obj"]) == 6
+
+
+def test_revoke_key_asks_for_confirmation_then_revokes(owner_client, tenant):
+    key = ApiKey.objects.for_organization(tenant.organization).get()
+    url = reverse("settings-api-key-revoke", args=[key.pk])
+    confirm = owner_client.get(url)
+    assert confirm.status_code == 200 and b"cannot be undone" in confirm.content
+    key.refresh_from_db()
+    assert key.revoked_at is None
+    assert owner_client.post(url).status_code == 302
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert tenant.client().get("/api/v1/organization").status_code == 401
+
+
+def test_another_organizations_key_is_404_and_untouched(owner_client, other_tenant):
+    foreign = ApiKey.objects.for_organization(other_tenant.organization).get()
+    url = reverse("settings-api-key-revoke", args=[foreign.pk])
+    assert owner_client.get(url).status_code == 404
+    assert owner_client.post(url).status_code == 404
+    foreign.refresh_from_db()
+    assert foreign.revoked_at is None
+    assert other_tenant.client().get("/api/v1/organization").status_code == 200
+
+
+def test_agent_cannot_see_or_create_keys(agent_client, tenant):
+    before = ApiKey.objects.for_organization(tenant.organization).count()
+    assert agent_client.get(reverse("settings-api-keys")).status_code == 403
+    assert agent_client.post(reverse("settings-api-keys"), {"name": "sneaky"}).status_code == 403
+    key = ApiKey.objects.for_organization(tenant.organization).first()
+    assert agent_client.post(reverse("settings-api-key-revoke", args=[key.pk])).status_code == 403
+    assert ApiKey.objects.for_organization(tenant.organization).count() == before
+    key.refresh_from_db()
+    assert key.revoked_at is None
+    # The agent's navigation does not even offer the tab.
+    settings_page = agent_client.get(reverse("settings-organization"))
+    assert settings_page.status_code == 200 and b"API Keys" not in settings_page.content
+
+
+def test_key_generation_from_a_foreign_origin_without_csrf_token_is_refused(tenant):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(tenant.owner)
+    before = ApiKey.objects.for_organization(tenant.organization).count()
+    response = client.post(
+        reverse("settings-api-keys"),
+        {"name": "evil"},
+        HTTP_ORIGIN="https://evil.example",
+        HTTP_REFERER="https://evil.example/attack",
+    )
+    assert response.status_code == 403
+    assert ApiKey.objects.for_organization(tenant.organization).count() == before
+    # Even a valid token does not help a request from a foreign origin.
+    client.get(reverse("settings-api-keys"))
+    token = client.cookies["csrftoken"].value
+    response = client.post(
+        reverse("settings-api-keys"),
+        {"name": "evil", "csrfmiddlewaretoken": token},
+        HTTP_ORIGIN="https://evil.example",
+    )
+    assert response.status_code == 403
+    assert ApiKey.objects.for_organization(tenant.organization).count() == before
+    # The same form from our own page works.
+    response = client.post(
+        reverse("settings-api-keys"),
+        {"name": "mine", "csrfmiddlewaretoken": token},
+        HTTP_ORIGIN="http://testserver",
+    )
+    assert response.status_code == 200
+    assert ApiKey.objects.for_organization(tenant.organization).count() == before + 1
+
+
+# --- Members -------------------------------------------------------------------------------
+
+
+def test_invite_creates_a_user_without_password_and_emails_a_set_password_link(
+    owner_client, tenant, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(
+            reverse("settings-members"), {"email": "New@Acme.example", "role": "agent"}
+        )
+    assert response.status_code == 302
+    user = get_user_model().objects.get(username="new@acme.example")
+    assert not user.has_usable_password()
+    membership = Membership.objects.for_organization(tenant.organization).get(user=user)
+    assert membership.role == "agent"
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["new@acme.example"]
+    link = re.search(r"http://testserver(/password-reset/\S+/)", mail.outbox[0].body).group(1)
+    invited = Client()
+    form_page = invited.get(link, follow=True)
+    invited.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "my-own-pass-987", "new_password2": "my-own-pass-987"},
+    )
+    assert invited.login(username="new@acme.example", password="my-own-pass-987")
+    assert invited.get(reverse("overview")).status_code == 200
+    assert invited.get(reverse("settings-api-keys")).status_code == 403
+
+
+def test_invite_validation_and_duplicates(owner_client, tenant):
+    response = owner_client.post(reverse("settings-members"), {"email": "not-an-email", "role": "agent"})
+    assert response.status_code == 200 and b"valid email" in response.content
+    response = owner_client.post(reverse("settings-members"), {"email": tenant.owner.email, "role": "agent"})
+    assert response.status_code == 200 and b"already a member" in response.content
+    assert Membership.objects.for_organization(tenant.organization).count() == 1
+
+
+def test_change_role_and_remove_member(owner_client, tenant):
+    agent = member_add(tenant, role="agent")
+    membership = Membership.objects.for_organization(tenant.organization).get(user=agent)
+    owner_client.post(reverse("settings-member-role", args=[membership.pk]), {"role": "admin"})
+    membership.refresh_from_db()
+    assert membership.role == "admin"
+    assert owner_client.get(reverse("settings-member-remove", args=[membership.pk])).status_code == 200
+    owner_client.post(reverse("settings-member-remove", args=[membership.pk]))
+    assert not Membership.objects.for_organization(tenant.organization).filter(user=agent).exists()
+
+
+def test_the_last_owner_cannot_be_removed_or_demoted(owner_client, tenant):
+    own = Membership.objects.for_organization(tenant.organization).get(user=tenant.owner)
+    response = owner_client.post(reverse("settings-member-remove", args=[own.pk]), follow=True)
+    assert b"last owner" in response.content
+    response = owner_client.post(
+        reverse("settings-member-role", args=[own.pk]), {"role": "agent"}, follow=True
+    )
+    assert b"at least one owner" in response.content
+    own.refresh_from_db()
+    assert own.role == "owner"
+
+
+def test_an_admin_cannot_remove_an_owner(tenant):
+    admin = Client()
+    admin.force_login(member_add(tenant, role="admin"))
+    own = Membership.objects.for_organization(tenant.organization).get(user=tenant.owner)
+    admin.post(reverse("settings-member-remove", args=[own.pk]))
+    admin.post(reverse("settings-member-role", args=[own.pk]), {"role": "agent"})
+    own.refresh_from_db()
+    assert own.role == "owner"
+
+
+def test_member_urls_of_another_organization_are_404(owner_client, other_tenant):
+    foreign = Membership.objects.for_organization(other_tenant.organization).get()
+    assert owner_client.get(reverse("settings-member-remove", args=[foreign.pk])).status_code == 404
+    assert owner_client.post(reverse("settings-member-remove", args=[foreign.pk])).status_code == 404
+    assert (
+        owner_client.post(reverse("settings-member-role", args=[foreign.pk]), {"role": "agent"}).status_code
+        == 404
+    )
+    foreign.refresh_from_db()
+    assert foreign.role == "owner"
+
+
+def test_agent_cannot_manage_members(agent_client, tenant):
+    assert agent_client.get(reverse("settings-members")).status_code == 403
+    assert (
+        agent_client.post(reverse("settings-members"), {"email": "x@y.example", "role": "owner"}).status_code
+        == 403
+    )
+    assert not get_user_model().objects.filter(username="x@y.example").exists()
+
+
+# --- Organizations: switcher and settings --------------------------------------------------
+
+
+def test_organization_switcher_only_switches_to_own_organizations(owner_client, tenant, other_tenant):
+    from organizations.services import organization_create
+
+    second = organization_create(name="Second Org", owner=tenant.owner)
+    response = owner_client.post(reverse("organization-switch"), {"organization": str(second.pk)})
+    assert response.status_code == 302
+    assert owner_client.session[SESSION_ORGANIZATION_KEY] == str(second.pk)
+    assert b"Second Org" in owner_client.get(reverse("settings-organization")).content
+    # Not a member of Globex: 404, and the session keeps the current organization.
+    response = owner_client.post(
+        reverse("organization-switch"), {"organization": str(other_tenant.organization.pk)}
+    )
+    assert response.status_code == 404
+    assert owner_client.post(reverse("organization-switch"), {"organization": "nonsense"}).status_code == 404
+    assert owner_client.session[SESSION_ORGANIZATION_KEY] == str(second.pk)
+
+
+def test_a_stale_session_organization_falls_back_to_a_real_membership(owner_client, tenant, other_tenant):
+    session = owner_client.session
+    session[SESSION_ORGANIZATION_KEY] = str(other_tenant.organization.pk)
+    session.save()
+    page = owner_client.get(reverse("settings-organization"))
+    assert page.context["organization"] == tenant.organization
+
+
+def test_user_without_organization_is_asked_to_create_one(client):
+    user = get_user_model().objects.create_user(
+        username="lone@example.com", email="lone@example.com", password="x-pass-1234"
+    )
+    client.force_login(user)
+    response = client.get(reverse("overview"))
+    assert response.status_code == 302 and response["Location"] == reverse("organization-create")
+    client.post(reverse("organization-create"), {"name": "Lone Co"})
+    assert Membership.objects.for_organization(Organization.objects.get(name="Lone Co")).get().role == "owner"
+
+
+def test_organization_settings_show_limit_and_this_hours_usage(owner_client, tenant):
+    api = tenant.client()
+    for _ in range(3):
+        assert api.get("/api/v1/organization").status_code == 200
+    page = owner_client.get(reverse("settings-organization"))
+    assert page.context["used"] == 3
+    assert b"1,000" in page.content
+
+
+def test_rename_organization_escapes_markup(owner_client, tenant, agent_client):
+    owner_client.post(reverse("settings-organization"), {"name": "<script>alert(1)</script> Co"})
+    tenant.organization.refresh_from_db()
+    assert tenant.organization.name == "<script>alert(1)</script> Co"
+    page = owner_client.get(reverse("overview"))
+    assert b"<script>alert(1)</script>" not in page.content
+    assert b"&lt;script&gt;alert(1)&lt;/script&gt; Co" in page.content
+    agent_client.post(reverse("settings-organization"), {"name": "Agent rename"})
+    tenant.organization.refresh_from_db()
+    assert tenant.organization.name != "Agent rename"

@@ -1,0 +1,325 @@
+"""Dashboard: sign-up and sign-in, the organization switcher and the Settings pages."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse, reverse_lazy
+from django.views import View
+from django.views.generic import FormView, TemplateView
+
+from organizations import selectors, services
+from organizations.forms import (
+    ApiKeyCreateForm,
+    EmailAuthenticationForm,
+    MemberInviteForm,
+    MemberRoleForm,
+    OrganizationCreateForm,
+    OrganizationForm,
+    SignUpForm,
+)
+from organizations.models import ApiKey, Membership
+from supportai.api.errors import ApplicationError
+from supportai.api.ratelimit import rate_limit_peek
+from supportai.dashboard import (
+    OrganizationMixin,
+    SecurityHeadersMixin,
+    organization_switch,
+    paginate,
+)
+
+
+def _base_url(request) -> str:
+    return f"{request.scheme}://{request.get_host()}"
+
+
+# --- Accounts -------------------------------------------------------------------------------
+
+
+class SignUpView(SecurityHeadersMixin, FormView):
+    template_name = "organizations/signup.html"
+    form_class = SignUpForm
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            return redirect("overview")
+        return super().dispatch(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        with transaction.atomic():
+            user = services.user_get_or_create(email=data["email"], password=data["password"])
+            if data["name"]:
+                first, _, last = data["name"].strip().partition(" ")
+                user.first_name, user.last_name = first[:150], last[:150]
+                user.save(update_fields=["first_name", "last_name"])
+            organization = services.organization_create(name=data["organization_name"], owner=user)
+        login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
+        organization_switch(request=self.request, organization=organization)
+        messages.success(self.request, f"Welcome to SupportAI! {organization.name} is ready.")
+        return redirect("overview")
+
+
+class LoginView(SecurityHeadersMixin, auth_views.LoginView):
+    template_name = "registration/login.html"
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+
+class LogoutView(SecurityHeadersMixin, auth_views.LogoutView):
+    pass
+
+
+class PasswordResetView(SecurityHeadersMixin, auth_views.PasswordResetView):
+    template_name = "registration/password_reset_form.html"
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+    success_url = reverse_lazy("password-reset-done")
+
+
+class PasswordResetDoneView(SecurityHeadersMixin, auth_views.PasswordResetDoneView):
+    template_name = "registration/password_reset_done.html"
+
+
+class PasswordResetConfirmView(SecurityHeadersMixin, auth_views.PasswordResetConfirmView):
+    template_name = "registration/password_reset_confirm.html"
+    success_url = reverse_lazy("password-reset-complete")
+
+
+class PasswordResetCompleteView(SecurityHeadersMixin, auth_views.PasswordResetCompleteView):
+    template_name = "registration/password_reset_complete.html"
+
+
+# --- Organizations ----------------------------------------------------------------------------
+
+
+class OrganizationCreateView(SecurityHeadersMixin, LoginRequiredMixin, FormView):
+    """A second (or, for invited users who left every org, a first) organization."""
+
+    template_name = "organizations/organization_create.html"
+    form_class = OrganizationCreateForm
+
+    def form_valid(self, form):
+        organization = services.organization_create(name=form.cleaned_data["name"], owner=self.request.user)
+        organization_switch(request=self.request, organization=organization)
+        messages.success(self.request, f"{organization.name} created. You are its owner.")
+        return redirect("overview")
+
+
+class OrganizationSwitchView(SecurityHeadersMixin, LoginRequiredMixin, View):
+    def post(self, request):
+        wanted = request.POST.get("organization", "")
+        if not _is_uuid(wanted):
+            raise Http404("Not found.")
+        membership = get_object_or_404(
+            selectors.membership_list_for_user(user=request.user), organization_id=wanted
+        )
+        organization_switch(request=request, organization=membership.organization)
+        messages.info(request, f"Switched to {membership.organization.name}.")
+        return redirect("overview")
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+# --- Settings > Organization ---------------------------------------------------------------
+
+
+class OrganizationSettingsView(OrganizationMixin, FormView):
+    template_name = "organizations/settings_organization.html"
+    form_class = OrganizationForm
+    nav = "settings"
+    title = "Organization"
+
+    def get_initial(self):
+        return {"name": self.organization.name}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        usage = rate_limit_peek(
+            request=self.request,
+            group="org",
+            key=str(self.organization.pk),
+            limit=self.organization.rate_limit_per_hour,
+            window=3600,
+        )
+        used = usage.limit - usage.remaining
+        context.update(
+            usage=usage,
+            used=used,
+            used_percent=min(100, round(100 * used / usage.limit)) if usage.limit else 0,
+            reset_minutes=max(1, round(usage.reset / 60)),
+            settings_tab="organization",
+        )
+        return context
+
+    def form_valid(self, form):
+        if not self.membership.can_manage:
+            messages.error(self.request, "Only owners and admins can rename the organization.")
+            return redirect("settings-organization")
+        services.organization_update(organization=self.organization, name=form.cleaned_data["name"])
+        messages.success(self.request, "Organization name saved.")
+        return redirect("settings-organization")
+
+
+# --- Settings > API Keys ---------------------------------------------------------------------
+
+
+class ApiKeyListView(OrganizationMixin, FormView):
+    """Lists keys; a valid POST creates one and shows its secret in that response only."""
+
+    template_name = "organizations/settings_api_keys.html"
+    form_class = ApiKeyCreateForm
+    manage_required = True
+    nav = "settings"
+    title = "API keys"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            page_obj=paginate(self.request, selectors.api_key_list(organization=self.organization)),
+            settings_tab="api-keys",
+        )
+        return context
+
+    def form_valid(self, form):
+        api_key, secret = services.api_key_create(
+            organization=self.organization, name=form.cleaned_data["name"], created_by=self.request.user
+        )
+        context = self.get_context_data(form=ApiKeyCreateForm(), new_key=api_key, new_secret=secret)
+        response = self.render_to_response(context)
+        # The only page the secret ever appears on: never cache it, never replay it.
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ApiKeyRevokeView(OrganizationMixin, TemplateView):
+    template_name = "organizations/api_key_revoke.html"
+    manage_required = True
+    nav = "settings"
+    title = "Revoke API key"
+
+    def get_api_key(self) -> ApiKey:
+        return self.scoped_get(selectors.api_key_list(organization=self.organization), pk=self.kwargs["pk"])
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(api_key=self.get_api_key(), settings_tab="api-keys")
+        return context
+
+    def post(self, request, pk):
+        api_key = services.api_key_revoke(api_key=self.get_api_key())
+        messages.success(request, f"“{api_key.name}” is revoked. Requests with it are now rejected.")
+        return redirect("settings-api-keys")
+
+
+# --- Settings > Members ------------------------------------------------------------------------
+
+
+class MemberListView(OrganizationMixin, FormView):
+    template_name = "organizations/settings_members.html"
+    form_class = MemberInviteForm
+    manage_required = True
+    nav = "settings"
+    title = "Members"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            page_obj=paginate(self.request, selectors.membership_list(organization=self.organization)),
+            roles=Membership.Role.choices,
+            settings_tab="members",
+        )
+        return context
+
+    def form_valid(self, form):
+        try:
+            membership = services.member_invite(
+                organization=self.organization,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                invited_by=self.request.user,
+                base_url=_base_url(self.request),
+            )
+        except ApplicationError as error:
+            form.add_error("email", error.detail)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Invitation sent to {membership.user.email}.")
+        return redirect("settings-members")
+
+
+class MemberMixin(OrganizationMixin):
+    manage_required = True
+    nav = "settings"
+
+    def get_member(self) -> Membership:
+        return self.scoped_get(
+            selectors.membership_list(organization=self.organization), pk=self.kwargs["pk"]
+        )
+
+    def _owner_only_guard(self, member: Membership, new_role: str | None = None) -> str | None:
+        """Admins manage agents and admins; only an owner can touch owners or make one."""
+        if self.membership.role == Membership.Role.OWNER:
+            return None
+        if member.role == Membership.Role.OWNER or new_role == Membership.Role.OWNER:
+            return "Only an owner can change or remove owners."
+        return None
+
+
+class MemberRoleView(MemberMixin, View):
+    def post(self, request, pk):
+        member = self.get_member()
+        form = MemberRoleForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Choose a valid role.")
+            return redirect("settings-members")
+        role = form.cleaned_data["role"]
+        refusal = self._owner_only_guard(member, role)
+        if refusal:
+            messages.error(request, refusal)
+            return redirect("settings-members")
+        try:
+            services.membership_role_change(membership=member, role=role)
+        except ApplicationError as error:
+            messages.error(request, error.detail)
+        else:
+            messages.success(request, f"{member.user.email} is now {member.get_role_display().lower()}.")
+        return redirect("settings-members")
+
+
+class MemberRemoveView(MemberMixin, TemplateView):
+    template_name = "organizations/member_remove.html"
+    title = "Remove member"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(member=self.get_member(), settings_tab="members")
+        return context
+
+    def post(self, request, pk):
+        member = self.get_member()
+        refusal = self._owner_only_guard(member)
+        if refusal:
+            messages.error(request, refusal)
+            return redirect("settings-members")
+        try:
+            services.membership_remove(membership=member)
+        except ApplicationError as error:
+            messages.error(request, error.detail)
+            return redirect("settings-members")
+        messages.success(request, f"{member.user.email} no longer has access to {self.organization.name}.")
+        if member.user_id == request.user.pk:
+            return redirect(reverse("overview"))
+        return redirect("settings-members")

@@ -1,0 +1,128 @@
+/* SupportAI dashboard behaviour: progressive enhancement only (every form works without it). */
+(function () {
+  "use strict";
+
+  function copyText(text, button) {
+    var done = function () {
+      var label = button.getAttribute("data-label") || button.textContent;
+      button.setAttribute("data-label", label);
+      button.classList.add("is-copied");
+      button.lastChild.textContent = "Copied";
+      setTimeout(function () {
+        button.lastChild.textContent = label.trim();
+        button.classList.remove("is-copied");
+      }, 1800);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { legacyCopy(text); done(); });
+    } else {
+      legacyCopy(text);
+      done();
+    }
+  }
+
+  function legacyCopy(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } catch (e) { /* the text stays selectable */ }
+    document.body.removeChild(area);
+  }
+
+  document.addEventListener("click", function (event) {
+    var copy = event.target.closest("[data-copy]");
+    if (copy) {
+      var source = document.querySelector(copy.getAttribute("data-copy"));
+      if (source) {
+        var text = "value" in source && source.value !== undefined ? source.value : source.textContent;
+        if (source.select) { source.select(); }
+        copyText(text, copy);
+      }
+      return;
+    }
+    var dismiss = event.target.closest("[data-dismiss]");
+    if (dismiss) { dismiss.parentElement.remove(); return; }
+    var confirmButton = event.target.closest("[data-confirm]");
+    if (confirmButton && !window.confirm(confirmButton.getAttribute("data-confirm"))) {
+      event.preventDefault();
+    }
+  });
+
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest("form[data-autosubmit]");
+    if (form || event.target.hasAttribute("data-autosubmit-select")) {
+      (form || event.target.form).requestSubmit();
+    }
+  });
+
+  // Enter sends, Shift+Enter adds a line (chat boxes).
+  document.addEventListener("keydown", function (event) {
+    var box = event.target.closest("textarea[data-enter-submits]");
+    if (box && event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      if (box.value.trim()) { box.form.requestSubmit(); }
+    }
+  });
+
+  // Drag-and-drop file upload: lists the chosen files; the form posts them all at once.
+  function setupDropzone(zone) {
+    var input = zone.querySelector("input[type=file]");
+    var list = zone.parentElement.querySelector("[data-file-list]");
+    var render = function () {
+      if (!list) { return; }
+      list.innerHTML = "";
+      Array.prototype.forEach.call(input.files, function (file) {
+        var item = document.createElement("li");
+        var name = document.createElement("span");
+        name.textContent = file.name;
+        var size = document.createElement("span");
+        size.className = "muted";
+        size.textContent = (file.size / 1024).toFixed(1) + " KB";
+        item.appendChild(name);
+        item.appendChild(size);
+        list.appendChild(item);
+      });
+    };
+    ["dragenter", "dragover"].forEach(function (name) {
+      zone.addEventListener(name, function (event) { event.preventDefault(); zone.classList.add("is-over"); });
+    });
+    ["dragleave", "drop"].forEach(function (name) {
+      zone.addEventListener(name, function () { zone.classList.remove("is-over"); });
+    });
+    zone.addEventListener("drop", function (event) {
+      event.preventDefault();
+      if (event.dataTransfer && event.dataTransfer.files.length) {
+        input.files = event.dataTransfer.files;
+        render();
+      }
+    });
+    input.addEventListener("change", render);
+  }
+
+  function init(root) {
+    Array.prototype.forEach.call(root.querySelectorAll("[data-dropzone]"), setupDropzone);
+    Array.prototype.forEach.call(root.querySelectorAll("[data-scroll-bottom]"), function (el) {
+      el.scrollTop = el.scrollHeight;
+    });
+  }
+
+  // Chat composers: clear the box after a successful send, drop the empty state.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    var failed = event.detail.xhr && event.detail.xhr.getResponseHeader("X-Form-Error");
+    if (form && form.matches && form.matches("form[data-reset-on-success]") && event.detail.successful && !failed) {
+      form.reset();
+      var empty = document.getElementById("chat-empty");
+      if (empty) { empty.remove(); }
+      var box = form.querySelector("textarea");
+      if (box) { box.focus(); }
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:afterSwap", function (event) { init(event.target); });
+})();

@@ -1,0 +1,1086 @@
+/*! SupportAI chat widget — vanilla JS, no dependencies, no build step.
+ *
+ * <script src="https://YOUR-SUPPORTAI/widget.js" data-client-id="ci_…" data-assistant-id="…"
+ *         data-config-id="…" data-instance-id="primary-widget" async></script>
+ *
+ * Talks only to the origin it was loaded from (the SupportAI server). Renders inside a
+ * closed-off Shadow DOM. Model and knowledge text is never parsed as HTML: a small Markdown
+ * renderer builds DOM nodes with textContent; links must be http(s); images are dropped.
+ */
+(function () {
+  "use strict";
+  var W = window;
+  var D = document;
+  var registry = (W.SupportAI = W.SupportAI || { instances: {} });
+  registry.instances = registry.instances || {};
+  var POLL_OPEN_MS = 1500;
+  var POLL_CLOSED_MS = 15000;
+  var REFRESH_MARGIN_S = 60;
+  // Shared by every copy of this script on the page: widgets in one corner stack upwards.
+  var stacks = (registry.stacks = registry.stacks || { "bottom-right": 0, "bottom-left": 0 });
+
+  // ---------------------------------------------------------------- small helpers
+  function el(tag, attrs, children) {
+    var node = D.createElement(tag);
+    if (attrs) {
+      for (var name in attrs) {
+        var value = attrs[name];
+        if (value === null || value === undefined || value === false) continue;
+        if (name === "text") node.textContent = value;
+        else if (name === "cls") node.className = value;
+        else if (name.slice(0, 2) === "on") node.addEventListener(name.slice(2), value);
+        else node.setAttribute(name, value === true ? "" : value);
+      }
+    }
+    (children || []).forEach(function (child) {
+      if (child) node.appendChild(typeof child === "string" ? D.createTextNode(child) : child);
+    });
+    return node;
+  }
+  function svg(path, cls) {
+    var ns = "http://www.w3.org/2000/svg";
+    var s = D.createElementNS(ns, "svg");
+    if (cls) s.setAttribute("class", cls);
+    s.setAttribute("viewBox", "0 0 24 24");
+    s.setAttribute("aria-hidden", "true");
+    s.setAttribute("focusable", "false");
+    var p = D.createElementNS(ns, "path");
+    p.setAttribute("d", path);
+    s.appendChild(p);
+    return s;
+  }
+  var ICON = {
+    chat: "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z",
+    close: "M6.4 5 5 6.4 10.6 12 5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6L19 6.4 17.6 5 12 10.6z",
+    send: "M3 20.5 21 12 3 3.5v6.6l12 1.9-12 1.9z",
+    up: "M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1.2-.7v-2z",
+    down: "M22 3h-4v12h4V3zM2 14a2 2 0 0 0 2 2h6.3l-1 4.6v.3c0 .4.2.8.4 1.1l1.1 1L17.4 16.4c.4-.4.6-.9.6-1.4V5a2 2 0 0 0-2-2H7c-.8 0-1.5.5-1.8 1.2l-3 7.1-.2.7v2z",
+  };
+  function safeUrl(raw) {
+    try {
+      var url = new URL(String(raw).trim());
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+  function sleep(ms) {
+    return new Promise(function (resolve) {
+      setTimeout(resolve, ms);
+    });
+  }
+  // localStorage keeps the visitor across page loads; where it is blocked (some
+  // third-party frames, private modes) the chat still works for this page view.
+  var memory = {};
+  function storageGet(key) {
+    try {
+      var stored = W.localStorage.getItem(key);
+      if (stored) return JSON.parse(stored) || {};
+    } catch (e) {
+      /* fall back to memory */
+    }
+    return JSON.parse(memory[key] || "{}");
+  }
+  function storageSet(key, value) {
+    memory[key] = JSON.stringify(value);
+    try {
+      W.localStorage.setItem(key, memory[key]);
+    } catch (e) {
+      /* memory only */
+    }
+  }
+  function contrastText(hex) {
+    var n = parseInt(hex.slice(1), 16);
+    var lum = 0.299 * (n >> 16) + 0.587 * ((n >> 8) & 255) + 0.114 * (n & 255);
+    return lum > 165 ? "#111827" : "#ffffff";
+  }
+
+  // ---------------------------------------------------------------- safe Markdown
+  // Supports paragraphs, line breaks, headings, lists, quotes, fenced and inline code,
+  // bold, italic, [links](https://…), reference links and autolinks. Everything is text.
+  var INLINE =
+    /(`[^`\n]+`)|(!\[[^\]\n]*\]\s?(?:\([^)\n]*\)|\[[^\]\n]*\]))|(\[([^\]\n]+)\]\(\s*<?([^)\s>]*)>?(?:\s+"[^"\n]*")?\s*\))|(\[([^\]\n]+)\]\[([^\]\n]*)\])|(\*\*([^*\n]+)\*\*|__([^_\n]+)__)|(\*([^*\s][^*\n]*)\*|\b_([^_\s][^_\n]*)_\b)|(<(https?:\/\/[^\s>]+)>|https?:\/\/[^\s<>()\]]+[^\s<>()\].,;:!?'"])/g;
+
+  function inline(text, parent, refs) {
+    var last = 0;
+    var match;
+    INLINE.lastIndex = 0;
+    var source = String(text);
+    var pieces = [];
+    while ((match = INLINE.exec(source))) {
+      pieces.push([match.index, match[0].length, match.slice()]);
+    }
+    pieces.forEach(function (piece) {
+      var start = piece[0];
+      var m = piece[2];
+      if (start > last) parent.appendChild(D.createTextNode(source.slice(last, start)));
+      last = start + piece[1];
+      if (m[1]) parent.appendChild(el("code", { text: m[1].slice(1, -1) }));
+      else if (m[2]) return; // images: never loaded, dropped
+      else if (m[3]) link(m[4], m[5], parent, refs);
+      else if (m[6]) link(m[7], (refs[(m[8] || m[7]).toLowerCase()] || ""), parent, refs);
+      else if (m[9]) inline(m[10] || m[11], parent.appendChild(el("strong")), refs);
+      else if (m[12]) inline(m[13] || m[14], parent.appendChild(el("em")), refs);
+      else if (m[15]) {
+        var href = m[16] || m[15];
+        var safe = safeUrl(href);
+        parent.appendChild(safe ? anchor(safe, href) : D.createTextNode(href));
+      }
+    });
+    if (last < source.length) parent.appendChild(D.createTextNode(source.slice(last)));
+  }
+  function anchor(href, label) {
+    return el("a", { href: href, target: "_blank", rel: "noopener noreferrer nofollow", text: label });
+  }
+  function link(label, url, parent, refs) {
+    var safe = safeUrl(url);
+    if (!safe) {
+      inline(label, parent, refs); // unsafe scheme (javascript:, data:…): keep the words only
+      return;
+    }
+    var a = anchor(safe, "");
+    inline(label, a, refs);
+    parent.appendChild(a);
+  }
+  function markdown(text) {
+    var root = D.createDocumentFragment();
+    var refs = {};
+    var lines = String(text || "")
+      .replace(/\r\n?/g, "\n")
+      .split("\n")
+      .filter(function (line) {
+        var def = /^\s{0,3}\[([^\]]+)\]:\s*<?(\S+?)>?(\s+.*)?$/.exec(line);
+        if (def) refs[def[1].toLowerCase()] = def[2];
+        return !def;
+      });
+    var i = 0;
+    var paragraph = null;
+    var list = null;
+    function closeBlocks() {
+      paragraph = null;
+      list = null;
+    }
+    while (i < lines.length) {
+      var line = lines[i];
+      var fence = /^\s*(```|~~~)/.exec(line);
+      var heading = /^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
+      var bullet = /^\s*[-*+]\s+(.*)$/.exec(line);
+      var ordered = /^\s*\d{1,3}[.)]\s+(.*)$/.exec(line);
+      var quote = /^\s*>\s?(.*)$/.exec(line);
+      if (fence) {
+        var code = [];
+        i++;
+        while (i < lines.length && lines[i].indexOf(fence[1]) === -1) code.push(lines[i++]);
+        root.appendChild(el("pre", null, [el("code", { text: code.join("\n") })]));
+        closeBlocks();
+      } else if (!line.trim()) {
+        closeBlocks();
+      } else if (/^\s{0,3}([-*_])(\s*\1){2,}\s*$/.test(line)) {
+        root.appendChild(el("hr"));
+        closeBlocks();
+      } else if (heading) {
+        var h = el("p", { cls: "h" });
+        inline(heading[1], h.appendChild(el("strong")), refs);
+        root.appendChild(h);
+        closeBlocks();
+      } else if (bullet || ordered) {
+        var tag = bullet ? "ul" : "ol";
+        if (!list || list.tagName.toLowerCase() !== tag) {
+          list = root.appendChild(el(tag));
+          paragraph = null;
+        }
+        inline((bullet || ordered)[1], list.appendChild(el("li")), refs);
+      } else if (quote) {
+        var q = el("blockquote");
+        inline(quote[1], q, refs);
+        root.appendChild(q);
+        closeBlocks();
+      } else if (list && /^\s{2,}\S/.test(line)) {
+        var item = list.lastChild;
+        item.appendChild(el("br"));
+        inline(line.trim(), item, refs);
+      } else {
+        if (!paragraph) {
+          paragraph = root.appendChild(el("p"));
+          list = null;
+        } else {
+          paragraph.appendChild(el("br"));
+        }
+        inline(line, paragraph, refs);
+      }
+      i++;
+    }
+    return root;
+  }
+  registry.renderMarkdown = markdown; // exposed for tests and for the dashboard preview
+
+  // ---------------------------------------------------------------- styles
+  var CSS =
+    ":host{all:initial!important}" +
+    "*{box-sizing:border-box}" +
+    // `all:initial` stops inherited host-page styles (letter-spacing, colours…) at the door.
+    ".root{all:initial;position:fixed;z-index:2147483000;bottom:var(--sa-bottom);font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#111827;-webkit-font-smoothing:antialiased}" +
+    ".right{right:20px}.left{left:20px}" +
+    "button{font:inherit;cursor:pointer}" +
+    ".launcher{display:flex;align-items:center;gap:8px;height:52px;padding:0 20px 0 16px;border:0;border-radius:26px;background:var(--sa-primary);color:var(--sa-on-primary);font-weight:600;box-shadow:0 6px 20px rgba(0,0,0,.22);transition:transform .15s}" +
+    ".launcher:hover{transform:translateY(-1px)}" +
+    ".launcher svg,.icon svg{width:22px;height:22px;fill:currentColor}" +
+    ".launcher .x,.open .launcher .c,.open .launcher .l,.open .launcher .dot{display:none}" +
+    ".open .launcher{width:52px;padding:0;justify-content:center}.open .launcher .x{display:block}" +
+    ".launcher .dot{width:10px;height:10px;border-radius:50%;background:#ef4444;border:2px solid #fff}" +
+    ".panel{position:absolute;bottom:68px;width:380px;height:min(640px,calc(100vh - 110px));display:flex;flex-direction:column;background:#fff;border-radius:16px;overflow:hidden;box-shadow:0 12px 48px rgba(0,0,0,.25)}" +
+    ".right .panel{right:0}.left .panel{left:0}" +
+    ".panel[hidden],.launcher[hidden],[hidden]{display:none!important}" +
+    "header{display:flex;align-items:center;gap:12px;padding:16px 16px 16px 20px;background:var(--sa-primary);color:var(--sa-on-primary)}" +
+    "header h2{margin:0;font-size:16px;font-weight:650;line-height:1.3}" +
+    "header p{margin:2px 0 0;font-size:12px;opacity:.85}" +
+    "header div{flex:1;min-width:0}" +
+    ".icon{display:inline-flex;align-items:center;justify-content:center;width:36px;height:36px;border:0;border-radius:10px;background:transparent;color:inherit}" +
+    ".icon:hover{background:rgba(127,127,127,.18)}" +
+    ":focus-visible{outline:3px solid #f59e0b;outline-offset:2px}" +
+    ".banner{padding:8px 16px;font-size:13px;background:#fef3c7;color:#78350f;display:flex;gap:8px;align-items:center}" +
+    ".banner button{margin-left:auto;border:1px solid currentColor;background:transparent;color:inherit;border-radius:6px;padding:2px 10px}" +
+    ".log{flex:1;overflow-y:auto;padding:16px;display:flex;flex-direction:column;gap:10px;background:#f9fafb;overscroll-behavior:contain}" +
+    ".msg{max-width:86%;padding:10px 14px;border-radius:14px;word-wrap:break-word;overflow-wrap:anywhere}" +
+    ".msg.user{align-self:flex-end;background:var(--sa-primary);color:var(--sa-on-primary);border-bottom-right-radius:4px;white-space:pre-wrap}" +
+    ".msg.assistant,.msg.operator{align-self:flex-start;background:#fff;border:1px solid #e5e7eb;border-bottom-left-radius:4px}" +
+    ".msg.operator{border-color:#a7f3d0;background:#ecfdf5}" +
+    ".who{display:block;font-size:11px;font-weight:600;color:#047857;margin-bottom:2px}" +
+    ".msg p{margin:0 0 8px}.msg p:last-child{margin-bottom:0}.msg p.h{margin-top:4px}" +
+    ".msg ul,.msg ol{margin:4px 0 8px;padding-left:20px}" +
+    ".msg pre{margin:6px 0;padding:8px;background:#f3f4f6;border-radius:6px;overflow-x:auto;font-size:12px}" +
+    ".msg code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.92em;background:#f3f4f6;padding:1px 4px;border-radius:4px}" +
+    ".msg pre code{padding:0;background:none}" +
+    ".msg blockquote{margin:4px 0;padding-left:10px;border-left:3px solid #d1d5db;color:#4b5563}" +
+    ".msg a{color:var(--sa-link);text-decoration:underline}" +
+    ".msg hr{border:0;border-top:1px solid #e5e7eb}" +
+    ".sources{margin-top:8px;padding-top:8px;border-top:1px solid #f0f0f0;font-size:12px;color:#6b7280}" +
+    ".sources ol{margin:2px 0 0;padding-left:18px}" +
+    ".sources a{color:var(--sa-link)}" +
+    ".meta{display:flex;align-items:center;gap:2px;margin-top:6px}" +
+    ".meta .icon{width:28px;height:28px;color:#9ca3af}.meta .icon svg{width:16px;height:16px}" +
+    ".meta .icon[aria-pressed=true]{color:var(--sa-primary-text)}" +
+    ".meta span{font-size:11px;color:#6b7280;margin-left:4px}" +
+    ".error{align-self:stretch;display:flex;gap:8px;align-items:center;padding:8px 12px;border-radius:10px;background:#fef2f2;color:#991b1b;font-size:13px}" +
+    ".error button{margin-left:auto;border:1px solid #fca5a5;background:#fff;color:#991b1b;border-radius:6px;padding:2px 10px}" +
+    ".typing{display:inline-flex;gap:4px;padding:4px 0}" +
+    ".typing i{width:7px;height:7px;border-radius:50%;background:#9ca3af;animation:sa-b 1.2s infinite}" +
+    ".typing i:nth-child(2){animation-delay:.15s}.typing i:nth-child(3){animation-delay:.3s}" +
+    "@keyframes sa-b{0%,60%,100%{opacity:.3;transform:translateY(0)}30%{opacity:1;transform:translateY(-3px)}}" +
+    ".suggest{display:flex;flex-wrap:wrap;gap:6px;padding:0 16px 10px;background:#f9fafb}" +
+    ".suggest button{border:1px solid var(--sa-primary-text);color:var(--sa-primary-text);background:#fff;border-radius:16px;padding:6px 12px;font-size:13px;text-align:left}" +
+    ".suggest button:hover{background:var(--sa-primary);color:var(--sa-on-primary)}" +
+    "form{display:flex;align-items:flex-end;gap:8px;padding:10px 12px;border-top:1px solid #e5e7eb;background:#fff}" +
+    "textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 12px;border:1px solid #d1d5db;border-radius:10px;font:inherit;color:#111827;background:#fff;outline:none}" +
+    "textarea:focus,textarea:focus-visible{outline:none;border-color:var(--sa-primary-text);box-shadow:0 0 0 3px var(--sa-ring)}" +
+    "form .icon{background:var(--sa-primary);color:var(--sa-on-primary);width:40px;height:40px}" +
+    "form .icon:hover{background:var(--sa-primary);filter:brightness(1.1)}" +
+    "form .icon:disabled{opacity:.5;cursor:default;filter:none}" +
+    ".foot{padding:0 0 8px;text-align:center;font-size:11px;color:#9ca3af;background:#fff}" +
+    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}" +
+    ".avatar{flex:none;display:flex;align-items:center;justify-content:center;width:36px;height:36px;border-radius:50%;background:rgba(255,255,255,.22);font-weight:700;font-size:16px}" +
+    // 16px inputs: phones do not zoom the page when the message box gets focus.
+    "@media (max-width:480px){textarea{font-size:16px}.panel{position:fixed;inset:0;width:auto;height:auto;border-radius:0}.right{right:16px}.left{left:16px}.open .launcher{display:none}}" +
+    "@media (prefers-reduced-motion:reduce){.typing i{animation:none}.launcher{transition:none}}";
+
+  function adoptStyles(root) {
+    try {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet]; // not subject to the host page's style-src CSP
+    } catch (e) {
+      root.appendChild(el("style", { text: CSS }));
+    }
+  }
+
+  // ---------------------------------------------------------------- one widget instance
+  function Widget(script) {
+    var data = script.dataset;
+    this.base = new URL(script.src, D.baseURI).origin;
+    this.clientId = data.clientId || "";
+    this.configId = data.configId || "";
+    this.assistantId = data.assistantId || "";
+    this.instance = data.instanceId || "";
+    this.openOnLoad = data.open === "true";
+    this.seen = {};
+    this.lastId = null;
+    this.busy = false;
+    this.open = false;
+    this.pollTimer = null;
+  }
+  var P = Widget.prototype;
+
+  P.storeKey = function () {
+    return "supportai:" + this.clientId + ":" + (this.instance || "default");
+  };
+  P.state = function (patch) {
+    var current = storageGet(this.storeKey());
+    if (patch) {
+      for (var k in patch) current[k] = patch[k];
+      storageSet(this.storeKey(), current);
+    }
+    return current;
+  };
+
+  // Every call goes to our own API only, with the visitor's bearer token.
+  P.request = function (path, options, retried) {
+    var self = this;
+    options = options || {};
+    return self.token().then(function (token) {
+      var headers = { Authorization: "Bearer " + token, Accept: options.accept || "application/json" };
+      if (options.body) headers["Content-Type"] = "application/json";
+      if (options.key) headers["Idempotency-Key"] = options.key;
+      return fetch(self.base + path, {
+        method: options.method || "GET",
+        headers: headers,
+        body: options.body ? JSON.stringify(options.body) : undefined,
+        mode: "cors",
+        credentials: "omit",
+        referrerPolicy: "origin",
+        cache: "no-store",
+      }).then(function (response) {
+        if (response.status === 401 && !retried) {
+          self.state({ exp: 0 }); // keep the old token: it proves who the visitor is
+          return self.request(path, options, true);
+        }
+        return response;
+      });
+    });
+  };
+  P.json = function (path, options) {
+    return this.request(path, options).then(function (response) {
+      return response.json().then(
+        function (body) {
+          if (!response.ok) throw httpError(response, body);
+          return body && body.status === "success" ? body.data : body;
+        },
+        function () {
+          throw httpError(response, null);
+        }
+      );
+    });
+  };
+  function httpError(response, body) {
+    var error = new Error((body && body.detail) || "Request failed (" + response.status + ")");
+    error.status = response.status;
+    error.retryAfter = parseInt(response.headers.get("Retry-After") || "0", 10);
+    return error;
+  }
+
+  // A token is minted for a public client_id; the previous token (even expired) proves
+  // that this is the same visitor, so their sessions stay theirs across page loads.
+  P.token = function () {
+    var self = this;
+    var state = self.state();
+    var now = Date.now() / 1000;
+    if (state.token && state.exp - REFRESH_MARGIN_S > now) {
+      if (!self.refreshTimer) self.scheduleRefresh(state.exp - now); // a token from an earlier page
+      return Promise.resolve(state.token);
+    }
+    if (self.minting) return self.minting;
+    var body = { client_id: self.clientId };
+    if (self.configId) body.config_id = self.configId;
+    if (state.token) body.visitor_token = state.token;
+    self.minting = fetch(self.base + "/api/v1/auth/widget-token", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+      mode: "cors",
+      credentials: "omit",
+      referrerPolicy: "origin",
+    })
+      .then(function (response) {
+        return response.json().then(function (json) {
+          if (!response.ok) throw httpError(response, json);
+          return json;
+        });
+      })
+      .then(
+        function (json) {
+          self.minting = null;
+          self.state({ token: json.token, exp: Date.now() / 1000 + json.expires_in });
+          self.scheduleRefresh(json.expires_in);
+          return json.token;
+        },
+        function (error) {
+          self.minting = null;
+          throw error;
+        }
+      );
+    return self.minting;
+  };
+  P.scheduleRefresh = function (seconds) {
+    var self = this;
+    clearTimeout(self.refreshTimer);
+    self.refreshTimer = setTimeout(function () {
+      self.state({ exp: 0 });
+      self.token().catch(function () {});
+    }, Math.max(5, seconds - REFRESH_MARGIN_S) * 1000);
+  };
+
+  P.boot = function () {
+    var self = this;
+    var attempt = 0;
+    function tryBoot() {
+      return self
+        .token()
+        .then(function () {
+          return self.configId
+            ? self.json("/api/v1/widgets/" + encodeURIComponent(self.configId) + "/config")
+            : {};
+        })
+        .then(function (config) {
+          if (config.is_active === false) return;
+          self.render(config || {});
+        })
+        .catch(function (error) {
+          attempt++;
+          if (error.status === 403 || error.status === 404 || error.status === 400 || attempt > 3) {
+            if (W.console) console.warn("SupportAI widget not started: " + error.message);
+            return;
+          }
+          if (!navigator.onLine) {
+            W.addEventListener("online", tryBoot, { once: true });
+            return;
+          }
+          return sleep(1000 * Math.pow(3, attempt - 1)).then(tryBoot);
+        });
+    }
+    return tryBoot();
+  };
+
+  P.render = function (config) {
+    var self = this;
+    self.config = config;
+    // The widget's own assistant wins: a widget token may only open sessions with it.
+    self.assistantId = config.assistant_id || self.assistantId;
+    self.instance = self.instance || config.instance || "default";
+    var color = /^#[0-9a-f]{6}$/i.test(config.primary_color || "") ? config.primary_color : "#2563eb";
+    var onPrimary = contrastText(color);
+    var position = config.position === "bottom-left" ? "bottom-left" : "bottom-right";
+    var stack = stacks[position]++;
+    var title = config.title || "Support";
+
+    self.host = el("div", { "data-supportai-instance": self.instance });
+    var shadow = self.host.attachShadow({ mode: "open" });
+    adoptStyles(shadow);
+    var root = (self.root = el("div", { cls: "root " + (position === "bottom-left" ? "left" : "right") }));
+    self.launcherLabel = config.launcher_label || "Chat with us";
+    root.style.setProperty("--sa-primary", color);
+    root.style.setProperty("--sa-on-primary", onPrimary);
+    // Text and rings on white need the colour dark enough to read; fall back to ink.
+    root.style.setProperty("--sa-primary-text", onPrimary === "#ffffff" ? color : "#1f2937");
+    root.style.setProperty("--sa-link", onPrimary === "#ffffff" ? color : "#1d4ed8");
+    root.style.setProperty("--sa-ring", color + "40");
+    root.style.setProperty("--sa-bottom", 20 + stack * 68 + "px");
+
+    var ids = "sa-" + self.instance.replace(/[^A-Za-z0-9_-]/g, "");
+    self.dot = el("span", { cls: "dot", hidden: true, "aria-hidden": "true" });
+    self.launcher = el(
+      "button",
+      {
+        cls: "launcher",
+        type: "button",
+        "aria-haspopup": "dialog",
+        "aria-expanded": "false",
+        "aria-controls": ids + "-panel",
+        onclick: function () {
+          self.setOpen(!self.open);
+        },
+      },
+      [
+        svg(ICON.chat, "c"),
+        svg(ICON.close, "x"),
+        el("span", { cls: "l", text: config.launcher_label || "Chat with us" }),
+        self.dot,
+      ]
+    );
+    self.status = el("p", { text: "We typically answer right away" });
+    self.closeButton = el(
+      "button",
+      {
+        cls: "icon",
+        type: "button",
+        "aria-label": "Close chat",
+        onclick: function () {
+          self.setOpen(false);
+        },
+      },
+      [svg(ICON.close)]
+    );
+    self.banner = el("div", { cls: "banner", role: "status", hidden: true });
+    self.log = el("div", { cls: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0" });
+    self.suggest = el("div", { cls: "suggest", role: "group", "aria-label": "Suggested questions" });
+    self.input = el("textarea", {
+      id: ids + "-input",
+      rows: "1",
+      maxlength: "4000",
+      placeholder: config.placeholder || "Type your question…",
+      onkeydown: function (event) {
+        if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+          event.preventDefault();
+          self.submit();
+        }
+      },
+      oninput: function () {
+        self.input.style.height = "auto";
+        self.input.style.height = Math.min(120, self.input.scrollHeight) + "px";
+      },
+    });
+    self.sendButton = el("button", { cls: "icon", type: "submit", "aria-label": "Send message" }, [svg(ICON.send)]);
+    var form = el(
+      "form",
+      {
+        onsubmit: function (event) {
+          event.preventDefault();
+          self.submit();
+        },
+      },
+      [el("label", { cls: "sr", for: ids + "-input", text: "Your message" }), self.input, self.sendButton]
+    );
+    self.panel = el(
+      "div",
+      {
+        cls: "panel",
+        id: ids + "-panel",
+        role: "dialog",
+        "aria-modal": "true",
+        "aria-labelledby": ids + "-title",
+        hidden: true,
+        onkeydown: function (event) {
+          self.onKey(event);
+        },
+      },
+      [
+        el("header", null, [
+          el("span", { cls: "avatar", "aria-hidden": "true", text: title.charAt(0).toUpperCase() }),
+          el("div", null, [el("h2", { id: ids + "-title", text: title }), self.status]),
+          self.closeButton,
+        ]),
+        self.banner,
+        self.log,
+        self.suggest,
+        form,
+        el("div", { cls: "foot", text: "Powered by SupportAI" }),
+      ]
+    );
+    root.appendChild(self.panel);
+    root.appendChild(self.launcher);
+    shadow.appendChild(root);
+    self.shadow = shadow;
+    (D.body || D.documentElement).appendChild(self.host);
+
+    if (config.greeting) self.addMessage({ role: "assistant", content: config.greeting, greeting: true });
+    (config.suggested_questions || []).forEach(function (question) {
+      self.suggest.appendChild(
+        el("button", {
+          type: "button",
+          text: question,
+          onclick: function () {
+            self.send(question);
+          },
+        })
+      );
+    });
+    W.addEventListener("offline", function () {
+      self.showBanner("You are offline. Messages will send when you are back online.");
+    });
+    W.addEventListener("online", function () {
+      self.showBanner(null);
+      self.poll();
+    });
+    D.addEventListener("visibilitychange", function () {
+      if (!D.hidden) self.poll();
+    });
+    registry.instances[self.instance] = self;
+    self.loadHistory().then(function () {
+      if (config.auto_open || self.openOnLoad || self.state().open) self.setOpen(true, true);
+      self.schedulePoll();
+    });
+  };
+
+  P.showBanner = function (text, retry) {
+    var banner = this.banner;
+    banner.textContent = "";
+    banner.hidden = !text;
+    if (!text) return;
+    banner.appendChild(el("span", { text: text }));
+    if (retry) banner.appendChild(el("button", { type: "button", text: "Retry", onclick: retry }));
+  };
+
+  P.setOpen = function (open, silent) {
+    var self = this;
+    self.open = open;
+    self.panel.hidden = !open;
+    self.root.classList.toggle("open", open);
+    self.launcher.setAttribute("aria-expanded", String(open));
+    self.launcher.setAttribute("aria-label", open ? "Close chat" : self.launcherLabel);
+    self.state({ open: open });
+    if (open) {
+      for (var name in registry.instances) {
+        var other = registry.instances[name];
+        if (other !== self && other.open) other.setOpen(false, true); // one panel at a time
+      }
+      self.dot.hidden = true;
+      if (!silent || D.activeElement === D.body) self.input.focus();
+      self.scrollDown();
+      self.poll();
+    } else {
+      if (!silent) self.launcher.focus();
+      self.schedulePoll();
+    }
+  };
+
+  P.onKey = function (event) {
+    if (event.key === "Escape") {
+      event.stopPropagation();
+      this.setOpen(false);
+      return;
+    }
+    if (event.key !== "Tab") return;
+    var focusable = Array.prototype.filter.call(
+      this.panel.querySelectorAll("button,textarea,a[href],[tabindex]:not([tabindex='-1'])"),
+      function (node) {
+        return !node.disabled && node.offsetParent !== null;
+      }
+    );
+    if (!focusable.length) return;
+    var first = focusable[0];
+    var last = focusable[focusable.length - 1];
+    var active = this.shadow.activeElement;
+    if (event.shiftKey && (active === first || !this.panel.contains(active))) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (active === last || !this.panel.contains(active))) {
+      event.preventDefault();
+      first.focus();
+    }
+  };
+
+  P.scrollDown = function () {
+    this.log.scrollTop = this.log.scrollHeight;
+  };
+
+  // ---------------------------------------------------------------- messages
+  P.addMessage = function (message) {
+    var self = this;
+    if (message.id) {
+      if (self.seen[message.id]) return self.seen[message.id];
+    }
+    var role = message.role === "user" ? "user" : message.role === "operator" ? "operator" : "assistant";
+    var bubble = el("div", { cls: "msg " + role });
+    bubble.body = el("div");
+    if (role === "operator") bubble.appendChild(el("span", { cls: "who", text: "Support team" }));
+    bubble.appendChild(bubble.body);
+    self.fill(bubble, message);
+    self.log.appendChild(bubble);
+    if (role !== "user" && !message.greeting) self.suggest.hidden = true;
+    if (role === "user") self.suggest.hidden = true;
+    self.scrollDown();
+    return bubble;
+  };
+  P.fill = function (bubble, message) {
+    var self = this;
+    var role = message.role;
+    bubble.body.textContent = "";
+    if (role === "user") bubble.body.textContent = message.content || "";
+    else bubble.body.appendChild(markdown(message.content));
+    if (message.id) {
+      self.seen[message.id] = bubble;
+      bubble.setAttribute("data-id", message.id);
+    }
+    if (role === "assistant" && !message.greeting && message.id) {
+      var sources = (message.sources || []).filter(function (s) {
+        return s && (s.title || s.url || s.file);
+      });
+      if (sources.length && self.config.show_sources !== false) {
+        var list = el("ol");
+        sources.slice(0, 5).forEach(function (source) {
+          var label = source.title || source.url || source.file;
+          if (source.page) label += " (p. " + source.page + ")";
+          var url = source.url && safeUrl(source.url);
+          list.appendChild(el("li", { title: source.snippet || null }, [url ? anchor(url, label) : label]));
+        });
+        bubble.appendChild(el("div", { cls: "sources" }, [el("span", { text: "Sources" }), list]));
+      }
+      if (self.config.collect_feedback !== false) bubble.appendChild(self.feedback(message));
+    }
+  };
+  P.feedback = function (message) {
+    var self = this;
+    var note = el("span", { "aria-live": "polite" });
+    var buttons = [];
+    function rate(rating) {
+      var pressed = buttons.filter(function (button) {
+        return button.getAttribute("aria-pressed") === "true";
+      })[0];
+      if (pressed && pressed.rating === rating) rating = "none"; // a second click takes it back
+      buttons.forEach(function (button) {
+        button.setAttribute("aria-pressed", String(button.rating === rating));
+      });
+      self
+        .json("/api/v1/sessions/" + self.state().sessionId + "/messages/" + message.id + "/feedback", {
+          method: "POST",
+          body: { rating: rating },
+        })
+        .then(
+          function () {
+            note.textContent = rating === "none" ? "" : "Thanks for the feedback";
+          },
+          function () {
+            note.textContent = "Could not save feedback";
+          }
+        );
+    }
+    ["up", "down"].forEach(function (rating) {
+      var button = el(
+        "button",
+        {
+          cls: "icon",
+          type: "button",
+          "aria-label": rating === "up" ? "Helpful" : "Not helpful",
+          "aria-pressed": String(message.feedback === rating || (message.rating || "") === rating),
+          onclick: function () {
+            rate(rating);
+          },
+        },
+        [svg(ICON[rating])]
+      );
+      button.rating = rating;
+      buttons.push(button);
+    });
+    return el("div", { cls: "meta" }, buttons.concat([note]));
+  };
+  P.track = function (message) {
+    if (message && message.id) this.lastId = message.id;
+  };
+
+  P.loadHistory = function () {
+    var self = this;
+    var sessionId = self.state().sessionId;
+    if (!sessionId) return Promise.resolve();
+    var path = "/api/v1/sessions/" + sessionId + "/messages?page_size=100";
+    function page(url, count) {
+      return self.json(url).then(function (data) {
+        var results = (data && data.results) || data || [];
+        results.forEach(function (message) {
+          self.addMessage(message);
+          self.track(message);
+        });
+        if (data && data.next && count < 20) {
+          var next = new URL(data.next, self.base);
+          return page(next.pathname + next.search, count + 1);
+        }
+      });
+    }
+    return page(path, 0).catch(function (error) {
+      if (error.status === 404 || error.status === 403) self.state({ sessionId: null });
+    });
+  };
+
+  P.schedulePoll = function () {
+    var self = this;
+    clearTimeout(self.pollTimer);
+    if (!self.state().sessionId) return;
+    self.pollTimer = setTimeout(
+      function () {
+        self.poll();
+      },
+      self.open ? POLL_OPEN_MS : POLL_CLOSED_MS
+    );
+  };
+  // Operator replies (and anything sent from another tab) arrive by polling `?after=`.
+  P.poll = function () {
+    var self = this;
+    var sessionId = self.state().sessionId;
+    clearTimeout(self.pollTimer);
+    if (!sessionId || self.busy || self.polling || D.hidden || !navigator.onLine) {
+      self.schedulePoll();
+      return;
+    }
+    self.polling = true;
+    var path = "/api/v1/sessions/" + sessionId + "/messages?page_size=100" + (self.lastId ? "&after=" + encodeURIComponent(self.lastId) : "");
+    self
+      .json(path)
+      .then(function (data) {
+        if (self.busy) return;
+        var fresh = false;
+        ((data && data.results) || []).forEach(function (message) {
+          if (!self.seen[message.id]) {
+            self.addMessage(message);
+            fresh = true;
+          }
+          self.track(message);
+        });
+        if (fresh && !self.open) self.dot.hidden = false;
+      })
+      .catch(function () {})
+      .then(function () {
+        self.polling = false;
+        self.schedulePoll();
+      });
+  };
+
+  P.ensureSession = function () {
+    var self = this;
+    var sessionId = self.state().sessionId;
+    if (sessionId) return Promise.resolve(sessionId);
+    return self
+      .json("/api/v1/sessions/", {
+        method: "POST",
+        body: {
+          assistant_id: self.assistantId,
+          locale: (navigator.language || "en").slice(0, 10),
+          metadata: {
+            source: "widget",
+            page: location.pathname.slice(0, 500),
+            widget_id: self.configId || null,
+            instance: self.instance,
+          },
+        },
+      })
+      .then(function (session) {
+        self.state({ sessionId: session.id });
+        return session.id;
+      });
+  };
+
+  P.submit = function () {
+    var text = this.input.value.trim();
+    if (!text || this.busy) return;
+    this.input.value = "";
+    this.input.style.height = "auto";
+    this.send(text);
+  };
+
+  function randomKey() {
+    var bytes = new Uint8Array(16);
+    (W.crypto || W.msCrypto).getRandomValues(bytes);
+    return Array.prototype.map
+      .call(bytes, function (b) {
+        return (b + 256).toString(16).slice(1);
+      })
+      .join("");
+  }
+
+  // One Idempotency-Key per question, reused by every retry: the server stores the
+  // question once and answers it once, however often the network makes us resend it.
+  P.send = function (text, key) {
+    var self = this;
+    if (self.busy) return;
+    key = key || randomKey();
+    self.busy = true;
+    self.sendButton.disabled = true;
+    clearTimeout(self.pollTimer);
+    var userBubble = self.addMessage({ role: "user", content: text });
+    var answer = self.addMessage({ role: "assistant", content: "", greeting: true });
+    answer.body.textContent = "";
+    answer.body.appendChild(el("span", { cls: "typing", role: "status", "aria-label": "Assistant is typing" }, [el("i"), el("i"), el("i")]));
+    self.scrollDown();
+    var attempt = 0;
+
+    function finish() {
+      self.busy = false;
+      self.sendButton.disabled = false;
+      self.schedulePoll();
+    }
+    function fail(error) {
+      answer.remove();
+      var offline = !navigator.onLine || !error.status;
+      var message = !navigator.onLine
+        ? "You are offline. This message will be sent when you are back online."
+        : offline
+        ? "Could not reach support. Check your connection."
+        : error.status === 429
+          ? "Too many messages right now. Please wait a moment."
+          : error.status >= 500
+            ? "The assistant could not answer just now."
+            : error.message;
+      var retried = false;
+      function retry() {
+        if (retried || self.busy) return;
+        retried = true;
+        W.removeEventListener("online", retry);
+        box.remove();
+        userBubble.remove();
+        self.send(text, key);
+      }
+      var box = el("div", { cls: "error", role: "alert" }, [
+        el("span", { text: message }),
+        el("button", { type: "button", text: "Retry", onclick: retry }),
+      ]);
+      // Offline: the same question goes out by itself as soon as the connection is back.
+      if (!navigator.onLine) W.addEventListener("online", retry);
+      self.log.appendChild(box);
+      self.scrollDown();
+      finish();
+    }
+    function attemptSend() {
+      return self
+        .ensureSession()
+        .then(function (sessionId) {
+          return self.request("/api/v1/sessions/" + sessionId + "/messages", {
+            method: "POST",
+            accept: "text/event-stream",
+            key: key,
+            body: { content: text, metadata: { page: location.pathname.slice(0, 500), source: "widget" } },
+          });
+        })
+        .then(function (response) {
+          if (response.status === 404) {
+            self.state({ sessionId: null }); // the session is gone: start a new one
+            var gone = new Error("Session expired");
+            gone.status = 0;
+            throw gone;
+          }
+          if (!response.ok) {
+            return response.json().then(
+              function (body) {
+                throw httpError(response, body);
+              },
+              function () {
+                throw httpError(response, null);
+              }
+            );
+          }
+          if ((response.headers.get("Content-Type") || "").indexOf("text/event-stream") === -1) {
+            return response.json().then(function (body) {
+              return body.data || body;
+            });
+          }
+          return self.stream(response, answer);
+        })
+        .then(function (message) {
+          if (message && message.role === "user") {
+            // A person from the team has taken over: no bot answer; their reply is polled.
+            answer.remove();
+            self.seen[message.id] = userBubble;
+            self.track(message);
+            self.status.textContent = "A member of our team will reply here shortly";
+          } else if (message && message.id) {
+            answer.body.textContent = "";
+            var final = { role: "assistant", id: message.id, content: message.content, sources: message.sources };
+            if (answer.parentNode) {
+              self.fill(answer, final);
+              if (message.in_reply_to) self.seen[message.in_reply_to] = userBubble;
+              self.track(message);
+            }
+          }
+          self.scrollDown();
+          finish();
+        })
+        .catch(function (error) {
+          // Network failure before an answer: retry with backoff, then let the visitor retry.
+          if (!error.status && attempt < 2 && navigator.onLine) {
+            attempt++;
+            return sleep(1000 * attempt * attempt).then(attemptSend);
+          }
+          fail(error);
+        });
+    }
+    return attemptSend();
+  };
+
+  // Server-sent events over fetch (EventSource cannot POST): `token` events carry text,
+  // `done` carries the stored assistant message, `error` a readable failure.
+  P.stream = function (response, bubble) {
+    var self = this;
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    var text = "";
+    var done = null;
+    var pending = false;
+    function paint() {
+      pending = false;
+      bubble.body.textContent = "";
+      bubble.body.appendChild(markdown(text));
+      self.scrollDown();
+    }
+    function handle(block) {
+      var event = "message";
+      var data = [];
+      block.split("\n").forEach(function (line) {
+        if (line.indexOf("event:") === 0) event = line.slice(6).trim();
+        else if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
+      });
+      if (!data.length) return;
+      var raw = data.join("\n");
+      var payload;
+      try {
+        payload = JSON.parse(raw);
+      } catch (e) {
+        payload = raw;
+      }
+      if (event === "done") {
+        done = payload && payload.data && payload.data.id ? payload.data : payload;
+      } else if (event === "error") {
+        var error = new Error((payload && payload.detail) || "The assistant could not answer.");
+        error.status = (payload && payload.status_code) || 502;
+        throw error;
+      } else if (event === "token" || event === "message" || event === "delta") {
+        var piece =
+          typeof payload === "string"
+            ? payload
+            : payload && (payload.delta || payload.token || payload.content || payload.text || "");
+        if (piece) {
+          text += piece;
+          if (!pending) {
+            pending = true;
+            (W.requestAnimationFrame || setTimeout)(paint);
+          }
+        }
+      }
+    }
+    function pump() {
+      return reader.read().then(function (chunk) {
+        if (chunk.done) {
+          if (buffer.trim()) handle(buffer.trim());
+          if (!done) {
+            var cut = new Error("The answer was interrupted.");
+            cut.status = 502;
+            throw cut;
+          }
+          return done;
+        }
+        buffer += decoder.decode(chunk.value, { stream: true }).replace(/\r\n?/g, "\n");
+        var index;
+        while ((index = buffer.indexOf("\n\n")) !== -1) {
+          var block = buffer.slice(0, index);
+          buffer = buffer.slice(index + 2);
+          handle(block);
+        }
+        return done ? done : pump();
+      });
+    }
+    return pump();
+  };
+
+  // ---------------------------------------------------------------- start
+  function start(script) {
+    if (!script || script.getAttribute("data-supportai-started")) return;
+    script.setAttribute("data-supportai-started", "1");
+    if (!script.dataset.clientId) {
+      if (W.console) console.warn("SupportAI widget: data-client-id is missing.");
+      return;
+    }
+    var widget = new Widget(script);
+    var go = function () {
+      widget.boot();
+    };
+    if (D.body) go();
+    else D.addEventListener("DOMContentLoaded", go);
+  }
+  var current = D.currentScript;
+  if (current && current.dataset && current.dataset.clientId) start(current);
+  else
+    Array.prototype.forEach.call(D.querySelectorAll("script[data-client-id][src*='widget.js']"), start);
+  registry.open = function (instance) {
+    var widget = registry.instances[instance || Object.keys(registry.instances)[0]];
+    if (widget) widget.setOpen(true);
+  };
+  registry.close = function (instance) {
+    var widget = registry.instances[instance || Object.keys(registry.instances)[0]];
+    if (widget) widget.setOpen(false);
+  };
+})();

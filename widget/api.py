@@ -1,0 +1,303 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django_ratelimit.core import _get_ip, _split_rate
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from organizations.selectors import api_key_widget_facing
+from supportai.api.envelope import error_body
+from supportai.api.errors import NotFound, ValidationFailed
+from supportai.api.ratelimit import rate_limit_hit
+from supportai.api.renderers import PlainJSONRenderer
+from supportai.api.views import OrganizationAPIView, OrganizationGenericAPIView
+from supportai.cache_guard import CacheUnavailable, cache_call
+from widget import selectors, services
+from widget.models import Widget
+from widget.origins import origin_from_header
+from widget.serializers import (
+    SeedScrapeRequestSerializer,
+    SeedScrapeResponseSerializer,
+    SeedWidgetConfigSerializer,
+    WidgetPublicConfigSerializer,
+    WidgetSerializer,
+    WidgetTokenRequestSerializer,
+    WidgetTokenSerializer,
+    WidgetWriteSerializer,
+)
+
+
+def _base_url(request) -> str:
+    return settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+
+
+class _WidgetSerializing:
+    def serialize(self, widgets, *, many: bool = False):
+        api_key = api_key_widget_facing(organization=self.organization)
+        items = widgets if many else [widgets]
+        snippets = {
+            widget.pk: selectors.widget_embed_snippet(
+                widget=widget, base_url=_base_url(self.request), client_id=api_key.client_id
+            )
+            for widget in items
+            if api_key is not None
+        }
+        return WidgetSerializer(widgets, many=many, context={"snippets": snippets}).data
+
+
+def _validated_write(request, *, partial: bool) -> dict:
+    serializer = WidgetWriteSerializer(data=request.data, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    # Services validate the raw values (colours, origins, options) with one set of rules.
+    # A field the client did not send (a serializer default) or a form/multipart body
+    # (QueryDict: one string per key) keeps its validated value.
+    raw = request.data if isinstance(request.data, dict) and not hasattr(request.data, "getlist") else {}
+    return {
+        name: (str(value) if name == "assistant_id" else raw.get(name, value))
+        for name, value in serializer.validated_data.items()
+    }
+
+
+class WidgetListCreateApi(_WidgetSerializing, OrganizationGenericAPIView):
+    """Widget configurations of the organization (API key only)."""
+
+    model = Widget
+    serializer_class = WidgetSerializer
+
+    @extend_schema(operation_id="widgets_list", responses=WidgetSerializer(many=True))
+    def get(self, request):
+        page = self.paginate_queryset(selectors.widget_list(organization=self.organization))
+        return self.get_paginated_response(self.serialize(page, many=True))
+
+    @extend_schema(
+        operation_id="widgets_create", request=WidgetWriteSerializer, responses={201: WidgetSerializer}
+    )
+    def post(self, request):
+        fields = _validated_write(request, partial=False)
+        widget = services.widget_create(organization=self.organization, **fields)
+        return Response(self.serialize(widget), status=status.HTTP_201_CREATED)
+
+
+class WidgetDetailApi(_WidgetSerializing, OrganizationGenericAPIView):
+    model = Widget
+    serializer_class = WidgetSerializer
+
+    def _widget(self, pk) -> Widget:
+        widget = selectors.widget_get(organization=self.organization, widget_id=pk)
+        if widget is None:
+            raise NotFound("Widget not found.")
+        return widget
+
+    @extend_schema(operation_id="widgets_retrieve", responses=WidgetSerializer)
+    def get(self, request, pk):
+        return Response(self.serialize(self._widget(pk)))
+
+    @extend_schema(
+        operation_id="widgets_partial_update", request=WidgetWriteSerializer, responses=WidgetSerializer
+    )
+    def patch(self, request, pk):
+        widget = self._widget(pk)
+        fields = _validated_write(request, partial=True)
+        return Response(self.serialize(services.widget_update(widget=widget, **fields)))
+
+    @extend_schema(operation_id="widgets_update", request=WidgetWriteSerializer, responses=WidgetSerializer)
+    def put(self, request, pk):
+        return self.patch(request, pk)
+
+    @extend_schema(operation_id="widgets_destroy", responses={200: None})
+    def delete(self, request, pk):
+        services.widget_delete(widget=self._widget(pk))
+        return Response(None, status=status.HTTP_200_OK)
+
+
+class WidgetConfigApi(OrganizationAPIView):
+    """A widget's public configuration: readable with a widget token of the same organization."""
+
+    allow_widget_token = True
+    serializer_class = WidgetPublicConfigSerializer
+
+    @extend_schema(operation_id="widgets_config", responses=WidgetPublicConfigSerializer)
+    def get(self, request, pk):
+        widget = selectors.widget_get(organization=self.organization, widget_id=pk)
+        if widget is None:
+            raise NotFound("Widget not found.")
+        response = Response(selectors.widget_public_config(widget=widget))
+        response["Cache-Control"] = "private, max-age=60"
+        return response
+
+
+class WidgetTokenApi(APIView):
+    """`POST /api/v1/auth/widget-token`: a short-lived visitor token for a public client_id.
+
+    Public on purpose (no secret), hence: Origin checked against the widget's allowed
+    domains, rate limited per client_id and per client IP, and tokens that can only reach a
+    widget's config and that visitor's own sessions.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    renderer_classes = [PlainJSONRenderer]
+    throttle_classes: list = []
+    serializer_class = WidgetTokenSerializer
+
+    def _limited(self, request, client_id: str) -> Response | None:
+        checks = (
+            ("widget-token-ip", _get_ip(request), settings.WIDGET_TOKEN_RATE_PER_IP),
+            ("widget-token-client", client_id, settings.WIDGET_TOKEN_RATE_PER_CLIENT),
+        )
+        for group, key, rate in checks:
+            limit, window = _split_rate(rate)
+            try:
+                allowed, state = cache_call(
+                    lambda group=group, key=key, limit=limit, window=window: rate_limit_hit(
+                        request=request, group=group, key=key, limit=limit, window=window
+                    )
+                )
+            except CacheUnavailable:
+                # A public, secret-less endpoint: without its limiter it fails closed.
+                response = Response(
+                    error_body(
+                        503, "Service temporarily unavailable - rate limiting is unavailable, retry shortly."
+                    ),
+                    status=503,
+                )
+                response["Retry-After"] = "5"
+                return response
+            if not allowed:
+                response = Response(
+                    error_body(429, "Too many widget token requests - try again later."), status=429
+                )
+                for header, value in state.headers().items():
+                    response[header] = value
+                response["Retry-After"] = str(state.reset)
+                return response
+        return None
+
+    @extend_schema(
+        operation_id="auth_widget_token",
+        request=WidgetTokenRequestSerializer,
+        responses={200: WidgetTokenSerializer},
+        auth=[],
+    )
+    def post(self, request):
+        serializer = WidgetTokenRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        client_id = serializer.validated_data["client_id"].strip()
+        limited = self._limited(request, client_id)
+        if limited is not None:
+            return limited
+        token, expires_in, _widget = services.widget_token_create(
+            client_id=client_id,
+            config_id=serializer.validated_data.get("config_id") or None,
+            origin=origin_from_header(request.META.get("HTTP_ORIGIN")),
+            referer_origin=origin_from_header(request.META.get("HTTP_REFERER")),
+            visitor_token=serializer.validated_data.get("visitor_token") or None,
+            own_origin=origin_from_header(_base_url(request)),
+        )
+        response = Response({"token": token, "expires_in": expires_in, "token_type": "Bearer"})
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+# --- seed 000: /api/widget/* (bearer API key, seed shapes, not enveloped) ------------------
+
+
+def _seed_config(config: dict) -> dict:
+    return {
+        "widgetId": config["id"],
+        "assistantId": config["assistant_id"],
+        "title": config["title"],
+        "greeting": config["greeting"],
+        "placeholder": config["placeholder"],
+        "primaryColor": config["primary_color"],
+        "position": config["position"],
+        "launcherLabel": config["launcher_label"],
+        "suggestedQuestions": config["suggested_questions"],
+        "instance": config["instance"],
+        "showSources": config["show_sources"],
+        "collectFeedback": config["collect_feedback"],
+        "autoOpen": config["auto_open"],
+        "isActive": config["is_active"],
+    }
+
+
+class SeedWidgetConfigApi(OrganizationAPIView):
+    """`GET /api/widget/config?widgetId=…` (seed 000)."""
+
+    renderer_classes = [PlainJSONRenderer]
+    serializer_class = SeedWidgetConfigSerializer
+
+    @extend_schema(
+        operation_id="widget_seed_config",
+        parameters=[OpenApiParameter("widgetId", OpenApiTypes.UUID, OpenApiParameter.QUERY, required=True)],
+        responses=SeedWidgetConfigSerializer,
+    )
+    def get(self, request):
+        widget_id = (request.query_params.get("widgetId") or "").strip()
+        if not widget_id:
+            raise ValidationFailed("Missing required parameter: widgetId.", data={"widgetId": ["Required."]})
+        widget = selectors.widget_get(organization=self.organization, widget_id=widget_id)
+        if widget is None:
+            raise NotFound("Widget not found.")
+        return Response(_seed_config(selectors.widget_public_config(widget=widget)))
+
+
+def _iso_millis(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class SeedScrapeApi(OrganizationAPIView):
+    """`POST /api/widget/scrape {"url", "widgetId"?}` (seed 000).
+
+    Fetches the page through the knowledge fetcher (SSRF rules apply); with `widgetId` the
+    page is also added to that widget's assistant's knowledge base.
+    """
+
+    renderer_classes = [PlainJSONRenderer]
+    serializer_class = SeedScrapeResponseSerializer
+
+    @extend_schema(
+        operation_id="widget_seed_scrape",
+        request=SeedScrapeRequestSerializer,
+        responses=SeedScrapeResponseSerializer,
+    )
+    def post(self, request):
+        from knowledge import services as knowledge_services
+
+        serializer = SeedScrapeRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        url = serializer.validated_data["url"].strip()
+        widget = None
+        widget_id = serializer.validated_data.get("widgetId")
+        if widget_id:
+            widget = selectors.widget_get(organization=self.organization, widget_id=widget_id)
+            if widget is None:
+                raise NotFound("Widget not found.")
+        page = knowledge_services.page_scrape(url=url)
+        page_url, title = _field(page, "url") or url, _field(page, "title") or ""
+        if widget is not None:
+            knowledge_services.url_source_create(
+                organization=self.organization,
+                url=page_url,
+                title=title or page_url,
+                assistant=widget.assistant,
+            )
+        scraped_at = _field(page, "scraped_at")
+        return Response(
+            {
+                "url": page_url,
+                "title": title,
+                "content": _field(page, "content") or "",
+                "scrapedAt": _iso_millis(scraped_at) if isinstance(scraped_at, datetime) else str(scraped_at),
+            }
+        )
+
+
+def _field(page, name: str):
+    return page.get(name) if isinstance(page, dict) else getattr(page, name, None)

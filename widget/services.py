@@ -1,0 +1,321 @@
+"""Widget configurations and the widget tokens browsers use to talk to us."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+
+from assistants.models import Assistant
+from assistants.services import assistant_create
+from organizations.models import ApiKey, Organization
+from organizations.selectors import api_key_widget_facing
+from organizations.services import api_key_create
+from organizations.tokens import widget_token_issue, widget_token_previous_claims
+from supportai.api.errors import ApplicationError, NotFound, ValidationFailed
+from widget.models import Widget
+from widget.origins import InvalidOrigin, origin_allowed, origin_normalize
+
+MAX_ALLOWED_DOMAINS = 50
+MAX_SUGGESTED_QUESTIONS = 8
+MAX_SUGGESTED_QUESTION_LENGTH = 200
+_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+_INSTANCE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Options a widget understands, with the type each must have.
+WIDGET_OPTIONS: dict[str, type] = {
+    "instance": str,
+    "show_sources": bool,
+    "collect_feedback": bool,
+    "auto_open": bool,
+}
+_TEXT_LIMITS = {"title": 100, "greeting": 500, "placeholder": 200, "launcher_label": 50}
+
+
+class InvalidClient(ApplicationError):
+    status_code = 401
+    code = "invalid_client"
+    default_detail = "Authentication required - unknown or revoked client_id."
+
+
+class OriginNotAllowed(ApplicationError):
+    status_code = 403
+    code = "origin_not_allowed"
+    default_detail = "This site is not allowed to use this widget (check the widget's allowed domains)."
+
+
+# --- validation (pure; raise ValidationFailed with field errors) ------------------------
+
+
+def color_normalize(value) -> str:
+    if not isinstance(value, str) or not _COLOR.match(value.strip()):
+        raise ValidationFailed(
+            "primary_color must be a hex colour like #2563eb.",
+            data={"primary_color": ["Must be a hex colour like #2563eb."]},
+        )
+    value = value.strip().lower()
+    if len(value) == 4:
+        value = "#" + "".join(ch * 2 for ch in value[1:])
+    return value
+
+
+def allowed_domains_normalize(value) -> list[str]:
+    if not isinstance(value, list):
+        raise ValidationFailed(
+            "allowed_domains must be a list of origins.",
+            data={"allowed_domains": ["Must be a list of origins like https://shop.example.com."]},
+        )
+    if len(value) > MAX_ALLOWED_DOMAINS:
+        raise ValidationFailed(
+            f"At most {MAX_ALLOWED_DOMAINS} allowed domains.",
+            data={"allowed_domains": [f"At most {MAX_ALLOWED_DOMAINS} entries."]},
+        )
+    normalized: list[str] = []
+    errors: list[str] = []
+    for entry in value:
+        try:
+            origin = origin_normalize(entry, allow_wildcard=True)
+        except InvalidOrigin as error:
+            errors.append(f"{str(entry)[:100]!r} {error}.")
+            continue
+        if origin not in normalized:
+            normalized.append(origin)
+    if errors:
+        raise ValidationFailed("allowed_domains: " + " ".join(errors), data={"allowed_domains": errors})
+    return normalized
+
+
+def suggested_questions_normalize(value) -> list[str]:
+    message = (
+        f"Must be a list of at most {MAX_SUGGESTED_QUESTIONS} non-empty questions of at most "
+        f"{MAX_SUGGESTED_QUESTION_LENGTH} characters."
+    )
+    if not isinstance(value, list) or len(value) > MAX_SUGGESTED_QUESTIONS:
+        raise ValidationFailed("suggested_questions: " + message, data={"suggested_questions": [message]})
+    questions = []
+    for question in value:
+        if not isinstance(question, str) or not question.strip():
+            raise ValidationFailed("suggested_questions: " + message, data={"suggested_questions": [message]})
+        if len(question.strip()) > MAX_SUGGESTED_QUESTION_LENGTH:
+            raise ValidationFailed("suggested_questions: " + message, data={"suggested_questions": [message]})
+        questions.append(question.strip())
+    return questions
+
+
+def options_normalize(value) -> dict:
+    if not isinstance(value, dict):
+        raise ValidationFailed("options must be an object.", data={"options": ["Must be an object."]})
+    errors = []
+    for key, option_value in value.items():
+        expected = WIDGET_OPTIONS.get(key)
+        if expected is None:
+            errors.append(f"Unknown option {key!r} (known: {', '.join(sorted(WIDGET_OPTIONS))}).")
+        elif not isinstance(option_value, expected):
+            errors.append(f"Option {key!r} must be a {expected.__name__}.")
+        elif key == "instance" and not _INSTANCE.match(option_value):
+            errors.append("Option 'instance' must be 1-64 letters, digits, '-' or '_'.")
+    if errors:
+        raise ValidationFailed("options: " + " ".join(errors), data={"options": errors})
+    return dict(value)
+
+
+def _text_normalize(field: str, value) -> str:
+    limit = _TEXT_LIMITS[field]
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{field} must be a string.", data={field: ["Must be a string."]})
+    value = value.strip()
+    if field in {"title", "launcher_label"} and not value:
+        raise ValidationFailed(f"{field} must not be empty.", data={field: ["Must not be empty."]})
+    if len(value) > limit:
+        message = f"At most {limit} characters."
+        raise ValidationFailed(f"{field}: {message}", data={field: [message]})
+    return value
+
+
+def _assistant_for(*, organization: Organization, assistant_id) -> Assistant:
+    try:
+        assistant_uuid = uuid.UUID(str(assistant_id))
+    except (TypeError, ValueError, AttributeError):
+        assistant_uuid = None
+    assistant = (
+        Assistant.objects.for_organization(organization).filter(pk=assistant_uuid).first()
+        if assistant_uuid
+        else None
+    )
+    if assistant is None:
+        # Same answer for "does not exist" and "belongs to someone else".
+        raise ValidationFailed(
+            "assistant_id: no such assistant.", data={"assistant_id": ["No such assistant."]}
+        )
+    return assistant
+
+
+def _fields_normalize(fields: dict) -> dict:
+    cleaned = {}
+    for field, value in fields.items():
+        if field in _TEXT_LIMITS:
+            cleaned[field] = _text_normalize(field, value)
+        elif field == "primary_color":
+            cleaned[field] = color_normalize(value)
+        elif field == "position":
+            if value not in Widget.Position.values:
+                choices = ", ".join(Widget.Position.values)
+                raise ValidationFailed(
+                    f"position must be one of {choices}.", data={field: [f"One of {choices}."]}
+                )
+            cleaned[field] = value
+        elif field == "suggested_questions":
+            cleaned[field] = suggested_questions_normalize(value)
+        elif field == "allowed_domains":
+            cleaned[field] = allowed_domains_normalize(value)
+        elif field == "options":
+            cleaned[field] = options_normalize(value)
+        elif field == "is_active":
+            if not isinstance(value, bool):
+                raise ValidationFailed(
+                    "is_active must be true or false.", data={field: ["Must be a boolean."]}
+                )
+            cleaned[field] = value
+        else:
+            raise ValidationFailed(f"Unknown field {field!r}.", data={field: ["Unknown field."]})
+    return cleaned
+
+
+# --- widgets -------------------------------------------------------------------------
+
+
+def assistant_default_get_or_create(*, organization: Organization) -> Assistant:
+    """The organization's first active assistant, or a new one for a first widget."""
+    assistant = (
+        Assistant.objects.for_organization(organization).filter(is_active=True).order_by("created_at").first()
+    )
+    if assistant is None:
+        assistant = assistant_create(
+            organization=organization,
+            name="Support assistant",
+            description="Answers visitors' questions from the knowledge base.",
+            default_tasks=["answer_questions", "provide_support"],
+        )
+    return assistant
+
+
+@transaction.atomic
+def widget_create(*, organization: Organization, assistant_id=None, **fields) -> Widget:
+    if assistant_id is None:
+        assistant = assistant_default_get_or_create(organization=organization)
+    else:
+        assistant = _assistant_for(organization=organization, assistant_id=assistant_id)
+    widget = Widget(organization=organization, assistant=assistant, **_fields_normalize(fields))
+    widget.save()
+    return widget
+
+
+@transaction.atomic
+def widget_update(*, widget: Widget, assistant_id=None, **fields) -> Widget:
+    cleaned = _fields_normalize(fields)
+    if assistant_id is not None:
+        widget.assistant = _assistant_for(organization=widget.organization, assistant_id=assistant_id)
+    for field, value in cleaned.items():
+        setattr(widget, field, value)
+    widget.save()
+    return widget
+
+
+def widget_delete(*, widget: Widget) -> None:
+    widget.delete()
+
+
+def widget_client_key_get_or_create(*, organization: Organization) -> ApiKey:
+    """The API key whose public client_id widgets embed (created, secret discarded, if none)."""
+    api_key = api_key_widget_facing(organization=organization)
+    if api_key is None:
+        api_key, _secret = api_key_create(organization=organization, name="Widget")
+    return api_key
+
+
+# --- widget tokens ---------------------------------------------------------------------
+
+
+def _returning_visitor(
+    *, visitor_token: str | None, organization: Organization, origin: str | None
+) -> str | None:
+    """The visitor id of an earlier token of the same organization and site, if valid."""
+    if not visitor_token:
+        return None
+    claims = widget_token_previous_claims(visitor_token, max_age=settings.WIDGET_VISITOR_MAX_AGE)
+    if claims is None or claims["org"] != str(organization.id):
+        return None
+    if (claims.get("origin") or None) != origin:
+        return None
+    return claims["vis"]
+
+
+def widget_token_create(
+    *,
+    client_id: str,
+    config_id=None,
+    origin: str | None,
+    referer_origin: str | None = None,
+    visitor_token: str | None = None,
+    own_origin: str | None = None,
+) -> tuple[str, int, Widget | None]:
+    """Mint a widget token for a public client_id, if the calling site may have one.
+
+    `origin` is the request's normalised Origin (None when missing or `null`); a Referer that
+    disagrees with the Origin is refused, as a browser never sends such a pair. A previous
+    token of this organization and site (`visitor_token`) keeps the visitor id, so a
+    returning visitor sees their own sessions; anything else gets a fresh visitor.
+    `own_origin` is this server's origin, which is always allowed.
+    Returns (token, expires_in, widget).
+    """
+    api_key = (
+        ApiKey.objects.unscoped()
+        .select_related("organization")
+        .filter(client_id=client_id, revoked_at__isnull=True)
+        .first()
+        if client_id
+        else None
+    )
+    if api_key is None:
+        raise InvalidClient()
+    organization = api_key.organization
+    widget = None
+    if config_id is not None:
+        try:
+            config_uuid = uuid.UUID(str(config_id))
+        except (TypeError, ValueError, AttributeError):
+            raise ValidationFailed(
+                "config_id must be a widget id (UUID).", data={"config_id": ["Not a UUID."]}
+            )
+        widget = Widget.objects.for_organization(organization).filter(pk=config_uuid).first()
+        if widget is None:
+            raise NotFound("Widget not found.")
+        if not widget.is_active:
+            raise OriginNotAllowed("This widget is switched off.")
+        domains = list(widget.allowed_domains or [])
+    else:
+        domains = []
+        for allowed in (
+            Widget.objects.for_organization(organization)
+            .filter(is_active=True)
+            .values_list("allowed_domains", flat=True)
+        ):
+            domains.extend(allowed or [])
+    # Our own pages (the dashboard preview, the hosted frame whose parents `frame-ancestors`
+    # restricts) are always allowed: no other page can make a browser send our origin.
+    if domains and own_origin:
+        domains = [*domains, own_origin]
+    if domains:
+        if origin is None or not origin_allowed(origin=origin, allowed_domains=domains):
+            raise OriginNotAllowed()
+        if referer_origin is not None and referer_origin != origin:
+            raise OriginNotAllowed("The request's Referer does not match its Origin.")
+    visitor_id = _returning_visitor(visitor_token=visitor_token, organization=organization, origin=origin)
+    token, expires_in = widget_token_issue(
+        organization_id=organization.id,
+        widget_id=widget.id if widget else None,
+        visitor_id=visitor_id,
+        origin=origin,
+    )
+    return token, expires_in, widget
