@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
+from assistants.validators import model_validate
+
 TONES = ["professional", "friendly", "casual", "formal", "empathetic", "concise", "enthusiastic"]
 
 
@@ -40,7 +42,8 @@ class AssistantForm(forms.Form):
         max_length=200,
         required=False,
         widget=forms.TextInput(attrs={"placeholder": "Server default"}),
-        help_text="A litellm model string such as openai/gpt-4o-mini; empty uses the server's default.",
+        help_text="Empty uses the server's default; otherwise one of the models the operator allows "
+        "(LLM_MODEL, LLM_ALLOWED_MODELS, or offline).",
     )
     temperature = forms.FloatField(
         min_value=0.0,
@@ -50,6 +53,9 @@ class AssistantForm(forms.Form):
         help_text="0 = precise and repeatable, higher = more varied.",
     )
     is_active = forms.BooleanField(label="Active (answers visitors)", required=False, initial=True)
+
+    def clean_model(self) -> str:
+        return model_validate(self.cleaned_data["model"])
 
     def clean_default_tasks(self) -> list[str]:
         raw = self.cleaned_data["default_tasks"].replace(",", "\n")

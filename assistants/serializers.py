@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from assistants.models import Assistant, UserContext
+from assistants.validators import model_validate
 
 
 class AssistantSerializer(serializers.ModelSerializer):
@@ -30,10 +31,7 @@ class AssistantSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def validate_model(self, value: str) -> str:
-        value = (value or "").strip()
-        if value and (any(char.isspace() for char in value) or "://" in value):
-            raise serializers.ValidationError("A litellm model name such as 'openai/gpt-4o-mini'.")
-        return value
+        return model_validate(value, error_class=serializers.ValidationError)
 
 
 class UserContextSerializer(serializers.ModelSerializer):

@@ -265,6 +265,9 @@ SIMPLE_JWT = {
 
 # --- LLM and embeddings ----------------------------------------------------------------
 LLM_MODEL = env.str("LLM_MODEL", default="")
+# Models an organization may pick for an assistant (besides LLM_MODEL and "offline"): a tenant
+# must not be able to route the operator's keys to any provider, or litellm to a local port.
+LLM_ALLOWED_MODELS = env.list("LLM_ALLOWED_MODELS", default=[])
 LLM_API_BASE = env.str("LLM_API_BASE", default="")
 LLM_API_KEY = env.str("LLM_API_KEY", default="")
 LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=60.0)

@@ -1,17 +1,29 @@
 """Row 46/47: Schemathesis against `/api/schema/` of a live gunicorn, `--checks all` with
-positive and negative data: zero 5xx, every status and body conforms to the schema, every
-operation refuses missing credentials (`ignored_auth`).
+positive and negative data and two organizations: zero 5xx, every status and body conforms
+to the schema, every operation refuses missing credentials (`ignored_auth`), and zero
+cross-tenant reads.
+
+Organization A fuzzes. Organization B owns one of every object with a private marker in it;
+`tests/schemathesis_hooks.py` swaps half the generated path ids for B's real ids and adds
+the `no_cross_tenant_reads` check (A never succeeds on, nor sees an id or text of, B's
+objects). Afterwards B's objects are read back with B's own credentials, unchanged.
 
 Two checks are excluded, both about how strict input parsing is, not about what leaves the
 server: `positive_data_acceptance` (DRF trims whitespace, so a schema-valid " " name is
 refused) and `negative_data_rejection` (DRF ignores a malformed `page_size` and coerces
-multipart booleans). See docs/security.md, "not yet". Cross-tenant object access is covered
-with real objects by tests/test_attack_tenancy.py."""
+multipart booleans). See docs/security.md, "not yet".
+
+One worker: CPython 3.11.7's `ast.parse` is not safe to call from two threads at once
+(`SystemError: AST constructor recursion depth mismatch`, fixed in 3.12), and Hypothesis
+parses lambda sources while describing strategies; with two worker threads the fuzzer
+itself crashed now and then."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 import requests
@@ -21,13 +33,78 @@ from supportai.testing import tenant_create
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 
+MARKER = "ORG-B-PRIVATE-5e1f"
 
-def test_schemathesis_finds_no_server_errors_and_no_schema_violations(procs, live_env, tmp_path):
-    tenant = tenant_create("Fuzzed", rate_limit_per_hour=1_000_000)
-    _web, url = procs.gunicorn(env=dict(live_env, LOG_LEVEL="WARNING"))
-    headers = {"X-API-Key": tenant.client_id, "X-API-Secret": tenant.client_secret}
+
+def _data(response: requests.Response) -> dict:
+    assert response.status_code in (200, 201, 202), (response.status_code, response.text[:500])
+    return response.json()["data"]
+
+
+def _organization_b(url: str, headers: dict) -> dict:
+    """One of every object the API exposes, owned by B and named with the private marker."""
+
+    def post(path: str, **kwargs) -> dict:
+        return _data(requests.post(f"{url}/api/v1/{path}", headers=headers, timeout=30, **kwargs))
+
+    assistant = post("assistants", json={"name": f"{MARKER} bot"})
+    context = post("contexts", json={"user_reference": MARKER, "traits": {"plan": MARKER}})
+    widget = post("widgets", json={"assistant_id": assistant["id"], "title": MARKER})
+    session = post("sessions", json={"assistant_id": assistant["id"], "visitor_id": "v_b"})
+    session_message = post(f"sessions/{session['id']}/messages", json={"content": f"{MARKER} question"})
+    conversation = post(
+        "conversations",
+        json={"assistant_id": assistant["id"], "customer_id": "cust-b", "user_context_id": context["id"]},
+    )
+    conversation_message = post(f"conversations/{conversation['id']}/messages", json={"content": MARKER})
+    api_key = post("api-keys", json={"name": MARKER})
+    qa = post("knowledge/qa", json={"question": f"{MARKER} refund?", "answer": MARKER})
+    url_source = post("knowledge/urls", json={"url": "http://127.0.0.1:9/b-private", "title": MARKER})
+    file_source = post(
+        "knowledge/files",
+        data={"title": MARKER, "file_type": "text"},
+        files={"file": ("b.txt", f"{MARKER} manual".encode(), "text/plain")},
+    )
+    return {
+        "ids": {
+            "assistants": assistant["id"],
+            "contexts": context["id"],
+            "widgets": widget["id"],
+            "sessions": session["id"],
+            "conversations": conversation["id"],
+            "api-keys": api_key["id"],
+            "knowledge/qa": qa["id"],
+            "knowledge/urls": url_source["id"],
+            "knowledge/files": file_source["id"],
+        },
+        "messages": {"sessions": session_message["id"], "conversations": conversation_message["id"]},
+        "marker": MARKER,
+    }
+
+
+def _snapshot(url: str, headers: dict, foreign: dict) -> dict:
+    volatile = {"last_used_at", "updated_at", "status", "error", "chunk_count", "last_synced_at"}
+    snapshot = {}
+    for kind, object_id in foreign["ids"].items():
+        body = _data(requests.get(f"{url}/api/v1/{kind}/{object_id}", headers=headers, timeout=30))
+        snapshot[kind] = {key: value for key, value in body.items() if key not in volatile}
+    for kind in ("sessions", "conversations"):
+        messages = requests.get(f"{url}/api/v1/{kind}/{foreign['ids'][kind]}/messages", headers=headers, timeout=30)
+        snapshot[f"{kind}-messages"] = _data(messages)
+    return snapshot
+
+
+def test_schemathesis_finds_no_server_errors_schema_violations_or_cross_tenant_reads(procs, live_env, tmp_path):
+    fuzzer = tenant_create("Fuzzed", rate_limit_per_hour=1_000_000)
+    owner = tenant_create("Owner of B", rate_limit_per_hour=1_000_000)
+    _web, url = procs.gunicorn(env=dict(live_env, LOG_LEVEL="WARNING", SCRAPE_ALLOWLIST="127.0.0.1:9"))
+    headers = {"X-API-Key": fuzzer.client_id, "X-API-Secret": fuzzer.client_secret}
+    owner_headers = {"X-API-Key": owner.client_id, "X-API-Secret": owner.client_secret}
     assistant = requests.post(f"{url}/api/v1/assistants", json={"name": "Fuzz"}, headers=headers, timeout=30)
     assert assistant.status_code == 201, assistant.text
+    foreign = _organization_b(url, owner_headers)
+    before = _snapshot(url, owner_headers, foreign)
+
     report = tmp_path / "schemathesis.json"
     command = [
         str(processes.BIN / "schemathesis"),
@@ -42,9 +119,9 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(procs, liv
         "--mode",
         "all",
         "-H",
-        f"X-API-Key: {tenant.client_id}",
+        f"X-API-Key: {fuzzer.client_id}",
         "-H",
-        f"X-API-Secret: {tenant.client_secret}",
+        f"X-API-Secret: {fuzzer.client_secret}",
         "--max-examples",
         "3",
         "--max-time",
@@ -52,7 +129,7 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(procs, liv
         "--seed",
         "20261121",
         "--workers",
-        "2",
+        "1",
         "--request-timeout",
         "30",
         "--generation-database",
@@ -63,12 +140,27 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(procs, liv
         "--report-json-path",
         str(report),
     ]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=170)
+    env = dict(
+        os.environ,
+        SCHEMATHESIS_HOOKS="tests.schemathesis_hooks",
+        SUPPORTAI_FUZZ_FOREIGN=json.dumps(foreign),
+        SUPPORTAI_FUZZ_EVIDENCE=str(tmp_path / "evidence.json"),
+        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+    )
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=170)
     summary = json.loads(report.read_text())
-    failures = summary["failures"]
+    evidence = json.loads((tmp_path / "evidence.json").read_text())
+    # The custom check ran, and A really asked for B's objects by id (and was refused).
+    assert evidence["responses"] > 500, evidence
+    assert evidence.get("foreign_id_404", 0) >= 5, evidence
+    assert not any(key.startswith("foreign_id_2") for key in evidence), evidence
     assert summary["operations"]["tested"] >= 30, result.stdout[-3000:]
-    assert failures == [], result.stdout[-12000:]
+    assert summary["failures"] == [], result.stdout[-12000:]
+    assert summary["errors"] == [], result.stdout[-6000:]
     assert result.returncode == 0, result.stdout[-6000:]
+
+    assert _snapshot(url, owner_headers, foreign) == before
     log = procs.log("web").read_text()
     assert "Traceback" not in log, log[-4000:]
-    assert tenant.client_secret not in log
+    assert fuzzer.client_secret not in log
+    assert owner.client_secret not in log

@@ -35,7 +35,8 @@ def test_seed_curl_create_then_list(tenant):
     assert set(listed) == {"count", "next", "previous", "results"}
 
 
-def test_get_patch_delete(tenant):
+def test_get_patch_delete(tenant, settings):
+    settings.LLM_ALLOWED_MODELS = ["openai/gpt-4o-mini"]
     api = tenant.client(bearer=True)
     assistant = _assistant(tenant)
     url = f"/api/v1/assistants/{assistant.id}"
@@ -63,6 +64,8 @@ def test_get_patch_delete(tenant):
         ({"name": "x", "temperature": 5}, "temperature"),
         ({"name": "x", "default_tasks": "answer_questions"}, "default_tasks"),
         ({"name": "x", "model": "http://evil.example/v1"}, "model"),
+        ({"name": "x", "model": "ollama/llama3"}, "model"),  # not allowed by the operator
+        ({"name": "x", "model": "0"}, "model"),
     ],
 )
 def test_validation_failures(tenant, body, field):
@@ -106,3 +109,26 @@ def test_widget_tokens_cannot_manage_assistants(tenant):
     assert client.get("/api/v1/assistants/").status_code == 403
     assert client.post("/api/v1/assistants/", {"name": "x"}, format="json").status_code == 403
     assert client.get("/api/v1/contexts/").status_code == 403
+
+
+def test_model_must_be_one_the_operator_allows(tenant, settings):
+    settings.LLM_MODEL = "openai/house-model"
+    settings.LLM_ALLOWED_MODELS = ["anthropic/claude-x"]
+    api = tenant.client()
+    for allowed in ("openai/house-model", "anthropic/claude-x", "offline", ""):
+        response = api.post("/api/v1/assistants/", {"name": "x", "model": allowed}, format="json")
+        assert response.status_code == 201, response.content
+    refused = api.post("/api/v1/assistants/", {"name": "x", "model": "openai/gpt-4-32k"}, format="json")
+    assert refused.status_code == 400
+    assert "openai/house-model, anthropic/claude-x, offline" in refused.json()["data"]["model"][0]
+
+
+def test_a_withdrawn_model_falls_back_to_the_server_default(settings):
+    from chat.llm import model_resolve
+
+    settings.LLM_MODEL = "openai/house-model"
+    settings.LLM_ALLOWED_MODELS = []
+    assert model_resolve(assistant_model="anthropic/claude-x") == "openai/house-model"
+    assert model_resolve(assistant_model="offline") == "offline"
+    settings.LLM_MODEL = ""
+    assert model_resolve(assistant_model="openai/house-model") == "offline"

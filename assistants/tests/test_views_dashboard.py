@@ -65,7 +65,8 @@ def test_create_validation(owner_client, tenant):
     assert not Assistant.objects.for_organization(tenant.organization).exists()
 
 
-def test_edit_persona(owner_client, assistant):
+def test_edit_persona(owner_client, assistant, settings):
+    settings.LLM_ALLOWED_MODELS = ["openai/gpt-4o-mini"]
     page = owner_client.get(reverse("assistant-edit", args=[assistant.pk]))
     assert page.status_code == 200 and b'value="Helper"' in page.content
     owner_client.post(
@@ -74,6 +75,12 @@ def test_edit_persona(owner_client, assistant):
     )
     assistant.refresh_from_db()
     assert assistant.name == "Renamed" and assistant.model == "openai/gpt-4o-mini" and not assistant.is_active
+    refused = owner_client.post(
+        reverse("assistant-edit", args=[assistant.pk]), {**PERSONA, "name": "Renamed", "model": "ollama/llama3"}
+    )
+    assert refused.status_code == 200 and "model" in refused.context["form"].errors
+    assistant.refresh_from_db()
+    assert assistant.model == "openai/gpt-4o-mini"
 
 
 def test_agent_cannot_create_edit_or_delete(agent_client, tenant, assistant):

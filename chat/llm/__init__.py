@@ -3,6 +3,10 @@
 `LLM_PROVIDER` may name a provider class by dotted path. Left empty (the default), the
 provider follows the model: an assistant's `model`, falling back to `LLM_MODEL`; no model
 (or the model "offline") means the built-in offline answerer, anything else litellm.
+
+An assistant may only name a model the operator allows (`models_allowed`): `LLM_MODEL`,
+`LLM_ALLOWED_MODELS` and "offline". A stored choice the operator has since withdrawn falls
+back to the default instead of failing every answer.
 """
 
 from __future__ import annotations
@@ -38,12 +42,22 @@ __all__ = [
     "ProviderOverloaded",
     "ProviderTimeout",
     "model_resolve",
+    "models_allowed",
     "provider_get",
 ]
 
 
+def models_allowed() -> list[str]:
+    """The model names an assistant may choose, the server default first."""
+    names = [settings.LLM_MODEL.strip(), *(name.strip() for name in settings.LLM_ALLOWED_MODELS), "offline"]
+    return list(dict.fromkeys(name for name in names if name))
+
+
 def model_resolve(*, assistant_model: str = "") -> str:
-    return (assistant_model or "").strip() or settings.LLM_MODEL.strip() or "offline"
+    chosen = (assistant_model or "").strip()
+    if chosen and chosen in models_allowed():
+        return chosen
+    return settings.LLM_MODEL.strip() or "offline"
 
 
 @lru_cache(maxsize=8)

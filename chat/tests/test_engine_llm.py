@@ -274,11 +274,17 @@ def test_offline_answerer_ignores_injection_in_the_question(tenant, session, faq
     assert "Rules" not in content and "don't have information" in content
 
 
-def test_per_assistant_model_overrides_the_default(tenant, assistant, session, llm, llm_server):
+def test_per_assistant_model_overrides_the_default(tenant, assistant, session, llm, llm_server, settings):
+    settings.LLM_ALLOWED_MODELS = ["openai/special-model"]
     assistant.model = "openai/special-model"
     assistant.save()
     tenant.client().post(_url(session), {"content": "hi"}, format="json")
     assert llm_server.last_request["model"] == "special-model"
+
+    settings.LLM_ALLOWED_MODELS = []  # the operator withdraws it: answers use the default, not a 502
+    response = tenant.client().post(_url(session), {"content": "hi again"}, format="json")
+    assert response.status_code == 201, response.content
+    assert llm_server.last_request["model"] == "loopback-model"
 
 
 def test_handoff_stops_the_bot(tenant, session, llm, llm_server):
