@@ -48,7 +48,9 @@ def _foreign_parameters(path: str, path_parameters: dict) -> dict | None:
 
 @schemathesis.hook
 def flatmap_path_parameters(context, path_parameters):
-    swapped = _foreign_parameters(context.operation.path, path_parameters or {}) if context.operation else None
+    swapped = (
+        _foreign_parameters(context.operation.path, path_parameters or {}) if context.operation else None
+    )
     if swapped is None:
         return st.just(path_parameters)
     return st.sampled_from([path_parameters, swapped])

@@ -89,12 +89,16 @@ def _snapshot(url: str, headers: dict, foreign: dict) -> dict:
         body = _data(requests.get(f"{url}/api/v1/{kind}/{object_id}", headers=headers, timeout=30))
         snapshot[kind] = {key: value for key, value in body.items() if key not in volatile}
     for kind in ("sessions", "conversations"):
-        messages = requests.get(f"{url}/api/v1/{kind}/{foreign['ids'][kind]}/messages", headers=headers, timeout=30)
+        messages = requests.get(
+            f"{url}/api/v1/{kind}/{foreign['ids'][kind]}/messages", headers=headers, timeout=30
+        )
         snapshot[f"{kind}-messages"] = _data(messages)
     return snapshot
 
 
-def test_schemathesis_finds_no_server_errors_schema_violations_or_cross_tenant_reads(procs, live_env, tmp_path):
+def test_schemathesis_finds_no_server_errors_schema_violations_or_cross_tenant_reads(
+    procs, live_env, tmp_path
+):
     fuzzer = tenant_create("Fuzzed", rate_limit_per_hour=1_000_000)
     owner = tenant_create("Owner of B", rate_limit_per_hour=1_000_000)
     _web, url = procs.gunicorn(env=dict(live_env, LOG_LEVEL="WARNING", SCRAPE_ALLOWLIST="127.0.0.1:9"))

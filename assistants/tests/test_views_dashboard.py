@@ -76,7 +76,8 @@ def test_edit_persona(owner_client, assistant, settings):
     assistant.refresh_from_db()
     assert assistant.name == "Renamed" and assistant.model == "openai/gpt-4o-mini" and not assistant.is_active
     refused = owner_client.post(
-        reverse("assistant-edit", args=[assistant.pk]), {**PERSONA, "name": "Renamed", "model": "ollama/llama3"}
+        reverse("assistant-edit", args=[assistant.pk]),
+        {**PERSONA, "name": "Renamed", "model": "ollama/llama3"},
     )
     assert refused.status_code == 200 and "model" in refused.context["form"].errors
     assistant.refresh_from_db()
