@@ -45,7 +45,9 @@ def _series_summary(series: list[tuple[float, list[int]]]) -> dict:
 def main(*, seconds: float | None = None, interval: float = 3.0) -> dict:
     seconds = seconds or float(os.environ.get("BENCH_MEMORY_SECONDS", 30))
     ingest_seconds = float(os.environ.get("BENCH_MEMORY_INGEST_SECONDS", seconds))
-    env = common.bench_env()
+    # Measures the workers' own growth, so they must not be recycled mid-run (which would
+    # also make a recycled worker's RSS read as 0).
+    env = dict(common.bench_env(), GUNICORN_MAX_REQUESTS="0")
     common.database_ready(env)
     tenant = processes.tenant_provision(env=env, name="Bench memory", rate_limit=common.UNLIMITED)
     headers = common.auth_headers(tenant["keys"][0])

@@ -12,6 +12,10 @@ def default_rate_limit() -> int:
     return settings.RATELIMIT_DEFAULT_PER_HOUR
 
 
+def default_llm_daily_token_budget() -> int:
+    return settings.LLM_DAILY_TOKEN_BUDGET
+
+
 class Organization(models.Model):
     """The tenant. Every other row in the database belongs to exactly one."""
 
@@ -19,6 +23,11 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     rate_limit_per_hour = models.PositiveIntegerField(default=default_rate_limit)
+    # LLM tokens (prompt + completion) this organization may spend per UTC day: 0 = no LLM
+    # calls at all, null = unlimited (an operator's explicit choice, never the default).
+    llm_daily_token_budget = models.PositiveIntegerField(
+        null=True, blank=True, default=default_llm_daily_token_budget
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -76,3 +85,30 @@ class ApiKey(TenantModel):
     @property
     def masked_secret(self) -> str:
         return f"{self.secret_prefix}…"
+
+
+class LLMUsageDay(TenantModel):
+    """What one organization spent on LLM calls in one UTC day (the budget's meter).
+
+    One row per (organization, day), incremented in place by a single
+    `INSERT … ON CONFLICT DO UPDATE` after every metered call, so concurrent web
+    processes add up exactly. `alerted_percent` remembers the highest budget threshold
+    (80, 100) already logged today, so each alert is logged once.
+    """
+
+    day = models.DateField()
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    calls = models.PositiveIntegerField(default=0)
+    alerted_percent = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "day"], name="unique_llm_usage_day")]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} {self.day}: {self.total_tokens} tokens"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
 from django.db.models import QuerySet
 
-from organizations.models import ApiKey, Membership, Organization
+from organizations.models import ApiKey, LLMUsageDay, Membership, Organization
 
 
 def organization_get_by_slug(*, slug: str) -> Organization | None:
@@ -33,3 +37,63 @@ def membership_get(*, organization: Organization, user) -> Membership | None:
 
 def membership_list(*, organization: Organization) -> QuerySet[Membership]:
     return Membership.objects.for_organization(organization).select_related("user").order_by("user__email")
+
+
+# --- the daily LLM budget ------------------------------------------------------------------
+
+
+def utc_today(*, now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(UTC).date()
+
+
+def seconds_until_utc_midnight(*, now: datetime | None = None) -> int:
+    """Whole seconds until the next 00:00 UTC (at least 1), when daily budgets reset."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    return max(1, int((midnight - now).total_seconds() + 0.999))
+
+
+@dataclass(frozen=True)
+class LLMBudgetStatus:
+    budget: int | None  # tokens per UTC day; None = unlimited
+    prompt_tokens: int
+    completion_tokens: int
+    cost: Decimal
+    resets_in: int  # seconds until 00:00 UTC
+
+    @property
+    def used(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def exhausted(self) -> bool:
+        return self.budget is not None and self.used >= self.budget
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.budget is None else max(0, self.budget - self.used)
+
+    @property
+    def percent(self) -> int:
+        if self.budget is None:
+            return 0
+        if self.budget == 0:
+            return 100
+        return min(100, self.used * 100 // self.budget)
+
+
+def llm_budget_status(*, organization: Organization) -> LLMBudgetStatus:
+    """Today's (UTC) LLM usage against the organization's daily token budget."""
+    usage = (
+        LLMUsageDay.objects.for_organization(organization)
+        .filter(day=utc_today())
+        .values("prompt_tokens", "completion_tokens", "cost")
+        .first()
+    ) or {"prompt_tokens": 0, "completion_tokens": 0, "cost": Decimal(0)}
+    return LLMBudgetStatus(
+        budget=organization.llm_daily_token_budget,
+        prompt_tokens=usage["prompt_tokens"],
+        completion_tokens=usage["completion_tokens"],
+        cost=usage["cost"],
+        resets_in=seconds_until_utc_midnight(),
+    )

@@ -4,14 +4,17 @@ import hashlib
 import hmac
 import logging
 import secrets
+import uuid
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from organizations.models import ApiKey, Membership, Organization
+from organizations.models import ApiKey, LLMUsageDay, Membership, Organization
+from organizations.selectors import utc_today
 from supportai.api.errors import Conflict, ValidationFailed
 from supportai.cache_guard import CacheUnavailable, cache_call
 
@@ -38,8 +41,10 @@ def organization_create(
     owner_password: str | None = None,
     owner=None,
     rate_limit_per_hour: int | None = None,
+    llm_daily_token_budget: int | None | object = ...,
     slug: str | None = None,
 ) -> Organization:
+    """`llm_daily_token_budget`: left out = LLM_DAILY_TOKEN_BUDGET, None = unlimited."""
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("Organization name is required.")
@@ -50,6 +55,8 @@ def organization_create(
         if rate_limit_per_hour < 1:
             raise ValidationFailed("rate_limit_per_hour must be at least 1.")
         organization.rate_limit_per_hour = rate_limit_per_hour
+    if llm_daily_token_budget is not ...:
+        organization.llm_daily_token_budget = llm_daily_token_budget_clean(llm_daily_token_budget)
     organization.save()
     if owner is None and owner_email:
         owner = user_get_or_create(email=owner_email, password=owner_password)
@@ -272,3 +279,101 @@ def membership_remove(*, membership: Membership) -> None:
     if membership.role == Membership.Role.OWNER and _owner_count(organization=membership.organization) <= 1:
         raise Conflict("The last owner cannot be removed.")
     membership.delete()
+
+
+# --- The daily LLM token budget -------------------------------------------------------------
+
+MAX_TOKEN_BUDGET = 2_147_483_647  # the column is a Postgres integer
+BUDGET_ALERT_PERCENTS = (100, 80)  # highest first
+# Adds in the database itself (LLMUsageDay's table; a test pins the name).
+_USAGE_ADD_SQL = """
+    INSERT INTO organizations_llmusageday AS usage
+        (id, organization_id, created_at, day, prompt_tokens, completion_tokens, cost, calls, alerted_percent)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, 1, 0)
+    ON CONFLICT (organization_id, day) DO UPDATE SET
+        prompt_tokens = usage.prompt_tokens + EXCLUDED.prompt_tokens,
+        completion_tokens = usage.completion_tokens + EXCLUDED.completion_tokens,
+        cost = usage.cost + EXCLUDED.cost,
+        calls = usage.calls + 1
+    RETURNING id, prompt_tokens + completion_tokens, alerted_percent
+"""
+
+
+def llm_daily_token_budget_clean(value) -> int | None:
+    """A budget from an operator: a whole number of tokens ≥ 0, or None (unlimited)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().lower().replace("_", "")
+        if text in {"unlimited", "none"}:
+            return None
+        value = int(text) if text.isdigit() else value
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKEN_BUDGET:
+        raise ValidationFailed(
+            "llm_daily_token_budget must be a whole number of tokens from 0 to "
+            f"{MAX_TOKEN_BUDGET} (0 = no LLM calls) or 'unlimited'; got {value!r}.",
+            data={"llm_daily_token_budget": ["Enter a whole number of tokens, 0 or more, or 'unlimited'."]},
+        )
+    return value
+
+
+def organization_llm_budget_set(*, organization: Organization, budget) -> Organization:
+    organization.llm_daily_token_budget = llm_daily_token_budget_clean(budget)
+    organization.save(update_fields=["llm_daily_token_budget"])
+    return organization
+
+
+def llm_usage_record(
+    *, organization: Organization, prompt_tokens: int, completion_tokens: int, cost: float = 0.0
+) -> int:
+    """Adds one LLM call to the organization's usage for today (UTC); returns today's total tokens.
+
+    One `INSERT … ON CONFLICT DO UPDATE` adds in the database itself, so any number of
+    processes recording at once add up exactly (no read-modify-write). Crossing 80% and
+    then 100% of the budget logs one warning each per day: the row remembers the highest
+    threshold logged, and only the process whose conditional update flips it logs.
+    """
+    prompt_tokens = max(0, int(prompt_tokens or 0))
+    completion_tokens = max(0, int(completion_tokens or 0))
+    cost_decimal = Decimal(str(round(max(0.0, float(cost or 0.0)), 6)))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _USAGE_ADD_SQL,
+            [
+                uuid.uuid4(),
+                organization.pk,
+                timezone.now(),
+                utc_today(),
+                prompt_tokens,
+                completion_tokens,
+                cost_decimal,
+            ],
+        )
+        usage_id, total, alerted = cursor.fetchone()
+    _llm_budget_alert(organization=organization, usage_id=usage_id, total=total, alerted=alerted)
+    return total
+
+
+def _llm_budget_alert(*, organization: Organization, usage_id, total: int, alerted: int) -> None:
+    budget = organization.llm_daily_token_budget
+    if not budget:  # unlimited, or 0 (no call can have been made against it)
+        return
+    crossed = next((percent for percent in BUDGET_ALERT_PERCENTS if total * 100 >= budget * percent), 0)
+    if crossed <= alerted:
+        return
+    flipped = (
+        LLMUsageDay.objects.for_organization(organization)
+        .filter(pk=usage_id, alerted_percent__lt=crossed)
+        .update(alerted_percent=crossed)
+    )
+    if flipped:
+        logger.warning(
+            "LLM budget alert: organization %s (%s) has used %s%% of its daily token budget "
+            "(%s of %s tokens today, UTC)%s",
+            organization.slug,
+            organization.pk,
+            crossed,
+            total,
+            budget,
+            "; further LLM calls are refused until 00:00 UTC" if crossed >= 100 else "",
+        )

@@ -157,6 +157,7 @@ class OrganizationSettingsView(OrganizationMixin, FormView):
         )
         used = usage.limit - usage.remaining
         context.update(
+            llm_budget=selectors.llm_budget_status(organization=self.organization),
             usage=usage,
             used=used,
             used_percent=min(100, round(100 * used / usage.limit)) if usage.limit else 0,

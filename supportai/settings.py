@@ -275,6 +275,22 @@ LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
 LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=800)
 # Dotted path of a provider class (chat.llm); empty = litellm when a model is set, else offline.
 LLM_PROVIDER = env.str("LLM_PROVIDER", default="")
+
+
+def _token_budget(name: str, default: int) -> int:
+    """A whole number of tokens, 0 or more (bad values stop the process with a clear message)."""
+    given = env.str(name, default=str(default))
+    raw = given.strip().replace("_", "")
+    if not raw.isdigit() or int(raw) > 2_147_483_647:
+        raise ImproperlyConfigured(
+            f"{name} must be a whole number of tokens from 0 to 2147483647 (0 = no LLM calls), got {given!r}."
+        )
+    return int(raw)
+
+
+# New organizations' daily LLM token budget (prompt + completion tokens, per UTC day); each
+# organization's own value is `Organization.llm_daily_token_budget` (null = unlimited).
+LLM_DAILY_TOKEN_BUDGET = _token_budget("LLM_DAILY_TOKEN_BUDGET", 2_000_000)
 CHAT_HISTORY_TURNS = env.int("CHAT_HISTORY_TURNS", default=10)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=8000)
 CHAT_RETRIEVAL_K = env.int("CHAT_RETRIEVAL_K", default=6)

@@ -82,6 +82,7 @@ def _classify(exc: Exception) -> tuple[type[ProviderError], bool]:
 
 class LiteLLMProvider:
     name = "litellm"
+    metered = True
 
     def _kwargs(self, request: CompletionRequest, *, timeout: float, stream: bool) -> dict:
         kwargs = {

@@ -18,6 +18,7 @@ MODEL_NAME = "offline"
 
 class OfflineAnswerer:
     name = "offline"
+    metered = False  # answers from the knowledge base in-process: no tokens, no budget
 
     def complete(self, request: CompletionRequest) -> Completion:
         by_number = {item.number: item for item in request.evidence}

@@ -67,6 +67,9 @@ class Delta:
 
 class LLMProvider(Protocol):
     name: str
+    # Whether calls spend tokens that count against the organization's daily LLM budget
+    # (the engine treats a provider without this attribute as metered).
+    metered: bool
 
     def complete(self, request: CompletionRequest) -> Completion: ...
 

@@ -3,6 +3,11 @@
 The user's message is committed before any provider call, so a provider failure loses
 nothing: the client gets 502/503/504 in the error shape and can simply retry (with the
 same `Idempotency-Key`, the retry answers the stored question instead of storing it twice).
+
+Metered providers (litellm; not the offline answerer) are gated by the organization's
+daily token budget: once today's usage (UTC) reaches it, the question is stored, no call
+is made and the client gets 429 with `Retry-After` = seconds to 00:00 UTC. Every metered
+call's usage is added to the day's meter as soon as the provider returns.
 """
 
 from __future__ import annotations
@@ -34,8 +39,11 @@ from chat.llm import (
 )
 from chat.models import Conversation, Message
 from chat.services.conversations import conversation_touch
+from organizations import selectors as organization_selectors
+from organizations import services as organization_services
 from supportai import timing
 from supportai.api.errors import (
+    BudgetExhausted,
     Conflict,
     ServiceUnavailable,
     UpstreamError,
@@ -314,18 +322,72 @@ def _failed(question: Message, error: ProviderError) -> Exception:
     )
 
 
+# --- the daily LLM budget --------------------------------------------------------------------
+
+
+def _metered(provider) -> bool:
+    return getattr(provider, "metered", True)  # an unknown provider is assumed to cost money
+
+
+def _budget_ensure(*, conversation: Conversation, question: Message) -> None:
+    """Refuses (429, question kept as failed) when the organization's budget is used up.
+
+    Checked before retrieval and the provider call, so a drained budget costs neither.
+    """
+    organization = conversation.organization
+    if organization.llm_daily_token_budget is None:  # unlimited
+        return
+    status = organization_selectors.llm_budget_status(organization=organization)
+    if not status.exhausted:
+        return
+    question.status = Message.Status.FAILED
+    question.save(update_fields=["status"])
+    raise BudgetExhausted(
+        "This organization's daily AI budget is used up; it resets at 00:00 UTC.",
+        data={"retry_after": status.resets_in, "message_id": str(question.pk)},
+    )
+
+
+def _usage_record(*, conversation: Conversation, plan: TurnPlan, completion: Completion) -> None:
+    if not completion.prompt_tokens and not completion.completion_tokens:
+        # A provider that reports no usage is metered by estimate, never for free.
+        completion = _estimated(plan, completion.content)
+    organization_services.llm_usage_record(
+        organization=conversation.organization,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        cost=completion.cost,
+    )
+
+
+def _estimated(plan: TurnPlan, text: str) -> Completion:
+    """Usage of a stream that ended before the provider reported its own (~4 chars a token)."""
+    return Completion(
+        content=text,
+        model=plan.request.model,
+        prompt_tokens=sum(len(message.content) for message in plan.request.messages) // 4,
+        completion_tokens=max(1, len(text) // 4),
+        knows=False,
+    )
+
+
 def reply_generate(
     *, conversation: Conversation, question: Message, rules: prompts.CompanyRules | None = None
 ) -> Message:
     """Answers a stored question (also used to retry one whose answer failed)."""
     started = time.perf_counter()
+    provider = provider_get(model=model_resolve(assistant_model=conversation.assistant.model))
+    metered = _metered(provider)
+    if metered:
+        _budget_ensure(conversation=conversation, question=question)
     plan = _plan(conversation=conversation, question=question, rules=rules or _rules_stored(conversation))
-    provider = provider_get(model=plan.request.model)
     try:
         with timing.phase("llm"):
             completion = provider.complete(plan.request)
     except ProviderError as error:
         raise _failed(question, error) from None
+    if metered:
+        _usage_record(conversation=conversation, plan=plan, completion=completion)
     return _answer_store(
         conversation=conversation, question=question, plan=plan, completion=completion, started=started
     )
@@ -415,8 +477,11 @@ def message_post_stream(
                 yield ("done", answer)
                 return
         started = time.perf_counter()
+        provider = provider_get(model=model_resolve(assistant_model=conversation.assistant.model))
+        metered = _metered(provider)
+        if metered:
+            _budget_ensure(conversation=conversation, question=question)
         plan = _plan(conversation=conversation, question=question, rules=rules)
-        provider = provider_get(model=plan.request.model)
         stream = provider.stream(plan.request)
         parts: list[str] = []
         completion = None
@@ -431,14 +496,10 @@ def message_post_stream(
         except GeneratorExit:
             stream.close()
             if parts:
-                text = "".join(parts)
-                partial = Completion(  # metered by estimate: the provider never sent its usage
-                    content=text,
-                    model=plan.request.model,
-                    prompt_tokens=sum(len(message.content) for message in plan.request.messages) // 4,
-                    completion_tokens=max(1, len(text) // 4),
-                    knows=False,
-                )
+                # Metered by estimate: the provider never sent its usage.
+                partial = _estimated(plan, "".join(parts))
+                if metered:
+                    _usage_record(conversation=conversation, plan=plan, completion=partial)
                 _answer_store(
                     conversation=conversation,
                     question=question,
@@ -449,9 +510,15 @@ def message_post_stream(
                 )
             raise
         except ProviderError as error:
+            if parts and metered:  # the tokens already streamed were spent all the same
+                _usage_record(
+                    conversation=conversation, plan=plan, completion=_estimated(plan, "".join(parts))
+                )
             raise _failed(question, error) from None
         if completion is None:
             completion = Completion(content="".join(parts).strip(), model=plan.request.model)
+        if metered:
+            _usage_record(conversation=conversation, plan=plan, completion=completion)
         answer = _answer_store(
             conversation=conversation, question=question, plan=plan, completion=completion, started=started
         )

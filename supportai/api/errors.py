@@ -38,6 +38,14 @@ class PayloadTooLarge(ApplicationError):
     default_detail = "Request body too large."
 
 
+class BudgetExhausted(ApplicationError):
+    """A spending limit is used up: nothing was done; `data["retry_after"]` says when to retry."""
+
+    status_code = 429
+    code = "budget_exhausted"
+    default_detail = "The budget for this operation is used up."
+
+
 class UpstreamError(ApplicationError):
     """An outside service (LLM provider, web site) failed; nothing of ours is lost."""
 

@@ -1,5 +1,7 @@
+import runpy
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,3 +33,37 @@ def test_requirements_are_pinned_exactly():
                 continue
             assert "==" in line, f"{name}: {line} is not pinned"
             assert not line.lower().startswith("litellm==1.107"), "litellm 1.107.x was compromised"
+
+
+def _gunicorn_config(monkeypatch, **env) -> dict:
+    """gunicorn.conf.py's settings, read the way gunicorn reads the file (as a module)."""
+    for name in ("GUNICORN_MAX_REQUESTS", "GUNICORN_MAX_REQUESTS_JITTER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+
+def test_gunicorn_recycles_workers_by_default(monkeypatch):
+    from gunicorn.config import Config
+
+    config = _gunicorn_config(monkeypatch)
+    assert (config["max_requests"], config["max_requests_jitter"]) == (5000, 500)
+    gunicorn = Config()  # gunicorn's own validation accepts what the file sets
+    for name in ("max_requests", "max_requests_jitter", "post_worker_init", "logger_class"):
+        gunicorn.set(name, config[name])
+    assert gunicorn.max_requests == 5000 and gunicorn.max_requests_jitter == 500
+    assert gunicorn.post_worker_init is config["post_worker_init"]
+
+
+def test_gunicorn_max_requests_comes_from_the_environment(monkeypatch):
+    config = _gunicorn_config(monkeypatch, GUNICORN_MAX_REQUESTS="1200", GUNICORN_MAX_REQUESTS_JITTER="100")
+    assert (config["max_requests"], config["max_requests_jitter"]) == (1200, 100)
+    disabled = _gunicorn_config(monkeypatch, GUNICORN_MAX_REQUESTS="0")
+    assert (disabled["max_requests"], disabled["max_requests_jitter"]) == (0, 0)
+
+
+@pytest.mark.parametrize("value", ["-1", "lots", "1.5"])
+def test_gunicorn_max_requests_refuses_bad_values(monkeypatch, value):
+    with pytest.raises(ValueError, match="GUNICORN_MAX_REQUESTS must be a whole number"):
+        _gunicorn_config(monkeypatch, GUNICORN_MAX_REQUESTS=value)
