@@ -28,12 +28,15 @@ MAX_K = 100
 MAX_QUERY_CHARS = 2000
 SNIPPET_CHARS = 300
 HNSW_EF_SEARCH = 100
-# In organizations larger than this, BM25 ranks only chunks containing at least one of the
-# query's rarer terms (document frequency below RARE_TERM_SHARE): found through the GIN
-# index on `terms` instead of scanning every chunk. Chunks that match only very common
-# terms can score high only when the query has no rarer term, and then the full scan runs.
-# (settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS, default 20,000)
-RARE_TERM_SHARE = 0.05
+# In organizations larger than settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS (default 20,000),
+# BM25 ranks a bounded candidate set instead of every chunk: the chunks holding the query's
+# rarest terms, found through the GIN index on `terms`. Terms are taken rarest first while
+# their summed document frequencies stay within the candidate budget (the larger of
+# settings.KNOWLEDGE_LEXICAL_CANDIDATES and CANDIDATE_SHARE of the organization's chunks);
+# the rarest term is always taken. Rare terms carry most of a BM25 score, and the semantic
+# retriever covers what the pruned lexical side misses (docs/knowledge.md has the measured
+# cost in quality).
+CANDIDATE_SHARE = 0.02
 
 
 def source_list(*, organization, assistant=None, kind: str | None = None):
@@ -69,7 +72,7 @@ def _scope_sql(*, organization, assistant) -> tuple[str, list]:
 @dataclass(frozen=True)
 class LexicalQuery:
     vector: SparseVector
-    rare_terms: list[int]  # empty = rank every chunk of the organization
+    rare_terms: list[int]  # candidates hold one of these; empty = rank every chunk of the organization
     chunk_count: int
 
 
@@ -97,7 +100,14 @@ def query_vector_lexical(*, organization, query: str) -> LexicalQuery | None:
         return None
     rare_terms = []
     if chunk_count > settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS:
-        rare_terms = sorted(term for term in weights if frequencies[term] < RARE_TERM_SHARE * chunk_count)
+        budget = max(settings.KNOWLEDGE_LEXICAL_CANDIDATES, CANDIDATE_SHARE * chunk_count)
+        covered = 0
+        for term in sorted(weights, key=lambda term: (frequencies[term], term)):
+            if rare_terms and covered + frequencies[term] > budget:
+                break
+            rare_terms.append(term)
+            covered += frequencies[term]
+        rare_terms.sort()
     return LexicalQuery(
         vector=SparseVector(weights, LEXICAL_DIMENSIONS), rare_terms=rare_terms, chunk_count=chunk_count
     )

@@ -168,25 +168,42 @@ def test_search_with_an_empty_knowledge_base(tenant):
     assert selectors.chunk_search(organization=tenant.organization, query="anything at all") == []
 
 
-def test_large_organizations_rank_only_chunks_with_a_rare_query_term(tenant, settings):
+def test_large_organizations_rank_only_chunks_with_the_rarest_query_terms(tenant, settings):
     organization = tenant.organization
     common = " ".join(["account"] * 3)
     for number in range(30):
         services.qa_create(
-            organization=organization, question=f"Topic {number} {common}?", answer=f"Answer {number}."
+            organization=organization,
+            question=f"Topic {number} {common} billing?",
+            answer=f"Answer {number}.",
         )
     target = services.qa_create(
         organization=organization, question="Where is the zeppelin hangar?", answer="North."
     )
     exact = selectors.chunk_search(organization=organization, query="zeppelin account", k=40, mode="lexical")
     settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS = 10
+    settings.KNOWLEDGE_LEXICAL_CANDIDATES = 5  # "zeppelin" (1 chunk) fits, "account" (30) does not
     lexical_query = selectors.query_vector_lexical(organization=organization, query="zeppelin account")
-    assert len(lexical_query.rare_terms) == 1  # "zeppelin"; "account" is in most chunks
+    assert len(lexical_query.rare_terms) == 1
     pruned = selectors.chunk_search(organization=organization, query="zeppelin account", k=40, mode="lexical")
     assert pruned[0].source_id == target.pk == exact[0].source_id
     assert len(pruned) == 1 < len(exact)
-    # A query made only of common terms still ranks every chunk that contains them.
-    assert selectors.query_vector_lexical(organization=organization, query="account").rare_terms == []
+    # Rarest first while the budget lasts: with room for both terms, both are candidates.
+    settings.KNOWLEDGE_LEXICAL_CANDIDATES = 31
+    assert (
+        len(selectors.query_vector_lexical(organization=organization, query="zeppelin account").rare_terms)
+        == 2
+    )
+    assert (
+        len(selectors.chunk_search(organization=organization, query="zeppelin account", k=40, mode="lexical"))
+        == 31
+    )
+    # A query made only of common terms still ranks the chunks holding its rarest term.
+    settings.KNOWLEDGE_LEXICAL_CANDIDATES = 5
+    assert (
+        len(selectors.query_vector_lexical(organization=organization, query="account billing").rare_terms)
+        == 1
+    )
     assert len(selectors.chunk_search(organization=organization, query="account", k=40, mode="lexical")) == 30
 
 
