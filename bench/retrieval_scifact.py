@@ -174,15 +174,16 @@ def main() -> dict:
     chunk_search(organization=organization, query="warm up the embedder", k=1)
     quality = _evaluate(organization, queries, qrels)
     # The pruned BM25 that organizations above KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS get, forced on here
-    # to measure what it costs in quality.
+    # to measure what it costs in quality, at the same candidate share as at 100k chunks (the
+    # floor of KNOWLEDGE_LEXICAL_CANDIDATES set to 0: candidates = 2% of this corpus' chunks).
     from django.conf import settings
 
-    default_threshold = settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS
-    settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS = 0
+    defaults = settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS, settings.KNOWLEDGE_LEXICAL_CANDIDATES
+    settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS, settings.KNOWLEDGE_LEXICAL_CANDIDATES = 0, 0
     try:
         pruned = _evaluate(organization, queries, qrels, modes=("lexical", "hybrid"))
     finally:
-        settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS = default_threshold
+        settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS, settings.KNOWLEDGE_LEXICAL_CANDIDATES = defaults
     quality["pruned_lexical"] = pruned["lexical"]
     quality["pruned_hybrid"] = pruned["hybrid"]
     result = {
