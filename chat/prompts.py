@@ -38,6 +38,102 @@ NO_ANSWER = {
     "nl": "Sorry, daar heb ik geen informatie over. Zal ik u doorverbinden met een medewerker?",
 }
 
+# Greetings and thanks on their own, answered by the offline answerer without a knowledge
+# search miss (they are not questions it failed to answer).
+SMALL_TALK = {
+    "greeting": {
+        "en": "Hello! How can I help you today?",
+        "fr": "Bonjour ! Comment puis-je vous aider ?",
+        "es": "¡Hola! ¿En qué puedo ayudarle?",
+        "de": "Hallo! Wie kann ich Ihnen helfen?",
+        "it": "Salve! Come posso aiutarla?",
+        "pt": "Olá! Como posso ajudar?",
+        "nl": "Hallo! Waarmee kan ik u helpen?",
+    },
+    "thanks": {
+        "en": "You're welcome! Is there anything else I can help you with?",
+        "fr": "Avec plaisir ! Puis-je vous aider pour autre chose ?",
+        "es": "¡De nada! ¿Puedo ayudarle en algo más?",
+        "de": "Gern geschehen! Kann ich Ihnen sonst noch helfen?",
+        "it": "Prego! Posso aiutarla in altro?",
+        "pt": "De nada! Posso ajudar em mais alguma coisa?",
+        "nl": "Graag gedaan! Kan ik u nog ergens anders mee helpen?",
+    },
+}
+_SMALL_TALK_PHRASES = {
+    "greeting": {
+        "hi",
+        "hello",
+        "hey",
+        "hiya",
+        "howdy",
+        "greetings",
+        "good morning",
+        "good afternoon",
+        "good evening",
+        "bonjour",
+        "bonsoir",
+        "salut",
+        "hola",
+        "buenos dias",
+        "buenas tardes",
+        "hallo",
+        "guten tag",
+        "moin",
+        "ciao",
+        "buongiorno",
+        "ola",
+        "olá",
+        "bom dia",
+        "boa tarde",
+        "hoi",
+        "goedemorgen",
+        "goedemiddag",
+    },
+    "thanks": {
+        "thanks",
+        "thank you",
+        "thx",
+        "ty",
+        "cheers",
+        "many thanks",
+        "merci",
+        "merci beaucoup",
+        "gracias",
+        "muchas gracias",
+        "danke",
+        "danke schön",
+        "danke schon",
+        "vielen dank",
+        "grazie",
+        "grazie mille",
+        "obrigado",
+        "obrigada",
+        "bedankt",
+        "dank je",
+        "dank u",
+    },
+}
+_SMALL_TALK_TAIL = {"there", "all", "everyone", "team", "again", "so", "much", "very", "a", "lot", "you", "!"}
+
+
+def small_talk_kind(text: str) -> str | None:
+    """ "greeting" or "thanks" when the whole message is one (a few words at most), else None."""
+    words = re.sub(r"[^\w\s]", " ", (text or "").lower()).split()
+    if not words or len(words) > 5:
+        return None
+    for kind, phrases in _SMALL_TALK_PHRASES.items():
+        for size in (3, 2, 1):
+            if " ".join(words[:size]) in phrases and all(word in _SMALL_TALK_TAIL for word in words[size:]):
+                return kind
+    return None
+
+
+def small_talk_text(kind: str, language: str) -> str:
+    replies = SMALL_TALK[kind]
+    return replies.get(language_code(language), replies["en"])
+
+
 # The phrase the model is told to use when the sources do not cover the question; the
 # engine recognises it to mark the answer as not grounded.
 NO_ANSWER_MARKERS = ("i don't have information", "i do not have information", "i don't know", "i do not know")

@@ -2,7 +2,8 @@
 
 It answers with the most relevant grounding the engine found (a Q&A pair's answer, a
 company policy, or the best sentences of a document passage), cites it, and says it
-does not know - offering a human - when nothing relevant was found.
+does not know - offering a human - when nothing relevant was found. A message that is only
+a greeting or a thank-you gets a greeting back, not "I don't have information".
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 
 from chat import relevance
 from chat.llm.types import Completion, CompletionRequest, Delta
-from chat.prompts import no_answer_text
+from chat.prompts import no_answer_text, small_talk_kind, small_talk_text
 
 MODEL_NAME = "offline"
 
@@ -23,6 +24,11 @@ class OfflineAnswerer:
     def complete(self, request: CompletionRequest) -> Completion:
         by_number = {item.number: item for item in request.evidence}
         relevant = [by_number[number] for number in request.relevant if number in by_number]
+        if not relevant and (kind := small_talk_kind(request.question)):
+            text = small_talk_text(kind, request.language)
+            return Completion(
+                content=text, model=MODEL_NAME, completion_tokens=_count(text), knows=True, cited=()
+            )
         if not relevant:
             text = no_answer_text(request.language)
             return Completion(

@@ -38,6 +38,37 @@ def test_offline_says_it_does_not_know_in_the_assistant_language():
     assert not completion.knows and "conseiller" in completion.content
 
 
+@pytest.mark.parametrize(
+    "question, language, expected",
+    [
+        ("hello", "en", "How can I help"),
+        ("Hi there!", "en", "How can I help"),
+        ("Good morning", "en", "How can I help"),
+        ("Bonjour", "fr", "Comment puis-je"),
+        ("thanks a lot", "en", "You're welcome"),
+        ("Thank you!", "en", "You're welcome"),
+        ("danke schön", "de", "Gern geschehen"),
+    ],
+)
+def test_greetings_and_thanks_get_a_greeting_not_a_miss(question, language, expected):
+    completion = OfflineAnswerer().complete(
+        CompletionRequest(
+            model="offline", messages=(), question=question, evidence=(), relevant=(), language=language
+        )
+    )
+    assert expected in completion.content and completion.knows and completion.cited == ()
+
+
+@pytest.mark.parametrize(
+    "question", ["hello, how do I get a refund?", "hi can you reset my password", "thanks giving hours"]
+)
+def test_questions_that_start_with_a_greeting_are_still_questions(question):
+    completion = OfflineAnswerer().complete(
+        CompletionRequest(model="offline", messages=(), question=question, evidence=(), relevant=())
+    )
+    assert not completion.knows and "don't have information" in completion.content
+
+
 def test_passage_answers_are_extracts_not_whole_chunks():
     text = (
         "Our flagship store is at Torstrasse 88, 10119 Berlin. It is open Tuesday to Saturday from 11 AM to 7 PM. "
