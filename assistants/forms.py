@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from assistants.validators import model_validate
+from chat.llm import models_allowed
 
 TONES = ["professional", "friendly", "casual", "formal", "empathetic", "concise", "enthusiastic"]
 
@@ -37,13 +38,10 @@ class AssistantForm(forms.Form):
         ),
         help_text="Extra rules for every answer. Knowledge, not instructions, should hold facts.",
     )
-    model = forms.CharField(
+    model = forms.ChoiceField(
         label="LLM model",
-        max_length=200,
         required=False,
-        widget=forms.TextInput(attrs={"placeholder": "Server default"}),
-        help_text="Empty uses the server's default; otherwise one of the models the operator allows "
-        "(LLM_MODEL, LLM_ALLOWED_MODELS, or offline).",
+        help_text="The models this server allows (LLM_MODEL, LLM_ALLOWED_MODELS, or offline).",
     )
     temperature = forms.FloatField(
         min_value=0.0,
@@ -53,6 +51,10 @@ class AssistantForm(forms.Form):
         help_text="0 = precise and repeatable, higher = more varied.",
     )
     is_active = forms.BooleanField(label="Active (answers visitors)", required=False, initial=True)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model"].choices = [("", "Server default"), *((name, name) for name in models_allowed())]
 
     def clean_model(self) -> str:
         return model_validate(self.cleaned_data["model"])
