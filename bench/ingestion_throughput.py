@@ -103,6 +103,10 @@ def main() -> dict:
         site.page(f"/kb/{number}", html_page(f"Article {number}", paragraphs, links=links))
     site.page("/robots.txt", b"User-agent: *\nAllow: /\n", content_type="text/plain")
 
+    from django.conf import settings
+
+    # This process checks the crawl's URL when the source is created; the worker fetches it.
+    settings.SCRAPE_ALLOWLIST = [*settings.SCRAPE_ALLOWLIST, site.netloc]
     log_dir = Path(tempfile.mkdtemp(prefix="bench-ingestion-"))
     env = processes.base_env(SCRAPE_ALLOWLIST=site.netloc, LOG_LEVEL="WARNING", EMBEDDING_TORCH_THREADS="1")
     worker = processes.celery_worker_start(

@@ -1,7 +1,9 @@
 """`make bench`: run every `bench/<name>.py` module that has a `main()` returning a dict of
 figures, then write `docs/benchmarks.md` with the figures, the command, the machine and
-the date. `BENCH_ONLY=web_tier,rate_limit_accuracy` runs a subset; `BENCH_DURATION=N`
-sets the seconds per measured run (each module has a short default)."""
+the date. `BENCH_ONLY=web_tier,rate_limit_accuracy` re-measures a subset and keeps the other
+modules' last figures (from `docs/benchmarks.json`, each section labelled with when and at
+which revision it was measured); `BENCH_DURATION=N` sets the seconds per measured run (each
+module has a short default)."""
 
 from __future__ import annotations
 
@@ -26,12 +28,12 @@ RESULTS_JSON = ROOT / "docs" / "benchmarks.json"
 NOTES = ROOT / "docs" / "benchmark-notes.md"
 
 
-def modules() -> list[str]:
+def modules(*, everything: bool = False) -> list[str]:
     names = sorted(
         path.stem for path in (ROOT / "bench").glob("*.py") if path.stem not in {"run_all", "__init__"}
     )
     only = {name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip()}
-    return [name for name in names if not only or name in only]
+    return [name for name in names if everything or not only or name in only]
 
 
 def machine() -> str:
@@ -64,15 +66,51 @@ def git_revision() -> str:
         return "unknown"
 
 
+def _previous() -> dict:
+    try:
+        stored = json.loads(RESULTS_JSON.read_text())
+    except (OSError, ValueError):
+        return {"date": "", "figures": {}, "measured": {}}
+    return {
+        "date": stored.get("date", ""),
+        "figures": stored.get("figures", {}),
+        "measured": stored.get("measured", {}),
+    }
+
+
+def _section(module, name: str, result: dict, measured: dict) -> str:
+    body = (
+        module.report(result)
+        if callable(getattr(module, "report", None))
+        else ("```json\n" + json.dumps(result, indent=2, default=str) + "\n```")
+    )
+    doc = (module.__doc__ or "").strip()
+    when = (
+        f"measured {measured.get('date', '?')[:16].replace('T', ' ')} UTC at {measured.get('revision', '?')}"
+    )
+    if measured.get("seconds") is not None:
+        when += f", {measured['seconds']} s"
+    return f"## {name} ({when})\n\n{doc}\n\n{body}\n"
+
+
 def main() -> int:
     # Stopping the bench (SIGTERM) unwinds like Ctrl-C, so every module's `finally` stops
     # the servers it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = dt.datetime.now(dt.UTC)
-    sections, figures, failures = [], {}, []
-    for name in modules():
+    revision = git_revision()
+    previous = _previous()
+    selected = set(modules())
+    sections, figures, measured, failures = [], {}, {}, []
+    for name in modules(everything=True):
         module = importlib.import_module(f"bench.{name}")
         if not callable(getattr(module, "main", None)):
+            continue
+        if name not in selected:
+            if name in previous["figures"]:  # kept from an earlier run, labelled as such
+                figures[name] = previous["figures"][name]
+                measured[name] = previous["measured"].get(name, {"date": previous["date"], "revision": "?"})
+                sections.append(_section(module, name, figures[name], measured[name]))
             continue
         print(f"\n=== bench/{name}.py ===", flush=True)
         clock = time.monotonic()
@@ -85,13 +123,12 @@ def main() -> int:
             sections.append(f"## {name}\n\nFAILED:\n\n```\n{text[-2000:]}\n```\n")
             continue
         figures[name] = result
-        body = (
-            module.report(result)
-            if callable(getattr(module, "report", None))
-            else ("```json\n" + json.dumps(result, indent=2, default=str) + "\n```")
-        )
-        doc = (module.__doc__ or "").strip()
-        sections.append(f"## {name} ({time.monotonic() - clock:.0f} s)\n\n{doc}\n\n{body}\n")
+        measured[name] = {
+            "date": started.isoformat(),
+            "revision": revision,
+            "seconds": round(time.monotonic() - clock),
+        }
+        sections.append(_section(module, name, result, measured[name]))
 
     command = "make bench" + (
         f"  (BENCH_ONLY={os.environ['BENCH_ONLY']})" if os.environ.get("BENCH_ONLY") else ""
@@ -106,7 +143,7 @@ def main() -> int:
         "",
         f"- Command: `{command}`",
         f"- Machine: {machine()}",
-        f"- Date: {started:%Y-%m-%d %H:%M} UTC, revision {git_revision()}",
+        f"- Date: {started:%Y-%m-%d %H:%M} UTC, revision {revision}",
         f"- Cache/broker: {'Redis ' + os.environ['REDIS_URL'] if os.environ.get('REDIS_URL') else 'Postgres (no REDIS_URL)'}",
         "- Load generator and server share the same cores, so every figure is a lower bound.",
         "",
@@ -117,7 +154,9 @@ def main() -> int:
     OUTPUT.parent.mkdir(exist_ok=True)
     OUTPUT.write_text(text)
     RESULTS_JSON.write_text(
-        json.dumps({"date": started.isoformat(), "figures": figures}, indent=2, default=str)
+        json.dumps(
+            {"date": started.isoformat(), "figures": figures, "measured": measured}, indent=2, default=str
+        )
     )
     print(
         f"\nwrote {OUTPUT.relative_to(ROOT)}" + (f"; FAILED: {', '.join(failures)}" if failures else ""),
