@@ -43,7 +43,8 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: setup services
+bench: setup services browser
+	@bash scripts/ensure_wrk.sh
 	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/run_all.py
 
 clean:
