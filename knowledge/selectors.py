@@ -28,7 +28,7 @@ MAX_K = 100
 MAX_QUERY_CHARS = 2000
 SNIPPET_CHARS = 300
 HNSW_EF_SEARCH = 100
-# In organizations larger than settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS (default 20,000),
+# In organizations larger than settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS (default 5,000),
 # BM25 ranks a bounded candidate set instead of every chunk: the chunks holding the query's
 # rarest terms, found through the GIN index on `terms`. Terms are taken rarest first while
 # their summed document frequencies stay within the candidate budget (the larger of
