@@ -76,13 +76,19 @@ class LexicalQuery:
     chunk_count: int
 
 
-def query_vector_lexical(*, organization, query: str) -> LexicalQuery | None:
+def organization_chunk_count(*, organization) -> int:
+    """How many chunks the organization has (its BM25 corpus statistics row, kept current)."""
+    statistics = CorpusStatistic.objects.for_organization(organization).values_list("chunk_count", flat=True)
+    return next(iter(statistics), 0)
+
+
+def query_vector_lexical(*, organization, query: str, chunk_count: int | None = None) -> LexicalQuery | None:
     """BM25's query side: each query term's IDF (times its count in the query)."""
     counts = lexical.term_counts(query)
     if not counts:
         return None
-    statistics = CorpusStatistic.objects.for_organization(organization).values_list("chunk_count", flat=True)
-    chunk_count = next(iter(statistics), 0)
+    if chunk_count is None:
+        chunk_count = organization_chunk_count(organization=organization)
     if not chunk_count:
         return None
     frequencies = dict(
@@ -113,8 +119,10 @@ def query_vector_lexical(*, organization, query: str) -> LexicalQuery | None:
     )
 
 
-def _lexical_ranking(*, organization, assistant, query: str, limit: int) -> list[tuple[str, float]]:
-    lexical_query = query_vector_lexical(organization=organization, query=query)
+def _lexical_ranking(
+    *, organization, assistant, query: str, limit: int, chunk_count: int | None = None
+) -> list[tuple[str, float]]:
+    lexical_query = query_vector_lexical(organization=organization, query=query, chunk_count=chunk_count)
     if lexical_query is None:
         return []
     scope, params = _scope_sql(organization=organization, assistant=assistant)
@@ -133,16 +141,22 @@ def _lexical_ranking(*, organization, assistant, query: str, limit: int) -> list
 
 
 def _vector_ranking(
-    *, organization, assistant, vector: list[float], model: str, limit: int
+    *, organization, assistant, vector: list[float], model: str, limit: int, exact: bool = False
 ) -> list[tuple[str, float]]:
     dimensions = int(len(vector))
     scope, params = _scope_sql(organization=organization, assistant=assistant)
     literal = "[" + ",".join(repr(float(value)) for value in vector) + "]"
     with transaction.atomic(), connection.cursor() as cursor:
-        # The organization filter is applied while the HNSW index is walked (pgvector 0.8
-        # iterative scans), so a small tenant among large ones still gets its top matches.
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(HNSW_EF_SEARCH, limit)])
+        if exact:
+            # A small organization in a large table: comparing its own rows (found through the
+            # organization index) is faster than walking the shared HNSW graph past everyone
+            # else's, and exact. Bitmap scans stay on; only the HNSW index scan is ruled out.
+            cursor.execute("SET LOCAL enable_indexscan = off")
+        else:
+            # The organization filter is applied while the HNSW index is walked (pgvector 0.8
+            # iterative scans), so a small tenant among large ones still gets its top matches.
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(HNSW_EF_SEARCH, limit)])
         cursor.execute(
             f"SELECT id, distance FROM (SELECT id, (embedding::vector({dimensions})) <=> %s::vector({dimensions}) "  # noqa: S608
             f"AS distance FROM knowledge_chunk WHERE {scope} AND embedding_model = %s "
@@ -281,8 +295,15 @@ def chunk_search(
 
     limit = max(CANDIDATES, k)
     with timing.phase("retrieve"):
+        chunk_count = organization_chunk_count(organization=organization)
         lexical_ranking = (
-            _lexical_ranking(organization=organization, assistant=assistant, query=query, limit=limit)
+            _lexical_ranking(
+                organization=organization,
+                assistant=assistant,
+                query=query,
+                limit=limit,
+                chunk_count=chunk_count,
+            )
             if mode in ("hybrid", "lexical")
             else []
         )
@@ -293,6 +314,7 @@ def chunk_search(
                 vector=query_embedding,
                 model=embedder.name,
                 limit=limit,
+                exact=chunk_count <= settings.KNOWLEDGE_VECTOR_EXACT_MAX_CHUNKS,
             )
             if query_embedding is not None
             else []

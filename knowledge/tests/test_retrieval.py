@@ -15,6 +15,13 @@ from supportai.api.errors import ValidationFailed
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(params=["exact", "hnsw"])
+def vector_search(request, settings):
+    """Both ways the semantic side can run: a small organization's own rows, or the HNSW index."""
+    settings.KNOWLEDGE_VECTOR_EXACT_MAX_CHUNKS = 10**9 if request.param == "exact" else -1
+    return request.param
+
+
 @pytest.fixture
 def faq(tenant):
     return [
@@ -51,6 +58,7 @@ def test_qa_create_validates(tenant):
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "lexical", "vector"])
+@pytest.mark.usefixtures("vector_search")
 def test_each_mode_finds_the_literal_question(tenant, faq, mode):
     passages = selectors.chunk_search(
         organization=tenant.organization, query="reset my password", k=3, mode=mode
@@ -59,6 +67,7 @@ def test_each_mode_finds_the_literal_question(tenant, faq, mode):
     assert passages == sorted(passages, key=lambda passage: -passage.score)
 
 
+@pytest.mark.usefixtures("vector_search")
 def test_paraphrase_is_found_by_the_default_hybrid_search(tenant, faq):
     # No word in common with the stored question except stop words: only semantics can match.
     passages = selectors.chunk_search(organization=tenant.organization, query="I want my money back", k=3)
@@ -79,6 +88,7 @@ def test_passage_as_source_is_json(tenant, faq):
     assert len(passage.snippet) <= 300
 
 
+@pytest.mark.usefixtures("vector_search")
 def test_other_organizations_knowledge_is_never_returned(tenant, other_tenant, faq):
     services.qa_create(
         organization=other_tenant.organization,
@@ -93,6 +103,7 @@ def test_other_organizations_knowledge_is_never_returned(tenant, other_tenant, f
     assert [passage.answer for passage in other] == ["Globex secret refund policy."]
 
 
+@pytest.mark.usefixtures("vector_search")
 def test_assistant_scoping(tenant, faq):
     billing = assistant_make(organization=tenant.organization, name="Billing")
     sales = assistant_make(organization=tenant.organization, name="Sales")
@@ -162,6 +173,22 @@ def test_search_records_embed_and_retrieve_phases(tenant, faq):
     phases = timing.stop(token)
     assert phases["embed"] > 0
     assert phases["retrieve"] > 0
+
+
+def test_small_organizations_are_searched_exactly_large_ones_through_hnsw(tenant, faq, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(query: str) -> str:
+        with CaptureQueriesContext(connection) as captured:
+            selectors.chunk_search(organization=tenant.organization, query=query, mode="vector")
+        return " ".join(item["sql"] for item in captured.captured_queries)
+
+    exact = statements("how long do refunds take")
+    assert "enable_indexscan = off" in exact and "hnsw.iterative_scan" not in exact
+    settings.KNOWLEDGE_VECTOR_EXACT_MAX_CHUNKS = len(FAQ) - 1  # the organization is now "large"
+    walked = statements("how long do refunds take")
+    assert "hnsw.iterative_scan" in walked and "enable_indexscan" not in walked
 
 
 def test_search_with_an_empty_knowledge_base(tenant):
