@@ -127,6 +127,66 @@ def worker_scale(*, env: dict, documents: int = 24) -> dict:
     return result
 
 
+def crawl_worker_scale(*, env: dict, pages: int = 24, latency: float = 0.3) -> dict:
+    """Drain time of `pages` single-page URL sources with one worker vs two, fetched from a
+    loopback site that answers after `latency` seconds, as a real web server over the
+    internet does: the I/O-bound half of ingestion, where a worker waits rather than computes."""
+    import time as clock
+
+    organization = _organization()  # sets Django up
+    from django.conf import settings
+
+    from knowledge.services import url_source_create
+    from knowledge.tests.sites import LoopbackSite, html_page
+
+    site = LoopbackSite()
+    page = html_page("Returns", f"<p>{PARAGRAPH * 2}</p>")
+
+    def slow_page(request) -> None:
+        clock.sleep(latency)
+        request.send_response(200)
+        request.send_header("Content-Type", "text/html; charset=utf-8")
+        request.send_header("Content-Length", str(len(page)))
+        request.end_headers()
+        request.wfile.write(page)
+
+    site.page("/robots.txt", b"User-agent: *\nAllow: /\n", content_type="text/plain")
+    for count in (1, 2):
+        for index in range(pages + count * 2):
+            site.route(f"/{count}/{index}", slow_page)
+    settings.SCRAPE_ALLOWLIST = [*settings.SCRAPE_ALLOWLIST, site.netloc]
+    result = {"crawl_page_latency_s": latency}
+    broker = PrivateBroker().__enter__()
+    worker_env = dict(env, REDIS_URL=broker.url, SCRAPE_ALLOWLIST=site.netloc)
+    try:
+        for count in (1, 2):
+            workers = _workers(worker_env, count)
+            try:
+                warm = [
+                    str(
+                        url_source_create(organization=organization, url=site.url(f"/{count}/{pages + n}")).pk
+                    )
+                    for n in range(count * 2)
+                ]
+                _wait(warm, timeout=600)
+                ids = [
+                    str(url_source_create(organization=organization, url=site.url(f"/{count}/{n}")).pk)
+                    for n in range(pages)
+                ]
+                seconds, statuses = _wait(ids, timeout=900)
+            finally:
+                for worker in workers:
+                    processes.process_stop(worker)
+            result[f"crawl_{count}_worker_pages_per_s"] = round(pages / seconds, 2)
+            result[f"crawl_{count}_worker_statuses"] = statuses
+    finally:
+        broker.__exit__(None, None, None)
+        site.close()
+    one, two = result["crawl_1_worker_pages_per_s"], result["crawl_2_worker_pages_per_s"]
+    result["crawl_speedup"] = round(two / one, 2) if one else None
+    return result
+
+
 def worker_memory(*, env: dict, seconds: float) -> dict | str:
     """RSS of one ingestion worker's pool child while it ingests documents for `seconds`."""
     if not _available():

@@ -2,7 +2,9 @@
 worker vs two. Web: gunicorn masters with ONE gthread worker (8 threads) each, the bare
 authenticated GET at concurrency 32, wrk spreading its connections over the processes.
 Workers: the time for Celery ingestion workers to drain the same batch of knowledge
-documents (when the knowledge API is in this build). On this 2-core machine the load
+documents (text files: parse, embed, index: CPU-bound), and the same for single-page URL
+sources served by a loopback site that answers after 0.3 s, as a remote web server does
+(I/O-bound). On this 2-core machine the load
 generator shares the cores, so the ratio is a lower bound of what a second machine gives."""
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def main(*, duration: float | None = None) -> dict:
     from bench import ingestion
 
     result.update(ingestion.worker_scale(env=env))
+    result.update(ingestion.crawl_worker_scale(env=env))
     print(json.dumps(result, indent=2), flush=True)
     return result
 
