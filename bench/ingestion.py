@@ -101,38 +101,51 @@ def _workers(env: dict, count: int) -> list:
     return started
 
 
+def _drain_rates(*, env: dict, enqueue, items: int) -> dict:
+    """Items per second for one worker and for two to drain `enqueue(items, tag)`, each run
+    after a warm-up batch (every worker loads its embedder), on a private broker."""
+    rates = {}
+    broker = PrivateBroker().__enter__()
+    try:
+        for count in (1, 2):
+            workers = _workers(dict(env, REDIS_URL=broker.url), count)
+            try:
+                _wait(enqueue(count * 2, f"warm{count}"), timeout=600)
+                seconds, statuses = _wait(enqueue(items, f"batch{count}"), timeout=900)
+            finally:
+                for worker in workers:
+                    processes.process_stop(worker)
+            rates[count] = (round(items / seconds, 2), statuses)
+    finally:
+        broker.__exit__(None, None, None)
+    return rates
+
+
+def _scale_figures(prefix: str, unit: str, rates: dict) -> dict:
+    result = {}
+    for count, (rate, statuses) in rates.items():
+        result[f"{prefix}_{count}_worker_{unit}_per_s"] = rate
+        result[f"{prefix}_{count}_worker_statuses"] = statuses
+    one, two = rates[1][0], rates[2][0]
+    result[f"{prefix}_speedup"] = round(two / one, 2) if one else None
+    return result
+
+
 def worker_scale(*, env: dict, documents: int = 24) -> dict:
     """Drain time of the same batch with one ingestion worker vs two."""
     if not _available():
         return {"workers": "skipped: no ingestion tasks in this build (knowledge branch not merged)"}
     organization = _organization()
-    result = {}
-    broker = PrivateBroker().__enter__()
-    env = dict(env, REDIS_URL=broker.url)
-    for count in (1, 2):
-        workers = _workers(env, count)
-        try:
-            warm = _enqueue(organization, count * 2, f"warm{count}")  # every worker loads its embedder
-            _wait(warm, timeout=600)
-            ids = _enqueue(organization, documents, f"batch{count}")
-            seconds, statuses = _wait(ids, timeout=900)
-        finally:
-            for worker in workers:
-                processes.process_stop(worker)
-        result[f"ingestion_{count}_worker_docs_per_s"] = round(documents / seconds, 2)
-        result[f"ingestion_{count}_worker_statuses"] = statuses
-    broker.__exit__(None, None, None)
-    one, two = result["ingestion_1_worker_docs_per_s"], result["ingestion_2_worker_docs_per_s"]
-    result["ingestion_speedup"] = round(two / one, 2) if one else None
-    return result
+    rates = _drain_rates(
+        env=env, enqueue=lambda count, tag: _enqueue(organization, count, tag), items=documents
+    )
+    return _scale_figures("ingestion", "docs", rates)
 
 
 def crawl_worker_scale(*, env: dict, pages: int = 24, latency: float = 0.3) -> dict:
     """Drain time of `pages` single-page URL sources with one worker vs two, fetched from a
     loopback site that answers after `latency` seconds, as a real web server over the
     internet does: the I/O-bound half of ingestion, where a worker waits rather than computes."""
-    import time as clock
-
     organization = _organization()  # sets Django up
     from django.conf import settings
 
@@ -140,51 +153,23 @@ def crawl_worker_scale(*, env: dict, pages: int = 24, latency: float = 0.3) -> d
     from knowledge.tests.sites import LoopbackSite, html_page
 
     site = LoopbackSite()
-    page = html_page("Returns", f"<p>{PARAGRAPH * 2}</p>")
-
-    def slow_page(request) -> None:
-        clock.sleep(latency)
-        request.send_response(200)
-        request.send_header("Content-Type", "text/html; charset=utf-8")
-        request.send_header("Content-Length", str(len(page)))
-        request.end_headers()
-        request.wfile.write(page)
-
+    body = html_page("Returns", f"<p>{PARAGRAPH * 2}</p>")
     site.page("/robots.txt", b"User-agent: *\nAllow: /\n", content_type="text/plain")
-    for count in (1, 2):
-        for index in range(pages + count * 2):
-            site.route(f"/{count}/{index}", slow_page)
     settings.SCRAPE_ALLOWLIST = [*settings.SCRAPE_ALLOWLIST, site.netloc]
-    result = {"crawl_page_latency_s": latency}
-    broker = PrivateBroker().__enter__()
-    worker_env = dict(env, REDIS_URL=broker.url, SCRAPE_ALLOWLIST=site.netloc)
+
+    def enqueue(count: int, tag: str) -> list[str]:
+        for index in range(count):
+            site.page(f"/{tag}/{index}", body, delay=latency)
+        return [
+            str(url_source_create(organization=organization, url=site.url(f"/{tag}/{index}")).pk)
+            for index in range(count)
+        ]
+
     try:
-        for count in (1, 2):
-            workers = _workers(worker_env, count)
-            try:
-                warm = [
-                    str(
-                        url_source_create(organization=organization, url=site.url(f"/{count}/{pages + n}")).pk
-                    )
-                    for n in range(count * 2)
-                ]
-                _wait(warm, timeout=600)
-                ids = [
-                    str(url_source_create(organization=organization, url=site.url(f"/{count}/{n}")).pk)
-                    for n in range(pages)
-                ]
-                seconds, statuses = _wait(ids, timeout=900)
-            finally:
-                for worker in workers:
-                    processes.process_stop(worker)
-            result[f"crawl_{count}_worker_pages_per_s"] = round(pages / seconds, 2)
-            result[f"crawl_{count}_worker_statuses"] = statuses
+        rates = _drain_rates(env=dict(env, SCRAPE_ALLOWLIST=site.netloc), enqueue=enqueue, items=pages)
     finally:
-        broker.__exit__(None, None, None)
         site.close()
-    one, two = result["crawl_1_worker_pages_per_s"], result["crawl_2_worker_pages_per_s"]
-    result["crawl_speedup"] = round(two / one, 2) if one else None
-    return result
+    return {"crawl_page_latency_s": latency, **_scale_figures("crawl", "pages", rates)}
 
 
 def worker_memory(*, env: dict, seconds: float) -> dict | str:

@@ -34,16 +34,7 @@ def _source(source_id) -> KnowledgeSource:
 
 def _slow(site, path: str, seconds: float) -> None:
     body = html_page("Slow", "<p>The warehouse opens at dawn.</p>")
-
-    def handler(request):
-        time.sleep(seconds)
-        request.send_response(200)
-        request.send_header("Content-Type", "text/html")
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body)
-
-    site.route(path, handler)
+    site.page(path, body, content_type="text/html", delay=seconds)
 
 
 def test_a_poison_source_is_given_up_after_bounded_attempts_and_the_worker_carries_on(api, site, worker):

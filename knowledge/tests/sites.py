@@ -87,8 +87,13 @@ class LoopbackSite:
         status: int = 200,
         headers: dict | None = None,
         compress: bool = False,
+        delay: float = 0.0,
     ) -> None:
+        """Serve `body` at `path`, after `delay` seconds (a slow or far-away server)."""
+
         def handler(request: BaseHTTPRequestHandler) -> None:
+            if delay:
+                time.sleep(delay)
             payload = gzip.compress(body) if compress else body
             request.send_response(status)
             request.send_header("Content-Type", content_type)

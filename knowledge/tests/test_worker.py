@@ -109,16 +109,7 @@ def test_pdf_and_crawl_through_a_real_worker_and_hostile_pdfs_fail_alone(api, te
 
 def _slow_page(site, path: str, seconds: float) -> None:
     body = html_page("Slow page", "<p>The slow page says the warehouse opens at dawn.</p>")
-
-    def handler(request):
-        time.sleep(seconds)
-        request.send_response(200)
-        request.send_header("Content-Type", "text/html")
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body)
-
-    site.route(path, handler)
+    site.page(path, body, content_type="text/html", delay=seconds)
 
 
 def _assert_ingested_once(tenant, source_id) -> None:
