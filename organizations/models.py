@@ -45,6 +45,9 @@ class Membership(TenantModel):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
+    # When the user last chose this organization in the dashboard: after the next login the
+    # dashboard opens where they left off, not in their alphabetically first organization.
+    last_selected_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["organization", "user"], name="unique_membership")]

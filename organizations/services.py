@@ -87,6 +87,13 @@ def membership_create(*, organization: Organization, user, role: str) -> Members
         raise Conflict("That user is already a member of this organization.") from None
 
 
+def membership_select(*, organization: Organization, user) -> None:
+    """Remember `organization` as the one `user` last worked in (the dashboard opens there)."""
+    Membership.objects.for_organization(organization).filter(user=user).update(
+        last_selected_at=timezone.now()
+    )
+
+
 def _hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

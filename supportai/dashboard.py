@@ -11,10 +11,12 @@ from __future__ import annotations
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.http import Http404
 from django.shortcuts import redirect
 
 from organizations import selectors as organization_selectors
+from organizations import services as organization_services
 from organizations.models import Membership, Organization
 
 SESSION_ORGANIZATION_KEY = "current_organization_id"
@@ -52,19 +54,21 @@ class SecurityHeadersMixin:
 
 def organization_switch(*, request, organization: Organization) -> None:
     request.session[SESSION_ORGANIZATION_KEY] = str(organization.pk)
+    organization_services.membership_select(organization=organization, user=request.user)
 
 
 def membership_current(request) -> Membership | None:
-    """The user's membership in the session's organization (or their first one)."""
-    memberships = organization_selectors.membership_list_for_user(user=request.user).order_by(
-        "organization__name"
-    )
+    """The user's membership in the session's organization, else in the organization they last
+    chose (this session or an earlier one), else in their alphabetically first."""
+    memberships = organization_selectors.membership_list_for_user(user=request.user)
     wanted = request.session.get(SESSION_ORGANIZATION_KEY)
     if wanted:
         membership = memberships.filter(organization_id=wanted).first()
         if membership is not None:
             return membership
-    membership = memberships.first()
+    membership = memberships.order_by(
+        F("last_selected_at").desc(nulls_last=True), "organization__name", "organization_id"
+    ).first()
     if membership is not None:
         request.session[SESSION_ORGANIZATION_KEY] = str(membership.organization_id)
     return membership

@@ -350,3 +350,24 @@ def test_rename_organization_escapes_markup(owner_client, tenant, agent_client):
     agent_client.post(reverse("settings-organization"), {"name": "Agent rename"})
     tenant.organization.refresh_from_db()
     assert tenant.organization.name != "Agent rename"
+
+
+def test_after_logging_in_again_the_dashboard_opens_the_organization_last_chosen(client, tenant):
+    from organizations.services import organization_create
+
+    # "Zeta" sorts after the tenant's organization, so only the remembered choice can open it.
+    zeta = organization_create(name="Zeta Works", owner=tenant.owner)
+    credentials = {"username": tenant.owner.email, "password": "correct-horse-battery"}
+    assert client.post(reverse("login"), credentials).status_code == 302
+    assert client.get(reverse("overview")).context["organization"] == tenant.organization
+    client.post(reverse("organization-switch"), {"organization": str(zeta.pk)})
+    client.post(reverse("logout"))
+
+    assert client.post(reverse("login"), credentials).status_code == 302
+    assert client.get(reverse("overview")).context["organization"] == zeta
+    # Another member's choice is theirs alone.
+    member = member_add(tenant, role="agent")
+    other = Client()
+    other.force_login(member)
+    assert other.get(reverse("overview")).context["organization"] == tenant.organization
+    assert Membership.objects.unscoped().get(user=member).last_selected_at is None
