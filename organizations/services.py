@@ -384,3 +384,63 @@ def _llm_budget_alert(*, organization: Organization, usage_id, total: int, alert
             budget,
             "; further LLM calls are refused until 00:00 UTC" if crossed >= 100 else "",
         )
+        _llm_budget_alert_enqueue(organization=organization, percent=crossed, total=total, budget=budget)
+
+
+def _llm_budget_alert_enqueue(*, organization: Organization, percent: int, total: int, budget: int) -> None:
+    from organizations.tasks import llm_budget_alert_mail_task
+
+    arguments = (str(organization.pk), percent, total, budget)
+
+    def enqueue() -> None:
+        try:
+            llm_budget_alert_mail_task.delay(*arguments)
+        except Exception as error:  # broker down: the warning above is the alert of record
+            logger.warning(
+                "could not enqueue the budget alert email for organization %s (%s)",
+                organization.pk,
+                error.__class__.__name__,
+            )
+
+    transaction.on_commit(enqueue)
+
+
+def llm_budget_alert_mail(*, organization_id, percent: int, total: int, budget: int) -> int:
+    """Email the organization's owners and admins that today's LLM usage reached `percent`
+    of its budget; returns how many people were told."""
+    from django.conf import settings
+    from django.core.mail import send_mail
+
+    organization = Organization.objects.filter(pk=organization_id).first()
+    if organization is None:  # deleted since
+        return 0
+    recipients = sorted(
+        set(
+            Membership.objects.for_organization(organization)
+            .filter(role__in=[Membership.Role.OWNER, Membership.Role.ADMIN], user__is_active=True)
+            .exclude(user__email="")
+            .values_list("user__email", flat=True)
+        )
+    )
+    if not recipients:
+        return 0
+    if percent >= 100:
+        consequence = (
+            "Until 00:00 UTC chat requests get HTTP 429 and no AI call is made (visitors' messages "
+            "are still saved)."
+        )
+    else:
+        consequence = "At 100% chat requests get HTTP 429 and no AI call is made until 00:00 UTC."
+    body = (
+        f"{organization.name} has used {percent}% of its daily LLM token budget: "
+        f"{total:,} of {budget:,} tokens today (UTC).\n\n{consequence}\n\n"
+        "The server's administrators change the budget with `manage.py set_llm_budget`; "
+        "today's usage is on the dashboard under Settings > Organization.\n"
+    )
+    send_mail(
+        subject=f"{organization.name}: {percent}% of today's LLM token budget used",
+        message=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=recipients,
+    )
+    return len(recipients)

@@ -249,3 +249,89 @@ def test_owner_sees_todays_usage_against_the_budget(tenant, owner_client, other_
     assert "AI usage today" in page
     assert "8,500" in page and "of 10,000 tokens today" in page
     assert "77,777" not in page
+
+
+# --- alert emails ---------------------------------------------------------------------------
+
+
+def _default_queue_tasks() -> list[tuple[str, list]]:
+    """(task name, args) of every message waiting on the real broker's `default` queue; drains it."""
+    from supportai.celery import app
+
+    found = []
+    with app.connection_for_read() as connection:
+        queue = connection.SimpleQueue("default")
+        try:
+            while True:
+                try:
+                    message = queue.get(block=True, timeout=0.5)
+                except queue.Empty:
+                    break
+                found.append((message.headers["task"], json.loads(message.body)[0]))
+                message.ack()
+        finally:
+            queue.close()
+    return found
+
+
+def test_crossing_80_and_100_percent_enqueues_one_alert_email_each(
+    tenant, django_capture_on_commit_callbacks
+):
+    organization = tenant.organization
+    _budget(organization, 1_000)
+    _default_queue_tasks()
+    for tokens in (700, 100, 100, 150, 150):  # 70%, 80%, 90%, 105%, 120%
+        with django_capture_on_commit_callbacks(execute=True):
+            services.llm_usage_record(organization=organization, prompt_tokens=tokens, completion_tokens=0)
+    assert _default_queue_tasks() == [
+        ("organizations.tasks.llm_budget_alert_mail", [str(organization.pk), 80, 800, 1_000]),
+        ("organizations.tasks.llm_budget_alert_mail", [str(organization.pk), 100, 1_050, 1_000]),
+    ]
+
+
+def test_alert_email_goes_to_owners_and_admins_only(tenant, other_tenant, mailoutbox):
+    from organizations.tasks import llm_budget_alert_mail_task
+    from supportai.testing import member_add
+
+    admin = member_add(tenant, role="admin")
+    member_add(tenant, role="agent")
+    told = llm_budget_alert_mail_task(str(tenant.organization.pk), 80, 800_000, 1_000_000)
+    assert told == 2 and len(mailoutbox) == 1
+    message = mailoutbox[0]
+    assert sorted(message.to) == sorted([tenant.owner.email, admin.email])
+    assert other_tenant.owner.email not in message.to
+    assert "80%" in message.subject and tenant.organization.name in message.subject
+    assert "800,000 of 1,000,000 tokens" in message.body and "At 100%" in message.body
+    assert tenant.client_secret not in message.body and tenant.client_id not in message.body
+
+    llm_budget_alert_mail_task(str(tenant.organization.pk), 100, 1_000_100, 1_000_000)
+    assert "HTTP 429" in mailoutbox[1].body and "Until 00:00 UTC" in mailoutbox[1].body
+
+
+def test_alert_email_for_a_deleted_organization_is_dropped(tenant, mailoutbox):
+    from organizations.tasks import llm_budget_alert_mail_task
+
+    organization_id = str(tenant.organization.pk)
+    tenant.organization.delete()
+    assert llm_budget_alert_mail_task(organization_id, 100, 10, 10) == 0
+    assert mailoutbox == []
+
+
+def test_a_failing_mail_server_retries_the_alert_later(tenant, settings):
+    from celery.exceptions import Retry
+
+    from organizations.tasks import llm_budget_alert_mail_task
+
+    # A real SMTP attempt against a closed loopback port: connection refused.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", _closed_port(), 2
+    with pytest.raises(Retry):
+        llm_budget_alert_mail_task.apply(args=(str(tenant.organization.pk), 80, 8, 10), throw=True)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
