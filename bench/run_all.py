@@ -1,8 +1,9 @@
 """`make bench`: run every `bench/<name>.py` module that has a `main()` returning a dict of
 figures, then write `docs/benchmarks.md` with the figures, the command, the machine and
 the date. `BENCH_ONLY=web_tier,rate_limit_accuracy` re-measures a subset and keeps the other
-modules' last figures (from `docs/benchmarks.json`, each section labelled with when and at
-which revision it was measured); `BENCH_DURATION=N` sets the seconds per measured run (each
+modules' last figures (from `docs/benchmarks.json`, or on a fresh clone, where that local file
+is missing, their sections of the committed `docs/benchmarks.md`; each section is labelled
+with when and at which revision it was measured); `BENCH_DURATION=N` sets the seconds per measured run (each
 module has a short default)."""
 
 from __future__ import annotations
@@ -78,6 +79,23 @@ def _previous() -> dict:
     }
 
 
+def _previous_sections() -> dict[str, str]:
+    """The sections of the committed `docs/benchmarks.md` by module name: what a partial run
+    keeps when `docs/benchmarks.json` (local, not committed) does not hold that module, as on
+    a fresh clone."""
+    try:
+        text = OUTPUT.read_text()
+    except OSError:
+        return {}
+    text = text.split("\n---\n", 1)[0]  # the hand-written notes follow the generated part
+    sections: dict[str, str] = {}
+    for chunk in text.split("\n## ")[1:]:
+        name = chunk.split(" ", 1)[0].split("\n", 1)[0]
+        if not chunk.startswith(f"{name}\n\nFAILED"):
+            sections[name] = "## " + chunk.rstrip("\n") + "\n"
+    return sections
+
+
 def _section(module, name: str, result: dict, measured: dict) -> str:
     body = (
         module.report(result)
@@ -100,6 +118,7 @@ def main() -> int:
     started = dt.datetime.now(dt.UTC)
     revision = git_revision()
     previous = _previous()
+    previous_sections = _previous_sections()
     selected = set(modules())
     sections, figures, measured, failures = [], {}, {}, []
     for name in modules(everything=True):
@@ -111,6 +130,8 @@ def main() -> int:
                 figures[name] = previous["figures"][name]
                 measured[name] = previous["measured"].get(name, {"date": previous["date"], "revision": "?"})
                 sections.append(_section(module, name, figures[name], measured[name]))
+            elif name in previous_sections:  # only in the committed report: kept as written
+                sections.append(previous_sections[name])
             continue
         print(f"\n=== bench/{name}.py ===", flush=True)
         clock = time.monotonic()

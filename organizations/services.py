@@ -438,7 +438,8 @@ def llm_budget_alert_mail(*, organization_id, percent: int, total: int, budget: 
         "today's usage is on the dashboard under Settings > Organization.\n"
     )
     send_mail(
-        subject=f"{organization.name}: {percent}% of today's LLM token budget used",
+        # One line whatever the name holds (a line break in a subject is a header injection).
+        subject=f"{' '.join(organization.name.split())}: {percent}% of today's LLM token budget used",
         message=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=recipients,

@@ -308,6 +308,17 @@ def test_alert_email_goes_to_owners_and_admins_only(tenant, other_tenant, mailou
     assert "HTTP 429" in mailoutbox[1].body and "Until 00:00 UTC" in mailoutbox[1].body
 
 
+def test_alert_email_subject_stays_one_line_whatever_the_organization_name(tenant, mailoutbox):
+    from organizations.tasks import llm_budget_alert_mail_task
+
+    tenant.organization.name = "Evil\r\nBcc: victim@example.com"
+    tenant.organization.save(update_fields=["name"])
+    assert llm_budget_alert_mail_task(str(tenant.organization.pk), 80, 8, 10) == 1
+    message = mailoutbox[0].message()
+    assert message["Subject"].startswith("Evil Bcc: victim@example.com: 80%")
+    assert message["Bcc"] is None and "victim@example.com" not in mailoutbox[0].recipients()
+
+
 def test_alert_email_for_a_deleted_organization_is_dropped(tenant, mailoutbox):
     from organizations.tasks import llm_budget_alert_mail_task
 
