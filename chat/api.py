@@ -438,7 +438,7 @@ class WidgetChatApi(OrganizationAPIView):
         if widget is None:
             raise NotFound("Widget not found.")
         conversation = services.widget_conversation_get_or_create(
-            organization=self.organization, widget=widget, session_id=data.get("sessionId", "")
+            organization=self.organization, widget=widget, session_id=data.get("sessionId") or ""
         )
         message = services.message_post(
             conversation=conversation,

@@ -121,14 +121,20 @@ class ConversationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# Seed 000's optional fields also take an explicit `null` (JavaScript callers write
+# `sessionId: id ?? null`), which means the same as leaving the field out.
 class WidgetChatContextRulesSerializer(serializers.Serializer):
-    companyName = serializers.CharField(max_length=200, required=False, allow_blank=True)  # noqa: N815
-    companyDescription = serializers.CharField(max_length=2000, required=False, allow_blank=True)  # noqa: N815
-    policies = serializers.ListField(child=serializers.DictField(), required=False, max_length=50)
-    tone = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    companyName = serializers.CharField(max_length=200, required=False, allow_blank=True, allow_null=True)  # noqa: N815
+    companyDescription = serializers.CharField(  # noqa: N815
+        max_length=2000, required=False, allow_blank=True, allow_null=True
+    )
+    policies = serializers.ListField(
+        child=serializers.DictField(), required=False, max_length=50, allow_null=True
+    )
+    tone = serializers.CharField(max_length=50, required=False, allow_blank=True, allow_null=True)
 
     def validate_policies(self, value):
-        for policy in value:
+        for policy in value or []:
             for key in ("title", "content"):
                 if key in policy and not isinstance(policy[key], str):
                     raise serializers.ValidationError(f"Each policy's {key} must be a string.")
@@ -136,8 +142,8 @@ class WidgetChatContextRulesSerializer(serializers.Serializer):
 
 
 class WidgetChatContextSerializer(serializers.Serializer):
-    rules = WidgetChatContextRulesSerializer(required=False)
-    scrapedData = serializers.JSONField(required=False)  # noqa: N815
+    rules = WidgetChatContextRulesSerializer(required=False, allow_null=True)
+    scrapedData = serializers.JSONField(required=False, allow_null=True)  # noqa: N815
 
 
 class WidgetChatRequestSerializer(serializers.Serializer):
@@ -145,8 +151,8 @@ class WidgetChatRequestSerializer(serializers.Serializer):
 
     message = serializers.CharField(trim_whitespace=True)
     widgetId = serializers.CharField(max_length=100)  # noqa: N815
-    sessionId = serializers.CharField(max_length=255, required=False, allow_blank=True)  # noqa: N815
-    context = WidgetChatContextSerializer(required=False)
+    sessionId = serializers.CharField(max_length=255, required=False, allow_blank=True, allow_null=True)  # noqa: N815
+    context = WidgetChatContextSerializer(required=False, allow_null=True)
 
     def validate_message(self, value: str) -> str:
         limit = settings.CHAT_MAX_MESSAGE_CHARS

@@ -195,3 +195,29 @@ def test_provider_failure_is_502_and_the_question_is_kept(tenant, widget, llm, l
     assert list(stored.values_list("role", "status")) == [("user", "failed")]
     retry = tenant.client(bearer=True).post(URL, _body(widget), format="json")
     assert retry.status_code == 200
+
+
+def test_explicit_nulls_in_optional_fields_mean_not_given(tenant, widget, faq, offline):
+    client = tenant.client(bearer=True)
+    for body in (
+        _body(widget, sessionId=None, context=None),
+        _body(widget, sessionId=None, context={"rules": None, "scrapedData": None}),
+        _body(
+            widget,
+            sessionId="nulls-1",
+            context={
+                "rules": {"companyName": None, "companyDescription": None, "policies": None, "tone": None},
+                "scrapedData": None,
+            },
+        ),
+    ):
+        response = client.post(URL, body, format="json")
+        assert response.status_code == 200, (body, response.content)
+        assert response.json()["message"]
+    # Two bodies without a session id started two conversations; "nulls-1" continues its own.
+    client.post(URL, _body(widget, sessionId="nulls-1", context=None), format="json")
+    assert Conversation.objects.unscoped().filter(widget=widget, external_session_id="nulls-1").count() == 1
+    assert Conversation.objects.unscoped().filter(widget=widget, external_session_id="").count() == 2
+    # Required fields still refuse null, in the seed's error shape.
+    response = client.post(URL, _body(widget, message=None), format="json")
+    assert response.status_code == 400 and "message" in response.content.decode()
