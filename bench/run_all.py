@@ -3,8 +3,8 @@ figures, then write `docs/benchmarks.md` with the figures, the command, the mach
 the date. `BENCH_ONLY=web_tier,rate_limit_accuracy` re-measures a subset and keeps the other
 modules' last figures (from `docs/benchmarks.json`, or on a fresh clone, where that local file
 is missing, their sections of the committed `docs/benchmarks.md`; each section is labelled
-with when and at which revision it was measured); `BENCH_DURATION=N` sets the seconds per measured run (each
-module has a short default)."""
+with when and at which revision it was measured); `BENCH_DURATION=N` sets the seconds per
+measured run (each module has a short default)."""
 
 from __future__ import annotations
 
