@@ -104,3 +104,43 @@ def foreign_client(other_tenant):
 def fast_password_hashing(settings):
     """Dashboard tests create many users; the production hasher costs ~0.5 s each here."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def objects_of_every_kind(post, *, marker: str, customer_id: str, url: str) -> dict:
+    """One of every object the API exposes, created through `post(path, body, file=None)` (a
+    path under /api/v1/, a dict body, an optional `(name, bytes)` upload; returns the response's
+    `data`), every one carrying `marker`. Returns `{"ids": {kind: id}, "messages": {kind: id}}`,
+    kind being the collection path; the tenancy attack walk and the two-organization fuzzing
+    both read their foreign objects from it."""
+    assistant = post("assistants", {"name": f"{marker} bot"})
+    context = post("contexts", {"user_reference": customer_id, "traits": {"plan": marker}})
+    widget = post("widgets", {"assistant_id": assistant["id"], "title": marker})
+    session = post("sessions", {"assistant_id": assistant["id"], "visitor_id": f"v_{customer_id}"})
+    session_message = post(f"sessions/{session['id']}/messages", {"content": f"{marker} question"})
+    conversation = post(
+        "conversations",
+        {"assistant_id": assistant["id"], "customer_id": customer_id, "user_context_id": context["id"]},
+    )
+    conversation_message = post(f"conversations/{conversation['id']}/messages", {"content": marker})
+    api_key = post("api-keys", {"name": f"{marker} key"})
+    qa = post("knowledge/qa", {"question": f"{marker} refund?", "answer": marker})
+    url_source = post("knowledge/urls", {"url": url, "title": marker})
+    file_source = post(
+        "knowledge/files",
+        {"title": marker, "file_type": "text"},
+        file=("manual.txt", f"{marker} manual".encode()),
+    )
+    return {
+        "ids": {
+            "assistants": assistant["id"],
+            "contexts": context["id"],
+            "widgets": widget["id"],
+            "sessions": session["id"],
+            "conversations": conversation["id"],
+            "api-keys": api_key["id"],
+            "knowledge/qa": qa["id"],
+            "knowledge/urls": url_source["id"],
+            "knowledge/files": file_source["id"],
+        },
+        "messages": {"sessions": session_message["id"], "conversations": conversation_message["id"]},
+    }

@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 
 from chat.models import Message
 from organizations.tokens import widget_token_issue
+from supportai.testing import objects_of_every_kind
 from tests.conftest import assert_error_shape
 
 pytestmark = pytest.mark.django_db
@@ -47,68 +48,19 @@ def victim(tenant, site, settings, tmp_path):
     """Organization A with one of every object the API exposes."""
     settings.MEDIA_ROOT = tmp_path / "media"
     api = tenant.client()
-    assistant = _data(api.post("/api/v1/assistants", {"name": "Victim bot"}, format="json"))
-    context = _data(
-        api.post("/api/v1/contexts", {"user_reference": "cust-a", "traits": {"plan": "gold"}}, format="json")
-    )
-    widget = _data(
-        api.post("/api/v1/widgets", {"assistant_id": assistant["id"], "title": "Victim"}, format="json")
-    )
-    session = _data(
-        api.post("/api/v1/sessions", {"assistant_id": assistant["id"], "visitor_id": "v_a"}, format="json")
-    )
-    session_message = _data(
-        api.post(f"/api/v1/sessions/{session['id']}/messages", {"content": "hello from A"}, format="json")
-    )
-    conversation = _data(
-        api.post(
-            "/api/v1/conversations",
-            {
-                "assistant_id": assistant["id"],
-                "customer_id": "cust-a",
-                "user_context_id": context["id"],
-                "title": "A",
-            },
-            format="json",
+
+    def post(path: str, body: dict, file=None) -> dict:
+        if file is None:
+            return _data(api.post(f"/api/v1/{path}", body, format="json"))
+        return _data(
+            api.post(f"/api/v1/{path}", {**body, "file": SimpleUploadedFile(*file)}, format="multipart")
         )
-    )
-    conversation_message = _data(
-        api.post(
-            f"/api/v1/conversations/{conversation['id']}/messages", {"content": "secret of A"}, format="json"
-        )
-    )
-    api_key = _data(api.post("/api/v1/api-keys", {"name": "A's second key"}, format="json"))
-    qa = _data(
-        api.post(
-            "/api/v1/knowledge/qa", {"question": "A's refund policy?", "answer": "secret of A"}, format="json"
-        )
-    )
+
     site.page("/a-policy", b"<html><body><p>A's page</p></body></html>")
-    url_source = _data(api.post("/api/v1/knowledge/urls", {"url": site.url("/a-policy")}, format="json"))
-    file_source = _data(
-        api.post(
-            "/api/v1/knowledge/files",
-            {
-                "title": "A's manual",
-                "file_type": "text",
-                "file": SimpleUploadedFile("a.txt", b"secret of A manual"),
-            },
-            format="multipart",
-        )
+    objects = objects_of_every_kind(
+        post, marker="secret of A", customer_id="cust-a", url=site.url("/a-policy")
     )
-    ids = {
-        "assistants": assistant["id"],
-        "contexts": context["id"],
-        "widgets": widget["id"],
-        "sessions": session["id"],
-        "conversations": conversation["id"],
-        "api-keys": api_key["id"],
-        "knowledge/qa": qa["id"],
-        "knowledge/urls": url_source["id"],
-        "knowledge/files": file_source["id"],
-    }
-    messages = {"sessions": session_message["id"], "conversations": conversation_message["id"]}
-    return {"tenant": tenant, "ids": ids, "messages": messages, "client": api}
+    return {"tenant": tenant, "client": api, **objects}
 
 
 def _snapshot(victim) -> dict:

@@ -29,7 +29,7 @@ import pytest
 import requests
 
 from bench import processes
-from supportai.testing import tenant_create
+from supportai.testing import objects_of_every_kind, tenant_create
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 
@@ -44,42 +44,17 @@ def _data(response: requests.Response) -> dict:
 def _organization_b(url: str, headers: dict) -> dict:
     """One of every object the API exposes, owned by B and named with the private marker."""
 
-    def post(path: str, **kwargs) -> dict:
-        return _data(requests.post(f"{url}/api/v1/{path}", headers=headers, timeout=30, **kwargs))
+    def post(path: str, body: dict, file=None) -> dict:
+        if file is None:
+            request = {"json": body}
+        else:
+            request = {"data": body, "files": {"file": (*file, "text/plain")}}
+        return _data(requests.post(f"{url}/api/v1/{path}", headers=headers, timeout=30, **request))
 
-    assistant = post("assistants", json={"name": f"{MARKER} bot"})
-    context = post("contexts", json={"user_reference": MARKER, "traits": {"plan": MARKER}})
-    widget = post("widgets", json={"assistant_id": assistant["id"], "title": MARKER})
-    session = post("sessions", json={"assistant_id": assistant["id"], "visitor_id": "v_b"})
-    session_message = post(f"sessions/{session['id']}/messages", json={"content": f"{MARKER} question"})
-    conversation = post(
-        "conversations",
-        json={"assistant_id": assistant["id"], "customer_id": "cust-b", "user_context_id": context["id"]},
+    objects = objects_of_every_kind(
+        post, marker=MARKER, customer_id="cust-b", url="http://127.0.0.1:9/b-private"
     )
-    conversation_message = post(f"conversations/{conversation['id']}/messages", json={"content": MARKER})
-    api_key = post("api-keys", json={"name": MARKER})
-    qa = post("knowledge/qa", json={"question": f"{MARKER} refund?", "answer": MARKER})
-    url_source = post("knowledge/urls", json={"url": "http://127.0.0.1:9/b-private", "title": MARKER})
-    file_source = post(
-        "knowledge/files",
-        data={"title": MARKER, "file_type": "text"},
-        files={"file": ("b.txt", f"{MARKER} manual".encode(), "text/plain")},
-    )
-    return {
-        "ids": {
-            "assistants": assistant["id"],
-            "contexts": context["id"],
-            "widgets": widget["id"],
-            "sessions": session["id"],
-            "conversations": conversation["id"],
-            "api-keys": api_key["id"],
-            "knowledge/qa": qa["id"],
-            "knowledge/urls": url_source["id"],
-            "knowledge/files": file_source["id"],
-        },
-        "messages": {"sessions": session_message["id"], "conversations": conversation_message["id"]},
-        "marker": MARKER,
-    }
+    return {**objects, "marker": MARKER}
 
 
 def _snapshot(url: str, headers: dict, foreign: dict) -> dict:

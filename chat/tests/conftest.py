@@ -43,6 +43,25 @@ def assistant(tenant):
 
 
 @pytest.fixture
+def session(tenant, assistant):
+    from chat import services
+
+    return services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v1")
+
+
+def stream_abandon(client, url: str) -> None:
+    """Ask for a streamed answer, read its first two events, then go away: closing the response
+    is what the WSGI server does when the client disconnects."""
+    response = client.post(
+        url, {"content": "Tell me everything"}, format="json", HTTP_ACCEPT="text/event-stream"
+    )
+    stream = iter(response.streaming_content)
+    next(stream)
+    next(stream)
+    response.close()
+
+
+@pytest.fixture
 def widget(tenant, assistant):
     from widget.models import Widget
 

@@ -9,13 +9,9 @@ from django.db import connection
 
 from chat import services
 from chat.models import Conversation, Message
+from chat.tests.conftest import stream_abandon
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def session(tenant, assistant):
-    return services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v1")
 
 
 def _url(session):
@@ -159,13 +155,7 @@ def test_dropped_stream_ends_with_an_error_event_and_no_answer(tenant, session, 
 @pytest.mark.django_db(transaction=True)  # closing a response ends the request (and its connection)
 def test_client_disconnect_keeps_the_partial_answer_as_truncated(tenant, session, llm, llm_server):
     llm_server.then(content="word " * 300, delay=0.01)
-    response = tenant.client().post(
-        _url(session), {"content": "Tell me everything"}, format="json", HTTP_ACCEPT="text/event-stream"
-    )
-    stream = iter(response.streaming_content)
-    next(stream)
-    next(stream)
-    response.close()  # what the WSGI server does when the client goes away
+    stream_abandon(tenant.client(), _url(session))
     answer = Message.objects.for_organization(tenant.organization).get(role="assistant")
     assert answer.status == "truncated" and answer.content.startswith("word")
     assert answer.completion_tokens > 0 and answer.prompt_tokens > 0

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from chat import services
 from chat.models import Message
-from chat.tests.conftest import widget_client
+from chat.tests.conftest import stream_abandon, widget_client
 from organizations import selectors as organization_selectors
 from organizations.models import LLMUsageDay
 from organizations.services import llm_usage_record
@@ -17,11 +17,6 @@ from organizations.services import llm_usage_record
 pytestmark = pytest.mark.django_db
 
 EXHAUSTED = "This organization's daily AI budget is used up; it resets at 00:00 UTC."
-
-
-@pytest.fixture
-def session(tenant, assistant):
-    return services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v1")
 
 
 def _url(session):
@@ -207,13 +202,7 @@ def test_the_next_utc_day_starts_a_fresh_budget(tenant, session, llm, llm_server
 @pytest.mark.django_db(transaction=True)  # closing a response ends the request (and its connection)
 def test_a_stream_cut_short_by_the_client_is_metered_by_estimate(tenant, session, llm, llm_server):
     llm_server.then(content="word " * 300, delay=0.005)
-    response = tenant.client().post(
-        _url(session), {"content": "Tell me everything"}, format="json", HTTP_ACCEPT="text/event-stream"
-    )
-    stream = iter(response.streaming_content)
-    next(stream)
-    next(stream)
-    response.close()
+    stream_abandon(tenant.client(), _url(session))
     usage = _today(tenant.organization)
     assert usage is not None and usage.calls == 1 and usage.completion_tokens > 0
 
