@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -169,12 +169,34 @@ def _vector_ranking(
 
 
 def rank_fuse(*rankings: list[tuple[str, float]], k: int = RRF_K) -> list[tuple[str, float]]:
-    """Reciprocal-rank fusion: sum of 1 / (k + rank) over the rankings a candidate appears in."""
-    fused: Counter[str] = Counter()
+    """Reciprocal-rank fusion of best-first rankings: a candidate scores the sum of 1 / (k + rank).
+
+    RRF is defined over complete rankings, and a retriever returns only its top few. A
+    candidate one retriever did not return ranks somewhere below all that it did, so it counts
+    at the rank just after that list's last entry, not as absent: absent would hand a chunk
+    that both lists happen to hold (say 2nd and 9th) a lead over one the other retriever put
+    first. For a lexical list that ends because no other chunk shares a query term this is the
+    exact (tied) rank; for a truncated list it is the best rank the chunk could have.
+
+    Equal sums are common (ranked 1st and 3rd against 3rd and 1st) and go to the candidate
+    the retrievers were surer of: each list's scores min-max normalised and summed. Then to
+    the lower id, so the order never depends on chance.
+    """
+    fused: defaultdict[str, float] = defaultdict(float)
+    confidence: defaultdict[str, float] = defaultdict(float)
+    candidates = {chunk_id for ranking in rankings for chunk_id, _score in ranking}
     for ranking in rankings:
-        for rank, (chunk_id, _score) in enumerate(ranking, start=1):
-            fused[chunk_id] += 1.0 / (k + rank)
-    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+        if not ranking:
+            continue
+        scores = [score for _chunk_id, score in ranking]
+        low, spread = min(scores), max(scores) - min(scores)
+        ranks = {chunk_id: rank for rank, (chunk_id, _score) in enumerate(ranking, start=1)}
+        for chunk_id in candidates:
+            fused[chunk_id] += 1.0 / (k + ranks.get(chunk_id, len(ranking) + 1))
+        for chunk_id, score in ranking:
+            confidence[chunk_id] += (score - low) / spread if spread else 1.0
+    order = sorted(fused, key=lambda chunk_id: (-round(fused[chunk_id], 12), -confidence[chunk_id], chunk_id))
+    return [(chunk_id, fused[chunk_id]) for chunk_id in order]
 
 
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
