@@ -290,3 +290,34 @@ def test_rank_fuse_handles_empty_and_single_candidate_rankings():
     assert selectors.rank_fuse([("only", 3.0)], []) == [("only", pytest.approx(1 / 61))]
     # All-equal scores: no division by zero, ties fall back to the id.
     assert [c for c, _ in selectors.rank_fuse([("b", 1.0)], [("a", 1.0)])] == ["a", "b"]
+
+
+def _long_answer(seed: int) -> str:
+    words = [f"term{seed}x{number}" for number in range(220)]  # ~2 kB of distinct terms
+    return "Our warranty covers " + " ".join(words) + "."
+
+
+def _vectors_out_of_line(organization) -> list[bool]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_toast_chunk_id(embedding) IS NOT NULL FROM knowledge_chunk "
+            "WHERE organization_id = %s AND pg_column_size(knowledge_chunk.*) > 2032",
+            [organization.pk],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_chunk_vectors_stay_in_the_row_even_when_the_row_is_over_the_toast_threshold(tenant):
+    from django.db import connection
+
+    organization = tenant.organization
+    services.qa_create(organization=organization, question="What does the warranty cover?", answer=_long_answer(1))
+    assert _vectors_out_of_line(organization) == [False]  # a wide row, its vector inline
+    # The check can fail: with pgvector's default storage the same row's vector goes to TOAST.
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending foreign-key checks before DDL
+        cursor.execute("ALTER TABLE knowledge_chunk ALTER COLUMN embedding SET STORAGE EXTERNAL")
+    services.qa_create(organization=organization, question="And the extended warranty?", answer=_long_answer(2))
+    assert sorted(_vectors_out_of_line(organization)) == [False, True]
