@@ -313,11 +313,15 @@ def test_chunk_vectors_stay_in_the_row_even_when_the_row_is_over_the_toast_thres
     from django.db import connection
 
     organization = tenant.organization
-    services.qa_create(organization=organization, question="What does the warranty cover?", answer=_long_answer(1))
+    services.qa_create(
+        organization=organization, question="What does the warranty cover?", answer=_long_answer(1)
+    )
     assert _vectors_out_of_line(organization) == [False]  # a wide row, its vector inline
     # The check can fail: with pgvector's default storage the same row's vector goes to TOAST.
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending foreign-key checks before DDL
         cursor.execute("ALTER TABLE knowledge_chunk ALTER COLUMN embedding SET STORAGE EXTERNAL")
-    services.qa_create(organization=organization, question="And the extended warranty?", answer=_long_answer(2))
+    services.qa_create(
+        organization=organization, question="And the extended warranty?", answer=_long_answer(2)
+    )
     assert sorted(_vectors_out_of_line(organization)) == [False, True]
