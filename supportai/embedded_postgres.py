@@ -28,8 +28,8 @@ def shared_buffers_default() -> str:
     """A quarter of the machine's memory, between Postgres's own 128 MB and 1 GB.
 
     The HNSW index of 180k 384-d vectors is about 330 MB: with the stock 128 MB every search
-    re-read index pages from the OS cache (hybrid p99 at 100k chunks 64 ms against 44 ms
-    with 1 GB on the same host, docs/knowledge.md)."""
+    re-read index pages from the OS cache (hybrid p99 at 100k chunks 61 ms against 32-44 ms
+    with 1 GB on the same host and data, docs/knowledge.md)."""
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
