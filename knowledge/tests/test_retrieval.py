@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import connection
 
 from knowledge import selectors, services
 from knowledge.models import Chunk, CorpusStatistic, KnowledgeSource, TermStatistic
@@ -176,7 +177,6 @@ def test_search_records_embed_and_retrieve_phases(tenant, faq):
 
 
 def test_small_organizations_are_searched_exactly_large_ones_through_hnsw(tenant, faq, settings):
-    from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     def statements(query: str) -> str:
@@ -298,8 +298,6 @@ def _long_answer(seed: int) -> str:
 
 
 def _vectors_out_of_line(organization) -> list[bool]:
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_column_toast_chunk_id(embedding) IS NOT NULL FROM knowledge_chunk "
@@ -310,8 +308,6 @@ def _vectors_out_of_line(organization) -> list[bool]:
 
 
 def test_chunk_vectors_stay_in_the_row_even_when_the_row_is_over_the_toast_threshold(tenant):
-    from django.db import connection
-
     organization = tenant.organization
     services.qa_create(
         organization=organization, question="What does the warranty cover?", answer=_long_answer(1)

@@ -4,6 +4,8 @@ organization's HNSW index stays in Postgres's own cache)."""
 
 from __future__ import annotations
 
+import os
+
 import psycopg
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -40,7 +42,7 @@ def test_a_malformed_setting_is_refused_before_it_reaches_the_file(tmp_path, mon
 def test_a_fresh_embedded_server_starts_with_the_configured_shared_buffers(tmp_path, monkeypatch):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    if embedded_postgres.os.geteuid() == 0:
+    if os.geteuid() == 0:
         # The server runs as its own system user, which must be able to reach the folder.
         tmp_path.chmod(0o755)
         data_dir.chmod(0o755)
