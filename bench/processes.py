@@ -229,13 +229,9 @@ def tenant_provision(*, env: dict[str, str], name: str, rate_limit: int, keys: i
 
 def database_url_for(database: dict) -> str:
     """A DATABASE_URL for a Django DATABASES entry (Unix socket or TCP)."""
-    host = database.get("HOST") or (database.get("OPTIONS") or {}).get("host") or ""
-    user = database.get("USER") or ""
-    password = database.get("PASSWORD") or ""
-    auth = f"{user}:{password}" if password else user
-    if host.startswith("/"):
-        return f"postgres://{auth}@/{database['NAME']}?host={host}"
-    return f"postgres://{auth}@{host}:{database.get('PORT') or 5432}/{database['NAME']}"
+    from supportai.database_urls import database_url
+
+    return database_url(database, scheme="postgres")
 
 
 def rss_bytes(pid: int) -> int:

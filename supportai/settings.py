@@ -154,16 +154,11 @@ else:
             "LOCATION": "supportai_cache",
         }
     }
-    _db = DATABASES["default"]
-    _host = _db.get("HOST", "")
-    if _host.startswith("/"):
-        _broker_db = f"postgresql+psycopg://{_db['USER']}:@/{_db['NAME']}?host={_host}"
-    else:
-        _broker_db = (
-            f"postgresql+psycopg://{_db['USER']}:{_db.get('PASSWORD', '')}"
-            f"@{_host}:{_db.get('PORT') or 5432}/{_db['NAME']}"
-        )
-    CELERY_BROKER_URL = "sqla+" + _broker_db
+    # Derived from the very connection Django uses (socket directory, port, credentials,
+    # options): one helper, so the worker's queue is always this installation's database.
+    from supportai.database_urls import broker_url
+
+    CELERY_BROKER_URL = broker_url(DATABASES["default"])
 
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_DEFAULT_PER_HOUR = env.int("RATELIMIT_DEFAULT_PER_HOUR", default=1000)
