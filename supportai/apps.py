@@ -19,7 +19,6 @@ class SupportAIConfig(AppConfig):
     verbose_name = "SupportAI platform"
 
     def ready(self) -> None:
-        # Not `sender=self`: Django sends post_migrate only for apps with a models module, and
-        # this one has none. The handler runs once per migrated app; each run after the first
-        # is one query that finds the table.
+        # Not `sender=self`: the handler must run whichever app's migrations ran. It runs
+        # once per migrated app; each run after the first is one query that finds the table.
         post_migrate.connect(cache_table_ensure, dispatch_uid="supportai.cache_table_ensure")

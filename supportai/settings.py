@@ -161,6 +161,9 @@ else:
     CELERY_BROKER_URL = broker_url(DATABASES["default"])
 
 RATELIMIT_USE_CACHE = "default"
+# Where rate-limit counters live: Redis when configured, else an atomic upsert counter in
+# Postgres (supportai.rate_counters); both are exact under concurrency.
+RATE_COUNTER_STORE = env.str("RATE_COUNTER_STORE", default="redis" if REDIS_URL else "postgres")
 RATELIMIT_DEFAULT_PER_HOUR = env.int("RATELIMIT_DEFAULT_PER_HOUR", default=1000)
 WIDGET_TOKEN_RATE_PER_CLIENT = env.str("WIDGET_TOKEN_RATE_PER_CLIENT", default="300/h")
 WIDGET_TOKEN_RATE_PER_IP = env.str("WIDGET_TOKEN_RATE_PER_IP", default="60/h")
@@ -168,8 +171,8 @@ WIDGET_TOKEN_RATE_PER_IP = env.str("WIDGET_TOKEN_RATE_PER_IP", default="60/h")
 # is never trusted blindly: any client can send it). Behind a reverse proxy, set this to the
 # header that proxy overwrites (e.g. HTTP_X_REAL_IP), or every visitor shares the proxy's IP.
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
-# django-ratelimit checks for a shared, atomic cache; the Postgres cache is shared and
-# documented as approximate under concurrency (Redis is exact).
+# django-ratelimit's checks look for an atomic cache; our counters do not use the cache
+# without Redis (supportai.rate_counters counts in Postgres).
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 CELERY_TASK_SERIALIZER = "json"

@@ -1,9 +1,9 @@
-"""Per-organization rate limits on the shared cache, built on django-ratelimit's core.
+"""Rate limits: fixed-window counters (supportai.rate_counters) turned into decisions and
+into the `X-RateLimit-*` / `RateLimit` / `RateLimit-Policy` headers.
 
-`django_ratelimit.core.get_usage` counts with `cache.add` + `cache.incr`; on Redis both
-are atomic, so N concurrent requests never let more than the limit through. The window is
-one hour per organization (all of its credentials share it) and its size is the
-organization's `rate_limit_per_hour`.
+The counters are exact under concurrency on both stores (Redis with `REDIS_URL`, an
+`INSERT … ON CONFLICT … RETURNING` counter in Postgres without it), so N concurrent
+requests never let more than the limit through.
 
 When the shared cache is down (documented in docs/security.md):
 - API keys (authenticated, secret-bearing): fail OPEN to a per-process limiter with the
@@ -19,11 +19,11 @@ import threading
 import time
 from dataclasses import dataclass
 
-from django_ratelimit.core import get_usage
 from rest_framework import exceptions
 from rest_framework.throttling import BaseThrottle
 
 from supportai.cache_guard import CacheUnavailable, cache_call
+from supportai.rate_counters import window_counts_increment, window_counts_read
 
 
 class RateLimiterUnavailable(exceptions.APIException):
@@ -74,37 +74,25 @@ class RateLimitState:
         }
 
 
-def rate_limit_hit(*, request, group: str, key: str, limit: int, window: int) -> tuple[bool, RateLimitState]:
-    """Count one request against `key`'s window; returns (allowed, state)."""
-    usage = get_usage(
-        request,
-        group=group,
-        key=lambda _group, _request: key,
-        rate=(limit, window),
-        increment=True,
-    )
-    if usage is None or (usage["limit"] == 0 and usage["time_left"] == -1):
-        # django-ratelimit's sentinel for "the cache gave no count" (it would answer 429 to
-        # every caller): hand the decision to the documented degraded mode instead.
-        raise CacheUnavailable("rate-limit cache returned no count")
-    count = usage["count"]
-    reset = max(1, int(usage["time_left"]))
+def rate_limit_hit(
+    *, request=None, group: str, key: str, limit: int, window: int
+) -> tuple[bool, RateLimitState]:
+    """Count one request against `group`/`key`'s window; returns (allowed, state).
+
+    Raises the store's own errors (RedisError, DatabaseError): callers wrap it in
+    `cache_call` to degrade. `request` is accepted for older callers and not used.
+    """
+    counted = window_counts_increment(buckets=[(f"{group}:{key}", window)])[f"{group}:{key}"]
     state = RateLimitState(
-        policy=group, limit=limit, remaining=max(0, limit - count), reset=reset, window=window
+        policy=group, limit=limit, remaining=max(0, limit - counted.count), reset=counted.reset, window=window
     )
-    return not usage["should_limit"], state
+    return counted.count <= limit, state
 
 
-def rate_limit_peek(*, request, group: str, key: str, limit: int, window: int) -> RateLimitState:
-    usage = get_usage(
-        request, group=group, key=lambda _group, _request: key, rate=(limit, window), increment=False
-    )
+def rate_limit_peek(*, request=None, group: str, key: str, limit: int, window: int) -> RateLimitState:
+    counted = window_counts_read(buckets=[(f"{group}:{key}", window)])[f"{group}:{key}"]
     return RateLimitState(
-        policy=group,
-        limit=limit,
-        remaining=max(0, limit - usage["count"]),
-        reset=max(1, int(usage["time_left"])),
-        window=window,
+        policy=group, limit=limit, remaining=max(0, limit - counted.count), reset=counted.reset, window=window
     )
 
 
