@@ -11,4 +11,5 @@ RUN SECRET_KEY=build-only-$(python -c "import secrets;print(secrets.token_urlsaf
 RUN useradd --create-home supportai && chown -R supportai /app
 USER supportai
 EXPOSE 8000
-CMD ["gunicorn", "supportai.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "2", "--threads", "8", "--timeout", "120"]
+# Workers, threads, timeouts and the worker class come from gunicorn.conf.py.
+CMD ["gunicorn", "supportai.wsgi:application", "--bind", "0.0.0.0:8000"]

@@ -17,3 +17,14 @@ def _fresh_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _live_listener_closed():
+    """A test that opened a live event stream (chat/live.py) closes this process's LISTEN
+    connection after it: the test database cannot be dropped while it is open."""
+    yield
+    from chat import live
+
+    if live.listening():
+        live.streams_stop(wait=5)

@@ -1,5 +1,6 @@
-# Read by gunicorn from the working directory (make run, the Dockerfile, the bench and the
-# chaos tests all start it from the repository root).
+# Read by gunicorn from the working directory (make run, the Dockerfile, docker-compose.yml,
+# the bench and the chaos tests all start it from the repository root): the one place for
+# the web tier's settings. Those commands give only `--bind` (and the bench its own sizes).
 import os
 
 logger_class = "supportai.gunicorn_logging.RedactingLogger"
@@ -19,6 +20,22 @@ def _whole_number(name: str, default: int) -> int:
 # socket, so requests queue during a restart instead of failing. 0 disables recycling.
 max_requests = _whole_number("GUNICORN_MAX_REQUESTS", 5000)
 max_requests_jitter = _whole_number("GUNICORN_MAX_REQUESTS_JITTER", 500) if max_requests else 0
+
+# gthread, with each request head (and a small body) read in the worker's event loop before a
+# thread takes it, so slow or idle clients cost a buffer, not a thread (issue 13, Slowloris),
+# and a separate pool of WEB_STREAM_THREADS (default 256) threads for live event streams, so
+# open widget panels never take a thread from ordinary requests. See
+# supportai/gunicorn_worker.py for why this and not a proxy or an async worker.
+worker_class = "supportai.gunicorn_worker.BufferedThreadWorker"
+workers = _whole_number("WEB_CONCURRENCY", 2) or 1
+threads = _whole_number("WEB_THREADS", 8) or 1
+# Connections one worker holds at once: requests being read, kept alive, streams and slow or
+# idle clients. Each costs a file descriptor and a small buffer.
+worker_connections = 4000
+keepalive = 5
+timeout = 120
+graceful_timeout = 10
+accesslog = "-"
 
 
 def post_worker_init(worker):

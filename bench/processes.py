@@ -31,24 +31,17 @@ def free_port() -> int:
 
 
 def gunicorn_command(*, port: int, workers: int = 2, threads: int = 8) -> list[str]:
-    """The web server exactly as `scripts/run.py` (`make run`) starts it, on loopback."""
+    """The web server as `scripts/run.py` (`make run`) starts it, on loopback: every other
+    setting comes from `gunicorn.conf.py`, the one place for them."""
     return [
         str(BIN / "gunicorn"),
         "supportai.wsgi:application",
         "--bind",
         f"127.0.0.1:{port}",
-        "--worker-class",
-        "gthread",
         "--workers",
         str(workers),
         "--threads",
         str(threads),
-        "--timeout",
-        "120",
-        "--graceful-timeout",
-        "10",
-        "--access-logfile",
-        "-",
     ]
 
 

@@ -20,7 +20,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from assistants import selectors as assistant_selectors
-from chat import selectors, services
+from chat import live, selectors, services
 from chat.models import Conversation, Message
 from chat.serializers import (
     ConversationCreateSerializer,
@@ -120,6 +120,54 @@ MESSAGE_LIST_PARAMETERS = [
 ]
 
 
+def _last_event_id(request):
+    """Where a live stream resumes: the `Last-Event-ID` header (or `?after=`), a message id."""
+    raw = request.META.get("HTTP_LAST_EVENT_ID", "").strip() or request.query_params.get("after", "")
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ValidationFailed(
+            "Last-Event-ID must be a message id.", data={"Last-Event-ID": ["Must be a UUID."]}
+        ) from None
+
+
+def _live_frame(event: live.LiveEvent) -> bytes:
+    if event.kind == "ping":
+        return b": ping\n\n"
+    if event.kind == "message":
+        data = json.dumps(MessageSerializer(event.message).data, default=str)
+        return f"id: {event.message.pk}\nevent: message\ndata: {data}\n\n".encode()
+    if event.kind == "status":
+        return _sse("status", {"handoff_status": event.status})
+    return _sse(event.kind, {"role": "operator"})
+
+
+def live_response(events) -> StreamingHttpResponse:
+    def body():
+        # The client waits this long before reconnecting after the stream ends or drops.
+        yield b"retry: 2000\n\n"
+        try:
+            for event in events:
+                yield _live_frame(event)
+        finally:
+            events.close()
+
+    response = StreamingHttpResponse(body(), content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache, no-transform"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+LIVE_EVENTS_DESCRIPTION = (
+    "Server-sent events of this conversation, held open for up to LIVE_STREAM_SECONDS "
+    '(default 300): `status` (`{"handoff_status"}`) first, then each new `message` (its '
+    "`id:` is the message id), operator `typing`, status changes, and a `: ping` comment every "
+    "15 s. Reconnect with `Last-Event-ID` (or `?after=`) to resume after the last message seen."
+)
+
+
 class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAPIView):
     model = Message
     serializer_class = MessageSerializer
@@ -143,6 +191,11 @@ class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAP
                 ) from None
         page = self.paginate_queryset(selectors.message_list(conversation=conversation, after=after))
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
+
+    def live_events(self, request, pk):
+        conversation = self.conversation(pk)
+        after = _last_event_id(request)
+        return live_response(live.conversation_events(conversation=conversation, after=after))
 
     def post_message(self, request, pk):
         conversation = self.conversation(pk)
@@ -264,6 +317,23 @@ class SessionMessagesApi(_ConversationMessagesBase):
     )
     def post(self, request, pk):
         return self.post_message(request, pk)
+
+
+class SessionEventsApi(_ConversationMessagesBase):
+    allow_widget_token = True
+    kind = Conversation.Kind.SESSION
+
+    @extend_schema(
+        operation_id="sessions_events",
+        description=LIVE_EVENTS_DESCRIPTION,
+        parameters=[
+            OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER),
+            OpenApiParameter("after", str),
+        ],
+        responses={(200, "text/event-stream"): OpenApiResponse(description="An SSE stream")},
+    )
+    def get(self, request, pk):
+        return self.live_events(request, pk)
 
 
 class _FeedbackBase(OrganizationGenericAPIView):
@@ -389,6 +459,22 @@ class ConversationMessagesApi(_ConversationMessagesBase):
     )
     def post(self, request, pk):
         return self.post_message(request, pk)
+
+
+class ConversationEventsApi(_ConversationMessagesBase):
+    kind = Conversation.Kind.CONVERSATION
+
+    @extend_schema(
+        operation_id="conversations_events",
+        description=LIVE_EVENTS_DESCRIPTION,
+        parameters=[
+            OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER),
+            OpenApiParameter("after", str),
+        ],
+        responses={(200, "text/event-stream"): OpenApiResponse(description="An SSE stream")},
+    )
+    def get(self, request, pk):
+        return self.live_events(request, pk)
 
 
 class ConversationMessageFeedbackApi(_FeedbackBase):

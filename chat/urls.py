@@ -7,6 +7,7 @@ api_v1 = [
     *api_path("sessions", api.SessionListCreateApi.as_view(), "session-list"),
     *api_path("sessions/<uuid:pk>", api.SessionDetailApi.as_view(), "session-detail"),
     *api_path("sessions/<uuid:pk>/messages", api.SessionMessagesApi.as_view(), "session-messages"),
+    *api_path("sessions/<uuid:pk>/events", api.SessionEventsApi.as_view(), "session-events"),
     *api_path(
         "sessions/<uuid:pk>/messages/<uuid:message_id>/feedback",
         api.SessionMessageFeedbackApi.as_view(),
@@ -17,6 +18,7 @@ api_v1 = [
     *api_path(
         "conversations/<uuid:pk>/messages", api.ConversationMessagesApi.as_view(), "conversation-messages"
     ),
+    *api_path("conversations/<uuid:pk>/events", api.ConversationEventsApi.as_view(), "conversation-events"),
     *api_path(
         "conversations/<uuid:pk>/messages/<uuid:message_id>/feedback",
         api.ConversationMessageFeedbackApi.as_view(),
@@ -32,6 +34,7 @@ pages = [
     path("inbox/<uuid:pk>/", views.InboxView.as_view(), name="inbox-conversation"),
     path("inbox/<uuid:pk>/messages/", views.TranscriptPollView.as_view(), name="inbox-transcript"),
     path("inbox/<uuid:pk>/reply/", views.OperatorReplyView.as_view(), name="inbox-reply"),
+    path("inbox/<uuid:pk>/typing/", views.OperatorTypingView.as_view(), name="inbox-typing"),
     path(
         "inbox/<uuid:pk>/<slug:action>/",
         views.ConversationActionView.as_view(),

@@ -348,6 +348,15 @@ class OperatorReplyView(InboxMixin, View):
         return redirect(_conversation_url(conversation, request))
 
 
+class OperatorTypingView(InboxMixin, View):
+    """The operator is typing a reply (sent at most every 3 s while they type): the
+    visitor's open widget shows "typing" until the reply or a few seconds pass."""
+
+    def post(self, request, pk):
+        services.conversation_typing_signal(conversation=self.get_conversation())
+        return HttpResponse(status=204)
+
+
 def _conversation_url(conversation: Conversation, request) -> str:
     url = reverse("inbox-conversation", args=[conversation.pk])
     back = request.POST.get("filters", "")

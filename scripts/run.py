@@ -31,27 +31,9 @@ def main() -> int:
     manage("collectstatic", "--noinput", "-v", "0")
     manage("seed_demo", "--port", PORT)
 
-    web_workers = os.environ.get("WEB_CONCURRENCY", "2")
     commands = {
-        "web": [
-            str(BIN / "gunicorn"),
-            "supportai.wsgi:application",
-            "--bind",
-            f"0.0.0.0:{PORT}",
-            # gthread: streamed (SSE) answers hold a thread, not a whole process.
-            "--worker-class",
-            "gthread",
-            "--workers",
-            web_workers,
-            "--threads",
-            "8",
-            "--timeout",
-            "120",
-            "--graceful-timeout",
-            "10",
-            "--access-logfile",
-            "-",
-        ],
+        # Workers, threads, timeouts and the worker class come from gunicorn.conf.py.
+        "web": [str(BIN / "gunicorn"), "supportai.wsgi:application", "--bind", f"0.0.0.0:{PORT}"],
         "worker": [
             str(BIN / "celery"),
             "-A",

@@ -246,6 +246,9 @@ WIDGET_TOKEN_LIFETIME = timedelta(seconds=env.int("WIDGET_TOKEN_LIFETIME", defau
 # and so their sessions, across page loads; after this long away they start afresh.
 WIDGET_VISITOR_MAX_AGE = timedelta(days=env.int("WIDGET_VISITOR_MAX_AGE_DAYS", default=30))
 WIDGET_TOKEN_AUDIENCE = "supportai-widget"
+# How long one live event stream (GET sessions/{id}/events) stays open before the client
+# reconnects with Last-Event-ID: bounds a stream's thread and re-checks its credential.
+LIVE_STREAM_SECONDS = env.int("LIVE_STREAM_SECONDS", default=300)
 # An empty JWT_SIGNING_KEY (a blank line in .env) must not mean "sign with an empty key".
 JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY
 if PRODUCTION and len(JWT_SIGNING_KEY) < 50:

@@ -76,7 +76,10 @@ def test_schemathesis_finds_no_server_errors_schema_violations_or_cross_tenant_r
 ):
     fuzzer = tenant_create("Fuzzed", rate_limit_per_hour=1_000_000)
     owner = tenant_create("Owner of B", rate_limit_per_hour=1_000_000)
-    _web, url = procs.gunicorn(env=dict(live_env, LOG_LEVEL="WARNING", SCRAPE_ALLOWLIST="127.0.0.1:9"))
+    # Live event streams end after 2 s here, within the fuzzer's request timeout.
+    _web, url = procs.gunicorn(
+        env=dict(live_env, LOG_LEVEL="WARNING", SCRAPE_ALLOWLIST="127.0.0.1:9", LIVE_STREAM_SECONDS="2")
+    )
     headers = {"X-API-Key": fuzzer.client_id, "X-API-Secret": fuzzer.client_secret}
     owner_headers = {"X-API-Key": owner.client_id, "X-API-Secret": owner.client_secret}
     assistant = requests.post(f"{url}/api/v1/assistants", json={"name": "Fuzz"}, headers=headers, timeout=30)

@@ -3,6 +3,7 @@
 from chat.services.conversations import (
     conversation_create,
     conversation_resolve,
+    conversation_typing_signal,
     handoff_hand_back,
     handoff_take_over,
     session_create,
@@ -20,6 +21,7 @@ __all__ = [
     "company_rules_from_payload",
     "conversation_create",
     "conversation_resolve",
+    "conversation_typing_signal",
     "handoff_hand_back",
     "handoff_take_over",
     "message_feedback_set",

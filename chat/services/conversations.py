@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from assistants.models import Assistant, UserContext
+from chat import live
 from chat.models import Conversation
 from supportai.api.errors import NotFound, ValidationFailed
 
@@ -96,24 +97,34 @@ def handoff_take_over(*, conversation: Conversation, user) -> Conversation:
     conversation.handoff_status = Conversation.HandoffStatus.HUMAN
     conversation.assigned_to = user
     conversation.save(update_fields=["handoff_status", "assigned_to", "updated_at"])
+    live.conversation_event_publish(conversation_id=conversation.pk, kind="status")
     return conversation
 
 
 def handoff_hand_back(*, conversation: Conversation) -> Conversation:
     conversation.handoff_status = Conversation.HandoffStatus.BOT
     conversation.save(update_fields=["handoff_status", "updated_at"])
+    live.conversation_event_publish(conversation_id=conversation.pk, kind="status")
     return conversation
 
 
 def conversation_resolve(*, conversation: Conversation) -> Conversation:
     conversation.handoff_status = Conversation.HandoffStatus.RESOLVED
     conversation.save(update_fields=["handoff_status", "updated_at"])
+    live.conversation_event_publish(conversation_id=conversation.pk, kind="status")
     return conversation
 
 
+def conversation_typing_signal(*, conversation: Conversation) -> None:
+    """An operator is typing a reply: the visitor's open panel shows it for a few seconds."""
+    live.conversation_event_publish(conversation_id=conversation.pk, kind="typing")
+
+
 def conversation_touch(*, conversation: Conversation) -> None:
+    """A message was stored: bump the conversation's times and wake its live streams."""
     now = timezone.now()
     Conversation.objects.for_organization(conversation.organization_id).filter(pk=conversation.pk).update(
         last_message_at=now, updated_at=now
     )
     conversation.last_message_at = now
+    live.conversation_event_publish(conversation_id=conversation.pk, kind="message")

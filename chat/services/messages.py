@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from chat import live
 from chat.models import Conversation, Message
 from chat.services.conversations import conversation_touch
 from supportai.api.errors import ValidationFailed
@@ -16,6 +17,7 @@ def operator_reply_post(*, conversation: Conversation, user, content: str) -> Me
         conversation.handoff_status = Conversation.HandoffStatus.HUMAN
         conversation.assigned_to = conversation.assigned_to or user
         conversation.save(update_fields=["handoff_status", "assigned_to", "updated_at"])
+        live.conversation_event_publish(conversation_id=conversation.pk, kind="status")
     message = Message.objects.create(
         organization_id=conversation.organization_id,
         conversation=conversation,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from chat import grounding, prompts
+from chat import grounding, live, prompts
 from chat.llm import (
     ChatMessage,
     Completion,
@@ -408,6 +408,7 @@ def _reopen(conversation: Conversation) -> None:
     if conversation.handoff_status == Conversation.HandoffStatus.RESOLVED:
         conversation.handoff_status = Conversation.HandoffStatus.BOT
         conversation.save(update_fields=["handoff_status", "updated_at"])
+        live.conversation_event_publish(conversation_id=conversation.pk, kind="status")
 
 
 def message_post(

@@ -13,8 +13,9 @@
   var D = document;
   var registry = (W.SupportAI = W.SupportAI || { instances: {} });
   registry.instances = registry.instances || {};
-  var POLL_OPEN_MS = 1500;
-  var POLL_CLOSED_MS = 15000;
+  var LIVE_RETRY_MS = 1000; // reconnect after a stream ends; doubled after each failure
+  var LIVE_RETRY_MAX_MS = 30000;
+  var TYPING_SHOWN_MS = 6000;
   var REFRESH_MARGIN_S = 60;
   // Shared by every copy of this script on the page: widgets in one corner stack upwards.
   var stacks = (registry.stacks = registry.stacks || { "bottom-right": 0, "bottom-left": 0 });
@@ -306,7 +307,10 @@
     this.lastId = null;
     this.busy = false;
     this.open = false;
-    this.pollTimer = null;
+    this.live = null; // the open event stream, if any
+    this.liveTimer = null;
+    this.liveFailures = 0;
+    this.held = []; // live messages that arrived while our own question was being answered
   }
   var P = Widget.prototype;
 
@@ -338,6 +342,7 @@
         credentials: "omit",
         referrerPolicy: "origin",
         cache: "no-store",
+        signal: options.signal,
       }).then(function (response) {
         if (response.status === 401 && !retried) {
           self.state({ exp: 0 }); // keep the old token: it proves who the visitor is
@@ -584,18 +589,19 @@
     });
     W.addEventListener("offline", function () {
       self.showBanner("You are offline. Messages will send when you are back online.");
+      self.listen();
     });
     W.addEventListener("online", function () {
       self.showBanner(null);
-      self.poll();
+      self.listen();
     });
     D.addEventListener("visibilitychange", function () {
-      if (!D.hidden) self.poll();
+      self.listen();
     });
     registry.instances[self.instance] = self;
     self.loadHistory().then(function () {
       if (config.auto_open || self.openOnLoad || self.state().open) self.setOpen(true, true);
-      self.schedulePoll();
+      self.listen();
     });
   };
 
@@ -624,10 +630,10 @@
       self.dot.hidden = true;
       if (!silent || D.activeElement === D.body) self.input.focus();
       self.scrollDown();
-      self.poll();
+      self.listen();
     } else {
       if (!silent) self.launcher.focus();
-      self.schedulePoll();
+      self.listen();
     }
   };
 
@@ -778,47 +784,131 @@
     });
   };
 
-  P.schedulePoll = function () {
-    var self = this;
-    clearTimeout(self.pollTimer);
-    if (!self.state().sessionId) return;
-    self.pollTimer = setTimeout(
-      function () {
-        self.poll();
-      },
-      self.open ? POLL_OPEN_MS : POLL_CLOSED_MS
-    );
-  };
-  // Operator replies (and anything sent from another tab) arrive by polling `?after=`.
-  P.poll = function () {
+  // Live updates: while the panel is open, one long-lived event stream
+  // (GET /api/v1/sessions/{id}/events, server-sent events read over fetch so the bearer
+  // token stays in a header) brings operator replies, typing and status changes. The server
+  // ends a stream after a few minutes, and a network drop or a server restart ends it too:
+  // it is opened again after `?after=` the last message seen, so nothing is missed. A
+  // closed panel, a hidden tab or an offline browser holds no connection at all.
+  P.listen = function () {
     var self = this;
     var sessionId = self.state().sessionId;
-    clearTimeout(self.pollTimer);
-    if (!sessionId || self.busy || self.polling || D.hidden || !navigator.onLine) {
-      self.schedulePoll();
+    if (!sessionId || !self.open || D.hidden || !navigator.onLine) {
+      self.unlisten();
       return;
     }
-    self.polling = true;
-    var path = "/api/v1/sessions/" + sessionId + "/messages?page_size=100" + (self.lastId ? "&after=" + encodeURIComponent(self.lastId) : "");
+    if (self.live && self.live.sessionId === sessionId) return;
+    self.unlisten();
+    var live = { sessionId: sessionId, controller: W.AbortController ? new AbortController() : null };
+    self.live = live;
+    var path = "/api/v1/sessions/" + sessionId + "/events" + (self.lastId ? "?after=" + encodeURIComponent(self.lastId) : "");
+    var wait = 0;
     self
-      .json(path)
-      .then(function (data) {
-        if (self.busy) return;
-        var fresh = false;
-        ((data && data.results) || []).forEach(function (message) {
-          if (!self.seen[message.id]) {
-            self.addMessage(message);
-            fresh = true;
-          }
-          self.track(message);
-        });
-        if (fresh && !self.open) self.dot.hidden = false;
+      .request(path, { accept: "text/event-stream", signal: live.controller && live.controller.signal })
+      .then(function (response) {
+        if (response.status === 404) {
+          self.state({ sessionId: null }); // the session is gone; the next message starts one
+          return;
+        }
+        if (!response.ok || !response.body) {
+          var error = httpError(response, null);
+          if (response.status === 429) wait = (error.retryAfter || 30) * 1000;
+          throw error;
+        }
+        self.liveFailures = 0;
+        return self.readEvents(response, live);
       })
-      .catch(function () {})
+      .catch(function () {
+        self.liveFailures = Math.min(self.liveFailures + 1, 6);
+      })
       .then(function () {
-        self.polling = false;
-        self.schedulePoll();
+        if (self.live !== live) return; // closed or replaced meanwhile
+        self.live = null;
+        var delay = wait || Math.min(LIVE_RETRY_MAX_MS, LIVE_RETRY_MS * Math.pow(2, self.liveFailures));
+        clearTimeout(self.liveTimer);
+        self.liveTimer = setTimeout(function () {
+          self.listen();
+        }, delay * (0.75 + Math.random() / 2));
       });
+  };
+  P.unlisten = function () {
+    clearTimeout(this.liveTimer);
+    var live = this.live;
+    this.live = null;
+    if (live && live.controller) live.controller.abort();
+  };
+  P.readEvents = function (response, live) {
+    var self = this;
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    function handle(block) {
+      var event = "message";
+      var data = [];
+      block.split("\n").forEach(function (line) {
+        if (line.indexOf("event:") === 0) event = line.slice(6).trim();
+        else if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
+      });
+      if (!data.length) return; // a comment (": ping") or the retry field
+      var payload;
+      try {
+        payload = JSON.parse(data.join("\n"));
+      } catch (e) {
+        return;
+      }
+      if (event === "message") self.liveMessage(payload);
+      else if (event === "status") self.liveStatus(payload.handoff_status);
+      else if (event === "typing") self.showTyping();
+    }
+    function pump() {
+      return reader.read().then(function (chunk) {
+        if (chunk.done || self.live !== live) return;
+        buffer += decoder.decode(chunk.value, { stream: true }).replace(/\r\n?/g, "\n");
+        var index;
+        while ((index = buffer.indexOf("\n\n")) !== -1) {
+          var block = buffer.slice(0, index);
+          buffer = buffer.slice(index + 2);
+          handle(block);
+        }
+        return pump();
+      });
+    }
+    return pump();
+  };
+  P.liveMessage = function (message) {
+    var self = this;
+    if (!message || !message.id) return;
+    // Our own question and its answer are shown by send(): hold what arrives meanwhile.
+    if (self.busy) {
+      self.held.push(message);
+      return;
+    }
+    if (message.role === "operator") self.hideTyping();
+    if (!self.seen[message.id]) self.addMessage(message);
+    self.track(message);
+  };
+  P.liveStatus = function (status) {
+    this.status.textContent =
+      status === "human" ? "A member of our team will reply here shortly" : "We typically answer right away";
+  };
+  P.showTyping = function () {
+    var self = this;
+    if (!self.typing) {
+      self.typing = el("div", { cls: "msg operator" }, [
+        el("span", { cls: "who", text: "Support team" }),
+        el("span", { cls: "typing", role: "status", "aria-label": "Support team is typing" }, [el("i"), el("i"), el("i")]),
+      ]);
+    }
+    self.log.appendChild(self.typing);
+    self.scrollDown();
+    clearTimeout(self.typingTimer);
+    self.typingTimer = setTimeout(function () {
+      self.hideTyping();
+    }, TYPING_SHOWN_MS);
+  };
+  P.hideTyping = function () {
+    clearTimeout(this.typingTimer);
+    if (this.typing) this.typing.remove();
   };
 
   P.ensureSession = function () {
@@ -871,7 +961,6 @@
     key = key || randomKey();
     self.busy = true;
     self.sendButton.disabled = true;
-    clearTimeout(self.pollTimer);
     var userBubble = self.addMessage({ role: "user", content: text });
     var answer = self.addMessage({ role: "assistant", content: "", greeting: true });
     answer.body.textContent = "";
@@ -882,7 +971,12 @@
     function finish() {
       self.busy = false;
       self.sendButton.disabled = false;
-      self.schedulePoll();
+      var held = self.held;
+      self.held = [];
+      held.forEach(function (message) {
+        self.liveMessage(message);
+      });
+      self.listen(); // the first question creates the session: start listening to it
     }
     function fail(error) {
       answer.remove();
@@ -952,7 +1046,7 @@
         })
         .then(function (message) {
           if (message && message.role === "user") {
-            // A person from the team has taken over: no bot answer; their reply is polled.
+            // A person from the team has taken over: no bot answer; their reply comes live.
             answer.remove();
             self.seen[message.id] = userBubble;
             self.track(message);

@@ -67,3 +67,49 @@ def test_gunicorn_max_requests_comes_from_the_environment(monkeypatch):
 def test_gunicorn_max_requests_refuses_bad_values(monkeypatch, value):
     with pytest.raises(ValueError, match="GUNICORN_MAX_REQUESTS must be a whole number"):
         _gunicorn_config(monkeypatch, GUNICORN_MAX_REQUESTS=value)
+
+
+def test_every_web_command_takes_its_settings_from_gunicorn_conf(monkeypatch):
+    """Slowloris (issue 13): the compose stack, the Dockerfile, `make run` and the bench all
+    run the same worker, because they all leave the settings to gunicorn.conf.py."""
+    from gunicorn.config import Config
+
+    from bench.processes import gunicorn_command
+    from supportai.gunicorn_worker import BufferedThreadWorker
+
+    for name in ("WEB_CONCURRENCY", "WEB_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    config = _gunicorn_config(monkeypatch)
+    gunicorn = Config()
+    for name in ("worker_class", "workers", "threads", "worker_connections", "keepalive", "timeout"):
+        gunicorn.set(name, config[name])
+    assert gunicorn.worker_class is BufferedThreadWorker
+    assert (gunicorn.workers, gunicorn.threads) == (2, 8)
+    assert gunicorn.worker_connections >= 2000  # slow, idle and streaming clients are cheap
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    run = (ROOT / "scripts" / "run.py").read_text()
+    commands = [
+        compose["services"]["web"]["command"],
+        dockerfile.split("\nCMD ", 1)[1],
+        run,
+        " ".join(gunicorn_command(port=8000)),
+    ]
+    for command in commands:
+        assert "supportai.wsgi:application" in command
+        for flag in ("--worker-class", "-k ", "--timeout", "--keep-alive"):
+            assert flag not in command, (flag, command[:300])
+    # The image holds gunicorn.conf.py at the working directory gunicorn starts in.
+    assert "WORKDIR /app" in dockerfile and "COPY . ." in dockerfile
+    dockerignore = ROOT / ".dockerignore"
+    if dockerignore.exists():
+        assert "gunicorn.conf.py" not in dockerignore.read_text()
+
+
+@pytest.mark.parametrize("name", ["WEB_CONCURRENCY", "WEB_THREADS"])
+def test_web_sizes_come_from_the_environment(monkeypatch, name):
+    config = _gunicorn_config(monkeypatch, **{name: "3"})
+    assert config["workers" if name == "WEB_CONCURRENCY" else "threads"] == 3
+    with pytest.raises(ValueError, match=f"{name} must be a whole number"):
+        _gunicorn_config(monkeypatch, **{name: "many"})

@@ -184,13 +184,24 @@ def test_visitor_chats_with_the_knowledge_base_from_another_origin(browser, shop
     )
     assert steps.all_inner_texts() == ["Open My orders", "Choose Return item", "Print the label"]
 
-    # An operator takes over and replies: the open widget shows it (polling), labelled.
+    # The open panel holds one event stream and polls nothing: 6 idle seconds, no request.
+    api_calls = []
+    page.on("request", lambda r: api_calls.append(r.url) if "/api/" in r.url else None)
+    page.wait_for_timeout(6000)
+    assert api_calls == [], api_calls
+
+    # An operator types, then replies: the open widget shows both at once, labelled.
+    chat_services.conversation_typing_signal(conversation=conversation)
+    widget.locator(".msg.operator .typing").wait_for(timeout=2000)
     chat_services.operator_reply_post(
         conversation=conversation, user=tenant.owner, content="Hi, I'm Dana from Acme. Anything else?"
     )
-    widget.locator(".msg.operator").wait_for(timeout=5000)
+    widget.locator(".msg.operator[data-id]").wait_for(timeout=2000)
     assert "Dana from Acme" in widget.locator(".msg.operator").inner_text()
     assert "Support team" in widget.locator(".msg.operator").inner_text()
+    assert widget.locator(".msg.operator .typing").count() == 0  # the reply replaced it
+    assert "A member of our team will reply here shortly" in panel.inner_text()  # the status came too
+    assert api_calls == [], api_calls  # all of it over the one stream
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "widget-desktop.png"))

@@ -1,0 +1,88 @@
+"""Slow and idle clients against the web tier (Slowloris): gunicorn exactly as `make run`
+starts it (`supportai.gunicorn_worker.BufferedThreadWorker`, 2 workers × 8 threads), and for
+comparison gunicorn's stock gthread worker with the same sizes (what `make run` ran before
+issue 13), each on a free loopback port. While N connections each send one more header line
+every 5 s without ever finishing the request (or M connections send nothing at all), a
+normal client makes sequential requests, each on a new connection: `GET /healthz` and an
+authenticated `GET /api/v1/organization`. A request counts as failed when it does not
+answer within 5 s. The same 2-core machine runs the attackers, the prober and the server.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+from bench import common
+from bench.common import processes
+from bench.slow_clients import SlowClients, latency_probe
+
+SERVERS = (
+    ("stock gthread (before)", "--worker-class gthread"),
+    ("make run's worker (after)", ""),
+)
+SCENARIOS = (
+    ("no slow clients", 0, 0),
+    ("40 slow clients (one header line / 5 s)", 40, 0),
+    ("1,000 slow clients (one header line / 5 s)", 1000, 0),
+    ("1,000 idle connections (nothing sent)", 0, 1000),
+)
+
+
+def main(*, duration: float | None = None) -> dict:
+    duration = duration or common.duration_seconds(8)
+    env = common.bench_env()
+    common.database_ready(env)
+    tenant = processes.tenant_provision(env=env, name="Bench slowloris", rate_limit=common.UNLIMITED)
+    headers = common.auth_headers(tenant["keys"][0])
+    results: dict = {"duration_s": duration, "scenarios": []}
+    for server_title, arguments in SERVERS:
+        server, base_url = processes.gunicorn_start(
+            env=dict(env, GUNICORN_CMD_ARGS=arguments), log_path=common.log_path("slowloris")
+        )
+        address = urlsplit(base_url)
+        try:
+            latency_probe(base_url + "/api/v1/organization", seconds=3, headers=headers)  # warm up
+            for title, slow, idle in SCENARIOS:
+                with SlowClients(address.hostname, address.port, slow=slow, idle=idle) as attack:
+                    time.sleep(2)
+                    health = latency_probe(base_url + "/healthz", seconds=duration)
+                    api = latency_probe(base_url + "/api/v1/organization", seconds=duration, headers=headers)
+                    held = attack.open_now
+                row = {
+                    "server": server_title,
+                    "scenario": title,
+                    "held_open": held,
+                    "healthz": health,
+                    "api": api,
+                }
+                print(row, flush=True)
+                results["scenarios"].append(row)
+        finally:
+            processes.process_stop(server)
+    return results
+
+
+def _cell(probe: dict) -> str:
+    if not probe["requests"]:
+        return "–"
+    return f"{probe['p50_ms']} / {probe['p95_ms']} / {probe['max_ms']} ms, {probe['failed']} of {probe['requests']} failed"
+
+
+def report(result: dict) -> str:
+    lines = [
+        f"{result['duration_s']:.0f} s per probe; cells: p50 / p95 / max of answered requests, and failures (no answer within 5 s).",
+        "",
+        "| web worker | slow clients | connections held open | GET /healthz | GET /api/v1/organization |",
+        "|---|---|---|---|---|",
+    ]
+    for row in result["scenarios"]:
+        lines.append(
+            f"| {row.get('server', '')} | {row['scenario']} | {row['held_open']} | {_cell(row['healthz'])}"
+            f" | {_cell(row['api'])} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(report(main()))

@@ -1,0 +1,242 @@
+"""Live events of a conversation, for open widget panels: new messages (operator replies,
+answers, a message sent from another tab), typing and status changes.
+
+Writers call `conversation_event_publish`, which is a Postgres `NOTIFY` on the writer's own
+connection: Postgres delivers it when that transaction commits (never for a rolled-back
+one), to every web process, whichever process wrote — web, Celery worker, a management
+command. Postgres is in every deployment (the embedded one for `make run`, the compose
+service), so the same mechanism serves with and without `REDIS_URL`, with no second code
+path to keep right.
+
+In each web process one thread (`_Hub`) holds one extra connection with `LISTEN`, and wakes
+the streams of that conversation. A stream (`conversation_events`) then reads what changed
+from the database — the database stays the only source of truth, so a notification lost in
+a reconnect costs nothing: after reconnecting, the hub wakes every stream to re-read. Between
+events a stream holds no database connection; reads are limited to `READS_AT_ONCE` at a time
+per process, so a burst of events cannot exhaust Postgres connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, connections
+
+from chat.models import Conversation, Message
+from supportai import shutdown
+from supportai.api.errors import NotFound
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "supportai_live"
+KINDS = ("message", "status", "typing")
+HEARTBEAT_SECONDS = 15.0
+READS_AT_ONCE = 4
+_RESYNC = "resync"
+_STOP = "stop"
+
+_reads = threading.BoundedSemaphore(READS_AT_ONCE)
+
+
+def conversation_event_publish(*, conversation_id, kind: str) -> None:
+    """Wake the live streams of a conversation (delivered when the current transaction
+    commits; at once outside one)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown live event kind {kind!r}")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, f"{conversation_id}:{kind}"])
+
+
+class _Hub:
+    """One LISTEN connection per process; fans notifications out to the waiting streams."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.listeners: dict[str, set[queue.SimpleQueue]] = {}
+        self.thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+        self.connected = threading.Event()
+
+    def subscribe(self, conversation_id: str) -> queue.SimpleQueue:
+        inbox: queue.SimpleQueue = queue.SimpleQueue()
+        with self.lock:
+            self.listeners.setdefault(conversation_id, set()).add(inbox)
+            if self.thread is None or not self.thread.is_alive():
+                self.stopping.clear()
+                self.thread = threading.Thread(target=self._run, name="live-events", daemon=True)
+                self.thread.start()
+        # The first stream of a process waits (briefly) for LISTEN, so nothing committed
+        # after its first read can be missed.
+        self.connected.wait(5)
+        return inbox
+
+    def unsubscribe(self, conversation_id: str, inbox: queue.SimpleQueue) -> None:
+        with self.lock:
+            waiting = self.listeners.get(conversation_id)
+            if waiting is not None:
+                waiting.discard(inbox)
+                if not waiting:
+                    del self.listeners[conversation_id]
+
+    def open_streams(self) -> int:
+        with self.lock:
+            return sum(len(inboxes) for inboxes in self.listeners.values())
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._broadcast(_STOP)
+
+    def _broadcast(self, kind: str) -> None:
+        with self.lock:
+            inboxes = [inbox for waiting in self.listeners.values() for inbox in waiting]
+        for inbox in inboxes:
+            inbox.put(kind)
+
+    def _deliver(self, payload: str) -> None:
+        conversation_id, _, kind = payload.partition(":")
+        with self.lock:
+            inboxes = list(self.listeners.get(conversation_id, ()))
+        for inbox in inboxes:
+            inbox.put(kind)
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self.stopping.is_set():
+            wrapper = connections.create_connection("default")
+            try:
+                wrapper.ensure_connection()
+                raw = wrapper.connection
+                raw.autocommit = True
+                raw.execute(f"LISTEN {CHANNEL}")
+                self.connected.set()
+                self._broadcast(_RESYNC)  # anything sent while we were not listening
+                backoff = 0.5
+                while not self.stopping.is_set():
+                    for notify in raw.notifies(timeout=1.0):
+                        self._deliver(notify.payload)
+            except Exception:
+                logger.warning("live events: the LISTEN connection failed; reconnecting", exc_info=True)
+                self.connected.clear()
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+            finally:
+                try:
+                    wrapper.close()
+                except Exception:  # noqa: S110  (already broken; nothing left to release)
+                    pass
+        self.connected.clear()
+
+
+_hub = _Hub()
+shutdown.on_stop(_hub.stop)
+
+
+def streams_stop(*, wait: float = 0.0) -> None:
+    """End every open stream of this process (the web worker is stopping or restarting),
+    and the LISTEN connection; `wait` seconds at most for that connection to close."""
+    _hub.stop()
+    thread = _hub.thread
+    if wait and thread is not None:
+        thread.join(wait)
+
+
+def open_streams() -> int:
+    return _hub.open_streams()
+
+
+def listening() -> bool:
+    return _hub.thread is not None and _hub.thread.is_alive()
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    kind: str  # "message", "status", "typing" or "ping"
+    message: Message | None = None
+    status: str = ""
+
+
+def _connection_release() -> None:
+    # Hold no database connection while waiting (not inside a transaction: a test's).
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _read_messages(conversation: Conversation, after) -> list[Message]:
+    from chat import selectors
+
+    with _reads:
+        try:
+            try:
+                return list(selectors.message_list(conversation=conversation, after=after))
+            except NotFound:  # an unknown Last-Event-ID: send the whole transcript
+                return list(selectors.message_list(conversation=conversation))
+        finally:
+            _connection_release()
+
+
+def _read_status(conversation: Conversation) -> str:
+    with _reads:
+        try:
+            return (
+                Conversation.objects.for_organization(conversation.organization_id)
+                .filter(pk=conversation.pk)
+                .values_list("handoff_status", flat=True)
+                .first()
+                or ""
+            )
+        finally:
+            _connection_release()
+
+
+def conversation_events(*, conversation: Conversation, after=None) -> Iterator[LiveEvent]:
+    """The live events of one conversation, for `LIVE_STREAM_SECONDS`: first its status and
+    the messages after `after` (a message id, the client's Last-Event-ID), then each change as
+    it is committed, and a `ping` every `HEARTBEAT_SECONDS` while nothing happens.
+
+    Ends early when the web process stops; the client reconnects with Last-Event-ID.
+    """
+    conversation_id = str(conversation.pk)
+    inbox = _hub.subscribe(conversation_id)
+    try:
+        deadline = time.monotonic() + settings.LIVE_STREAM_SECONDS
+        status = _read_status(conversation)
+        yield LiveEvent("status", status=status)
+        for message in _read_messages(conversation, after):
+            after = message.pk
+            yield LiveEvent("message", message=message)
+        while not _hub.stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                kinds = {inbox.get(timeout=min(HEARTBEAT_SECONDS, remaining))}
+            except queue.Empty:
+                if deadline - time.monotonic() > 0:
+                    yield LiveEvent("ping")
+                continue
+            while True:  # take everything already queued: one read serves a burst
+                try:
+                    kinds.add(inbox.get_nowait())
+                except queue.Empty:
+                    break
+            if _STOP in kinds:
+                return
+            if kinds & {"status", _RESYNC}:
+                current = _read_status(conversation)
+                if current != status:
+                    status = current
+                    yield LiveEvent("status", status=status)
+            if kinds & {"message", _RESYNC}:
+                for message in _read_messages(conversation, after):
+                    after = message.pk
+                    yield LiveEvent("message", message=message)
+            if "typing" in kinds:
+                yield LiveEvent("typing")
+    finally:
+        _hub.unsubscribe(conversation_id, inbox)

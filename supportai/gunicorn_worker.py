@@ -1,0 +1,270 @@
+"""The web tier's gunicorn worker: gthread, with the request head read off the threads.
+
+gunicorn's gthread worker hands a connection to a thread as soon as its first bytes arrive,
+and that thread then blocks until the request head is complete, however slowly it comes.
+Sixteen clients sending one header line every few seconds therefore held every thread of
+`make run` (2 workers × 8 threads) and nothing else was answered (issue 13, Slowloris).
+
+This worker keeps the request head — and a body up to `BODY_BUFFER_BYTES` — in the worker's
+event loop (the selector gthread already runs for kept-alive connections) until it is
+complete, and only then gives the connection to a thread, with the bytes already read
+pushed back into gunicorn's own parser. A connection costs a buffer, not a thread, until it
+has a whole request; one whose head is not complete within `HEAD_TIMEOUT` seconds (or whose
+small body does not arrive within `BODY_TIMEOUT`) is closed. Socket reads and writes on a
+thread time out after `SOCKET_TIMEOUT` seconds, so a client that stops reading its answer,
+or trickles a large upload, holds a thread for a bounded time.
+
+Long-lived event streams (`GET …/events`, see `chat/live.py`; they end when the worker
+stops, through `supportai.shutdown`) run on their own pool of
+`WEB_STREAM_THREADS` threads, so hundreds of open widget panels never take a thread from
+ordinary requests. A stream thread sleeps on a queue between events; it costs its stack
+(mostly untouched virtual memory) and no database connection while it waits.
+
+Everything else — parsing, WSGI, keep-alive, graceful restarts, `max_requests` — is
+gunicorn 27's gthread code unchanged. TLS is terminated in front of the web tier (as the
+deployment docs say), so this worker speaks plain HTTP/1.1; with `certfile` set it falls back
+to gthread's own behaviour.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import selectors
+import socket
+import time
+from concurrent import futures
+from functools import partial
+
+from gunicorn import http
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from supportai import shutdown
+
+HEAD_TIMEOUT = 15.0  # WEB_REQUEST_HEAD_TIMEOUT overrides it
+BODY_TIMEOUT = 30.0
+SOCKET_TIMEOUT = 30.0
+HEAD_MAX_BYTES = 64 * 1024
+BODY_BUFFER_BYTES = 1024 * 1024
+STOP_LINGER = 2.0
+# A GET of a conversation's live events (chat/live.py): held open for minutes.
+STREAM_PATH = re.compile(rb"^/api/v1/(sessions|conversations)/[0-9a-fA-F-]{36}/events/?(\?|$)")
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d+)[ \t]*(?=\r\n)", re.IGNORECASE)
+_CHUNKED = re.compile(rb"\r\ntransfer-encoding[ \t]*:", re.IGNORECASE)
+_HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+)
+_TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
+def _whole_number(name: str, default: int) -> int:
+    given = os.environ.get(name, "").strip() or str(default)
+    if not given.isdigit() or int(given) < 1:
+        raise ValueError(f"{name} must be a whole number, 1 or more, got {given!r}.")
+    return int(given)
+
+
+def stream_threads() -> int:
+    return _whole_number("WEB_STREAM_THREADS", 256)
+
+
+class _DeadlineSocket(socket.socket):
+    """A client socket whose "blocking" mode still times out.
+
+    gthread puts the socket in blocking mode before a thread reads or writes it; here that
+    means blocking with a `SOCKET_TIMEOUT` deadline per read or write.
+    """
+
+    def setblocking(self, flag: bool) -> None:
+        if flag:
+            self.settimeout(SOCKET_TIMEOUT)
+        else:
+            super().setblocking(False)
+
+
+class _Head:
+    """The bytes of one request read so far, and when they must be complete."""
+
+    __slots__ = ("buffer", "conn", "deadline", "needed")
+
+    def __init__(self, conn: TConn, deadline: float) -> None:
+        self.conn = conn
+        self.buffer = bytearray()
+        self.deadline = deadline
+        self.needed: int | None = None  # total bytes (head + body) once the head is known
+
+    def complete(self) -> bool | None:
+        """True when a whole request (or at least its head) is buffered; None if malformed."""
+        if self.needed is None:
+            start = 0
+            while self.buffer.startswith(b"\r\n", start):  # blank lines before a request
+                start += 2
+            end = self.buffer.find(b"\r\n\r\n", start)
+            if end < 0:
+                return False
+            head = bytes(self.buffer[start : end + 2])
+            length = _CONTENT_LENGTH.search(head)
+            body = int(length.group(1)) if length else 0
+            if _CHUNKED.search(head) or body > BODY_BUFFER_BYTES:
+                body = 0  # a chunked or large body is read on the thread (socket timeout)
+            self.needed = end + 4 + body
+            if body:
+                self.deadline = time.monotonic() + BODY_TIMEOUT
+        return len(self.buffer) >= self.needed
+
+    def is_stream(self) -> bool:
+        start = 0
+        while self.buffer.startswith(b"\r\n", start):
+            start += 2
+        line_end = self.buffer.find(b"\r\n", start)
+        parts = bytes(self.buffer[start:line_end]).split(b" ")
+        return len(parts) == 3 and parts[0] == b"GET" and bool(STREAM_PATH.match(parts[1]))
+
+
+class BufferedThreadWorker(ThreadWorker):
+    """gthread, reading each request head (and small body) in the event loop first."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.heads: dict[int, _Head] = {}
+        self.stream_pool: futures.ThreadPoolExecutor | None = None
+
+    def init_process(self) -> None:
+        self.head_timeout = float(_whole_number("WEB_REQUEST_HEAD_TIMEOUT", int(HEAD_TIMEOUT)))
+        self.stream_pool = futures.ThreadPoolExecutor(
+            max_workers=stream_threads(), thread_name_prefix="event-stream"
+        )
+        super().init_process()
+
+    def handle_exit(self, sig, frame) -> None:
+        # Open event streams end at once (clients resume with Last-Event-ID elsewhere), so a
+        # restart is not held up by them for the whole graceful timeout.
+        shutdown.stop_begin()
+        super().handle_exit(sig, frame)
+
+    # --- connections waiting for a whole request -------------------------------------------
+
+    def accept(self, listener) -> None:
+        if self.cfg.is_ssl:
+            return super().accept(listener)
+        try:
+            client, address = listener.accept()
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        client = _DeadlineSocket(client.family, client.type, client.proto, fileno=client.detach())
+        self.nr_conns += 1
+        conn = TConn(self.cfg, client, address, listener.getsockname())  # non-blocking
+        self._await_request(conn)
+
+    def on_client_socket_readable(self, conn, client) -> None:
+        if self.cfg.is_ssl:
+            return super().on_client_socket_readable(conn, client)
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        conn.sock.setblocking(False)
+        self._await_request(conn)
+
+    def _await_request(self, conn: TConn, buffered: bytes = b"") -> None:
+        head = _Head(conn, time.monotonic() + self.head_timeout)
+        head.buffer += buffered
+        if buffered and self._head_ready(head):
+            return
+        self.heads[conn.sock.fileno()] = head
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_readable, head))
+
+    def _on_head_readable(self, head: _Head, client) -> None:
+        try:
+            data = head.conn.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away before sending a whole request
+            self._head_drop(head)
+            return
+        head.buffer += data
+        if self._head_ready(head):
+            self._head_forget(head)
+
+    def _head_ready(self, head: _Head) -> bool:
+        """Dispatch the request if it is complete; True when the connection left our care."""
+        complete = head.complete()
+        if not complete:
+            if head.needed is None and len(head.buffer) > HEAD_MAX_BYTES:
+                self._head_answer_and_drop(head, _HEAD_TOO_LARGE)
+                return True
+            return False
+        conn = head.conn
+        if conn.parser is None:
+            conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
+        conn.parser.unreader.unread(bytes(head.buffer))
+        conn.initialized = True
+        conn.data_ready = True
+        pool = self.stream_pool if head.is_stream() else self.tpool
+        future = pool.submit(self.handle, conn)
+        future.add_done_callback(lambda done: self.method_queue.defer(self.finish_request, conn, done))
+        return True
+
+    def _head_forget(self, head: _Head) -> None:
+        self.heads.pop(head.conn.sock.fileno(), None)
+        try:
+            self.poller.unregister(head.conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    def _head_drop(self, head: _Head) -> None:
+        self._head_forget(head)
+        self.nr_conns -= 1
+        head.conn.close()
+
+    def _head_answer_and_drop(self, head: _Head, answer: bytes) -> None:
+        try:
+            head.conn.sock.send(answer)
+        except OSError:
+            pass
+        self._head_drop(head)
+
+    def murder_pending(self) -> None:
+        super().murder_pending()
+        now = time.monotonic()
+        for head in list(self.heads.values()):
+            if head.deadline <= now:
+                # Too little came in time: a started request is answered 408, then closed.
+                if head.buffer.strip():
+                    self._head_answer_and_drop(head, _TIMEOUT_ANSWER)
+                else:
+                    self._head_drop(head)
+            elif not self.alive:
+                # Stopping: a connection accepted just before may still be sending its request
+                # (answered with "Connection: close"); one that sends nothing is closed soon.
+                head.deadline = min(head.deadline, now + STOP_LINGER)
+
+    # --- after a request -------------------------------------------------------------------
+
+    def finish_request(self, conn, fs) -> None:
+        if self.cfg.is_ssl:
+            return super().finish_request(conn, fs)
+        try:
+            keepalive = fs.result() if not fs.cancelled() else False
+        except Exception:
+            keepalive = False
+        if keepalive and self.alive and conn.parser is not None:
+            # A pipelined next request may already be in the parser's buffer: read the rest
+            # of it in the loop, like any other.
+            pending = conn.parser.unreader.take_buffered()
+            if pending:
+                conn.sock.setblocking(False)
+                self._await_request(conn, pending)
+                return
+        super().finish_request(conn, fs)
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            if self.stream_pool is not None:
+                self.stream_pool.shutdown(wait=False, cancel_futures=True)
