@@ -7,7 +7,6 @@ import uuid
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from assistants.models import Assistant
@@ -24,6 +23,7 @@ from knowledge.serializers import (
     UrlSourceSerializer,
 )
 from supportai.api.errors import PayloadTooLarge, ValidationFailed
+from supportai.api.parsers import GuardedFormParser, GuardedJSONParser, GuardedMultiPartParser
 from supportai.api.views import OrganizationAPIView, OrganizationGenericAPIView
 
 ASSISTANT_FILTER = OpenApiParameter(
@@ -100,7 +100,7 @@ class FileSourceListCreateApi(_SourceListCreateApi):
     kind = KnowledgeSource.Kind.FILE
     serializer_class = FileSourceSerializer
     create_serializer_class = FileSourceCreateSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [GuardedMultiPartParser, GuardedFormParser]
 
     @extend_schema(
         operation_id="knowledge_files_list",
@@ -161,7 +161,7 @@ class UrlSourceListCreateApi(_SourceListCreateApi):
     kind = KnowledgeSource.Kind.URL
     serializer_class = UrlSourceSerializer
     create_serializer_class = UrlSourceCreateSerializer
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [GuardedJSONParser, GuardedFormParser, GuardedMultiPartParser]
 
     @extend_schema(
         operation_id="knowledge_urls_list",
@@ -211,7 +211,7 @@ class QaSourceListCreateApi(_SourceListCreateApi):
     kind = KnowledgeSource.Kind.QA
     serializer_class = QaSourceSerializer
     create_serializer_class = QaSourceCreateSerializer
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [GuardedJSONParser, GuardedFormParser, GuardedMultiPartParser]
 
     @extend_schema(
         operation_id="knowledge_qa_list",

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 
 from supportai import timing
 from supportai.api.envelope import error_response, is_api_path
+from supportai.api.parsers import query_problem
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,26 @@ class ServerTimingMiddleware:
         if not response.streaming:
             response["Server-Timing"] = timing.header_value(phases, time.perf_counter() - started)
         return response
+
+
+class QueryStringGuardMiddleware:
+    """The query-string half of the input guard (bodies: supportai.api.parsers): a NUL or
+    a lone surrogate in any parameter is a 400 before any view runs, on the API (error
+    shape) and on the dashboard (its 400 page), instead of a DataError from a filter."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.META.get("QUERY_STRING"):
+            problem = query_problem(request.GET)
+            if problem:
+                if is_api_path(request.path):
+                    return error_response(400, f"Invalid query string - {problem}")
+                from supportai.api.exceptions import handler400
+
+                return handler400(request)
+        return self.get_response(request)
 
 
 class ApiErrorMiddleware:

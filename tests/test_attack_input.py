@@ -1,0 +1,137 @@
+"""Input the database or the parser cannot hold (issue 13, item 8), sent to a real gunicorn.
+
+A NUL character (`\\u0000`) is valid JSON and a valid query-string byte, but Postgres text
+and jsonb cannot store it (`DataError`), and 100,000 nested `[` exhaust the JSON parser's
+recursion (`RecursionError`): each was a 500. One guard at the parser level (the API's JSON,
+form and multipart parsers, and the query string) now answers 400 in the error shape for
+every endpoint, whoever the caller is, before any view or serializer sees the value."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from supportai.testing import tenant_create
+from tests.conftest import assert_error_shape
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+NUL = "\u0000"
+DEEP = "[" * 100_000
+
+
+@pytest.fixture
+def stack(procs, live_env):
+    tenant = tenant_create("Nul Org", rate_limit_per_hour=100_000)
+    _web, url = procs.gunicorn(env=dict(live_env, LOG_LEVEL="WARNING"), workers=1)
+    headers = {"X-API-Key": tenant.client_id, "X-API-Secret": tenant.client_secret}
+    assistant = requests.post(f"{url}/api/v1/assistants", json={"name": "A"}, headers=headers, timeout=30)
+    assert assistant.status_code == 201, assistant.text
+    return url, tenant, headers, assistant.json()["data"]["id"], procs
+
+
+def _visitor(url: str, tenant) -> dict:
+    minted = requests.post(
+        f"{url}/api/v1/auth/widget-token", json={"client_id": tenant.client_id}, timeout=30
+    )
+    assert minted.status_code == 200, minted.text
+    return {"Authorization": f"Bearer {minted.json()['token']}"}
+
+
+def _refused(response) -> None:
+    """400 in the error shape, and for the guard's reason (not some other validation)."""
+    detail = assert_error_shape(response, 400)["detail"]
+    assert any(word in detail for word in ("NUL", "nested too deeply", "lone surrogate")), detail
+
+
+def test_nul_bytes_and_deep_nesting_are_a_400_everywhere(stack):
+    url, tenant, headers, assistant_id, procs = stack
+    api = f"{url}/api/v1"
+
+    def post(path, body, auth=headers, **kwargs):
+        return requests.post(f"{api}/{path}", json=body, headers=auth, timeout=30, **kwargs)
+
+    # Operator API: traits (value and key), metadata, message metadata.
+    _refused(post("contexts", {"user_reference": "u1", "traits": {"plan": f"pro{NUL}"}}))
+    _refused(post("contexts", {"user_reference": "u1", "traits": {f"k{NUL}": "v"}}))
+    _refused(post("contexts", {"user_reference": f"u{NUL}1"}))
+    conversation = post("conversations", {"assistant_id": assistant_id, "customer_id": "c1"})
+    assert conversation.status_code == 201, conversation.text
+    conversation_id = conversation.json()["data"]["id"]
+    _refused(post("conversations", {"assistant_id": assistant_id, "metadata": {"a": [NUL]}}))
+    _refused(post(f"conversations/{conversation_id}/messages", {"content": "hi", "metadata": {"x": NUL}}))
+
+    # An anonymous widget visitor (a token minted from the public client id alone).
+    visitor = _visitor(url, tenant)
+    _refused(post("sessions", {"assistant_id": assistant_id, "metadata": {"page": f"/{NUL}"}}, auth=visitor))
+    session = post("sessions", {"assistant_id": assistant_id, "metadata": {"page": "/pricing"}}, auth=visitor)
+    assert session.status_code == 201, session.text
+    session_id = session.json()["data"]["id"]
+    _refused(
+        post(f"sessions/{session_id}/messages", {"content": "hi", "metadata": {"ref": NUL}}, auth=visitor)
+    )
+    _refused(post(f"sessions/{session_id}/messages", {"content": f"hi{NUL}"}, auth=visitor))
+
+    # Query strings.
+    for path in (
+        "conversations?customer_id=%00",
+        "sessions?visitor_id=%00",
+        "contexts?user_reference=%00",
+        "conversations?customer_id=a%00b",
+        "knowledge/qa?assistant_id=%00",
+    ):
+        response = requests.get(f"{api}/{path}", headers=headers, timeout=30)
+        _refused(response)
+    _refused(requests.get(f"{url}/api/widget/config?widgetId=%00", headers=headers, timeout=30))
+
+    # 100,000 nested arrays: authenticated, and on the public token endpoint.
+    for path, auth in (("assistants", headers), ("auth/widget-token", {})):
+        response = requests.post(
+            f"{api}/{path}",
+            data=DEEP,
+            headers={**auth, "Content-Type": "application/json"},
+            timeout=30,
+        )
+        _refused(response)
+    nested = json.dumps({"assistant_id": assistant_id, "metadata": json.loads("[" * 200 + "]" * 200)})
+    response = requests.post(
+        f"{api}/conversations",
+        data=nested,
+        headers={**headers, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    _refused(response)
+
+    # A lone surrogate cannot be encoded as UTF-8 for Postgres either.
+    lone = '{"user_reference": "u2", "traits": {"a": "\\ud800"}}'
+    response = requests.post(
+        f"{api}/contexts", data=lone, headers={**headers, "Content-Type": "application/json"}, timeout=30
+    )
+    _refused(response)
+
+    # Form and multipart bodies go through the same guard.
+    form = requests.post(
+        f"{api}/knowledge/qa",
+        data={"assistant_id": assistant_id, "question": f"q{NUL}", "answer": "a"},
+        headers=headers,
+        timeout=30,
+    )
+    _refused(form)
+    multipart = requests.post(
+        f"{api}/knowledge/files",
+        data={"assistant_id": assistant_id, "title": f"t{NUL}", "file_type": "txt"},
+        files={"file": ("a.txt", b"hello", "text/plain")},
+        headers=headers,
+        timeout=30,
+    )
+    _refused(multipart)
+
+    # Nothing of it was stored, and ordinary input still works.
+    contexts = requests.get(f"{api}/contexts", headers=headers, timeout=30).json()["data"]
+    assert contexts["count"] == 0
+    ok = post("contexts", {"user_reference": "u1", "traits": {"plan": "pro", "nested": [[1, {"a": "b"}]]}})
+    assert ok.status_code == 201, ok.text
+    log = procs.log("web").read_text()
+    assert "Traceback" not in log and "DataError" not in log and "RecursionError" not in log, log[-3000:]
