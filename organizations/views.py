@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -34,10 +35,6 @@ from supportai.dashboard import (
     organization_switch,
     paginate,
 )
-
-
-def _base_url(request) -> str:
-    return f"{request.scheme}://{request.get_host()}"
 
 
 # --- Accounts -------------------------------------------------------------------------------
@@ -82,6 +79,11 @@ class PasswordResetView(SecurityHeadersMixin, auth_views.PasswordResetView):
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"
     success_url = reverse_lazy("password-reset-done")
+
+    @property
+    def extra_email_context(self):
+        # The link's host is SITE_URL, never the request's Host header (which anyone can set).
+        return {"site_url": settings.SITE_URL}
 
 
 class PasswordResetDoneView(SecurityHeadersMixin, auth_views.PasswordResetDoneView):
@@ -252,7 +254,7 @@ class MemberListView(OrganizationMixin, FormView):
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
                 invited_by=self.request.user,
-                base_url=_base_url(self.request),
+                base_url=settings.SITE_URL,
             )
         except ApplicationError as error:
             form.add_error("email", error.detail)

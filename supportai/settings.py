@@ -55,11 +55,47 @@ if not SECRET_KEY:
 if PRODUCTION and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure")):
     raise ImproperlyConfigured("SECRET_KEY is too weak for production (50+ random characters).")
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["*"])
+# Only the local addresses by default: a request with any other Host (`Host: evil.example`)
+# is refused before a view can build anything from it. Production must name its hosts.
+LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else LOCAL_HOSTS)
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set when SUPPORTAI_ENV=production.")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
+
+
+def _site_url() -> str:
+    """This service's public URL: every link in an email, the embed snippets and the widget
+    endpoint's "own origin" come from here, never from a request's Host header."""
+    # PUBLIC_BASE_URL: this setting's earlier name, still honoured.
+    url = env.str("SITE_URL", default="") or env.str("PUBLIC_BASE_URL", default="")
+    if not url:
+        if PRODUCTION:
+            named = [host for host in ALLOWED_HOSTS if host and not host.startswith(".") and "*" not in host]
+            if not named:
+                raise ImproperlyConfigured(
+                    "SITE_URL must be set when SUPPORTAI_ENV=production (e.g. https://support.example.com)."
+                )
+            return f"https://{named[0]}"
+        # The address `make run` prints.
+        return f"http://127.0.0.1:{env.str('PORT', default='8000')}"
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ImproperlyConfigured(
+            f"SITE_URL must be an http(s) URL such as https://support.example.com, got {url!r}."
+        )
+    return url.rstrip("/")
+
+
+SITE_URL = _site_url()
+if not PRODUCTION and "ALLOWED_HOSTS" not in os.environ:
+    from urllib.parse import urlsplit
+
+    _site_host = urlsplit(SITE_URL).hostname
+    if _site_host and _site_host not in {"127.0.0.1", "localhost", "::1"}:
+        ALLOWED_HOSTS = [*ALLOWED_HOSTS, _site_host]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -372,6 +408,8 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# For EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend (one file per message).
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(DATA_DIR / "mail"))
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -34,7 +34,9 @@ from widget.serializers import (
 
 
 def _base_url(request) -> str:
-    return settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+    # Never the request's Host: a forged one would become our "own origin" (always allowed
+    # to mint tokens) and the URL in the embed snippet.
+    return settings.SITE_URL
 
 
 class _WidgetSerializing:

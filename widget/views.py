@@ -130,6 +130,7 @@ def widget_frame(request: HttpRequest, pk) -> HttpResponse:
 
 
 def _base_url(request) -> str:
+    """The origin the operator's browser is on (the preview's token is bound to it)."""
     return f"{request.scheme}://{request.get_host()}"
 
 
@@ -213,8 +214,8 @@ class WidgetDetailView(WidgetMixin, FormView):
         api_key = organization_selectors.api_key_widget_facing(organization=self.organization)
         context.update(
             widget=widget,
-            snippet=selectors.widget_embed_snippet(widget=widget, base_url=_base_url(self.request)),
-            frame_url=_base_url(self.request) + reverse("widget-frame", args=[widget.pk]),
+            snippet=selectors.widget_embed_snippet(widget=widget, base_url=settings.SITE_URL),
+            frame_url=settings.SITE_URL + reverse("widget-frame", args=[widget.pk]),
             client_id=api_key.client_id if api_key else None,
             preview_url=reverse("widget-preview", args=[widget.pk])
             + f"?v={int(widget.updated_at.timestamp())}",

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client
@@ -73,7 +74,7 @@ def test_password_reset_sends_a_working_link(client, tenant):
     response = client.post(reverse("password-reset"), {"email": tenant.owner.email})
     assert response.status_code == 302
     assert len(mail.outbox) == 1
-    link = re.search(r"http://testserver(/password-reset/\S+/)", mail.outbox[0].body).group(1)
+    link = re.search(re.escape(settings.SITE_URL) + r"(/password-reset/\S+/)", mail.outbox[0].body).group(1)
     form_page = client.get(link, follow=True)
     assert b"Choose your password" in form_page.content
     done = client.post(
@@ -218,7 +219,7 @@ def test_invite_creates_a_user_without_password_and_emails_a_set_password_link(
     membership = Membership.objects.for_organization(tenant.organization).get(user=user)
     assert membership.role == "agent"
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["new@acme.example"]
-    link = re.search(r"http://testserver(/password-reset/\S+/)", mail.outbox[0].body).group(1)
+    link = re.search(re.escape(settings.SITE_URL) + r"(/password-reset/\S+/)", mail.outbox[0].body).group(1)
     invited = Client()
     form_page = invited.get(link, follow=True)
     invited.post(

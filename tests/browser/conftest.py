@@ -44,7 +44,9 @@ def embedder_warm():
 
 
 @pytest.fixture
-def browser_context(chromium, live_server, embedder_warm):
+def browser_context(chromium, live_server, embedder_warm, settings):
+    # Links in emails, embed snippets and the widget's "own origin" come from SITE_URL.
+    settings.SITE_URL = live_server.url
     context = chromium.new_context(
         base_url=live_server.url, viewport={"width": 1280, "height": 860}, device_scale_factor=1
     )

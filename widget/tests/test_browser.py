@@ -57,8 +57,9 @@ def browser():
 
 
 @pytest.fixture
-def shop(tenant, live_server):
+def shop(tenant, live_server, settings):
     """An organization with a knowledge base, a widget locked to the shop's origin, and the shop."""
+    settings.SITE_URL = live_server.url  # our own origin (the hosted frame) comes from SITE_URL
     organization = tenant.organization
     assistant = Assistant.objects.create(organization=organization, name="Acme helper")
     qa_create(

@@ -52,7 +52,7 @@ class Command(BaseCommand):
                 )
             )
             return
-        base_url = options["base_url"] or settings.PUBLIC_BASE_URL or "http://127.0.0.1:8000"
+        base_url = options["base_url"] or settings.SITE_URL
         snippet = widget_embed_snippet(widget=widget, base_url=base_url, client_id=api_key.client_id)
         self.stdout.write(
             f"widget id:    {widget.id}\nclient_id:    {api_key.client_id}\n"
