@@ -70,3 +70,61 @@ def no_cross_tenant_reads(ctx, response, case):
     leaked = [value for value in _FOREIGN_VALUES if value in text]
     if leaked:
         raise AssertionError(f"Response carries another organization's data: {leaked}")
+
+
+# --- Input the database cannot hold (issue 13, item 8) ---------------------------------------
+# Every third call has one of these written into its query string or JSON body just before it
+# is sent: a NUL (`\u0000`) in a value or a key, a lone surrogate, or nesting far past the
+# parser guard's limit. Each was a 500 (Postgres DataError, RecursionError) before the guard.
+_DEEP: list = []
+for _level in range(400):
+    _DEEP = [_DEEP]
+_POISONS = (
+    ("nul_value", lambda: "a\u0000b"),
+    ("surrogate", lambda: "\ud800"),
+    ("deep", lambda: _DEEP),
+)
+POISONED: dict[str, str] = {}
+_CALLS = Counter()
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    _CALLS["all"] += 1
+    if _CALLS["all"] % 3:
+        return
+    kind, make = _POISONS[(_CALLS["all"] // 3) % len(_POISONS)]
+    if isinstance(case.body, dict) and case.media_type == "application/json":
+        key = next(iter(case.body), "extra")
+        case.body[key] = make()
+        if kind == "nul_value":
+            case.body["k\u0000"] = 1
+        POISONED[case.id] = f"body_{kind}"
+    elif kind != "deep" and case.method.upper() == "GET":
+        query = case.query if isinstance(case.query, dict) else {}
+        key = next(iter(query), "q")
+        query[key] = make()
+        case.query = query
+        POISONED[case.id] = f"query_{kind}"
+
+
+@schemathesis.check
+def unstorable_input_is_refused(ctx, response, case):
+    """A poisoned request is refused with 400 (query strings always; a JSON body whenever the
+    operation parses it: no 2xx may have stored it), never a 5xx."""
+    kind = POISONED.get(case.id)
+    if kind is None:
+        return
+    EVIDENCE[f"poison_{kind}_{response.status_code}"] += 1
+    if response.status_code >= 500:
+        raise AssertionError(f"{kind}: {case.method} {case.formatted_path} answered {response.status_code}")
+    if kind.startswith("query_") and response.status_code != 400:
+        raise AssertionError(f"{kind}: {case.method} {case.formatted_path} answered {response.status_code}")
+    if (
+        kind.startswith("body_")
+        and 200 <= response.status_code < 300
+        and case.method.upper() in {"POST", "PUT", "PATCH"}
+    ):
+        raise AssertionError(
+            f"{kind}: {case.method} {case.formatted_path} accepted it ({response.status_code})"
+        )

@@ -1,7 +1,8 @@
 """Row 46/47: Schemathesis against `/api/schema/` of a live gunicorn, `--checks all` with
 positive and negative data and two organizations: zero 5xx, every status and body conforms
 to the schema, every operation refuses missing credentials (`ignored_auth`), and zero
-cross-tenant reads.
+cross-tenant reads. Every third request is poisoned with input no layer below the parser can
+hold (a NUL, a lone surrogate, nesting 400 deep; `unstorable_input_is_refused`): 400, never 5xx.
 
 Organization A fuzzes. Organization B owns one of every object with a private marker in it;
 `tests/schemathesis_hooks.py` swaps half the generated path ids for B's real ids and adds
@@ -136,6 +137,9 @@ def test_schemathesis_finds_no_server_errors_schema_violations_or_cross_tenant_r
     assert evidence["responses"] > 500, evidence
     assert evidence.get("foreign_id_404", 0) >= 5, evidence
     assert not any(key.startswith("foreign_id_2") for key in evidence), evidence
+    # NUL bytes, lone surrogates and deep nesting were sent in bodies and query strings, and refused.
+    for kind in ("body_nul_value", "body_surrogate", "body_deep", "query_nul_value", "query_surrogate"):
+        assert evidence.get(f"poison_{kind}_400", 0) >= 2, evidence
     assert summary["operations"]["tested"] >= 30, result.stdout[-3000:]
     assert summary["failures"] == [], result.stdout[-12000:]
     assert summary["errors"] == [], result.stdout[-6000:]
