@@ -93,14 +93,17 @@ def before_call(context, case, kwargs):
     _CALLS["all"] += 1
     if _CALLS["all"] % 3:
         return
-    kind, make = _POISONS[(_CALLS["all"] // 3) % len(_POISONS)]
     if isinstance(case.body, dict) and case.media_type == "application/json":
+        kind, make = _POISONS[_CALLS["body"] % len(_POISONS)]
+        _CALLS["body"] += 1
         key = next(iter(case.body), "extra")
         case.body[key] = make()
         if kind == "nul_value":
             case.body["k\u0000"] = 1
         POISONED[case.id] = f"body_{kind}"
-    elif kind != "deep" and case.method.upper() == "GET":
+    elif case.method.upper() == "GET":
+        kind, make = _POISONS[_CALLS["query"] % 2]  # a query string holds text, not nesting
+        _CALLS["query"] += 1
         query = case.query if isinstance(case.query, dict) else {}
         key = next(iter(query), "q")
         query[key] = make()
