@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import get_user_model, password_validation
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
+from organizations import services, throttles
 from organizations.models import Membership
 
 
@@ -19,10 +21,9 @@ class SignUpForm(forms.Form):
     organization_name = forms.CharField(label="Company or team name", max_length=200)
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if get_user_model().objects.filter(username=email).exists():
-            raise forms.ValidationError("An account with this email already exists. Sign in instead.")
-        return email
+        # Never "this address already has an account": whether it does is told only to the
+        # address itself, by email (services.account_signup_request).
+        return self.cleaned_data["email"].strip().lower()
 
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]
@@ -30,13 +31,53 @@ class SignUpForm(forms.Form):
         return password
 
 
-class EmailAuthenticationForm(AuthenticationForm):
+class ThrottledLoginMixin:
+    """Refuses sign-in while the account or the client IP has too many recent failures (even
+    with the right password: that is what a lock means), and counts each wrong password.
+    The message is the same whether or not the address has an account."""
+
+    throttled: throttles.Verdict | None = None
+
+    def clean(self):
+        email = (self.cleaned_data.get("username") or "").strip().lower()
+        if not email or self.cleaned_data.get("password") is None:
+            return super().clean()
+        self.throttled = throttles.login_check(request=self.request, email=email)
+        if self.throttled is not None:
+            if self.throttled.state.policy == "login-ip":
+                message = (
+                    "Too many failed sign-in attempts from your network. "
+                    f"Try again in {self.throttled.minutes} minutes."
+                )
+            else:
+                message = (
+                    "Too many failed sign-in attempts for this email address: signing in to it is "
+                    f"paused for {self.throttled.minutes} minutes. If it has an account, we have emailed "
+                    "it a link to choose a new password, which ends the pause at once "
+                    "(or use “Forgot your password?”)."
+                )
+            raise forms.ValidationError(message, code="throttled")
+        try:
+            return super().clean()
+        except forms.ValidationError as error:
+            if getattr(error, "code", None) == "invalid_login":
+                verdict, locked_now = throttles.login_failed(request=self.request, email=email)
+                if locked_now:
+                    services.account_lockout_notify(email=email, minutes=verdict.minutes)
+            raise
+
+
+class EmailAuthenticationForm(ThrottledLoginMixin, AuthenticationForm):
     username = forms.CharField(
         label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
 
     def clean_username(self) -> str:
         return self.cleaned_data["username"].strip().lower()
+
+
+class ThrottledAdminAuthenticationForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    """Django admin's sign-in (when ADMIN_ENABLED), under the same throttle."""
 
 
 class OrganizationCreateForm(forms.Form):

@@ -209,6 +209,132 @@ def _set_password_link(*, user, base_url: str) -> str:
     return base_url.rstrip("/") + path
 
 
+SIGNUP_SALT = "organizations.signup"
+SIGNUP_LINK_MAX_AGE = 3 * 24 * 3600
+
+
+def account_signup_request(*, email: str, password: str, name: str, organization_name: str) -> None:
+    """Sign-up, step 1: nothing is usable until the address proves it is read by its owner.
+
+    A new address gets an inactive user and an email with a confirmation link (which creates
+    the organization); an address that already has an account gets an email saying so. The
+    page the visitor sees, and the work done (one password hash), are the same either way,
+    so sign-up tells nobody whether an address has an account.
+    """
+    from django.conf import settings
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.auth.tokens import default_token_generator
+    from django.core import signing
+    from django.core.mail import send_mail
+    from django.urls import reverse
+
+    email = email.strip().lower()
+    User = get_user_model()
+    user = User.objects.filter(username=email).first()
+    site = settings.SITE_URL
+    if user is not None and (user.is_active or user.last_login is not None):
+        make_password(password)  # the same cost as a new sign-up: timing says nothing either
+        subject = "Your SupportAI sign-up"
+        body = (
+            "Someone (hopefully you) tried to create a SupportAI account with this address, but "
+            "it already has one.\n\n"
+            f"Sign in: {site}{reverse('login')}\n"
+            f"Forgot your password? {site}{reverse('password-reset')}\n\n"
+            "If it was not you, ignore this email; nothing has changed.\n"
+        )
+    else:
+        # New, or never confirmed: the latest sign-up's password counts, and any earlier
+        # confirmation link dies with the old password hash (it is part of the token).
+        if user is None:
+            user = User(username=email, email=email, is_active=False)
+        user.set_password(password)
+        first, _, last = (name or "").strip().partition(" ")
+        user.first_name, user.last_name = first[:150], last[:150]
+        user.save()
+        token = signing.dumps(
+            {"u": user.pk, "o": organization_name[:200], "t": default_token_generator.make_token(user)},
+            salt=SIGNUP_SALT,
+            compress=True,
+        )
+        subject = "Your SupportAI sign-up"
+        body = (
+            "Confirm your email address to finish creating your SupportAI account "
+            f"and {organization_name}:\n\n{site}{reverse('signup-verify', args=[token])}\n\n"
+            "The link works once and expires in 3 days. If you did not sign up, ignore this email.\n"
+        )
+    try:
+        send_mail(
+            subject=subject, message=body, from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[email]
+        )
+    except Exception as error:
+        logger.warning("could not send the sign-up email (%s)", error.__class__.__name__)
+
+
+def account_signup_pending(*, token: str):
+    """The inactive user a confirmation link is for, and its organization name, or None."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.core import signing
+
+    try:
+        data = signing.loads(token, salt=SIGNUP_SALT, max_age=SIGNUP_LINK_MAX_AGE)
+        user = (
+            get_user_model()
+            .objects.filter(pk=int(data["u"]), is_active=False, last_login__isnull=True)
+            .first()
+        )
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None
+    if user is None or not default_token_generator.check_token(user, str(data.get("t", ""))):
+        return None
+    return user, str(data.get("o") or "My organization")
+
+
+@transaction.atomic
+def account_signup_confirm(*, token: str):
+    """Sign-up, step 2: activates the user and creates their organization; None if the link
+    is invalid, expired or used. Returns (user, organization)."""
+    pending = account_signup_pending(token=token)
+    if pending is None:
+        return None
+    user, organization_name = pending
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    organization = organization_create(name=organization_name, owner=user)
+    return user, organization
+
+
+def account_lockout_notify(*, email: str, minutes: int) -> bool:
+    """Tell the owner of `email` (if it has an account) that sign-in is paused after repeated
+    wrong passwords, with a link to choose a new password, which also ends the pause (the
+    failure counter is keyed by the password hash). Returns whether an email was sent."""
+    from django.conf import settings
+    from django.core.mail import send_mail
+
+    user = get_user_model().objects.filter(username=email, is_active=True).first()
+    if user is None or not user.email:
+        return False
+    link = _set_password_link(user=user, base_url=settings.SITE_URL)
+    body = (
+        "Someone tried to sign in to your SupportAI account with a wrong password too many times, "
+        f"so signing in is paused for {minutes} minutes.\n\n"
+        "If it was you, choose a new password now; that also ends the pause:\n"
+        f"{link}\n\n"
+        "If it was not you, your account is safe: nobody got in. The link works once and expires "
+        "in a few days.\n"
+    )
+    try:
+        send_mail(
+            subject="Sign-in to your SupportAI account is paused",
+            message=body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[user.email],
+        )
+    except Exception as error:  # the mail server being down must not turn a login into a 500
+        logger.warning("could not send the lockout email (%s)", error.__class__.__name__)
+        return False
+    return True
+
+
 @transaction.atomic
 def member_invite(
     *, organization: Organization, email: str, role: str, invited_by, base_url: str

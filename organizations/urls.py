@@ -11,6 +11,8 @@ api_v1 = [
 
 pages = [
     path("signup/", views.SignUpView.as_view(), name="signup"),
+    path("signup/sent/", views.SignUpSentView.as_view(), name="signup-sent"),
+    path("signup/confirm/<str:token>/", views.SignUpVerifyView.as_view(), name="signup-verify"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("password-reset/", views.PasswordResetView.as_view(), name="password-reset"),

@@ -9,14 +9,13 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse, reverse_lazy
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
-from organizations import selectors, services
+from organizations import selectors, services, throttles
 from organizations.forms import (
     ApiKeyCreateForm,
     EmailAuthenticationForm,
@@ -40,44 +39,139 @@ from supportai.dashboard import (
 
 
 class SignUpView(SecurityHeadersMixin, FormView):
+    """Step 1 of sign-up: always "check your inbox", whether or not the address has an account."""
+
     template_name = "organizations/signup.html"
     form_class = SignUpForm
 
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated:
             return redirect("overview")
-        return super().dispatch(request, *args, **kwargs)
+        response = super().dispatch(request, *args, **kwargs)
+        if response.status_code != 429:
+            state = throttles.ip_state(
+                request=request, group="signup-ip", rate=settings.AUTH_SIGNUP_RATE_PER_IP
+            )
+            for header, value in state.headers().items():
+                response[header] = value
+        return response
 
     def form_valid(self, form):
+        verdict = throttles.form_ip_hit(
+            request=self.request, group="signup-ip", rate=settings.AUTH_SIGNUP_RATE_PER_IP
+        )
+        if not verdict.allowed:
+            form.add_error(
+                None, f"Too many sign-ups from your network. Try again in {verdict.minutes} minutes."
+            )
+            return _rate_limited(self.form_invalid(form), verdict)
         data = form.cleaned_data
-        with transaction.atomic():
-            user = services.user_get_or_create(email=data["email"], password=data["password"])
-            if data["name"]:
-                first, _, last = data["name"].strip().partition(" ")
-                user.first_name, user.last_name = first[:150], last[:150]
-                user.save(update_fields=["first_name", "last_name"])
-            organization = services.organization_create(name=data["organization_name"], owner=user)
-        login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
-        organization_switch(request=self.request, organization=organization)
-        messages.success(self.request, f"Welcome to SupportAI! {organization.name} is ready.")
+        if throttles.address_mail_hit(request=self.request, group="signup-mail", email=data["email"]):
+            services.account_signup_request(
+                email=data["email"],
+                password=data["password"],
+                name=data["name"],
+                organization_name=data["organization_name"],
+            )
+        return redirect("signup-sent")
+
+
+class SignUpSentView(SecurityHeadersMixin, TemplateView):
+    template_name = "organizations/signup_sent.html"
+
+
+class SignUpVerifyView(SecurityHeadersMixin, TemplateView):
+    """Step 2: the emailed link. GET only shows a button (mail scanners fetch links); the POST
+    activates the account, creates the organization and signs in."""
+
+    template_name = "organizations/signup_verify.html"
+
+    def get(self, request, token):
+        pending = services.account_signup_pending(token=token)
+        context = self.get_context_data(valid=pending is not None, email=pending[0].email if pending else "")
+        return self.render_to_response(context, status=200 if pending else 400)
+
+    def post(self, request, token):
+        confirmed = services.account_signup_confirm(token=token)
+        if confirmed is None:
+            return self.render_to_response(self.get_context_data(valid=False), status=400)
+        user, organization = confirmed
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        organization_switch(request=request, organization=organization)
+        messages.success(request, f"Welcome to SupportAI! {organization.name} is ready.")
         return redirect("overview")
 
 
-class LoginView(SecurityHeadersMixin, auth_views.LoginView):
+def _rate_limited(response, verdict: throttles.Verdict):
+    """A form page answered 429 with the bucket's headers and Retry-After."""
+    response.status_code = 429
+    for header, value in verdict.state.headers().items():
+        response[header] = value
+    response["Retry-After"] = str(verdict.retry_after)
+    return response
+
+
+class RateLimitHeadersPageMixin:
+    """The client IP's bucket for this form, in the rate-limit headers of every answer."""
+
+    rate_limit_group = ""
+    rate_limit_setting = ""
+
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        if response.status_code != 429:
+            state = throttles.ip_state(
+                request=request,
+                group=self.rate_limit_group,
+                rate=getattr(settings, self.rate_limit_setting),
+            )
+            for header, value in state.headers().items():
+                response[header] = value
+        return response
+
+
+class LoginView(RateLimitHeadersPageMixin, SecurityHeadersMixin, auth_views.LoginView):
     template_name = "registration/login.html"
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+    rate_limit_group = "login-ip"
+    rate_limit_setting = "AUTH_LOGIN_RATE_PER_IP"
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.throttled is not None:
+            return _rate_limited(response, form.throttled)
+        return response
 
 
 class LogoutView(SecurityHeadersMixin, auth_views.LogoutView):
     pass
 
 
-class PasswordResetView(SecurityHeadersMixin, auth_views.PasswordResetView):
+class PasswordResetView(RateLimitHeadersPageMixin, SecurityHeadersMixin, auth_views.PasswordResetView):
     template_name = "registration/password_reset_form.html"
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"
     success_url = reverse_lazy("password-reset-done")
+    rate_limit_group = "reset-ip"
+    rate_limit_setting = "AUTH_RESET_RATE_PER_IP"
+
+    def form_valid(self, form):
+        verdict = throttles.form_ip_hit(
+            request=self.request, group="reset-ip", rate=settings.AUTH_RESET_RATE_PER_IP
+        )
+        if not verdict.allowed:
+            form.add_error(
+                None,
+                f"Too many password reset requests from your network. Try again in {verdict.minutes} minutes.",
+            )
+            return _rate_limited(self.form_invalid(form), verdict)
+        email = form.cleaned_data["email"].strip().lower()
+        if not throttles.address_mail_hit(request=self.request, group="reset-mail", email=email):
+            # This address has had its share of reset emails: the page answers as if one was
+            # sent (the same answer whether or not the address has an account).
+            return redirect(self.get_success_url())
+        return super().form_valid(form)
 
     @property
     def extra_email_context(self):

@@ -204,6 +204,16 @@ RATE_COUNTER_STORE = env.str("RATE_COUNTER_STORE", default="redis" if REDIS_URL 
 RATELIMIT_DEFAULT_PER_HOUR = env.int("RATELIMIT_DEFAULT_PER_HOUR", default=1000)
 WIDGET_TOKEN_RATE_PER_CLIENT = env.str("WIDGET_TOKEN_RATE_PER_CLIENT", default="300/h")
 WIDGET_TOKEN_RATE_PER_IP = env.str("WIDGET_TOKEN_RATE_PER_IP", default="60/h")
+# The account forms (organizations.throttles): failed sign-ins per account (then the account
+# is paused and its owner emailed a reset link) and per client IP; password-reset and sign-up
+# submissions per IP; emails (reset links, sign-up verifications) per address.
+AUTH_LOGIN_RATE_PER_ACCOUNT = env.str("AUTH_LOGIN_RATE_PER_ACCOUNT", default="10/15m")
+AUTH_LOGIN_RATE_PER_IP = env.str("AUTH_LOGIN_RATE_PER_IP", default="50/15m")
+AUTH_RESET_RATE_PER_IP = env.str("AUTH_RESET_RATE_PER_IP", default="20/h")
+AUTH_SIGNUP_RATE_PER_IP = env.str("AUTH_SIGNUP_RATE_PER_IP", default="10/h")
+AUTH_MAIL_RATE_PER_ADDRESS = env.str("AUTH_MAIL_RATE_PER_ADDRESS", default="3/h")
+# Django's admin is not mounted unless asked for (its sign-in is throttled like the dashboard's).
+ADMIN_ENABLED = env.bool("ADMIN_ENABLED", default=False)
 # Where the client IP comes from for per-IP limits. Default: REMOTE_ADDR (X-Forwarded-For
 # is never trusted blindly: any client can send it). Behind a reverse proxy, set this to the
 # header that proxy overwrites (e.g. HTTP_X_REAL_IP), or every visitor shares the proxy's IP.

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -20,9 +21,15 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include(api_v1)),
-    path("admin/", admin.site.urls),
     *pages,
 ]
+
+if settings.ADMIN_ENABLED:
+    # Off by default (one less sign-in form to attack); when on, under the same throttle.
+    from organizations.forms import ThrottledAdminAuthenticationForm
+
+    admin.site.login_form = ThrottledAdminAuthenticationForm
+    urlpatterns.append(path("admin/", admin.site.urls))
 
 handler400 = "supportai.api.exceptions.handler400"
 handler403 = "supportai.api.exceptions.handler403"

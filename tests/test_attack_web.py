@@ -44,11 +44,11 @@ def test_production_cookies_csrf_framing_and_cors(procs, live_env):
     origin = f"https://127.0.0.1:{port}"
 
     # Plain HTTP is redirected to HTTPS (and health probes are exempt).
-    plain = requests.get(f"{url}/admin/login/", allow_redirects=False, timeout=10)
+    plain = requests.get(f"{url}/login/", allow_redirects=False, timeout=10)
     assert plain.status_code == 301 and plain.headers["Location"].startswith("https://")
     assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
 
-    page = requests.get(f"{url}/admin/login/", headers=https, timeout=10)
+    page = requests.get(f"{url}/login/", headers=https, timeout=10)
     assert page.status_code == 200
     assert page.headers["X-Frame-Options"] == "DENY"
     assert page.headers["X-Content-Type-Options"] == "nosniff"
@@ -61,10 +61,10 @@ def test_production_cookies_csrf_framing_and_cors(procs, live_env):
     # proxy would speak HTTPS to the browser).
     cookie = {"Cookie": "csrftoken=" + re.search(r"csrftoken=([^;]+)", csrf_cookie).group(1)}
 
-    form = {"username": "operator@example.com", "password": "operator-pass-123", "next": "/admin/"}
+    form = {"username": "operator@example.com", "password": "operator-pass-123", "next": "/"}
     # A cross-site form post: no token, foreign Origin → 403, no session.
     forged = requests.post(
-        f"{url}/admin/login/",
+        f"{url}/login/",
         data=form,
         headers={**https, "Origin": "https://evil.example", "Referer": "https://evil.example/"},
         allow_redirects=False,
@@ -73,7 +73,7 @@ def test_production_cookies_csrf_framing_and_cors(procs, live_env):
     assert forged.status_code == 403 and "sessionid" not in forged.headers.get("Set-Cookie", "")
     # The right token but a foreign Origin → still 403 (Django's origin check).
     foreign = requests.post(
-        f"{url}/admin/login/",
+        f"{url}/login/",
         data={**form, "csrfmiddlewaretoken": token},
         headers={**https, **cookie, "Origin": "https://evil.example"},
         allow_redirects=False,
@@ -82,9 +82,9 @@ def test_production_cookies_csrf_framing_and_cors(procs, live_env):
     assert foreign.status_code == 403
 
     login = requests.post(
-        f"{url}/admin/login/",
+        f"{url}/login/",
         data={**form, "csrfmiddlewaretoken": token},
-        headers={**https, **cookie, "Origin": origin, "Referer": f"{origin}/admin/login/"},
+        headers={**https, **cookie, "Origin": origin, "Referer": f"{origin}/login/"},
         allow_redirects=False,
         timeout=10,
     )

@@ -52,6 +52,15 @@ class LocalWindowLimiter:
                 self._windows = {k: v for k, v in self._windows.items() if now - v[0] < window}
         return count <= limit, count, max(1, int(started + window - now))
 
+    def peek(self, *, key: str, window: int) -> tuple[int, int]:
+        """(count, seconds left) of `key`'s current window, without counting."""
+        now = time.time()
+        with self._lock:
+            started, count = self._windows.get(key, (now, 0))
+        if now - started >= window:
+            return 0, window
+        return count, max(1, int(started + window - now))
+
 
 local_limiter = LocalWindowLimiter()
 

@@ -6,6 +6,7 @@ import re
 import time
 
 import pytest
+from django.core import mail
 from playwright.sync_api import expect
 
 from chat.models import Conversation
@@ -29,6 +30,12 @@ def test_sign_up_to_live_inbox_reply(browser_context, screenshot):
     operator.fill("#id_organization_name", "Acme Robotics")
     screenshot(operator, "signup")
     operator.click("button:has-text('Create account')")
+    # 1b. Confirm the address through the emailed link (nothing is usable before that).
+    expect(operator.locator("h1")).to_have_text("Check your inbox")
+    (message,) = mail.outbox
+    link = re.search(r"https?://\S+/signup/confirm/\S+/", message.body).group(0)
+    operator.goto(link)
+    operator.click("button:has-text('Confirm and sign in')")
     expect(operator.locator("h1")).to_have_text("Overview")
     expect(operator.get_by_text("Get started")).to_be_visible()
     screenshot(operator, "overview-getting-started")
