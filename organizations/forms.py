@@ -104,5 +104,22 @@ class MemberInviteForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.AGENT)
 
 
+class InvitationAccountForm(forms.Form):
+    """A new address accepting an invitation: its name and password (the link proved the address)."""
+
+    name = forms.CharField(label="Your name", max_length=150, required=False)
+    password = forms.CharField(
+        label="Choose a password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters.",
+    )
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        password_validation.validate_password(password)
+        return password
+
+
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices)

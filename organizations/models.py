@@ -115,3 +115,37 @@ class LLMUsageDay(TenantModel):
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+class Invitation(TenantModel):
+    """An invitation to join an organization. Nothing changes for the invitee until they open
+    the emailed link and accept: no membership (and, for a new address, no user) exists
+    before that. Only a SHA-256 of the link's token is stored."""
+
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.AGENT)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    sent_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            # At most one open invitation per address and organization (a re-invite replaces it).
+            models.UniqueConstraint(
+                fields=["organization", "email"],
+                condition=models.Q(accepted_at__isnull=True, declined_at__isnull=True),
+                name="unique_open_invitation",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.organization_id} ({self.role})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.accepted_at is None and self.declined_at is None

@@ -97,3 +97,13 @@ def llm_budget_status(*, organization: Organization) -> LLMBudgetStatus:
         cost=usage["cost"],
         resets_in=seconds_until_utc_midnight(),
     )
+
+
+def invitation_list_open(*, organization: Organization):
+    """Invitations of `organization` still waiting for an answer (expired ones included, marked
+    by the template from `sent_at`)."""
+    from organizations.models import Invitation
+
+    return Invitation.objects.for_organization(organization).filter(
+        accepted_at__isnull=True, declined_at__isnull=True
+    )

@@ -5,6 +5,7 @@ import hmac
 import logging
 import secrets
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -13,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from organizations.models import ApiKey, LLMUsageDay, Membership, Organization
+from organizations.models import ApiKey, Invitation, LLMUsageDay, Membership, Organization
 from organizations.selectors import utc_today
 from supportai.api.errors import Conflict, ValidationFailed
 from supportai.cache_guard import CacheUnavailable, cache_call
@@ -335,15 +336,23 @@ def account_lockout_notify(*, email: str, minutes: int) -> bool:
     return True
 
 
+INVITATION_MAX_AGE = timedelta(days=7)
+
+
+def _invitation_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 @transaction.atomic
 def member_invite(
     *, organization: Organization, email: str, role: str, invited_by, base_url: str
-) -> Membership:
-    """Adds `email` to the organization and emails them a link to set their password.
+) -> Invitation:
+    """Invites `email` to the organization: an email with a link, and nothing else.
 
-    A new address becomes a user with an unusable password; the link is a password-reset
-    link, so it expires like one and works once. Someone who already has an account gets a
-    plain notice with the sign-in link.
+    No membership and no user are created here. The invitee opens the link and accepts (or
+    declines): someone with an account signs in first, a new address chooses a password on
+    that page. A second invitation to the same address replaces the first (the old link dies).
+    The email is the same whether or not the address has an account.
     """
     from django.conf import settings
     from django.core.mail import send_mail
@@ -357,28 +366,90 @@ def member_invite(
         raise ValidationFailed("Enter a valid email address.")
     if role not in Membership.Role.values:
         raise ValidationFailed("Unknown role.")
-    user = user_get_or_create(email=email, password=None)
-    membership = membership_create(organization=organization, user=user, role=role)
+    if Membership.objects.for_organization(organization).filter(user__username=email).exists():
+        raise Conflict("That user is already a member of this organization.")
+    Invitation.objects.for_organization(organization).filter(
+        email=email, accepted_at__isnull=True, declined_at__isnull=True
+    ).delete()
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        organization=organization,
+        email=email,
+        role=role,
+        invited_by=invited_by if getattr(invited_by, "pk", None) else None,
+        token_hash=_invitation_token_hash(token),
+        sent_at=timezone.now(),
+    )
     inviter = getattr(invited_by, "email", "") or "A teammate"
-    if user.has_usable_password():
-        link = base_url.rstrip("/") + reverse("login")
-        body = f"{inviter} added you to {organization.name} on SupportAI as {role}.\n\nSign in: {link}\n"
-    else:
-        link = _set_password_link(user=user, base_url=base_url)
-        body = (
-            f"{inviter} invited you to {organization.name} on SupportAI as {role}.\n\n"
-            f"Choose your password to get started: {link}\n\n"
-            "The link works once and expires in a few days.\n"
-        )
+    link = base_url.rstrip("/") + reverse("invitation", args=[token])
+    body = (
+        f"{inviter} invited you to join {organization.name} on SupportAI as {role}.\n\n"
+        f"Open the invitation to accept or decline it: {link}\n\n"
+        "Nothing changes until you accept. The link expires in 7 days.\n"
+    )
+    subject = f"You're invited to {' '.join(organization.name.split())} on SupportAI"
     transaction.on_commit(
         lambda: send_mail(
-            subject=f"You're invited to {organization.name} on SupportAI",
-            message=body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[email],
+            subject=subject, message=body, from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[email]
         )
     )
+    return invitation
+
+
+def invitation_get_open(*, token: str) -> Invitation | None:
+    """The open, unexpired invitation a link's token is for (any organization: the token is
+    the credential), or None."""
+    invitation = (
+        Invitation.objects.unscoped()
+        .select_related("organization", "invited_by")
+        .filter(
+            token_hash=_invitation_token_hash(token or ""), accepted_at__isnull=True, declined_at__isnull=True
+        )
+        .first()
+    )
+    if invitation is None or invitation.sent_at < timezone.now() - INVITATION_MAX_AGE:
+        return None
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user) -> Membership:
+    """The invitee (signed in as the invited address) accepts: only now do they become a member."""
+    if user.username.lower() != invitation.email:
+        raise ValidationFailed("This invitation is for another email address.")
+    locked = Invitation.objects.unscoped().select_for_update().get(pk=invitation.pk)
+    if not locked.is_open:
+        raise Conflict("This invitation was already answered.")
+    membership = Membership.objects.for_organization(invitation.organization).filter(
+        user=user
+    ).first() or membership_create(organization=invitation.organization, user=user, role=invitation.role)
+    locked.accepted_at = timezone.now()
+    locked.save(update_fields=["accepted_at"])
     return membership
+
+
+@transaction.atomic
+def invitation_accept_new_account(*, invitation: Invitation, password: str, name: str = ""):
+    """A new address accepts by choosing its password (the link proved the address is theirs).
+    Returns the new user; refused if the address has an account by now (it must sign in)."""
+    User = get_user_model()
+    if User.objects.filter(username=invitation.email).exists():
+        raise Conflict("This address already has an account: sign in to accept.")
+    user = User(username=invitation.email, email=invitation.email)
+    user.set_password(password)
+    first, _, last = (name or "").strip().partition(" ")
+    user.first_name, user.last_name = first[:150], last[:150]
+    user.save()
+    invitation_accept(invitation=invitation, user=user)
+    return user
+
+
+@transaction.atomic
+def invitation_decline(*, invitation: Invitation) -> None:
+    """Nothing about the invitee changes; the inviting organization sees it declined."""
+    Invitation.objects.unscoped().filter(
+        pk=invitation.pk, accepted_at__isnull=True, declined_at__isnull=True
+    ).update(declined_at=timezone.now())
 
 
 @transaction.atomic

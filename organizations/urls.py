@@ -23,6 +23,7 @@ pages = [
         name="password-reset-confirm",
     ),
     path("password-reset/done/", views.PasswordResetCompleteView.as_view(), name="password-reset-complete"),
+    path("invitations/<str:token>/", views.InvitationView.as_view(), name="invitation"),
     path("organizations/new/", views.OrganizationCreateView.as_view(), name="organization-create"),
     path("organizations/switch/", views.OrganizationSwitchView.as_view(), name="organization-switch"),
     path("settings/", views.OrganizationSettingsView.as_view(), name="settings-organization"),

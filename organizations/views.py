@@ -6,7 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404
@@ -19,6 +19,7 @@ from organizations import selectors, services, throttles
 from organizations.forms import (
     ApiKeyCreateForm,
     EmailAuthenticationForm,
+    InvitationAccountForm,
     MemberInviteForm,
     MemberRoleForm,
     OrganizationCreateForm,
@@ -192,6 +193,72 @@ class PasswordResetCompleteView(SecurityHeadersMixin, auth_views.PasswordResetCo
     template_name = "registration/password_reset_complete.html"
 
 
+# --- Invitations -----------------------------------------------------------------------------
+
+
+class InvitationView(SecurityHeadersMixin, TemplateView):
+    """The emailed invitation link: the invitee accepts or declines; nothing changes before.
+
+    Someone with an account must be signed in as the invited address to accept; a new address
+    chooses its password here (the link proved it owns the address). The token is the only
+    credential for declining, which changes nothing for the invitee."""
+
+    template_name = "organizations/invitation.html"
+
+    def _render(self, invitation, *, status: int = 200, form=None):
+        user = self.request.user
+        has_account = get_user_model().objects.filter(username=invitation.email).exists()
+        context = self.get_context_data(
+            invitation=invitation,
+            signed_in_as_invitee=user.is_authenticated and user.username.lower() == invitation.email,
+            signed_in_as_other=user.is_authenticated and user.username.lower() != invitation.email,
+            has_account=has_account,
+            form=form or (None if has_account else InvitationAccountForm()),
+        )
+        return self.render_to_response(context, status=status)
+
+    def get(self, request, token):
+        invitation = services.invitation_get_open(token=token)
+        if invitation is None:
+            return self.render_to_response(self.get_context_data(invitation=None), status=400)
+        return self._render(invitation)
+
+    def post(self, request, token):
+        invitation = services.invitation_get_open(token=token)
+        if invitation is None:
+            return self.render_to_response(self.get_context_data(invitation=None), status=400)
+        action = request.POST.get("action")
+        if action == "decline":
+            services.invitation_decline(invitation=invitation)
+            messages.info(request, f"You declined the invitation to {invitation.organization.name}.")
+            return redirect("overview" if request.user.is_authenticated else "login")
+        if action == "create" and not request.user.is_authenticated:
+            form = InvitationAccountForm(request.POST)
+            if not form.is_valid():
+                return self._render(invitation, status=200, form=form)
+            try:
+                user = services.invitation_accept_new_account(
+                    invitation=invitation,
+                    password=form.cleaned_data["password"],
+                    name=form.cleaned_data["name"],
+                )
+            except ApplicationError as error:
+                messages.error(request, error.detail)
+                return self._render(invitation, status=409)
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        elif action == "accept" and request.user.is_authenticated:
+            try:
+                services.invitation_accept(invitation=invitation, user=request.user)
+            except ApplicationError as error:
+                messages.error(request, error.detail)
+                return self._render(invitation, status=403)
+        else:
+            return self._render(invitation, status=400)
+        organization_switch(request=request, organization=invitation.organization)
+        messages.success(request, f"You joined {invitation.organization.name}.")
+        return redirect("overview")
+
+
 # --- Organizations ----------------------------------------------------------------------------
 
 
@@ -335,6 +402,7 @@ class MemberListView(OrganizationMixin, FormView):
         context = super().get_context_data(**kwargs)
         context.update(
             page_obj=paginate(self.request, selectors.membership_list(organization=self.organization)),
+            invitations=selectors.invitation_list_open(organization=self.organization)[:50],
             roles=Membership.Role.choices,
             settings_tab="members",
         )
@@ -342,7 +410,7 @@ class MemberListView(OrganizationMixin, FormView):
 
     def form_valid(self, form):
         try:
-            membership = services.member_invite(
+            invitation = services.member_invite(
                 organization=self.organization,
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
@@ -352,7 +420,9 @@ class MemberListView(OrganizationMixin, FormView):
         except ApplicationError as error:
             form.add_error("email", error.detail)
             return self.form_invalid(form)
-        messages.success(self.request, f"Invitation sent to {membership.user.email}.")
+        messages.success(
+            self.request, f"Invitation sent to {invitation.email}. They join once they accept it."
+        )
         return redirect("settings-members")
 
 

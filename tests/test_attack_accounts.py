@@ -276,3 +276,51 @@ def test_reset_and_sign_up_are_throttled_and_say_nothing_about_the_address(throt
         for n, b in enumerate(flood)
     ]
     assert statuses == [302, 302, 429]
+
+
+# --- Item 7: an invitation needs the invitee's consent ------------------------------------------
+
+
+def test_inviting_an_existing_account_changes_nothing_until_it_accepts(procs, mail_env):
+    """Was: inviting an existing account made it an active admin at once, and its next sign-in
+    opened the inviting organization."""
+    victim = tenant_create("Victim Co")
+    inviter = tenant_create("Pushy Inc")
+    outbox, env = mail_env
+    _web, url = procs.gunicorn(env=dict(env, SITE_URL=SITE_URL), workers=1)
+    from organizations.models import Membership
+
+    admin = Browser(url)
+    assert admin.login(inviter.owner.email, "correct-horse-battery").status_code == 302
+    sent = admin.submit("/settings/members/", {"email": victim.owner.email, "role": "admin"})
+    assert sent.status_code == 302, sent.text[:300]
+    assert not Membership.objects.for_organization(inviter.organization).filter(user=victim.owner).exists()
+
+    # The invitee signs in: their own organization opens, the inviter's is not theirs.
+    invitee = Browser(url)
+    assert invitee.login(victim.owner.email, "correct-horse-battery").status_code == 302
+    home = invitee.session.get(f"{url}/", timeout=30)
+    assert "Victim Co" in home.text and "Pushy Inc" not in home.text
+    (mail,) = _mails(outbox)
+    link = re.search(re.escape(SITE_URL) + r"(/invitations/\S+/)", mail).group(1)
+
+    # Someone else holding the link cannot accept it for them.
+    stranger = Browser(url)
+    assert stranger.login(inviter.owner.email, "correct-horse-battery").status_code == 302
+    refused = stranger.submit(link, {"action": "accept"})
+    assert refused.status_code in (400, 403)
+    assert not Membership.objects.for_organization(inviter.organization).filter(user=victim.owner).exists()
+
+    # Declining changes nothing and kills the link.
+    declined = invitee.submit(link, {"action": "decline"})
+    assert declined.status_code == 302
+    assert not Membership.objects.for_organization(inviter.organization).filter(user=victim.owner).exists()
+    assert invitee.session.get(f"{url}{link}", timeout=30).status_code == 400
+
+    # A new invitation, accepted: only now are they a member, with the role offered.
+    admin.submit("/settings/members/", {"email": victim.owner.email, "role": "agent"})
+    link = re.search(re.escape(SITE_URL) + r"(/invitations/\S+/)", _mails(outbox)[-1]).group(1)
+    accepted = invitee.submit(link, {"action": "accept"})
+    assert accepted.status_code == 302 and accepted.headers["Location"] == "/"
+    membership = Membership.objects.for_organization(inviter.organization).get(user=victim.owner)
+    assert membership.role == "agent"

@@ -219,7 +219,7 @@ def test_key_generation_from_a_foreign_origin_without_csrf_token_is_refused(tena
 # --- Members -------------------------------------------------------------------------------
 
 
-def test_invite_creates_a_user_without_password_and_emails_a_set_password_link(
+def test_invite_of_a_new_address_creates_nothing_until_it_accepts_with_its_own_password(
     owner_client, tenant, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
@@ -227,21 +227,25 @@ def test_invite_creates_a_user_without_password_and_emails_a_set_password_link(
             reverse("settings-members"), {"email": "New@Acme.example", "role": "agent"}
         )
     assert response.status_code == 302
-    user = get_user_model().objects.get(username="new@acme.example")
-    assert not user.has_usable_password()
-    membership = Membership.objects.for_organization(tenant.organization).get(user=user)
-    assert membership.role == "agent"
+    assert not get_user_model().objects.filter(username="new@acme.example").exists()
+    assert Membership.objects.for_organization(tenant.organization).count() == 1
+    assert b"new@acme.example" in owner_client.get(reverse("settings-members")).content  # pending
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["new@acme.example"]
-    link = re.search(re.escape(settings.SITE_URL) + r"(/password-reset/\S+/)", mail.outbox[0].body).group(1)
+    link = re.search(re.escape(settings.SITE_URL) + r"(/invitations/\S+/)", mail.outbox[0].body).group(1)
     invited = Client()
-    form_page = invited.get(link, follow=True)
-    invited.post(
-        form_page.redirect_chain[-1][0],
-        {"new_password1": "my-own-pass-987", "new_password2": "my-own-pass-987"},
+    page = invited.get(link)
+    assert page.status_code == 200 and b"Accept and create my account" in page.content
+    weak = invited.post(link, {"action": "create", "password": "password"})
+    assert weak.status_code == 200 and b"too common" in weak.content
+    joined = invited.post(link, {"action": "create", "name": "New Person", "password": "my-own-pass-987"})
+    assert joined.status_code == 302 and joined["Location"] == reverse("overview")
+    membership = Membership.objects.for_organization(tenant.organization).get(
+        user__username="new@acme.example"
     )
-    assert invited.login(username="new@acme.example", password="my-own-pass-987")
+    assert membership.role == "agent"
     assert invited.get(reverse("overview")).status_code == 200
     assert invited.get(reverse("settings-api-keys")).status_code == 403
+    assert Client().get(link).status_code == 400  # used
 
 
 def test_invite_validation_and_duplicates(owner_client, tenant):
