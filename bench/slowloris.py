@@ -66,6 +66,8 @@ def main(*, duration: float | None = None) -> dict:
 def _cell(probe: dict) -> str:
     if not probe["requests"]:
         return "–"
+    if probe["p50_ms"] is None:
+        return f"none answered ({probe['failed']} tried)"
     return f"{probe['p50_ms']} / {probe['p95_ms']} / {probe['max_ms']} ms, {probe['failed']} of {probe['requests']} failed"
 
 

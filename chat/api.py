@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import select
+import socket
 import uuid
 from datetime import UTC
 
@@ -133,6 +135,23 @@ def _last_event_id(request):
         ) from None
 
 
+def _client_gone_check(request):
+    """Whether the client closed the connection of this request: its socket (gunicorn gives
+    it in the environ) reads as end-of-file. Without a socket (tests), never."""
+    sock = request.META.get("gunicorn.socket")
+
+    def gone() -> bool:
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
+    return gone
+
+
 def _live_frame(event: live.LiveEvent) -> bytes:
     if event.kind == "ping":
         return b": ping\n\n"
@@ -195,7 +214,10 @@ class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAP
     def live_events(self, request, pk):
         conversation = self.conversation(pk)
         after = _last_event_id(request)
-        return live_response(live.conversation_events(conversation=conversation, after=after))
+        events = live.conversation_events(
+            conversation=conversation, after=after, client_gone=_client_gone_check(request)
+        )
+        return live_response(events)
 
     def post_message(self, request, pk):
         conversation = self.conversation(pk)

@@ -22,7 +22,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 CHANNEL = "supportai_live"
 KINDS = ("message", "status", "typing")
 HEARTBEAT_SECONDS = 15.0
+GONE_CHECK_SECONDS = 3.0
 READS_AT_ONCE = 4
 _RESYNC = "resync"
 _STOP = "stop"
@@ -194,12 +195,20 @@ def _read_status(conversation: Conversation) -> str:
             _connection_release()
 
 
-def conversation_events(*, conversation: Conversation, after=None) -> Iterator[LiveEvent]:
+def _never_gone() -> bool:
+    return False
+
+
+def conversation_events(
+    *, conversation: Conversation, after=None, client_gone: Callable[[], bool] = _never_gone
+) -> Iterator[LiveEvent]:
     """The live events of one conversation, for `LIVE_STREAM_SECONDS`: first its status and
     the messages after `after` (a message id, the client's Last-Event-ID), then each change as
     it is committed, and a `ping` every `HEARTBEAT_SECONDS` while nothing happens.
 
-    Ends early when the web process stops; the client reconnects with Last-Event-ID.
+    Ends early when the web process stops, or when `client_gone()` says the client left
+    (checked every few seconds, so its thread is free long before a heartbeat write would
+    notice); the client reconnects with Last-Event-ID.
     """
     conversation_id = str(conversation.pk)
     inbox = _hub.subscribe(conversation_id)
@@ -210,14 +219,20 @@ def conversation_events(*, conversation: Conversation, after=None) -> Iterator[L
         for message in _read_messages(conversation, after):
             after = message.pk
             yield LiveEvent("message", message=message)
+        next_ping = time.monotonic() + HEARTBEAT_SECONDS
         while not _hub.stopping.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 return
             try:
-                kinds = {inbox.get(timeout=min(HEARTBEAT_SECONDS, remaining))}
+                kinds = {
+                    inbox.get(timeout=max(0.01, min(GONE_CHECK_SECONDS, next_ping - now, deadline - now)))
+                }
             except queue.Empty:
-                if deadline - time.monotonic() > 0:
+                if client_gone():
+                    return
+                if time.monotonic() >= next_ping:
+                    next_ping = time.monotonic() + HEARTBEAT_SECONDS
                     yield LiveEvent("ping")
                 continue
             while True:  # take everything already queued: one read serves a burst

@@ -57,6 +57,13 @@ _HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 )
 _TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+# Every stream thread is taken: the client retries later (widget.js honours Retry-After)
+# instead of waiting minutes for a thread.
+_STREAMS_FULL = (
+    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 30\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 88\r\n\r\n"
+    b'{"status":"error","status_code":503,"detail":"Too many open live streams.","data":null}\n'
+)
 
 
 def _whole_number(name: str, default: int) -> int:
@@ -130,11 +137,13 @@ class BufferedThreadWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         self.heads: dict[int, _Head] = {}
         self.stream_pool: futures.ThreadPoolExecutor | None = None
+        self.streams_open = 0
 
     def init_process(self) -> None:
         self.head_timeout = float(_whole_number("WEB_REQUEST_HEAD_TIMEOUT", int(HEAD_TIMEOUT)))
+        self.streams_max = stream_threads()
         self.stream_pool = futures.ThreadPoolExecutor(
-            max_workers=stream_threads(), thread_name_prefix="event-stream"
+            max_workers=self.streams_max, thread_name_prefix="event-stream"
         )
         super().init_process()
 
@@ -199,13 +208,19 @@ class BufferedThreadWorker(ThreadWorker):
                 return True
             return False
         conn = head.conn
+        stream = head.is_stream()
+        if stream and self.streams_open >= self.streams_max:
+            self._head_answer_and_drop(head, _STREAMS_FULL)
+            return True
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
         conn.parser.unreader.unread(bytes(head.buffer))
         conn.initialized = True
         conn.data_ready = True
-        pool = self.stream_pool if head.is_stream() else self.tpool
-        future = pool.submit(self.handle, conn)
+        conn.stream = stream
+        if stream:
+            self.streams_open += 1
+        future = (self.stream_pool if stream else self.tpool).submit(self.handle, conn)
         future.add_done_callback(lambda done: self.method_queue.defer(self.finish_request, conn, done))
         return True
 
@@ -246,6 +261,9 @@ class BufferedThreadWorker(ThreadWorker):
     # --- after a request -------------------------------------------------------------------
 
     def finish_request(self, conn, fs) -> None:
+        if getattr(conn, "stream", False):
+            conn.stream = False
+            self.streams_open -= 1
         if self.cfg.is_ssl:
             return super().finish_request(conn, fs)
         try:

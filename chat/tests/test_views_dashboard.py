@@ -56,6 +56,25 @@ def test_anonymous_and_foreign(client, foreign_client, conversation):
     assert conversation.handoff_status == "bot"
     assert not Message.objects.for_organization(conversation.organization).filter(role="operator").exists()
     assert b"cust-42" not in foreign_client.get(reverse("inbox")).content
+    assert foreign_client.post(reverse("inbox-typing", args=[conversation.pk])).status_code == 404
+    assert client.post(reverse("inbox-typing", args=[conversation.pk])).status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_operator_typing_reaches_the_visitors_live_stream(owner_client, conversation, settings):
+    from chat import live
+
+    settings.LIVE_STREAM_SECONDS = 5
+    events = live.conversation_events(conversation=conversation)
+    assert next(events).kind == "status"
+    stored = Message.objects.for_organization(conversation.organization).filter(conversation=conversation)
+    assert [next(events).kind for _ in range(stored.count())] == ["message"] * stored.count()  # so far
+    page = owner_client.get(reverse("inbox-conversation", args=[conversation.pk]))
+    assert reverse("inbox-typing", args=[conversation.pk]).encode() in page.content
+    assert owner_client.get(reverse("inbox-typing", args=[conversation.pk])).status_code == 405
+    assert owner_client.post(reverse("inbox-typing", args=[conversation.pk])).status_code == 204
+    assert next(events).kind == "typing"
+    events.close()
 
 
 def test_inbox_lists_and_shows_transcript_with_sources_metadata_and_traits(owner_client, conversation):

@@ -812,7 +812,7 @@
         }
         if (!response.ok || !response.body) {
           var error = httpError(response, null);
-          if (response.status === 429) wait = (error.retryAfter || 30) * 1000;
+          if (response.status === 429 || response.status === 503) wait = (error.retryAfter || 30) * 1000;
           throw error;
         }
         self.liveFailures = 0;
