@@ -66,6 +66,8 @@ class Shop:
         self.sessions: list[str] = []
         self.streams_open = 0
         self.stop = asyncio.Event()
+        self.loaded = asyncio.Event()
+        self.rss_loaded = 0
 
     def count(self, kind: str, status: int) -> None:
         self.statuses[kind][status] += 1
@@ -165,6 +167,7 @@ class Shop:
             self.delivery_ms.append((time.monotonic() - self.sent.pop(found.group(0))) * 1000)
 
     async def talk(self, http: aiohttp.ClientSession, session_id: str, bearer: dict, index: int) -> None:
+        await self.loaded.wait()
         await asyncio.sleep(random.uniform(0, 60))  # noqa: S311
         turn = 0
         while not self.stop.is_set():
@@ -219,12 +222,15 @@ class Shop:
             ) as response:
                 self.count("operator", response.status)
 
-    async def run(self, *, seconds: float, key: dict) -> dict:
+    async def run(self, *, seconds: float, key: dict, rss) -> dict:
         connector = aiohttp.TCPConnector(limit=0, force_close=False)
         timeout = aiohttp.ClientTimeout(total=120)
         async with (
             aiohttp.ClientSession(connector=connector, timeout=timeout) as http,
-            aiohttp.ClientSession(timeout=timeout) as operator_http,
+            # unsafe=True: keep the session and CSRF cookies of an IP-address host (127.0.0.1).
+            aiohttp.ClientSession(
+                timeout=timeout, cookie_jar=aiohttp.CookieJar(unsafe=True)
+            ) as operator_http,
         ):
             visitors = [
                 asyncio.create_task(self.visitor(http, index, talks=index >= IDLE_VISITORS))
@@ -235,6 +241,9 @@ class Shop:
             while time.monotonic() < loaded_by and self.streams_open < IDLE_VISITORS + TALKING_VISITORS:
                 await asyncio.sleep(0.5)
             load_seconds = 30 - (loaded_by - time.monotonic())
+            await asyncio.sleep(2)
+            self.rss_loaded = rss()  # every stream open, no chat turn yet
+            self.loaded.set()
             self.idle_requests_after_load = 0  # from here on: what an open, idle panel costs
             started = time.monotonic()
             others = [
@@ -298,26 +307,45 @@ def main(*, seconds: float | None = None) -> dict:
     stop = threading.Event()
     sampler = threading.Thread(target=_sample, args=(server, samples, stop), daemon=True)
     try:
-        idle_rss = sum(
-            p.memory_info().rss for p in [psutil.Process(server.pid), *processes.process_children(server)]
-        )
+
+        def rss() -> int:
+            return sum(
+                p.memory_info().rss for p in [psutil.Process(server.pid), *processes.process_children(server)]
+            )
+
+        # The workers load the embedder in the background after starting: wait until the
+        # memory is steady, so "before" is a warm, idle web tier.
+        idle_rss, steady_by = rss(), time.monotonic() + 90
+        while time.monotonic() < steady_by:
+            time.sleep(3)
+            now = rss()
+            if abs(now - idle_rss) < 0.01 * idle_rss:
+                break
+            idle_rss = now
         sampler.start()
         shop = Shop(base_url=base_url, widget=widget, organization=organization, owner=owner)
-        outcome = asyncio.run(shop.run(seconds=seconds, key=key))
+        outcome = asyncio.run(shop.run(seconds=seconds, key=key, rss=rss))
     finally:
         stop.set()
         processes.process_stop(server)
     minutes = outcome["elapsed_s"] / 60
     statuses = {kind: dict(sorted(counter.items())) for kind, counter in sorted(shop.statuses.items())}
+    per_idle_minute = shop.idle_requests_after_load / (IDLE_VISITORS * minutes)
+    p95 = _percentile(shop.delivery_ms, 0.95)
+    visitor_429 = sum(counts.get(429, 0) for kind, counts in statuses.items() if kind.startswith("visitor"))
+    checks = {
+        "an idle open panel costs at most 2 requests a minute": per_idle_minute <= 2,
+        "operator replies reach an open widget within 2 s (p95)": p95 is not None and p95 <= 2000,
+        "no visitor is refused a launcher": shop.launchers_refused == 0,
+        "the API-key client gets no 429": statuses.get("API key", {}).get(429, 0) == 0,
+    }
     steady = samples[2:] or samples
     return {
         "seconds": round(outcome["elapsed_s"]),
         "visitors": {"idle": IDLE_VISITORS, "talking": TALKING_VISITORS},
         "widget_loaded_in_s": round(outcome["load_s"], 1),
         "streams_open_at_end": outcome["streams_at_end"],
-        "requests_per_idle_visitor_minute": round(
-            shop.idle_requests_after_load / (IDLE_VISITORS * minutes), 3
-        ),
+        "requests_per_idle_visitor_minute": round(per_idle_minute, 3),
         "reply_delivery_ms": {
             "replies": len(shop.delivery_ms),
             "undelivered": len(shop.sent),
@@ -331,12 +359,18 @@ def main(*, seconds: float | None = None) -> dict:
             else None,
             "cpu_share_of_one_core_max": round(max(s["cpu"] for s in steady), 3) if steady else None,
             "rss_mib_before": round(idle_rss / 2**20, 1),
+            "rss_mib_streams_open": round(shop.rss_loaded / 2**20, 1),
+            "rss_kib_per_stream": round(
+                (shop.rss_loaded - idle_rss) / 1024 / max(1, outcome["streams_at_end"]), 1
+            ),
             "rss_mib_max": round(max(s["rss"] for s in samples) / 2**20, 1) if samples else None,
             "threads_max": max(s["threads"] for s in samples) if samples else None,
         },
         "launchers_refused": shop.launchers_refused,
         "statuses": statuses,
         "api_key_429": statuses.get("API key", {}).get(429, 0),
+        "visitor_429": visitor_429,
+        "checks": checks,
     }
 
 
@@ -355,17 +389,22 @@ def report(result: dict) -> str:
         f"{delivery['max']} ms ({delivery['replies']} replies, {delivery['undelivered']} undelivered) |",
         f"| web tier CPU (share of one core), mean / max | {server['cpu_share_of_one_core_mean']} / "
         f"{server['cpu_share_of_one_core_max']} |",
-        f"| web tier memory (RSS, master + workers), before / max | {server['rss_mib_before']} / "
-        f"{server['rss_mib_max']} MiB |",
+        f"| web tier memory (RSS, master + workers): warm and idle / all streams open / max | "
+        f"{server['rss_mib_before']} / {server['rss_mib_streams_open']} / {server['rss_mib_max']} MiB "
+        f"(≈ {server['rss_kib_per_stream']} KiB per open stream) |",
         f"| web tier threads, max | {server['threads_max']} |",
         f"| launchers refused | {result['launchers_refused']} |",
-        f"| 429s for the API-key client | {result['api_key_429']} |",
+        f"| 429s for the API-key client / for visitors | {result['api_key_429']} / "
+        f"{result.get('visitor_429', '–')} |",
         "",
         "| class | answers by status |",
         "|---|---|",
     ]
     for kind, counts in result["statuses"].items():
         lines.append(f"| {kind} | {', '.join(f'{status}: {n}' for status, n in counts.items())} |")
+    lines += ["", "Checks (issue 14):", ""]
+    for check, passed in result.get("checks", {}).items():
+        lines.append(f"- {'PASS' if passed else 'FAIL'}: {check}")
     return "\n".join(lines)
 
 

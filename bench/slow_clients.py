@@ -3,7 +3,8 @@ regression test in `tests/test_attack_web.py`. No `main()`: `run_all.py` does no
 
 `SlowClients(host, port, slow=N, idle=M)` opens N connections that each send the start of a
 request and then one more header line every `interval` seconds, never finishing it, plus M
-connections that send nothing. A connection the server closes is opened again, as the attack
+connections that send nothing; `streams=[request bytes, …]` adds connections that send a whole
+request (a live event stream) and then read whatever comes, for as long as it runs. A connection the server closes is opened again, as the attack
 does, so the pressure stays at N + M for as long as it runs.
 """
 
@@ -19,10 +20,20 @@ import requests
 
 class SlowClients:
     def __init__(
-        self, host: str, port: int, *, slow: int, idle: int = 0, interval: float = 5.0, path: str = "/healthz"
+        self,
+        host: str,
+        port: int,
+        *,
+        slow: int,
+        idle: int = 0,
+        interval: float = 5.0,
+        path: str = "/healthz",
+        streams: list[bytes] = (),
     ) -> None:
         self.host, self.port = host, port
         self.slow, self.idle, self.interval, self.path = slow, idle, interval, path
+        self.streams = list(streams)
+        self.streaming = 0  # stream connections whose answer started with 200
         self.open_now = 0
         self.opened = 0
         self.closed_by_server = 0
@@ -68,10 +79,39 @@ class SlowClients:
                 self.open_now -= 1
                 writer.close()
 
+    async def _stream(self, request: bytes) -> None:
+        assert self._stop is not None
+        while not self._stop.is_set():
+            try:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+            except OSError:
+                await asyncio.sleep(0.2)
+                continue
+            self.opened += 1
+            self.open_now += 1
+            started = False
+            try:
+                writer.write(request)
+                await writer.drain()
+                first = await reader.read(1024)
+                started = first.startswith(b"HTTP/1.1 200")
+                self.streaming += started
+                if not started:
+                    await asyncio.sleep(5)  # refused (503): retry later, as the widget does
+                while started and await reader.read(65536):
+                    pass
+            except (OSError, ConnectionError):
+                pass
+            finally:
+                self.streaming -= started
+                self.open_now -= 1
+                writer.close()
+
     async def _main(self) -> None:
         self._stop = asyncio.Event()
         tasks = [asyncio.create_task(self._one(i, sends=True)) for i in range(self.slow)]
         tasks += [asyncio.create_task(self._one(self.slow + i, sends=False)) for i in range(self.idle)]
+        tasks += [asyncio.create_task(self._stream(request)) for request in self.streams]
         self._ready.set()
         await self._stop.wait()
         for task in tasks:
@@ -86,7 +126,7 @@ class SlowClients:
         self._thread.start()
         self._ready.wait(10)
         deadline = time.monotonic() + 30
-        while self.open_now < self.slow + self.idle and time.monotonic() < deadline:
+        while self.open_now < self.slow + self.idle + len(self.streams) and time.monotonic() < deadline:
             time.sleep(0.05)
         return self
 

@@ -5,13 +5,19 @@ issue 13), each on a free loopback port. While N connections each send one more 
 every 5 s without ever finishing the request (or M connections send nothing at all), a
 normal client makes sequential requests, each on a new connection: `GET /healthz` and an
 authenticated `GET /api/v1/organization`. A request counts as failed when it does not
-answer within 5 s. The same 2-core machine runs the attackers, the prober and the server.
+answer within 5 s. The last row holds 500 live event streams open instead (`GET
+/api/v1/sessions/{id}/events`, as 500 open widget panels would): the configured worker holds
+them on its stream threads (256 per worker), gthread has only its 16 request threads. The same
+2-core machine runs the attackers, the prober and the server.
 """
 
 from __future__ import annotations
 
 import time
 from urllib.parse import urlsplit
+
+import psutil
+import requests
 
 from bench import common
 from bench.common import processes
@@ -26,7 +32,9 @@ SCENARIOS = (
     ("40 slow clients (one header line / 5 s)", 40, 0),
     ("1,000 slow clients (one header line / 5 s)", 1000, 0),
     ("1,000 idle connections (nothing sent)", 0, 1000),
+    ("500 open live event streams (widget panels)", 0, 0),
 )
+STREAMS = 500
 
 
 def main(*, duration: float | None = None) -> dict:
@@ -35,6 +43,7 @@ def main(*, duration: float | None = None) -> dict:
     common.database_ready(env)
     tenant = processes.tenant_provision(env=env, name="Bench slowloris", rate_limit=common.UNLIMITED)
     headers = common.auth_headers(tenant["keys"][0])
+    streams = _stream_requests(env, headers)
     results: dict = {"duration_s": duration, "scenarios": []}
     for server_title, arguments in SERVERS:
         server, base_url = processes.gunicorn_start(
@@ -44,15 +53,25 @@ def main(*, duration: float | None = None) -> dict:
         try:
             latency_probe(base_url + "/api/v1/organization", seconds=3, headers=headers)  # warm up
             for title, slow, idle in SCENARIOS:
-                with SlowClients(address.hostname, address.port, slow=slow, idle=idle) as attack:
-                    time.sleep(2)
+                requests_ = streams if title.startswith("500 open") else []
+                with SlowClients(
+                    address.hostname, address.port, slow=slow, idle=idle, streams=requests_
+                ) as attack:
+                    time.sleep(5 if requests_ else 2)
                     health = latency_probe(base_url + "/healthz", seconds=duration)
                     api = latency_probe(base_url + "/api/v1/organization", seconds=duration, headers=headers)
                     held = attack.open_now
+                    streaming = attack.streaming
+                    rss = sum(
+                        p.memory_info().rss
+                        for p in [psutil.Process(server.pid), *processes.process_children(server)]
+                    )
                 row = {
                     "server": server_title,
                     "scenario": title,
                     "held_open": held,
+                    "streams_answered": streaming,
+                    "rss_mib": round(rss / 2**20, 1),
                     "healthz": health,
                     "api": api,
                 }
@@ -61,6 +80,33 @@ def main(*, duration: float | None = None) -> dict:
         finally:
             processes.process_stop(server)
     return results
+
+
+def _stream_requests(env: dict, headers: dict) -> list[bytes]:
+    """One GET …/events request per session, for STREAMS sessions of the bench tenant."""
+    server, base_url = processes.gunicorn_start(env=env, log_path=common.log_path("slowloris-setup"))
+    try:
+        assistant = requests.post(
+            f"{base_url}/api/v1/assistants", json={"name": "Streams"}, headers=headers, timeout=30
+        ).json()["data"]["id"]
+        with requests.Session() as http:
+            sessions = [
+                http.post(
+                    f"{base_url}/api/v1/sessions",
+                    json={"assistant_id": assistant},
+                    headers=headers,
+                    timeout=30,
+                ).json()["data"]["id"]
+                for _ in range(STREAMS)
+            ]
+    finally:
+        processes.process_stop(server)
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return [
+        f"GET /api/v1/sessions/{session}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}"
+        f"Accept: text/event-stream\r\n\r\n".encode()
+        for session in sessions
+    ]
 
 
 def _cell(probe: dict) -> str:
@@ -75,12 +121,15 @@ def report(result: dict) -> str:
     lines = [
         f"{result['duration_s']:.0f} s per probe; cells: p50 / p95 / max of answered requests, and failures (no answer within 5 s).",
         "",
-        "| web worker | slow clients | connections held open | GET /healthz | GET /api/v1/organization |",
-        "|---|---|---|---|---|",
+        "| web worker | slow clients | connections held open (streams answered) | web tier RSS | GET /healthz"
+        " | GET /api/v1/organization |",
+        "|---|---|---|---|---|---|",
     ]
     for row in result["scenarios"]:
         lines.append(
-            f"| {row.get('server', '')} | {row['scenario']} | {row['held_open']} | {_cell(row['healthz'])}"
+            f"| {row.get('server', '')} | {row['scenario']} | {row['held_open']}"
+            f"{' (' + str(row['streams_answered']) + ')' if row.get('streams_answered') else ''}"
+            f" | {row.get('rss_mib', '–')} MiB | {_cell(row['healthz'])}"
             f" | {_cell(row['api'])} |"
         )
     return "\n".join(lines)

@@ -123,6 +123,13 @@
     }
   });
 
+  // The open conversation's transcript poller rests while the tab is hidden; the next tick
+  // after it is shown again fetches everything since the last message it has.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (document.hidden && elt && elt.id === "transcript-poller") { event.preventDefault(); }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSwap", function (event) { init(event.target); });
 })();
