@@ -321,6 +321,11 @@ LLM_API_KEY = env.str("LLM_API_KEY", default="")
 LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=60.0)
 LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
 LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=800)
+# Concurrent LLM turns (chat messages, streamed or not, and the widget chat API) that wait
+# on a remote provider: at most this many per organization (excess: 429) and overall (503)
+# at once, across all web processes. 0 = no cap. The offline answerer is not capped.
+LLM_CONCURRENCY_PER_ORG = env.int("LLM_CONCURRENCY_PER_ORG", default=4)
+LLM_CONCURRENCY_TOTAL = env.int("LLM_CONCURRENCY_TOTAL", default=0)
 # Dotted path of a provider class (chat.llm); empty = litellm when a model is set, else offline.
 LLM_PROVIDER = env.str("LLM_PROVIDER", default="")
 
@@ -355,6 +360,12 @@ SCRAPE_ALLOWLIST = env.list("SCRAPE_ALLOWLIST", default=[])
 SCRAPE_CONNECT_TIMEOUT = env.float("SCRAPE_CONNECT_TIMEOUT", default=5.0)
 SCRAPE_READ_TIMEOUT = env.float("SCRAPE_READ_TIMEOUT", default=10.0)
 SCRAPE_TOTAL_TIMEOUT = env.float("SCRAPE_TOTAL_TIMEOUT", default=20.0)
+# A fetch on a web thread (POST /api/widget/scrape) has a shorter deadline than the worker's,
+# and at most this many run at once per organization (excess: 429) and overall (503),
+# across all web processes. 0 = no cap.
+SCRAPE_REQUEST_TIMEOUT = env.float("SCRAPE_REQUEST_TIMEOUT", default=10.0)
+SCRAPE_CONCURRENCY_PER_ORG = env.int("SCRAPE_CONCURRENCY_PER_ORG", default=2)
+SCRAPE_CONCURRENCY_TOTAL = env.int("SCRAPE_CONCURRENCY_TOTAL", default=4)
 SCRAPE_MAX_BYTES = env.int("SCRAPE_MAX_BYTES", default=5 * 1024 * 1024)
 SCRAPE_MAX_REDIRECTS = env.int("SCRAPE_MAX_REDIRECTS", default=5)
 SCRAPE_USER_AGENT = env.str("SCRAPE_USER_AGENT", default="SupportAI-Fetcher/1.0 (+knowledge ingestion)")

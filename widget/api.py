@@ -281,7 +281,7 @@ class SeedScrapeApi(OrganizationAPIView):
             widget = selectors.widget_get(organization=self.organization, widget_id=widget_id)
             if widget is None:
                 raise NotFound("Widget not found.")
-        page = knowledge_services.page_scrape(url=url)
+        page = knowledge_services.page_scrape(organization=self.organization, url=url)
         page_url, title = _field(page, "url") or url, _field(page, "title") or ""
         if widget is not None:
             knowledge_services.url_source_create(

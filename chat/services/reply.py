@@ -19,7 +19,7 @@ import re
 import time
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -46,10 +46,12 @@ from supportai.api.errors import (
     BudgetExhausted,
     Conflict,
     ServiceUnavailable,
+    TooManyConcurrent,
     UpstreamError,
     UpstreamTimeout,
     ValidationFailed,
 )
+from supportai.concurrency import Cap, CapReached, slots_held
 
 logger = logging.getLogger(__name__)
 
@@ -348,6 +350,52 @@ def _budget_ensure(*, conversation: Conversation, question: Message) -> None:
     )
 
 
+# --- concurrent LLM turns -----------------------------------------------------------------
+
+# A refused turn is told to come back after about one typical provider answer.
+LLM_RETRY_AFTER_SECONDS = 5
+
+
+@contextmanager
+def _llm_turn_slot(*, conversation: Conversation, question: Message, remote: bool):
+    """Holds one of the organization's concurrent-LLM-turn slots for the block.
+
+    A turn waits on its provider for seconds (a minute when it is slow), holding a web
+    thread; at most LLM_CONCURRENCY_PER_ORG such turns per organization (and
+    LLM_CONCURRENCY_TOTAL overall) run at once across every web process, so one tenant's
+    slow provider or burst cannot hold every thread. The excess is refused before
+    retrieval and the call: 429 (503 for the overall cap) with Retry-After, the question
+    kept as failed so a retry answers it. The in-process offline answerer is not capped.
+    """
+    if not remote:
+        yield
+        return
+    caps = (
+        Cap(group=f"llm:org:{conversation.organization_id}", limit=settings.LLM_CONCURRENCY_PER_ORG),
+        Cap(group="llm:all", limit=settings.LLM_CONCURRENCY_TOTAL),
+    )
+    # Longer than a turn can last (every attempt timing out, plus retrieval), so a lease
+    # never expires under a live holder; a holder that died frees it after this at most.
+    lease_seconds = settings.LLM_TIMEOUT * (settings.LLM_MAX_RETRIES + 1) + 60
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(slots_held(caps=caps, lease_seconds=lease_seconds))
+        except CapReached as refused:
+            question.status = Message.Status.FAILED
+            question.save(update_fields=["status"])
+            data = {"retry_after": LLM_RETRY_AFTER_SECONDS, "message_id": str(question.pk)}
+            if refused.cap is caps[0]:
+                raise TooManyConcurrent(
+                    f"This organization already has {refused.cap.limit} answers being written; "
+                    "your message was saved, please retry shortly.",
+                    data=data,
+                ) from None
+            raise ServiceUnavailable(
+                "The assistant is busy; your message was saved, please retry shortly.", data=data
+            ) from None
+        yield
+
+
 def _usage_record(*, conversation: Conversation, plan: TurnPlan, completion: Completion) -> None:
     if not completion.prompt_tokens and not completion.completion_tokens:
         # A provider that reports no usage is metered by estimate, never for free.
@@ -380,12 +428,13 @@ def reply_generate(
     metered = _metered(provider)
     if metered:
         _budget_ensure(conversation=conversation, question=question)
-    plan = _plan(conversation=conversation, question=question, rules=rules or _rules_stored(conversation))
-    try:
-        with timing.phase("llm"):
-            completion = provider.complete(plan.request)
-    except ProviderError as error:
-        raise _failed(question, error) from None
+    with _llm_turn_slot(conversation=conversation, question=question, remote=metered):
+        plan = _plan(conversation=conversation, question=question, rules=rules or _rules_stored(conversation))
+        try:
+            with timing.phase("llm"):
+                completion = provider.complete(plan.request)
+        except ProviderError as error:
+            raise _failed(question, error) from None
     if metered:
         _usage_record(conversation=conversation, plan=plan, completion=completion)
     return _answer_store(
@@ -482,40 +531,41 @@ def message_post_stream(
         metered = _metered(provider)
         if metered:
             _budget_ensure(conversation=conversation, question=question)
-        plan = _plan(conversation=conversation, question=question, rules=rules)
-        stream = provider.stream(plan.request)
-        parts: list[str] = []
-        completion = None
-        try:
-            with timing.phase("llm"):
-                for event in stream:
-                    if isinstance(event, Delta):
-                        parts.append(event.text)
-                        yield ("token", event.text)
-                    else:
-                        completion = event
-        except GeneratorExit:
-            stream.close()
-            if parts:
-                # Metered by estimate: the provider never sent its usage.
-                partial = _estimated(plan, "".join(parts))
-                if metered:
-                    _usage_record(conversation=conversation, plan=plan, completion=partial)
-                _answer_store(
-                    conversation=conversation,
-                    question=question,
-                    plan=plan,
-                    completion=partial,
-                    started=started,
-                    status=Message.Status.TRUNCATED,
-                )
-            raise
-        except ProviderError as error:
-            if parts and metered:  # the tokens already streamed were spent all the same
-                _usage_record(
-                    conversation=conversation, plan=plan, completion=_estimated(plan, "".join(parts))
-                )
-            raise _failed(question, error) from None
+        with _llm_turn_slot(conversation=conversation, question=question, remote=metered):
+            plan = _plan(conversation=conversation, question=question, rules=rules)
+            stream = provider.stream(plan.request)
+            parts: list[str] = []
+            completion = None
+            try:
+                with timing.phase("llm"):
+                    for event in stream:
+                        if isinstance(event, Delta):
+                            parts.append(event.text)
+                            yield ("token", event.text)
+                        else:
+                            completion = event
+            except GeneratorExit:
+                stream.close()
+                if parts:
+                    # Metered by estimate: the provider never sent its usage.
+                    partial = _estimated(plan, "".join(parts))
+                    if metered:
+                        _usage_record(conversation=conversation, plan=plan, completion=partial)
+                    _answer_store(
+                        conversation=conversation,
+                        question=question,
+                        plan=plan,
+                        completion=partial,
+                        started=started,
+                        status=Message.Status.TRUNCATED,
+                    )
+                raise
+            except ProviderError as error:
+                if parts and metered:  # the tokens already streamed were spent all the same
+                    _usage_record(
+                        conversation=conversation, plan=plan, completion=_estimated(plan, "".join(parts))
+                    )
+                raise _failed(question, error) from None
         if completion is None:
             completion = Completion(content="".join(parts).strip(), model=plan.request.model)
         if metered:

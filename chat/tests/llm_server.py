@@ -1,7 +1,8 @@
 """A real OpenAI-compatible HTTP server on loopback, standing in for an LLM provider.
 
 Tests script its behaviour per request (answer, stream, 500, 429 with Retry-After, hang,
-drop the connection mid-stream) and read back every request body it received, so they
+drop the connection mid-stream, wait before answering; `default_behaviour` for every
+request once the script is empty) and read back every request body it received, so they
 can assert what the prompt contained.
 """
 
@@ -40,6 +41,9 @@ class _Handler(BaseHTTPRequestHandler):
         with llm.lock:
             llm.requests.append(body)
         kind = behaviour.get("kind", "ok")
+        if behaviour.get("wait"):
+            # A slow provider: nothing at all for this long, then the answer as scripted.
+            llm.release.wait(behaviour["wait"])
         if kind == "status":
             payload = json.dumps(
                 {"error": {"message": behaviour.get("message", "upstream failure"), "type": "server_error"}}
@@ -148,6 +152,8 @@ class LoopbackLLM:
         self.release = threading.Event()
         self.chunks_sent = 0
         self.client_disconnected = 0
+        # What every request does once the script is empty (e.g. {"wait": 30}: a slow provider).
+        self.default_behaviour: dict = {"kind": "ok"}
         self.server = self.Server(("127.0.0.1", 0), _Handler)
         self.server.llm = self
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -176,7 +182,7 @@ class LoopbackLLM:
 
     def next_behaviour(self) -> dict:
         with self.lock:
-            return self.script.popleft() if self.script else {"kind": "ok"}
+            return self.script.popleft() if self.script else dict(self.default_behaviour)
 
     @staticmethod
     def default_content(body: dict) -> str:

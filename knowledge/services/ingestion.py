@@ -37,7 +37,15 @@ from knowledge.services.indexing import (
     documents_store,
     source_counts_refresh,
 )
-from supportai.api.errors import ApplicationError, UpstreamError, UpstreamTimeout, ValidationFailed
+from supportai.api.errors import (
+    ApplicationError,
+    ServiceUnavailable,
+    TooManyConcurrent,
+    UpstreamError,
+    UpstreamTimeout,
+    ValidationFailed,
+)
+from supportai.concurrency import Cap, CapReached, slots_held
 
 logger = logging.getLogger(__name__)
 
@@ -432,11 +440,46 @@ def _site_ingest(*, source: KnowledgeSource) -> str:
     return ""
 
 
-def page_scrape(*, url: str) -> ScrapedPage:
-    """Fetch one page now (through the fetcher) and return its main text."""
+# How long a refused scrape is told to wait: a slot frees when a running scrape ends,
+# which the request-thread deadline (SCRAPE_REQUEST_TIMEOUT) bounds.
+SCRAPE_RETRY_AFTER_SECONDS = 5
+
+
+def page_scrape(*, organization, url: str) -> ScrapedPage:
+    """Fetch one page now, on the caller's (request) thread, and return its main text.
+
+    A web thread waits for the whole fetch, so it is bounded three ways: a shorter total
+    deadline than the worker's (`SCRAPE_REQUEST_TIMEOUT`), at most
+    `SCRAPE_CONCURRENCY_PER_ORG` at once per organization (the excess gets 429) and
+    `SCRAPE_CONCURRENCY_TOTAL` at once overall (503), across every web process. Slow or
+    large sites belong to the worker (`knowledge/urls`, or this endpoint's `widgetId`).
+    """
     if not isinstance(url, str) or not url.strip():
         raise ValidationFailed("url is required.", data={"url": ["This field is required."]})
-    response = fetcher.fetch(url.strip())
+    caps = (
+        Cap(group=f"scrape:org:{organization.pk}", limit=settings.SCRAPE_CONCURRENCY_PER_ORG),
+        Cap(group="scrape:all", limit=settings.SCRAPE_CONCURRENCY_TOTAL),
+    )
+    deadline = settings.SCRAPE_REQUEST_TIMEOUT
+    try:
+        # The lease outlives the fetch deadline plus parsing, so it never expires under a holder.
+        with slots_held(caps=caps, lease_seconds=deadline + settings.SCRAPE_TOTAL_TIMEOUT + 30):
+            return _page_scrape(url=url.strip(), total_timeout=deadline)
+    except CapReached as refused:
+        data = {"retry_after": SCRAPE_RETRY_AFTER_SECONDS, "limit": refused.cap.limit}
+        if refused.cap is caps[0]:
+            raise TooManyConcurrent(
+                f"This organization already has {refused.cap.limit} pages being fetched; "
+                "retry shortly, or add the URL as a knowledge source (fetched in the background).",
+                data=data,
+            ) from None
+        raise ServiceUnavailable(
+            "Too many pages are being fetched right now; retry shortly.", data=data
+        ) from None
+
+
+def _page_scrape(*, url: str, total_timeout: float) -> ScrapedPage:
+    response = fetcher.fetch(url, total_timeout=total_timeout)
     try:
         with ParserSandbox() as sandbox:
             parsed = sandbox.parse(

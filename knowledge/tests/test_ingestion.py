@@ -377,18 +377,18 @@ def test_missing_page_fails_permanently(tenant, site):
     assert "HTTP 404" in source.error
 
 
-def test_page_scrape(site):
+def test_page_scrape(tenant, site):
     site.page("/about", html_page("About us", "<p>We sell routers since 1999.</p>"))
-    page = services.page_scrape(url=site.url("/about"))
+    page = services.page_scrape(organization=tenant.organization, url=site.url("/about"))
     assert page.title == "About us"
     assert "routers since 1999" in page.content and "cookies" not in page.content
     assert page.url == site.url("/about")
     with pytest.raises(ValidationFailed):
-        services.page_scrape(url="http://169.254.169.254/")
+        services.page_scrape(organization=tenant.organization, url="http://169.254.169.254/")
     from supportai.api.errors import UpstreamError
 
     with pytest.raises(UpstreamError):
-        services.page_scrape(url=site.url("/missing"))
+        services.page_scrape(organization=tenant.organization, url=site.url("/missing"))
 
 
 def test_deeply_nested_html_keeps_its_text(tenant):

@@ -46,6 +46,17 @@ class BudgetExhausted(ApplicationError):
     default_detail = "The budget for this operation is used up."
 
 
+class TooManyConcurrent(ApplicationError):
+    """The organization already has as many of these requests running as it may have at once.
+
+    Nothing was started; `data["retry_after"]` says when to try again.
+    """
+
+    status_code = 429
+    code = "too_many_concurrent"
+    default_detail = "Too many of these requests are running at once for this organization."
+
+
 class UpstreamError(ApplicationError):
     """An outside service (LLM provider, web site) failed; nothing of ours is lost."""
 

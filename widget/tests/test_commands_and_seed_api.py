@@ -178,3 +178,97 @@ def test_scrape_for_another_orgs_widget_is_404_before_any_fetch(tenant, other_wi
     assert site.requests == []
     assert url_sources(tenant.organization) == [] and url_sources(other_tenant.organization) == []
     assert_error(APIClient().post("/api/widget/scrape", {"url": site.url}, format="json"), 401)
+
+
+# --- the scrape endpoint's concurrency caps (issue 13: one tenant must not hold every thread) ----
+
+
+@pytest.fixture
+def slow_site(settings):
+    from knowledge.tests.sites import LoopbackSite, html_page
+
+    site = LoopbackSite()
+    site.trickle("/slow", interval=0.125)  # 8 bytes a second: never done before the deadline
+    site.page("/fast", html_page("Fast page", "<p>Answered at once.</p>"))
+    settings.SCRAPE_ALLOWLIST = [site.netloc]
+    settings.SCRAPE_REQUEST_TIMEOUT = 4.0
+    settings.SCRAPE_CONCURRENCY_PER_ORG = 2
+    settings.SCRAPE_CONCURRENCY_TOTAL = 4
+    yield site
+    site.close()
+
+
+class SlowScrapes:
+    """`count` scrapes of the trickling page, each on its own thread (its own connection)."""
+
+    def __init__(self, tenant, site, count: int) -> None:
+        import threading
+        import time
+
+        self.statuses: list[int] = []
+        self.threads = [threading.Thread(target=self._post, args=(tenant, site)) for _ in range(count)]
+        for thread in self.threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while site.requests.count("/slow") < count:
+            assert time.monotonic() < deadline, f"the slow scrapes never reached the site: {self.statuses}"
+            time.sleep(0.05)
+
+    def _post(self, tenant, site) -> None:
+        from django.db import connection
+
+        try:
+            self.statuses.append(
+                bearer(tenant)
+                .post("/api/widget/scrape", {"url": site.url("/slow")}, format="json")
+                .status_code
+            )
+        finally:
+            connection.close()
+
+    def finish(self) -> list[int]:
+        for thread in self.threads:
+            thread.join(30)
+        return self.statuses
+
+
+def _assert_busy(response, status_code: int) -> dict:
+    body = assert_error(response, status_code)
+    assert int(response["Retry-After"]) >= 1
+    return body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_scrape_over_the_organizations_cap_gets_429_and_other_tenants_are_served(
+    tenant, other_tenant, slow_site
+):
+    import time
+
+    busy = SlowScrapes(tenant, slow_site, count=2)
+    started = time.monotonic()
+    body = _assert_busy(
+        bearer(tenant).post("/api/widget/scrape", {"url": slow_site.url("/fast")}, format="json"), 429
+    )
+    assert time.monotonic() - started < 2  # refused at once, not queued behind the slow ones
+    assert "already has 2 pages being fetched" in body["detail"]
+    assert slow_site.requests.count("/fast") == 0  # the refused scrape fetched nothing
+    # Another organization is not held up by org A's slow pages.
+    other = bearer(other_tenant).post("/api/widget/scrape", {"url": slow_site.url("/fast")}, format="json")
+    assert other.status_code == 200, other.content
+    assert other.json()["title"] == "Fast page"
+    # A fetch on a request thread ends at SCRAPE_REQUEST_TIMEOUT (504), freeing its slot.
+    assert busy.finish() == [504, 504]
+    assert time.monotonic() - started < 15
+    again = bearer(tenant).post("/api/widget/scrape", {"url": slow_site.url("/fast")}, format="json")
+    assert again.status_code == 200, again.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_scrape_over_the_overall_cap_gets_503(tenant, other_tenant, slow_site, settings):
+    settings.SCRAPE_CONCURRENCY_TOTAL = 2
+    busy = SlowScrapes(tenant, slow_site, count=2)
+    body = _assert_busy(
+        bearer(other_tenant).post("/api/widget/scrape", {"url": slow_site.url("/fast")}, format="json"), 503
+    )
+    assert body["detail"] == "Too many pages are being fetched right now; retry shortly."
+    assert busy.finish() == [504, 504]
