@@ -5,8 +5,9 @@ retrieval scoped to the organization and assistant) and from the request itself 
 000's company description, policies and scraped data). Retrieval *ranks*; this module
 decides whether a candidate is relevant at all, combining lexical coverage of the
 question (chat.relevance) with semantic similarity from the same embedder retrieval
-uses. Candidate embeddings are cached per process, so a warm server embeds only the
-question (which knowledge already caches too).
+uses. The question's vector is the one retrieval computed (knowledge's query cache), and a
+knowledge passage brings the vector stored with its chunk, so a turn embeds the question
+once; Q&A questions and the request's own rules are embedded through a per-process cache.
 """
 
 from __future__ import annotations
@@ -114,12 +115,46 @@ def _lexical(question: str, item: Evidence) -> float:
     return relevance.coverage(question, f"{item.title} {item.content}", emphasis=item.title)
 
 
+def _question_vector(embedder, question: str) -> list[float] | None:
+    """The question's vector from the query cache retrieval just filled (not a second embedding)."""
+    from knowledge.embeddings import query_embed
+
+    try:
+        with timing.phase("embed"):
+            return query_embed(embedder=embedder, text=question)
+    except Exception:
+        logger.warning("embedding the question for relevance failed; using lexical relevance only")
+        return None
+
+
+def _candidate_vectors(embedder, question: str, candidates: list[Evidence]) -> list[list[float]] | None:
+    """[question, candidate…] vectors. A knowledge passage brings its stored vector; Q&A pairs
+    (compared on their question) and the request's own rules are embedded, through the cache."""
+    if embedder is None:
+        return None
+    question_vector = _question_vector(embedder, question)
+    if question_vector is None:
+        return None
+    to_embed = [index for index, item in enumerate(candidates) if not _stored_vector_usable(item)]
+    embedded = _vectors(embedder, [_key_text(candidates[index]) for index in to_embed]) if to_embed else []
+    if embedded is None:
+        return None
+    fresh = dict(zip(to_embed, embedded, strict=True))
+    return [question_vector] + [
+        fresh[index] if index in fresh else list(item.vector) for index, item in enumerate(candidates)
+    ]
+
+
+def _stored_vector_usable(item: Evidence) -> bool:
+    # A Q&A pair is stored as question + answer but compared on its question alone.
+    return item.vector is not None and item.kind not in ("qa", *REQUEST_KINDS)
+
+
 def candidates_score(*, question: str, candidates: list[Evidence]) -> list[Evidence]:
     """Sets each candidate's relevance (0..1); returns them best first, renumbered 1..n."""
     if not candidates:
         return []
-    embedder = _embedder()
-    vectors = _vectors(embedder, [question] + [_key_text(item) for item in candidates]) if embedder else None
+    vectors = _candidate_vectors(_embedder(), question, candidates)
     scored = []
     for index, item in enumerate(candidates):
         lexical = _lexical(question, item)
@@ -147,6 +182,7 @@ def _passage_evidence(passage) -> Evidence:
         question=passage.question or "",
         answer=passage.answer or "",
         source=passage.as_source(),
+        vector=passage.embedding,
     )
 
 

@@ -40,6 +40,7 @@ class LocalEmbedder:
     def __init__(self) -> None:
         self._model = None
         self._lock = threading.Lock()
+        self._queue = EncodeQueue()
 
     def _load(self):
         with self._lock:
@@ -61,10 +62,72 @@ class LocalEmbedder:
         if not texts:
             return []
         model = self._model or self._load()
+        return self._queue.run(list(texts), lambda batch: self._encode(model, batch))
+
+    @staticmethod
+    def _encode(model, texts: list[str]) -> list[list[float]]:
         vectors = model.encode(
             texts, batch_size=LOCAL_BATCH_SIZE, normalize_embeddings=True, show_progress_bar=False
         )
         return [vector.tolist() for vector in vectors]
+
+
+class EncodeQueue:
+    """Runs the model for one caller at a time; callers that arrive meanwhile are encoded
+    together in the next forward pass.
+
+    Under gunicorn's threads every chat turn embeds its question at the same moment as
+    others: N threads each running the model (releasing the GIL between small ops) on two
+    cores thrash, and N one-question forward passes cost far more than one pass over N
+    questions (MiniLM's per-layer overhead dominates for short texts). The leader encodes
+    everything pending (up to `max_texts`), hands out the results, and passes the lead on.
+    """
+
+    def __init__(self, *, max_texts: int = LOCAL_BATCH_SIZE) -> None:
+        self.max_texts = max_texts
+        self._condition = threading.Condition()
+        self._pending: list[dict] = []
+        self._busy = False
+
+    def run(self, texts: list[str], encode) -> list[list[float]]:
+        request = {"texts": texts, "done": False, "vectors": None, "error": None}
+        with self._condition:
+            self._pending.append(request)
+            while self._busy and not request["done"]:
+                self._condition.wait()
+            if not request["done"]:
+                self._busy = True
+        if not request["done"]:
+            try:
+                while not request["done"]:
+                    self._batch_encode(encode)
+            finally:
+                with self._condition:
+                    self._busy = False
+                    self._condition.notify_all()
+        if request["error"] is not None:
+            raise request["error"]
+        return request["vectors"]
+
+    def _batch_encode(self, encode) -> None:
+        with self._condition:
+            batch, count = [], 0
+            while self._pending and (not batch or count + len(self._pending[0]["texts"]) <= self.max_texts):
+                count += len(self._pending[0]["texts"])
+                batch.append(self._pending.pop(0))
+        try:
+            vectors = encode([text for request in batch for text in request["texts"]])
+            error = None
+        except Exception as failure:  # every caller in the batch sees the failure
+            vectors, error = [], failure
+        with self._condition:
+            position = 0
+            for request in batch:
+                size = len(request["texts"])
+                request["vectors"], request["error"] = vectors[position : position + size], error
+                request["done"] = True
+                position += size
+            self._condition.notify_all()
 
 
 class LiteLLMEmbedder:

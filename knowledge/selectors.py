@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -146,22 +147,30 @@ def _vector_ranking(
     dimensions = int(len(vector))
     scope, params = _scope_sql(organization=organization, assistant=assistant)
     literal = "[" + ",".join(repr(float(value)) for value in vector) + "]"
-    with transaction.atomic(), connection.cursor() as cursor:
-        if exact:
-            # A small organization in a large table: comparing its own rows (found through the
-            # organization index) is faster than walking the shared HNSW graph past everyone
-            # else's, and exact. Bitmap scans stay on; only the HNSW index scan is ruled out.
-            cursor.execute("SET LOCAL enable_indexscan = off")
-        else:
-            # The organization filter is applied while the HNSW index is walked (pgvector 0.8
-            # iterative scans), so a small tenant among large ones still gets its top matches.
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(HNSW_EF_SEARCH, limit)])
+    distance_sql = f"(embedding::vector({dimensions})) <=> %s::vector({dimensions})"
+    if exact:
+        # A small organization in a large table: comparing its own rows (found through the
+        # organization index) is faster than walking the shared HNSW graph past everyone
+        # else's, and exact. Ordering by `distance + 0` is an expression the HNSW index
+        # cannot serve, so the planner sorts the organization's rows instead: one statement,
+        # where `SET LOCAL enable_indexscan = off` needed a transaction (four round trips).
+        order, settings_sql = f"({distance_sql}) + 0", []
+    else:
+        # The organization filter is applied while the HNSW index is walked (pgvector 0.8
+        # iterative scans), so a small tenant among large ones still gets its top matches.
+        order = distance_sql
+        settings_sql = [
+            ("SET LOCAL hnsw.iterative_scan = relaxed_order", []),
+            ("SET LOCAL hnsw.ef_search = %s", [max(HNSW_EF_SEARCH, limit)]),
+        ]
+    with transaction.atomic() if settings_sql else nullcontext(), connection.cursor() as cursor:
+        for statement, statement_params in settings_sql:
+            cursor.execute(statement, statement_params)
         cursor.execute(
-            f"SELECT id, distance FROM (SELECT id, (embedding::vector({dimensions})) <=> %s::vector({dimensions}) "  # noqa: S608
+            f"SELECT id, distance FROM (SELECT id, {distance_sql} "  # noqa: S608
             f"AS distance FROM knowledge_chunk WHERE {scope} AND embedding_model = %s "
             f"AND embedding_dimensions = {dimensions} "
-            f"ORDER BY (embedding::vector({dimensions})) <=> %s::vector({dimensions}) LIMIT %s) found "
+            f"ORDER BY {order} LIMIT %s) found "
             "ORDER BY distance",
             [literal, *params, model, literal, limit],
         )
@@ -231,7 +240,7 @@ def snippet_make(*, content: str, query: str, limit: int = SNIPPET_CHARS) -> str
     return snippet
 
 
-def _passages(*, ranked: list[tuple[str, float]], query: str) -> list[Passage]:
+def _passages(*, ranked: list[tuple[str, float]], query: str, embedder_name: str = "") -> list[Passage]:
     if not ranked:
         return []
     chunks = {
@@ -246,6 +255,8 @@ def _passages(*, ranked: list[tuple[str, float]], query: str) -> list[Passage]:
             "page",
             "content",
             "heading",
+            "embedding",
+            "embedding_model",
             "source__id",
             "source__kind",
             "source__title",
@@ -282,6 +293,13 @@ def _passages(*, ranked: list[tuple[str, float]], query: str) -> list[Passage]:
                 score=score,
                 question=source.question if is_qa else "",
                 answer=source.answer if is_qa else "",
+                embedding=(
+                    tuple(float(value) for value in chunk.embedding)
+                    if embedder_name
+                    and chunk.embedding_model == embedder_name
+                    and chunk.embedding is not None
+                    else None
+                ),
             )
         )
     return passages
@@ -347,4 +365,4 @@ def chunk_search(
             ranked = vector_ranking[:k]
         else:
             ranked = rank_fuse(lexical_ranking, vector_ranking)[:k]
-        return _passages(ranked=ranked, query=query)
+        return _passages(ranked=ranked, query=query, embedder_name=embedder.name if embedder else "")
