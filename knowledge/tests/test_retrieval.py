@@ -197,7 +197,9 @@ def test_small_organizations_are_searched_exactly_large_ones_through_hnsw(tenant
         cursor.execute("SET enable_bitmapscan = off")
         try:
             (vector_statement,) = [part for part in exact.split(" SELECT ") if "<=>" in part]
-            assert "chunk_embedding_384_hnsw" not in plan("SELECT " + vector_statement.removeprefix("SELECT "))
+            assert "chunk_embedding_384_hnsw" not in plan(
+                "SELECT " + vector_statement.removeprefix("SELECT ")
+            )
         finally:
             cursor.execute("RESET enable_seqscan")
             cursor.execute("RESET enable_bitmapscan")
