@@ -33,4 +33,5 @@ def test_a_noisy_tenant_does_not_slow_down_the_others(redis, settings):
     assert run["site_requests_received"] <= 2 * 3, run  # at most 2 at once, 10 s each
     assert run["llm_requests_received"] <= 4, run  # at most 4 turns at a time, 30 s each
     assert loaded["failures"] == {}, loaded
-    assert loaded["p95_ms"] <= 2 * idle["p95_ms"], run
+    # The idle figure brackets the load (probed before and after it: the machine is shared).
+    assert loaded["p95_ms"] <= 2 * max(idle["p95_ms"], run["idle_after"]["p95_ms"]), run
