@@ -27,9 +27,11 @@ class WidgetForm(forms.Form):
         label="Allowed domains",
         required=False,
         widget=forms.Textarea(
-            attrs={"rows": 3, "placeholder": "https://www.example.com\nhttps://*.example.com"}
+            attrs={"rows": 3, "placeholder": "www.example.com\nhttps://*.example.com\nhttp://localhost:8080"}
         ),
-        help_text="One origin per line. Only these sites can open the widget; leave empty to allow any site.",
+        help_text="One site per line: a host (www.example.com means https://www.example.com; "
+        "localhost means http://) or a full origin. Only these sites can open the widget; "
+        "leave empty to allow any site.",
     )
     show_sources = forms.BooleanField(label="Show sources under answers", required=False)
     collect_feedback = forms.BooleanField(

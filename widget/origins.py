@@ -3,6 +3,9 @@
 An allowed domain is a web origin (`https://shop.example.com`, `http://localhost:8080`) or a
 subdomain wildcard (`https://*.example.com`, which matches `https://a.example.com` but not
 `https://example.com`). Matching is exact on scheme, host and port; default ports are dropped.
+Where an operator types allowed domains (API, dashboard, `create_widget`), a bare host means
+its https origin (`shop.example` → `https://shop.example`), or its http origin for a loopback
+host (`localhost:8080` → `http://localhost:8080`), where sites under development have no TLS.
 """
 
 from __future__ import annotations
@@ -25,13 +28,30 @@ def _host_valid(host: str) -> bool:
     return bool(labels) and all(_HOST_LABEL.match(label) for label in labels)
 
 
-def origin_normalize(value: str, *, allow_wildcard: bool = False) -> str:
-    """`HTTPS://Shop.Example.com:443/` → `https://shop.example.com`; raises InvalidOrigin."""
+def _loopback(host: str) -> bool:
+    host = host.lower()
+    return host in ("localhost", "[::1]") or host.endswith(".localhost") or host.startswith("127.")
+
+
+def _with_scheme(raw: str) -> str:
+    """A bare `host[:port]` with the scheme it means (https, or http for a loopback host)."""
+    if raw.startswith("["):  # [::1]:8080
+        host = raw[: raw.find("]") + 1] if "]" in raw else raw
+    else:
+        host = raw.split(":", 1)[0].split("/", 1)[0]
+    return f"{'http' if _loopback(host) else 'https'}://{raw}"
+
+
+def origin_normalize(value: str, *, allow_wildcard: bool = False, bare_host: bool = False) -> str:
+    """`HTTPS://Shop.Example.com:443/` → `https://shop.example.com`; raises InvalidOrigin.
+    With `bare_host`, `shop.example` is read as `https://shop.example` (see the module)."""
     if not isinstance(value, str):
         raise InvalidOrigin("must be a string")
     raw = value.strip()
     if not raw or any(ch.isspace() or ord(ch) < 32 for ch in raw):
-        raise InvalidOrigin("must be an origin like https://shop.example.com")
+        raise InvalidOrigin("must be a host like shop.example.com or an origin like https://shop.example.com")
+    if bare_host and "://" not in raw:
+        raw = _with_scheme(raw)
     try:
         parts = urlsplit(raw)
         port = parts.port

@@ -64,7 +64,7 @@ def allowed_domains_normalize(value) -> list[str]:
     if not isinstance(value, list):
         raise ValidationFailed(
             "allowed_domains must be a list of origins.",
-            data={"allowed_domains": ["Must be a list of origins like https://shop.example.com."]},
+            data={"allowed_domains": ["Must be a list of hosts or origins like https://shop.example.com."]},
         )
     if len(value) > MAX_ALLOWED_DOMAINS:
         raise ValidationFailed(
@@ -75,7 +75,7 @@ def allowed_domains_normalize(value) -> list[str]:
     errors: list[str] = []
     for entry in value:
         try:
-            origin = origin_normalize(entry, allow_wildcard=True)
+            origin = origin_normalize(entry, allow_wildcard=True, bare_host=True)
         except InvalidOrigin as error:
             errors.append(f"{str(entry)[:100]!r} {error}.")
             continue

@@ -23,7 +23,11 @@ def test_create_list_get_update_delete(api, tenant, assistant):
             "position": "bottom-left",
             "launcher_label": "Ask us",
             "suggested_questions": ["What are your hours?", " Do you ship abroad? "],
-            "allowed_domains": ["https://Shop.Example.com/", "http://localhost:8080"],
+            "allowed_domains": [
+                "https://Shop.Example.com/",
+                "http://localhost:8080",
+                "Help.Example.com:8443",
+            ],
             "options": {"instance": "shop-widget", "show_sources": False},
         },
         format="json",
@@ -33,7 +37,12 @@ def test_create_list_get_update_delete(api, tenant, assistant):
     assert body["status"] == "success" and body["status_code"] == 201
     data = body["data"]
     assert data["primary_color"] == "#0f766e"
-    assert data["allowed_domains"] == ["https://shop.example.com", "http://localhost:8080"]
+    # A bare host means its https origin (SPEC, operator commands).
+    assert data["allowed_domains"] == [
+        "https://shop.example.com",
+        "http://localhost:8080",
+        "https://help.example.com:8443",
+    ]
     assert data["suggested_questions"] == ["What are your hours?", "Do you ship abroad?"]
     assert data["assistant_id"] == str(assistant.id)
     assert f'data-client-id="{tenant.client_id}"' in data["embed_snippet"]
@@ -69,7 +78,9 @@ def test_create_without_assistant_uses_the_default_one(api, tenant):
         ({"primary_color": "red"}, "primary_color"),
         ({"primary_color": "#12345g"}, "primary_color"),
         ({"primary_color": "#1234567"}, "primary_color"),
-        ({"allowed_domains": ["shop.example.com"]}, "allowed_domains"),
+        ({"allowed_domains": ["shop example.com"]}, "allowed_domains"),
+        ({"allowed_domains": ["shop.example.com/path"]}, "allowed_domains"),
+        ({"allowed_domains": ["user@shop.example.com"]}, "allowed_domains"),
         ({"allowed_domains": ["javascript:alert(1)"]}, "allowed_domains"),
         ({"allowed_domains": ["https://shop.example.com/path"]}, "allowed_domains"),
         ({"allowed_domains": "https://shop.example.com"}, "allowed_domains"),

@@ -26,7 +26,7 @@ def test_create_widget_json_creates_key_and_default_assistant():
     printed = json.loads(
         run("--org", organization.slug, "--allowed-domain", "https://shop.example.com", "--json")
     )
-    assert set(printed) == {"id", "client_id", "assistant_id"}
+    assert set(printed) == {"id", "client_id", "assistant_id", "allowed_domains"}
     widget = Widget.objects.for_organization(organization).get(pk=printed["id"])
     assert widget.allowed_domains == ["https://shop.example.com"]
     assert str(widget.assistant_id) == printed["assistant_id"]
@@ -52,6 +52,35 @@ def test_create_widget_with_an_assistant_prints_the_snippet(tenant, assistant):
     assert '<script src="http://127.0.0.1:8103/widget.js"' in output
     assert f'data-client-id="{tenant.client_id}"' in output
     assert f'data-config-id="{widget.id}"' in output and f'data-assistant-id="{assistant.id}"' in output
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("shop.example", "https://shop.example"),
+        ("Shop.Example.com:8443", "https://shop.example.com:8443"),
+        ("*.example.com", "https://*.example.com"),
+        ("localhost:8080", "http://localhost:8080"),
+        ("127.0.0.1:5173", "http://127.0.0.1:5173"),
+        ("[::1]:3000", "http://[::1]:3000"),
+        ("https://localhost:8443", "https://localhost:8443"),
+    ],
+)
+def test_create_widget_accepts_a_bare_host_and_prints_what_it_stored(tenant, given, stored):
+    output = run("--org", tenant.organization.slug, "--allowed-domain", given)
+    widget = Widget.objects.for_organization(tenant.organization).get()
+    assert widget.allowed_domains == [stored]
+    assert f"allowed:      {stored}\n" in output
+    printed = json.loads(run("--org", tenant.organization.slug, "--allowed-domain", given, "--json"))
+    assert printed["allowed_domains"] == [stored]
+
+
+def test_create_widget_says_what_is_wrong_with_a_malformed_domain(tenant):
+    with pytest.raises(CommandError, match=r"'shop example\.com' must be a host like shop\.example\.com"):
+        run("--org", tenant.organization.slug, "--allowed-domain", "shop example.com")
+    with pytest.raises(CommandError, match=r"no path, query or fragment"):
+        run("--org", tenant.organization.slug, "--allowed-domain", "shop.example.com/help")
+    assert Widget.objects.for_organization(tenant.organization).count() == 0
 
 
 def test_create_widget_revoked_key_is_replaced(tenant):

@@ -112,6 +112,29 @@ def test_invalid_settings_show_field_errors_and_change_nothing(owner_client, wid
     assert widget.title == "Help" and widget.allowed_domains == []
 
 
+def test_a_bare_host_is_stored_as_its_origin_and_shown_so(owner_client, widget):
+    response = owner_client.post(
+        reverse("widget-configure", args=[widget.pk]),
+        form_data(widget, allowed_domains="shop.example\nlocalhost:8080"),
+        follow=True,
+    )
+    assert response.status_code == 200
+    widget.refresh_from_db()
+    assert widget.allowed_domains == ["https://shop.example", "http://localhost:8080"]
+    page = owner_client.get(reverse("widget-configure", args=[widget.pk])).content.decode()
+    assert "https://shop.example\nhttp://localhost:8080" in page
+
+
+def test_a_malformed_domain_is_explained_in_the_form(owner_client, widget):
+    response = owner_client.post(
+        reverse("widget-configure", args=[widget.pk]), form_data(widget, allowed_domains="shop example.com")
+    )
+    assert response.status_code == 200
+    assert "must be a host like shop.example.com" in response.content.decode()
+    widget.refresh_from_db()
+    assert widget.allowed_domains == []
+
+
 def test_assistant_of_another_organization_cannot_be_attached(owner_client, widget, other_tenant):
     foreign = Assistant.objects.create(organization=other_tenant.organization, name="Theirs")
     response = owner_client.post(

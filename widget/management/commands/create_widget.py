@@ -20,7 +20,8 @@ class Command(BaseCommand):
             action="append",
             default=[],
             dest="allowed_domains",
-            help="origin allowed to embed the widget, e.g. https://shop.example.com (repeatable)",
+            help="site allowed to embed the widget: an origin (https://shop.example.com) or a bare "
+            "host (shop.example.com means https://, localhost:8080 means http://); repeatable",
         )
         parser.add_argument("--title", help="header title of the chat panel")
         parser.add_argument("--instance", help="instance id, for several widgets on one page")
@@ -48,6 +49,7 @@ class Command(BaseCommand):
                         "id": str(widget.id),
                         "client_id": api_key.client_id,
                         "assistant_id": str(widget.assistant_id),
+                        "allowed_domains": widget.allowed_domains,
                     }
                 )
             )
@@ -56,5 +58,6 @@ class Command(BaseCommand):
         snippet = widget_embed_snippet(widget=widget, base_url=base_url, client_id=api_key.client_id)
         self.stdout.write(
             f"widget id:    {widget.id}\nclient_id:    {api_key.client_id}\n"
-            f"assistant id: {widget.assistant_id}\n\nPaste this before </body> on your site:\n\n{snippet}\n"
+            f"assistant id: {widget.assistant_id}\n"
+            f"allowed:      {', '.join(widget.allowed_domains) or 'any site (no allowed domains)'}\n\nPaste this before </body> on your site:\n\n{snippet}\n"
         )
