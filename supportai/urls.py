@@ -1,13 +1,14 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from assistants import urls as assistants_urls
 from chat import urls as chat_urls
 from knowledge import urls as knowledge_urls
 from organizations import urls as organizations_urls
 from supportai import health
+from supportai.api.docs import ApiDocsView
 from widget import urls as widget_urls
 
 APPS = [organizations_urls, assistants_urls, chat_urls, knowledge_urls, widget_urls]
@@ -19,7 +20,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include(api_v1)),
     *pages,
 ]

@@ -66,4 +66,8 @@ def test_openapi_schema_and_docs(client):
     assert schema.status_code == 200
     assert b"/api/v1/organization/" in schema.content
     assert b"/api/v1/organization:" not in schema.content
-    assert client.get("/api/docs/").status_code == 200
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    # Served from our own static files under the dashboard's CSP, never from a CDN.
+    assert b"cdn.jsdelivr" not in docs.content and b"/static/drf_spectacular_sidecar/" in docs.content
+    assert "script-src 'self'" in docs["Content-Security-Policy"]
