@@ -103,6 +103,32 @@ class KnowledgeSource(TenantModel):
     def display_title(self) -> str:
         return self.title or self.question or self.url or self.file_name
 
+    @property
+    def unpicked(self) -> bool:
+        """Pending for longer than any healthy worker takes to start it: its message was lost,
+        or no worker is connected to the broker (issue 12: it used to spin forever)."""
+        from django.conf import settings
+        from django.utils import timezone
+
+        if self.status != self.Status.PENDING or self.updated_at is None:
+            return False
+        waited = (timezone.now() - self.updated_at).total_seconds()
+        return waited > settings.KNOWLEDGE_UNPICKED_AFTER_SECONDS
+
+    @property
+    def display_error(self) -> str:
+        """What the operator should read: the failure, or why a pending source is not moving."""
+        if self.unpicked:
+            from django.conf import settings
+
+            minutes = max(1, round(settings.KNOWLEDGE_UNPICKED_AFTER_SECONDS / 60))
+            return (
+                f"No worker has picked this up in over {minutes} minute{'s' if minutes != 1 else ''}: "
+                "check that the Celery worker is running and can reach its broker (see /readyz), "
+                "then Retry."
+            )
+        return self.error
+
 
 class KnowledgeDocument(TenantModel):
     """One unit a source produced: the Q&A pair, the file, or one fetched page."""

@@ -8,6 +8,7 @@ from knowledge.models import KnowledgeSource
 class SourceBaseSerializer(serializers.ModelSerializer):
     type = serializers.CharField(source="kind", read_only=True)
     assistant_id = serializers.UUIDField(read_only=True, allow_null=True)
+    error = serializers.CharField(source="display_error", read_only=True)
 
     class Meta:
         model = KnowledgeSource

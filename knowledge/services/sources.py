@@ -334,13 +334,16 @@ def url_source_create(
 
 
 def source_retry(*, source: KnowledgeSource) -> KnowledgeSource:
-    """Queue a failed file or URL source again (a fresh set of attempts)."""
+    """Queue a failed file or URL source again (a fresh set of attempts), or one that no worker
+    picked up (its message was lost, or the worker was down)."""
     from supportai.api.errors import Conflict
 
     if source.kind == KnowledgeSource.Kind.QA:
         raise Conflict("Q&A pairs are live at once; there is nothing to retry.")
-    if source.status != KnowledgeSource.Status.FAILED:
-        raise Conflict(f"Only failed sources can be retried (this one is {source.status}).")
+    if source.status != KnowledgeSource.Status.FAILED and not source.unpicked:
+        raise Conflict(
+            f"Only failed sources, or ones no worker picked up, can be retried (this one is {source.status})."
+        )
     with transaction.atomic():
         source.status = KnowledgeSource.Status.PENDING
         source.error = ""

@@ -252,3 +252,38 @@ def test_unauthenticated_requests_get_401():
     from rest_framework.test import APIClient
 
     assert APIClient().get(f"{BASE}/files").status_code == 401
+
+
+# --- a source no worker picked up ----------------------------------------------------------
+def _pending_for(tenant, seconds: int) -> KnowledgeSource:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    source = KnowledgeSource.objects.create(
+        organization=tenant.organization, kind="url", url="https://example.com/", status="pending"
+    )
+    # .update() leaves auto_now alone: the source has waited that long.
+    KnowledgeSource.objects.for_organization(tenant.organization).filter(pk=source.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=seconds)
+    )
+    return source
+
+
+def test_a_source_no_worker_picked_up_says_so_and_can_be_retried(api, other_api, tenant, settings):
+    settings.KNOWLEDGE_UNPICKED_AFTER_SECONDS = 180
+    fresh = _pending_for(tenant, 30)
+    stale = _pending_for(tenant, 400)
+    assert api.get(f"{BASE}/urls/{fresh.pk}").json()["data"]["error"] == ""
+    assert api.post(f"{BASE}/urls/{fresh.pk}/retry").status_code == 409  # still within the wait
+
+    data = api.get(f"{BASE}/urls/{stale.pk}").json()["data"]
+    assert data["status"] == "pending"
+    assert data["error"].startswith("No worker has picked this up in over 3 minutes")
+
+    assert other_api.post(f"{BASE}/urls/{stale.pk}/retry").status_code == 404
+    response = api.post(f"{BASE}/urls/{stale.pk}/retry")
+    assert response.status_code == 202, response.json()
+    assert response.json()["data"]["status"] == "pending" and response.json()["data"]["error"] == ""
+    stale.refresh_from_db()
+    assert not stale.unpicked and stale.attempts == 0

@@ -244,4 +244,26 @@ def test_retry_a_failed_source(owner_client, foreign_client, tenant):
     failed.refresh_from_db()
     assert failed.status == "pending" and failed.error == ""
     response = owner_client.post(reverse("knowledge-source-retry", args=[failed.pk]), follow=True)
-    assert b"Only failed sources can be retried" in response.content
+    assert b"Only failed sources" in response.content
+
+
+def test_a_source_no_worker_picked_up_shows_why_with_retry(owner_client, tenant, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.KNOWLEDGE_UNPICKED_AFTER_SECONDS = 180
+    source = KnowledgeSource.objects.create(
+        organization=tenant.organization, kind="url", url="https://example.com/", status="pending"
+    )
+    KnowledgeSource.objects.for_organization(tenant.organization).filter(pk=source.pk).update(
+        updated_at=timezone.now() - timedelta(minutes=10)
+    )
+    listing = owner_client.get(reverse("knowledge")).content.decode()
+    assert "No worker has picked this up" in listing
+    assert reverse("knowledge-source-retry", args=[source.pk]) in listing
+    detail = owner_client.get(reverse("knowledge-source", args=[source.pk])).content.decode()
+    assert "No worker has picked this up" in detail and "Retry" in detail
+    owner_client.post(reverse("knowledge-source-retry", args=[source.pk]))
+    source.refresh_from_db()
+    assert source.status == "pending" and not source.unpicked
