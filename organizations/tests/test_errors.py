@@ -56,9 +56,17 @@ def test_csrf_failure_on_api_path_is_json(client, tenant):
 
 def test_health_endpoints(client):
     assert client.get("/healthz").json() == {"status": "ok"}
+    # Reachable database, cache and broker are not enough: no worker consumes here, so the
+    # service cannot ingest anything and is not ready (the stack test sees it turn ready).
     ready = client.get("/readyz")
-    assert ready.status_code == 200, ready.content
-    assert ready.json()["checks"] == {"database": "ok", "cache": "ok", "broker": "ok"}
+    assert ready.status_code == 503, ready.content
+    checks = ready.json()["checks"]
+    assert {name: checks[name] for name in ("database", "cache", "broker")} == {
+        "database": "ok",
+        "cache": "ok",
+        "broker": "ok",
+    }
+    assert checks["worker"].startswith("unavailable: no worker consumed a heartbeat")
 
 
 def test_openapi_schema_and_docs(client):
