@@ -1,8 +1,11 @@
 """`make run`: the whole system in the foreground; Ctrl-C stops all of it.
 
-Starts (or reuses) the embedded Postgres, migrates, seeds the demo organization on first
-start, then runs gunicorn (web), a Celery worker (queues default + ingestion) and Celery
-beat as child processes. When any child dies, or on Ctrl-C, everything is stopped.
+Starts (or reuses) the embedded Postgres, checks that the broker answers, migrates, seeds the
+demo organization on first start, then runs gunicorn (web), a Celery worker (queues default
++ ingestion) and Celery beat as supervised children: one that dies is logged and restarted
+with backoff while the others keep serving. When the worker died, the sources it was
+processing are queued again as soon as it is back (its unacknowledged messages die with it
+on the Postgres broker, and would otherwise wait for the 20-minute stuck-source sweep).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,43 +24,138 @@ sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 PORT = os.environ.get("PORT", "8000")
 
+# Restart delays: 1, 2, 4 … capped, reset once a child has stayed up for STABLE_AFTER seconds.
+BACKOFF_MAX_SECONDS = 30.0
+STABLE_AFTER_SECONDS = 60.0
+
+
+def log(message: str) -> None:
+    print(f"[run {datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
 
 def manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
 
 
+def web_command() -> list[str]:
+    # Workers, threads, timeouts and the worker class come from gunicorn.conf.py.
+    return [str(BIN / "gunicorn"), "supportai.wsgi:application", "--bind", f"0.0.0.0:{PORT}"]
+
+
+def worker_command() -> list[str]:
+    return [
+        str(BIN / "celery"),
+        "-A",
+        "supportai",
+        "worker",
+        "-Q",
+        "default,ingestion",
+        "--concurrency",
+        os.environ.get("WORKER_CONCURRENCY", "2"),
+        "--loglevel",
+        "INFO",
+    ]
+
+
+def beat_command() -> list[str]:
+    return [str(BIN / "celery"), "-A", "supportai", "beat", "--loglevel", "INFO"]
+
+
+def lost_tasks_requeue(died_at: datetime) -> subprocess.Popen:
+    """The one worker of `make run` died: what it was processing will never be acknowledged."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "sources_requeue_lost", "--started-before", died_at.isoformat()],
+        cwd=ROOT,
+    )
+
+
+@dataclass
+class Child:
+    """One supervised process. `after_restart` runs (given when the previous one died) once a
+    replacement has been started."""
+
+    name: str
+    command: list[str]
+    after_restart: object = None
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    failures: int = 0
+    restart_due: float = 0.0
+    died_at: datetime | None = None
+    helpers: list = field(default_factory=list)
+
+    def start(self) -> None:
+        # Its own process group, so a dead child's orphans (a Celery pool process still
+        # running a task) can be ended with it, and Ctrl-C reaches only this supervisor.
+        self.process = subprocess.Popen(self.command, cwd=ROOT, start_new_session=True)
+        self.started_at = time.monotonic()
+        if self.died_at is not None and self.after_restart is not None:
+            self.helpers.append(self.after_restart(self.died_at))
+        self.died_at = None
+
+    def check(self) -> None:
+        """Notice a death (log it, end its orphans, schedule the restart) or restart when due."""
+        self.helpers = [helper for helper in self.helpers if helper.poll() is None]
+        if self.process is None:
+            if time.monotonic() >= self.restart_due:
+                log(f"{self.name}: restarting (restart {self.failures})")
+                self.start()
+            return
+        if self.process.poll() is None:
+            return
+        returncode = self.process.returncode
+        self.group_kill()
+        self.process = None
+        self.died_at = datetime.now(UTC)
+        if time.monotonic() - self.started_at >= STABLE_AFTER_SECONDS:
+            self.failures = 0
+        self.failures += 1
+        delay = min(BACKOFF_MAX_SECONDS, 2.0 ** (self.failures - 1))
+        self.restart_due = time.monotonic() + delay
+        log(f"{self.name} exited with {returncode}; restarting in {delay:.0f} s (the others keep running)")
+
+    def group_kill(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, deadline: float) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        self.group_kill()
+        for helper in self.helpers:
+            helper.kill()
+
+
 def main() -> int:
     os.chdir(ROOT)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportai.settings")
+    try:
+        manage("broker_check")
+    except subprocess.CalledProcessError:
+        log("the Celery broker cannot be reached (see above); nothing was started.")
+        return 1
     manage("migrate", "--noinput", "-v", "0")
     manage("collectstatic", "--noinput", "-v", "0")
     manage("seed_demo", "--port", PORT)
 
-    commands = {
-        # Workers, threads, timeouts and the worker class come from gunicorn.conf.py.
-        "web": [str(BIN / "gunicorn"), "supportai.wsgi:application", "--bind", f"0.0.0.0:{PORT}"],
-        "worker": [
-            str(BIN / "celery"),
-            "-A",
-            "supportai",
-            "worker",
-            "-Q",
-            "default,ingestion",
-            "--concurrency",
-            os.environ.get("WORKER_CONCURRENCY", "2"),
-            "--loglevel",
-            "INFO",
-        ],
-        "beat": [
-            str(BIN / "celery"),
-            "-A",
-            "supportai",
-            "beat",
-            "--loglevel",
-            "INFO",
-        ],
-    }
-    children: dict[str, subprocess.Popen] = {}
+    # The table of supervised children; each is restarted on its own when it dies.
+    children = [
+        Child("web", web_command()),
+        Child("worker", worker_command(), after_restart=lost_tasks_requeue),
+        Child("beat", beat_command()),
+    ]
     stopping = False
 
     def stop(*_args) -> None:
@@ -64,34 +164,26 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    for name, command in commands.items():
-        children[name] = subprocess.Popen(command, cwd=ROOT)
+    for child in children:
+        child.start()
     print(f"\nSupportAI is running on http://127.0.0.1:{PORT}/  (Ctrl-C stops everything)\n", flush=True)
 
-    exit_code = 0
     while not stopping:
-        for name, child in children.items():
-            if child.poll() is not None:
-                print(f"{name} exited with {child.returncode}; stopping.", flush=True)
-                exit_code, stopping = child.returncode or 1, True
-                break
+        for child in children:
+            child.check()
         time.sleep(0.5)
 
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
+    for child in children:
+        child.terminate()
     deadline = time.monotonic() + 15
-    for child in children.values():
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
+    for child in children:
+        child.wait(deadline)
     if not os.environ.get("DATABASE_URL"):
         from supportai.embedded_postgres import embedded_database_stop
 
         embedded_database_stop(Path(os.environ.get("SUPPORTAI_DATA_DIR", ROOT / ".data")))
     print("SupportAI stopped.", flush=True)
-    return exit_code
+    return 0
 
 
 if __name__ == "__main__":

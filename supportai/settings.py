@@ -238,11 +238,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    "supportai-worker-heartbeat": {"task": "supportai.tasks.worker_heartbeat", "schedule": 30.0},
     "knowledge-sync-due": {"task": "knowledge.tasks.sources_sync_due", "schedule": 300.0},
     "knowledge-requeue-stuck": {"task": "knowledge.tasks.sources_requeue_stuck", "schedule": 600.0},
     "knowledge-reembed": {"task": "knowledge.tasks.chunks_reembed", "schedule": 900.0},
     "knowledge-lexical-statistics": {"task": "knowledge.tasks.lexical_statistics_check", "schedule": 3600.0},
 }
+
+# /readyz is ready only if a worker consumed a heartbeat from the broker within this long.
+READYZ_WORKER_HEARTBEAT_MAX_AGE = env.int("READYZ_WORKER_HEARTBEAT_MAX_AGE", default=120)
 
 # --- Auth, API -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -379,6 +383,8 @@ SCRAPE_USER_AGENT = env.str("SCRAPE_USER_AGENT", default="SupportAI-Fetcher/1.0 
 # A pending/processing source untouched this long is re-enqueued by the beat sweeper (a
 # message lost while the broker was down, a worker that died): the database is the outbox.
 KNOWLEDGE_STUCK_AFTER_SECONDS = env.int("KNOWLEDGE_STUCK_AFTER_SECONDS", default=1200)
+# A source still pending after this long says so (API `error`, dashboard) and may be retried.
+KNOWLEDGE_UNPICKED_AFTER_SECONDS = env.int("KNOWLEDGE_UNPICKED_AFTER_SECONDS", default=180)
 KNOWLEDGE_MAX_FILE_BYTES = env.int("KNOWLEDGE_MAX_FILE_BYTES", default=25 * 1024 * 1024)
 KNOWLEDGE_MAX_PDF_PAGES = env.int("KNOWLEDGE_MAX_PDF_PAGES", default=2000)
 # Untrusted files and pages are parsed in a child process with these limits.

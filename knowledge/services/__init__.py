@@ -16,6 +16,7 @@ from knowledge.services.ingestion import (
     source_ingest,
     source_sync,
     sources_due_for_sync,
+    sources_lost,
     sources_stuck,
 )
 from knowledge.services.sources import (
@@ -46,6 +47,7 @@ __all__ = [
     "source_retry",
     "source_sync",
     "sources_due_for_sync",
+    "sources_lost",
     "sources_stuck",
     "url_source_create",
 ]

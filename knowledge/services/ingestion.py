@@ -220,6 +220,17 @@ def sources_stuck(*, older_than: timedelta | None = None) -> list:
     )
 
 
+def sources_lost(*, started_before: datetime) -> list:
+    """Sources a dead worker was processing: claimed (`processing`) before it died. Only the
+    caller knows no other worker holds them (`make run` runs exactly one)."""
+    return list(
+        KnowledgeSource.objects.unscoped()
+        .filter(status=KnowledgeSource.Status.PROCESSING, processing_started_at__lt=started_before)
+        .exclude(kind=KnowledgeSource.Kind.QA)
+        .values_list("id", flat=True)
+    )
+
+
 # --- files -------------------------------------------------------------------------------
 def files_ingest(*, source_ids: list, batch_size: int = 64) -> dict[str, str]:
     """`source_ingest` for many file sources at once (bulk imports): parsing as usual, but
