@@ -21,13 +21,16 @@ setup: $(STAMP)
 run: setup
 	PORT=$(PORT) $(BIN)/python scripts/run.py
 
-## The whole suite against real Postgres (embedded), real Redis, real workers and Chromium.
+## The whole suite against real Postgres (embedded), real Redis, real workers and Chromium;
+## then the broker, cache, rate-limit and ingestion tests again with REDIS_URL unset (the
+## README's default path; tests/test_default_path.py runs `make run`'s script that way too).
 test: setup services browser
 	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	REDIS_URL= $(BIN)/python -m pytest -m without_redis $(PYTEST_ARGS)
 
 ## The suite without the browser and chaos tests, for quick iteration.
 test-fast: setup services
-	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -m "not browser and not chaos" $(PYTEST_ARGS)
+	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -m "not browser and not chaos and not stack" $(PYTEST_ARGS)
 
 services:
 	@bash scripts/ensure_redis.sh

@@ -59,7 +59,7 @@ def live_env(transactional_db, settings):
 
     return processes.base_env(
         DATABASE_URL=processes.database_url_for(connection.settings_dict),
-        REDIS_URL=settings.CACHES["default"].get("LOCATION", ""),
+        REDIS_URL=settings.REDIS_URL,
         LOG_LEVEL="INFO",
         CONN_MAX_AGE="60",
     )

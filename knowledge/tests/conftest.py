@@ -31,7 +31,8 @@ def _fast_password_hashing(settings):
 
 # --- a real Celery worker process ---------------------------------------------------------
 def queues_purge() -> None:
-    """Drop messages left in this test run's broker by earlier tests (our Redis DB only)."""
+    """Drop messages left in this test run's broker by earlier tests (our Redis DB, or the
+    test database's broker tables)."""
     from supportai.celery import app
 
     with app.connection_for_write() as connection:
@@ -87,7 +88,7 @@ def worker(transactional_db, settings, tmp_path, site):
     queues_purge()
     env = processes.base_env(
         DATABASE_URL=processes.database_url_for(connection.settings_dict),
-        REDIS_URL=settings.CACHES["default"]["LOCATION"],
+        REDIS_URL=settings.REDIS_URL,  # "" = the Postgres broker of this database
         SCRAPE_ALLOWLIST=site.netloc,
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
         CONN_MAX_AGE="0",

@@ -11,7 +11,7 @@ from knowledge.tests.documents import pdf_make
 from knowledge.tests.factories import assistant_make
 from knowledge.tests.sites import html_page
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.without_redis]
 
 BASE = "/api/v1/knowledge"
 

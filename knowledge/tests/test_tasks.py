@@ -10,7 +10,7 @@ from knowledge.models import KnowledgeSource
 from knowledge.tasks import MAX_RETRIES, source_ingest_task
 from knowledge.tests.sites import html_page
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.without_redis]
 
 
 def _source(tenant, site, path):

@@ -40,6 +40,7 @@ def _settled(source_id, worker=None, timeout=300.0) -> KnowledgeSource:
     return _status(source_id)
 
 
+@pytest.mark.without_redis
 def test_pdf_and_crawl_through_a_real_worker_and_hostile_pdfs_fail_alone(api, tenant, site, worker):
     worker.start(KNOWLEDGE_PARSE_WALL_SECONDS="3")
     pdf = api.post(

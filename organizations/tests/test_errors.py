@@ -1,7 +1,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.without_redis]
 
 
 def assert_error_shape(response, status_code):

@@ -6,7 +6,7 @@ import requests
 from organizations.services import api_key_create
 from supportai.testing import tenant_create
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.without_redis]
 
 
 def test_fifty_concurrent_requests_against_a_limit_of_twenty_let_exactly_twenty_through(live_server):

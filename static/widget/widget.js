@@ -1166,6 +1166,8 @@
     else D.addEventListener("DOMContentLoaded", go);
   }
   var current = D.currentScript;
+  // Where this SupportAI server is: the JavaScript SDK's default baseUrl on this page.
+  if (current && current.src && !registry.baseUrl) registry.baseUrl = new URL(current.src, D.baseURI).origin;
   if (current && current.dataset && current.dataset.clientId) start(current);
   else
     Array.prototype.forEach.call(D.querySelectorAll("script[data-client-id][src*='widget.js']"), start);

@@ -16,7 +16,7 @@ from django.db import connection
 
 from supportai.database_urls import broker_url, database_url
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.without_redis]
 
 
 def _data_directory_via_sqlalchemy(url: str) -> str:

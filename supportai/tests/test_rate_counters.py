@@ -9,7 +9,7 @@ from django.db import connection
 from supportai.rate_counters import window_counts_increment, window_counts_read
 from supportai.testing import tenant_create
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.without_redis]
 
 
 @pytest.fixture(params=["postgres", "redis"])

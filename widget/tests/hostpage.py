@@ -32,6 +32,7 @@ class HostSite:
         self.snippet = snippet
         self.csp = csp
         self.requests: list[str] = []
+        self.files: dict[str, tuple[bytes, str]] = {}  # extra path -> (body, content type)
         site = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,6 +41,8 @@ class HostSite:
                 path = self.path.split("?")[0]
                 if path == "/site.css":
                     body, content_type = SITE_CSS, "text/css"
+                elif path in site.files:
+                    body, content_type = site.files[path]
                 elif path == "/":
                     body, content_type = (
                         PAGE.format(snippet=site.snippet).encode(),

@@ -390,3 +390,36 @@ def test_two_widgets_on_one_page_keep_their_own_conversations(browser, shop, ten
     conversation = Conversation.objects.for_organization(tenant.organization).get(pk=session_id)
     assert str(conversation.widget_id) == str(second.id)
     context.close()
+
+
+def test_the_js_sdk_on_a_page_with_widget_js_defaults_to_the_script_origin(browser, shop, live_server):
+    """The shop's page loads widget.js from the SupportAI server and the SDK from itself: the
+    SDK, given no baseUrl, talks to the server widget.js came from (not the shop)."""
+    sdk = Path(settings.BASE_DIR) / "sdk" / "js" / "src"
+    client_id = re.search(r'data-client-id="([^"]+)"', shop.snippet).group(1)
+    with HostSite(shop.snippet) as page_site:
+        page_site.files = {
+            "/sdk/index.js": ((sdk / "index.js").read_bytes(), "text/javascript"),
+            "/sdk/errors.js": ((sdk / "errors.js").read_bytes(), "text/javascript"),
+            "/probe.js": (
+                (
+                    'import { ChatSupportAI } from "/sdk/index.js";\n'
+                    f'const client = new ChatSupportAI({{ clientId: "{client_id}" }});\n'
+                    "window.sdkBaseUrl = client.baseUrl;\n"
+                    f'const minted = await client.getWidgetToken({{ clientId: "{client_id}", configId: "{shop.widget.id}" }});\n'
+                    "window.sdkToken = minted.token_type;\n"
+                ).encode(),
+                "text/javascript",
+            ),
+        }
+        page_site.snippet = shop.snippet + '\n<script type="module" src="/probe.js"></script>'
+        shop.widget.allowed_domains = [page_site.url]
+        shop.widget.save(update_fields=["allowed_domains"])
+        page = browser.new_page()
+        try:
+            page.goto(page_site.url + "/")
+            page.wait_for_function("() => window.sdkToken !== undefined", timeout=15_000)
+            assert page.evaluate("() => window.sdkBaseUrl") == live_server.url != page_site.url
+            assert page.evaluate("() => window.sdkToken") == "Bearer"
+        finally:
+            page.close()

@@ -19,6 +19,16 @@ function trimSlash(url) {
   return String(url || "").replace(/\/+$/, "");
 }
 
+/** The server when no baseUrl is given: widget.js's origin (it records it in window.SupportAI),
+ * SUPPORTAI_BASE_URL in Node, else the page's own origin. */
+function defaultBaseUrl() {
+  const widget = globalThis.SupportAI;
+  if (widget && typeof widget.baseUrl === "string" && widget.baseUrl) return widget.baseUrl;
+  const env = typeof process !== "undefined" && process.env ? process.env.SUPPORTAI_BASE_URL : "";
+  if (env) return env;
+  return typeof location !== "undefined" && location.origin !== "null" ? location.origin : "";
+}
+
 function query(params) {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params || {})) {
@@ -41,14 +51,20 @@ export class ChatSupportAI {
    * @param {string} [options.clientSecret]
    * @param {string} [options.widgetToken]   a widget JWT from getWidgetToken() (browser use).
    * @param {string} [options.widgetId]      default widget for sendMessage/scrapeUrl/getWidgetConfig.
-   * @param {string} [options.baseUrl]       your SupportAI server (default: this page's origin in a browser).
+   * @param {string} [options.baseUrl]       your SupportAI server. Default: in a browser page that loaded
+   *                                         widget.js, that script's origin; in Node, the SUPPORTAI_BASE_URL
+   *                                         environment variable; else this page's origin.
    * @param {number} [options.timeout]       per-request timeout in ms (default 60 000).
    * @param {Function} [options.fetch]       a fetch implementation (default: globalThis.fetch).
    */
   constructor({ apiKey, clientId, clientSecret, widgetToken, widgetId, baseUrl, timeout, fetch: fetchImpl } = {}) {
-    const origin = typeof location !== "undefined" ? location.origin : "";
-    this.baseUrl = trimSlash(baseUrl || origin);
-    if (!this.baseUrl) throw new TypeError("ChatSupportAI: baseUrl is required outside a browser.");
+    this.baseUrl = trimSlash(baseUrl || defaultBaseUrl());
+    if (!this.baseUrl) {
+      throw new TypeError(
+        "ChatSupportAI: give your SupportAI server as new ChatSupportAI({ …, baseUrl: \"https://support.example.com\" }) " +
+          "(or set SUPPORTAI_BASE_URL).",
+      );
+    }
     this.apiKey = apiKey;
     this.clientId = clientId;
     this.clientSecret = clientSecret;

@@ -36,6 +36,21 @@ async function rejects(promise, Type, status) {
   });
 }
 
+test("seed 000's example as written: no baseUrl in the code, SUPPORTAI_BASE_URL gives it", async () => {
+  assert.equal(process.env.SUPPORTAI_BASE_URL, baseUrl);
+  const seed = new ChatSupportAI({ apiKey: env.SUPPORTAI_API_KEY, widgetId: env.SUPPORTAI_WIDGET_ID });
+  assert.equal(seed.baseUrl, baseUrl.replace(/\/+$/, ""));
+  const response = await seed.sendMessage({ message: "What are your business hours?", sessionId: "seed-as-written" });
+  assert.match(response.message, /9 ?am/i);
+
+  delete process.env.SUPPORTAI_BASE_URL; // nowhere to send anything: say where to put it
+  try {
+    assert.throws(() => new ChatSupportAI({ apiKey: "sk_x" }), /baseUrl: "https:\/\/support\.example\.com"/);
+  } finally {
+    process.env.SUPPORTAI_BASE_URL = baseUrl;
+  }
+});
+
 test("seed 000: sendMessage, exactly as the seed shows", async () => {
   const response = await client.sendMessage({
     message: "What are your business hours?",
