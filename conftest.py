@@ -37,3 +37,34 @@ def _live_listener_closed():
 
     if live.listening():
         live.streams_stop(wait=5)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _celery_broker_follows_the_test_database(django_db_setup, django_db_blocker):
+    """Without Redis the broker is a table in Django's database, and settings derived its URL
+    before pytest-django swapped in the test database: publish where the test's workers (given
+    the test database's URL) consume."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        yield
+        return
+    from django.db import connection
+
+    from supportai.celery import app
+    from supportai.database_urls import broker_url
+
+    previous = app.conf.broker_url
+    app.conf.broker_url = broker_url(connection.settings_dict)
+    app._pool = None
+    app.amqp._producer_pool = None
+    yield
+    # Let go of the broker's connections, or the test database cannot be dropped.
+    from kombu.transport.sqlalchemy import Channel
+
+    if app._pool is not None:
+        app._pool.force_close_all()
+    for engine, _session in Channel._engines.values():
+        engine.dispose()
+    Channel._engines.clear()
+    app.conf.broker_url = previous

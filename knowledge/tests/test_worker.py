@@ -41,6 +41,29 @@ def _settled(source_id, worker=None, timeout=300.0) -> KnowledgeSource:
 
 
 @pytest.mark.without_redis
+def test_a_pdf_a_page_and_a_broken_pdf_through_a_real_worker(api, tenant, site, worker):
+    """The lean round trip `make test` also runs without Redis (broker and cache in Postgres)."""
+    worker.start()
+    pdf = api.post(
+        "/api/v1/knowledge/files",
+        {"file_type": "pdf", "file": upload("manual.pdf", pdf_make(["Warranty: three years on hardware."]))},
+        format="multipart",
+    ).json()["data"]["id"]
+    site.page("/guide", html_page("Guide", "<p>The guide says the warehouse opens at dawn.</p>"))
+    page = api.post("/api/v1/knowledge/urls", {"url": site.url("/guide")}, format="json").json()["data"]["id"]
+    broken = api.post(
+        "/api/v1/knowledge/files",
+        {"file_type": "pdf", "file": upload("broken.pdf", pdf_malformed())},
+        format="multipart",
+    ).json()["data"]["id"]
+    assert _settled(pdf, worker).status == "ready"
+    assert _settled(page, worker).status == "ready"
+    failed = _settled(broken, worker)
+    assert failed.status == "failed" and "damaged" in failed.error
+    passage = selectors.chunk_search(organization=tenant.organization, query="how long is the warranty")[0]
+    assert passage.file_name == "manual.pdf"
+
+
 def test_pdf_and_crawl_through_a_real_worker_and_hostile_pdfs_fail_alone(api, tenant, site, worker):
     worker.start(KNOWLEDGE_PARSE_WALL_SECONDS="3")
     pdf = api.post(
