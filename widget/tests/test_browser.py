@@ -416,9 +416,15 @@ def test_the_js_sdk_on_a_page_with_widget_js_defaults_to_the_script_origin(brows
         shop.widget.allowed_domains = [page_site.url]
         shop.widget.save(update_fields=["allowed_domains"])
         page = browser.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
         try:
             page.goto(page_site.url + "/")
-            page.wait_for_function("() => window.sdkToken !== undefined", timeout=15_000)
+            try:
+                page.wait_for_function("() => window.sdkToken !== undefined", timeout=15_000)
+            except Exception:
+                raise AssertionError(f"the SDK did not finish: {problems}") from None
             assert page.evaluate("() => window.sdkBaseUrl") == live_server.url != page_site.url
             assert page.evaluate("() => window.sdkToken") == "Bearer"
         finally:

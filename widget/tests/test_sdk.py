@@ -61,4 +61,4 @@ def test_js_sdk_against_a_live_server(live_server, tenant, other_tenant, setting
     report = result.stdout + result.stderr
     assert result.returncode == 0, report
     assert "# fail 0" in report or "fail 0" in report, report
-    assert "pass 10" in report and "skipped 0" in report, report
+    assert "pass 11" in report and "skipped 0" in report, report

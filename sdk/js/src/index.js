@@ -19,11 +19,16 @@ function trimSlash(url) {
   return String(url || "").replace(/\/+$/, "");
 }
 
-/** The server when no baseUrl is given: widget.js's origin (it records it in window.SupportAI),
- * SUPPORTAI_BASE_URL in Node, else the page's own origin. */
+/** The server when no baseUrl is given: the origin widget.js came from (recorded by it as
+ * window.SupportAI.baseUrl, or read from its <script> tag, which the snippet loads `async`, so
+ * it may not have run yet), SUPPORTAI_BASE_URL in Node, else the page's own origin. */
 function defaultBaseUrl() {
   const widget = globalThis.SupportAI;
   if (widget && typeof widget.baseUrl === "string" && widget.baseUrl) return widget.baseUrl;
+  if (typeof document !== "undefined" && document.querySelector) {
+    const script = document.querySelector("script[data-client-id][src*='widget.js']");
+    if (script) return new URL(script.getAttribute("src"), document.baseURI).origin;
+  }
   const env = typeof process !== "undefined" && process.env ? process.env.SUPPORTAI_BASE_URL : "";
   if (env) return env;
   return typeof location !== "undefined" && location.origin !== "null" ? location.origin : "";
