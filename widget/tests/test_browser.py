@@ -348,6 +348,47 @@ def test_offline_send_goes_out_once_when_back_online(browser, shop, tenant):
     context.close()
 
 
+def test_live_updates_resume_after_a_network_drop_and_a_closed_panel_costs_nothing(browser, shop, tenant):
+    context = browser.new_context()
+    page = context.new_page()
+    api_calls = []
+    page.on("request", lambda r: api_calls.append(r.url) if "/api/" in r.url else None)
+    page.goto(shop.url)
+    widget = page.locator(WIDGET)
+    widget.locator(".launcher").click()
+    widget.locator("textarea").fill("What are your business hours?")
+    page.keyboard.press("Enter")
+    widget.locator(".msg.assistant[data-id]").first.wait_for(timeout=30000)
+    conversation = Conversation.objects.for_organization(tenant.organization).get()
+
+    # The network drops; meanwhile the operator answers twice. Back online, the widget
+    # reconnects after the last message it had and shows both, once each, in order.
+    context.set_offline(True)
+    widget.locator("text=You are offline").first.wait_for(timeout=5000)
+    for text in ("First, while you were away.", "Second, while you were away."):
+        chat_services.operator_reply_post(conversation=conversation, user=tenant.owner, content=text)
+    page.wait_for_timeout(500)
+    assert widget.locator(".msg.operator").count() == 0
+    context.set_offline(False)
+    widget.locator(".msg.operator[data-id]").nth(1).wait_for(timeout=10000)
+    texts = [" ".join(text.split()) for text in widget.locator(".msg.operator").all_inner_texts()]
+    assert texts == ["Support team First, while you were away.", "Support team Second, while you were away."]
+    events = [url for url in api_calls if url.split("?")[0].endswith("/events")]
+    assert any("after=" in url for url in events[1:]), events  # resumed, not replayed
+
+    # A closed panel holds no connection and asks for nothing; opening it catches up.
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(300)
+    before = len(api_calls)
+    chat_services.operator_reply_post(conversation=conversation, user=tenant.owner, content="Third.")
+    page.wait_for_timeout(5000)
+    assert api_calls[before:] == []
+    widget.locator(".launcher").click()
+    widget.locator(".msg.operator[data-id]").nth(2).wait_for(timeout=5000)
+    assert widget.locator(".msg.operator").count() == 3
+    context.close()
+
+
 def test_two_widgets_on_one_page_keep_their_own_conversations(browser, shop, tenant, live_server):
     second = widget_create(
         organization=tenant.organization,
