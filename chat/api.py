@@ -318,6 +318,7 @@ class SessionDetailApi(OrganizationGenericAPIView):
 
 class SessionMessagesApi(_ConversationMessagesBase):
     allow_widget_token = True
+    visitor_message_methods = frozenset({"POST"})  # a visitor's send: the message budgets
     kind = Conversation.Kind.SESSION
 
     @extend_schema(

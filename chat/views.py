@@ -17,6 +17,7 @@ from chat.forms import InboxFilterForm, OverviewFilterForm, ReplyForm
 from chat.models import Conversation
 from knowledge import selectors as knowledge_selectors
 from organizations import selectors as organization_selectors
+from organizations.budgets import budget_banner_list
 from supportai import charts
 from supportai.api.errors import ApplicationError, NotFound
 from supportai.dashboard import OrganizationMixin, paginate, querystring_without_page
@@ -75,7 +76,10 @@ class OverviewView(OrganizationMixin, TemplateView):
         )
         labels = [day["date"].strftime("%b %-d") for day in stats.days]
         steps = onboarding_steps(organization=self.organization)
+        llm_budget = organization_selectors.llm_budget_status(organization=self.organization)
         context.update(
+            budget_banners=budget_banner_list(organization=self.organization),
+            llm_budget_banner=llm_budget if llm_budget.budget and llm_budget.percent >= 80 else None,
             filters=filters
             if filters.is_bound
             else OverviewFilterForm(assistants=filters.assistants.values()),

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import uuid
 
+from django.apps import apps
+from django.db.models import Exists, OuterRef
 from rest_framework import authentication, exceptions
 from rest_framework_simplejwt.exceptions import TokenError
 
 from organizations.credentials import Credential
-from organizations.models import Organization
+from organizations.models import ApiKey, Organization
 from organizations.services import SECRET_PREFIX, api_key_verify_pair, api_key_verify_secret
 from organizations.tokens import widget_token_decode
 from widget.origins import origin_from_header
@@ -49,6 +51,39 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="api"'
 
 
+def _widget_token_organization(claims: dict) -> Organization | None:
+    """The token's organization, if the token is still good: its client_id key (claim `cid`)
+    not revoked and its widget (claim `wid`) still there and switched on. One indexed query
+    per request, so revoking a key or switching a widget off ends its tokens at once, not
+    when they expire."""
+    try:
+        organization_id = uuid.UUID(str(claims["org"]))
+        api_key_id = uuid.UUID(str(claims["cid"])) if claims.get("cid") else None
+        widget_id = uuid.UUID(str(claims["wid"])) if claims.get("wid") else None
+    except ValueError:  # only a correctly signed token gets here; still a 401, not a 500
+        return None
+    organizations = Organization.objects.filter(pk=organization_id)
+    if api_key_id is not None:
+        organizations = organizations.filter(
+            Exists(
+                ApiKey.objects.unscoped().filter(
+                    pk=api_key_id, organization=OuterRef("pk"), revoked_at__isnull=True
+                )
+            )
+        )
+    if widget_id is not None:
+        # By name: organizations sits below the widget app and does not import it.
+        widget_model = apps.get_model("widget", "Widget")
+        organizations = organizations.filter(
+            Exists(
+                widget_model.objects.unscoped().filter(
+                    pk=widget_id, organization=OuterRef("pk"), is_active=True
+                )
+            )
+        )
+    return organizations.first()
+
+
 class WidgetTokenAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer <widget JWT>` from POST /api/v1/auth/widget-token."""
 
@@ -68,11 +103,7 @@ class WidgetTokenAuthentication(authentication.BaseAuthentication):
             )
             if origin != claims["origin"]:
                 raise exceptions.PermissionDenied("This token was issued to another origin.")
-        try:
-            organization_id = uuid.UUID(str(claims["org"]))
-        except ValueError:  # only a correctly signed token gets here; still a 401, not a 500
-            raise exceptions.AuthenticationFailed("Invalid or expired token.") from None
-        organization = Organization.objects.filter(pk=organization_id).first()
+        organization = _widget_token_organization(claims)
         if organization is None:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")
         credential = Credential(

@@ -149,3 +149,33 @@ class Invitation(TenantModel):
     @property
     def is_open(self) -> bool:
         return self.accepted_at is None and self.declined_at is None
+
+
+class BudgetAlert(TenantModel):
+    """One threshold (80 %, 100 %) of one of the owner's rate budgets, crossed in one window.
+
+    Recorded by the request whose count reached the threshold (the counters are atomic, so
+    exactly one does); the unique constraint keeps it to one row, hence one banner and one
+    email, per budget, threshold and window however many processes race.
+    """
+
+    policy = models.CharField(max_length=40)  # "org", "widget-messages", "widget-token-client"
+    key = models.CharField(max_length=250)  # which budget of that policy (organization, widget, client id)
+    percent = models.PositiveSmallIntegerField()
+    used = models.PositiveIntegerField()
+    limit = models.PositiveIntegerField()
+    window_seconds = models.PositiveIntegerField()
+    window_end = models.DateTimeField()
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "policy", "key", "window_end", "percent"], name="unique_budget_alert"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "window_end"], name="budget_alert_window")]
+
+    def __str__(self) -> str:
+        return f"{self.policy}:{self.key} {self.percent}% until {self.window_end:%H:%M}"

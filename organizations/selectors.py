@@ -27,6 +27,20 @@ def api_key_widget_facing(*, organization: Organization) -> ApiKey | None:
     )
 
 
+def api_key_organization_id_by_client_id(*, client_id: str) -> str | None:
+    """The organization id of an active key with this public client_id (one indexed query),
+    or None: what a public endpoint may learn from a client_id before doing any work."""
+    if not client_id:
+        return None
+    found = (
+        ApiKey.objects.unscoped()
+        .filter(client_id=client_id, revoked_at__isnull=True)
+        .values_list("organization_id", flat=True)
+        .first()
+    )
+    return str(found) if found else None
+
+
 def membership_list_for_user(*, user) -> QuerySet[Membership]:
     return Membership.objects.unscoped().filter(user=user).select_related("organization")
 

@@ -13,7 +13,7 @@ import smtplib
 
 from celery import shared_task
 
-from organizations import services
+from organizations import budget_alerts, services
 
 logger = logging.getLogger(__name__)
 
@@ -36,4 +36,21 @@ def llm_budget_alert_mail_task(self, organization_id: str, percent: int, total: 
         )
     except (OSError, smtplib.SMTPException) as error:  # the mail server is down or refused: later
         logger.warning("budget alert email not sent (%s); retrying", error.__class__.__name__)
+        raise self.retry(exc=error, countdown=min(3600, 60 * 2**self.request.retries)) from error
+
+
+@shared_task(
+    bind=True,
+    name="organizations.tasks.budget_alert_mail",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAIL_RETRIES,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def budget_alert_mail_task(self, alert_id: str) -> int:
+    try:
+        return budget_alerts.budget_alert_mail(alert_id=alert_id)
+    except (OSError, smtplib.SMTPException) as error:  # the mail server is down or refused: later
+        logger.warning("rate budget alert email not sent (%s); retrying", error.__class__.__name__)
         raise self.retry(exc=error, countdown=min(3600, 60 * 2**self.request.retries)) from error

@@ -34,10 +34,19 @@ class WidgetToken(Token):
 
 
 def widget_token_issue(
-    *, organization_id, widget_id=None, visitor_id: str | None = None, origin: str | None = None
+    *,
+    organization_id,
+    widget_id=None,
+    visitor_id: str | None = None,
+    origin: str | None = None,
+    api_key_id=None,
 ) -> tuple[str, int]:
+    """`api_key_id`: the key whose public client_id the token was minted for (claim `cid`);
+    revoking that key ends the token on its next request, as deactivating its widget does."""
     token = WidgetToken()
     token["org"] = str(organization_id)
+    if api_key_id is not None:
+        token["cid"] = str(api_key_id)
     token["vis"] = visitor_id or f"v_{uuid.uuid4().hex}"
     token["sub"] = token["vis"]
     if widget_id is not None:

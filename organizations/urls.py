@@ -27,6 +27,7 @@ pages = [
     path("organizations/new/", views.OrganizationCreateView.as_view(), name="organization-create"),
     path("organizations/switch/", views.OrganizationSwitchView.as_view(), name="organization-switch"),
     path("settings/", views.OrganizationSettingsView.as_view(), name="settings-organization"),
+    path("settings/usage/", views.UsageSettingsView.as_view(), name="settings-usage"),
     path("settings/api-keys/", views.ApiKeyListView.as_view(), name="settings-api-keys"),
     path(
         "settings/api-keys/<uuid:pk>/revoke/",

@@ -16,6 +16,7 @@ from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from organizations import selectors, services, throttles
+from organizations.budgets import budget_usage_list
 from organizations.forms import (
     ApiKeyCreateForm,
     EmailAuthenticationForm,
@@ -335,6 +336,26 @@ class OrganizationSettingsView(OrganizationMixin, FormView):
         services.organization_update(organization=self.organization, name=form.cleaned_data["name"])
         messages.success(self.request, "Organization name saved.")
         return redirect("settings-organization")
+
+
+# --- Settings > Usage ------------------------------------------------------------------------
+
+
+class UsageSettingsView(OrganizationMixin, TemplateView):
+    """Every budget of the organization with its use in the current window."""
+
+    template_name = "organizations/settings_usage.html"
+    nav = "settings"
+    title = "Usage"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            budgets=budget_usage_list(organization=self.organization),
+            llm_budget=selectors.llm_budget_status(organization=self.organization),
+            settings_tab="usage",
+        )
+        return context
 
 
 # --- Settings > API Keys ---------------------------------------------------------------------

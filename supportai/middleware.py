@@ -105,3 +105,42 @@ class ApiErrorMiddleware:
             return response
         logger.exception("unhandled error on %s", request.path)
         return error_response(500, "Internal server error.")
+
+
+class RateLimitHeadersMiddleware:
+    """Every /api/ response carries the rate-limit headers of the budget it counted against.
+
+    API views set that budget (`request.rate_limit_state`, supportai.api.ratelimit). A
+    response no view counted (an unknown /api/ URL, the schema, a CORS preflight) shows the
+    client IP's unauthenticated budget; it is counted, except for preflights, which browsers
+    send on their own for every widget call and which carry no credential.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not is_api_path(request.path) or "X-RateLimit-Limit" in response:
+            return response
+        state = getattr(request, "rate_limit_state", None)
+        if state is None:
+            state = self._unauthenticated_state(request)
+        if state is not None:
+            for header, value in state.headers().items():
+                response[header] = value
+        return response
+
+    def _unauthenticated_state(self, request: HttpRequest):
+        from organizations.budgets import client_ip, unauthenticated_budget
+        from supportai.api.ratelimit import budgets_hit, budgets_read
+        from supportai.cache_guard import CacheUnavailable, cache_call
+
+        budget = unauthenticated_budget(ip=client_ip(request))
+        try:
+            if request.method == "OPTIONS":
+                _budget, used, reset = cache_call(lambda: budgets_read(budgets=[budget]))[0]
+                return budget.state_from(used=used, reset=reset)
+            return cache_call(lambda: budgets_hit(budgets=[budget])).state
+        except CacheUnavailable:
+            return None

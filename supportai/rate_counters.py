@@ -80,6 +80,26 @@ def window_counts_read(*, buckets: Sequence[tuple[str, int]]) -> dict[str, Windo
     return _redis_read(unique)
 
 
+def window_count_release(*, counted: WindowCount) -> None:
+    """Take back one count from the window `counted` came from (nothing if that window has
+    ended): for a request that was counted and then refused on a stricter condition, so
+    that refused attempts do not use up a budget others still need."""
+    if _store() == "postgres":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE supportai_rate_counter SET count = count - 1 "
+                "WHERE key = %s AND window_end = %s AND count > 0",
+                [counted.key, counted.window_end],
+            )
+        return
+    client, keyed = _redis_client_and_keys(
+        [(counted.key, counted.window)], counted.window_end - counted.window
+    )
+    redis_key = keyed[0][3]
+    if keyed[0][2] == counted.window_end:
+        client.decr(redis_key)
+
+
 # --- Postgres -----------------------------------------------------------------------
 
 _UPSERT = """

@@ -119,6 +119,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "supportai.middleware.ServerTimingMiddleware",
+    "supportai.middleware.RateLimitHeadersMiddleware",
     "widget.middleware.WidgetCorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -203,8 +204,21 @@ RATELIMIT_USE_CACHE = "default"
 # Postgres (supportai.rate_counters); both are exact under concurrency.
 RATE_COUNTER_STORE = env.str("RATE_COUNTER_STORE", default="redis" if REDIS_URL else "postgres")
 RATELIMIT_DEFAULT_PER_HOUR = env.int("RATELIMIT_DEFAULT_PER_HOUR", default=1000)
-WIDGET_TOKEN_RATE_PER_CLIENT = env.str("WIDGET_TOKEN_RATE_PER_CLIENT", default="300/h")
+# Visitors have budgets of their own (organizations/budgets.py): an organization's API keys
+# never share theirs. A widget's message ceiling is sized for a shop with 500 concurrent
+# visitors each sending up to one message a minute (500 × 60 = 30000/h).
+WIDGET_RATE_PER_VISITOR = env.str("WIDGET_RATE_PER_VISITOR", default="120/m")
+WIDGET_MESSAGE_RATE_PER_VISITOR = env.str("WIDGET_MESSAGE_RATE_PER_VISITOR", default="10/m")
+WIDGET_MESSAGE_RATE_PER_IP = env.str("WIDGET_MESSAGE_RATE_PER_IP", default="30/m")
+WIDGET_MESSAGE_RATE_PER_WIDGET = env.str("WIDGET_MESSAGE_RATE_PER_WIDGET", default="30000/h")
+# Token mints: per client id sized for ~6000 new visitors an hour; the last
+# WIDGET_TOKEN_NEW_VISITOR_RESERVE_PERCENT of it only serves addresses minting for the first
+# time in the window, so a few abusive addresses cannot lock new visitors out.
+WIDGET_TOKEN_RATE_PER_CLIENT = env.str("WIDGET_TOKEN_RATE_PER_CLIENT", default="6000/h")
 WIDGET_TOKEN_RATE_PER_IP = env.str("WIDGET_TOKEN_RATE_PER_IP", default="60/h")
+WIDGET_TOKEN_NEW_VISITOR_RESERVE_PERCENT = env.int("WIDGET_TOKEN_NEW_VISITOR_RESERVE_PERCENT", default=20)
+# Requests with no valid credential (401s, 403s at authentication, unknown /api/ URLs).
+RATELIMIT_UNAUTHENTICATED_PER_IP = env.str("RATELIMIT_UNAUTHENTICATED_PER_IP", default="300/h")
 # The account forms (organizations.throttles): failed sign-ins per account (then the account
 # is paused and its owner emailed a reset link) and per client IP; password-reset and sign-up
 # submissions per IP; emails (reset links, sign-up verifications) per address.

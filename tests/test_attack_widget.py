@@ -102,18 +102,22 @@ def test_per_client_id_mint_limit_holds_across_many_ips(tenant, other_tenant):
     assert _mint({"client_id": other_tenant.client_id}, REMOTE_ADDR="192.0.2.99").status_code == 200
 
 
-def test_visitor_traffic_counts_against_the_organizations_hourly_limit(tenant):
-    """Every widget call (and so every LLM call a visitor can cause) draws from the org's
-    bucket: the public client id cannot exceed what the organization's plan allows."""
+def test_visitor_traffic_has_its_own_budget_and_never_touches_the_api_keys(tenant, settings):
+    """A visitor's calls draw from that visitor's budget, never from the organization's API
+    budget: a public client id cannot take the organization's server integration down."""
+    settings.WIDGET_RATE_PER_VISITOR = "3/m"
     open_widget = widget_create(organization=tenant.organization, title="Open")
     tenant.organization.rate_limit_per_hour = 3
     tenant.organization.save()
     token = _mint({"client_id": tenant.client_id, "config_id": str(open_widget.id)}).json()["token"]
     visitor = APIClient()
     visitor.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    statuses = [visitor.post("/api/v1/sessions", {}, format="json").status_code for _ in range(4)]
-    assert statuses == [201, 201, 201, 429]
-    assert_error_shape(tenant.client().get("/api/v1/organization"), 429)  # the same bucket
+    responses = [visitor.post("/api/v1/sessions", {}, format="json") for _ in range(4)]
+    assert [response.status_code for response in responses] == [201, 201, 201, 429]
+    assert_error_shape(responses[-1], 429)
+    assert responses[-1]["RateLimit-Policy"] == '"visitor";q=3;w=60'
+    api = tenant.client().get("/api/v1/organization")
+    assert api.status_code == 200 and api["X-RateLimit-Remaining"] == "2"  # untouched before this call
 
 
 def test_mint_fails_closed_when_the_limiter_cache_is_down(tenant, procs):

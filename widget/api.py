@@ -1,9 +1,9 @@
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django_ratelimit.core import _get_ip, _split_rate
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -11,13 +11,16 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from organizations import budgets
+from organizations import selectors as organization_selectors
 from organizations.selectors import api_key_widget_facing
 from supportai.api.envelope import error_body
 from supportai.api.errors import NotFound, ValidationFailed
-from supportai.api.ratelimit import rate_limit_hit
+from supportai.api.ratelimit import budgets_hit, rate_limit_state_set
 from supportai.api.renderers import PlainJSONRenderer
 from supportai.api.views import OrganizationAPIView, OrganizationGenericAPIView
 from supportai.cache_guard import CacheUnavailable, cache_call
+from supportai.rate_counters import window_count_release
 from widget import selectors, services
 from widget.models import Widget
 from widget.origins import origin_from_header
@@ -148,38 +151,56 @@ class WidgetTokenApi(APIView):
     throttle_classes: list = []
     serializer_class = WidgetTokenSerializer
 
-    def _limited(self, request, client_id: str) -> Response | None:
-        checks = (
-            ("widget-token-ip", _get_ip(request), settings.WIDGET_TOKEN_RATE_PER_IP),
-            ("widget-token-client", client_id, settings.WIDGET_TOKEN_RATE_PER_CLIENT),
-        )
-        for group, key, rate in checks:
-            limit, window = _split_rate(rate)
-            try:
-                allowed, state = cache_call(
-                    lambda group=group, key=key, limit=limit, window=window: rate_limit_hit(
-                        request=request, group=group, key=key, limit=limit, window=window
-                    )
-                )
-            except CacheUnavailable:
-                # A public, secret-less endpoint: without its limiter it fails closed.
-                response = Response(
-                    error_body(
-                        503, "Service temporarily unavailable - rate limiting is unavailable, retry shortly."
+    def _limited(self, request, *, stage: str, client_id: str = "") -> Response | None:
+        """Count this mint against the per-IP budget (stage "ip", before anything else: a
+        malformed or unknown client_id counts too) or the client_id's (stage "client").
+
+        The client_id's budget keeps a reserve for new visitors: an address that has
+        already minted in this window may use only the first (100 - reserve) % of it, so a
+        few addresses minting in a loop cannot lock out the next shopper.
+        """
+        ip = budgets.client_ip(request)
+        try:
+            if stage == "ip":
+                outcome = cache_call(lambda: budgets_hit(budgets=[budgets.widget_token_ip_budget(ip=ip)]))
+                refused = outcome.refused is not None
+            else:
+                budget = budgets.widget_token_client_budget(
+                    organization_id=organization_selectors.api_key_organization_id_by_client_id(
+                        client_id=client_id
                     ),
-                    status=503,
+                    client_id=client_id,
                 )
-                response["Retry-After"] = "5"
-                return response
-            if not allowed:
-                response = Response(
-                    error_body(429, "Too many widget token requests - try again later."), status=429
-                )
-                for header, value in state.headers().items():
-                    response[header] = value
-                response["Retry-After"] = str(state.reset)
-                return response
-        return None
+                outcome = cache_call(lambda: budgets_hit(budgets=[budget]))
+                ip_state = getattr(request, "rate_limit_state", None)
+                first_from_this_address = ip_state is not None and ip_state.remaining == ip_state.limit - 1
+                reserve = math.ceil(budget.limit * settings.WIDGET_TOKEN_NEW_VISITOR_RESERVE_PERCENT / 100)
+                usable = budget.limit if first_from_this_address else budget.limit - reserve
+                counted = outcome.counts[budget.counter_key]
+                refused = counted.count > usable
+                if refused:
+                    # A refused mint does not use up the budget: the reserve stays for
+                    # the new visitors it is kept for, however long an abuser keeps trying.
+                    cache_call(lambda: window_count_release(counted=counted))
+        except CacheUnavailable:
+            # A public, secret-less endpoint: without its limiter it fails closed.
+            response = Response(
+                error_body(
+                    503, "Service temporarily unavailable - rate limiting is unavailable, retry shortly."
+                ),
+                status=503,
+            )
+            response["Retry-After"] = "5"
+            return response
+        rate_limit_state_set(request, outcome.state)
+        if not refused:
+            return None
+        response = Response(
+            error_body(429, f"Too many widget token requests - try again in {outcome.state.reset} s."),
+            status=429,
+        )
+        response["Retry-After"] = str(outcome.state.reset)
+        return response
 
     @extend_schema(
         operation_id="auth_widget_token",
@@ -188,10 +209,13 @@ class WidgetTokenApi(APIView):
         auth=[],
     )
     def post(self, request):
+        limited = self._limited(request, stage="ip")
+        if limited is not None:
+            return limited
         serializer = WidgetTokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         client_id = serializer.validated_data["client_id"].strip()
-        limited = self._limited(request, client_id)
+        limited = self._limited(request, stage="client", client_id=client_id)
         if limited is not None:
             return limited
         token, expires_in, _widget = services.widget_token_create(

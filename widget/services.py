@@ -317,5 +317,6 @@ def widget_token_create(
         widget_id=widget.id if widget else None,
         visitor_id=visitor_id,
         origin=origin,
+        api_key_id=api_key.pk,
     )
     return token, expires_in, widget

@@ -365,6 +365,13 @@
       );
     });
   };
+  // "45 s", "3 min", "2 h": how long Retry-After asks the visitor to wait.
+  function waitText(seconds) {
+    seconds = seconds > 0 ? seconds : 30;
+    if (seconds < 120) return seconds + " s";
+    if (seconds < 7200) return Math.ceil(seconds / 60) + " min";
+    return Math.ceil(seconds / 3600) + " h";
+  }
   function httpError(response, body) {
     var error = new Error((body && body.detail) || "Request failed (" + response.status + ")");
     error.status = response.status;
@@ -440,6 +447,12 @@
         })
         .catch(function (error) {
           attempt++;
+          // Busy (a rate limit, or the limiter unavailable): show the launcher anyway, in the
+          // default look; a send says "busy, try again in N s" until the server has room.
+          if ((error.status === 429 || error.status === 503) && !self.launcher) {
+            self.render({});
+            return;
+          }
           if (error.status === 403 || error.status === 404 || error.status === 400 || attempt > 3) {
             if (W.console) console.warn("SupportAI widget not started: " + error.message);
             return;
@@ -986,7 +999,7 @@
         : offline
         ? "Could not reach support. Check your connection."
         : error.status === 429
-          ? "Too many messages right now. Please wait a moment."
+          ? "This chat is busy right now. Please try again in " + waitText(error.retryAfter) + "."
           : error.status >= 500
             ? "The assistant could not answer just now."
             : error.message;

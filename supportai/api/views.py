@@ -7,11 +7,12 @@ list or fetch another organization's rows without writing `.unscoped()`.
 
 from __future__ import annotations
 
-from rest_framework import generics, mixins, status
+from rest_framework import exceptions, generics, mixins, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from supportai.api.ratelimit import OrganizationRateThrottle
+from organizations.budgets import request_budgets
+from supportai.api.ratelimit import budgets_enforce
 
 
 class RateLimitHeadersMixin:
@@ -25,15 +26,43 @@ class RateLimitHeadersMixin:
 
 
 class OrganizationAPIView(RateLimitHeadersMixin, APIView):
-    """An endpoint reached with an organization credential (API key; widget token if allowed)."""
+    """An endpoint reached with an organization credential (API key; widget token if allowed).
+
+    Every request counts against a budget before anything else is decided (so 401 and 403
+    answers carry rate-limit headers too, and count): the credential's budgets when it
+    authenticates (organizations.budgets), the client IP's when it does not.
+    """
 
     allow_widget_token = False
-    throttle_classes = [OrganizationRateThrottle]
+    throttle_classes: list = []  # budgets_enforce below replaces DRF's throttles
+    # Methods that send a visitor's message (counted in the message budgets, see
+    # organizations.budgets); set on the views a widget token posts messages to.
+    visitor_message_methods: frozenset[str] = frozenset()
 
     def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
+        # DRF's own order is authenticate → permissions → throttles; budgets come before
+        # permissions here, so a widget token refused with 403 still counts and shows its
+        # budget. The first lines are DRF's `initial` as is.
+        self.format_kwarg = self.get_format_suffix(**kwargs)
+        request.accepted_renderer, request.accepted_media_type = self.perform_content_negotiation(request)
+        request.version, request.versioning_scheme = self.determine_version(request, *args, **kwargs)
+        try:
+            self.perform_authentication(request)
+        except exceptions.APIException:
+            self._enforce_budgets(request, credential=None)
+            raise
+        self._enforce_budgets(request, credential=request.auth)
+        self.check_permissions(request)
         self.credential = request.auth
         self.organization = request.auth.organization
+
+    def _enforce_budgets(self, request, *, credential) -> None:
+        budgets_enforce(
+            request=request,
+            stages=request_budgets(request=request, view=self, credential=credential),
+            # Widget tokens are minted without a secret: without a working limiter, refuse.
+            fail_closed=credential is not None and credential.is_widget,
+        )
 
 
 class OrganizationGenericAPIView(OrganizationAPIView, generics.GenericAPIView):
