@@ -14,7 +14,7 @@ from organizations.services import api_key_revoke
 from widget.services import widget_update
 from widget.tests.conftest import assert_error
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.without_redis]
 
 MINT = "/api/v1/auth/widget-token"
 HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "RateLimit", "RateLimit-Policy")
