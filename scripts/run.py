@@ -61,6 +61,17 @@ def beat_command() -> list[str]:
     return [str(BIN / "celery"), "-A", "supportai", "beat", "--loglevel", "INFO"]
 
 
+def _die_with_supervisor() -> None:
+    """Runs in each child before exec (Linux): if this supervisor dies, even by SIGKILL, the
+    child gets SIGTERM instead of living on as an orphan outside any terminal's reach."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def lost_tasks_requeue(died_at: datetime) -> subprocess.Popen:
     """The one worker of `make run` died: what it was processing will never be acknowledged."""
     return subprocess.Popen(
@@ -87,7 +98,9 @@ class Child:
     def start(self) -> None:
         # Its own process group, so a dead child's orphans (a Celery pool process still
         # running a task) can be ended with it, and Ctrl-C reaches only this supervisor.
-        self.process = subprocess.Popen(self.command, cwd=ROOT, start_new_session=True)
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, start_new_session=True, preexec_fn=_die_with_supervisor
+        )
         self.started_at = time.monotonic()
         if self.died_at is not None and self.after_restart is not None:
             self.helpers.append(self.after_restart(self.died_at))

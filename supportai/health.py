@@ -44,7 +44,11 @@ def _check_broker() -> None:
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
         if now - _heartbeat_sent_at >= _HEARTBEAT_SEND_INTERVAL:
-            worker_heartbeat_task.apply_async(kwargs={"sent_at": now}, connection=conn, retry=False)
+            # A heartbeat nobody consumed for a minute is dropped, so probes against a stopped
+            # worker do not pile up messages.
+            worker_heartbeat_task.apply_async(
+                kwargs={"sent_at": now}, connection=conn, retry=False, expires=60
+            )
             _heartbeat_sent_at = now
 
 

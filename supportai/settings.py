@@ -252,7 +252,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    "supportai-worker-heartbeat": {"task": "supportai.tasks.worker_heartbeat", "schedule": 30.0},
+    "supportai-worker-heartbeat": {
+        "task": "supportai.tasks.worker_heartbeat",
+        "schedule": 30.0,
+        "options": {"expires": 60},
+    },
     "knowledge-sync-due": {"task": "knowledge.tasks.sources_sync_due", "schedule": 300.0},
     "knowledge-requeue-stuck": {"task": "knowledge.tasks.sources_requeue_stuck", "schedule": 600.0},
     "knowledge-reembed": {"task": "knowledge.tasks.chunks_reembed", "schedule": 900.0},
