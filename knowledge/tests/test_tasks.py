@@ -63,3 +63,28 @@ def test_a_deleted_source_is_skipped(tenant, site):
     services.source_delete(source=source)
     assert source_ingest_task.apply(args=[source_id]).get() == "skipped"
     assert not KnowledgeSource.objects.for_organization(tenant.organization).exists()
+
+
+def test_sources_lost_are_those_a_dead_worker_had_claimed_before_it_died(tenant):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    died_at = timezone.now()
+
+    def make(status, started):
+        return KnowledgeSource.objects.create(
+            organization=tenant.organization,
+            kind="url",
+            url="https://example.com/",
+            status=status,
+            processing_started_at=started,
+        )
+
+    lost = make("processing", died_at - timedelta(seconds=5))
+    after_restart = make("processing", died_at + timedelta(seconds=5))  # the new worker's
+    make("pending", None)
+    make("ready", died_at - timedelta(seconds=50))
+    make("failed", died_at - timedelta(seconds=50))
+    assert services.sources_lost(started_before=died_at) == [lost.pk]
+    assert after_restart.pk not in services.sources_lost(started_before=died_at)

@@ -24,6 +24,12 @@ class Command(BaseCommand):
         if died_at.tzinfo is None:
             raise CommandError("--started-before must carry a time zone (e.g. +00:00).")
         lost = services.sources_lost(started_before=died_at)
-        for source_id in lost:
-            source_ingest_task.delay(str(source_id))
+        try:
+            for source_id in lost:
+                source_ingest_task.delay(str(source_id))
+        except Exception as error:  # the broker is down too: the stuck-source sweep re-drives them
+            raise CommandError(
+                f"could not re-queue {len(lost)} source(s) ({error.__class__.__name__}); the "
+                "stuck-source sweep will once the broker is back"
+            )
         self.stdout.write(f"re-queued {len(lost)} source(s) the dead worker was processing")
