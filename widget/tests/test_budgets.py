@@ -230,3 +230,33 @@ def test_usage_page_lists_every_budget_of_the_organization_only(tenant, other_te
     assert "Visitor messages, widget “Acme help”: 1 of 30,000 this hour" in page
     assert f"New visitor tokens, client id {tenant.client_id}: 1 of 6,000 this hour" in page
     assert other_tenant.client_id not in page
+
+
+def test_each_crossing_enqueues_one_email_task_on_the_real_broker(tenant, django_capture_on_commit_callbacks):
+    from organizations.tests.test_llm_budget import _default_queue_tasks
+
+    tenant.organization.rate_limit_per_hour = 5
+    tenant.organization.save()
+    _default_queue_tasks()
+    api = tenant.client()
+    for _ in range(8):
+        with django_capture_on_commit_callbacks(execute=True):
+            api.get("/api/v1/organization")
+    alerts = {
+        alert.percent: str(alert.pk) for alert in BudgetAlert.objects.for_organization(tenant.organization)
+    }
+    assert _default_queue_tasks() == [
+        ("organizations.tasks.budget_alert_mail", [alerts[80]]),
+        ("organizations.tasks.budget_alert_mail", [alerts[100]]),
+    ]
+
+
+def test_overview_banner_also_tells_about_the_daily_ai_budget(tenant, client):
+    from organizations.services import llm_usage_record
+
+    tenant.organization.llm_daily_token_budget = 1_000
+    tenant.organization.save()
+    llm_usage_record(organization=tenant.organization, prompt_tokens=850, completion_tokens=0)
+    client.force_login(tenant.owner)
+    page = text_of(client.get("/"))
+    assert "85 % of today's AI budget used: 850 of 1,000 tokens." in page
