@@ -69,3 +69,18 @@ def user_context_update(
 
 def user_context_delete(*, user_context: UserContext) -> None:
     user_context.delete()
+
+
+def user_context_merge(*, organization, user_reference: str, traits: dict | None = None) -> UserContext:
+    """The context of `user_reference`, created if absent, with `traits` merged over its own
+    (a verified visitor's backend-signed traits: newer values win, other keys stay)."""
+    with transaction.atomic():
+        context, _created = (
+            UserContext.objects.for_organization(organization)
+            .select_for_update()
+            .get_or_create(organization=organization, user_reference=user_reference)
+        )
+        if traits:
+            context.traits = {**(context.traits or {}), **traits}
+            context.save(update_fields=["traits", "updated_at"])
+    return context

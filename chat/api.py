@@ -240,9 +240,13 @@ class SessionListCreateApi(OrganizationGenericAPIView):
         responses=SessionSerializer(many=True),
     )
     def get(self, request):
-        if self.credential.is_widget:
-            raise exceptions.PermissionDenied("Widget tokens cannot list sessions.")
         queryset = selectors.conversation_list(organization=self.organization, kind=Conversation.Kind.SESSION)
+        if self.credential.is_widget:
+            # A verified customer sees their own sessions from every device; an anonymous
+            # visitor's token lists nothing.
+            if not self.credential.verified_user_id:
+                raise exceptions.PermissionDenied("Only a verified visitor's widget token can list sessions.")
+            queryset = queryset.filter(visitor_id=self.credential.visitor_id, visitor_verified=True)
         visitor_id = request.query_params.get("visitor_id")
         if visitor_id:
             queryset = queryset.filter(visitor_id=visitor_id)
@@ -270,6 +274,9 @@ class SessionListCreateApi(OrganizationGenericAPIView):
             if visitor_id and visitor_id != self.credential.visitor_id:
                 metadata.setdefault("client_visitor_id", visitor_id)
             visitor_id = self.credential.visitor_id
+            claimed_user_id = (self.credential.claims or {}).get("cuid")
+            if claimed_user_id:  # said by the page, proven by nobody: never linked to a customer
+                metadata["unverified_user_id"] = claimed_user_id
             if self.credential.widget_id:
                 widget = (
                     Widget.objects.for_organization(self.organization)
@@ -295,6 +302,7 @@ class SessionListCreateApi(OrganizationGenericAPIView):
             locale=data.get("locale", ""),
             metadata=metadata,
             widget=widget,
+            verified_user_id=self.credential.verified_user_id,
         )
         return Response(SessionSerializer(session).data, status=status.HTTP_201_CREATED)
 

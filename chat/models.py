@@ -28,6 +28,9 @@ class Conversation(TenantModel):
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SESSION)
     visitor_id = models.CharField(max_length=255, blank=True, default="")
     customer_id = models.CharField(max_length=255, blank=True, default="")
+    # The visitor's identity was proven by the organization's server (user_hash/user_token):
+    # customer_id and user_context are then theirs, and operators see a "verified" badge.
+    visitor_verified = models.BooleanField(default=False)
     user_context = models.ForeignKey(
         "assistants.UserContext",
         on_delete=models.SET_NULL,

@@ -79,6 +79,8 @@ class SessionSerializer(serializers.ModelSerializer):
             "id",
             "assistant_id",
             "visitor_id",
+            "customer_id",
+            "visitor_verified",
             "locale",
             "metadata",
             "status",

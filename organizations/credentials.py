@@ -27,5 +27,10 @@ class Credential:
         return self.kind == "widget"
 
     @property
+    def verified_user_id(self) -> str | None:
+        """The customer a widget token's visitor was proven to be (claim `uid`), if any."""
+        return (self.claims or {}).get("uid") if self.is_widget else None
+
+    @property
     def pk(self) -> str:
         return f"{self.kind}:{self.api_key.pk if self.api_key else self.visitor_id}"

@@ -179,3 +179,27 @@ class BudgetAlert(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.policy}:{self.key} {self.percent}% until {self.window_end:%H:%M}"
+
+
+class IdentitySecret(TenantModel):
+    """The secret an organization's own servers use to prove who a widget visitor is
+    (HMAC of the user id, or an HS256 JWT). We must be able to *use* it to verify, so it is
+    stored encrypted (Fernet, key derived from SECRET_KEY — see organizations.identity),
+    never plain and never as a one-way hash. Rotation keeps the previous one valid until
+    `expires_at` (the grace period), so pages already rendered with the old hash keep working.
+    """
+
+    secret_encrypted = models.TextField()
+    # The last 4 characters, to tell secrets apart in the dashboard without revealing them.
+    hint = models.CharField(max_length=8)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "expires_at"], name="identity_secret_org_expiry")]
+
+    def __str__(self) -> str:
+        return f"…{self.hint}"

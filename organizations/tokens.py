@@ -40,9 +40,14 @@ def widget_token_issue(
     visitor_id: str | None = None,
     origin: str | None = None,
     api_key_id=None,
+    verified_user_id: str | None = None,
+    claimed_user_id: str | None = None,
 ) -> tuple[str, int]:
     """`api_key_id`: the key whose public client_id the token was minted for (claim `cid`);
-    revoking that key ends the token on its next request, as deactivating its widget does."""
+    revoking that key ends the token on its next request, as deactivating its widget does.
+    `verified_user_id` (claim `uid`): the customer the organization's server proved this
+    visitor to be; `claimed_user_id` (claim `cuid`): a user id the page claimed without
+    proof, kept only as unverified metadata on the sessions it creates."""
     token = WidgetToken()
     token["org"] = str(organization_id)
     if api_key_id is not None:
@@ -53,6 +58,10 @@ def widget_token_issue(
         token["wid"] = str(widget_id)
     if origin:
         token["origin"] = origin
+    if verified_user_id is not None:
+        token["uid"] = verified_user_id
+    elif claimed_user_id:
+        token["cuid"] = claimed_user_id
     token.set_iat()
     return str(token), int(settings.WIDGET_TOKEN_LIFETIME.total_seconds())
 

@@ -34,6 +34,7 @@ pages = [
         views.ApiKeyRevokeView.as_view(),
         name="settings-api-key-revoke",
     ),
+    path("settings/security/", views.SecuritySettingsView.as_view(), name="settings-security"),
     path("settings/members/", views.MemberListView.as_view(), name="settings-members"),
     path("settings/members/<uuid:pk>/role/", views.MemberRoleView.as_view(), name="settings-member-role"),
     path(

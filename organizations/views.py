@@ -27,6 +27,7 @@ from organizations.forms import (
     OrganizationForm,
     SignUpForm,
 )
+from organizations.identity import identity_secret_rotate, identity_secret_status
 from organizations.models import ApiKey, Membership
 from supportai.api.errors import ApplicationError
 from supportai.api.ratelimit import rate_limit_peek
@@ -407,6 +408,35 @@ class ApiKeyRevokeView(OrganizationMixin, TemplateView):
         api_key = services.api_key_revoke(api_key=self.get_api_key())
         messages.success(request, f"“{api_key.name}” is revoked. Requests with it are now rejected.")
         return redirect("settings-api-keys")
+
+
+# --- Settings > Security ------------------------------------------------------------------------
+
+
+class SecuritySettingsView(OrganizationMixin, TemplateView):
+    """The identity secret for verified visitors: its state, and a POST that creates or
+    rotates it and shows the new secret in that response only."""
+
+    template_name = "organizations/settings_security.html"
+    manage_required = True
+    nav = "settings"
+    title = "Security"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            identity=identity_secret_status(organization=self.organization),
+            grace_hours=int(settings.IDENTITY_SECRET_GRACE_PERIOD.total_seconds() // 3600),
+            settings_tab="security",
+        )
+        return context
+
+    def post(self, request):
+        _row, secret = identity_secret_rotate(organization=self.organization, created_by=request.user)
+        response = self.render_to_response(self.get_context_data(new_secret=secret))
+        # The only page the secret ever appears on: never cache it, never replay it.
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 # --- Settings > Members ------------------------------------------------------------------------

@@ -320,6 +320,12 @@ WIDGET_TOKEN_LIFETIME = timedelta(seconds=env.int("WIDGET_TOKEN_LIFETIME", defau
 # and so their sessions, across page loads; after this long away they start afresh.
 WIDGET_VISITOR_MAX_AGE = timedelta(days=env.int("WIDGET_VISITOR_MAX_AGE_DAYS", default=30))
 WIDGET_TOKEN_AUDIENCE = "supportai-widget"
+# Verified visitors: after a rotation the previous identity secret is still accepted this
+# long (24 h = the longest a customer's user_token may live), so pages rendered just before
+# the rotation keep working.
+IDENTITY_SECRET_GRACE_PERIOD = timedelta(hours=env.int("IDENTITY_SECRET_GRACE_HOURS", default=24))
+# The longest a customer-signed user_token may be valid ahead of now (SPEC: 24 h).
+IDENTITY_TOKEN_MAX_AHEAD = timedelta(hours=24)
 # How long one live event stream (GET sessions/{id}/events) stays open before the client
 # reconnects with Last-Event-ID: bounds a stream's thread and re-checks its credential.
 LIVE_STREAM_SECONDS = env.int("LIVE_STREAM_SECONDS", default=300)

@@ -225,6 +225,9 @@ class WidgetTokenApi(APIView):
             referer_origin=origin_from_header(request.META.get("HTTP_REFERER")),
             visitor_token=serializer.validated_data.get("visitor_token") or None,
             own_origin=origin_from_header(_base_url(request)),
+            user_id=serializer.validated_data.get("user_id"),
+            user_hash=serializer.validated_data.get("user_hash"),
+            user_token=serializer.validated_data.get("user_token"),
         )
         response = Response({"token": token, "expires_in": expires_in, "token_type": "Bearer"})
         response["Cache-Control"] = "no-store"

@@ -39,6 +39,12 @@ class WidgetForm(forms.Form):
     )
     auto_open = forms.BooleanField(label="Open automatically on page load", required=False)
     is_active = forms.BooleanField(label="Widget is live", required=False)
+    require_verified_visitors = forms.BooleanField(
+        label="Require verified visitors",
+        required=False,
+        help_text="Only visitors your server signs in (user_hash or user_token made with the "
+        "identity secret in Settings › Security) can chat. For widgets on signed-in pages.",
+    )
 
     def __init__(self, *args, assistants=(), **kwargs):
         super().__init__(*args, **kwargs)

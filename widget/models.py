@@ -23,6 +23,9 @@ class Widget(TenantModel):
     )
     options = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
+    # Only visitors whose identity the organization's server proved (user_hash/user_token)
+    # get a token for this widget: for widgets on signed-in pages only.
+    require_verified_visitors = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -22,6 +22,7 @@ class WidgetSerializer(serializers.ModelSerializer):
             "allowed_domains",
             "options",
             "is_active",
+            "require_verified_visitors",
             "embed_snippet",
             "created_at",
             "updated_at",
@@ -46,6 +47,7 @@ class WidgetWriteSerializer(serializers.Serializer):
     allowed_domains = serializers.ListField(child=serializers.CharField(), required=False)
     options = serializers.DictField(required=False)
     is_active = serializers.BooleanField(required=False)
+    require_verified_visitors = serializers.BooleanField(required=False)
 
     def validate(self, attrs):
         unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
@@ -79,6 +81,21 @@ class WidgetTokenRequestSerializer(serializers.Serializer):
         allow_null=True,
         max_length=4096,
         help_text="The visitor's previous widget token (may be expired), to keep their identity.",
+    )
+    user_id = serializers.CharField(
+        required=False, max_length=255, trim_whitespace=False, help_text="Your user's id (verified visitors)."
+    )
+    user_hash = serializers.CharField(
+        required=False,
+        max_length=128,
+        trim_whitespace=False,
+        help_text="Lower-case hex HMAC-SHA256 of user_id under the organization's identity secret.",
+    )
+    user_token = serializers.CharField(
+        required=False,
+        max_length=8192,
+        trim_whitespace=False,
+        help_text="An HS256 JWT signed with the identity secret: sub, optional email, name, traits; exp ≤ 24 h.",
     )
 
 

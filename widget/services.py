@@ -9,12 +9,13 @@ from django.conf import settings
 from django.db import transaction
 
 from assistants.models import Assistant
-from assistants.services import assistant_create
+from assistants.services import assistant_create, user_context_merge
 from organizations.models import ApiKey, Organization
 from organizations.selectors import api_key_widget_facing
 from organizations.services import api_key_create
 from organizations.tokens import widget_token_issue, widget_token_previous_claims
 from supportai.api.errors import ApplicationError, NotFound, ValidationFailed
+from widget.identity import user_id_normalize, visitor_id_for_user, visitor_identity_verify
 from widget.models import Widget
 from widget.origins import InvalidOrigin, origin_allowed, origin_normalize
 
@@ -37,6 +38,15 @@ class InvalidClient(ApplicationError):
     status_code = 401
     code = "invalid_client"
     default_detail = "Authentication required - unknown or revoked client_id."
+
+
+class IdentityRequired(ApplicationError):
+    status_code = 403
+    code = "identity_required"
+    default_detail = (
+        "This widget only serves verified visitors: send user_id + user_hash or user_token "
+        "signed with the organization's identity secret."
+    )
 
 
 class OriginNotAllowed(ApplicationError):
@@ -171,10 +181,10 @@ def _fields_normalize(fields: dict) -> dict:
             cleaned[field] = allowed_domains_normalize(value)
         elif field == "options":
             cleaned[field] = options_normalize(value)
-        elif field == "is_active":
+        elif field in {"is_active", "require_verified_visitors"}:
             if not isinstance(value, bool):
                 raise ValidationFailed(
-                    "is_active must be true or false.", data={field: ["Must be a boolean."]}
+                    f"{field} must be true or false.", data={field: ["Must be a boolean."]}
                 )
             cleaned[field] = value
         else:
@@ -246,6 +256,10 @@ def _returning_visitor(
     claims = widget_token_previous_claims(visitor_token, max_age=settings.WIDGET_VISITOR_MAX_AGE)
     if claims is None or claims["org"] != str(organization.id):
         return None
+    if claims.get("uid"):
+        # A verified customer's visitor id is theirs only while a proof is presented: a
+        # token without one (signed out, another person on the same browser) starts afresh.
+        return None
     if (claims.get("origin") or None) != origin:
         return None
     return claims["vis"]
@@ -259,6 +273,9 @@ def widget_token_create(
     referer_origin: str | None = None,
     visitor_token: str | None = None,
     own_origin: str | None = None,
+    user_id=None,
+    user_hash=None,
+    user_token=None,
 ) -> tuple[str, int, Widget | None]:
     """Mint a widget token for a public client_id, if the calling site may have one.
 
@@ -267,6 +284,12 @@ def widget_token_create(
     token of this organization and site (`visitor_token`) keeps the visitor id, so a
     returning visitor sees their own sessions; anything else gets a fresh visitor.
     `own_origin` is this server's origin, which is always allowed.
+    With `user_id` + `user_hash` or `user_token` (a proof signed with the organization's
+    identity secret) the visitor is that customer: its visitor id is the customer's own on
+    every device and its context is created or updated; an invalid proof is a 401. A
+    `user_id` without proof is only remembered as an unverified claim. A widget that
+    requires verified visitors (or, without `config_id`, any of the organization's active
+    widgets that does) refuses a request without a proof.
     Returns (token, expires_in, widget).
     """
     api_key = (
@@ -294,7 +317,13 @@ def widget_token_create(
         if not widget.is_active:
             raise OriginNotAllowed("This widget is switched off.")
         domains = list(widget.allowed_domains or [])
+        require_verified = widget.require_verified_visitors
     else:
+        require_verified = (
+            Widget.objects.for_organization(organization)
+            .filter(is_active=True, require_verified_visitors=True)
+            .exists()
+        )
         domains = []
         for allowed in (
             Widget.objects.for_organization(organization)
@@ -311,12 +340,32 @@ def widget_token_create(
             raise OriginNotAllowed()
         if referer_origin is not None and referer_origin != origin:
             raise OriginNotAllowed("The request's Referer does not match its Origin.")
-    visitor_id = _returning_visitor(visitor_token=visitor_token, organization=organization, origin=origin)
+    identity = None
+    claimed_user_id = None
+    if user_hash is not None or user_token is not None:
+        identity = visitor_identity_verify(
+            organization=organization, user_id=user_id, user_hash=user_hash, user_token=user_token
+        )
+    elif require_verified:
+        raise IdentityRequired()
+    elif user_id is not None:
+        claimed_user_id = user_id_normalize(user_id)
+    if identity is not None:
+        visitor_id = visitor_id_for_user(organization=organization, user_id=identity.user_id)
+        traits = dict(identity.traits)
+        traits.update(
+            {key: value for key, value in (("email", identity.email), ("name", identity.name)) if value}
+        )
+        user_context_merge(organization=organization, user_reference=identity.user_id, traits=traits)
+    else:
+        visitor_id = _returning_visitor(visitor_token=visitor_token, organization=organization, origin=origin)
     token, expires_in = widget_token_issue(
         organization_id=organization.id,
         widget_id=widget.id if widget else None,
         visitor_id=visitor_id,
         origin=origin,
         api_key_id=api_key.pk,
+        verified_user_id=identity.user_id if identity is not None else None,
+        claimed_user_id=claimed_user_id,
     )
     return token, expires_in, widget

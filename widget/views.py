@@ -206,6 +206,7 @@ class WidgetDetailView(WidgetMixin, FormView):
             "collect_feedback": options.get("collect_feedback", True),
             "auto_open": options.get("auto_open", False),
             "is_active": widget.is_active,
+            "require_verified_visitors": widget.require_verified_visitors,
         }
 
     def get_context_data(self, **kwargs):
@@ -247,6 +248,7 @@ class WidgetDetailView(WidgetMixin, FormView):
                 allowed_domains=lines(data["allowed_domains"]),
                 options=options,
                 is_active=data["is_active"],
+                require_verified_visitors=data["require_verified_visitors"],
             )
         except ApplicationError as error:
             form_error_apply(form, error)

@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from assistants.models import Assistant, UserContext
+from assistants.services import user_context_merge
 from chat import live
 from chat.models import Conversation
 from supportai.api.errors import NotFound, ValidationFailed
@@ -26,13 +27,21 @@ def session_create(
     locale: str = "",
     metadata: dict | None = None,
     widget=None,
+    verified_user_id: str | None = None,
 ) -> Conversation:
-    """An anonymous visitor's session."""
+    """A visitor's session: anonymous, or with `verified_user_id` a customer whose identity
+    the organization's server proved, linked to that customer's context (created if absent)."""
     _assistant_check(organization=organization, assistant=assistant)
+    user_context = None
+    if verified_user_id:
+        user_context = user_context_merge(organization=organization, user_reference=verified_user_id)
     return Conversation.objects.create(
         organization=organization,
         assistant=assistant,
         kind=Conversation.Kind.SESSION,
+        customer_id=verified_user_id or "",
+        user_context=user_context,
+        visitor_verified=bool(verified_user_id),
         visitor_id=visitor_id or "",
         locale=locale or assistant.language or "",
         metadata=metadata or {},

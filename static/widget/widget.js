@@ -303,6 +303,13 @@
     this.assistantId = data.assistantId || "";
     this.instance = data.instanceId || "";
     this.openOnLoad = data.open === "true";
+    // Verified visitors: your server signs the signed-in user's id (data-user-hash) or
+    // issues a short JWT (data-user-token) with the identity secret; never the secret itself.
+    this.identity = identityFrom(
+      registry.pendingIdentity !== undefined
+        ? registry.pendingIdentity
+        : { userId: data.userId, userHash: data.userHash, userToken: data.userToken }
+    );
     this.seen = {};
     this.lastId = null;
     this.busy = false;
@@ -313,6 +320,21 @@
     this.held = []; // live messages that arrived while our own question was being answered
   }
   var P = Widget.prototype;
+
+  function identityFrom(given) {
+    given = given || {};
+    var identity = {};
+    if (given.userToken) identity.user_token = String(given.userToken);
+    else if (given.userId) {
+      identity.user_id = String(given.userId);
+      if (given.userHash) identity.user_hash = String(given.userHash);
+    }
+    return identity;
+  }
+  // What the stored token was minted for: a different signed-in user (or none) needs a new one.
+  function identityKey(identity) {
+    return identity.user_token ? "t:" + identity.user_token : identity.user_id ? "u:" + identity.user_id + ":" + (identity.user_hash || "") : "";
+  }
 
   P.storeKey = function () {
     return "supportai:" + this.clientId + ":" + (this.instance || "default");
@@ -385,6 +407,11 @@
     var self = this;
     var state = self.state();
     var now = Date.now() / 1000;
+    var ident = identityKey(self.identity);
+    if ((state.ident || "") !== ident) {
+      // Signed in, out, or as someone else: their token and session are not this visitor's.
+      state = self.state({ token: null, exp: 0, sessionId: null, ident: ident });
+    }
     if (state.token && state.exp - REFRESH_MARGIN_S > now) {
       if (!self.refreshTimer) self.scheduleRefresh(state.exp - now); // a token from an earlier page
       return Promise.resolve(state.token);
@@ -393,6 +420,7 @@
     var body = { client_id: self.clientId };
     if (self.configId) body.config_id = self.configId;
     if (state.token) body.visitor_token = state.token;
+    for (var field in self.identity) body[field] = self.identity[field];
     self.minting = fetch(self.base + "/api/v1/auth/widget-token", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
@@ -410,7 +438,7 @@
       .then(
         function (json) {
           self.minting = null;
-          self.state({ token: json.token, exp: Date.now() / 1000 + json.expires_in });
+          self.state({ token: json.token, exp: Date.now() / 1000 + json.expires_in, ident: ident });
           self.scheduleRefresh(json.expires_in);
           return json.token;
         },
@@ -777,6 +805,18 @@
   P.loadHistory = function () {
     var self = this;
     var sessionId = self.state().sessionId;
+    if (!sessionId && (self.identity.user_hash || self.identity.user_token)) {
+      // A verified customer on a new device: resume their latest conversation.
+      return self
+        .json("/api/v1/sessions?page_size=1")
+        .then(function (data) {
+          var latest = data && data.results && data.results[0];
+          if (!latest) return;
+          self.state({ sessionId: latest.id });
+          return self.loadHistory();
+        })
+        .catch(function () {});
+    }
     if (!sessionId) return Promise.resolve();
     var path = "/api/v1/sessions/" + sessionId + "/messages?page_size=100";
     function page(url, count) {
@@ -1184,6 +1224,32 @@
   if (current && current.dataset && current.dataset.clientId) start(current);
   else
     Array.prototype.forEach.call(D.querySelectorAll("script[data-client-id][src*='widget.js']"), start);
+  // After your page signs a user in (or out): SupportAI.identify({userId, userHash}) or
+  // SupportAI.identify({userToken}); SupportAI.identify(null) makes the visitor anonymous.
+  registry.identify = function (given, instance) {
+    if (!instance) registry.pendingIdentity = given || null; // for widgets not started yet
+    Object.keys(registry.instances).forEach(function (name) {
+      if (instance && name !== instance) return;
+      var widget = registry.instances[name];
+      widget.identity = identityFrom(given);
+      widget.seen = {};
+      widget.lastId = null;
+      if (widget.log) widget.log.textContent = "";
+      if (widget.live && widget.live.controller) widget.live.controller.abort();
+      widget.live = null;
+      widget
+        .token()
+        .then(function () {
+          return widget.loadHistory();
+        })
+        .then(function () {
+          widget.listen();
+        })
+        .catch(function (error) {
+          if (W.console) console.warn("SupportAI identify failed: " + error.message);
+        });
+    });
+  };
   registry.open = function (instance) {
     var widget = registry.instances[instance || Object.keys(registry.instances)[0]];
     if (widget) widget.setOpen(true);

@@ -1,0 +1,29 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from organizations.identity import identity_secret_rotate
+from organizations.selectors import organization_get_by_slug
+
+
+class Command(BaseCommand):
+    help = (
+        "Create (or rotate) the organization's identity secret for verified visitors; it is "
+        "printed once. The previous secret stays valid for IDENTITY_SECRET_GRACE_HOURS."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--org", required=True, help="organization slug")
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args, **options):
+        organization = organization_get_by_slug(slug=options["org"])
+        if organization is None:
+            raise CommandError(f"No organization with slug '{options['org']}'.")
+        _row, secret = identity_secret_rotate(organization=organization)
+        if options["json"]:
+            self.stdout.write(json.dumps({"identity_secret": secret}))
+        else:
+            self.stdout.write(
+                f"identity_secret: {secret}\nStore it now on your server: it cannot be shown again."
+            )
