@@ -11,8 +11,10 @@ complete, and only then gives the connection to a thread, with the bytes already
 pushed back into gunicorn's own parser. A connection costs a buffer, not a thread, until it
 has a whole request; one whose head is not complete within `HEAD_TIMEOUT` seconds (or whose
 small body does not arrive within `BODY_TIMEOUT`) is closed. Socket reads and writes on a
-thread time out after `SOCKET_TIMEOUT` seconds, so a client that stops reading its answer,
-or trickles a large upload, holds a thread for a bounded time.
+thread time out after `SOCKET_TIMEOUT` seconds, so a client that stops reading its answer
+holds a thread for a bounded time; a body too large to buffer (an upload) is read on the
+thread at `MIN_BODY_BYTES_PER_SECOND` on average at least, and such requests may hold at most
+half of the request threads (the others wait outside the threads).
 
 Long-lived event streams (`GET …/events`, see `chat/live.py`; they end when the worker
 stops, through `supportai.shutdown`) run on their own pool of
@@ -48,6 +50,11 @@ SOCKET_TIMEOUT = 30.0
 HEAD_MAX_BYTES = 64 * 1024
 BODY_BUFFER_BYTES = 1024 * 1024
 STOP_LINGER = 2.0
+# A body too large to buffer (an upload) is read on a thread, at this average rate at least
+# (a client trickling it is cut off), and such requests may hold at most half of a worker's
+# request threads: the others wait, outside the threads, for PARKED_TIMEOUT at most (503).
+MIN_BODY_BYTES_PER_SECOND = 32 * 1024
+PARKED_TIMEOUT = 30.0
 # A GET of a conversation's live events (chat/live.py): held open for minutes.
 STREAM_PATH = re.compile(rb"^/api/v1/(sessions|conversations)/[0-9a-fA-F-]{36}/events/?(\?|$)")
 
@@ -57,6 +64,9 @@ _HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 )
 _TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 10\r\nContent-Length: 0\r\n\r\n"
+)
 # Every stream thread is taken: the client retries later (widget.js honours Retry-After)
 # instead of waiting minutes for a thread.
 _STREAMS_FULL = (
@@ -81,8 +91,11 @@ class _DeadlineSocket(socket.socket):
     """A client socket whose "blocking" mode still times out.
 
     gthread puts the socket in blocking mode before a thread reads or writes it; here that
-    means blocking with a `SOCKET_TIMEOUT` deadline per read or write.
+    means blocking with a `SOCKET_TIMEOUT` deadline per read or write, and, while a large body
+    is read, reads that stop at `body_deadline` (the body's minimum average rate).
     """
+
+    body_deadline = 0.0
 
     def setblocking(self, flag: bool) -> None:
         if flag:
@@ -90,17 +103,26 @@ class _DeadlineSocket(socket.socket):
         else:
             super().setblocking(False)
 
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        if self.body_deadline and self.gettimeout() is not None:
+            left = self.body_deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request body came too slowly")
+            self.settimeout(min(SOCKET_TIMEOUT, left))
+        return super().recv(size, flags)
+
 
 class _Head:
     """The bytes of one request read so far, and when they must be complete."""
 
-    __slots__ = ("buffer", "conn", "deadline", "needed")
+    __slots__ = ("buffer", "conn", "deadline", "large", "needed")
 
     def __init__(self, conn: TConn, deadline: float) -> None:
         self.conn = conn
         self.buffer = bytearray()
         self.deadline = deadline
         self.needed: int | None = None  # total bytes (head + body) once the head is known
+        self.large: float | None = None  # seconds allowed for a body read on the thread
 
     def complete(self) -> bool | None:
         """True when a whole request (or at least its head) is buffered; None if malformed."""
@@ -115,7 +137,9 @@ class _Head:
             length = _CONTENT_LENGTH.search(head)
             body = int(length.group(1)) if length else 0
             if _CHUNKED.search(head) or body > BODY_BUFFER_BYTES:
-                body = 0  # a chunked or large body is read on the thread (socket timeout)
+                # Read on the thread, at the minimum rate (a chunked body: 4 × BODY_TIMEOUT).
+                self.large = body / MIN_BODY_BYTES_PER_SECOND if body else 4 * BODY_TIMEOUT
+                body = 0
             self.needed = end + 4 + body
             if body:
                 self.deadline = time.monotonic() + BODY_TIMEOUT
@@ -138,10 +162,13 @@ class BufferedThreadWorker(ThreadWorker):
         self.heads: dict[int, _Head] = {}
         self.stream_pool: futures.ThreadPoolExecutor | None = None
         self.streams_open = 0
+        self.large_in_flight = 0
+        self.parked: list[_Head] = []
 
     def init_process(self) -> None:
         self.head_timeout = float(_whole_number("WEB_REQUEST_HEAD_TIMEOUT", int(HEAD_TIMEOUT)))
         self.streams_max = stream_threads()
+        self.large_max = max(1, self.cfg.threads // 2)
         self.stream_pool = futures.ThreadPoolExecutor(
             max_workers=self.streams_max, thread_name_prefix="event-stream"
         )
@@ -207,11 +234,21 @@ class BufferedThreadWorker(ThreadWorker):
                 self._head_answer_and_drop(head, _HEAD_TOO_LARGE)
                 return True
             return False
-        conn = head.conn
         stream = head.is_stream()
         if stream and self.streams_open >= self.streams_max:
             self._head_answer_and_drop(head, _STREAMS_FULL)
             return True
+        if head.large is not None and self.large_in_flight >= self.large_max:
+            # Its body waits in the kernel, not on a thread, until a large request finishes.
+            self._head_forget(head)
+            head.deadline = time.monotonic() + PARKED_TIMEOUT
+            self.parked.append(head)
+            return True
+        self._dispatch(head, stream)
+        return True
+
+    def _dispatch(self, head: _Head, stream: bool) -> None:
+        conn = head.conn
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
         conn.parser.unreader.unread(bytes(head.buffer))
@@ -220,9 +257,16 @@ class BufferedThreadWorker(ThreadWorker):
         conn.stream = stream
         if stream:
             self.streams_open += 1
+        conn.large = head.large is not None
+        if conn.large:
+            self.large_in_flight += 1
+            conn.sock.body_deadline = time.monotonic() + max(SOCKET_TIMEOUT, head.large)
         future = (self.stream_pool if stream else self.tpool).submit(self.handle, conn)
         future.add_done_callback(lambda done: self.method_queue.defer(self.finish_request, conn, done))
-        return True
+
+    def _parked_dispatch(self) -> None:
+        while self.parked and self.large_in_flight < self.large_max:
+            self._dispatch(self.parked.pop(0), False)
 
     def _head_forget(self, head: _Head) -> None:
         self.heads.pop(head.conn.sock.fileno(), None)
@@ -246,6 +290,14 @@ class BufferedThreadWorker(ThreadWorker):
     def murder_pending(self) -> None:
         super().murder_pending()
         now = time.monotonic()
+        for head in [head for head in self.parked if head.deadline <= now]:
+            self.parked.remove(head)
+            self.nr_conns -= 1
+            try:
+                head.conn.sock.send(_BUSY)
+            except OSError:
+                pass
+            head.conn.close()
         for head in list(self.heads.values()):
             if head.deadline <= now:
                 # Too little came in time: a started request is answered 408, then closed.
@@ -264,6 +316,11 @@ class BufferedThreadWorker(ThreadWorker):
         if getattr(conn, "stream", False):
             conn.stream = False
             self.streams_open -= 1
+        if getattr(conn, "large", False):
+            conn.large = False
+            conn.sock.body_deadline = 0.0
+            self.large_in_flight -= 1
+            self._parked_dispatch()
         if self.cfg.is_ssl:
             return super().finish_request(conn, fs)
         try:

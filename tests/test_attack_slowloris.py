@@ -92,3 +92,26 @@ def test_requests_in_pieces_pipelined_or_large_are_served_and_a_stalled_head_is_
         assert sock.recv(1024) == b""  # closed
     assert answer.startswith(b"HTTP/1.1 408")
     assert 1.5 < time.monotonic() - started < 6
+
+
+def test_stalled_large_uploads_hold_at_most_half_the_request_threads(procs, live_env):
+    """A body too large to buffer (over 1 MiB) is read on a thread; ten clients that start
+    such an upload and stall would otherwise hold all 8 threads of a worker. At most half of
+    them are read at once; the rest wait outside the threads, and other requests pass."""
+    _web, url = procs.gunicorn(env=live_env, workers=1)
+    host, port = _address(url)
+    head = (
+        b"POST /api/v1/auth/widget-token HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n{"client_id": "'
+    )
+    stalled = [socket.create_connection((host, port), timeout=10) for _ in range(10)]
+    try:
+        for sock in stalled:
+            sock.sendall(head)
+        time.sleep(1.5)
+        health = latency_probe(url + "/healthz", seconds=4, timeout=3)
+        assert health["failed"] == 0 and health["requests"] >= 10, health
+        assert health["p95_ms"] < 1000, health
+    finally:
+        for sock in stalled:
+            sock.close()
