@@ -12,7 +12,8 @@ default (the cache, and so the concurrency caps, in Postgres).
 
 The pass mark (issue 13): org B's p95 under load stays within 2× its idle p95, and none of
 its requests time out. The machine is shared, so the idle probe runs before and after the
-load and the higher of the two is the idle figure (`ratio_p95`); all three are reported.
+load: `ratio_p95` is loaded / idle-before, `ratio_p95_bracketed` loaded / the higher of the
+two (what the test asserts); all three figures are reported.
 """
 
 from __future__ import annotations
@@ -157,6 +158,11 @@ class NoisyTenant:
                 thread.start()
                 self.threads.append(thread)
 
+    def join(self, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
     def stop(self) -> None:
         # Threads still waiting on a held request end when the server stops.
         self.stopping.set()
@@ -226,7 +232,7 @@ def scenario_run(
         # Idle again (held turns released, refused ones no longer retried): on a shared
         # machine the background load drifts, so the idle figure brackets the loaded one.
         llm.release.set()
-        time.sleep(1)
+        attacker.join(timeout=15)
         idle_after = _probe(base_url, headers_b, seconds=probe_seconds)
         reference = max(idle["p95_ms"], idle_after["p95_ms"])
         return {
@@ -234,7 +240,8 @@ def scenario_run(
             "idle": idle,
             "loaded": loaded,
             "idle_after": idle_after,
-            "ratio_p95": round(loaded["p95_ms"] / reference, 2) if reference else None,
+            "ratio_p95": round(loaded["p95_ms"] / idle["p95_ms"], 2) if idle["p95_ms"] else None,
+            "ratio_p95_bracketed": round(loaded["p95_ms"] / reference, 2) if reference else None,
             "org_a_outcomes": attacker.codes,
             # What org A's load got through to the slow upstreams (its caps bound these).
             "llm_requests_received": llm_received,
@@ -261,7 +268,7 @@ def main(*, duration: float | None = None) -> dict:
         print(
             f"{run['backend']}: org B p95 idle {run['idle']['p95_ms']} ms, loaded {run['loaded']['p95_ms']} ms, "
             f"idle after {run['idle_after']['p95_ms']} ms "
-            f"(×{run['ratio_p95']}), failures {run['loaded']['failures']}; org A {run['org_a_outcomes']}",
+            f"(×{run['ratio_p95']}; ×{run['ratio_p95_bracketed']} bracketed), failures {run['loaded']['failures']}; org A {run['org_a_outcomes']}",
             flush=True,
         )
     return {"probe_seconds": probe_seconds, "runs": runs}
@@ -282,7 +289,8 @@ def report(results: dict) -> str:
             "B loaded p50": run["loaded"]["p50_ms"],
             "B loaded p95": run["loaded"]["p95_ms"],
             "B idle-after p95": run["idle_after"]["p95_ms"],
-            "p95 ×": run["ratio_p95"],
+            "p95 × idle": run["ratio_p95"],
+            "p95 × max(idle, idle after)": run["ratio_p95_bracketed"],
             "B failures": json.dumps(run["loaded"]["failures"]) if run["loaded"]["failures"] else "none",
             "A scrape outcomes": json.dumps(run["org_a_outcomes"]["scrape"]),
             "A chat outcomes": json.dumps(run["org_a_outcomes"]["chat"]),
