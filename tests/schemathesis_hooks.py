@@ -73,61 +73,81 @@ def no_cross_tenant_reads(ctx, response, case):
 
 
 # --- Input the database cannot hold (issue 13, item 8) ---------------------------------------
-# Every third call has one of these written into its query string or JSON body just before it
-# is sent: a NUL (`\u0000`) in a value or a key, a lone surrogate, or nesting far past the
-# parser guard's limit. Each was a 500 (Postgres DataError, RecursionError) before the guard.
+# Every third generated case with a JSON body (else every third GET's query string) gets one
+# of these written into it: a NUL (`\u0000`) in a value and a key, a lone surrogate, or
+# nesting far past the parser guard's limit. Each was a 500 (Postgres DataError, RecursionError) before the guard. Poisoning as
+# cases are generated (`map_case`, not by editing them before the call, which made
+# Schemathesis re-validate each one) keeps the run fast; the check recognises a poisoned
+# request by its content.
 _DEEP: list = []
 for _level in range(400):
     _DEEP = [_DEEP]
 _POISONS = (
-    ("nul_value", lambda: "a\u0000b"),
+    ("nul", lambda: "a\u0000b"),
     ("surrogate", lambda: "\ud800"),
     ("deep", lambda: _DEEP),
 )
-POISONED: dict[str, str] = {}
 _CALLS = Counter()
 
 
 @schemathesis.hook
-def before_call(context, case, kwargs):
-    _CALLS["all"] += 1
-    if _CALLS["all"] % 3:
-        return
+def map_case(context, case):
+    method = case.method.upper()
     if isinstance(case.body, dict) and case.media_type == "application/json":
-        kind, make = _POISONS[_CALLS["body"] % len(_POISONS)]
         _CALLS["body"] += 1
-        key = next(iter(case.body), "extra")
-        case.body[key] = make()
-        if kind == "nul_value":
-            case.body["k\u0000"] = 1
-        POISONED[case.id] = f"body_{kind}"
-    elif case.method.upper() == "GET":
-        kind, make = _POISONS[_CALLS["query"] % 2]  # a query string holds text, not nesting
+        if _CALLS["body"] % 3 == 0:
+            kind, make = _POISONS[(_CALLS["body"] // 3) % len(_POISONS)]
+            poisoned = dict(case.body)
+            poisoned[next(iter(case.body), "extra")] = make()
+            if kind == "nul":
+                poisoned["k\u0000"] = 1
+            case.body = poisoned
+    elif method == "GET":
         _CALLS["query"] += 1
-        query = case.query if isinstance(case.query, dict) else {}
-        key = next(iter(query), "q")
-        query[key] = make()
-        case.query = query
-        POISONED[case.id] = f"query_{kind}"
+        if _CALLS["query"] % 3 == 0:
+            _kind, make = _POISONS[(_CALLS["query"] // 3) % 2]  # a query string holds text, not nesting
+            poisoned = dict(case.query or {})
+            poisoned[next(iter(poisoned), "q")] = make()
+            case.query = poisoned
+    return case
+
+
+def _poison_kind(value) -> str | None:
+    """What in `value` no layer below the parser can hold ("nul", "surrogate", "deep"), or None."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "nul"
+            if any("\ud800" <= char <= "\udfff" for char in item):
+                return "surrogate"
+        elif isinstance(item, (dict, list)):
+            if depth > 32:
+                return "deep"
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return None
 
 
 @schemathesis.check
 def unstorable_input_is_refused(ctx, response, case):
-    """A poisoned request is refused with 400 (query strings always; a JSON body whenever the
-    operation parses it: no 2xx may have stored it), never a 5xx."""
-    kind = POISONED.get(case.id)
-    if kind is None:
+    """A request carrying such input is refused with 400 (a query string always; a JSON body
+    whenever the operation parses it: no 2xx may have stored it), never a 5xx."""
+    query_kind = _poison_kind(dict(case.query or {})) if case.method.upper() == "GET" else None
+    body_kind = _poison_kind(case.body) if isinstance(case.body, (dict, list)) else None
+    if query_kind is None and body_kind is None:
         return
-    EVIDENCE[f"poison_{kind}_{response.status_code}"] += 1
+    where, kind = ("query", query_kind) if query_kind else ("body", body_kind)
+    EVIDENCE[f"poison_{where}_{kind}_{response.status_code}"] += 1
+    label = f"{where} {kind}: {case.method} {case.formatted_path}"
     if response.status_code >= 500:
-        raise AssertionError(f"{kind}: {case.method} {case.formatted_path} answered {response.status_code}")
-    if kind.startswith("query_") and response.status_code != 400:
-        raise AssertionError(f"{kind}: {case.method} {case.formatted_path} answered {response.status_code}")
+        raise AssertionError(f"{label} answered {response.status_code}")
+    if where == "query" and response.status_code != 400:
+        raise AssertionError(f"{label} answered {response.status_code}")
     if (
-        kind.startswith("body_")
+        where == "body"
         and 200 <= response.status_code < 300
         and case.method.upper() in {"POST", "PUT", "PATCH"}
     ):
-        raise AssertionError(
-            f"{kind}: {case.method} {case.formatted_path} accepted it ({response.status_code})"
-        )
+        raise AssertionError(f"{label} was accepted ({response.status_code})")
