@@ -47,12 +47,12 @@ class ThrottledLoginMixin:
             if self.throttled.state.policy == "login-ip":
                 message = (
                     "Too many failed sign-in attempts from your network. "
-                    f"Try again in {self.throttled.minutes} minutes."
+                    f"Try again in {self.throttled.wait_text}."
                 )
             else:
                 message = (
                     "Too many failed sign-in attempts for this email address: signing in to it is "
-                    f"paused for {self.throttled.minutes} minutes. If it has an account, we have emailed "
+                    f"paused for {self.throttled.wait_text}. If it has an account, we have emailed "
                     "it a link to choose a new password, which ends the pause at once "
                     "(or use “Forgot your password?”)."
                 )

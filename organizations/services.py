@@ -317,7 +317,7 @@ def account_lockout_notify(*, email: str, minutes: int) -> bool:
     link = _set_password_link(user=user, base_url=settings.SITE_URL)
     body = (
         "Someone tried to sign in to your SupportAI account with a wrong password too many times, "
-        f"so signing in is paused for {minutes} minutes.\n\n"
+        f"so signing in is paused for {minutes} minute{'' if minutes == 1 else 's'}.\n\n"
         "If it was you, choose a new password now; that also ends the pause:\n"
         f"{link}\n\n"
         "If it was not you, your account is safe: nobody got in. The link works once and expires "

@@ -38,6 +38,10 @@ class Verdict:
     def minutes(self) -> int:
         return max(1, -(-self.state.reset // 60))
 
+    @property
+    def wait_text(self) -> str:
+        return "1 minute" if self.minutes == 1 else f"{self.minutes} minutes"
+
 
 def client_ip(request) -> str:
     """REMOTE_ADDR, or RATELIMIT_IP_META_KEY's header behind a proxy (never a client's XFF)."""

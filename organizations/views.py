@@ -64,9 +64,7 @@ class SignUpView(SecurityHeadersMixin, FormView):
             request=self.request, group="signup-ip", rate=settings.AUTH_SIGNUP_RATE_PER_IP
         )
         if not verdict.allowed:
-            form.add_error(
-                None, f"Too many sign-ups from your network. Try again in {verdict.minutes} minutes."
-            )
+            form.add_error(None, f"Too many sign-ups from your network. Try again in {verdict.wait_text}.")
             return _rate_limited(self.form_invalid(form), verdict)
         data = form.cleaned_data
         if throttles.address_mail_hit(request=self.request, group="signup-mail", email=data["email"]):
@@ -166,7 +164,7 @@ class PasswordResetView(RateLimitHeadersPageMixin, SecurityHeadersMixin, auth_vi
         if not verdict.allowed:
             form.add_error(
                 None,
-                f"Too many password reset requests from your network. Try again in {verdict.minutes} minutes.",
+                f"Too many password reset requests from your network. Try again in {verdict.wait_text}.",
             )
             return _rate_limited(self.form_invalid(form), verdict)
         email = form.cleaned_data["email"].strip().lower()
