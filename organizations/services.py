@@ -214,6 +214,12 @@ SIGNUP_SALT = "organizations.signup"
 SIGNUP_LINK_MAX_AGE = 3 * 24 * 3600
 
 
+def account_is_established(*, user) -> bool:
+    """An account someone owns (active, or signed in before), not a sign-up awaiting its
+    confirmation link."""
+    return user.is_active or user.last_login is not None
+
+
 def account_signup_request(*, email: str, password: str, name: str, organization_name: str) -> None:
     """Sign-up, step 1: nothing is usable until the address proves it is read by its owner.
 
@@ -233,7 +239,7 @@ def account_signup_request(*, email: str, password: str, name: str, organization
     User = get_user_model()
     user = User.objects.filter(username=email).first()
     site = settings.SITE_URL
-    if user is not None and (user.is_active or user.last_login is not None):
+    if user is not None and account_is_established(user=user):
         make_password(password)  # the same cost as a new sign-up: timing says nothing either
         subject = "Your SupportAI sign-up"
         body = (
@@ -433,9 +439,12 @@ def invitation_accept_new_account(*, invitation: Invitation, password: str, name
     """A new address accepts by choosing its password (the link proved the address is theirs).
     Returns the new user; refused if the address has an account by now (it must sign in)."""
     User = get_user_model()
-    if User.objects.filter(username=invitation.email).exists():
+    user = User.objects.filter(username=invitation.email).first()
+    if user is not None and account_is_established(user=user):
         raise Conflict("This address already has an account: sign in to accept.")
-    user = User(username=invitation.email, email=invitation.email)
+    # New, or a sign-up never confirmed: the invitation link proves the address just as well.
+    user = user or User(username=invitation.email, email=invitation.email)
+    user.is_active = True
     user.set_password(password)
     first, _, last = (name or "").strip().partition(" ")
     user.first_name, user.last_name = first[:150], last[:150]

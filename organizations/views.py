@@ -207,7 +207,8 @@ class InvitationView(SecurityHeadersMixin, TemplateView):
 
     def _render(self, invitation, *, status: int = 200, form=None):
         user = self.request.user
-        has_account = get_user_model().objects.filter(username=invitation.email).exists()
+        existing = get_user_model().objects.filter(username=invitation.email).first()
+        has_account = existing is not None and services.account_is_established(user=existing)
         context = self.get_context_data(
             invitation=invitation,
             signed_in_as_invitee=user.is_authenticated and user.username.lower() == invitation.email,

@@ -389,3 +389,23 @@ def test_after_logging_in_again_the_dashboard_opens_the_organization_last_chosen
     other.force_login(member)
     assert other.get(reverse("overview")).context["organization"] == tenant.organization
     assert Membership.objects.unscoped().get(user=member).last_selected_at is None
+
+
+def test_an_invitation_also_confirms_an_unconfirmed_sign_up_of_the_same_address(
+    owner_client, tenant, client, django_capture_on_commit_callbacks
+):
+    client.post(
+        reverse("signup"),
+        {"email": "half@acme.example", "password": "half-done-pass-1", "organization_name": "Half"},
+    )
+    assert not get_user_model().objects.get(username="half@acme.example").is_active
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(reverse("settings-members"), {"email": "half@acme.example", "role": "agent"})
+    link = re.search(re.escape(settings.SITE_URL) + r"(/invitations/\S+/)", mail.outbox[-1].body).group(1)
+    invited = Client()
+    assert b"Accept and create my account" in invited.get(link).content
+    joined = invited.post(link, {"action": "create", "password": "my-own-pass-987"})
+    assert joined.status_code == 302
+    user = get_user_model().objects.get(username="half@acme.example")
+    assert user.is_active and user.check_password("my-own-pass-987")
+    assert Membership.objects.for_organization(tenant.organization).filter(user=user, role="agent").exists()
