@@ -17,6 +17,12 @@ class Assistant(TenantModel):
         max_length=200, blank=True, default="", help_text="litellm model; empty = LLM_MODEL"
     )
     temperature = models.FloatField(default=0.2)
+    handoff_after_unanswered = models.PositiveSmallIntegerField(
+        default=2, help_text="hand over to a person after this many unanswered answers in a row; 0 = never"
+    )
+    handoff_on_thumbs_down = models.BooleanField(
+        default=False, help_text="a thumbs-down on an answer asks for a person"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -11,6 +11,7 @@ class AssistantSerializer(serializers.ModelSerializer):
     )
     temperature = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
     language = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    handoff_after_unanswered = serializers.IntegerField(required=False, min_value=0, max_value=20)
 
     class Meta:
         model = Assistant
@@ -25,6 +26,8 @@ class AssistantSerializer(serializers.ModelSerializer):
             "instructions",
             "model",
             "temperature",
+            "handoff_after_unanswered",
+            "handoff_on_thumbs_down",
             "created_at",
             "updated_at",
         ]

@@ -15,6 +15,8 @@ ASSISTANT_FIELDS = (
     "instructions",
     "model",
     "temperature",
+    "handoff_after_unanswered",
+    "handoff_on_thumbs_down",
 )
 
 

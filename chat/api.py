@@ -27,7 +27,10 @@ from chat.models import Conversation, Message
 from chat.serializers import (
     ConversationCreateSerializer,
     ConversationSerializer,
+    CsatCreateSerializer,
+    CsatSerializer,
     FeedbackSerializer,
+    HandoffRequestSerializer,
     MessageCreateSerializer,
     MessageSerializer,
     SessionCreateSerializer,
@@ -111,8 +114,8 @@ def _message_post_response(
     if _wants_stream(request):
         return stream_response(services.message_post_stream(**arguments))
     message = services.message_post(**arguments)
-    code = status.HTTP_201_CREATED if message.role != Message.Role.USER else status.HTTP_202_ACCEPTED
-    return Response(MessageSerializer(message).data, status=code)
+    # While a person is waited for or has the conversation, `data` is the stored user message.
+    return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
 
 MESSAGE_LIST_PARAMETERS = [
@@ -342,8 +345,11 @@ class SessionMessagesApi(_ConversationMessagesBase):
         request=MessageCreateSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
         responses={
-            201: MessageSerializer,
-            202: OpenApiResponse(MessageSerializer, description="Stored; a human agent will answer"),
+            201: OpenApiResponse(
+                MessageSerializer,
+                description="The assistant's answer; or, while a person is waited for or has the "
+                'conversation, the stored user message (`role: "user"`)',
+            ),
         },
     )
     def post(self, request, pk):
@@ -393,6 +399,82 @@ class SessionMessageFeedbackApi(_FeedbackBase):
     )
     def post(self, request, pk, message_id):
         return super().post(request, pk, message_id)
+
+
+class _HandoffBase(OrganizationGenericAPIView):
+    """`POST …/handoff`: ask for a person (idempotent) and `POST …/csat`: rate a resolution."""
+
+    model = Conversation
+    kind = Conversation.Kind.SESSION
+    output_serializer = SessionSerializer
+
+    def conversation(self, pk) -> Conversation:
+        visitor = self.credential.visitor_id if self.credential.is_widget else None
+        return selectors.conversation_get(
+            organization=self.organization, conversation_id=pk, kind=self.kind, visitor_id=visitor
+        )
+
+    def request_handoff(self, request, pk):
+        conversation = self.conversation(pk)
+        serializer = HandoffRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        conversation, _ = services.handoff_request(
+            conversation=conversation,
+            trigger=Conversation.HandoffTrigger.ASKED,
+            reason=serializer.validated_data.get("reason", ""),
+            email=serializer.validated_data.get("email", ""),
+        )
+        return Response(self.output_serializer(conversation).data)
+
+    def rate(self, request, pk):
+        conversation = self.conversation(pk)
+        serializer = CsatCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rating = services.csat_create(
+            conversation=conversation,
+            score=serializer.validated_data["score"],
+            comment=serializer.validated_data.get("comment", ""),
+        )
+        return Response(CsatSerializer(rating).data, status=status.HTTP_201_CREATED)
+
+
+HANDOFF_DESCRIPTION = (
+    "Ask for a person: `handoff_status` becomes `waiting` (from `bot`, or `resolved`, which "
+    "reopens). Idempotent: while `waiting` or `human` nothing changes and nobody is notified "
+    "again. `email` (optional) is where an offline visitor wants the reply."
+)
+CSAT_DESCRIPTION = (
+    "Rate the latest resolution 1-5 with an optional comment: only when `resolved` (409 "
+    "otherwise), once per resolution (409 after that)."
+)
+
+
+class SessionHandoffApi(_HandoffBase):
+    allow_widget_token = True
+    serializer_class = HandoffRequestSerializer
+
+    @extend_schema(
+        operation_id="sessions_handoff",
+        description=HANDOFF_DESCRIPTION,
+        request=HandoffRequestSerializer,
+        responses=SessionSerializer,
+    )
+    def post(self, request, pk):
+        return self.request_handoff(request, pk)
+
+
+class SessionCsatApi(_HandoffBase):
+    allow_widget_token = True
+    serializer_class = CsatCreateSerializer
+
+    @extend_schema(
+        operation_id="sessions_csat",
+        description=CSAT_DESCRIPTION,
+        request=CsatCreateSerializer,
+        responses={201: CsatSerializer},
+    )
+    def post(self, request, pk):
+        return self.rate(request, pk)
 
 
 # --- conversations -------------------------------------------------------------------------
@@ -484,8 +566,11 @@ class ConversationMessagesApi(_ConversationMessagesBase):
         request=MessageCreateSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
         responses={
-            201: MessageSerializer,
-            202: OpenApiResponse(MessageSerializer, description="Stored; a human agent will answer"),
+            201: OpenApiResponse(
+                MessageSerializer,
+                description="The assistant's answer; or, while a person is waited for or has the "
+                'conversation, the stored user message (`role: "user"`)',
+            ),
         },
     )
     def post(self, request, pk):
@@ -518,6 +603,35 @@ class ConversationMessageFeedbackApi(_FeedbackBase):
     )
     def post(self, request, pk, message_id):
         return super().post(request, pk, message_id)
+
+
+class ConversationHandoffApi(_HandoffBase):
+    kind = Conversation.Kind.CONVERSATION
+    output_serializer = ConversationSerializer
+    serializer_class = HandoffRequestSerializer
+
+    @extend_schema(
+        operation_id="conversations_handoff",
+        description=HANDOFF_DESCRIPTION,
+        request=HandoffRequestSerializer,
+        responses=ConversationSerializer,
+    )
+    def post(self, request, pk):
+        return self.request_handoff(request, pk)
+
+
+class ConversationCsatApi(_HandoffBase):
+    kind = Conversation.Kind.CONVERSATION
+    serializer_class = CsatCreateSerializer
+
+    @extend_schema(
+        operation_id="conversations_csat",
+        description=CSAT_DESCRIPTION,
+        request=CsatCreateSerializer,
+        responses={201: CsatSerializer},
+    )
+    def post(self, request, pk):
+        return self.rate(request, pk)
 
 
 # --- seed 000: POST /api/widget/chat ---------------------------------------------------------

@@ -9,6 +9,7 @@ class InboxFilterForm(forms.Form):
         required=False,
         choices=[
             ("", "Any status"),
+            ("waiting", "Waiting for a person"),
             ("human", "Handed off (operator)"),
             ("bot", "Bot answering"),
             ("resolved", "Resolved"),

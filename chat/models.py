@@ -19,8 +19,15 @@ class Conversation(TenantModel):
 
     class HandoffStatus(models.TextChoices):
         BOT = "bot", "Bot answering"
+        WAITING = "waiting", "Waiting for a person"
         HUMAN = "human", "Taken over by an operator"
         RESOLVED = "resolved", "Resolved"
+
+    class HandoffTrigger(models.TextChoices):
+        ASKED = "asked", "Visitor asked for a person"
+        UNANSWERED = "unanswered", "Unanswered questions in a row"
+        THUMBS_DOWN = "thumbs_down", "Thumbs-down on an answer"
+        REOPENED = "reopened", "Visitor wrote after resolution"
 
     assistant = models.ForeignKey(
         "assistants.Assistant", on_delete=models.CASCADE, related_name="conversations"
@@ -51,6 +58,24 @@ class Conversation(TenantModel):
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    handoff_trigger = models.CharField(max_length=20, choices=HandoffTrigger.choices, blank=True, default="")
+    handoff_reason = models.CharField(
+        max_length=500, blank=True, default="", help_text="what the visitor or API caller said, if anything"
+    )
+    handoff_requested_at = models.DateTimeField(null=True, blank=True)
+    handoff_email = models.EmailField(
+        max_length=254, blank=True, default="", help_text="where an offline visitor wants the reply"
+    )
+    first_human_reply_at = models.DateTimeField(
+        null=True, blank=True, help_text="the first operator reply after the latest handoff request"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolution_count = models.PositiveIntegerField(
+        default=0, help_text="how often it was resolved: a CSAT rating belongs to one resolution"
+    )
     last_message_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -67,6 +92,11 @@ class Conversation(TenantModel):
             models.Index(fields=["organization", "kind", "-created_at"], name="chat_conv_org_kind_created"),
             models.Index(fields=["organization", "customer_id"], name="chat_conv_org_customer"),
             models.Index(fields=["organization", "-last_message_at"], name="chat_conv_org_last_message"),
+            models.Index(
+                fields=["organization", "handoff_requested_at"],
+                condition=Q(handoff_status="waiting"),
+                name="chat_conv_org_waiting",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -75,6 +105,11 @@ class Conversation(TenantModel):
     @property
     def is_taken_over(self) -> bool:
         return self.handoff_status == self.HandoffStatus.HUMAN
+
+    @property
+    def bot_is_silent(self) -> bool:
+        """Waiting for a person or with one: the assistant does not answer."""
+        return self.handoff_status in (self.HandoffStatus.WAITING, self.HandoffStatus.HUMAN)
 
 
 class Message(TenantModel):
@@ -131,3 +166,26 @@ class Message(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"
+
+
+class CsatRating(TenantModel):
+    """A visitor's 1-5 rating of one resolution of a conversation (at most one each)."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="csat_ratings")
+    resolution = models.PositiveIntegerField(help_text="the conversation's resolution_count when rated")
+    score = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True, default="")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "resolution"], name="one_csat_per_resolution"),
+            models.CheckConstraint(condition=Q(score__gte=1) & Q(score__lte=5), name="csat_score_range"),
+        ]
+        indexes = [models.Index(fields=["organization", "-created_at"], name="chat_csat_org_created")]
+
+    def __str__(self) -> str:
+        return f"{self.score}/5"

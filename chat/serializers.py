@@ -50,6 +50,26 @@ class MessageCreateSerializer(serializers.Serializer):
         return value
 
 
+class HandoffRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    # Checked by the service (header-injection characters, syntax): one rule for every path.
+    email = serializers.CharField(max_length=254, required=False, allow_blank=True, trim_whitespace=False)
+
+
+class CsatCreateSerializer(serializers.Serializer):
+    score = serializers.JSONField(help_text="a whole number from 1 to 5")
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class CsatSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    conversation_id = serializers.UUIDField(read_only=True)
+    resolution = serializers.IntegerField(read_only=True)
+    score = serializers.IntegerField(read_only=True)
+    comment = serializers.CharField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+
 class FeedbackSerializer(serializers.Serializer):
     rating = serializers.ChoiceField(choices=["up", "down", "none"])
 
@@ -84,6 +104,12 @@ class SessionSerializer(serializers.ModelSerializer):
             "locale",
             "metadata",
             "status",
+            "handoff_status",
+            "handoff_trigger",
+            "handoff_reason",
+            "handoff_requested_at",
+            "handoff_email",
+            "resolved_at",
             "created_at",
             "updated_at",
             "last_message_at",
@@ -116,6 +142,12 @@ class ConversationSerializer(serializers.ModelSerializer):
             "locale",
             "metadata",
             "status",
+            "handoff_status",
+            "handoff_trigger",
+            "handoff_reason",
+            "handoff_requested_at",
+            "handoff_email",
+            "resolved_at",
             "created_at",
             "updated_at",
             "last_message_at",

@@ -13,11 +13,17 @@ api_v1 = [
         api.SessionMessageFeedbackApi.as_view(),
         "session-message-feedback",
     ),
+    *api_path("sessions/<uuid:pk>/handoff", api.SessionHandoffApi.as_view(), "session-handoff"),
+    *api_path("sessions/<uuid:pk>/csat", api.SessionCsatApi.as_view(), "session-csat"),
     *api_path("conversations", api.ConversationListCreateApi.as_view(), "conversation-list"),
     *api_path("conversations/<uuid:pk>", api.ConversationDetailApi.as_view(), "conversation-detail"),
     *api_path(
         "conversations/<uuid:pk>/messages", api.ConversationMessagesApi.as_view(), "conversation-messages"
     ),
+    *api_path(
+        "conversations/<uuid:pk>/handoff", api.ConversationHandoffApi.as_view(), "conversation-handoff"
+    ),
+    *api_path("conversations/<uuid:pk>/csat", api.ConversationCsatApi.as_view(), "conversation-csat"),
     *api_path("conversations/<uuid:pk>/events", api.ConversationEventsApi.as_view(), "conversation-events"),
     *api_path(
         "conversations/<uuid:pk>/messages/<uuid:message_id>/feedback",

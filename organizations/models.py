@@ -203,3 +203,25 @@ class IdentitySecret(TenantModel):
 
     def __str__(self) -> str:
         return f"…{self.hint}"
+
+
+class Event(TenantModel):
+    """Something that happened in an organization that others may react to (append-only).
+
+    Written by `organizations.services.event_emit` only; never updated or deleted (they go
+    with their organization). Types are SPEC's webhook event names (`handoff.requested`,
+    `conversation.resolved`, `csat.created`, …); `data` holds ids and small facts, never
+    message text or secrets, so an event can be delivered to a webhook as it is.
+    """
+
+    type = models.CharField(max_length=100)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["organization", "type", "-created_at"], name="org_event_type_created")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.created_at:%Y-%m-%d %H:%M}"

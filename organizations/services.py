@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from organizations.models import ApiKey, Invitation, LLMUsageDay, Membership, Organization
+from organizations.models import ApiKey, Event, Invitation, LLMUsageDay, Membership, Organization
 from organizations.selectors import utc_today
 from supportai.api.errors import Conflict, ValidationFailed
 from supportai.cache_guard import CacheUnavailable, cache_call
@@ -651,3 +651,37 @@ def llm_budget_alert_mail(*, organization_id, percent: int, total: int, budget: 
         recipient_list=recipients,
     )
     return len(recipients)
+
+
+# --- events ------------------------------------------------------------------------------
+
+EVENT_TYPES = frozenset(
+    {
+        "conversation.created",
+        "message.created",
+        "handoff.requested",
+        "conversation.resolved",
+        "feedback.created",
+        "csat.created",
+        "source.ready",
+        "source.failed",
+    }
+)
+_event_logger = logging.getLogger("supportai.events")
+
+
+def event_emit(*, organization: Organization, type: str, data: dict) -> Event:  # noqa: A002 (SPEC's field name)
+    """Records that something happened: the one door every domain event goes through.
+
+    The row is the durable record, written in the caller's transaction, so an event is
+    never recorded for a change that rolled back; webhook delivery is meant to start from
+    here (enqueued on commit), so emitters need not change when it arrives. `data` must be
+    JSON: ids and small facts, never message text or secrets. A log line goes with it.
+    """
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r}")
+    event = Event.objects.create(organization=organization, type=type, data=data)
+    _event_logger.info(
+        "event %s", type, extra={"event_id": str(event.pk), "organization_id": str(organization.pk)}
+    )
+    return event

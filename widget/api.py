@@ -252,6 +252,7 @@ def _seed_config(config: dict) -> dict:
         "showSources": config["show_sources"],
         "collectFeedback": config["collect_feedback"],
         "autoOpen": config["auto_open"],
+        "humanHandoff": config["human_handoff"],
         "isActive": config["is_active"],
     }
 

@@ -38,6 +38,20 @@ class WidgetForm(forms.Form):
         label="Let visitors rate answers (thumbs up / down)", required=False
     )
     auto_open = forms.BooleanField(label="Open automatically on page load", required=False)
+    human_handoff = forms.ChoiceField(
+        label='"Talk to a person" button',
+        choices=[
+            ("after_answer", "Show once the assistant has answered"),
+            ("always", "Always show"),
+            ("off", "Hide (visitors can still ask in a message)"),
+        ],
+        initial="after_answer",
+        required=False,
+    )
+
+    def clean_human_handoff(self) -> str:
+        return self.cleaned_data.get("human_handoff") or "after_answer"
+
     is_active = forms.BooleanField(label="Widget is live", required=False)
     require_verified_visitors = forms.BooleanField(
         label="Require verified visitors",

@@ -56,6 +56,7 @@ def widget_public_config(*, widget: Widget) -> dict:
         "show_sources": options.get("show_sources", True),
         "collect_feedback": options.get("collect_feedback", True),
         "auto_open": options.get("auto_open", False),
+        "human_handoff": options.get("human_handoff", "after_answer"),
         "is_active": widget.is_active,
     }
 

@@ -70,6 +70,10 @@ class WidgetPublicConfigSerializer(serializers.Serializer):
     show_sources = serializers.BooleanField()
     collect_feedback = serializers.BooleanField()
     auto_open = serializers.BooleanField()
+    human_handoff = serializers.ChoiceField(
+        choices=["after_answer", "always", "off"],
+        help_text='when the "Talk to a person" control shows: once the assistant has answered, always, never',
+    )
     is_active = serializers.BooleanField()
 
 

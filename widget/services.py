@@ -30,7 +30,10 @@ WIDGET_OPTIONS: dict[str, type] = {
     "show_sources": bool,
     "collect_feedback": bool,
     "auto_open": bool,
+    "human_handoff": str,
 }
+# When the "Talk to a person" control shows: once the assistant has answered, always, or never.
+HUMAN_HANDOFF_CHOICES = ("after_answer", "always", "off")
 _TEXT_LIMITS = {"title": 100, "greeting": 500, "placeholder": 200, "launcher_label": 50}
 
 
@@ -125,6 +128,8 @@ def options_normalize(value) -> dict:
             errors.append(f"Option {key!r} must be a {expected.__name__}.")
         elif key == "instance" and not _INSTANCE.match(option_value):
             errors.append("Option 'instance' must be 1-64 letters, digits, '-' or '_'.")
+        elif key == "human_handoff" and option_value not in HUMAN_HANDOFF_CHOICES:
+            errors.append(f"Option 'human_handoff' must be one of {', '.join(HUMAN_HANDOFF_CHOICES)}.")
     if errors:
         raise ValidationFailed("options: " + " ".join(errors), data={"options": errors})
     return dict(value)

@@ -205,6 +205,7 @@ class WidgetDetailView(WidgetMixin, FormView):
             "show_sources": options.get("show_sources", True),
             "collect_feedback": options.get("collect_feedback", True),
             "auto_open": options.get("auto_open", False),
+            "human_handoff": options.get("human_handoff", "after_answer"),
             "is_active": widget.is_active,
             "require_verified_visitors": widget.require_verified_visitors,
         }
@@ -233,6 +234,7 @@ class WidgetDetailView(WidgetMixin, FormView):
             show_sources=data["show_sources"],
             collect_feedback=data["collect_feedback"],
             auto_open=data["auto_open"],
+            human_handoff=data["human_handoff"],
         )
         try:
             services.widget_update(

@@ -2,12 +2,17 @@
 
 from chat.services.conversations import (
     conversation_create,
-    conversation_resolve,
     conversation_typing_signal,
-    handoff_hand_back,
-    handoff_take_over,
     session_create,
     widget_conversation_get_or_create,
+)
+from chat.services.handoff import (
+    conversation_reopen,
+    conversation_resolve,
+    csat_create,
+    handoff_hand_back,
+    handoff_request,
+    handoff_take_over,
 )
 from chat.services.messages import message_feedback_set, operator_reply_post
 from chat.services.reply import (
@@ -20,9 +25,12 @@ from chat.services.reply import (
 __all__ = [
     "company_rules_from_payload",
     "conversation_create",
+    "conversation_reopen",
     "conversation_resolve",
+    "csat_create",
     "conversation_typing_signal",
     "handoff_hand_back",
+    "handoff_request",
     "handoff_take_over",
     "message_feedback_set",
     "message_post",

@@ -101,29 +101,6 @@ def widget_conversation_get_or_create(*, organization, widget, session_id: str =
         return scoped.select_related("assistant").get(widget=widget, external_session_id=session_id)
 
 
-def handoff_take_over(*, conversation: Conversation, user) -> Conversation:
-    """An operator takes over: the bot stops answering this conversation."""
-    conversation.handoff_status = Conversation.HandoffStatus.HUMAN
-    conversation.assigned_to = user
-    conversation.save(update_fields=["handoff_status", "assigned_to", "updated_at"])
-    live.conversation_event_publish(conversation_id=conversation.pk, kind="status")
-    return conversation
-
-
-def handoff_hand_back(*, conversation: Conversation) -> Conversation:
-    conversation.handoff_status = Conversation.HandoffStatus.BOT
-    conversation.save(update_fields=["handoff_status", "updated_at"])
-    live.conversation_event_publish(conversation_id=conversation.pk, kind="status")
-    return conversation
-
-
-def conversation_resolve(*, conversation: Conversation) -> Conversation:
-    conversation.handoff_status = Conversation.HandoffStatus.RESOLVED
-    conversation.save(update_fields=["handoff_status", "updated_at"])
-    live.conversation_event_publish(conversation_id=conversation.pk, kind="status")
-    return conversation
-
-
 def conversation_typing_signal(*, conversation: Conversation) -> None:
     """An operator is typing a reply: the visitor's open panel shows it for a few seconds."""
     live.conversation_event_publish(conversation_id=conversation.pk, kind="typing")

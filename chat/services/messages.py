@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from chat import live
 from chat.models import Conversation, Message
 from chat.services.conversations import conversation_touch
+from chat.services.handoff import handoff_take_over, operator_reply_record, thumbs_down_check
 from supportai.api.errors import ValidationFailed
 
 RATINGS = {"up": 1, "down": -1, "none": 0, 1: 1, -1: -1, 0: 0}
@@ -14,10 +14,7 @@ def operator_reply_post(*, conversation: Conversation, user, content: str) -> Me
     if not content:
         raise ValidationFailed("The reply is empty.", data={"content": ["This field may not be blank."]})
     if conversation.handoff_status != Conversation.HandoffStatus.HUMAN or conversation.assigned_to_id is None:
-        conversation.handoff_status = Conversation.HandoffStatus.HUMAN
-        conversation.assigned_to = conversation.assigned_to or user
-        conversation.save(update_fields=["handoff_status", "assigned_to", "updated_at"])
-        live.conversation_event_publish(conversation_id=conversation.pk, kind="status")
+        handoff_take_over(conversation=conversation, user=conversation.assigned_to or user)
     message = Message.objects.create(
         organization_id=conversation.organization_id,
         conversation=conversation,
@@ -27,6 +24,7 @@ def operator_reply_post(*, conversation: Conversation, user, content: str) -> Me
         answered=True,
     )
     conversation_touch(conversation=conversation)
+    operator_reply_record(conversation=conversation)
     return message
 
 
@@ -46,4 +44,5 @@ def message_feedback_set(*, message: Message, rating) -> Message:
         )
     message.feedback = None if value == 0 else value
     message.save(update_fields=["feedback"])
+    thumbs_down_check(message=message)
     return message

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from chat import grounding, live, prompts
+from chat import escalation, grounding, prompts
 from chat.llm import (
     ChatMessage,
     Completion,
@@ -38,6 +38,7 @@ from chat.llm import (
     provider_get,
 )
 from chat.models import Conversation, Message
+from chat.services import handoff
 from chat.services.conversations import conversation_touch
 from organizations import selectors as organization_selectors
 from organizations import services as organization_services
@@ -453,11 +454,20 @@ def _remember_rules(conversation: Conversation, context: dict | None) -> prompts
     return _rules_stored(conversation)
 
 
-def _reopen(conversation: Conversation) -> None:
+def _person_needed(conversation: Conversation, question: Message) -> bool:
+    """Whether the bot stays silent on this question: a person has it, is being waited for,
+    is asked for in it, or the conversation was resolved (a new message reopens it as
+    waiting, SPEC's "Support desk")."""
+    if conversation.bot_is_silent:
+        return True
     if conversation.handoff_status == Conversation.HandoffStatus.RESOLVED:
-        conversation.handoff_status = Conversation.HandoffStatus.BOT
-        conversation.save(update_fields=["handoff_status", "updated_at"])
-        live.conversation_event_publish(conversation_id=conversation.pk, kind="status")
+        handoff.handoff_request(conversation=conversation, trigger=Conversation.HandoffTrigger.REOPENED)
+        return True
+    languages = (conversation.locale, conversation.assistant.language)
+    if escalation.asks_for_person(text=question.content, languages=languages):
+        handoff.handoff_request(conversation=conversation, trigger=Conversation.HandoffTrigger.ASKED)
+        return True
+    return False
 
 
 def message_post(
@@ -470,8 +480,9 @@ def message_post(
 ) -> Message:
     """Stores the user's message, answers it and returns the stored answer.
 
-    When an operator has taken the conversation over, the message is stored and the
-    user's own message is returned (role "user"): the bot stays silent.
+    When a person is waited for or has the conversation (or this message asks for one, or
+    reopens a resolved conversation), the message is stored and the user's own message is
+    returned (role "user"): the bot stays silent.
     """
     rules = _remember_rules(conversation, context)
     question, replayed = _question_store(
@@ -481,15 +492,16 @@ def message_post(
         answer = _answer_of(question)
         if answer is not None:
             return answer
-    if conversation.is_taken_over:
+    if _person_needed(conversation, question):
         return question
-    _reopen(conversation)
     with _turn_lock(question, bool(idempotency_key)):
         if idempotency_key:
             answer = _answer_of(question)  # answered while we waited for the lock
             if answer is not None:
                 return answer
-        return reply_generate(conversation=conversation, question=question, rules=rules)
+        answer = reply_generate(conversation=conversation, question=question, rules=rules)
+    handoff.unanswered_streak_check(conversation=conversation)
+    return answer
 
 
 def message_post_stream(
@@ -516,10 +528,9 @@ def message_post_stream(
         if answer is not None:
             yield ("done", answer)
             return
-    if conversation.is_taken_over:
+    if _person_needed(conversation, question):
         yield ("done", question)
         return
-    _reopen(conversation)
     with _turn_lock(question, bool(idempotency_key)):
         if idempotency_key:
             answer = _answer_of(question)
@@ -573,4 +584,5 @@ def message_post_stream(
         answer = _answer_store(
             conversation=conversation, question=question, plan=plan, completion=completion, started=started
         )
+    handoff.unanswered_streak_check(conversation=conversation)
     yield ("done", answer)

@@ -176,6 +176,8 @@ def test_cross_tenant_session_access_is_404_and_changes_nothing(tenant, other_te
 
 
 def test_messages_are_paginated_and_after_returns_only_newer(tenant, assistant, offline):
+    assistant.handoff_after_unanswered = 0  # three unanswered questions in a row: no handoff here
+    assistant.save()
     api = tenant.client()
     session = _session(api, assistant)
     url = f"/api/v1/sessions/{session['id']}/messages"

@@ -280,7 +280,7 @@ def test_per_assistant_model_overrides_the_default(tenant, assistant, session, l
 def test_handoff_stops_the_bot(tenant, session, llm, llm_server):
     services.handoff_take_over(conversation=session, user=tenant.owner)
     response = tenant.client().post(_url(session), {"content": "Are you a human?"}, format="json")
-    assert response.status_code == 202 and response.json()["data"]["role"] == "user"
+    assert response.status_code == 201 and response.json()["data"]["role"] == "user"
     assert llm_server.requests == []
     streamed = tenant.client().post(
         _url(session), {"content": "Hello?"}, format="json", HTTP_ACCEPT="text/event-stream"

@@ -117,7 +117,7 @@ def test_operator_replies_show_in_history_and_polling(tenant, assistant, offline
     assert session.handoff_status == "resolved"
     services.message_post(conversation=session, content="One more thing")
     session.refresh_from_db()
-    assert session.handoff_status == "bot"  # a new question reopens it
+    assert session.handoff_status == "waiting"  # a new message reopens it for a person (SPEC)
 
 
 def test_feedback_values(tenant, assistant, offline):

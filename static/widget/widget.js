@@ -17,6 +17,24 @@
   var LIVE_RETRY_MAX_MS = 30000;
   var TYPING_SHOWN_MS = 6000;
   var REFRESH_MARGIN_S = 60;
+  // What the visitor reads about the support desk (header status, handoff, rating), in one
+  // table: translate here.
+  var TEXT = {
+    statusBot: "We typically answer right away",
+    statusWaiting: "A member of our team will reply here shortly",
+    statusHuman: "You are chatting with our team",
+    statusResolved: "This conversation is resolved",
+    talkToPerson: "Talk to a person",
+    handoffAsked: "Thanks! A member of our team will reply here. You can keep writing.",
+    handoffFailed: "Could not reach our team just now. Please try again.",
+    resolved: "Our team marked this conversation as resolved.",
+    csatQuestion: "How did we do?",
+    csatScore: "{n} out of 5",
+    csatComment: "Anything to add? (optional)",
+    csatSend: "Send rating",
+    csatThanks: "Thanks for your rating!",
+    csatFailed: "Could not save your rating. Please try again.",
+  };
   // Shared by every copy of this script on the page: widgets in one corner stack upwards.
   var stacks = (registry.stacks = registry.stacks || { "bottom-right": 0, "bottom-left": 0 });
 
@@ -277,6 +295,18 @@
     "form .icon{background:var(--sa-primary);color:var(--sa-on-primary);width:40px;height:40px}" +
     "form .icon:hover{background:var(--sa-primary);filter:brightness(1.1)}" +
     "form .icon:disabled{opacity:.5;cursor:default;filter:none}" +
+    ".handoff{display:flex;justify-content:center;padding:0 16px 6px;background:#f9fafb}" +
+    ".handoff button{border:0;background:none;color:var(--sa-link);text-decoration:underline;font-size:13px;padding:4px 8px}" +
+    ".note{align-self:center;max-width:92%;text-align:center;font-size:12px;color:#374151;background:#eef2ff;border-radius:10px;padding:6px 12px}" +
+    ".csat{align-self:stretch;background:#fff;border:1px solid #e5e7eb;border-radius:12px;padding:12px}" +
+    ".csat p{margin:0 0 8px;font-weight:600}" +
+    ".csat .scores{display:flex;gap:6px;margin-bottom:8px}" +
+    ".csat .scores button{flex:1;height:36px;border:1px solid #d1d5db;border-radius:8px;background:#fff;color:#111827}" +
+    ".csat .scores button[aria-pressed=true]{background:var(--sa-primary);color:var(--sa-on-primary);border-color:var(--sa-primary)}" +
+    ".csat textarea{display:block;width:100%;margin-bottom:8px}" +
+    ".csat .send{border:0;border-radius:8px;padding:6px 14px;background:var(--sa-primary);color:var(--sa-on-primary)}" +
+    ".csat .send:disabled{opacity:.5;cursor:default}" +
+    ".csat span{display:block;margin-top:6px;font-size:12px;color:#6b7280}" +
     ".foot{padding:0 0 8px;text-align:center;font-size:11px;color:#9ca3af;background:#fff}" +
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}" +
     ".avatar{flex:none;display:flex;align-items:center;justify-content:center;width:36px;height:36px;border-radius:50%;background:rgba(255,255,255,.22);font-weight:700;font-size:16px}" +
@@ -318,6 +348,8 @@
     this.liveTimer = null;
     this.liveFailures = 0;
     this.held = []; // live messages that arrived while our own question was being answered
+    this.handoffStatus = null; // bot, waiting, human or resolved, once the server has said
+    this.answered = false; // the assistant has answered something: the handoff control may show
   }
   var P = Widget.prototype;
 
@@ -541,7 +573,7 @@
         self.dot,
       ]
     );
-    self.status = el("p", { text: "We typically answer right away" });
+    self.status = el("p", { text: TEXT.statusBot });
     self.closeButton = el(
       "button",
       {
@@ -557,6 +589,14 @@
     self.banner = el("div", { cls: "banner", role: "status", hidden: true });
     self.log = el("div", { cls: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0" });
     self.suggest = el("div", { cls: "suggest", role: "group", "aria-label": "Suggested questions" });
+    self.handoffButton = el("button", {
+      type: "button",
+      text: TEXT.talkToPerson,
+      onclick: function () {
+        self.requestHandoff();
+      },
+    });
+    self.handoffBar = el("div", { cls: "handoff", hidden: true }, [self.handoffButton]);
     self.input = el("textarea", {
       id: ids + "-input",
       rows: "1",
@@ -606,6 +646,7 @@
         self.banner,
         self.log,
         self.suggest,
+        self.handoffBar,
         form,
         el("div", { cls: "foot", text: "Powered by SupportAI" }),
       ]
@@ -616,6 +657,7 @@
     self.shadow = shadow;
     (D.body || D.documentElement).appendChild(self.host);
 
+    self.handoffControlUpdate(); // "always": shown before any answer
     if (config.greeting) self.addMessage({ role: "assistant", content: config.greeting, greeting: true });
     (config.suggested_questions || []).forEach(function (question) {
       self.suggest.appendChild(
@@ -737,6 +779,8 @@
       bubble.setAttribute("data-id", message.id);
     }
     if (role === "assistant" && !message.greeting && message.id) {
+      self.answered = true; // the "after the first answer" handoff control may show now
+      self.handoffControlUpdate();
       var sources = (message.sources || []).filter(function (s) {
         return s && (s.title || s.url || s.file);
       });
@@ -941,8 +985,140 @@
     self.track(message);
   };
   P.liveStatus = function (status) {
-    this.status.textContent =
-      status === "human" ? "A member of our team will reply here shortly" : "We typically answer right away";
+    this.handoffStatusSet(status, false);
+  };
+
+  // ---------------------------------------------------------------- support desk
+  // bot → waiting (a person was asked for) → human (an operator has it) → resolved.
+  P.handoffStatusSet = function (status, asked) {
+    var self = this;
+    if (!status) return;
+    var previous = self.handoffStatus;
+    self.handoffStatus = status;
+    self.status.textContent =
+      status === "waiting"
+        ? TEXT.statusWaiting
+        : status === "human"
+          ? TEXT.statusHuman
+          : status === "resolved"
+            ? TEXT.statusResolved
+            : TEXT.statusBot;
+    // A note in the conversation when it changes while the visitor is here (not when an
+    // old status is merely read back after a reload).
+    if (status !== previous && (asked || previous)) {
+      if (status === "waiting") self.note(TEXT.handoffAsked);
+      else if (status === "resolved") self.note(TEXT.resolved);
+    }
+    if (status === "resolved" && previous !== "resolved") self.csatOffer();
+    self.handoffControlUpdate();
+  };
+  P.note = function (text) {
+    this.log.appendChild(el("div", { cls: "note", role: "status", text: text }));
+    this.scrollDown();
+  };
+  P.handoffControlUpdate = function () {
+    if (!this.handoffBar) return;
+    var mode = (this.config && this.config.human_handoff) || "after_answer";
+    var free = this.handoffStatus !== "waiting" && this.handoffStatus !== "human";
+    this.handoffBar.hidden = !(mode !== "off" && free && (mode === "always" || this.answered));
+  };
+  P.requestHandoff = function () {
+    var self = this;
+    self.handoffButton.disabled = true;
+    return self
+      .ensureSession()
+      .then(function (sessionId) {
+        return self.json("/api/v1/sessions/" + sessionId + "/handoff", { method: "POST", body: {} });
+      })
+      .then(
+        function (session) {
+          self.handoffStatusSet(session.handoff_status, true);
+          self.listen(); // operator replies arrive on the session's live stream
+        },
+        function () {
+          self.note(TEXT.handoffFailed);
+        }
+      )
+      .then(function () {
+        self.handoffButton.disabled = false;
+      });
+  };
+  // After a resolution: one 1-5 rating with an optional comment (remembered per
+  // resolution, so a reload does not ask again).
+  P.csatOffer = function () {
+    var self = this;
+    var sessionId = self.state().sessionId;
+    if (!sessionId) return;
+    self.json("/api/v1/sessions/" + sessionId).then(
+      function (session) {
+        var resolution = session && session.resolved_at;
+        if (!resolution || session.handoff_status !== "resolved") return;
+        if (self.state().csatRated === resolution || self.csatShown === resolution) return;
+        self.csatShown = resolution;
+        self.csatCard(sessionId, resolution);
+      },
+      function () {}
+    );
+  };
+  P.csatCard = function (sessionId, resolution) {
+    var self = this;
+    var score = 0;
+    var buttons = [];
+    var note = el("span", { "aria-live": "polite" });
+    var comment = el("textarea", { rows: "2", maxlength: "2000", "aria-label": TEXT.csatComment, placeholder: TEXT.csatComment });
+    var send = el("button", { cls: "send", type: "button", text: TEXT.csatSend, disabled: true });
+    for (var n = 1; n <= 5; n++) {
+      (function (value) {
+        var button = el("button", {
+          type: "button",
+          text: String(value),
+          "aria-label": TEXT.csatScore.replace("{n}", value),
+          "aria-pressed": "false",
+          onclick: function () {
+            score = value;
+            send.disabled = false;
+            buttons.forEach(function (other, index) {
+              other.setAttribute("aria-pressed", String(index + 1 === value));
+            });
+          },
+        });
+        buttons.push(button);
+      })(n);
+    }
+    var card = el("div", { cls: "csat", role: "group", "aria-label": TEXT.csatQuestion }, [
+      el("p", { text: TEXT.csatQuestion }),
+      el("div", { cls: "scores" }, buttons),
+      comment,
+      send,
+      note,
+    ]);
+    send.onclick = function () {
+      if (!score) return;
+      send.disabled = true;
+      self
+        .json("/api/v1/sessions/" + sessionId + "/csat", {
+          method: "POST",
+          body: { score: score, comment: comment.value.trim() },
+        })
+        .then(
+          function () {
+            self.state({ csatRated: resolution });
+            card.textContent = "";
+            card.appendChild(el("p", { text: TEXT.csatThanks }));
+          },
+          function (error) {
+            if (error.status === 409) {
+              self.state({ csatRated: resolution }); // rated already, or reopened meanwhile
+              card.remove();
+              return;
+            }
+            send.disabled = false;
+            note.textContent = TEXT.csatFailed;
+          }
+        );
+    };
+    self.log.appendChild(card);
+    self.scrollDown();
   };
   P.showTyping = function () {
     var self = this;
@@ -1099,11 +1275,12 @@
         })
         .then(function (message) {
           if (message && message.role === "user") {
-            // A person from the team has taken over: no bot answer; their reply comes live.
+            // A person is waited for or has it (or this message asked for one): no bot
+            // answer; their reply comes live.
             answer.remove();
             self.seen[message.id] = userBubble;
             self.track(message);
-            self.status.textContent = "A member of our team will reply here shortly";
+            self.handoffStatusSet(self.handoffStatus === "human" ? "human" : "waiting", true);
           } else if (message && message.id) {
             answer.body.textContent = "";
             var final = { role: "assistant", id: message.id, content: message.content, sources: message.sources };

@@ -91,6 +91,8 @@ def test_create_without_assistant_uses_the_default_one(api, tenant):
         ({"options": {"instance": "has spaces"}}, "options"),
         ({"options": {"unknown": 1}}, "options"),
         ({"options": {"show_sources": "yes"}}, "options"),
+        ({"options": {"human_handoff": "sometimes"}}, "options"),
+        ({"options": {"human_handoff": True}}, "options"),
         ({"title": ""}, "title"),
         ({"title": "x" * 101}, "title"),
         ({"assistant_id": "not-a-uuid"}, "assistant_id"),
@@ -170,3 +172,18 @@ def test_public_config_with_api_key_and_widget_token(api, tenant, widget, other_
 def test_unauthenticated_is_401(widget):
     assert_error(APIClient().get("/api/v1/widgets/"), 401)
     assert_error(APIClient().get(f"/api/v1/widgets/{widget.id}/config"), 401)
+
+
+def test_the_talk_to_a_person_option_reaches_the_public_config(api, tenant, assistant):
+    created = api.post(
+        "/api/v1/widgets/",
+        {"assistant_id": str(assistant.id), "options": {"human_handoff": "always"}},
+        format="json",
+    ).json()["data"]
+    from widget.selectors import widget_public_config
+    from widget.services import widget_update
+
+    widget = Widget.objects.for_organization(tenant.organization).get(pk=created["id"])
+    assert widget_public_config(widget=widget)["human_handoff"] == "always"
+    widget_update(widget=widget, options={})
+    assert widget_public_config(widget=widget)["human_handoff"] == "after_answer"  # the default

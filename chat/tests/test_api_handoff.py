@@ -1,0 +1,349 @@
+"""The support desk's visitor-facing API: asking for a person, the silent bot, CSAT.
+
+SPEC "Support desk": bot → waiting → human → resolved; `POST …/handoff` (idempotent, one
+event however often it is called), `POST …/csat` (once per resolution, 409 after).
+"""
+
+import threading
+
+import pytest
+from django.db import close_old_connections
+
+from chat import services
+from chat.models import Conversation, CsatRating, Message
+from chat.tests.conftest import widget_client
+from organizations.models import Event
+from tests.conftest import assert_error_shape
+
+pytestmark = pytest.mark.django_db
+
+
+def _events(organization, type_=None):
+    events = Event.objects.for_organization(organization)
+    return events.filter(type=type_) if type_ else events
+
+
+def _visitor_session(tenant, widget, visitor_id="v_owner"):
+    client = widget_client(organization=tenant.organization, widget=widget, visitor_id=visitor_id)
+    created = client.post("/api/v1/sessions", {}, format="json")
+    assert created.status_code == 201, created.content
+    return client, created.json()["data"]["id"]
+
+
+def _stored(tenant, pk) -> Conversation:
+    return Conversation.objects.for_organization(tenant.organization).get(pk=pk)
+
+
+def test_visitor_asks_for_a_person_once_however_often(tenant, assistant, widget, offline):
+    client, session_id = _visitor_session(tenant, widget)
+    first = client.post(
+        f"/api/v1/sessions/{session_id}/handoff", {"reason": "Billing question"}, format="json"
+    )
+    assert first.status_code == 200, first.content
+    data = first.json()["data"]
+    assert data["handoff_status"] == "waiting" and data["status"] == "waiting"
+    assert data["handoff_trigger"] == "asked" and data["handoff_reason"] == "Billing question"
+    assert data["handoff_requested_at"]
+    again = client.post(f"/api/v1/sessions/{session_id}/handoff/", {}, format="json")
+    assert again.status_code == 200 and again.json()["data"]["handoff_status"] == "waiting"
+    assert again.json()["data"]["handoff_requested_at"] == data["handoff_requested_at"]
+    events = list(_events(tenant.organization))
+    assert [event.type for event in events] == ["handoff.requested"]
+    assert events[0].data["conversation_id"] == session_id and events[0].data["trigger"] == "asked"
+    assert "Billing" not in str(events[0].data)  # no visitor text in events
+
+
+def test_handoff_with_an_api_key_on_sessions_and_conversations(tenant, assistant, offline):
+    api = tenant.client()
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    response = api.post(f"/api/v1/sessions/{session.pk}/handoff", {}, format="json")
+    assert response.status_code == 200 and response.json()["data"]["handoff_status"] == "waiting"
+    created = api.post("/api/v1/conversations", {"assistant_id": str(assistant.pk)}, format="json")
+    conversation_id = created.json()["data"]["id"]
+    response = api.post(
+        f"/api/v1/conversations/{conversation_id}/handoff", {"email": "ann@example.com"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["data"]["handoff_status"] == "waiting"
+    assert response.json()["data"]["handoff_email"] == "ann@example.com"
+    # A session id is not a conversation id (and the reverse): 404, as for any unknown id.
+    assert_error_shape(api.post(f"/api/v1/conversations/{session.pk}/handoff", {}, format="json"), 404)
+
+
+def test_another_visitors_session_and_another_tenant_are_404(
+    tenant, other_tenant, assistant, widget, offline
+):
+    owner, session_id = _visitor_session(tenant, widget)
+    stranger = widget_client(organization=tenant.organization, widget=widget, visitor_id="v_stranger")
+    assert_error_shape(stranger.post(f"/api/v1/sessions/{session_id}/handoff", {}, format="json"), 404)
+    assert_error_shape(
+        other_tenant.client().post(f"/api/v1/sessions/{session_id}/handoff", {}, format="json"), 404
+    )
+    assert_error_shape(
+        other_tenant.client().post(f"/api/v1/sessions/{session_id}/csat", {"score": 5}, format="json"), 404
+    )
+    assert _stored(tenant, session_id).handoff_status == "bot"
+    assert not _events(tenant.organization).exists() and not _events(other_tenant.organization).exists()
+
+
+def test_widget_tokens_cannot_reach_conversation_handoff(tenant, assistant, widget):
+    conversation = services.conversation_create(organization=tenant.organization, assistant=assistant)
+    client = widget_client(organization=tenant.organization, widget=widget)
+    assert_error_shape(
+        client.post(f"/api/v1/conversations/{conversation.pk}/handoff", {}, format="json"), 403
+    )
+    assert_error_shape(
+        client.post(f"/api/v1/conversations/{conversation.pk}/csat", {"score": 3}, format="json"), 403
+    )
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["ann@example.com\r\nBcc: everyone@example.com", "ann@example.com\nX-Spam: 1", "not an address", "a@b"],
+)
+def test_header_injection_and_bad_email_are_400(tenant, assistant, widget, offline, email):
+    client, session_id = _visitor_session(tenant, widget)
+    body = assert_error_shape(
+        client.post(f"/api/v1/sessions/{session_id}/handoff", {"email": email}, format="json"), 400
+    )
+    assert "email" in body["data"]
+    stored = _stored(tenant, session_id)
+    assert stored.handoff_status == "bot" and stored.handoff_email == ""
+    assert not _events(tenant.organization).exists()
+
+
+def test_an_email_given_while_waiting_is_kept_without_a_second_event(tenant, assistant, widget, offline):
+    client, session_id = _visitor_session(tenant, widget)
+    client.post(f"/api/v1/sessions/{session_id}/handoff", {}, format="json")
+    response = client.post(
+        f"/api/v1/sessions/{session_id}/handoff", {"email": " sam@example.org "}, format="json"
+    )
+    assert response.json()["data"]["handoff_email"] == "sam@example.org"
+    assert _events(tenant.organization).count() == 1
+
+
+def test_while_waiting_and_human_a_message_is_stored_and_the_bot_is_silent(
+    tenant, assistant, widget, faq, offline
+):
+    client, session_id = _visitor_session(tenant, widget)
+    client.post(f"/api/v1/sessions/{session_id}/handoff", {}, format="json")
+    url = f"/api/v1/sessions/{session_id}/messages"
+    response = client.post(url, {"content": "How do I reset my password?"}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["data"]["role"] == "user"
+    assert response.json()["data"]["content"] == "How do I reset my password?"
+    streamed = client.post(url, {"content": "Hello?"}, format="json", HTTP_ACCEPT="text/event-stream")
+    frames = b"".join(streamed.streaming_content).decode()
+    assert "event: done" in frames and '"role": "user"' in frames and "event: token" not in frames
+    services.handoff_take_over(conversation=_stored(tenant, session_id), user=tenant.owner)
+    response = client.post(url, {"content": "Still there?"}, format="json")
+    assert response.status_code == 201 and response.json()["data"]["role"] == "user"
+    messages = Message.objects.for_organization(tenant.organization)
+    assert not messages.filter(role="assistant").exists()
+    assert messages.filter(role="user").count() == 3
+
+
+def test_a_message_asking_for_a_person_hands_over(tenant, assistant, widget, faq, offline):
+    client, session_id = _visitor_session(tenant, widget)
+    url = f"/api/v1/sessions/{session_id}/messages"
+    answered = client.post(url, {"content": "Are you a human?"}, format="json")
+    assert answered.json()["data"]["role"] == "assistant"  # a question about the bot, not a request
+    response = client.post(url, {"content": "Can I talk to a real person please"}, format="json")
+    assert response.status_code == 201 and response.json()["data"]["role"] == "user"
+    stored = _stored(tenant, session_id)
+    assert stored.handoff_status == "waiting" and stored.handoff_trigger == "asked"
+    assert _events(tenant.organization, "handoff.requested").count() == 1
+
+
+def test_the_assistants_language_is_understood(tenant, assistant, offline):
+    assistant.language = "de"
+    assistant.save()
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    stored = services.message_post(conversation=session, content="Ich möchte mit einem Menschen sprechen")
+    assert stored.role == "user"
+    session.refresh_from_db()
+    assert session.handoff_status == "waiting"
+
+
+def test_n_unanswered_turns_in_a_row_hand_over(tenant, assistant, faq, offline):
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    first = services.message_post(conversation=session, content="Do you sell garden gnomes?")
+    assert first.role == "assistant" and not first.answered
+    # A grounded answer in between breaks the streak (written directly: the offline answerer
+    # would read the next question as a follow-up of an answered one).
+    Message.objects.create(
+        organization=tenant.organization,
+        conversation=session,
+        role="assistant",
+        content="Yes.",
+        answered=True,
+    )
+    after = services.message_post(conversation=session, content="What colour are your trucks?")
+    assert not after.answered
+    session.refresh_from_db()
+    assert session.handoff_status == "bot"
+    second = services.message_post(conversation=session, content="Do you repair violins?")
+    assert second.role == "assistant" and not second.answered  # the visitor still gets the answer
+    session.refresh_from_db()
+    assert session.handoff_status == "waiting" and session.handoff_trigger == "unanswered"
+    assert services.message_post(conversation=session, content="Hello?").role == "user"
+    assert Event.objects.for_organization(tenant.organization).get().data["trigger"] == "unanswered"
+
+
+def test_unanswered_rule_is_an_assistant_setting(tenant, assistant, faq, offline):
+    api = tenant.client()
+    response = api.patch(f"/api/v1/assistants/{assistant.pk}", {"handoff_after_unanswered": 0}, format="json")
+    assert response.status_code == 200 and response.json()["data"]["handoff_after_unanswered"] == 0
+    assert_error_shape(
+        api.patch(f"/api/v1/assistants/{assistant.pk}", {"handoff_after_unanswered": -1}, format="json"), 400
+    )
+    assistant.refresh_from_db()
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    for question in ("Do you sell gnomes?", "Do you repair violins?", "Do you rent boats?"):
+        assert services.message_post(conversation=session, content=question).role == "assistant"
+    session.refresh_from_db()
+    assert session.handoff_status == "bot"
+
+
+def test_a_streak_before_a_handoff_does_not_count_again(tenant, assistant, faq, offline):
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    services.message_post(conversation=session, content="Do you sell gnomes?")
+    services.message_post(conversation=session, content="Do you repair violins?")
+    services.handoff_hand_back(conversation=session)
+    services.message_post(conversation=session, content="Do you rent boats?")
+    session.refresh_from_db()
+    assert session.handoff_status == "bot"  # one new unanswered turn, not three
+
+
+def test_thumbs_down_offers_a_person_when_the_assistant_says_so(tenant, assistant, widget, faq, offline):
+    client, session_id = _visitor_session(tenant, widget)
+    answer = client.post(
+        f"/api/v1/sessions/{session_id}/messages", {"content": "How do I reset my password?"}, format="json"
+    ).json()["data"]
+    feedback_url = f"/api/v1/sessions/{session_id}/messages/{answer['id']}/feedback"
+    assert client.post(feedback_url, {"rating": "down"}, format="json").status_code == 200
+    assert _stored(tenant, session_id).handoff_status == "bot"  # off by default
+    assistant.handoff_on_thumbs_down = True
+    assistant.save()
+    client.post(feedback_url, {"rating": "up"}, format="json")
+    assert _stored(tenant, session_id).handoff_status == "bot"
+    client.post(feedback_url, {"rating": "down"}, format="json")
+    stored = _stored(tenant, session_id)
+    assert stored.handoff_status == "waiting" and stored.handoff_trigger == "thumbs_down"
+
+
+def test_handoff_on_a_resolved_conversation_reopens_it(tenant, assistant, widget, offline):
+    client, session_id = _visitor_session(tenant, widget)
+    client.post(f"/api/v1/sessions/{session_id}/handoff", {}, format="json")
+    services.conversation_resolve(conversation=_stored(tenant, session_id), user=tenant.owner)
+    response = client.post(f"/api/v1/sessions/{session_id}/handoff", {}, format="json")
+    assert response.json()["data"]["handoff_status"] == "waiting"
+    assert _events(tenant.organization, "handoff.requested").count() == 2
+    assert _events(tenant.organization, "conversation.resolved").count() == 1
+
+
+def test_a_message_on_a_resolved_conversation_reopens_it_as_waiting(tenant, assistant, faq, offline):
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    services.conversation_resolve(conversation=session)
+    services.conversation_resolve(conversation=session)  # twice: one resolution, one event
+    assert _events(tenant.organization, "conversation.resolved").count() == 1
+    stored = services.message_post(conversation=session, content="How do I reset my password?")
+    assert stored.role == "user"
+    session.refresh_from_db()
+    assert session.handoff_status == "waiting" and session.handoff_trigger == "reopened"
+
+
+def test_csat_once_per_resolution(tenant, assistant, widget, offline):
+    client, session_id = _visitor_session(tenant, widget)
+    url = f"/api/v1/sessions/{session_id}/csat"
+    assert_error_shape(client.post(url, {"score": 4}, format="json"), 409)  # not resolved yet
+    services.handoff_take_over(conversation=_stored(tenant, session_id), user=tenant.owner)
+    services.conversation_resolve(conversation=_stored(tenant, session_id), user=tenant.owner)
+    response = client.post(url, {"score": 4, "comment": "Quick and kind"}, format="json")
+    assert response.status_code == 201, response.content
+    data = response.json()["data"]
+    assert data["score"] == 4 and data["comment"] == "Quick and kind" and data["resolution"] == 1
+    assert_error_shape(client.post(url, {"score": 5}, format="json"), 409)
+    rating = CsatRating.objects.for_organization(tenant.organization).get()
+    assert rating.score == 4 and rating.resolved_by == tenant.owner
+    event = _events(tenant.organization, "csat.created").get()
+    assert event.data["score"] == 4 and "Quick" not in str(event.data)
+    # Reopened and resolved again: a new resolution can be rated.
+    client.post(f"/api/v1/sessions/{session_id}/handoff", {}, format="json")
+    services.conversation_resolve(conversation=_stored(tenant, session_id))
+    assert client.post(url, {"score": 2}, format="json").json()["data"]["resolution"] == 2
+
+
+@pytest.mark.parametrize("score", [0, 6, -1, 4.5, "four", True, None, "", [4]])
+def test_csat_score_outside_1_to_5_is_400(tenant, assistant, widget, offline, score):
+    client, session_id = _visitor_session(tenant, widget)
+    services.conversation_resolve(conversation=_stored(tenant, session_id))
+    body = assert_error_shape(
+        client.post(f"/api/v1/sessions/{session_id}/csat", {"score": score}, format="json"), 400
+    )
+    assert "score" in body["data"]
+    assert not CsatRating.objects.for_organization(tenant.organization).exists()
+
+
+def test_csat_comment_too_long_and_missing_score_are_400(tenant, assistant, widget, offline):
+    client, session_id = _visitor_session(tenant, widget)
+    services.conversation_resolve(conversation=_stored(tenant, session_id))
+    url = f"/api/v1/sessions/{session_id}/csat"
+    assert (
+        "comment"
+        in assert_error_shape(client.post(url, {"score": 3, "comment": "x" * 2001}, format="json"), 400)[
+            "data"
+        ]
+    )
+    assert (
+        "score" in assert_error_shape(client.post(url, {"comment": "no score"}, format="json"), 400)["data"]
+    )
+
+
+def test_csat_by_another_visitor_is_404_and_by_api_key_works(tenant, assistant, widget, offline):
+    _, session_id = _visitor_session(tenant, widget)
+    services.conversation_resolve(conversation=_stored(tenant, session_id))
+    stranger = widget_client(organization=tenant.organization, widget=widget, visitor_id="v_stranger")
+    assert_error_shape(stranger.post(f"/api/v1/sessions/{session_id}/csat", {"score": 1}, format="json"), 404)
+    assert not CsatRating.objects.for_organization(tenant.organization).exists()
+    conversation = services.conversation_create(organization=tenant.organization, assistant=assistant)
+    services.conversation_resolve(conversation=conversation)
+    response = tenant.client().post(
+        f"/api/v1/conversations/{conversation.pk}/csat", {"score": "5"}, format="json"
+    )
+    assert response.status_code == 201 and response.json()["data"]["score"] == 5
+
+
+def test_event_emit_refuses_unknown_types(tenant):
+    from organizations.services import event_emit
+
+    with pytest.raises(ValueError):
+        event_emit(organization=tenant.organization, type="handoff.requestd", data={})
+    event = event_emit(organization=tenant.organization, type="csat.created", data={"score": 5})
+    assert Event.objects.for_organization(tenant.organization).get() == event
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_handoffs_make_one_change_and_one_event(tenant, assistant):
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    results, start = [], threading.Barrier(4)
+
+    def ask():
+        try:
+            start.wait()
+            copy = (
+                Conversation.objects.for_organization(tenant.organization)
+                .select_related("organization")
+                .get(pk=session.pk)
+            )
+            results.append(services.handoff_request(conversation=copy)[1])
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert sorted(results) == [False, False, False, True]
+    assert _events(tenant.organization, "handoff.requested").count() == 1

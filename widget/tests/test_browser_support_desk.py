@@ -1,0 +1,128 @@
+"""The widget's support-desk side in a real browser: "Talk to a person", the waiting note,
+operator replies over the live stream, the header after hand-back and resolve, the rating."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from chat import services as chat_services
+from chat.models import Conversation, CsatRating, Message
+from organizations.models import Event
+from widget.services import widget_update
+from widget.tests.test_browser import SCREENSHOTS, WIDGET, browser, shop  # noqa: F401 (fixtures)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _screens(tmp_path) -> Path:
+    return SCREENSHOTS if os.environ.get("SUPPORTAI_SCREENSHOTS") == "1" else tmp_path
+
+
+def _conversation(tenant) -> Conversation:
+    return Conversation.objects.for_organization(tenant.organization).select_related("organization").get()
+
+
+def test_visitor_asks_for_a_person_gets_a_reply_and_rates_it(browser, shop, tenant, tmp_path):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(shop.url)
+    widget = page.locator(WIDGET)
+    widget.locator(".launcher").click()
+    handoff = widget.locator(".handoff button")
+    widget.locator("textarea").wait_for()
+    assert not handoff.is_visible()  # "after the first answer" (the default)
+
+    widget.locator("textarea").fill("What are your business hours?")
+    widget.locator("textarea").press("Enter")
+    widget.locator(".msg.assistant[data-id]").first.wait_for(timeout=30000)
+    handoff.wait_for(state="visible", timeout=5000)
+    assert handoff.inner_text() == "Talk to a person"
+
+    handoff.click()
+    widget.locator(".note", has_text="A member of our team will reply here").wait_for(timeout=5000)
+    header = widget.locator("header p")
+    assert header.inner_text() == "A member of our team will reply here shortly"
+    assert not handoff.is_visible()  # asked already
+    conversation = _conversation(tenant)
+    assert conversation.handoff_status == "waiting" and conversation.handoff_trigger == "asked"
+
+    # While waiting, the bot is silent: the message is stored and shown, no answer bubble.
+    widget.locator("textarea").fill("Is anyone there?")
+    widget.locator("textarea").press("Enter")
+    widget.locator(".msg.user", has_text="Is anyone there?").wait_for()
+    page.wait_for_timeout(500)
+    assert widget.locator(".msg.assistant[data-id]").count() == 1
+    assert Message.objects.for_organization(tenant.organization).filter(role="user").count() == 2
+    page.screenshot(path=str(_screens(tmp_path) / "widget-waiting.png"))
+
+    # An operator takes over and replies: it arrives live, and the header says who is there.
+    chat_services.handoff_take_over(conversation=conversation, user=tenant.owner)
+    chat_services.operator_reply_post(conversation=conversation, user=tenant.owner, content="Hi, Dana here!")
+    widget.locator(".msg.operator[data-id]", has_text="Dana here").wait_for(timeout=5000)
+    page.wait_for_function(
+        f"() => document.querySelector('{WIDGET}').shadowRoot.querySelector('header p').textContent"
+        " === 'You are chatting with our team'",
+        timeout=5000,
+    )
+
+    # Hand back: the header no longer promises a person.
+    chat_services.handoff_hand_back(conversation=conversation)
+    page.wait_for_function(
+        f"() => document.querySelector('{WIDGET}').shadowRoot.querySelector('header p').textContent"
+        " === 'We typically answer right away'",
+        timeout=5000,
+    )
+
+    # Resolve: the header says so and the visitor is asked for a rating.
+    chat_services.conversation_resolve(conversation=_conversation(tenant), user=tenant.owner)
+    card = widget.locator(".csat")
+    card.wait_for(timeout=5000)
+    assert header.inner_text() == "This conversation is resolved"
+    send = card.locator("button.send")
+    assert send.is_disabled()
+    card.locator("button[aria-label='4 out of 5']").click()
+    card.locator("textarea").fill("Dana was quick")
+    page.screenshot(path=str(_screens(tmp_path) / "widget-csat.png"))
+    send.click()
+    card.locator("text=Thanks for your rating!").wait_for(timeout=5000)
+    rating = CsatRating.objects.for_organization(tenant.organization).get()
+    assert rating.score == 4 and rating.comment == "Dana was quick" and rating.resolved_by == tenant.owner
+    assert Event.objects.for_organization(tenant.organization).filter(type="csat.created").count() == 1
+
+    # A reload does not ask again for the same resolution.
+    page.reload()
+    widget.locator(".launcher").click()
+    widget.locator(".msg.operator[data-id]").wait_for(timeout=15000)
+    page.wait_for_timeout(1500)
+    assert widget.locator(".csat").count() == 0
+    context.close()
+
+
+def test_the_control_can_show_always_or_never(browser, shop, tenant):  # noqa: F811
+    widget_update(widget=shop.widget, options={"instance": "shop", "human_handoff": "always"})
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(shop.url)
+    widget = page.locator(WIDGET)
+    widget.locator(".launcher").click()
+    widget.locator(".handoff button").wait_for(state="visible", timeout=15000)  # before any answer
+    context.close()
+    widget_update(widget=shop.widget, options={"instance": "shop", "human_handoff": "off"})
+    context = browser.new_context()  # a new visitor
+    page = context.new_page()
+    page.goto(shop.url)
+    widget = page.locator(WIDGET)
+    widget.locator(".launcher").click()
+    widget.locator("textarea").fill("What are your business hours?")
+    widget.locator("textarea").press("Enter")
+    widget.locator(".msg.assistant[data-id]").first.wait_for(timeout=30000)
+    assert not widget.locator(".handoff button").is_visible()
+    # Asking in words still works with the control hidden.
+    widget.locator("textarea").fill("I want to talk to a person")
+    widget.locator("textarea").press("Enter")
+    widget.locator(".note", has_text="A member of our team will reply here").wait_for(timeout=10000)
+    assert _conversation(tenant).handoff_status == "waiting"
+    context.close()
