@@ -24,6 +24,7 @@ class InboxFilterForm(forms.Form):
         ],
     )
     unanswered = forms.BooleanField(required=False, label="Has unanswered questions")
+    mine = forms.BooleanField(required=False, label="Assigned to me")
     feedback = forms.ChoiceField(
         required=False,
         choices=[
@@ -50,6 +51,10 @@ class InboxFilterForm(forms.Form):
 
     def clean_assistant(self):
         return self.assistants.get(self.cleaned_data.get("assistant") or "")
+
+
+class NotificationsForm(forms.Form):
+    handoff_email = forms.BooleanField(required=False, label="Email me when a visitor waits for a person")
 
 
 class ReplyForm(forms.Form):

@@ -66,6 +66,9 @@ class Conversation(TenantModel):
     handoff_email = models.EmailField(
         max_length=254, blank=True, default="", help_text="where an offline visitor wants the reply"
     )
+    handoff_notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="when the team was emailed about the latest handoff"
+    )
     first_human_reply_at = models.DateTimeField(
         null=True, blank=True, help_text="the first operator reply after the latest handoff request"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -69,6 +69,7 @@ def conversation_list(
     date_to: dt.date | None = None,
     handed_off: bool | None = None,
     handoff_status: str | None = None,
+    assigned_to=None,
     unanswered: bool | None = None,
     feedback: str | None = None,
     search: str | None = None,
@@ -76,7 +77,9 @@ def conversation_list(
     """The inbox: newest activity first, with the filters operators use.
 
     `handed_off` = taken over by a human now; `unanswered` = at least one answer that was
-    not grounded in knowledge; `feedback` = "up" | "down" | "any" (some rated answer).
+    not grounded in knowledge; `feedback` = "up" | "down" | "any" (some rated answer);
+    `assigned_to` = a user ("mine"). The waiting queue (`handoff_status="waiting"`) is oldest
+    request first and carries the bot's last answer (`last_answer`).
     """
     queryset = Conversation.objects.for_organization(organization).select_related(
         "assistant", "user_context", "assigned_to"
@@ -97,6 +100,8 @@ def conversation_list(
         queryset = queryset.exclude(handoff_status=Conversation.HandoffStatus.HUMAN)
     if handoff_status:
         queryset = queryset.filter(handoff_status=handoff_status)
+    if assigned_to is not None:
+        queryset = queryset.filter(assigned_to=assigned_to)
     messages = Message.objects.for_organization(organization).filter(conversation=OuterRef("pk"))
     if unanswered:
         queryset = queryset.filter(
@@ -117,8 +122,34 @@ def conversation_list(
             | Q(visitor_id__icontains=search)
             | Exists(messages.filter(content__icontains=search))
         )
-    return queryset.annotate(message_count=Count("messages")).order_by(
-        F("last_message_at").desc(nulls_last=True), "-created_at"
+    queryset = queryset.annotate(message_count=Count("messages"))
+    if handoff_status == Conversation.HandoffStatus.WAITING:
+        last_answer = (
+            messages.filter(role=Message.Role.ASSISTANT).order_by("-created_at").values("content")[:1]
+        )
+        return queryset.annotate(last_answer=Subquery(last_answer)).order_by(
+            "handoff_requested_at", "created_at"
+        )
+    return queryset.order_by(F("last_message_at").desc(nulls_last=True), "-created_at")
+
+
+def waiting_count(*, organization) -> int:
+    """Conversations waiting for a person (the inbox badge)."""
+    return (
+        Conversation.objects.for_organization(organization)
+        .filter(handoff_status=Conversation.HandoffStatus.WAITING)
+        .count()
+    )
+
+
+def waiting_latest(*, organization):
+    """The newest handoff request still waiting (what the dashboard's notifier announces)."""
+    return (
+        Conversation.objects.for_organization(organization)
+        .filter(handoff_status=Conversation.HandoffStatus.WAITING)
+        .order_by("-handoff_requested_at")
+        .values("id", "handoff_requested_at", "handoff_trigger")
+        .first()
     )
 
 

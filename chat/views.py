@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
@@ -13,10 +13,11 @@ from django.views.generic import TemplateView
 
 from assistants import selectors as assistant_selectors
 from chat import selectors, services
-from chat.forms import InboxFilterForm, OverviewFilterForm, ReplyForm
+from chat.forms import InboxFilterForm, NotificationsForm, OverviewFilterForm, ReplyForm
 from chat.models import Conversation
 from knowledge import selectors as knowledge_selectors
 from organizations import selectors as organization_selectors
+from organizations import services as organization_services
 from organizations.budgets import budget_banner_list
 from supportai import charts
 from supportai.api.errors import ApplicationError, NotFound
@@ -174,6 +175,7 @@ class InboxView(InboxMixin, TemplateView):
                 "date_from": data["date_from"],
                 "date_to": data["date_to"],
                 "search": data["q"] or None,
+                "assigned_to": self.request.user if data["mine"] else None,
             }
         conversations = selectors.conversation_list(organization=self.organization, **criteria)
         conversation = self.get_conversation() if "pk" in self.kwargs else None
@@ -189,6 +191,11 @@ class InboxView(InboxMixin, TemplateView):
         context.update(
             filters=filters if filters.is_bound else InboxFilterForm(assistants=filters.assistants.values()),
             filtered=any(value for value in criteria.values()),
+            queue=criteria.get("handoff_status") == Conversation.HandoffStatus.WAITING,
+            mine=criteria.get("assigned_to") is not None,
+            notifications_form=NotificationsForm(
+                initial={"handoff_email": self.membership.notify_handoff_email}
+            ),
             page_obj=page_obj,
             query=querystring_without_page(self.request),
             querystring=self.request.GET.urlencode(),
@@ -201,6 +208,7 @@ class InboxView(InboxMixin, TemplateView):
                 last_message_id=transcript[-1].pk if transcript else "",
                 reply_form=ReplyForm(),
                 traits=(conversation.user_context.traits if conversation.user_context else {}) or {},
+                members=organization_selectors.membership_list(organization=self.organization),
                 metadata=conversation.metadata or {},
             )
         return context
@@ -302,26 +310,94 @@ class TranscriptPollView(InboxMixin, View):
 
 
 class ConversationActionView(InboxMixin, View):
-    """Take over, hand back, resolve: the same services the API uses."""
+    """Take over, hand back, resolve, reopen: the same services the API uses. Agents too:
+    working the queue is their job."""
 
     ACTIONS = {
-        "take-over": ("handoff_take_over", "You took over. The assistant stays quiet until you hand back."),
-        "hand-back": ("handoff_hand_back", "Handed back to the assistant."),
-        "resolve": ("conversation_resolve", "Marked as resolved."),
+        "take-over": "You took over. The assistant stays quiet until you hand back.",
+        "hand-back": "Handed back to the assistant.",
+        "resolve": "Marked as resolved.",
+        "reopen": "Reopened: it is back in the waiting queue.",
     }
 
     def post(self, request, pk, action):
         conversation = self.get_conversation()
         if action not in self.ACTIONS:
             raise Http404("Not found.")
-        service_name, note = self.ACTIONS[action]
-        service = getattr(services, service_name)
         if action == "take-over":
-            service(conversation=conversation, user=request.user)
+            services.handoff_take_over(conversation=conversation, user=request.user)
+        elif action == "hand-back":
+            services.handoff_hand_back(conversation=conversation)
+        elif action == "resolve":
+            services.conversation_resolve(conversation=conversation, user=request.user)
         else:
-            service(conversation=conversation)
-        messages.success(request, note)
+            services.conversation_reopen(conversation=conversation)
+        messages.success(request, self.ACTIONS[action])
         return redirect(_conversation_url(conversation, request))
+
+
+class ConversationAssignView(InboxMixin, View):
+    """Assign to me, to another member of this organization, or to nobody."""
+
+    def post(self, request, pk):
+        conversation = self.get_conversation()
+        choice = request.POST.get("assignee", "")
+        if choice == "me":
+            assignee = request.user
+        elif choice == "":
+            assignee = None
+        else:
+            membership = (
+                organization_selectors.membership_list(organization=self.organization)
+                .filter(user_id=choice if choice.isdigit() else None)
+                .first()
+            )
+            if membership is None:  # not a member here (or not a user at all): as if unknown
+                raise Http404("Not found.")
+            assignee = membership.user
+        services.conversation_assign(conversation=conversation, assignee=assignee)
+        messages.success(request, f"Assigned to {assignee.email}." if assignee else "Unassigned.")
+        return redirect(_conversation_url(conversation, request))
+
+
+class WaitingQueueView(InboxMixin, View):
+    """How many wait, and the newest request: polled by every open dashboard tab (app.js)
+    every few seconds to keep the Inbox badge current and announce new ones."""
+
+    def get(self, request):
+        latest = selectors.waiting_latest(organization=self.organization)
+        response = JsonResponse(
+            {
+                "waiting": selectors.waiting_count(organization=self.organization),
+                "latest": {
+                    "id": str(latest["id"]),
+                    "requested_at": latest["handoff_requested_at"].isoformat(),
+                    "url": reverse("inbox-conversation", args=[latest["id"]]),
+                }
+                if latest
+                else None,
+            }
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class NotificationsView(InboxMixin, View):
+    """A member's own choice: an email for each handoff to a person."""
+
+    def post(self, request):
+        form = NotificationsForm(request.POST)
+        form.is_valid()
+        organization_services.membership_notifications_set(
+            membership=self.membership, handoff_email=form.cleaned_data.get("handoff_email", False)
+        )
+        messages.success(
+            request,
+            "You will get an email when a visitor waits for a person."
+            if form.cleaned_data.get("handoff_email")
+            else "No more handoff emails.",
+        )
+        return redirect(reverse("inbox"))
 
 
 class OperatorReplyView(InboxMixin, View):

@@ -48,6 +48,8 @@ class Membership(TenantModel):
     # When the user last chose this organization in the dashboard: after the next login the
     # dashboard opens where they left off, not in their alphabetically first organization.
     last_selected_at = models.DateTimeField(null=True, blank=True)
+    # Each member chooses for themselves (in the inbox): one email per handoff to a person.
+    notify_handoff_email = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["organization", "user"], name="unique_membership")]

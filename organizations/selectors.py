@@ -53,6 +53,17 @@ def membership_list(*, organization: Organization) -> QuerySet[Membership]:
     return Membership.objects.for_organization(organization).select_related("user").order_by("user__email")
 
 
+def handoff_mail_recipients(*, organization: Organization) -> list[str]:
+    """Addresses of the active members who asked to be emailed when a visitor waits."""
+    return list(
+        Membership.objects.for_organization(organization)
+        .filter(notify_handoff_email=True, user__is_active=True)
+        .exclude(user__email="")
+        .order_by("user__email")
+        .values_list("user__email", flat=True)
+    )
+
+
 # --- the daily LLM budget ------------------------------------------------------------------
 
 

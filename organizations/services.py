@@ -685,3 +685,10 @@ def event_emit(*, organization: Organization, type: str, data: dict) -> Event:  
         "event %s", type, extra={"event_id": str(event.pk), "organization_id": str(organization.pk)}
     )
     return event
+
+
+def membership_notifications_set(*, membership: Membership, handoff_email: bool) -> Membership:
+    """A member's own choice: an email when a visitor waits for a person."""
+    membership.notify_handoff_email = bool(handoff_email)
+    membership.save(update_fields=["notify_handoff_email"])
+    return membership

@@ -119,10 +119,10 @@ class OrganizationMixin(SecurityHeadersMixin, LoginRequiredMixin):
 
 
 def _conversations_waiting(*, organization) -> int:
-    """Conversations an operator has taken over and not resolved (the Inbox badge)."""
+    """Conversations waiting for a person (the Inbox badge; the page keeps it current)."""
     from chat import selectors as chat_selectors
 
-    return chat_selectors.conversation_list(organization=organization, handoff_status="human").count()
+    return chat_selectors.waiting_count(organization=organization)
 
 
 def paginate(request, items, *, per_page: int = PAGE_SIZE):

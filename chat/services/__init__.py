@@ -7,6 +7,7 @@ from chat.services.conversations import (
     widget_conversation_get_or_create,
 )
 from chat.services.handoff import (
+    conversation_assign,
     conversation_reopen,
     conversation_resolve,
     csat_create,
@@ -24,6 +25,7 @@ from chat.services.reply import (
 
 __all__ = [
     "company_rules_from_payload",
+    "conversation_assign",
     "conversation_create",
     "conversation_reopen",
     "conversation_resolve",

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from chat import live
 from chat.models import Conversation, CsatRating, Message
+from chat.services import notifications
 from organizations import services as organization_services
 from supportai.api.errors import Conflict, ValidationFailed
 
@@ -115,6 +116,7 @@ def handoff_request(
             data=_event_data(row, trigger=trigger, has_email=bool(row.handoff_email)),
         )
         live.conversation_event_publish(conversation_id=row.pk, kind="status")
+        notifications.handoff_notify_enqueue(conversation=row)
     _copy(source=row, target=conversation, fields=fields)
     return conversation, True
 
@@ -168,6 +170,16 @@ def conversation_resolve(*, conversation: Conversation, user=None) -> Conversati
         )
         live.conversation_event_publish(conversation_id=row.pk, kind="status")
     _copy(source=row, target=conversation, fields=fields)
+    return conversation
+
+
+def conversation_assign(*, conversation: Conversation, assignee) -> Conversation:
+    """Who works this conversation (None: nobody); its status does not change."""
+    with transaction.atomic():
+        row = _locked(conversation)
+        row.assigned_to = assignee
+        row.save(update_fields=["assigned_to", "updated_at"])
+    conversation.assigned_to = assignee
     return conversation
 
 

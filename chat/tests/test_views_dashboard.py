@@ -1,5 +1,7 @@
 """Dashboard: overview and inbox (Django test client, offline answerer)."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -233,7 +235,10 @@ def test_session_cookie_flags_and_no_cors_on_dashboard(client, tenant):
     assert page["X-Frame-Options"] == "DENY"
 
 
-def test_inbox_badge_counts_conversations_taken_over(owner_client, tenant, conversation):
-    assert b"nav__badge" not in owner_client.get(reverse("overview")).content
-    services.handoff_take_over(conversation=conversation, user=tenant.owner)
-    assert b'<span class="nav__badge">1</span>' in owner_client.get(reverse("overview")).content
+def test_inbox_badge_counts_conversations_waiting_for_a_person(owner_client, tenant, conversation):
+    badge = re.compile(rb"<span class=\"nav__badge\" data-queue-badge[^>]*?( hidden)?>(\d+)</span>")
+    assert badge.search(owner_client.get(reverse("overview")).content).groups() == (b" hidden", b"0")
+    services.handoff_request(conversation=conversation)
+    assert badge.search(owner_client.get(reverse("overview")).content).groups() == (None, b"1")
+    services.handoff_take_over(conversation=conversation, user=tenant.owner)  # someone has it now
+    assert badge.search(owner_client.get(reverse("overview")).content).groups() == (b" hidden", b"0")

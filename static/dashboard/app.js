@@ -130,6 +130,57 @@
     if (document.hidden && elt && elt.id === "transcript-poller") { event.preventDefault(); }
   });
 
+  // The waiting queue: every open dashboard tab asks every 4 s how many visitors wait for a
+  // person, keeps the Inbox badge current and, when a new one arrives, announces it (the
+  // title, a desktop notification if the operator allowed them). Hidden tabs ask too: they
+  // are the ones that need the notification.
+  var QUEUE_POLL_MS = 4000;
+  function setupQueue(badge) {
+    var url = badge.getAttribute("data-queue-url");
+    var seen = null;
+    var baseTitle = document.title;
+    function show(count) {
+      badge.textContent = String(count);
+      badge.hidden = !count;
+      document.title = count ? "(" + count + ") " + baseTitle : baseTitle;
+    }
+    function announce(latest) {
+      var announcer = document.getElementById("queue-announcer");
+      if (announcer) { announcer.textContent = "A visitor is waiting for a person."; }
+      if (window.Notification && Notification.permission === "granted") {
+        var note = new Notification("A visitor is waiting for a person", { tag: "supportai-" + latest.id });
+        note.onclick = function () { window.focus(); window.location.href = latest.url; };
+      }
+    }
+    function tick() {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (body) {
+          if (!body) { return; }
+          show(body.waiting);
+          var latest = body.latest;
+          if (latest && seen !== null && latest.requested_at > seen) { announce(latest); }
+          if (latest && (seen === null || latest.requested_at > seen)) { seen = latest.requested_at; }
+          if (seen === null) { seen = ""; }
+        })
+        .catch(function () { /* offline for a moment: the next tick tries again */ })
+        .then(function () { setTimeout(tick, QUEUE_POLL_MS); });
+    }
+    tick();
+  }
+  document.addEventListener("click", function (event) {
+    var ask = event.target.closest("[data-enable-notifications]");
+    if (!ask || !window.Notification) { return; }
+    Notification.requestPermission().then(function (permission) {
+      ask.textContent = permission === "granted" ? "Desktop notifications are on" : "Notifications blocked by the browser";
+      ask.disabled = true;
+    });
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var badge = document.querySelector("[data-queue-badge]");
+    if (badge) { setupQueue(badge); }
+  });
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSwap", function (event) { init(event.target); });
 })();

@@ -94,9 +94,15 @@ def test_visitor_asks_for_a_person_gets_a_reply_and_rates_it(browser, shop, tena
 
     # A reload does not ask again for the same resolution.
     page.reload()
-    widget.locator(".launcher").click()
-    widget.locator(".msg.operator[data-id]").wait_for(timeout=15000)
-    page.wait_for_timeout(1500)
+    widget.locator(".msg.operator[data-id]").wait_for(state="attached", timeout=15000)
+    if not widget.locator("[role=dialog]").is_visible():  # it reopens by itself if it was open
+        widget.locator(".launcher").click()
+    page.wait_for_function(  # the live stream has told the reloaded widget the status
+        f"() => document.querySelector('{WIDGET}').shadowRoot.querySelector('header p').textContent"
+        " === 'This conversation is resolved'",
+        timeout=10000,
+    )
+    page.wait_for_timeout(1000)
     assert widget.locator(".csat").count() == 0
     context.close()
 

@@ -1,0 +1,117 @@
+"""Telling the team that a visitor waits for a person: one email per handoff.
+
+`handoff_request` enqueues `handoff_notify_mail_task` when its transaction commits. The task
+claims the handoff first (`handoff_notified_at`, a conditional UPDATE), so a redelivered or
+duplicated task sends nothing twice; if the mail server fails, the claim is released and the
+task retries with backoff. Recipients: the organization's members who turned on "Email me
+when a visitor waits" (each gets their own message; addresses are never shared).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from chat.models import Conversation, Message
+from organizations import selectors as organization_selectors
+
+logger = logging.getLogger(__name__)
+
+TRIGGER_WORDS = {
+    Conversation.HandoffTrigger.ASKED: "asked for a person",
+    Conversation.HandoffTrigger.UNANSWERED: "got answers the assistant could not ground",
+    Conversation.HandoffTrigger.THUMBS_DOWN: "gave an answer a thumbs-down",
+    Conversation.HandoffTrigger.REOPENED: "wrote again after the conversation was resolved",
+}
+
+
+def handoff_notify_enqueue(*, conversation: Conversation) -> None:
+    """After commit: one notification task for this handoff (keyed by its request time)."""
+    from chat.tasks import handoff_notify_mail_task
+
+    conversation_id = str(conversation.pk)
+    requested_at = conversation.handoff_requested_at.isoformat()
+
+    def enqueue() -> None:
+        try:
+            handoff_notify_mail_task.delay(conversation_id, requested_at)
+        except Exception as error:  # broker down: the handoff stands; the queue badge still shows it
+            logger.warning(
+                "handoff email for %s not enqueued (%s)", conversation_id, error.__class__.__name__
+            )
+
+    transaction.on_commit(enqueue)
+
+
+def _one_line(text: str) -> str:
+    return " ".join((text or "").split())
+
+
+def handoff_notify_mail(*, conversation_id: str, requested_at: str) -> int:
+    """Sends the handoff email to the opted-in members; returns how many were sent (0 when
+    this handoff was already notified, is gone, or nobody opted in)."""
+    requested = dt.datetime.fromisoformat(requested_at)
+    conversation = (
+        Conversation.objects.unscoped()  # a worker re-fetching by id; the row names its tenant
+        .select_related("organization", "assistant")
+        .filter(pk=conversation_id, handoff_requested_at=requested)
+        .first()
+    )
+    if conversation is None:
+        return 0
+    organization = conversation.organization
+    recipients = organization_selectors.handoff_mail_recipients(organization=organization)
+    if not recipients:
+        return 0
+    claimed_at = timezone.now()
+    claimed = (
+        Conversation.objects.for_organization(organization)
+        .filter(pk=conversation.pk, handoff_requested_at=requested)
+        .filter(Q(handoff_notified_at__isnull=True) | Q(handoff_notified_at__lt=requested))
+        .update(handoff_notified_at=claimed_at)
+    )
+    if not claimed:
+        return 0
+    last_question = (
+        Message.objects.for_organization(organization)
+        .filter(conversation=conversation, role=Message.Role.USER)
+        .order_by("-created_at")
+        .values_list("content", flat=True)
+        .first()
+    )
+    link = settings.SITE_URL + reverse("inbox-conversation", args=[conversation.pk])
+    who = conversation.customer_id or "A visitor"
+    body = (
+        f"{who} {TRIGGER_WORDS.get(conversation.handoff_trigger, 'asked for a person')} "
+        f"({conversation.assistant.name}, {requested:%Y-%m-%d %H:%M} UTC).\n\n"
+        + (f"Their last message:\n> {last_question[:1000]}\n\n" if last_question else "")
+        + (
+            f"They left an email address for the reply: {conversation.handoff_email}\n\n"
+            if conversation.handoff_email
+            else ""
+        )
+        + f"Open the conversation: {link}\n\n"
+        'You get this because you turned on "Email me when a visitor waits" in the inbox.\n'
+    )
+    # One line whatever the organization's name holds (a line break in a subject is a header injection).
+    subject = f"{_one_line(organization.name)}: a visitor is waiting for a person"
+    messages = [
+        EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[address])
+        for address in recipients
+    ]
+    try:
+        get_connection().send_messages(messages)
+    except Exception:
+        # Not sent: release the claim so the retry (or a later handoff) can send it.
+        Conversation.objects.for_organization(organization).filter(
+            pk=conversation.pk, handoff_notified_at=claimed_at
+        ).update(handoff_notified_at=None)
+        raise
+    return len(messages)

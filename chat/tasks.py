@@ -1,0 +1,31 @@
+"""Chat tasks: thin, on the `default` queue."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+
+from celery import shared_task
+
+from chat.services import notifications
+
+logger = logging.getLogger(__name__)
+
+MAIL_RETRIES = 6
+
+
+@shared_task(
+    bind=True,
+    name="chat.tasks.handoff_notify_mail",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAIL_RETRIES,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def handoff_notify_mail_task(self, conversation_id: str, requested_at: str) -> int:
+    try:
+        return notifications.handoff_notify_mail(conversation_id=conversation_id, requested_at=requested_at)
+    except (OSError, smtplib.SMTPException) as error:  # the mail server is down or refused: later
+        logger.warning("handoff email not sent (%s); retrying", error.__class__.__name__)
+        raise self.retry(exc=error, countdown=min(1800, 15 * 2**self.request.retries)) from error

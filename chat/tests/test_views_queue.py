@@ -1,0 +1,142 @@
+"""The waiting queue in the inbox: order, waiting time, reason, the bot's last answer; assign,
+"mine", take over, resolve, reopen; the badge's JSON; tenancy and roles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from assistants.models import Assistant
+from chat import services
+from chat.models import Conversation
+from organizations.models import Membership
+from supportai.testing import member_add
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
+
+
+@pytest.fixture
+def assistant(tenant):
+    return Assistant.objects.create(organization=tenant.organization, name="Helper")
+
+
+def _waiting(tenant, assistant, *, minutes_ago: int, question: str, trigger="asked") -> Conversation:
+    conversation = services.session_create(
+        organization=tenant.organization, assistant=assistant, visitor_id=question[:8]
+    )
+    services.message_post(conversation=conversation, content=question)
+    services.handoff_request(conversation=conversation, trigger=trigger)
+    Conversation.objects.for_organization(tenant.organization).filter(pk=conversation.pk).update(
+        handoff_requested_at=timezone.now() - dt.timedelta(minutes=minutes_ago)
+    )
+    return conversation
+
+
+def test_queue_is_oldest_first_with_waiting_time_reason_and_last_answer(
+    owner_client, tenant, assistant, offline
+):
+    newer = _waiting(tenant, assistant, minutes_ago=3, question="Where is my parcel number 123?")
+    older = _waiting(
+        tenant, assistant, minutes_ago=42, question="Can I pay by invoice?", trigger="unanswered"
+    )
+    services.session_create(organization=tenant.organization, assistant=assistant)  # a bot conversation
+    page = owner_client.get(reverse("inbox") + "?status=waiting")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert html.index(str(older.pk)) < html.index(str(newer.pk))
+    assert page.context["page_obj"].paginator.count == 2
+    assert "Waiting 42\xa0minutes" in html and "Unanswered questions in a row" in html
+    assert "Bot:" in html  # the bot's last answer is shown
+    assert re.search(r"data-queue-badge[^>]*>2<", html)
+
+
+def test_queue_json_feeds_the_badge(owner_client, foreign_client, tenant, assistant, offline):
+    assert owner_client.get(reverse("inbox-queue")).json() == {"waiting": 0, "latest": None}
+    conversation = _waiting(tenant, assistant, minutes_ago=1, question="Hello, I need a hand")
+    body = owner_client.get(reverse("inbox-queue")).json()
+    assert body["waiting"] == 1 and body["latest"]["id"] == str(conversation.pk)
+    assert body["latest"]["url"] == reverse("inbox-conversation", args=[conversation.pk])
+    assert foreign_client.get(reverse("inbox-queue")).json() == {"waiting": 0, "latest": None}
+
+
+def test_assign_to_me_to_an_agent_and_the_mine_filter(owner_client, tenant, assistant, offline):
+    agent = member_add(tenant, role="agent", email="agent@acme.example")
+    first = _waiting(tenant, assistant, minutes_ago=5, question="First visitor here")
+    second = _waiting(tenant, assistant, minutes_ago=4, question="Second visitor here")
+    assert owner_client.post(reverse("inbox-assign", args=[first.pk]), {"assignee": "me"}).status_code == 302
+    assert (
+        owner_client.post(reverse("inbox-assign", args=[second.pk]), {"assignee": str(agent.pk)}).status_code
+        == 302
+    )
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.assigned_to == tenant.owner and second.assigned_to == agent
+    assert first.handoff_status == "waiting"  # assigning is not taking over
+    mine = owner_client.get(reverse("inbox") + "?mine=on").context["page_obj"]
+    assert [item.pk for item in mine] == [first.pk]
+    owner_client.post(reverse("inbox-assign", args=[first.pk]), {"assignee": ""})
+    first.refresh_from_db()
+    assert first.assigned_to is None
+
+
+def test_assigning_to_someone_outside_the_organization_is_404(
+    owner_client, tenant, other_tenant, assistant, offline
+):
+    conversation = _waiting(tenant, assistant, minutes_ago=1, question="Anyone there?")
+    for assignee in (str(other_tenant.owner.pk), "999999", "not-a-number"):
+        response = owner_client.post(reverse("inbox-assign", args=[conversation.pk]), {"assignee": assignee})
+        assert response.status_code == 404
+    conversation.refresh_from_db()
+    assert conversation.assigned_to is None
+
+
+def test_another_organization_cannot_see_assign_or_reply(foreign_client, tenant, assistant, offline):
+    conversation = _waiting(tenant, assistant, minutes_ago=1, question="Private question")
+    assert foreign_client.get(reverse("inbox-conversation", args=[conversation.pk])).status_code == 404
+    assert (
+        foreign_client.post(reverse("inbox-assign", args=[conversation.pk]), {"assignee": "me"}).status_code
+        == 404
+    )
+    for action in ("take-over", "resolve", "reopen"):
+        assert foreign_client.post(reverse("inbox-action", args=[conversation.pk, action])).status_code == 404
+    assert (
+        foreign_client.post(reverse("inbox-reply", args=[conversation.pk]), {"content": "hi"}).status_code
+        == 404
+    )
+    assert b"Private question" not in foreign_client.get(reverse("inbox") + "?status=waiting").content
+    conversation.refresh_from_db()
+    assert conversation.handoff_status == "waiting" and conversation.assigned_to is None
+
+
+def test_an_agent_works_the_queue_take_over_reply_resolve_reopen(agent_client, tenant, assistant, offline):
+    conversation = _waiting(tenant, assistant, minutes_ago=2, question="Help with my order")
+    url = reverse("inbox-action", args=[conversation.pk, "take-over"])
+    assert agent_client.post(url).status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.handoff_status == "human" and conversation.assigned_to.email.startswith("agent@")
+    agent_client.post(reverse("inbox-reply", args=[conversation.pk]), {"content": "On it!"})
+    conversation.refresh_from_db()
+    assert conversation.first_human_reply_at is not None
+    agent_client.post(reverse("inbox-action", args=[conversation.pk, "resolve"]))
+    conversation.refresh_from_db()
+    assert conversation.handoff_status == "resolved" and conversation.resolved_by.email.startswith("agent@")
+    page = agent_client.get(reverse("inbox-conversation", args=[conversation.pk])).content.decode()
+    assert "Reopen" in page
+    agent_client.post(reverse("inbox-action", args=[conversation.pk, "reopen"]))
+    conversation.refresh_from_db()
+    assert conversation.handoff_status == "waiting" and conversation.handoff_trigger == "reopened"
+
+
+def test_each_member_opts_in_to_handoff_emails(owner_client, agent_client, tenant):
+    assert owner_client.post(reverse("inbox-notifications"), {"handoff_email": "on"}).status_code == 302
+    assert agent_client.post(reverse("inbox-notifications"), {}).status_code == 302
+    memberships = Membership.objects.for_organization(tenant.organization).select_related("user")
+    assert {m.user.email: m.notify_handoff_email for m in memberships} == {
+        tenant.owner.email: True,
+        f"agent@{tenant.organization.slug}.example": False,
+    }
+    assert re.search(r'name="handoff_email"[^>]*checked', owner_client.get(reverse("inbox")).content.decode())
