@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('organizations', '0006_event'),
+        ('organizations', '0007_event'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0002_support_desk'),
+        ('chat', '0003_support_desk'),
     ]
 
     operations = [
