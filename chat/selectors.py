@@ -5,11 +5,25 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import (
+    Aggregate,
+    Avg,
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Extract, TruncDate
 from django.utils import timezone
 
-from chat.models import Conversation, Message
+from chat.models import Conversation, CsatRating, Message
 from supportai.api.errors import NotFound
 
 
@@ -232,6 +246,7 @@ def chat_stats(*, organization, days: int = 30, assistant=None, today: dt.date |
     handed_off = (
         conversations.filter(
             Q(handoff_status=Conversation.HandoffStatus.HUMAN)
+            | Q(handoff_requested_at__isnull=False)
             | Q(assigned_to__isnull=False)
             | Exists(
                 Message.objects.for_organization(organization).filter(
@@ -272,6 +287,110 @@ def chat_stats(*, organization, days: int = 30, assistant=None, today: dt.date |
         completion_tokens=usage["completion"] or 0,
         cost=float(usage["cost"] or 0),
         top_unanswered=top_unanswered,
+    )
+
+
+class _Median(Aggregate):
+    """Postgres' exact median of a number of seconds."""
+
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+def _seconds_between(start: str, end: str):
+    return Extract(ExpressionWrapper(F(end) - F(start), output_field=DurationField()), "epoch")
+
+
+@dataclass(frozen=True)
+class SupportStats:
+    """The support desk's figures for one period (and optionally one assistant)."""
+
+    days: list[dict] = field(default_factory=list)  # [{date, handoffs, ratings, csat_average}]
+    per_assistant: list[dict] = field(default_factory=list)
+    handoffs: int = 0
+    median_first_reply_seconds: float | None = None
+    ratings: int = 0
+    csat_average: float | None = None
+    csat_distribution: dict = field(default_factory=dict)  # {1: n, …, 5: n}
+
+
+def support_stats(
+    *, organization, days: int = 30, assistant=None, today: dt.date | None = None
+) -> SupportStats:
+    """Handoffs, time to the first human reply (median, from the request to the first
+    operator reply) and CSAT, per day and per assistant, for the overview."""
+    today = today or timezone.localdate()
+    since = today - dt.timedelta(days=days - 1)
+    handed = Conversation.objects.for_organization(organization).filter(handoff_requested_at__date__gte=since)
+    replied = Conversation.objects.for_organization(organization).filter(
+        first_human_reply_at__date__gte=since, handoff_requested_at__isnull=False
+    )
+    ratings = CsatRating.objects.for_organization(organization).filter(created_at__date__gte=since)
+    if assistant is not None:
+        handed = handed.filter(assistant=assistant)
+        replied = replied.filter(assistant=assistant)
+        ratings = ratings.filter(conversation__assistant=assistant)
+
+    per_day = {
+        since + dt.timedelta(days=offset): {
+            "date": since + dt.timedelta(days=offset),
+            "handoffs": 0,
+            "ratings": 0,
+            "csat_average": None,
+        }
+        for offset in range(days)
+    }
+    for row in handed.annotate(day=TruncDate("handoff_requested_at")).values("day").annotate(n=Count("id")):
+        if row["day"] in per_day:
+            per_day[row["day"]]["handoffs"] = row["n"]
+    for row in (
+        ratings.annotate(day=TruncDate("created_at")).values("day").annotate(n=Count("id"), mean=Avg("score"))
+    ):
+        if row["day"] in per_day:
+            per_day[row["day"]].update(ratings=row["n"], csat_average=float(row["mean"]))
+
+    distribution = {score: 0 for score in range(1, 6)}
+    for row in ratings.values("score").annotate(n=Count("id")):
+        distribution[row["score"]] = row["n"]
+    totals = ratings.aggregate(n=Count("id"), mean=Avg("score"))
+    median = replied.aggregate(
+        median=_Median(_seconds_between("handoff_requested_at", "first_human_reply_at"))
+    )
+
+    by_assistant: dict = {}
+    for row in handed.values("assistant_id", "assistant__name").annotate(n=Count("id")):
+        by_assistant[row["assistant_id"]] = {"assistant": row["assistant__name"], "handoffs": row["n"]}
+    for row in replied.values("assistant_id", "assistant__name").annotate(
+        median=_Median(_seconds_between("handoff_requested_at", "first_human_reply_at"))
+    ):
+        entry = by_assistant.setdefault(
+            row["assistant_id"], {"assistant": row["assistant__name"], "handoffs": 0}
+        )
+        entry["median_first_reply_seconds"] = row["median"]
+    for row in ratings.values("conversation__assistant_id", "conversation__assistant__name").annotate(
+        n=Count("id"), mean=Avg("score")
+    ):
+        entry = by_assistant.setdefault(
+            row["conversation__assistant_id"],
+            {"assistant": row["conversation__assistant__name"], "handoffs": 0},
+        )
+        entry.update(ratings=row["n"], csat_average=float(row["mean"]))
+    per_assistant = sorted(
+        (
+            {"ratings": 0, "csat_average": None, "median_first_reply_seconds": None, **entry}
+            for entry in by_assistant.values()
+        ),
+        key=lambda entry: entry["assistant"],
+    )
+    return SupportStats(
+        days=list(per_day.values()),
+        per_assistant=per_assistant,
+        handoffs=handed.count(),
+        median_first_reply_seconds=median["median"],
+        ratings=totals["n"],
+        csat_average=float(totals["mean"]) if totals["mean"] is not None else None,
+        csat_distribution=distribution,
     )
 
 

@@ -72,6 +72,7 @@ class OverviewView(OrganizationMixin, TemplateView):
             days = filters.cleaned_data["days"] or 30
             assistant = filters.cleaned_data["assistant"]
         stats = selectors.chat_stats(organization=self.organization, days=days, assistant=assistant)
+        support = selectors.support_stats(organization=self.organization, days=days, assistant=assistant)
         usage = selectors.message_usage_per_day(
             organization=self.organization, days=days, assistant=assistant
         )
@@ -113,8 +114,39 @@ class OverviewView(OrganizationMixin, TemplateView):
             answered_share=charts.share(stats.answered, stats.unanswered),
             feedback_share=charts.share(stats.feedback_up, stats.feedback_down),
             handoff_percent=round(100 * stats.handoff_rate, 1),
+            support=support,
+            median_first_reply=duration_text(support.median_first_reply_seconds),
+            csat_bars=[
+                {
+                    "score": score,
+                    "count": count,
+                    "percent": round(100 * count / support.ratings) if support.ratings else 0,
+                }
+                for score, count in sorted(support.csat_distribution.items(), reverse=True)
+            ],
+            per_assistant=[
+                dict(row, median_first_reply=duration_text(row["median_first_reply_seconds"]))
+                for row in support.per_assistant
+            ],
+            support_chart=charts.stacked_bars(
+                labels=labels,
+                series=[("handoffs", "bar-c", [day["handoffs"] for day in support.days])],
+            ),
         )
         return context
+
+
+def duration_text(seconds: float | None) -> str:
+    """'45 s', '12 min', '3.5 h', '2.0 d' — or '—' when there is nothing to measure."""
+    if seconds is None:
+        return "—"
+    if seconds < 90:
+        return f"{round(seconds)} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
 
 
 # --- Inbox -----------------------------------------------------------------------------------

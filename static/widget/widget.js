@@ -1153,6 +1153,11 @@
           metadata: {
             source: "widget",
             page: location.pathname.slice(0, 500),
+            // Where the visitor is, for the operator (no query string or fragment: those can
+            // carry a site's own tokens).
+            url: (location.origin + location.pathname).slice(0, 1000),
+            referrer: withoutQuery(D.referrer).slice(0, 1000) || null,
+            browser: (navigator.userAgent || "").slice(0, 300),
             widget_id: self.configId || null,
             instance: self.instance,
           },
@@ -1171,6 +1176,15 @@
     this.input.style.height = "auto";
     this.send(text);
   };
+
+  function withoutQuery(address) {
+    try {
+      var parsed = new URL(address);
+      return parsed.origin + parsed.pathname;
+    } catch (e) {
+      return "";
+    }
+  }
 
   function randomKey() {
     var bytes = new Uint8Array(16);

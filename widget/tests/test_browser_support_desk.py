@@ -48,14 +48,28 @@ def test_visitor_asks_for_a_person_gets_a_reply_and_rates_it(browser, shop, tena
     assert not handoff.is_visible()  # asked already
     conversation = _conversation(tenant)
     assert conversation.handoff_status == "waiting" and conversation.handoff_trigger == "asked"
+    # What the operator sees about the visitor: the page's address (no query), browser, referrer.
+    assert conversation.metadata["url"] == shop.url.rstrip("/") + "/"
+    assert "Chrome" in conversation.metadata["browser"]
+    assert "referrer" in conversation.metadata
 
     # While waiting, the bot is silent: the message is stored and shown, no answer bubble.
     widget.locator("textarea").fill("Is anyone there?")
     widget.locator("textarea").press("Enter")
     widget.locator(".msg.user", has_text="Is anyone there?").wait_for()
-    page.wait_for_timeout(500)
-    assert widget.locator(".msg.assistant[data-id]").count() == 1
+    for _ in range(100):  # the bubble shows at once; the POST lands a moment later
+        if Message.objects.for_organization(tenant.organization).filter(role="user").count() == 2:
+            break
+        page.wait_for_timeout(100)
     assert Message.objects.for_organization(tenant.organization).filter(role="user").count() == 2
+    page.wait_for_timeout(300)
+    assert widget.locator(".msg.assistant[data-id]").count() == 1
+    assert (
+        not Message.objects.for_organization(tenant.organization)
+        .filter(role="assistant")
+        .exclude(content__startswith="We are open")
+        .exists()
+    )
     page.screenshot(path=str(_screens(tmp_path) / "widget-waiting.png"))
 
     # An operator takes over and replies: it arrives live, and the header says who is there.
