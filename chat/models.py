@@ -192,3 +192,21 @@ class CsatRating(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.score}/5"
+
+
+class ConversationNote(TenantModel):
+    """An operator's private note on a conversation. A table of its own, not a message, so
+    that no visitor-facing read (transcripts, live events, the seed-000 reply) can ever
+    include one."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    body = models.TextField()
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.body[:40]

@@ -23,7 +23,7 @@ from django.db.models import (
 from django.db.models.functions import Extract, TruncDate
 from django.utils import timezone
 
-from chat.models import Conversation, CsatRating, Message
+from chat.models import Conversation, ConversationNote, CsatRating, Message
 from supportai.api.errors import NotFound
 
 
@@ -145,6 +145,15 @@ def conversation_list(
             "handoff_requested_at", "created_at"
         )
     return queryset.order_by(F("last_message_at").desc(nulls_last=True), "-created_at")
+
+
+def conversation_notes(*, conversation: Conversation):
+    """The team's private notes on a conversation, oldest first (dashboard only)."""
+    return (
+        ConversationNote.objects.for_organization(conversation.organization_id)
+        .filter(conversation=conversation)
+        .select_related("author")
+    )
 
 
 def waiting_count(*, organization) -> int:

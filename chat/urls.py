@@ -40,6 +40,7 @@ pages = [
     path("inbox/queue/", views.WaitingQueueView.as_view(), name="inbox-queue"),
     path("inbox/notifications/", views.NotificationsView.as_view(), name="inbox-notifications"),
     path("inbox/<uuid:pk>/assign/", views.ConversationAssignView.as_view(), name="inbox-assign"),
+    path("inbox/<uuid:pk>/notes/", views.ConversationNoteView.as_view(), name="inbox-note"),
     path("inbox/<uuid:pk>/", views.InboxView.as_view(), name="inbox-conversation"),
     path("inbox/<uuid:pk>/messages/", views.TranscriptPollView.as_view(), name="inbox-transcript"),
     path("inbox/<uuid:pk>/reply/", views.OperatorReplyView.as_view(), name="inbox-reply"),

@@ -241,6 +241,7 @@ class InboxView(InboxMixin, TemplateView):
                 reply_form=ReplyForm(),
                 traits=(conversation.user_context.traits if conversation.user_context else {}) or {},
                 members=organization_selectors.membership_list(organization=self.organization),
+                notes=list(selectors.conversation_notes(conversation=conversation)),
                 metadata=conversation.metadata or {},
             )
         return context
@@ -389,6 +390,21 @@ class ConversationAssignView(InboxMixin, View):
             assignee = membership.user
         services.conversation_assign(conversation=conversation, assignee=assignee)
         messages.success(request, f"Assigned to {assignee.email}." if assignee else "Unassigned.")
+        return redirect(_conversation_url(conversation, request))
+
+
+class ConversationNoteView(InboxMixin, View):
+    """A private note for the team (never shown to the visitor)."""
+
+    def post(self, request, pk):
+        conversation = self.get_conversation()
+        try:
+            services.conversation_note_add(
+                conversation=conversation, user=request.user, body=request.POST.get("body", "")
+            )
+            messages.success(request, "Note added. Only your team sees it.")
+        except ApplicationError as failure:
+            messages.error(request, failure.detail)
         return redirect(_conversation_url(conversation, request))
 
 

@@ -15,7 +15,7 @@ from chat.services.handoff import (
     handoff_request,
     handoff_take_over,
 )
-from chat.services.messages import message_feedback_set, operator_reply_post
+from chat.services.messages import conversation_note_add, message_feedback_set, operator_reply_post
 from chat.services.reply import (
     company_rules_from_payload,
     message_post,
@@ -27,6 +27,7 @@ __all__ = [
     "company_rules_from_payload",
     "conversation_assign",
     "conversation_create",
+    "conversation_note_add",
     "conversation_reopen",
     "conversation_resolve",
     "csat_create",

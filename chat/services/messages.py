@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from chat.models import Conversation, Message
+from chat.models import Conversation, ConversationNote, Message
 from chat.services.conversations import conversation_touch
 from chat.services.handoff import handoff_take_over, operator_reply_record, thumbs_down_check
 from supportai.api.errors import ValidationFailed
@@ -46,3 +46,21 @@ def message_feedback_set(*, message: Message, rating) -> Message:
     message.save(update_fields=["feedback"])
     thumbs_down_check(message=message)
     return message
+
+
+NOTE_MAX_CHARS = 4000
+
+
+def conversation_note_add(*, conversation: Conversation, user, body: str) -> ConversationNote:
+    """A private note for the team; the visitor never sees it."""
+    body = (body or "").strip()
+    if not body:
+        raise ValidationFailed("The note is empty.", data={"body": ["This field may not be blank."]})
+    if len(body) > NOTE_MAX_CHARS:
+        raise ValidationFailed(
+            f"The note is longer than {NOTE_MAX_CHARS} characters.",
+            data={"body": [f"Ensure this field has no more than {NOTE_MAX_CHARS} characters."]},
+        )
+    return ConversationNote.objects.create(
+        organization_id=conversation.organization_id, conversation=conversation, author=user, body=body
+    )
