@@ -210,3 +210,21 @@ class ConversationNote(TenantModel):
 
     def __str__(self) -> str:
         return self.body[:40]
+
+
+class SavedReply(TenantModel):
+    """A canned answer the team inserts with `/shortcut`; `{{visitor.<trait>}}` placeholders
+    are filled from the conversation's context traits."""
+
+    title = models.CharField(max_length=100)
+    shortcut = models.SlugField(max_length=40)
+    body = models.TextField()
+
+    class Meta:
+        ordering = ["shortcut"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "shortcut"], name="unique_saved_reply_shortcut")
+        ]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"

@@ -23,7 +23,7 @@ from django.db.models import (
 from django.db.models.functions import Extract, TruncDate
 from django.utils import timezone
 
-from chat.models import Conversation, ConversationNote, CsatRating, Message
+from chat.models import Conversation, ConversationNote, CsatRating, Message, SavedReply
 from supportai.api.errors import NotFound
 
 
@@ -154,6 +154,10 @@ def conversation_notes(*, conversation: Conversation):
         .filter(conversation=conversation)
         .select_related("author")
     )
+
+
+def saved_reply_list(*, organization):
+    return SavedReply.objects.for_organization(organization).order_by("shortcut")
 
 
 def waiting_count(*, organization) -> int:

@@ -38,6 +38,7 @@ pages = [
     path("inbox/", views.InboxView.as_view(), name="inbox"),
     path("inbox/export.csv", views.InboxExportView.as_view(), name="inbox-export"),
     path("inbox/queue/", views.WaitingQueueView.as_view(), name="inbox-queue"),
+    path("inbox/saved-replies/", views.SavedRepliesView.as_view(), name="inbox-saved-replies"),
     path("inbox/notifications/", views.NotificationsView.as_view(), name="inbox-notifications"),
     path("inbox/<uuid:pk>/assign/", views.ConversationAssignView.as_view(), name="inbox-assign"),
     path("inbox/<uuid:pk>/notes/", views.ConversationNoteView.as_view(), name="inbox-note"),

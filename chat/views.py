@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import uuid
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse
@@ -242,6 +243,14 @@ class InboxView(InboxMixin, TemplateView):
                 traits=(conversation.user_context.traits if conversation.user_context else {}) or {},
                 members=organization_selectors.membership_list(organization=self.organization),
                 notes=list(selectors.conversation_notes(conversation=conversation)),
+                saved_replies=[
+                    {
+                        "shortcut": saved.shortcut,
+                        "title": saved.title,
+                        "text": services.saved_reply_render(body=saved.body, conversation=conversation),
+                    }
+                    for saved in selectors.saved_reply_list(organization=self.organization)
+                ],
                 metadata=conversation.metadata or {},
             )
         return context
@@ -408,6 +417,51 @@ class ConversationNoteView(InboxMixin, View):
         return redirect(_conversation_url(conversation, request))
 
 
+class SavedRepliesView(InboxMixin, TemplateView):
+    """The organization's saved replies: list, add, delete (every member: they answer)."""
+
+    template_name = "chat/saved_replies.html"
+    title = "Saved replies"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(saved_replies=selectors.saved_reply_list(organization=self.organization), errors={})
+        return context
+
+    def post(self, request):
+        if request.POST.get("delete"):
+            saved = (
+                selectors.saved_reply_list(organization=self.organization)
+                .filter(pk=_uuid_or_none(request.POST["delete"]))
+                .first()
+            )
+            if saved is None:
+                raise Http404("Not found.")
+            services.saved_reply_delete(saved_reply=saved)
+            messages.success(request, f"Deleted /{saved.shortcut}.")
+            return redirect(reverse("inbox-saved-replies"))
+        try:
+            saved = services.saved_reply_create(
+                organization=self.organization,
+                title=request.POST.get("title", ""),
+                shortcut=request.POST.get("shortcut", ""),
+                body=request.POST.get("body", ""),
+            )
+        except ApplicationError as failure:
+            context = self.get_context_data()
+            context.update(errors=failure.data or {}, form_data=request.POST)
+            return render(request, self.template_name, context, status=400)
+        messages.success(request, f"Saved /{saved.shortcut}. Type it in a reply to send it.")
+        return redirect(reverse("inbox-saved-replies"))
+
+
+def _uuid_or_none(value: str):
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
 class WaitingQueueView(InboxMixin, View):
     """How many wait, and the newest request: polled by every open dashboard tab (app.js)
     every few seconds to keep the Inbox badge current and announce new ones."""
@@ -455,9 +509,10 @@ class OperatorReplyView(InboxMixin, View):
         error = ""
         if form.is_valid():
             try:
-                services.operator_reply_post(
-                    conversation=conversation, user=request.user, content=form.cleaned_data["content"]
+                content = services.saved_reply_expand(
+                    conversation=conversation, content=form.cleaned_data["content"]
                 )
+                services.operator_reply_post(conversation=conversation, user=request.user, content=content)
             except ApplicationError as failure:
                 error = failure.detail
         else:

@@ -15,7 +15,15 @@ from chat.services.handoff import (
     handoff_request,
     handoff_take_over,
 )
-from chat.services.messages import conversation_note_add, message_feedback_set, operator_reply_post
+from chat.services.messages import (
+    conversation_note_add,
+    message_feedback_set,
+    operator_reply_post,
+    saved_reply_create,
+    saved_reply_delete,
+    saved_reply_expand,
+    saved_reply_render,
+)
 from chat.services.reply import (
     company_rules_from_payload,
     message_post,
@@ -40,6 +48,10 @@ __all__ = [
     "message_post_stream",
     "operator_reply_post",
     "reply_generate",
+    "saved_reply_create",
+    "saved_reply_delete",
+    "saved_reply_expand",
+    "saved_reply_render",
     "session_create",
     "widget_conversation_get_or_create",
 ]

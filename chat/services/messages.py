@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-from chat.models import Conversation, ConversationNote, Message
+import re
+
+from django.db import IntegrityError, transaction
+
+from chat.models import Conversation, ConversationNote, Message, SavedReply
 from chat.services.conversations import conversation_touch
 from chat.services.handoff import handoff_take_over, operator_reply_record, thumbs_down_check
-from supportai.api.errors import ValidationFailed
+from supportai.api.errors import Conflict, ValidationFailed
 
 RATINGS = {"up": 1, "down": -1, "none": 0, 1: 1, -1: -1, 0: 0}
 
@@ -64,3 +68,65 @@ def conversation_note_add(*, conversation: Conversation, user, body: str) -> Con
     return ConversationNote.objects.create(
         organization_id=conversation.organization_id, conversation=conversation, author=user, body=body
     )
+
+
+_SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_PLACEHOLDER = re.compile(r"\{\{\s*visitor\.([A-Za-z0-9_]{1,64})\s*\}\}")
+
+
+def saved_reply_create(*, organization, title: str, shortcut: str, body: str) -> SavedReply:
+    title, shortcut, body = (
+        (title or "").strip(),
+        (shortcut or "").strip().lstrip("/").lower(),
+        (body or "").strip(),
+    )
+    errors = {}
+    if not title or len(title) > 100:
+        errors["title"] = ["Give it a title of up to 100 characters."]
+    if not _SHORTCUT.match(shortcut):
+        errors["shortcut"] = ["Use 1-40 lower-case letters, digits, '-' or '_'."]
+    if not body or len(body) > NOTE_MAX_CHARS:
+        errors["body"] = [f"Write the reply (up to {NOTE_MAX_CHARS} characters)."]
+    if errors:
+        raise ValidationFailed("The saved reply is not valid.", data=errors)
+    try:
+        with transaction.atomic():
+            return SavedReply.objects.create(
+                organization=organization, title=title, shortcut=shortcut, body=body
+            )
+    except IntegrityError:
+        raise Conflict(
+            f"/{shortcut} is already taken.", data={"shortcut": [f"/{shortcut} is already taken."]}
+        ) from None
+
+
+def saved_reply_delete(*, saved_reply: SavedReply) -> None:
+    saved_reply.delete()
+
+
+def saved_reply_render(*, body: str, conversation: Conversation) -> str:
+    """Fills `{{visitor.<trait>}}` from the conversation's context traits (and `name` from its
+    metadata when the traits have none); an unknown trait becomes empty text."""
+    traits = conversation.user_context.traits if conversation.user_context_id else {}
+    traits = traits if isinstance(traits, dict) else {}
+    metadata = conversation.metadata or {}
+
+    def fill(match: re.Match) -> str:
+        key = match.group(1)
+        value = traits.get(key, metadata.get(key) if key == "name" else None)
+        return "" if value is None or isinstance(value, (dict, list)) else str(value)
+
+    return _PLACEHOLDER.sub(fill, body)
+
+
+def saved_reply_expand(*, conversation: Conversation, content: str) -> str:
+    """A reply that is just `/shortcut` becomes that saved reply, filled for this visitor."""
+    stripped = (content or "").strip()
+    if not stripped.startswith("/") or not _SHORTCUT.match(stripped[1:]):
+        return content
+    saved = (
+        SavedReply.objects.for_organization(conversation.organization_id)
+        .filter(shortcut=stripped[1:])
+        .first()
+    )
+    return saved_reply_render(body=saved.body, conversation=conversation) if saved else content

@@ -168,6 +168,15 @@
     }
     tick();
   }
+  // Saved replies: choosing one puts its text (already filled for this visitor) in the box.
+  document.addEventListener("change", function (event) {
+    var select = event.target.closest("select[data-insert-into]");
+    if (!select || !select.value) { return; }
+    var box = document.querySelector(select.getAttribute("data-insert-into"));
+    if (box) { box.value = select.value; box.focus(); }
+    select.value = "";
+  });
+
   document.addEventListener("click", function (event) {
     var ask = event.target.closest("[data-enable-notifications]");
     if (!ask || !window.Notification) { return; }
