@@ -201,8 +201,13 @@ class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAP
             organization=self.organization, conversation_id=pk, kind=self.kind, visitor_id=visitor
         )
 
+    def seen(self, conversation: Conversation) -> None:
+        if self.credential.is_widget:  # the visitor's own widget, not a backend with a key
+            services.visitor_seen(conversation=conversation)
+
     def list_messages(self, request, pk):
         conversation = self.conversation(pk)
+        self.seen(conversation)
         after = request.query_params.get("after")
         if after:
             try:
@@ -216,6 +221,7 @@ class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAP
 
     def live_events(self, request, pk):
         conversation = self.conversation(pk)
+        self.seen(conversation)
         after = _last_event_id(request)
         events = live.conversation_events(
             conversation=conversation, after=after, client_gone=_client_gone_check(request)
@@ -224,6 +230,7 @@ class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAP
 
     def post_message(self, request, pk):
         conversation = self.conversation(pk)
+        self.seen(conversation)
         serializer = MessageCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return _message_post_response(request, conversation, serializer)

@@ -69,6 +69,11 @@ class Conversation(TenantModel):
     handoff_notified_at = models.DateTimeField(
         null=True, blank=True, help_text="when the team was emailed about the latest handoff"
     )
+    visitor_seen_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="the visitor's widget last read or wrote here (at most once a minute)",
+    )
     first_human_reply_at = models.DateTimeField(
         null=True, blank=True, help_text="the first operator reply after the latest handoff request"
     )

@@ -29,3 +29,20 @@ def handoff_notify_mail_task(self, conversation_id: str, requested_at: str) -> i
     except (OSError, smtplib.SMTPException) as error:  # the mail server is down or refused: later
         logger.warning("handoff email not sent (%s); retrying", error.__class__.__name__)
         raise self.retry(exc=error, countdown=min(1800, 15 * 2**self.request.retries)) from error
+
+
+@shared_task(
+    bind=True,
+    name="chat.tasks.visitor_reply_mail",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAIL_RETRIES,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def visitor_reply_mail_task(self, message_id: str) -> int:
+    try:
+        return notifications.visitor_reply_mail(message_id=message_id)
+    except (OSError, smtplib.SMTPException) as error:
+        logger.warning("reply email not sent (%s); retrying", error.__class__.__name__)
+        raise self.retry(exc=error, countdown=min(1800, 15 * 2**self.request.retries)) from error

@@ -4,6 +4,7 @@ from chat.services.conversations import (
     conversation_create,
     conversation_typing_signal,
     session_create,
+    visitor_seen,
     widget_conversation_get_or_create,
 )
 from chat.services.handoff import (
@@ -53,5 +54,6 @@ __all__ = [
     "saved_reply_expand",
     "saved_reply_render",
     "session_create",
+    "visitor_seen",
     "widget_conversation_get_or_create",
 ]

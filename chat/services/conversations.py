@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -99,6 +101,22 @@ def widget_conversation_get_or_create(*, organization, widget, session_id: str =
             )
     except IntegrityError:  # the same sessionId arrived twice at once
         return scoped.select_related("assistant").get(widget=widget, external_session_id=session_id)
+
+
+SEEN_WRITE_EVERY = dt.timedelta(seconds=60)
+
+
+def visitor_seen(*, conversation: Conversation) -> None:
+    """The visitor's widget is here (it opened the live stream, read or wrote): remembered
+    at most once a minute, so an operator's reply to a visitor who left can go by email."""
+    now = timezone.now()
+    seen = conversation.visitor_seen_at
+    if seen is not None and now - seen < SEEN_WRITE_EVERY:
+        return
+    Conversation.objects.for_organization(conversation.organization_id).filter(pk=conversation.pk).update(
+        visitor_seen_at=now
+    )
+    conversation.visitor_seen_at = now
 
 
 def conversation_typing_signal(*, conversation: Conversation) -> None:

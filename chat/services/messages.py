@@ -5,6 +5,7 @@ import re
 from django.db import IntegrityError, transaction
 
 from chat.models import Conversation, ConversationNote, Message, SavedReply
+from chat.services import notifications
 from chat.services.conversations import conversation_touch
 from chat.services.handoff import handoff_take_over, operator_reply_record, thumbs_down_check
 from supportai.api.errors import Conflict, ValidationFailed
@@ -29,6 +30,7 @@ def operator_reply_post(*, conversation: Conversation, user, content: str) -> Me
     )
     conversation_touch(conversation=conversation)
     operator_reply_record(conversation=conversation)
+    notifications.visitor_reply_mail_enqueue(conversation=conversation, message=message)
     return message
 
 

@@ -1,4 +1,6 @@
-"""Telling the team that a visitor waits for a person: one email per handoff.
+"""Mail of the support desk: the team hears of each handoff; a visitor who left hears the reply.
+
+Team: one email per handoff.
 
 `handoff_request` enqueues `handoff_notify_mail_task` when its transaction commits. The task
 claims the handoff first (`handoff_notified_at`, a conditional UPDATE), so a redelivered or
@@ -115,3 +117,83 @@ def handoff_notify_mail(*, conversation_id: str, requested_at: str) -> int:
         ).update(handoff_notified_at=None)
         raise
     return len(messages)
+
+
+# --- an operator's reply to a visitor who has gone --------------------------------------------
+
+VISITOR_GONE = dt.timedelta(minutes=10)
+
+
+def _mail_host() -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(settings.SITE_URL).hostname or "localhost"
+
+
+def thread_id(*, conversation_id) -> str:
+    """The Message-ID every email of one conversation refers to, so a mail client threads
+    them and a reply by email can be matched to its conversation later."""
+    return f"<conversation-{conversation_id}@{_mail_host()}>"
+
+
+def visitor_reply_mail_enqueue(*, conversation: Conversation, message: Message) -> None:
+    """After commit: email the reply when the visitor left an address and their widget has
+    not been seen for `VISITOR_GONE` (or never was: a conversation run by a backend)."""
+    if not conversation.handoff_email:
+        return
+    seen = conversation.visitor_seen_at
+    if seen is not None and timezone.now() - seen < VISITOR_GONE:
+        return
+    from chat.tasks import visitor_reply_mail_task
+
+    message_id = str(message.pk)
+
+    def enqueue() -> None:
+        try:
+            visitor_reply_mail_task.delay(message_id)
+        except Exception as error:  # broker down: the reply is still in the conversation
+            logger.warning("reply email for %s not enqueued (%s)", message_id, error.__class__.__name__)
+
+    transaction.on_commit(enqueue)
+
+
+def visitor_reply_mail(*, message_id: str) -> int:
+    """Sends one operator reply to the conversation's email address (once: the message row
+    is locked and marked `emailed_at`). Returns 1 when sent."""
+    with transaction.atomic():
+        message = (
+            Message.objects.unscoped()  # a worker re-fetching by id; the row names its tenant
+            .select_for_update()
+            .select_related("conversation", "conversation__organization")
+            .filter(pk=message_id, role=Message.Role.OPERATOR)
+            .first()
+        )
+        if message is None or (message.metadata or {}).get("emailed_at"):
+            return 0
+        conversation = message.conversation
+        address = conversation.handoff_email
+        if not address:
+            return 0
+        organization = conversation.organization
+        root = thread_id(conversation_id=conversation.pk)
+        email = EmailMessage(
+            subject=f"{_one_line(organization.name)}: a reply to your question",
+            body=(
+                f"{message.content}\n\n"
+                f"— {_one_line(organization.name)} support\n\n"
+                "You asked us to answer by email if you had left the chat. Reply to this email "
+                "to continue the conversation.\n"
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[address],
+            headers={
+                "Message-ID": f"<reply-{message.pk}@{_mail_host()}>",
+                "In-Reply-To": root,
+                "References": root,
+                "X-SupportAI-Conversation": str(conversation.pk),
+            },
+        )
+        email.send()
+        message.metadata = dict(message.metadata or {}, emailed_at=timezone.now().isoformat())
+        message.save(update_fields=["metadata"])
+    return 1
