@@ -11,8 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import select
-import socket
 import uuid
 from datetime import UTC
 
@@ -42,6 +40,7 @@ from supportai.api.envelope import error_body
 from supportai.api.errors import ApplicationError, NotFound, ValidationFailed
 from supportai.api.renderers import PlainJSONRenderer
 from supportai.api.views import OrganizationAPIView, OrganizationGenericAPIView
+from supportai.inbound_socket import client_gone_check
 from widget.models import Widget
 
 logger = logging.getLogger(__name__)
@@ -138,23 +137,6 @@ def _last_event_id(request):
         ) from None
 
 
-def _client_gone_check(request):
-    """Whether the client closed the connection of this request: its socket (gunicorn gives
-    it in the environ) reads as end-of-file. Without a socket (tests), never."""
-    sock = request.META.get("gunicorn.socket")
-
-    def gone() -> bool:
-        if sock is None:
-            return False
-        try:
-            readable, _, _ = select.select([sock], [], [], 0)
-            return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
-        except (OSError, ValueError):
-            return True
-
-    return gone
-
-
 def _live_frame(event: live.LiveEvent) -> bytes:
     if event.kind == "ping":
         return b": ping\n\n"
@@ -188,6 +170,20 @@ LIVE_EVENTS_DESCRIPTION = (
     "`id:` is the message id), operator `typing`, status changes, and a `: ping` comment every "
     "15 s. Reconnect with `Last-Event-ID` (or `?after=`) to resume after the last message seen."
 )
+
+
+# One server-sent event as OpenAPI 3.0 describes a `text/event-stream` body: its fields,
+# with `data` a JSON document in text.
+LIVE_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
+LIVE_EVENTS_RESPONSE = OpenApiResponse(LIVE_EVENT_SCHEMA, description="An SSE stream")
 
 
 class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAPIView):
@@ -224,7 +220,7 @@ class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAP
         self.seen(conversation)
         after = _last_event_id(request)
         events = live.conversation_events(
-            conversation=conversation, after=after, client_gone=_client_gone_check(request)
+            conversation=conversation, after=after, client_gone=client_gone_check(request)
         )
         return live_response(events)
 
@@ -374,7 +370,7 @@ class SessionEventsApi(_ConversationMessagesBase):
             OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER),
             OpenApiParameter("after", str),
         ],
-        responses={(200, "text/event-stream"): OpenApiResponse(description="An SSE stream")},
+        responses={(200, "text/event-stream"): LIVE_EVENTS_RESPONSE},
     )
     def get(self, request, pk):
         return self.live_events(request, pk)
@@ -594,7 +590,7 @@ class ConversationEventsApi(_ConversationMessagesBase):
             OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER),
             OpenApiParameter("after", str),
         ],
-        responses={(200, "text/event-stream"): OpenApiResponse(description="An SSE stream")},
+        responses={(200, "text/event-stream"): LIVE_EVENTS_RESPONSE},
     )
     def get(self, request, pk):
         return self.live_events(request, pk)
