@@ -36,6 +36,7 @@ from chat.serializers import (
     WidgetChatRequestSerializer,
     WidgetChatResponseSerializer,
 )
+from organizations import selectors as organization_selectors
 from supportai.api.envelope import error_body
 from supportai.api.errors import ApplicationError, NotFound, ValidationFailed
 from supportai.api.renderers import PlainJSONRenderer
@@ -427,7 +428,15 @@ class _HandoffBase(OrganizationGenericAPIView):
             reason=serializer.validated_data.get("reason", ""),
             email=serializer.validated_data.get("email", ""),
         )
-        return Response(self.output_serializer(conversation).data)
+        hours = organization_selectors.business_hours_status(organization=self.organization)
+        return Response(
+            {
+                **self.output_serializer(conversation).data,
+                # Outside business hours the widget says when the team is back and asks for an email.
+                "team_available": hours.open,
+                "team_back_at": hours.next_open.isoformat() if hours.next_open else None,
+            }
+        )
 
     def rate(self, request, pk):
         conversation = self.conversation(pk)

@@ -123,3 +123,50 @@ class InvitationAccountForm(forms.Form):
 
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class BusinessHoursForm(forms.Form):
+    """Opening hours: a time zone, ranges per weekday ('09:00-12:00, 13:00-17:00'), holidays."""
+
+    DAYS = [
+        ("mon", "Monday"),
+        ("tue", "Tuesday"),
+        ("wed", "Wednesday"),
+        ("thu", "Thursday"),
+        ("fri", "Friday"),
+        ("sat", "Saturday"),
+        ("sun", "Sunday"),
+    ]
+
+    timezone = forms.CharField(max_length=64, initial="UTC", help_text="e.g. Europe/Paris, America/New_York")
+    holidays = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "2026-12-25\n2027-01-01"}),
+        help_text="Closed all day: one date per line.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for code, label in self.DAYS:
+            self.fields[code] = forms.CharField(
+                label=label,
+                required=False,
+                max_length=100,
+                widget=forms.TextInput(attrs={"placeholder": "09:00-17:00 (empty = closed)"}),
+            )
+
+    def clean(self):
+        from organizations.services import business_hours_parse
+
+        cleaned = super().clean()
+        hours = {}
+        for code, _label in self.DAYS:
+            try:
+                hours[code] = business_hours_parse(text=cleaned.get(code, ""))
+            except ValueError as error:
+                self.add_error(code, str(error))
+        cleaned["hours"] = hours
+        cleaned["holiday_list"] = [
+            line.strip() for line in (cleaned.get("holidays") or "").splitlines() if line.strip()
+        ]
+        return cleaned

@@ -28,6 +28,11 @@ class Organization(models.Model):
     llm_daily_token_budget = models.PositiveIntegerField(
         null=True, blank=True, default=default_llm_daily_token_budget
     )
+    # When people answer (the support desk): a time zone, opening ranges per weekday
+    # ({"mon": [["09:00", "17:00"]], …}; none at all = always open) and closed dates.
+    business_timezone = models.CharField(max_length=64, default="UTC")
+    business_hours = models.JSONField(default=dict, blank=True)
+    business_holidays = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db.models import QuerySet
@@ -132,3 +132,42 @@ def invitation_list_open(*, organization: Organization):
     return Invitation.objects.for_organization(organization).filter(
         accepted_at__isnull=True, declined_at__isnull=True
     )
+
+
+# --- business hours --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BusinessHoursStatus:
+    open: bool
+    next_open: datetime | None = None  # when closed: the next opening (aware, in the org's zone)
+
+
+def business_hours_status(*, organization: Organization, now: datetime | None = None) -> BusinessHoursStatus:
+    """Is the team at work now (by the organization's business hours), and if not, when
+    does it open next? No hours set = always open."""
+    from zoneinfo import ZoneInfo
+
+    hours = organization.business_hours or {}
+    if not any(hours.values()):
+        return BusinessHoursStatus(open=True)
+    zone = ZoneInfo(organization.business_timezone or "UTC")
+    local = (now or datetime.now(UTC)).astimezone(zone)
+    holidays = set(organization.business_holidays or [])
+    weekdays = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    for offset in range(0, 15):
+        day = (local + timedelta(days=offset)).date()
+        if day.isoformat() in holidays:
+            continue
+        for start, end in sorted(hours.get(weekdays[day.weekday()], [])):
+            opens = datetime.combine(day, time.fromisoformat(start), tzinfo=zone)
+            closes = (
+                datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+                if end == "24:00"
+                else datetime.combine(day, time.fromisoformat(end), tzinfo=zone)
+            )
+            if offset == 0 and opens <= local < closes:
+                return BusinessHoursStatus(open=True)
+            if opens > local:
+                return BusinessHoursStatus(open=False, next_open=opens)
+    return BusinessHoursStatus(open=False)

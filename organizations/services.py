@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import uuid
 from datetime import timedelta
@@ -692,3 +694,61 @@ def membership_notifications_set(*, membership: Membership, handoff_email: bool)
     membership.notify_handoff_email = bool(handoff_email)
     membership.save(update_fields=["notify_handoff_email"])
     return membership
+
+
+# --- business hours --------------------------------------------------------------------------
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_TIME_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-3]|24):([0-5]\d)$")
+
+
+def business_hours_parse(*, text: str) -> list[list[str]]:
+    """'09:00-12:00, 13:00-17:30' → [["09:00", "12:00"], ["13:00", "17:30"]] (ValueError if not)."""
+    ranges = []
+    for part in [piece.strip() for piece in (text or "").split(",") if piece.strip()]:
+        match = _TIME_RANGE.match(part)
+        if not match:
+            raise ValueError(f"{part!r} is not a range like 09:00-17:00")
+        start, end = f"{match[1]}:{match[2]}", f"{match[3]}:{match[4]}"
+        if match[3] == "24" and match[4] != "00":
+            raise ValueError(f"{part!r}: a day ends at 24:00")
+        if end <= start:
+            raise ValueError(f"{part!r} ends before it starts")
+        ranges.append([start, end])
+    if len(ranges) > 4:
+        raise ValueError("at most 4 ranges a day")
+    return ranges
+
+
+def business_hours_set(
+    *, organization: Organization, timezone_name: str, hours: dict, holidays: list
+) -> Organization:
+    """The organization's opening hours (owners and admins; the view checks the role)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    errors = {}
+    try:
+        ZoneInfo(timezone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors["timezone"] = ["Unknown time zone (use a name such as Europe/Paris)."]
+    cleaned_hours = {}
+    for day, ranges in (hours or {}).items():
+        if day not in WEEKDAYS:
+            errors[day] = ["Unknown weekday."]
+        elif ranges:
+            cleaned_hours[day] = ranges
+    cleaned_holidays = []
+    for value in holidays or []:
+        try:
+            cleaned_holidays.append(dt.date.fromisoformat(str(value).strip()).isoformat())
+        except ValueError:
+            errors["holidays"] = [f"{value!r} is not a date like 2026-12-25."]
+    if len(cleaned_holidays) > 100:
+        errors["holidays"] = ["At most 100 holidays."]
+    if errors:
+        raise ValidationFailed("The business hours are not valid.", data=errors)
+    organization.business_timezone = timezone_name
+    organization.business_hours = cleaned_hours
+    organization.business_holidays = sorted(set(cleaned_holidays))
+    organization.save(update_fields=["business_timezone", "business_hours", "business_holidays"])
+    return organization

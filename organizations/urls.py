@@ -28,6 +28,9 @@ pages = [
     path("organizations/switch/", views.OrganizationSwitchView.as_view(), name="organization-switch"),
     path("settings/", views.OrganizationSettingsView.as_view(), name="settings-organization"),
     path("settings/usage/", views.UsageSettingsView.as_view(), name="settings-usage"),
+    path(
+        "settings/business-hours/", views.BusinessHoursSettingsView.as_view(), name="settings-business-hours"
+    ),
     path("settings/api-keys/", views.ApiKeyListView.as_view(), name="settings-api-keys"),
     path(
         "settings/api-keys/<uuid:pk>/revoke/",

@@ -19,6 +19,7 @@ from organizations import selectors, services, throttles
 from organizations.budgets import budget_usage_list
 from organizations.forms import (
     ApiKeyCreateForm,
+    BusinessHoursForm,
     EmailAuthenticationForm,
     InvitationAccountForm,
     MemberInviteForm,
@@ -539,3 +540,49 @@ class MemberRemoveView(MemberMixin, TemplateView):
         if member.user_id == request.user.pk:
             return redirect(reverse("overview"))
         return redirect("settings-members")
+
+
+class BusinessHoursSettingsView(OrganizationMixin, FormView):
+    """When the team answers; outside these hours a handoff asks for the visitor's email.
+    Owners and admins only (agents get 403)."""
+
+    template_name = "organizations/settings_business_hours.html"
+    form_class = BusinessHoursForm
+    nav = "settings"
+    title = "Business hours"
+    manage_required = True
+
+    def get_initial(self):
+        organization = self.organization
+        initial = {
+            "timezone": organization.business_timezone,
+            "holidays": "\n".join(organization.business_holidays or []),
+        }
+        for code, _label in BusinessHoursForm.DAYS:
+            initial[code] = ", ".join(
+                f"{start}-{end}" for start, end in (organization.business_hours or {}).get(code, [])
+            )
+        return initial
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            settings_tab="business-hours",
+            status=selectors.business_hours_status(organization=self.organization),
+        )
+        return context
+
+    def form_valid(self, form):
+        try:
+            services.business_hours_set(
+                organization=self.organization,
+                timezone_name=form.cleaned_data["timezone"].strip(),
+                hours=form.cleaned_data["hours"],
+                holidays=form.cleaned_data["holiday_list"],
+            )
+        except ApplicationError as failure:
+            for field, errors in (failure.data or {}).items():
+                form.add_error(field if field in form.fields else None, errors)
+            return self.form_invalid(form)
+        messages.success(self.request, "Business hours saved.")
+        return redirect(reverse("settings-business-hours"))

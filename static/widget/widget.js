@@ -34,6 +34,12 @@
     csatSend: "Send rating",
     csatThanks: "Thanks for your rating!",
     csatFailed: "Could not save your rating. Please try again.",
+    offline: "Our team is away right now and back {when}. Leave your email and we will reply there too.",
+    offlineUnknown: "Our team is away right now. Leave your email and we will reply there too.",
+    emailLabel: "Your email",
+    emailSend: "Send",
+    emailSaved: "Thanks! We will also reply to {email}.",
+    emailInvalid: "Please enter a valid email address.",
   };
   // Shared by every copy of this script on the page: widgets in one corner stack upwards.
   var stacks = (registry.stacks = registry.stacks || { "bottom-right": 0, "bottom-left": 0 });
@@ -307,6 +313,10 @@
     ".csat .send{border:0;border-radius:8px;padding:6px 14px;background:var(--sa-primary);color:var(--sa-on-primary)}" +
     ".csat .send:disabled{opacity:.5;cursor:default}" +
     ".csat span{display:block;margin-top:6px;font-size:12px;color:#6b7280}" +
+    ".away{align-self:stretch;background:#fff;border:1px solid #e5e7eb;border-radius:12px;padding:12px;font-size:13px}" +
+    ".away p{margin:0 0 8px}.away form{display:flex;gap:6px;padding:0;border:0;background:none}" +
+    ".away input{flex:1;min-width:0;padding:7px 10px;border:1px solid #d1d5db;border-radius:8px;font:inherit}" +
+    ".away button{border:0;border-radius:8px;padding:6px 12px;background:var(--sa-primary);color:var(--sa-on-primary)}" +
     ".foot{padding:0 0 8px;text-align:center;font-size:11px;color:#9ca3af;background:#fff}" +
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}" +
     ".avatar{flex:none;display:flex;align-items:center;justify-content:center;width:36px;height:36px;border-radius:50%;background:rgba(255,255,255,.22);font-weight:700;font-size:16px}" +
@@ -1022,6 +1032,8 @@
     var free = this.handoffStatus !== "waiting" && this.handoffStatus !== "human";
     this.handoffBar.hidden = !(mode !== "off" && free && (mode === "always" || this.answered));
   };
+  // Asking again is harmless (the server makes one handoff of it): the answer says whether
+  // the team is at work, and outside business hours the visitor is asked for an email.
   P.requestHandoff = function () {
     var self = this;
     self.handoffButton.disabled = true;
@@ -1033,6 +1045,7 @@
       .then(
         function (session) {
           self.handoffStatusSet(session.handoff_status, true);
+          if (session.team_available === false && !session.handoff_email) self.awayCard(session.team_back_at);
           self.listen(); // operator replies arrive on the session's live stream
         },
         function () {
@@ -1042,6 +1055,48 @@
       .then(function () {
         self.handoffButton.disabled = false;
       });
+  };
+  P.awayCard = function (backAt) {
+    var self = this;
+    if (self.away) return;
+    var when = "";
+    try {
+      when = backAt ? new Date(backAt).toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" }) : "";
+    } catch (e) {
+      when = "";
+    }
+    var input = el("input", { type: "email", autocomplete: "email", maxlength: "254", "aria-label": TEXT.emailLabel, placeholder: TEXT.emailLabel });
+    var note = el("span", { "aria-live": "polite" });
+    var card = el("div", { cls: "away", role: "group" }, [
+      el("p", { text: when ? TEXT.offline.replace("{when}", when) : TEXT.offlineUnknown }),
+      el(
+        "form",
+        {
+          onsubmit: function (event) {
+            event.preventDefault();
+            var email = input.value.trim();
+            if (!email) return;
+            note.textContent = "";
+            self
+              .json("/api/v1/sessions/" + self.state().sessionId + "/handoff", { method: "POST", body: { email: email } })
+              .then(
+                function () {
+                  card.textContent = "";
+                  card.appendChild(el("p", { text: TEXT.emailSaved.replace("{email}", email) }));
+                },
+                function () {
+                  note.textContent = TEXT.emailInvalid;
+                }
+              );
+          },
+        },
+        [input, el("button", { type: "submit", text: TEXT.emailSend })]
+      ),
+      note,
+    ]);
+    self.away = card;
+    self.log.appendChild(card);
+    self.scrollDown();
   };
   // After a resolution: one 1-5 rating with an optional comment (remembered per
   // resolution, so a reload does not ask again).
@@ -1294,7 +1349,9 @@
             answer.remove();
             self.seen[message.id] = userBubble;
             self.track(message);
+            var wasWaiting = self.handoffStatus === "waiting" || self.handoffStatus === "human";
             self.handoffStatusSet(self.handoffStatus === "human" ? "human" : "waiting", true);
+            if (!wasWaiting) self.requestHandoff(); // asked in words: learn whether the team is at work
           } else if (message && message.id) {
             answer.body.textContent = "";
             var final = { role: "assistant", id: message.id, content: message.content, sources: message.sources };

@@ -146,3 +146,34 @@ def test_the_control_can_show_always_or_never(browser, shop, tenant):  # noqa: F
     widget.locator(".note", has_text="A member of our team will reply here").wait_for(timeout=10000)
     assert _conversation(tenant).handoff_status == "waiting"
     context.close()
+
+
+def test_outside_business_hours_the_visitor_leaves_an_email(browser, shop, tenant, tmp_path):  # noqa: F811
+    from organizations.services import business_hours_set
+
+    business_hours_set(
+        organization=tenant.organization,
+        timezone_name="UTC",
+        hours={"mon": [["00:00", "00:01"]]},
+        holidays=[],
+    )
+    widget_update(widget=shop.widget, options={"instance": "shop", "human_handoff": "always"})
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(shop.url)
+    widget = page.locator(WIDGET)
+    widget.locator(".launcher").click()
+    widget.locator(".handoff button").click()
+    away = widget.locator(".away")
+    away.wait_for(timeout=10000)
+    assert "Our team is away right now and back" in away.inner_text()
+    away.locator("input").fill("a@b")  # the browser accepts it; the server does not
+    away.locator("button").click()
+    away.locator("text=Please enter a valid email address.").wait_for(timeout=5000)
+    away.locator("input").fill("ada@example.org")
+    page.screenshot(path=str(_screens(tmp_path) / "widget-offline-email.png"))
+    away.locator("button").click()
+    away.locator("text=Thanks! We will also reply to ada@example.org.").wait_for(timeout=5000)
+    conversation = _conversation(tenant)
+    assert conversation.handoff_email == "ada@example.org" and conversation.handoff_status == "waiting"
+    context.close()
