@@ -71,6 +71,11 @@ class EmailAuthenticationForm(ThrottledLoginMixin, AuthenticationForm):
     username = forms.CharField(
         label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
+    # Django's message names the user model's field ("username"); the field here is an email.
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "Please enter a correct email address and password. The password is case-sensitive.",
+    }
 
     def clean_username(self) -> str:
         return self.cleaned_data["username"].strip().lower()

@@ -30,3 +30,14 @@ class RedactSecretsFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+class ForbiddenWithoutTracebackFilter(logging.Filter):
+    """A 403 is an expected answer (an agent opening an owners' page), not a fault: Django
+    logs it with the exception's full traceback, which buries real errors. Keep the one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", None) == 403:
+            record.exc_info = None
+            record.exc_text = None
+        return True

@@ -480,7 +480,10 @@ if PRODUCTION:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "supportai.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact_secrets": {"()": "supportai.logging.RedactSecretsFilter"},
+        "forbidden_without_traceback": {"()": "supportai.logging.ForbiddenWithoutTracebackFilter"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {
@@ -493,5 +496,6 @@ LOGGING = {
     "loggers": {
         "LiteLLM": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        "django.request": {"filters": ["forbidden_without_traceback"]},
     },
 }
