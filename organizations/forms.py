@@ -100,6 +100,9 @@ class ApiKeyCreateForm(forms.Form):
         help_text="Where it will be used, e.g. “Production backend”.",
         widget=forms.TextInput(attrs={"placeholder": "Production backend"}),
     )
+    # One token per rendered form: a reload of the "key is ready" page re-posts it, and a
+    # used token creates nothing (the secret is never kept anywhere to show again).
+    request_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
 
 class MemberInviteForm(forms.Form):

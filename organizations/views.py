@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -376,10 +377,24 @@ class ApiKeyListView(OrganizationMixin, FormView):
         context.update(
             page_obj=paginate(self.request, selectors.api_key_list(organization=self.organization)),
             settings_tab="api-keys",
+            request_token=secrets.token_urlsafe(16),
         )
         return context
 
+    USED_TOKENS = "api_key_requests_done"
+
     def form_valid(self, form):
+        token = form.cleaned_data.get("request_token") or ""
+        used = self.request.session.get(self.USED_TOKENS, [])
+        if token and token in used:  # a reload re-posted the form: nothing new is created
+            messages.warning(
+                self.request,
+                "That key was already created; its secret was shown once. If you did not copy it, "
+                "revoke the key and generate a new one.",
+            )
+            return redirect(reverse("settings-api-keys"))
+        if token:
+            self.request.session[self.USED_TOKENS] = (used + [token])[-20:]
         api_key, secret = services.api_key_create(
             organization=self.organization, name=form.cleaned_data["name"], created_by=self.request.user
         )

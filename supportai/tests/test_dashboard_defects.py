@@ -1,4 +1,5 @@
-"""A 403 is logged as one line, without a traceback; the 403 page offers a way on."""
+"""Dashboard defects from issue 16's walk-through, each with its test: 403 logging and page, the
+sign-in error's wording, and no second API key when the "key is ready" page is reloaded."""
 
 import logging
 
@@ -23,3 +24,17 @@ def test_the_sign_in_error_speaks_of_an_email_address(client, tenant):
     response = client.post(reverse("login"), {"username": tenant.owner.email, "password": "wrong-password-1"})
     page = response.content.decode()
     assert "correct email address and password" in page and "correct username" not in page.lower()
+
+
+def test_reloading_the_key_is_ready_page_creates_no_second_key(owner_client, tenant):
+    from organizations.models import ApiKey
+
+    url = reverse("settings-api-keys")
+    token = owner_client.get(url).context["request_token"]
+    before = ApiKey.objects.for_organization(tenant.organization).count()
+    first = owner_client.post(url, {"name": "Production backend", "request_token": token})
+    assert first.status_code == 200 and first.context["new_secret"].startswith("sk_")
+    again = owner_client.post(url, {"name": "Production backend", "request_token": token}, follow=True)
+    assert again.redirect_chain[-1][0] == url and "new_secret" not in again.context
+    assert "already created" in again.content.decode()
+    assert ApiKey.objects.for_organization(tenant.organization).count() == before + 1
