@@ -518,6 +518,12 @@ class MemberRoleView(MemberMixin, View):
             messages.error(request, "Choose a valid role.")
             return redirect("settings-members")
         role = form.cleaned_data["role"]
+        if role == member.role:  # the spare Save: say so rather than announce a change
+            messages.info(
+                request,
+                f"{member.user.email} is already {member.get_role_display().lower()}; nothing changed.",
+            )
+            return redirect("settings-members")
         refusal = self._owner_only_guard(member, role)
         if refusal:
             messages.error(request, refusal)

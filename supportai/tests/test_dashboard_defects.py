@@ -38,3 +38,16 @@ def test_reloading_the_key_is_ready_page_creates_no_second_key(owner_client, ten
     assert again.redirect_chain[-1][0] == url and "new_secret" not in again.context
     assert "already created" in again.content.decode()
     assert ApiKey.objects.for_organization(tenant.organization).count() == before + 1
+
+
+def test_saving_a_role_that_did_not_change_says_so(owner_client, tenant):
+    from organizations.models import Membership
+
+    owner = Membership.objects.for_organization(tenant.organization).get(user=tenant.owner)
+    response = owner_client.post(
+        reverse("settings-member-role", args=[owner.pk]), {"role": "owner"}, follow=True
+    )
+    page = response.content.decode()
+    assert "nothing changed" in page and "is now owner" not in page
+    members = owner_client.get(reverse("settings-members")).content.decode()
+    assert "data-autosubmit-select" not in members and "data-confirm=" in members  # no save on change
