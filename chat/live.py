@@ -30,7 +30,6 @@ from django.db import connection, connections
 
 from chat.models import Conversation, Message
 from supportai import shutdown
-from supportai.api.errors import NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +44,20 @@ _STOP = "stop"
 _reads = threading.BoundedSemaphore(READS_AT_ONCE)
 
 
+def event_notify_sql(*, conversation_id, kind: str) -> tuple[str, list[str]]:
+    """The SQL expression (and its parameters) that wakes the live streams of a conversation,
+    for writers that fold the notification into the statement doing the write."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown live event kind {kind!r}")
+    return "pg_notify(%s, %s)", [CHANNEL, f"{conversation_id}:{kind}"]
+
+
 def conversation_event_publish(*, conversation_id, kind: str) -> None:
     """Wake the live streams of a conversation (delivered when the current transaction
     commits; at once outside one)."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown live event kind {kind!r}")
+    expression, params = event_notify_sql(conversation_id=conversation_id, kind=kind)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, f"{conversation_id}:{kind}"])
+        cursor.execute(f"SELECT {expression}", params)
 
 
 class _Hub:
@@ -173,10 +179,10 @@ def _read_messages(conversation: Conversation, after) -> list[Message]:
 
     with _reads:
         try:
-            try:
-                return list(selectors.message_list(conversation=conversation, after=after))
-            except NotFound:  # an unknown Last-Event-ID: send the whole transcript
-                return list(selectors.message_list(conversation=conversation))
+            # One indexed query, the Last-Event-ID's position looked up inside it (an unknown
+            # id sends the whole transcript): a reconnect every LIVE_STREAM_SECONDS per open
+            # panel is the widget's only periodic call.
+            return list(selectors.message_list_since(conversation=conversation, after=after))
         finally:
             _connection_release()
 
@@ -214,7 +220,9 @@ def conversation_events(
     inbox = _hub.subscribe(conversation_id)
     try:
         deadline = time.monotonic() + settings.LIVE_STREAM_SECONDS
-        status = _read_status(conversation)
+        # The row the request just loaded (for the 404 and visitor checks) is read after
+        # subscribing began: no need to read the status again; later changes are re-read.
+        status = conversation.handoff_status or ""
         yield LiveEvent("status", status=status)
         for message in _read_messages(conversation, after):
             after = message.pk

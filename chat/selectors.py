@@ -19,8 +19,9 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
+    Value,
 )
-from django.db.models.functions import Extract, TruncDate
+from django.db.models.functions import Coalesce, Extract, TruncDate
 from django.utils import timezone
 
 from chat.models import Conversation, ConversationNote, CsatRating, Message, SavedReply
@@ -70,6 +71,23 @@ def message_list(*, conversation: Conversation, after=None) -> QuerySet[Message]
         if anchor is None:
             raise NotFound("Message not found.")
         queryset = queryset.filter(created_at__gt=anchor["created_at"])
+    return queryset.order_by("created_at", "id")
+
+
+# Earlier than any message: an unknown `after` then keeps the whole transcript.
+_BEFORE_ANY_MESSAGE = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def message_list_since(*, conversation: Conversation, after=None) -> QuerySet[Message]:
+    """Like `message_list`, in a single query (the `after` message's time is a subquery on the
+    primary key, the rest a range on the (conversation, created_at) index); an `after` that is
+    not a message of this conversation keeps the whole transcript instead of a 404."""
+    queryset = Message.objects.for_organization(conversation.organization_id).filter(
+        conversation=conversation
+    )
+    if after:
+        anchor = queryset.filter(pk=after).values("created_at")[:1]
+        queryset = queryset.filter(created_at__gt=Coalesce(Subquery(anchor), Value(_BEFORE_ANY_MESSAGE)))
     return queryset.order_by("created_at", "id")
 
 

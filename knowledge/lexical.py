@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import zlib
 from collections import Counter
 from functools import lru_cache
@@ -43,12 +44,17 @@ STOP_WORDS = frozenset(
 )
 
 _WORD = re.compile(r"\w+(?:'\w+)?", re.UNICODE)
-_stemmer = snowballstemmer.stemmer("english")
+# A Snowball stemmer keeps the word being stemmed in its own fields: one shared by a web
+# process's threads raised IndexError (a 500) on concurrent chat turns. One per thread.
+_stemmers = threading.local()
 
 
 @lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
-    return _stemmer.stemWord(word)
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
+        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(word)
 
 
 @lru_cache(maxsize=200_000)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
+from django.db.models import IntegerField, Value
 from pgvector import SparseVector
 
 from knowledge import lexical
@@ -83,20 +84,35 @@ def organization_chunk_count(*, organization) -> int:
     return next(iter(statistics), 0)
 
 
-def query_vector_lexical(*, organization, query: str, chunk_count: int | None = None) -> LexicalQuery | None:
-    """BM25's query side: each query term's IDF (times its count in the query)."""
-    counts = lexical.term_counts(query)
-    if not counts:
-        return None
-    if chunk_count is None:
-        chunk_count = organization_chunk_count(organization=organization)
-    if not chunk_count:
-        return None
-    frequencies = dict(
-        TermStatistic.objects.for_organization(organization)
-        .filter(term__in=list(counts))
-        .values_list("term", "document_frequency")
+# The corpus row's place in `corpus_statistics`' union; real terms are hashes >= 0.
+_CHUNK_COUNT_TERM = -1
+
+
+def corpus_statistics(*, organization, terms: list[int]) -> tuple[int, dict[int, int]]:
+    """(the organization's chunk count, each of `terms`' document frequency) in one query: a
+    search needs both before it ranks (the count also picks exact or HNSW vector search)."""
+    chunk_count = (
+        CorpusStatistic.objects.for_organization(organization)
+        .annotate(term=Value(_CHUNK_COUNT_TERM, output_field=IntegerField()))
+        .values_list("term", "chunk_count")
     )
+    if not terms:
+        return next(iter(chunk_count), (None, 0))[1], {}
+    rows = chunk_count.union(
+        TermStatistic.objects.for_organization(organization)
+        .filter(term__in=terms)
+        .values_list("term", "document_frequency"),
+        all=True,
+    )
+    frequencies = dict(rows)
+    return frequencies.pop(_CHUNK_COUNT_TERM, 0), frequencies
+
+
+def _lexical_query_build(
+    *, counts: dict[int, int], chunk_count: int, frequencies: dict[int, int]
+) -> LexicalQuery | None:
+    if not counts or not chunk_count:
+        return None
     weights = {
         term: count
         * lexical.inverse_document_frequency(chunk_count=chunk_count, document_frequency=frequencies[term])
@@ -120,10 +136,18 @@ def query_vector_lexical(*, organization, query: str, chunk_count: int | None = 
     )
 
 
+def query_vector_lexical(*, organization, query: str) -> LexicalQuery | None:
+    """BM25's query side: each query term's IDF (times its count in the query)."""
+    counts = lexical.term_counts(query)
+    if not counts:
+        return None
+    chunk_count, frequencies = corpus_statistics(organization=organization, terms=list(counts))
+    return _lexical_query_build(counts=counts, chunk_count=chunk_count, frequencies=frequencies)
+
+
 def _lexical_ranking(
-    *, organization, assistant, query: str, limit: int, chunk_count: int | None = None
+    *, organization, assistant, lexical_query: LexicalQuery | None, limit: int
 ) -> list[tuple[str, float]]:
-    lexical_query = query_vector_lexical(organization=organization, query=query, chunk_count=chunk_count)
     if lexical_query is None:
         return []
     scope, params = _scope_sql(organization=organization, assistant=assistant)
@@ -335,14 +359,16 @@ def chunk_search(
 
     limit = max(CANDIDATES, k)
     with timing.phase("retrieve"):
-        chunk_count = organization_chunk_count(organization=organization)
+        counts = lexical.term_counts(query) if mode in ("hybrid", "lexical") else {}
+        chunk_count, frequencies = corpus_statistics(organization=organization, terms=list(counts))
         lexical_ranking = (
             _lexical_ranking(
                 organization=organization,
                 assistant=assistant,
-                query=query,
+                lexical_query=_lexical_query_build(
+                    counts=counts, chunk_count=chunk_count, frequencies=frequencies
+                ),
                 limit=limit,
-                chunk_count=chunk_count,
             )
             if mode in ("hybrid", "lexical")
             else []

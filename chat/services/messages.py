@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 
 from chat.models import Conversation, ConversationNote, Message, SavedReply
 from chat.services import notifications
-from chat.services.conversations import conversation_touch
+from chat.services.conversations import message_store
 from chat.services.handoff import handoff_take_over, operator_reply_record, thumbs_down_check
 from supportai.api.errors import Conflict, ValidationFailed
 
@@ -20,15 +20,16 @@ def operator_reply_post(*, conversation: Conversation, user, content: str) -> Me
         raise ValidationFailed("The reply is empty.", data={"content": ["This field may not be blank."]})
     if conversation.handoff_status != Conversation.HandoffStatus.HUMAN or conversation.assigned_to_id is None:
         handoff_take_over(conversation=conversation, user=conversation.assigned_to or user)
-    message = Message.objects.create(
-        organization_id=conversation.organization_id,
-        conversation=conversation,
-        role=Message.Role.OPERATOR,
-        content=content,
-        author=user,
-        answered=True,
+    message = message_store(
+        message=Message(
+            organization_id=conversation.organization_id,
+            conversation=conversation,
+            role=Message.Role.OPERATOR,
+            content=content,
+            author=user,
+            answered=True,
+        )
     )
-    conversation_touch(conversation=conversation)
     operator_reply_record(conversation=conversation)
     notifications.visitor_reply_mail_enqueue(conversation=conversation, message=message)
     return message

@@ -39,7 +39,7 @@ from chat.llm import (
 )
 from chat.models import Conversation, Message
 from chat.services import handoff
-from chat.services.conversations import conversation_touch
+from chat.services.conversations import message_store
 from organizations import selectors as organization_selectors
 from organizations import services as organization_services
 from supportai import timing
@@ -125,17 +125,14 @@ def _question_store(
         if existing is None:
             try:
                 with transaction.atomic():
-                    message = Message.objects.create(**fields)
-                conversation_touch(conversation=conversation)
+                    message = message_store(message=Message(**fields))
                 return message, False
             except IntegrityError:  # a concurrent request with the same key won the insert
                 existing = _question_by_key(conversation=conversation, key=idempotency_key)
         if existing.request_fingerprint != fingerprint:
             raise Conflict("This Idempotency-Key was already used with a different request body.")
         return existing, True
-    message = Message.objects.create(**fields)
-    conversation_touch(conversation=conversation)
-    return message, False
+    return message_store(message=Message(**fields)), False
 
 
 def _question_by_key(*, conversation: Conversation, key: str) -> Message | None:
@@ -284,7 +281,7 @@ def _answer_store(
     sources, answered = _sources_for(plan, completion)
     needs_status = question.status != Message.Status.COMPLETE
     with transaction.atomic() if needs_status else nullcontext():
-        answer = Message.objects.create(
+        answer = Message(
             organization_id=conversation.organization_id,
             conversation=conversation,
             role=Message.Role.ASSISTANT,
@@ -299,10 +296,10 @@ def _answer_store(
             cost=round(completion.cost, 6),
             latency_ms=int((time.perf_counter() - started) * 1000),
         )
+        message_store(message=answer)
         if needs_status:
             question.status = Message.Status.COMPLETE
             question.save(update_fields=["status"])
-    conversation_touch(conversation=conversation)
     return answer
 
 

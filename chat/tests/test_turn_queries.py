@@ -1,0 +1,124 @@
+"""How many statements a chat turn and a live-stream reconnect cost (issue 14): counted, so
+a change that adds a round trip to the hottest paths shows up here, not only in a benchmark."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from chat import services
+from chat.models import Conversation, Message
+from chat.tests.conftest import widget_client
+
+pytestmark = pytest.mark.django_db
+
+
+def _turn(api, session_id: str, content: str):
+    response = api.post(f"/api/v1/sessions/{session_id}/messages", {"content": content}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["data"]
+
+
+def test_a_chat_turn_is_nine_statements(tenant, assistant, faq, offline, django_assert_num_queries):
+    """API key (1), the session (1), the question stored with its conversation bump and live
+    notification (1), the history (1), retrieval (corpus size with the query terms'
+    statistics, BM25, vectors, the passages: 4), the answer stored with bump and
+    notification (1). It was 14: two more per stored message, one more in retrieval."""
+    api = tenant.client()
+    session = api.post("/api/v1/sessions/", {"assistant_id": str(assistant.id)}, format="json").json()["data"]
+    _turn(api, session["id"], "Hello")  # the key's last-used stamp (once a minute) is written here
+    with django_assert_num_queries(9):
+        answer = _turn(api, session["id"], "How can I reset my password?")
+    assert answer["content"] == 'Go to Settings > Security and click "Reset Password".'
+    conversation = Conversation.objects.for_organization(tenant.organization).get(pk=session["id"])
+    stored = Message.objects.for_organization(tenant.organization).get(pk=answer["id"])
+    assert conversation.last_message_at == stored.created_at == conversation.updated_at
+    assert list(
+        Message.objects.for_organization(tenant.organization)
+        .filter(conversation=conversation)
+        .values_list("role", flat=True)
+    ) == ["user", "assistant", "user", "assistant"]
+
+
+def test_storing_a_message_bumps_the_conversation_and_notifies_in_one_statement(tenant, assistant, offline):
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    with CaptureQueriesContext(connection) as captured:
+        reply = services.operator_reply_post(conversation=session, user=tenant.owner, content="Hi")
+    statements = [query["sql"] for query in captured.captured_queries]
+    # The take-over (status + its notification), then the reply: a single statement.
+    assert len(statements) == 3, statements
+    assert statements[-1].startswith('WITH touched AS (UPDATE "chat_conversation"')
+    assert "pg_notify" in statements[-1] and "INSERT INTO" in statements[-1]
+    session.refresh_from_db()
+    assert session.last_message_at == reply.created_at
+    assert Message.objects.for_organization(tenant.organization).get(pk=reply.pk).content == "Hi"
+
+
+def test_a_duplicate_idempotency_key_leaves_the_conversation_untouched(tenant, assistant, offline):
+    from django.db import IntegrityError, transaction
+
+    from chat.services.conversations import message_store
+
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    first = message_store(
+        message=Message(
+            organization_id=tenant.organization.pk,
+            conversation=session,
+            role=Message.Role.USER,
+            content="once",
+            idempotency_key="k1",
+        )
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        message_store(
+            message=Message(
+                organization_id=tenant.organization.pk,
+                conversation=session,
+                role=Message.Role.USER,
+                content="twice",
+                idempotency_key="k1",
+            )
+        )
+    session.refresh_from_db()
+    assert session.last_message_at == first.created_at
+
+
+@pytest.fixture
+def short_streams(settings):
+    settings.LIVE_STREAM_SECONDS = 1
+
+
+def _stream_ids(response) -> list[str]:
+    text = b"".join(response.streaming_content).decode()
+    return [line[4:] for line in text.splitlines() if line.startswith("id: ")]
+
+
+@pytest.mark.parametrize("credential", ["api_key", "widget_token"])
+def test_a_live_stream_reconnect_is_one_query_after_auth(
+    tenant, assistant, widget, short_streams, credential, django_assert_num_queries
+):
+    """The widget's only periodic call: the session row (404 / visitor check, and the first
+    status), then the messages after Last-Event-ID in one query (+ the credential's lookup).
+    It was five: the status read again and the Last-Event-ID's position in its own query."""
+    session = services.session_create(
+        organization=tenant.organization, assistant=assistant, visitor_id="v1", widget=widget
+    )
+    first = services.operator_reply_post(conversation=session, user=tenant.owner, content="Hello")
+    second = services.operator_reply_post(conversation=session, user=tenant.owner, content="Still there?")
+    client = (
+        tenant.client()
+        if credential == "api_key"
+        else widget_client(organization=tenant.organization, widget=widget, visitor_id="v1")
+    )
+    url = f"/api/v1/sessions/{session.pk}/events"
+    assert _stream_ids(client.get(url)) == [str(first.pk), str(second.pk)]  # warm: hub, last-used
+    auth = 1  # the API key with its organization, or the widget token's organization
+    with django_assert_num_queries(auth + 2):
+        assert _stream_ids(client.get(url, HTTP_LAST_EVENT_ID=str(first.pk))) == [str(second.pk)]
+    # An id that is not this conversation's message: the whole transcript, still one query.
+    with django_assert_num_queries(auth + 2) as captured:
+        response = client.get(url, HTTP_LAST_EVENT_ID=str(session.pk))
+        assert _stream_ids(response) == [str(first.pk), str(second.pk)]
+    # Reading only: nothing a reconnect does is written where the analytics count.
+    assert not [query for query in captured.captured_queries if not query["sql"].startswith("SELECT")]
