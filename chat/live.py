@@ -38,6 +38,7 @@ KINDS = ("message", "status", "typing")
 HEARTBEAT_SECONDS = 15.0
 GONE_CHECK_SECONDS = 3.0
 READS_AT_ONCE = 4
+STATUS_MEMORY_SECONDS = 30.0
 _RESYNC = "resync"
 _STOP = "stop"
 
@@ -69,10 +70,16 @@ class _Hub:
         self.thread: threading.Thread | None = None
         self.stopping = threading.Event()
         self.connected = threading.Event()
+        # When each conversation's status last changed (monotonic), for the last
+        # STATUS_MEMORY_SECONDS: a stream starts from the row its request loaded, and a
+        # change committed between that read and its subscription is found here.
+        self.status_changed: dict[str, float] = {}
 
-    def subscribe(self, conversation_id: str) -> queue.SimpleQueue:
+    def subscribe(self, conversation_id: str) -> tuple[queue.SimpleQueue, float | None]:
+        """(the stream's inbox, when this conversation's status last changed if lately)."""
         inbox: queue.SimpleQueue = queue.SimpleQueue()
         with self.lock:
+            changed = self.status_changed.get(conversation_id)
             self.listeners.setdefault(conversation_id, set()).add(inbox)
             if self.thread is None or not self.thread.is_alive():
                 self.stopping.clear()
@@ -81,7 +88,7 @@ class _Hub:
         # The first stream of a process waits (briefly) for LISTEN, so nothing committed
         # after its first read can be missed.
         self.connected.wait(5)
-        return inbox
+        return inbox, changed
 
     def unsubscribe(self, conversation_id: str, inbox: queue.SimpleQueue) -> None:
         with self.lock:
@@ -108,6 +115,13 @@ class _Hub:
     def _deliver(self, payload: str) -> None:
         conversation_id, _, kind = payload.partition(":")
         with self.lock:
+            if kind == "status":
+                now = time.monotonic()
+                self.status_changed[conversation_id] = now
+                if len(self.status_changed) > 1000:
+                    self.status_changed = {
+                        key: at for key, at in self.status_changed.items() if now - at < STATUS_MEMORY_SECONDS
+                    }
             inboxes = list(self.listeners.get(conversation_id, ()))
         for inbox in inboxes:
             inbox.put(kind)
@@ -217,12 +231,16 @@ def conversation_events(
     notice); the client reconnects with Last-Event-ID.
     """
     conversation_id = str(conversation.pk)
-    inbox = _hub.subscribe(conversation_id)
+    inbox, status_changed = _hub.subscribe(conversation_id)
     try:
         deadline = time.monotonic() + settings.LIVE_STREAM_SECONDS
-        # The row the request just loaded (for the 404 and visitor checks) is read after
-        # subscribing began: no need to read the status again; later changes are re-read.
-        status = conversation.handoff_status or ""
+        # The first status is the row the request just loaded (for its 404 and visitor
+        # checks), not read again; unless the status changed lately, maybe between that read
+        # and the subscription above (whose notification this stream would not get).
+        if status_changed is not None and time.monotonic() - status_changed < STATUS_MEMORY_SECONDS:
+            status = _read_status(conversation)
+        else:
+            status = conversation.handoff_status or ""
         yield LiveEvent("status", status=status)
         for message in _read_messages(conversation, after):
             after = message.pk

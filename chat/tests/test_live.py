@@ -134,3 +134,35 @@ def test_committed_changes_reach_an_open_stream_in_another_thread(tenant, assist
     reader.join(10)
     assert not reader.is_alive()
     assert live.open_streams() == 0  # the stream unsubscribed when it ended
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_status_change_just_before_a_stream_subscribes_is_not_missed(
+    tenant, assistant, settings, operator_user
+):
+    """A stream starts from the session row its request loaded (no second status read). A
+    take-over committed between that read and the stream's subscription notifies nobody, so
+    the stream must notice it from the hub's memory of recent status changes."""
+    settings.LIVE_STREAM_SECONDS = 1
+    session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v1")
+    warm = live.conversation_events(conversation=session)
+    assert next(warm).status == "bot"  # the hub is listening from here on
+    warm.close()
+    stale = Conversation.objects.for_organization(tenant.organization).get(pk=session.pk)
+    services.handoff_take_over(conversation=session, user=operator_user)
+    deadline = time.monotonic() + 5
+    while str(session.pk) not in live._hub.status_changed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    events = live.conversation_events(conversation=stale)
+    try:
+        assert next(events).status == "human"
+    finally:
+        events.close()
+        connection.close()
+    fresh = live.conversation_events(
+        conversation=Conversation.objects.for_organization(tenant.organization).get(pk=session.pk)
+    )
+    try:
+        assert next(fresh).status == "human"
+    finally:
+        fresh.close()
