@@ -187,6 +187,10 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    // After a form post and its redirect, focus lands on the outcome (the flash message),
+    // not on <body>: a screen reader reads it and Tab continues from there.
+    var outcome = document.querySelector("[data-focus-on-load]");
+    if (outcome && (!document.activeElement || document.activeElement === document.body)) { outcome.focus(); }
     var badge = document.querySelector("[data-queue-badge]");
     if (badge) { setupQueue(badge); }
   });

@@ -63,6 +63,9 @@ def test_a_waiting_visitor_reaches_open_tabs_and_is_worked_from_the_queue(
     inbox.select_option("#assignee", "me")
     inbox.click("button:has-text('Assign')")
     expect(inbox.locator(".flash")).to_contain_text(f"Assigned to {tenant.owner.email}")
+    # After the post and its redirect, focus is on the outcome, not on <body>.
+    assert inbox.evaluate("document.activeElement.classList.contains('flash-stack')")
+    assert inbox.locator(".skip-link").get_attribute("href") == "#main"
     inbox.click("button:has-text('Take over')")
     inbox.fill("#reply-content", "Hi, I'm Sam. Let me check order #1234.")
     inbox.click("button:has-text('Send reply')")
