@@ -1,5 +1,6 @@
-"""Walk-through defect (issue 16): at 1280 px the API keys table was wider than its card and
-the Revoke column was clipped out of sight."""
+"""Walk-through defects (issue 16) seen only in a browser: at 1280 px the API keys table was
+wider than its card (the Revoke column clipped out of sight); the knowledge search button
+showed its spinner while idle."""
 
 from __future__ import annotations
 
@@ -28,3 +29,13 @@ def test_the_revoke_column_is_in_sight_at_1280_px(browser_context, tenant):
     for button in page.locator("a:has-text('Revoke'), button:has-text('Revoke')").all():
         box = button.bounding_box()
         assert box["x"] + box["width"] <= card["x"] + card["width"], (box, card)
+
+
+def test_the_knowledge_search_spinner_shows_only_while_searching(browser_context, tenant):
+    page = browser_context.new_page()
+    page.goto("/login/")
+    page.fill("#id_username", tenant.owner.email)
+    page.fill("#id_password", "correct-horse-battery")
+    page.click("button:has-text('Sign in')")
+    page.goto("/knowledge/")
+    assert not page.locator("#retrieval-spinner").is_visible()
