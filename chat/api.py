@@ -36,6 +36,7 @@ from chat.serializers import (
     WidgetChatRequestSerializer,
     WidgetChatResponseSerializer,
 )
+from chat.services import privacy as privacy_services
 from organizations import selectors as organization_selectors
 from supportai.api.envelope import error_body
 from supportai.api.errors import ApplicationError, NotFound, ValidationFailed
@@ -330,6 +331,16 @@ class SessionDetailApi(OrganizationGenericAPIView):
         )
         return Response(SessionSerializer(session).data)
 
+    @extend_schema(operation_id="sessions_destroy", responses={204: None})
+    def delete(self, request, pk):
+        if self.credential.is_widget:
+            raise exceptions.PermissionDenied("Only an API key can delete sessions.")
+        session = selectors.conversation_get(
+            organization=self.organization, conversation_id=pk, kind=Conversation.Kind.SESSION
+        )
+        privacy_services.conversation_delete(conversation=session)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class SessionMessagesApi(_ConversationMessagesBase):
     allow_widget_token = True
@@ -560,6 +571,14 @@ class ConversationDetailApi(OrganizationGenericAPIView):
             organization=self.organization, conversation_id=pk, kind=Conversation.Kind.CONVERSATION
         )
         return Response(ConversationSerializer(conversation).data)
+
+    @extend_schema(operation_id="conversations_destroy", responses={204: None})
+    def delete(self, request, pk):
+        conversation = selectors.conversation_get(
+            organization=self.organization, conversation_id=pk, kind=Conversation.Kind.CONVERSATION
+        )
+        privacy_services.conversation_delete(conversation=conversation)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ConversationMessagesApi(_ConversationMessagesBase):

@@ -79,3 +79,27 @@ class OverviewFilterForm(forms.Form):
 
     def clean_assistant(self):
         return self.assistants.get(self.cleaned_data.get("assistant") or "")
+
+
+class PrivacySettingsForm(forms.Form):
+    retention_days = forms.IntegerField(
+        label="Delete conversations after (days)",
+        required=False,
+        min_value=1,
+        max_value=3650,
+        help_text="Counted from a conversation's last message; a daily task deletes older ones. "
+        "Empty = keep until deleted.",
+    )
+    keep_original_files = forms.BooleanField(
+        label="Keep original uploaded files",
+        required=False,
+        help_text="Off: an uploaded file is deleted once parsed; its text stays in the knowledge base.",
+    )
+
+
+class PrivacySubjectForm(forms.Form):
+    kind = forms.ChoiceField(
+        label="Identify the person by",
+        choices=[("customer_id", "Customer id"), ("visitor_id", "Visitor id"), ("email", "Email")],
+    )
+    value = forms.CharField(label="Identifier", max_length=255)

@@ -24,8 +24,9 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Extract, TruncDate
 from django.utils import timezone
 
+from assistants.models import UserContext
 from chat.models import Conversation, ConversationNote, CsatRating, Message, SavedReply
-from supportai.api.errors import NotFound
+from supportai.api.errors import NotFound, ValidationFailed
 
 
 def conversation_get(
@@ -469,3 +470,135 @@ def conversation_last_messages(*, organization, conversation_ids) -> dict:
         .distinct("conversation_id")
     )
     return {message.conversation_id: message for message in newest}
+
+
+# --- privacy: one person's data (erasure and subject-access export) ----------------------
+
+SUBJECT_KINDS = ("customer_id", "visitor_id", "email")
+MAX_IDENTIFIER_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Subject:
+    kind: str  # one of SUBJECT_KINDS
+    value: str
+
+
+def subject_from(params) -> Subject:
+    """Exactly one of customer_id, visitor_id, email (a dict or a QueryDict)."""
+    given = {kind: params.get(kind) for kind in SUBJECT_KINDS if params.get(kind) not in (None, "")}
+    if len(given) != 1:
+        message = "Give exactly one of customer_id, visitor_id or email."
+        raise ValidationFailed(message, data={kind: [message] for kind in SUBJECT_KINDS})
+    kind, value = next(iter(given.items()))
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_IDENTIFIER_LENGTH:
+        message = f"Must be a non-empty string of at most {MAX_IDENTIFIER_LENGTH} characters."
+        raise ValidationFailed(f"{kind}: {message}", data={kind: [message]})
+    return Subject(kind=kind, value=value.strip())
+
+
+def subject_contexts(*, organization, subject: Subject):
+    contexts = UserContext.objects.for_organization(organization)
+    if subject.kind == "customer_id":
+        return contexts.filter(user_reference=subject.value)
+    if subject.kind == "email":
+        return contexts.filter(traits__email__iexact=subject.value)
+    # A visitor id names one browser's visitor, not a customer: their sessions go, the
+    # customer's context (if the visitor was verified) is erased by customer_id or email.
+    return contexts.none()
+
+
+def subject_conversations(*, organization, subject: Subject):
+    """Every conversation and session of the person: by the identifier itself, by the user
+    id a page claimed for them, and by their contexts."""
+    conversations = Conversation.objects.for_organization(organization)
+    references = list(
+        subject_contexts(organization=organization, subject=subject).values_list("user_reference", flat=True)
+    )
+    if subject.kind == "customer_id":
+        match = Q(customer_id=subject.value) | Q(metadata__unverified_user_id=subject.value)
+    elif subject.kind == "visitor_id":
+        match = Q(visitor_id=subject.value) | Q(metadata__client_visitor_id=subject.value)
+    else:
+        match = Q(metadata__email__iexact=subject.value)
+        handoff_email = {field.name for field in Conversation._meta.get_fields()} & {"handoff_email", "email"}
+        for field in handoff_email:  # the support desk's "email me the reply" address
+            match |= Q(**{f"{field}__iexact": subject.value})
+    if references:
+        match |= Q(user_context__user_reference__in=references) | Q(customer_id__in=references)
+    return conversations.filter(match)
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def privacy_export(*, organization, subject: Subject) -> dict:
+    """Everything held about one person, as one JSON-ready document (subject-access request):
+    their user contexts, sessions and conversations with every message, and their feedback."""
+    contexts = subject_contexts(organization=organization, subject=subject)
+    conversations = (
+        subject_conversations(organization=organization, subject=subject)
+        .select_related("assistant", "user_context")
+        .prefetch_related("messages")
+        .order_by("created_at")
+    )
+    threads, feedback = [], []
+    for conversation in conversations:
+        messages = []
+        for message in conversation.messages.all():
+            messages.append(
+                {
+                    "id": str(message.pk),
+                    "role": message.role,
+                    "content": message.content,
+                    "metadata": message.metadata,
+                    "created_at": _iso(message.created_at),
+                }
+            )
+            if message.feedback is not None:
+                feedback.append(
+                    {
+                        "message_id": str(message.pk),
+                        "conversation_id": str(conversation.pk),
+                        "rating": {1: "up", -1: "down"}.get(message.feedback, "neutral"),
+                        "created_at": _iso(message.created_at),
+                    }
+                )
+        thread = {
+            "id": str(conversation.pk),
+            "kind": conversation.kind,
+            "assistant": conversation.assistant.name,
+            "visitor_id": conversation.visitor_id,
+            "customer_id": conversation.customer_id,
+            "visitor_verified": conversation.visitor_verified,
+            "title": conversation.title,
+            "locale": conversation.locale,
+            "metadata": conversation.metadata,
+            "status": conversation.handoff_status,
+            "created_at": _iso(conversation.created_at),
+            "last_message_at": _iso(conversation.last_message_at),
+            "messages": messages,
+        }
+        for extra in ("handoff_email", "handoff_reason"):  # the support desk's fields, when present
+            if hasattr(conversation, extra):
+                thread[extra] = getattr(conversation, extra)
+        threads.append(thread)
+    return {
+        "subject": {subject.kind: subject.value},
+        "organization": {"id": str(organization.pk), "name": organization.name},
+        "exported_at": timezone.now().isoformat(),
+        "contexts": [
+            {
+                "id": str(context.pk),
+                "user_reference": context.user_reference,
+                "traits": context.traits,
+                "created_at": _iso(context.created_at),
+                "updated_at": _iso(context.updated_at),
+            }
+            for context in contexts.order_by("created_at")
+        ],
+        "sessions": [thread for thread in threads if thread["kind"] == Conversation.Kind.SESSION],
+        "conversations": [thread for thread in threads if thread["kind"] == Conversation.Kind.CONVERSATION],
+        "feedback": feedback,
+    }

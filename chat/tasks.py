@@ -1,4 +1,4 @@
-"""Chat tasks: thin, on the `default` queue."""
+"""Chat tasks: thin, on the `default` queue. They call one service and set the retry policy."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import smtplib
 from celery import shared_task
 
 from chat.services import notifications
+from chat.services.privacy import retention_sweep_all
 
 logger = logging.getLogger(__name__)
 
@@ -46,3 +47,10 @@ def visitor_reply_mail_task(self, message_id: str) -> int:
     except (OSError, smtplib.SMTPException) as error:
         logger.warning("reply email not sent (%s); retrying", error.__class__.__name__)
         raise self.retry(exc=error, countdown=min(1800, 15 * 2**self.request.retries)) from error
+
+
+@shared_task(name="chat.tasks.retention_sweep", soft_time_limit=3000, time_limit=3300)
+def retention_sweep_task() -> dict[str, int]:
+    """Daily (beat): delete conversations older than their organization's retention period.
+    Idempotent: a second run finds nothing left to delete."""
+    return retention_sweep_all()

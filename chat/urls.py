@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import api, views
+from chat import api, api_privacy, views
 from supportai.api.routes import api_path
 
 api_v1 = [
@@ -30,11 +30,14 @@ api_v1 = [
         api.ConversationMessageFeedbackApi.as_view(),
         "conversation-message-feedback",
     ),
+    *api_path("privacy/erase", api_privacy.PrivacyEraseApi.as_view(), "privacy-erase"),
+    *api_path("privacy/export", api_privacy.PrivacyExportApi.as_view(), "privacy-export"),
 ]
 pages = [
     *api_path("api/widget/chat", api.WidgetChatApi.as_view(), "widget-seed-chat"),
     # Dashboard
     path("", views.OverviewView.as_view(), name="overview"),
+    path("settings/privacy/", views.PrivacySettingsView.as_view(), name="settings-privacy"),
     path("inbox/", views.InboxView.as_view(), name="inbox"),
     path("inbox/export.csv", views.InboxExportView.as_view(), name="inbox-export"),
     path("inbox/queue/", views.WaitingQueueView.as_view(), name="inbox-queue"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import uuid
 
 from django.contrib import messages
@@ -14,8 +15,16 @@ from django.views.generic import TemplateView
 
 from assistants import selectors as assistant_selectors
 from chat import selectors, services
-from chat.forms import InboxFilterForm, NotificationsForm, OverviewFilterForm, ReplyForm
+from chat.forms import (
+    InboxFilterForm,
+    NotificationsForm,
+    OverviewFilterForm,
+    PrivacySettingsForm,
+    PrivacySubjectForm,
+    ReplyForm,
+)
 from chat.models import Conversation
+from chat.services import privacy as privacy_services
 from knowledge import selectors as knowledge_selectors
 from organizations import selectors as organization_selectors
 from organizations import services as organization_services
@@ -544,3 +553,64 @@ def _conversation_url(conversation: Conversation, request) -> str:
     url = reverse("inbox-conversation", args=[conversation.pk])
     back = request.POST.get("filters", "")
     return f"{url}?{back}" if back else url
+
+
+# --- Settings > Privacy -------------------------------------------------------------------------
+
+
+class PrivacySettingsView(OrganizationMixin, TemplateView):
+    """The retention policy, and erasure/export of one person's data (owners and admins)."""
+
+    template_name = "chat/settings_privacy.html"
+    manage_required = True
+    nav = "settings"
+    title = "Privacy"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.setdefault(
+            "policy_form",
+            PrivacySettingsForm(
+                initial={
+                    "retention_days": self.organization.retention_days,
+                    "keep_original_files": self.organization.keep_original_files,
+                }
+            ),
+        )
+        context.setdefault("subject_form", PrivacySubjectForm())
+        context.update(settings_tab="privacy")
+        return context
+
+    def post(self, request):
+        action = request.POST.get("action")
+        if action == "policy":
+            form = PrivacySettingsForm(request.POST)
+            if not form.is_valid():
+                return self.render_to_response(self.get_context_data(policy_form=form))
+            organization_services.organization_privacy_update(
+                organization=self.organization,
+                retention_days=form.cleaned_data["retention_days"],
+                keep_original_files=form.cleaned_data["keep_original_files"],
+            )
+            messages.success(request, "Privacy settings saved.")
+            return redirect("settings-privacy")
+        form = PrivacySubjectForm(request.POST)
+        if action not in {"erase", "export"} or not form.is_valid():
+            return self.render_to_response(self.get_context_data(subject_form=form))
+        subject = selectors.subject_from({form.cleaned_data["kind"]: form.cleaned_data["value"]})
+        if action == "export":
+            document = selectors.privacy_export(organization=self.organization, subject=subject)
+            response = HttpResponse(
+                json.dumps(document, indent=2, ensure_ascii=False), content_type="application/json"
+            )
+            response["Content-Disposition"] = 'attachment; filename="personal-data-export.json"'
+            response["Cache-Control"] = "no-store"
+            return response
+        counts = privacy_services.privacy_erase(organization=self.organization, subject=subject)
+        messages.success(
+            request,
+            "Erased: "
+            + ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in counts.items())
+            + ".",
+        )
+        return redirect("settings-privacy")

@@ -33,6 +33,11 @@ class Organization(models.Model):
     business_timezone = models.CharField(max_length=64, default="UTC")
     business_hours = models.JSONField(default=dict, blank=True)
     business_holidays = models.JSONField(default=list, blank=True)
+    # Privacy: conversations whose last message is older than this many days are deleted by
+    # a daily task (null = kept until deleted or erased).
+    retention_days = models.PositiveIntegerField(null=True, blank=True, default=None)
+    # Uploaded knowledge files are deleted once parsed (their text and chunks stay) unless on.
+    keep_original_files = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -171,3 +171,16 @@ def business_hours_status(*, organization: Organization, now: datetime | None = 
             if opens > local:
                 return BusinessHoursStatus(open=False, next_open=opens)
     return BusinessHoursStatus(open=False)
+
+
+def api_key_may_administer(*, api_key: ApiKey) -> bool:
+    """Whether a key may do what only owners and admins may (privacy erasure and export, the
+    audit log): a key made by an operator command (no creator) or by someone who is an owner
+    or admin of its organization now — not one made by a member since demoted or removed."""
+    if api_key.created_by_id is None:
+        return True
+    return (
+        Membership.objects.for_organization(api_key.organization_id)
+        .filter(user_id=api_key.created_by_id, role__in=[Membership.Role.OWNER, Membership.Role.ADMIN])
+        .exists()
+    )

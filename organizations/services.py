@@ -192,6 +192,22 @@ def organization_update(*, organization: Organization, name: str) -> Organizatio
     return organization
 
 
+MAX_RETENTION_DAYS = 3650
+
+
+def organization_privacy_update(
+    *, organization: Organization, retention_days: int | None, keep_original_files: bool
+) -> Organization:
+    """The retention period (days; None = keep) and whether uploaded originals are kept."""
+    if retention_days is not None and not (1 <= retention_days <= MAX_RETENTION_DAYS):
+        message = f"Between 1 and {MAX_RETENTION_DAYS} days, or empty to keep conversations."
+        raise ValidationFailed(f"retention_days: {message}", data={"retention_days": [message]})
+    organization.retention_days = retention_days
+    organization.keep_original_files = bool(keep_original_files)
+    organization.save(update_fields=["retention_days", "keep_original_files"])
+    return organization
+
+
 def _owner_count(*, organization: Organization) -> int:
     return Membership.objects.for_organization(organization).filter(role=Membership.Role.OWNER).count()
 

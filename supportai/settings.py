@@ -261,6 +261,8 @@ CELERY_BEAT_SCHEDULE = {
     "knowledge-requeue-stuck": {"task": "knowledge.tasks.sources_requeue_stuck", "schedule": 600.0},
     "knowledge-reembed": {"task": "knowledge.tasks.chunks_reembed", "schedule": 900.0},
     "knowledge-lexical-statistics": {"task": "knowledge.tasks.lexical_statistics_check", "schedule": 3600.0},
+    # Privacy: organizations' retention_days (batches of 500 conversations per transaction).
+    "chat-retention-sweep": {"task": "chat.tasks.retention_sweep", "schedule": 86400.0},
 }
 
 # /readyz is ready only if a worker consumed a heartbeat from the broker within this long.

@@ -125,7 +125,15 @@ def _ready(*, source: KnowledgeSource, note: str = "") -> None:
     source.ready_at = timezone.now()
     if source.kind == KnowledgeSource.Kind.URL:
         source.last_synced_at = source.ready_at
-    source.save(update_fields=["status", "error", "ready_at", "last_synced_at", "updated_at"])
+    fields = ["status", "error", "ready_at", "last_synced_at", "updated_at"]
+    if source.file and not source.organization.keep_original_files:
+        # Privacy: once parsed, the text lives in the chunks; the uploaded original (which may
+        # hold more than the knowledge base needs) goes, unless the organization keeps originals.
+        stored_name, storage = source.file.name, source.file.storage
+        transaction.on_commit(lambda: storage.delete(stored_name))
+        source.file = ""
+        fields.append("file")
+    source.save(update_fields=fields)
 
 
 def source_ingest(*, source_id) -> str:

@@ -1,0 +1,123 @@
+"""Data-subject rights and retention: erase everything held about one person, delete one
+conversation, and delete conversations older than an organization's retention period.
+
+Erasure deletes rather than masks: a conversation (with its messages, feedback and per-message
+usage figures) and the person's user contexts are removed; what other rows hold about them
+(rate-limit buckets named after their visitor id) is removed too. Aggregate counters that
+never held personal data (`LLMUsageDay`: tokens and cost per organization and day) keep their
+numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from assistants.models import UserContext
+from chat.models import Conversation, Message
+from chat.selectors import Subject, subject_contexts, subject_conversations
+from organizations.models import Organization
+from supportai.models import RateCounter
+
+logger = logging.getLogger(__name__)
+
+RETENTION_BATCH_SIZE = 500
+
+
+@transaction.atomic
+def privacy_erase(*, organization: Organization, subject: Subject) -> dict[str, int]:
+    """Delete everything held about one person; returns how many of each kind went."""
+    conversations = subject_conversations(organization=organization, subject=subject)
+    conversation_ids = list(conversations.values_list("pk", flat=True))
+    visitor_ids = {
+        visitor
+        for visitor in Conversation.objects.for_organization(organization)
+        .filter(pk__in=conversation_ids)
+        .values_list("visitor_id", flat=True)
+        if visitor
+    }
+    if subject.kind == "visitor_id":
+        visitor_ids.add(subject.value)
+    contexts = subject_contexts(organization=organization, subject=subject)
+    context_ids = list(contexts.values_list("pk", flat=True))
+    counts = {
+        "sessions": Conversation.objects.for_organization(organization)
+        .filter(pk__in=conversation_ids, kind=Conversation.Kind.SESSION)
+        .count(),
+        "conversations": Conversation.objects.for_organization(organization)
+        .filter(pk__in=conversation_ids, kind=Conversation.Kind.CONVERSATION)
+        .count(),
+        "messages": Message.objects.for_organization(organization)
+        .filter(conversation_id__in=conversation_ids)
+        .count(),
+        "feedback": Message.objects.for_organization(organization)
+        .filter(conversation_id__in=conversation_ids, feedback__isnull=False)
+        .count(),
+        "contexts": len(context_ids),
+    }
+    Message.objects.for_organization(organization).filter(conversation_id__in=conversation_ids).delete()
+    Conversation.objects.for_organization(organization).filter(pk__in=conversation_ids).delete()
+    UserContext.objects.for_organization(organization).filter(pk__in=context_ids).delete()
+    # Without Redis, visitors' rate-limit buckets are rows named after the visitor id.
+    rate_rows = Q(pk__in=[])
+    for visitor in visitor_ids:
+        rate_rows |= Q(key__contains=visitor)
+    counts["rate_counters"] = RateCounter.objects.filter(rate_rows).delete()[0] if visitor_ids else 0
+    logger.info(
+        "privacy erase in organization %s by %s: %s", organization.pk, subject.kind, counts
+    )  # never the identifier itself
+    return counts
+
+
+@transaction.atomic
+def conversation_delete(*, conversation: Conversation) -> None:
+    Message.objects.for_organization(conversation.organization_id).filter(conversation=conversation).delete()
+    conversation.delete()
+
+
+def retention_sweep(*, organization: Organization, now=None, batch_size: int = RETENTION_BATCH_SIZE) -> int:
+    """Delete the organization's conversations whose last message (or, without messages,
+    creation) is older than its `retention_days`; returns how many went.
+
+    Works in short transactions of `batch_size` conversations, so the table is never locked
+    for long and a large backlog does not hold one huge transaction open.
+    """
+    if not organization.retention_days:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=organization.retention_days)
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Conversation.objects.for_organization(organization)
+                .annotate(last_activity=Coalesce("last_message_at", "created_at"))
+                .filter(last_activity__lt=cutoff)
+                .order_by("last_activity")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if not batch:
+                return deleted
+            Message.objects.for_organization(organization).filter(conversation_id__in=batch).delete()
+            deleted += (
+                Conversation.objects.for_organization(organization)
+                .filter(pk__in=batch)
+                .delete()[1]
+                .get("chat.Conversation", 0)
+            )
+
+
+def retention_sweep_all(*, now=None) -> dict[str, int]:
+    """Run the retention sweep for every organization that has a retention period; returns
+    conversations deleted per organization id (those with none deleted are left out)."""
+    deleted = {}
+    for organization in Organization.objects.filter(retention_days__isnull=False).order_by("pk"):
+        count = retention_sweep(organization=organization, now=now)
+        if count:
+            deleted[str(organization.pk)] = count
+            logger.info("retention: deleted %d conversations of organization %s", count, organization.pk)
+    return deleted
