@@ -184,6 +184,10 @@ def test_sandbox_limits_kill_a_parse_and_recover(settings):
 
 
 def test_reingesting_never_duplicates_chunks(tenant):
+    # Parsing the same original twice needs the original: a really redelivered source is
+    # still "processing", and originals are deleted only once a source is ready.
+    tenant.organization.keep_original_files = True
+    tenant.organization.save(update_fields=["keep_original_files"])
     source = _file_source(tenant, "manual.pdf", pdf_make(MANUAL), "pdf")
     _ingest(source)
     before = sorted(
