@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from assistants import selectors, services
 from assistants.models import Assistant, UserContext
 from assistants.serializers import AssistantSerializer, UserContextSerializer
+from organizations import audit as audit_log
 from supportai.api.views import OrganizationGenericAPIView
 
 
@@ -24,6 +25,7 @@ class AssistantListCreateApi(OrganizationGenericAPIView):
         serializer = AssistantSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         assistant = services.assistant_create(organization=self.organization, **serializer.validated_data)
+        self.audit("assistant.created", target=assistant, changes={"name": assistant.name})
         return Response(AssistantSerializer(assistant).data, status=status.HTTP_201_CREATED)
 
 
@@ -45,7 +47,9 @@ class AssistantDetailApi(OrganizationGenericAPIView):
         assistant = self._assistant(pk)
         serializer = AssistantSerializer(assistant, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
+        changes = audit_log.model_changes(assistant, dict(serializer.validated_data))
         assistant = services.assistant_update(assistant=assistant, **serializer.validated_data)
+        self.audit("assistant.updated", target=assistant, changes=changes)
         return Response(AssistantSerializer(assistant).data)
 
     @extend_schema(
@@ -55,12 +59,18 @@ class AssistantDetailApi(OrganizationGenericAPIView):
         assistant = self._assistant(pk)
         serializer = AssistantSerializer(assistant, data=request.data)
         serializer.is_valid(raise_exception=True)
+        changes = audit_log.model_changes(assistant, dict(serializer.validated_data))
         assistant = services.assistant_update(assistant=assistant, **serializer.validated_data)
+        self.audit("assistant.updated", target=assistant, changes=changes)
         return Response(AssistantSerializer(assistant).data)
 
     @extend_schema(operation_id="assistants_destroy", responses={200: None})
     def delete(self, request, pk):
-        services.assistant_delete(assistant=self._assistant(pk))
+        assistant = self._assistant(pk)
+        services.assistant_delete(assistant=assistant)
+        self.audit(
+            "assistant.deleted", target_type="assistant", changes={"id": str(pk), "name": assistant.name}
+        )
         return Response(None, status=status.HTTP_200_OK)
 
 

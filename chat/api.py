@@ -339,6 +339,7 @@ class SessionDetailApi(OrganizationGenericAPIView):
             organization=self.organization, conversation_id=pk, kind=Conversation.Kind.SESSION
         )
         privacy_services.conversation_delete(conversation=session)
+        self.audit("session.deleted", target_type="conversation", changes={"id": str(pk)})
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -578,6 +579,7 @@ class ConversationDetailApi(OrganizationGenericAPIView):
             organization=self.organization, conversation_id=pk, kind=Conversation.Kind.CONVERSATION
         )
         privacy_services.conversation_delete(conversation=conversation)
+        self.audit("conversation.deleted", target_type="conversation", changes={"id": str(pk)})
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

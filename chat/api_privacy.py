@@ -32,6 +32,7 @@ class PrivacyEraseResultSerializer(serializers.Serializer):
     feedback = serializers.IntegerField()
     contexts = serializers.IntegerField()
     rate_counters = serializers.IntegerField()
+    audit_events = serializers.IntegerField()
 
 
 _SUBJECT_PARAMETERS = [OpenApiParameter(kind, str) for kind in selectors.SUBJECT_KINDS]
@@ -53,7 +54,10 @@ class PrivacyEraseApi(OrganizationAPIView):
         serializer = PrivacyEraseRequestSerializer(data=body)
         serializer.is_valid(raise_exception=True)
         subject = selectors.subject_from(body)
-        return Response(privacy_erase(organization=self.organization, subject=subject))
+        counts = privacy_erase(organization=self.organization, subject=subject)
+        # The identifier itself is what was erased: the event names only its kind.
+        self.audit("privacy.erased", target_type="person", changes={"by": subject.kind, **counts})
+        return Response(counts)
 
 
 class PrivacyExportApi(OrganizationAPIView):
@@ -63,6 +67,7 @@ class PrivacyExportApi(OrganizationAPIView):
     def get(self, request):
         administering_key_required(self)
         subject = selectors.subject_from(request.query_params)
+        self.audit("privacy.exported", target_type="person", changes={"by": subject.kind})
         response = Response(selectors.privacy_export(organization=self.organization, subject=subject))
         response["Cache-Control"] = "no-store"
         return response

@@ -26,6 +26,7 @@ from chat.forms import (
 from chat.models import Conversation
 from chat.services import privacy as privacy_services
 from knowledge import selectors as knowledge_selectors
+from organizations import audit as audit_log
 from organizations import selectors as organization_selectors
 from organizations import services as organization_services
 from organizations.budgets import budget_banner_list
@@ -383,6 +384,13 @@ class ConversationActionView(InboxMixin, View):
             services.conversation_resolve(conversation=conversation, user=request.user)
         else:
             services.conversation_reopen(conversation=conversation)
+        audit_actions = {
+            "take-over": "taken_over",
+            "hand-back": "handed_back",
+            "resolve": "resolved",
+            "reopen": "reopened",
+        }
+        self.audit(f"conversation.{audit_actions[action]}", target=conversation)
         messages.success(request, self.ACTIONS[action])
         return redirect(_conversation_url(conversation, request))
 
@@ -587,11 +595,13 @@ class PrivacySettingsView(OrganizationMixin, TemplateView):
             form = PrivacySettingsForm(request.POST)
             if not form.is_valid():
                 return self.render_to_response(self.get_context_data(policy_form=form))
+            changes = audit_log.model_changes(self.organization, dict(form.cleaned_data))
             organization_services.organization_privacy_update(
                 organization=self.organization,
                 retention_days=form.cleaned_data["retention_days"],
                 keep_original_files=form.cleaned_data["keep_original_files"],
             )
+            self.audit("settings.updated", target=self.organization, changes=changes)
             messages.success(request, "Privacy settings saved.")
             return redirect("settings-privacy")
         form = PrivacySubjectForm(request.POST)
@@ -599,6 +609,7 @@ class PrivacySettingsView(OrganizationMixin, TemplateView):
             return self.render_to_response(self.get_context_data(subject_form=form))
         subject = selectors.subject_from({form.cleaned_data["kind"]: form.cleaned_data["value"]})
         if action == "export":
+            self.audit("privacy.exported", target_type="person", changes={"by": subject.kind})
             document = selectors.privacy_export(organization=self.organization, subject=subject)
             response = HttpResponse(
                 json.dumps(document, indent=2, ensure_ascii=False), content_type="application/json"
@@ -607,6 +618,7 @@ class PrivacySettingsView(OrganizationMixin, TemplateView):
             response["Cache-Control"] = "no-store"
             return response
         counts = privacy_services.privacy_erase(organization=self.organization, subject=subject)
+        self.audit("privacy.erased", target_type="person", changes={"by": subject.kind, **counts})
         messages.success(
             request,
             "Erased: "

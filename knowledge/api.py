@@ -83,7 +83,13 @@ class _SourceDetailApi(OrganizationGenericAPIView):
         return Response(self.get_serializer(self.get_object()).data)
 
     def delete(self, request, *args, **kwargs):
-        services.source_delete(source=self.get_object())
+        source = self.get_object()
+        services.source_delete(source=source)
+        self.audit(
+            "knowledge.deleted",
+            target_type="knowledgesource",
+            changes={"id": str(source.pk), "kind": source.kind},
+        )
         return Response(None, status=status.HTTP_200_OK)
 
 
@@ -130,6 +136,9 @@ class FileSourceListCreateApi(_SourceListCreateApi):
             file_type=data["file_type"],
             uploaded_file=data["file"],
             assistant=data["assistant"],
+        )
+        self.audit(
+            "knowledge.created", target=source, changes={"kind": source.kind, "file_name": source.file_name}
         )
         return Response(FileSourceSerializer(source).data, status=status.HTTP_202_ACCEPTED)
 
@@ -181,6 +190,7 @@ class UrlSourceListCreateApi(_SourceListCreateApi):
     def post(self, request, *args, **kwargs):
         data = self._input(request)
         source = services.url_source_create(organization=self.organization, **data)
+        self.audit("knowledge.created", target=source, changes={"kind": source.kind, "url": source.url})
         return Response(UrlSourceSerializer(source).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -230,6 +240,7 @@ class QaSourceListCreateApi(_SourceListCreateApi):
     def post(self, request, *args, **kwargs):
         data = self._input(request)
         source = services.qa_create(organization=self.organization, **data)
+        self.audit("knowledge.created", target=source, changes={"kind": source.kind})
         return Response(QaSourceSerializer(source).data, status=status.HTTP_201_CREATED)
 
 

@@ -1,10 +1,23 @@
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from datetime import UTC, datetime, time
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from organizations import selectors, services
-from organizations.models import ApiKey
-from organizations.serializers import ApiKeyCreateSerializer, ApiKeySerializer, OrganizationSerializer
+from organizations.audit import audit_event_list
+from organizations.models import ApiKey, AuditEvent
+from organizations.selectors import api_key_may_administer
+from organizations.serializers import (
+    ApiKeyCreateSerializer,
+    ApiKeySerializer,
+    AuditEventSerializer,
+    OrganizationSerializer,
+)
+from supportai.api.errors import ValidationFailed
+from supportai.api.pagination import CursorPagination
 from supportai.api.views import OrganizationAPIView, OrganizationGenericAPIView
 
 
@@ -32,6 +45,9 @@ class ApiKeyListCreateApi(OrganizationGenericAPIView):
         api_key, secret = services.api_key_create(
             organization=self.organization, name=serializer.validated_data["name"]
         )
+        self.audit(
+            "api_key.created", target=api_key, changes={"name": api_key.name, "client_id": api_key.client_id}
+        )
         data = dict(ApiKeySerializer(api_key).data, client_secret=secret)
         return Response(data, status=status.HTTP_201_CREATED)
 
@@ -46,4 +62,54 @@ class ApiKeyDetailApi(OrganizationGenericAPIView):
     @extend_schema(operation_id="api_keys_revoke", responses=ApiKeySerializer)
     def delete(self, request, pk):
         api_key = services.api_key_revoke(api_key=self.get_object())
+        self.audit("api_key.revoked", target=api_key, changes={"name": api_key.name})
         return Response(ApiKeySerializer(api_key).data)
+
+
+def _since(value: str | None):
+    if not value:
+        return None
+    moment = parse_datetime(value)
+    if moment is None:
+        day = parse_date(value)
+        moment = datetime.combine(day, time.min) if day else None
+    if moment is None:
+        raise ValidationFailed(
+            "since must be an ISO 8601 date or date-time.", data={"since": ["An ISO 8601 date or date-time."]}
+        )
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+
+
+class AuditEventListApi(OrganizationGenericAPIView):
+    """`GET /api/v1/audit-events` — the organization's audit log, newest first, cursor-paged.
+    Filters: `action` (e.g. `api_key.created`, or a prefix such as `api_key`), `actor`
+    (part of an email or `api_key:<name>`), `since` (ISO date or date-time). Owner/admin keys only."""
+
+    model = AuditEvent
+    serializer_class = AuditEventSerializer
+    pagination_class = CursorPagination
+
+    @extend_schema(
+        operation_id="audit_events_list",
+        parameters=[
+            OpenApiParameter("action", str),
+            OpenApiParameter("actor", str),
+            OpenApiParameter("since", str),
+            OpenApiParameter("cursor", str),
+            OpenApiParameter("page_size", int),
+        ],
+        responses=AuditEventSerializer(many=True),
+    )
+    def get(self, request):
+        if not api_key_may_administer(api_key=self.credential.api_key):
+            raise exceptions.PermissionDenied(
+                "Only an API key made by an owner or admin may read the audit log."
+            )
+        events = audit_event_list(
+            organization=self.organization,
+            action=(request.query_params.get("action") or "").strip()[:64] or None,
+            actor=(request.query_params.get("actor") or "").strip()[:255] or None,
+            since=_since(request.query_params.get("since")),
+        )
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(AuditEventSerializer(page, many=True).data)

@@ -233,3 +233,14 @@ def budget_banner_list(*, organization: Organization) -> list[BudgetBanner]:
         )
         for alert in sorted(highest.values(), key=lambda alert: (-alert.percent, alert.policy, alert.key))
     ]
+
+
+VISITOR_POLICIES = ("visitor", "visitor-messages")
+
+
+def visitor_counter_keys(*, organization_id, visitor_id: str) -> list[str]:
+    """The counter keys of one visitor's own budgets (privacy erasure removes them)."""
+    return [
+        Budget(policy=policy, key=f"{organization_id}:{visitor_id}", limit=1, window=1).counter_key
+        for policy in VISITOR_POLICIES
+    ]

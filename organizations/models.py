@@ -237,3 +237,65 @@ class Event(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.type} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("Audit events are append-only.")
+
+    def delete(self):
+        raise PermissionError("Audit events are append-only.")
+
+
+class AuditEventManager(models.Manager.from_queryset(AuditEventQuerySet)):
+    def for_organization(self, organization) -> AuditEventQuerySet:
+        if organization is None:
+            from supportai.tenancy import UnscopedQueryError
+
+            raise UnscopedQueryError("for_organization() needs an organization, got None.")
+        return self.get_queryset().filter(organization=organization)
+
+
+class AuditEvent(models.Model):
+    """One account-changing action: who (a user or an API key, by name), from where, on what,
+    and which fields changed — never a secret and never a message text.
+
+    Append-only twice over: this model and its queryset refuse update and delete, and a
+    PostgreSQL trigger (migration 0008) refuses UPDATE and DELETE of the table for everyone
+    except erasure scrubbing (organizations.audit.audit_scrub), which sets a
+    transaction-local flag to blank personal data in place.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.DO_NOTHING, related_name="+", db_constraint=True
+    )
+    action = models.CharField(max_length=64)
+    actor = models.CharField(max_length=255, blank=True, default="")  # email, or "api_key:<name>"
+    actor_type = models.CharField(max_length=16, blank=True, default="")  # user | api_key | system
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True, default="")
+    target_type = models.CharField(max_length=64, blank=True, default="")
+    target_id = models.CharField(max_length=64, blank=True, default="")
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AuditEventManager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="audit_org_created"),
+            models.Index(fields=["organization", "action", "-created_at"], name="audit_org_action"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events are append-only.")

@@ -184,3 +184,9 @@ def api_key_may_administer(*, api_key: ApiKey) -> bool:
         .filter(user_id=api_key.created_by_id, role__in=[Membership.Role.OWNER, Membership.Role.ADMIN])
         .exists()
     )
+
+
+def user_get_by_email(*, email: str):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(username=email.strip().lower()).first()

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from organizations.models import ApiKey, Organization
+from organizations.models import ApiKey, AuditEvent, Organization
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
@@ -30,3 +30,21 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
 class ApiKeyCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "action",
+            "actor",
+            "actor_type",
+            "ip",
+            "user_agent",
+            "target_type",
+            "target_id",
+            "changes",
+            "created_at",
+        ]
+        read_only_fields = fields

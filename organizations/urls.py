@@ -7,6 +7,7 @@ api_v1 = [
     *api_path("organization", api.OrganizationDetailApi.as_view(), "organization-detail"),
     *api_path("api-keys", api.ApiKeyListCreateApi.as_view(), "api-key-list"),
     *api_path("api-keys/<uuid:pk>", api.ApiKeyDetailApi.as_view(), "api-key-detail"),
+    *api_path("audit-events", api.AuditEventListApi.as_view(), "audit-event-list"),
 ]
 
 pages = [
@@ -37,6 +38,7 @@ pages = [
         views.ApiKeyRevokeView.as_view(),
         name="settings-api-key-revoke",
     ),
+    path("settings/audit-log/", views.AuditLogView.as_view(), name="settings-audit-log"),
     path("settings/security/", views.SecuritySettingsView.as_view(), name="settings-security"),
     path("settings/members/", views.MemberListView.as_view(), name="settings-members"),
     path("settings/members/<uuid:pk>/role/", views.MemberRoleView.as_view(), name="settings-member-role"),

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import csv
+import datetime
+import json
 import secrets
 import uuid
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse, reverse_lazy
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
-from organizations import selectors, services, throttles
+from organizations import audit, selectors, services, throttles
 from organizations.budgets import budget_usage_list
 from organizations.forms import (
     ApiKeyCreateForm,
@@ -140,8 +144,25 @@ class LoginView(RateLimitHeadersPageMixin, SecurityHeadersMixin, auth_views.Logi
     rate_limit_group = "login-ip"
     rate_limit_setting = "AUTH_LOGIN_RATE_PER_IP"
 
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        user = form.get_user()
+        audit.audit_record_for_user(
+            user=user, action="auth.signed_in", actor=audit.actor_from_request(self.request, user=user)
+        )
+        return response
+
     def form_invalid(self, form):
         response = super().form_invalid(form)
+        email = (form.data.get("username") or "").strip()
+        user = selectors.user_get_by_email(email=email) if email else None
+        if user is not None:  # an unknown address belongs to no organization's log
+            audit.audit_record_for_user(
+                user=user,
+                action="auth.sign_in_failed",
+                actor=audit.actor_from_request(self.request, user=user.email),
+                changes={"throttled": form.throttled is not None},
+            )
         if form.throttled is not None:
             return _rate_limited(response, form.throttled)
         return response
@@ -189,6 +210,15 @@ class PasswordResetDoneView(SecurityHeadersMixin, auth_views.PasswordResetDoneVi
 class PasswordResetConfirmView(SecurityHeadersMixin, auth_views.PasswordResetConfirmView):
     template_name = "registration/password_reset_confirm.html"
     success_url = reverse_lazy("password-reset-complete")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit.audit_record_for_user(
+            user=form.user,
+            action="auth.password_reset",
+            actor=audit.actor_from_request(self.request, user=form.user),
+        )
+        return response
 
 
 class PasswordResetCompleteView(SecurityHeadersMixin, auth_views.PasswordResetCompleteView):
@@ -335,7 +365,11 @@ class OrganizationSettingsView(OrganizationMixin, FormView):
         if not self.membership.can_manage:
             messages.error(self.request, "Only owners and admins can rename the organization.")
             return redirect("settings-organization")
+        old_name = self.organization.name
         services.organization_update(organization=self.organization, name=form.cleaned_data["name"])
+        self.audit(
+            "settings.updated", target=self.organization, changes={"name": [old_name, self.organization.name]}
+        )
         messages.success(self.request, "Organization name saved.")
         return redirect("settings-organization")
 
@@ -398,6 +432,9 @@ class ApiKeyListView(OrganizationMixin, FormView):
         api_key, secret = services.api_key_create(
             organization=self.organization, name=form.cleaned_data["name"], created_by=self.request.user
         )
+        self.audit(
+            "api_key.created", target=api_key, changes={"name": api_key.name, "client_id": api_key.client_id}
+        )
         context = self.get_context_data(form=ApiKeyCreateForm(), new_key=api_key, new_secret=secret)
         response = self.render_to_response(context)
         # The only page the secret ever appears on: never cache it, never replay it.
@@ -421,8 +458,87 @@ class ApiKeyRevokeView(OrganizationMixin, TemplateView):
 
     def post(self, request, pk):
         api_key = services.api_key_revoke(api_key=self.get_api_key())
+        self.audit("api_key.revoked", target=api_key, changes={"name": api_key.name})
         messages.success(request, f"“{api_key.name}” is revoked. Requests with it are now rejected.")
         return redirect("settings-api-keys")
+
+
+# --- Settings > Audit log ----------------------------------------------------------------------
+
+
+def _day(value: str):
+    try:
+        return datetime.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+class AuditLogView(OrganizationMixin, TemplateView):
+    """The organization's audit log: filter by actor, action and date; `?format=csv` exports
+    what the filters select (owners and admins; nothing here changes an event)."""
+
+    template_name = "organizations/settings_audit_log.html"
+    manage_required = True
+    nav = "settings"
+    title = "Audit log"
+    CSV_LIMIT = 50_000
+
+    def events(self):
+        params = self.request.GET
+        date_from, date_to = _day(params.get("date_from", "")), _day(params.get("date_to", ""))
+        return audit.audit_event_list(
+            organization=self.organization,
+            action=params.get("action", "").strip()[:64] or None,
+            actor=params.get("actor", "").strip()[:255] or None,
+            since=datetime.datetime.combine(date_from, datetime.time.min, tzinfo=datetime.UTC)
+            if date_from
+            else None,
+            until=datetime.datetime.combine(
+                date_to + datetime.timedelta(days=1), datetime.time.min, tzinfo=datetime.UTC
+            )
+            if date_to
+            else None,
+        )
+
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("format") == "csv":
+            response = HttpResponse(content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
+            writer = csv.writer(response)
+            writer.writerow(
+                ["time", "action", "actor", "ip", "user_agent", "target_type", "target_id", "changes"]
+            )
+            for event in self.events()[: self.CSV_LIMIT].iterator():
+                writer.writerow(
+                    [
+                        event.created_at.isoformat(),
+                        event.action,
+                        _csv_safe(event.actor),
+                        event.ip or "",
+                        _csv_safe(event.user_agent),
+                        event.target_type,
+                        event.target_id,
+                        _csv_safe(json.dumps(event.changes, ensure_ascii=False)),
+                    ]
+                )
+            return response
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        filters = {key: self.request.GET.get(key, "") for key in ("actor", "action", "date_from", "date_to")}
+        context.update(
+            page_obj=paginate(self.request, self.events()),
+            filters=filters,
+            csv_query=urlencode({**{k: v for k, v in filters.items() if v}, "format": "csv"}),
+            settings_tab="audit-log",
+        )
+        return context
+
+
+def _csv_safe(value: str) -> str:
+    # A cell starting with = + - @ is a formula to spreadsheet programs (CSV injection).
+    return "'" + value if value[:1] in {"=", "+", "-", "@"} else value
 
 
 # --- Settings > Security ------------------------------------------------------------------------
@@ -447,7 +563,8 @@ class SecuritySettingsView(OrganizationMixin, TemplateView):
         return context
 
     def post(self, request):
-        _row, secret = identity_secret_rotate(organization=self.organization, created_by=request.user)
+        row, secret = identity_secret_rotate(organization=self.organization, created_by=request.user)
+        self.audit("identity_secret.rotated", target=row, changes={"hint": row.hint})
         response = self.render_to_response(self.get_context_data(new_secret=secret))
         # The only page the secret ever appears on: never cache it, never replay it.
         response["Cache-Control"] = "no-store"
@@ -486,6 +603,9 @@ class MemberListView(OrganizationMixin, FormView):
         except ApplicationError as error:
             form.add_error("email", error.detail)
             return self.form_invalid(form)
+        self.audit(
+            "member.invited", target=invitation, changes={"email": invitation.email, "role": invitation.role}
+        )
         messages.success(
             self.request, f"Invitation sent to {invitation.email}. They join once they accept it."
         )
@@ -528,11 +648,17 @@ class MemberRoleView(MemberMixin, View):
         if refusal:
             messages.error(request, refusal)
             return redirect("settings-members")
+        old_role = member.role
         try:
             services.membership_role_change(membership=member, role=role)
         except ApplicationError as error:
             messages.error(request, error.detail)
         else:
+            self.audit(
+                "member.role_changed",
+                target=member,
+                changes={"email": member.user.email, "role": [old_role, member.role]},
+            )
             messages.success(request, f"{member.user.email} is now {member.get_role_display().lower()}.")
         return redirect("settings-members")
 
@@ -557,6 +683,7 @@ class MemberRemoveView(MemberMixin, TemplateView):
         except ApplicationError as error:
             messages.error(request, error.detail)
             return redirect("settings-members")
+        self.audit("member.removed", target=member, changes={"email": member.user.email, "role": member.role})
         messages.success(request, f"{member.user.email} no longer has access to {self.organization.name}.")
         if member.user_id == request.user.pk:
             return redirect(reverse("overview"))

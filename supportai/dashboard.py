@@ -15,6 +15,7 @@ from django.db.models import F
 from django.http import Http404
 from django.shortcuts import redirect
 
+from organizations import audit as audit_log
 from organizations import selectors as organization_selectors
 from organizations import services as organization_services
 from organizations.models import Membership, Organization
@@ -109,6 +110,17 @@ class OrganizationMixin(SecurityHeadersMixin, LoginRequiredMixin):
             page_title=self.title,
         )
         return context
+
+    def audit(self, action: str, *, target=None, target_type: str = "", changes: dict | None = None) -> None:
+        """Record an account-changing action of the signed-in operator in the audit log."""
+        audit_log.audit_record(
+            organization=self.organization,
+            action=action,
+            actor=audit_log.actor_from_request(self.request),
+            target_type=target_type or (target._meta.model_name if target is not None else ""),
+            target_id=getattr(target, "pk", "") or "",
+            changes=changes,
+        )
 
     def scoped_get(self, queryset, **lookup):
         """One object of the current organization, or 404 (also for other orgs' ids)."""

@@ -95,6 +95,11 @@ _CALLS = Counter()
 @schemathesis.hook
 def map_case(context, case):
     method = case.method.upper()
+    if method != case.operation.method.upper():
+        # A probe with a method the operation does not declare must get 405, not the 400
+        # that poisoned input gets first; which case is poisoned shifts with every new
+        # operation in the schema, so leave such probes alone.
+        return case
     if isinstance(case.body, dict) and case.media_type == "application/json":
         _CALLS["body"] += 1
         if _CALLS["body"] % 3 == 0:

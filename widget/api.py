@@ -11,6 +11,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from organizations import audit as audit_log
 from organizations import budgets
 from organizations import selectors as organization_selectors
 from organizations.selectors import api_key_widget_facing
@@ -86,6 +87,7 @@ class WidgetListCreateApi(_WidgetSerializing, OrganizationGenericAPIView):
     def post(self, request):
         fields = _validated_write(request, partial=False)
         widget = services.widget_create(organization=self.organization, **fields)
+        self.audit("widget.created", target=widget, changes={"title": widget.title})
         return Response(self.serialize(widget), status=status.HTTP_201_CREATED)
 
 
@@ -109,7 +111,10 @@ class WidgetDetailApi(_WidgetSerializing, OrganizationGenericAPIView):
     def patch(self, request, pk):
         widget = self._widget(pk)
         fields = _validated_write(request, partial=True)
-        return Response(self.serialize(services.widget_update(widget=widget, **fields)))
+        changes = audit_log.model_changes(widget, {k: v for k, v in fields.items() if k != "assistant_id"})
+        widget = services.widget_update(widget=widget, **fields)
+        self.audit("widget.updated", target=widget, changes=changes)
+        return Response(self.serialize(widget))
 
     @extend_schema(operation_id="widgets_update", request=WidgetWriteSerializer, responses=WidgetSerializer)
     def put(self, request, pk):
@@ -117,7 +122,9 @@ class WidgetDetailApi(_WidgetSerializing, OrganizationGenericAPIView):
 
     @extend_schema(operation_id="widgets_destroy", responses={200: None})
     def delete(self, request, pk):
-        services.widget_delete(widget=self._widget(pk))
+        widget = self._widget(pk)
+        services.widget_delete(widget=widget)
+        self.audit("widget.deleted", target_type="widget", changes={"id": str(pk), "title": widget.title})
         return Response(None, status=status.HTTP_200_OK)
 
 

@@ -14,13 +14,14 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from assistants.models import UserContext
 from chat.models import Conversation, Message
 from chat.selectors import Subject, subject_contexts, subject_conversations
+from organizations.audit import audit_scrub
+from organizations.budgets import visitor_counter_keys
 from organizations.models import Organization
 from supportai.models import RateCounter
 
@@ -45,6 +46,15 @@ def privacy_erase(*, organization: Organization, subject: Subject) -> dict[str, 
         visitor_ids.add(subject.value)
     contexts = subject_contexts(organization=organization, subject=subject)
     context_ids = list(contexts.values_list("pk", flat=True))
+    personal_values = {
+        subject.value,
+        *[str(ref) for ref in contexts.values_list("user_reference", flat=True)],
+    }
+    personal_values.update(
+        str(traits.get("email"))
+        for traits in contexts.values_list("traits", flat=True)
+        if isinstance(traits, dict) and traits.get("email")
+    )
     counts = {
         "sessions": Conversation.objects.for_organization(organization)
         .filter(pk__in=conversation_ids, kind=Conversation.Kind.SESSION)
@@ -63,11 +73,19 @@ def privacy_erase(*, organization: Organization, subject: Subject) -> dict[str, 
     Message.objects.for_organization(organization).filter(conversation_id__in=conversation_ids).delete()
     Conversation.objects.for_organization(organization).filter(pk__in=conversation_ids).delete()
     UserContext.objects.for_organization(organization).filter(pk__in=context_ids).delete()
-    # Without Redis, visitors' rate-limit buckets are rows named after the visitor id.
-    rate_rows = Q(pk__in=[])
-    for visitor in visitor_ids:
-        rate_rows |= Q(key__contains=visitor)
-    counts["rate_counters"] = RateCounter.objects.filter(rate_rows).delete()[0] if visitor_ids else 0
+    # Without Redis, a visitor's own rate-limit buckets are rows named after their visitor id
+    # (exact keys: a substring match would reset other visitors' limits).
+    counter_keys = [
+        key
+        for visitor in sorted(visitor_ids)
+        for key in visitor_counter_keys(organization_id=organization.pk, visitor_id=visitor)
+    ]
+    counts["rate_counters"] = (
+        RateCounter.objects.filter(key__in=counter_keys).delete()[0] if counter_keys else 0
+    )
+    # Erasure reaches the audit log too: events that named the person keep their action and
+    # time, without the personal data.
+    counts["audit_events"] = audit_scrub(organization=organization, values=sorted(personal_values))
     logger.info(
         "privacy erase in organization %s by %s: %s", organization.pk, subject.kind, counts
     )  # never the identifier itself

@@ -11,6 +11,7 @@ from rest_framework import exceptions, generics, mixins, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from organizations import audit as audit_log
 from organizations.budgets import request_budgets
 from supportai.api.ratelimit import budgets_enforce
 
@@ -62,6 +63,17 @@ class OrganizationAPIView(RateLimitHeadersMixin, APIView):
             stages=request_budgets(request=request, view=self, credential=credential),
             # Widget tokens are minted without a secret: without a working limiter, refuse.
             fail_closed=credential is not None and credential.is_widget,
+        )
+
+    def audit(self, action: str, *, target=None, target_type: str = "", changes: dict | None = None) -> None:
+        """Record an account-changing action of this request's credential in the audit log."""
+        audit_log.audit_record(
+            organization=self.organization,
+            action=action,
+            actor=audit_log.actor_from_request(self.request),
+            target_type=target_type or (target._meta.model_name if target is not None else ""),
+            target_id=getattr(target, "pk", "") or "",
+            changes=changes,
         )
 
 

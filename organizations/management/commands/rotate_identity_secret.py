@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from organizations.audit import AuditActor, audit_record
 from organizations.identity import identity_secret_rotate
 from organizations.selectors import organization_get_by_slug
 
@@ -20,7 +21,15 @@ class Command(BaseCommand):
         organization = organization_get_by_slug(slug=options["org"])
         if organization is None:
             raise CommandError(f"No organization with slug '{options['org']}'.")
-        _row, secret = identity_secret_rotate(organization=organization)
+        row, secret = identity_secret_rotate(organization=organization)
+        audit_record(
+            organization=organization,
+            action="identity_secret.rotated",
+            actor=AuditActor(name="manage.py rotate_identity_secret", kind="system"),
+            target_type="identitysecret",
+            target_id=row.pk,
+            changes={"hint": row.hint},
+        )
         if options["json"]:
             self.stdout.write(json.dumps({"identity_secret": secret}))
         else:

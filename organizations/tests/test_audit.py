@@ -1,0 +1,267 @@
+"""The audit log: what is recorded (and never), who may read it, and that nothing can change it."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+from django.test import Client
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from assistants.models import Assistant
+from chat import services as chat_services
+from organizations.audit import AuditActor, audit_record
+from organizations.models import AuditEvent, Membership
+from organizations.services import api_key_create
+from supportai.testing import member_add
+from tests.conftest import assert_error_shape
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/audit-events"
+
+
+def actions(organization) -> list[str]:
+    return list(
+        AuditEvent.objects.for_organization(organization)
+        .order_by("created_at")
+        .values_list("action", flat=True)
+    )
+
+
+def test_events_cannot_be_updated_or_deleted_by_the_model_the_queryset_or_sql(tenant):
+    event = audit_record(organization=tenant.organization, action="test.happened", actor=AuditActor(name="x"))
+    event.action = "test.changed"
+    with pytest.raises(PermissionError):
+        event.save()
+    with pytest.raises(PermissionError):
+        event.delete()
+    with pytest.raises(PermissionError):
+        AuditEvent.objects.for_organization(tenant.organization).update(action="rewritten")
+    with pytest.raises(PermissionError):
+        AuditEvent.objects.for_organization(tenant.organization).delete()
+    # The database trigger holds even against raw SQL (a shell, another program).
+    for statement in (
+        "UPDATE organizations_auditevent SET action = 'rewritten'",
+        "DELETE FROM organizations_auditevent",
+    ):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement)
+    assert actions(tenant.organization) == ["test.happened"]
+
+
+def test_api_key_lifecycle_is_recorded_without_the_secret(tenant):
+    created = tenant.client().post(
+        "/api/v1/api-keys", {"name": "Backend"}, format="json", HTTP_USER_AGENT="curl/8"
+    )
+    secret = created.json()["data"]["client_secret"]
+    tenant.client().delete(f"/api/v1/api-keys/{created.json()['data']['id']}")
+    events = list(AuditEvent.objects.for_organization(tenant.organization).order_by("created_at"))
+    assert [event.action for event in events] == ["api_key.created", "api_key.revoked"]
+    first = events[0]
+    assert first.actor == "api_key:test key" and first.actor_type == "api_key"
+    assert first.ip == "127.0.0.1" and first.user_agent == "curl/8"
+    assert first.target_type == "apikey" and first.target_id == created.json()["data"]["id"]
+    assert first.changes["name"] == "Backend"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM organizations_auditevent WHERE changes::text LIKE %s", [f"%{secret[-16:]}%"]
+        )
+        assert cursor.fetchone()[0] == 0
+
+
+def test_sign_in_success_failure_and_password_reset_are_recorded(tenant):
+    client = Client()
+    client.post(
+        reverse("login"), {"username": tenant.owner.email, "password": "wrong"}, HTTP_USER_AGENT="ua-test"
+    )
+    client.post(reverse("login"), {"username": tenant.owner.email, "password": "correct-horse-battery"})
+    client.post(
+        reverse("login"), {"username": "nobody@example.com", "password": "x"}
+    )  # no organization's business
+    assert actions(tenant.organization) == ["auth.sign_in_failed", "auth.signed_in"]
+    failed = AuditEvent.objects.for_organization(tenant.organization).get(action="auth.sign_in_failed")
+    assert failed.actor == tenant.owner.email and failed.user_agent == "ua-test"
+    assert "wrong" not in str(failed.changes)
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    tenant.owner.refresh_from_db()  # signing in changed last_login, which reset tokens depend on
+    uid = urlsafe_base64_encode(force_bytes(tenant.owner.pk))
+    token = default_token_generator.make_token(tenant.owner)
+    reset = Client()
+    page = reset.get(reverse("password-reset-confirm", args=[uid, token]), follow=True)
+    reset.post(
+        page.redirect_chain[-1][0],
+        {"new_password1": "another-horse-battery", "new_password2": "another-horse-battery"},
+    )
+    assert actions(tenant.organization)[-1] == "auth.password_reset"
+
+
+def test_dashboard_actions_are_recorded(tenant, owner_client):
+    owner_client.post("/settings/security/")
+    owner_client.post("/settings/api-keys/", {"name": "Dash key"})
+    agent = member_add(tenant, role="agent", email="agent@acme.example")
+    membership = Membership.objects.for_organization(tenant.organization).get(user=agent)
+    owner_client.post(f"/settings/members/{membership.pk}/role/", {"role": "admin"})
+    owner_client.post("/settings/members/", {"email": "new@acme.example", "role": "agent"})
+    owner_client.post(f"/settings/members/{membership.pk}/remove/")
+    owner_client.post("/settings/privacy/", {"action": "policy", "retention_days": "90"})
+    assistant = Assistant.objects.create(organization=tenant.organization, name="A")
+    conversation = chat_services.session_create(organization=tenant.organization, assistant=assistant)
+    owner_client.post(f"/inbox/{conversation.pk}/take-over/")
+    assert actions(tenant.organization) == [
+        "identity_secret.rotated",
+        "api_key.created",
+        "member.role_changed",
+        "member.invited",
+        "member.removed",
+        "settings.updated",
+        "conversation.taken_over",
+    ]
+    role_change = AuditEvent.objects.for_organization(tenant.organization).get(action="member.role_changed")
+    assert role_change.changes == {"email": "agent@acme.example", "role": ["agent", "admin"]}
+    assert role_change.actor == tenant.owner.email and role_change.actor_type == "user"
+    settings_change = AuditEvent.objects.for_organization(tenant.organization).get(action="settings.updated")
+    assert settings_change.changes == {"retention_days": [None, 90]}
+
+
+def test_api_resource_changes_are_recorded_with_a_short_diff(tenant):
+    api = tenant.client()
+    assistant = api.post("/api/v1/assistants", {"name": "Helper"}, format="json").json()["data"]
+    api.patch(f"/api/v1/assistants/{assistant['id']}", {"tone": "casual", "name": "Helper"}, format="json")
+    widget = api.post("/api/v1/widgets", {"assistant_id": assistant["id"]}, format="json").json()["data"]
+    api.patch(f"/api/v1/widgets/{widget['id']}", {"title": "New"}, format="json")
+    api.delete(f"/api/v1/widgets/{widget['id']}")
+    api.post(
+        "/api/v1/knowledge/qa", {"question": "Secret question?", "answer": "Hidden answer"}, format="json"
+    )
+    api.delete(f"/api/v1/assistants/{assistant['id']}")
+    assert actions(tenant.organization) == [
+        "assistant.created",
+        "assistant.updated",
+        "widget.created",
+        "widget.updated",
+        "widget.deleted",
+        "knowledge.created",
+        "assistant.deleted",
+    ]
+    events = {event.action: event for event in AuditEvent.objects.for_organization(tenant.organization)}
+    assert events["assistant.updated"].changes == {"tone": ["professional", "casual"]}
+    assert events["widget.updated"].changes == {"title": ["Support", "New"]}
+    assert "Hidden answer" not in str(events["knowledge.created"].changes)
+
+
+def test_audit_events_api_filters_pages_and_is_for_admin_keys_only(tenant, other_tenant):
+    for number in range(5):
+        audit_record(
+            organization=tenant.organization, action="api_key.created", actor=AuditActor(name=f"a{number}@x")
+        )
+    audit_record(organization=tenant.organization, action="member.removed", actor=AuditActor(name="boss@x"))
+    audit_record(
+        organization=other_tenant.organization, action="api_key.created", actor=AuditActor(name="theirs@x")
+    )
+    everything = tenant.client().get(URL)
+    assert everything.status_code == 200, everything.content
+    data = everything.json()["data"]
+    assert data["count"] == 6 and all(row["actor"] != "theirs@x" for row in data["results"])
+    assert set(data["results"][0]) == {
+        "id",
+        "action",
+        "actor",
+        "actor_type",
+        "ip",
+        "user_agent",
+        "target_type",
+        "target_id",
+        "changes",
+        "created_at",
+    }
+    assert [
+        row["action"] for row in tenant.client().get(URL + "?action=member.removed").json()["data"]["results"]
+    ] == ["member.removed"]
+    assert tenant.client().get(URL + "?action=api_key").json()["data"]["count"] == 5
+    assert tenant.client().get(URL + "?actor=boss").json()["data"]["count"] == 1
+    assert tenant.client().get(URL + "?since=2999-01-01").json()["data"]["count"] == 0
+    assert_error_shape(tenant.client().get(URL + "?since=yesterday"), 400)
+    # Cursor pagination walks all six, newest first, without repeats.
+    seen, url = [], URL + "?page_size=4"
+    while url:
+        page = tenant.client().get(url).json()["data"]
+        seen += [row["id"] for row in page["results"]]
+        url = page["next"]
+    assert len(seen) == len(set(seen)) == 6
+    # Agents' keys and widget tokens: 403; writing is not a method at all.
+    agent = member_add(tenant, role="agent")
+    _key, secret = api_key_create(organization=tenant.organization, name="agent's", created_by=agent)
+    agent_api = APIClient()
+    agent_api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert_error_shape(agent_api.get(URL), 403)
+    token = (
+        APIClient().post("/api/v1/auth/widget-token", {"client_id": tenant.client_id}, format="json").json()
+    )
+    visitor = APIClient()
+    visitor.credentials(HTTP_AUTHORIZATION=f"Bearer {token['token']}")
+    assert_error_shape(visitor.get(URL), 403)
+    event_id = data["results"][0]["id"]
+    for method in ("post", "put", "patch", "delete"):
+        assert_error_shape(getattr(tenant.client(), method)(URL, {}, format="json"), 405)
+    assert_error_shape(tenant.client().delete(f"{URL}/{event_id}"), 404)
+    assert AuditEvent.objects.for_organization(tenant.organization).count() == 6
+
+
+def test_dashboard_audit_log_filters_exports_csv_and_is_for_managers(tenant, owner_client):
+    audit_record(
+        organization=tenant.organization, action="api_key.created", actor=AuditActor(name="=cmd|x@evil")
+    )
+    audit_record(
+        organization=tenant.organization, action="member.removed", actor=AuditActor(name="boss@acme.example")
+    )
+    page = owner_client.get("/settings/audit-log/?action=member.removed").content.decode()
+    assert "boss@acme.example" in page and "=cmd|x@evil" not in page
+    csv_response = owner_client.get("/settings/audit-log/?format=csv")
+    assert csv_response["Content-Type"].startswith("text/csv")
+    body = csv_response.content.decode()
+    assert "member.removed" in body and "'=cmd|x@evil" in body  # formula-safe cell
+    filtered = owner_client.get("/settings/audit-log/?format=csv&actor=boss").content.decode()
+    assert "api_key.created" not in filtered
+    agent = member_add(tenant, role="agent")
+    agent_client = Client()
+    agent_client.force_login(agent)
+    assert agent_client.get("/settings/audit-log/").status_code == 403
+    assert agent_client.get("/settings/audit-log/?format=csv").status_code == 403
+
+
+def test_erasure_scrubs_personal_data_from_events_and_records_itself_without_it(tenant, owner_client):
+    email = f"p{uuid.uuid4().hex[:8]}@example.com"
+    audit_record(
+        organization=tenant.organization,
+        action="member.invited",
+        actor=AuditActor(name="boss@x"),
+        changes={"email": email},
+    )
+    tenant.client().post(
+        "/api/v1/contexts", {"user_reference": "c-1", "traits": {"email": email}}, format="json"
+    )
+    response = tenant.client().post("/api/v1/privacy/erase", {"email": email}, format="json")
+    assert response.json()["data"]["audit_events"] == 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM organizations_auditevent WHERE changes::text ILIKE %s OR actor ILIKE %s",
+            [f"%{email}%", f"%{email}%"],
+        )
+        assert cursor.fetchone()[0] == 0
+    erased = AuditEvent.objects.for_organization(tenant.organization).get(action="privacy.erased")
+    assert erased.changes["by"] == "email" and erased.changes["contexts"] == 1
+    assert AuditEvent.objects.for_organization(tenant.organization).get(action="member.invited").changes == {
+        "erased": True
+    }
+    tenant.client().get(f"/api/v1/privacy/export?email={email}")
+    assert actions(tenant.organization)[-1] == "privacy.exported"
