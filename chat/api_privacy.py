@@ -30,6 +30,7 @@ class PrivacyEraseResultSerializer(serializers.Serializer):
     conversations = serializers.IntegerField()
     messages = serializers.IntegerField()
     feedback = serializers.IntegerField()
+    csat = serializers.IntegerField()
     contexts = serializers.IntegerField()
     rate_counters = serializers.IntegerField()
     audit_events = serializers.IntegerField()

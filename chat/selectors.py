@@ -520,10 +520,8 @@ def subject_conversations(*, organization, subject: Subject):
     elif subject.kind == "visitor_id":
         match = Q(visitor_id=subject.value) | Q(metadata__client_visitor_id=subject.value)
     else:
-        match = Q(metadata__email__iexact=subject.value)
-        handoff_email = {field.name for field in Conversation._meta.get_fields()} & {"handoff_email", "email"}
-        for field in handoff_email:  # the support desk's "email me the reply" address
-            match |= Q(**{f"{field}__iexact": subject.value})
+        # The support desk's "email me the reply" address, or an email the page put in metadata.
+        match = Q(metadata__email__iexact=subject.value) | Q(handoff_email__iexact=subject.value)
     if references:
         match |= Q(user_context__user_reference__in=references) | Q(customer_id__in=references)
     return conversations.filter(match)
@@ -540,10 +538,10 @@ def privacy_export(*, organization, subject: Subject) -> dict:
     conversations = (
         subject_conversations(organization=organization, subject=subject)
         .select_related("assistant", "user_context")
-        .prefetch_related("messages")
+        .prefetch_related("messages", "csat_ratings")
         .order_by("created_at")
     )
-    threads, feedback = [], []
+    threads, feedback, csat = [], [], []
     for conversation in conversations:
         messages = []
         for message in conversation.messages.all():
@@ -580,9 +578,17 @@ def privacy_export(*, organization, subject: Subject) -> dict:
             "last_message_at": _iso(conversation.last_message_at),
             "messages": messages,
         }
-        for extra in ("handoff_email", "handoff_reason"):  # the support desk's fields, when present
-            if hasattr(conversation, extra):
-                thread[extra] = getattr(conversation, extra)
+        thread["handoff_email"] = conversation.handoff_email
+        thread["handoff_reason"] = conversation.handoff_reason
+        for rating in conversation.csat_ratings.all():
+            csat.append(
+                {
+                    "conversation_id": str(conversation.pk),
+                    "score": rating.score,
+                    "comment": rating.comment,
+                    "created_at": _iso(rating.created_at),
+                }
+            )
         threads.append(thread)
     return {
         "subject": {subject.kind: subject.value},
@@ -601,4 +607,5 @@ def privacy_export(*, organization, subject: Subject) -> dict:
         "sessions": [thread for thread in threads if thread["kind"] == Conversation.Kind.SESSION],
         "conversations": [thread for thread in threads if thread["kind"] == Conversation.Kind.CONVERSATION],
         "feedback": feedback,
+        "csat": csat,
     }

@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from assistants.models import UserContext
-from chat.models import Conversation, Message
+from chat.models import Conversation, CsatRating, Message
 from chat.selectors import Subject, subject_contexts, subject_conversations
 from organizations.audit import audit_scrub
 from organizations.budgets import visitor_counter_keys
@@ -67,6 +67,9 @@ def privacy_erase(*, organization: Organization, subject: Subject) -> dict[str, 
         .count(),
         "feedback": Message.objects.for_organization(organization)
         .filter(conversation_id__in=conversation_ids, feedback__isnull=False)
+        .count(),
+        "csat": CsatRating.objects.for_organization(organization)
+        .filter(conversation_id__in=conversation_ids)
         .count(),
         "contexts": len(context_ids),
     }
