@@ -5,6 +5,7 @@ import uuid
 from django.db.models import QuerySet
 from django.utils.html import escape
 
+from organizations import selectors as organization_selectors
 from organizations.models import Organization
 from organizations.selectors import api_key_widget_facing
 from widget.models import Widget
@@ -42,6 +43,8 @@ def widget_get_public(*, widget_id) -> Widget | None:
 def widget_public_config(*, widget: Widget) -> dict:
     """What a visitor's browser may know about a widget (no allowed domains, no org data)."""
     options = widget.options or {}
+    # Outside business hours the greeting says the team is away and when it is back.
+    hours = organization_selectors.business_hours_status(organization=widget.organization)
     return {
         "id": str(widget.id),
         "assistant_id": str(widget.assistant_id),
@@ -58,6 +61,8 @@ def widget_public_config(*, widget: Widget) -> dict:
         "auto_open": options.get("auto_open", False),
         "human_handoff": options.get("human_handoff", "after_answer"),
         "is_active": widget.is_active,
+        "team_available": hours.open,
+        "team_back_at": hours.next_open.isoformat() if hours.next_open else None,
     }
 
 

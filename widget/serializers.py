@@ -75,6 +75,12 @@ class WidgetPublicConfigSerializer(serializers.Serializer):
         help_text='when the "Talk to a person" control shows: once the assistant has answered, always, never',
     )
     is_active = serializers.BooleanField()
+    team_available = serializers.BooleanField(
+        help_text="is the team at work now (the organization's business hours)"
+    )
+    team_back_at = serializers.DateTimeField(
+        allow_null=True, help_text="when the team is away: its next opening, else null"
+    )
 
 
 class WidgetTokenRequestSerializer(serializers.Serializer):

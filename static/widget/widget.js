@@ -36,6 +36,8 @@
     csatFailed: "Could not save your rating. Please try again.",
     offline: "Our team is away right now and back {when}. Leave your email and we will reply there too.",
     offlineUnknown: "Our team is away right now. Leave your email and we will reply there too.",
+    awayGreeting: "Our team is away right now and back {when}. The assistant can still help.",
+    awayGreetingUnknown: "Our team is away right now. The assistant can still help.",
     emailLabel: "Your email",
     emailSend: "Send",
     emailSaved: "Thanks! We will also reply to {email}.",
@@ -45,6 +47,15 @@
   var stacks = (registry.stacks = registry.stacks || { "bottom-right": 0, "bottom-left": 0 });
 
   // ---------------------------------------------------------------- small helpers
+  // "Monday 09:00" in the visitor's own language and zone; "" when unknown or unreadable.
+  function backAtText(backAt) {
+    try {
+      return backAt ? new Date(backAt).toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" }) : "";
+    } catch (e) {
+      return "";
+    }
+  }
+
   function el(tag, attrs, children) {
     var node = D.createElement(tag);
     if (attrs) {
@@ -669,6 +680,11 @@
 
     self.handoffControlUpdate(); // "always": shown before any answer
     if (config.greeting) self.addMessage({ role: "assistant", content: config.greeting, greeting: true });
+    // Outside business hours the greeting area says so, and when the team is back.
+    if (config.team_available === false) {
+      var back = backAtText(config.team_back_at);
+      self.note(back ? TEXT.awayGreeting.replace("{when}", back) : TEXT.awayGreetingUnknown);
+    }
     (config.suggested_questions || []).forEach(function (question) {
       self.suggest.appendChild(
         el("button", {
@@ -1059,12 +1075,7 @@
   P.awayCard = function (backAt) {
     var self = this;
     if (self.away) return;
-    var when = "";
-    try {
-      when = backAt ? new Date(backAt).toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" }) : "";
-    } catch (e) {
-      when = "";
-    }
+    var when = backAtText(backAt);
     var input = el("input", { type: "email", autocomplete: "email", maxlength: "254", "aria-label": TEXT.emailLabel, placeholder: TEXT.emailLabel });
     var note = el("span", { "aria-live": "polite" });
     var card = el("div", { cls: "away", role: "group" }, [

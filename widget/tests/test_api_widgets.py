@@ -187,3 +187,25 @@ def test_the_talk_to_a_person_option_reaches_the_public_config(api, tenant, assi
     assert widget_public_config(widget=widget)["human_handoff"] == "always"
     widget_update(widget=widget, options={})
     assert widget_public_config(widget=widget)["human_handoff"] == "after_answer"  # the default
+
+
+def test_the_public_config_says_when_the_team_is_away_and_back(api, tenant, widget):
+    from datetime import UTC, datetime, timedelta
+
+    from organizations.services import business_hours_set
+
+    url = f"/api/v1/widgets/{widget.id}/config"
+    config = api.get(url).json()["data"]
+    assert config["team_available"] is True and config["team_back_at"] is None  # no hours: always open
+    # Open only tomorrow 09:00-17:00 UTC: away now, back tomorrow at nine.
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    weekday = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[tomorrow.weekday()]
+    business_hours_set(
+        organization=tenant.organization,
+        timezone_name="UTC",
+        hours={weekday: [["09:00", "17:00"]]},
+        holidays=[],
+    )
+    config = api.get(url).json()["data"]
+    assert config["team_available"] is False
+    assert config["team_back_at"] == f"{tomorrow.date().isoformat()}T09:00:00+00:00"

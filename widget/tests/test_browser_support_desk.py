@@ -163,6 +163,10 @@ def test_outside_business_hours_the_visitor_leaves_an_email(browser, shop, tenan
     page.goto(shop.url)
     widget = page.locator(WIDGET)
     widget.locator(".launcher").click()
+    # The greeting area already says the team is away and when it is back (before any handoff).
+    greeting = widget.locator(".note", has_text="Our team is away right now and back")
+    greeting.wait_for(timeout=10000)
+    assert "The assistant can still help." in greeting.inner_text()
     widget.locator(".handoff button").click()
     away = widget.locator(".away")
     away.wait_for(timeout=10000)
