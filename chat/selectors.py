@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.db.models import (
     Aggregate,
     Avg,
+    BooleanField,
     Count,
     DurationField,
     Exists,
@@ -25,6 +26,7 @@ from django.db.models.functions import Coalesce, Extract, TruncDate
 from django.utils import timezone
 
 from assistants.models import UserContext
+from chat import escalation, prompts
 from chat.models import Conversation, ConversationNote, CsatRating, Message, SavedReply
 from supportai.api.errors import NotFound, ValidationFailed
 
@@ -214,11 +216,20 @@ class ChatStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
-    top_unanswered: list[dict] = field(default_factory=list)  # [{question, count, last_asked}]
+    top_unanswered: list[dict] = field(default_factory=list)  # [{question, count, last_asked, handoff}]
 
     @property
     def answer_rate(self) -> float:
         return self.answered / self.answers if self.answers else 0.0
+
+
+def _handed_off_q(prefix: str) -> Q:
+    """A conversation a person was asked for or took over (`prefix` reaches it)."""
+    return (
+        Q(**{f"{prefix}handoff_requested_at__isnull": False})
+        | Q(**{f"{prefix}handoff_status": Conversation.HandoffStatus.HUMAN})
+        | Q(**{f"{prefix}assigned_to__isnull": False})
+    )
 
 
 def chat_stats(*, organization, days: int = 30, assistant=None, today: dt.date | None = None) -> ChatStats:
@@ -289,17 +300,49 @@ def chat_stats(*, organization, days: int = 30, assistant=None, today: dt.date |
         if conversation_count
         else 0
     )
+    handed = _handed_off_q("in_reply_to__conversation__")
     recent_unanswered = (
         answers.filter(answered=False, in_reply_to__isnull=False)
+        .annotate(handoff=ExpressionWrapper(handed, output_field=BooleanField()))
         .order_by("-created_at")
-        .values_list("in_reply_to__content", "in_reply_to__created_at")[:2000]
+        .values_list("in_reply_to__content", "in_reply_to__created_at", "handoff")[:2000]
     )
+    # Questions a person was handed (asked while one was waited for or had the conversation,
+    # or the one that reopened it) got no answer from the assistant at all: they are gaps in
+    # the knowledge too, marked as having led to a handoff. Asking for a person and small
+    # talk ("thanks!") are not questions worth a Q&A pair.
+    handed_questions = (
+        messages.filter(role=Message.Role.USER)
+        .filter(_handed_off_q("conversation__"))
+        .exclude(
+            Exists(
+                Message.objects.for_organization(organization).filter(
+                    in_reply_to=OuterRef("pk"), role=Message.Role.ASSISTANT
+                )
+            )
+        )
+        .order_by("-created_at")
+        .values_list("content", "created_at", "conversation__locale", "conversation__assistant__language")[
+            :2000
+        ]
+    )
+    rows = list(recent_unanswered) + [
+        (content, asked_at, True)
+        for content, asked_at, locale, language in handed_questions
+        if not escalation.asks_for_person(text=content, languages=(locale, language))
+        and prompts.small_talk_kind(content) is None
+    ]
     grouped: dict[str, dict] = {}
-    for content, asked_at in recent_unanswered:
+    for content, asked_at, handoff in rows:
         question = (content or "").strip()
+        if not question:
+            continue
         key = " ".join(question.lower().split()).rstrip("?!. ")
-        entry = grouped.setdefault(key, {"question": question, "count": 0, "last_asked": asked_at})
+        entry = grouped.setdefault(
+            key, {"question": question, "count": 0, "last_asked": asked_at, "handoff": False}
+        )
         entry["count"] += 1
+        entry["handoff"] = entry["handoff"] or bool(handoff)
         if asked_at and (entry["last_asked"] is None or asked_at > entry["last_asked"]):
             entry["last_asked"] = asked_at
     top_unanswered = sorted(grouped.values(), key=lambda entry: (-entry["count"], entry["question"]))[:10]

@@ -242,3 +242,27 @@ def test_inbox_badge_counts_conversations_waiting_for_a_person(owner_client, ten
     assert badge.search(owner_client.get(reverse("overview")).content).groups() == (None, b"1")
     services.handoff_take_over(conversation=conversation, user=tenant.owner)  # someone has it now
     assert badge.search(owner_client.get(reverse("overview")).content).groups() == (b" hidden", b"0")
+
+
+def test_questions_that_led_to_a_handoff_feed_turn_into_qa(
+    owner_client, foreign_client, tenant, conversation
+):
+    # The fixture's "spaceships" question went unanswered in a conversation nobody handed off.
+    handed = services.conversation_create(organization=tenant.organization, assistant=conversation.assistant)
+    services.message_post(conversation=handed, content="Do you ship to Mars?")  # unanswered, then…
+    services.message_post(conversation=handed, content="I want to talk to a person")  # …a handoff
+    services.message_post(conversation=handed, content="Can I pay with bitcoin?")  # the person's to answer
+    services.message_post(conversation=handed, content="Thanks!")
+    page = owner_client.get(reverse("overview"))
+    top = {item["question"]: item for item in page.context["stats"].top_unanswered}
+    assert top["Do you ship to Mars?"]["handoff"] and top["Can I pay with bitcoin?"]["handoff"]
+    assert not top[f"Do you sell spaceships? {XSS}"]["handoff"]
+    assert "I want to talk to a person" not in top and "Thanks!" not in top  # not knowledge gaps
+    html = page.content.decode()
+    bitcoin = html[html.index("Can I pay with bitcoin?") :].split("</li>")[0]
+    assert (
+        'data-testid="led-to-handoff"' in bitcoin and "?question=Can%20I%20pay%20with%20bitcoin%3F" in bitcoin
+    )
+    spaceships = html[html.index("Do you sell spaceships?") :].split("</li>")[0]
+    assert "led-to-handoff" not in spaceships
+    assert b"bitcoin" not in foreign_client.get(reverse("overview")).content
