@@ -235,6 +235,8 @@ def test_invite_of_a_new_address_creates_nothing_until_it_accepts_with_its_own_p
     invited = Client()
     page = invited.get(link)
     assert page.status_code == 200 and b"Accept and create my account" in page.content
+    # The set-password page names the organization the address is joining.
+    assert f"Join {tenant.organization.name}" in page.content.decode()
     weak = invited.post(link, {"action": "create", "password": "password"})
     assert weak.status_code == 200 and b"too common" in weak.content
     joined = invited.post(link, {"action": "create", "name": "New Person", "password": "my-own-pass-987"})
@@ -243,7 +245,10 @@ def test_invite_of_a_new_address_creates_nothing_until_it_accepts_with_its_own_p
         user__username="new@acme.example"
     )
     assert membership.role == "agent"
-    assert invited.get(reverse("overview")).status_code == 200
+    # Signed in afterwards, in the organization that invited it.
+    overview = invited.get(reverse("overview"))
+    assert overview.status_code == 200 and overview.wsgi_request.user.username == "new@acme.example"
+    assert tenant.organization.name in overview.content.decode()
     assert invited.get(reverse("settings-api-keys")).status_code == 403
     assert Client().get(link).status_code == 400  # used
 
