@@ -151,6 +151,7 @@
         var note = new Notification("A visitor is waiting for a person", { tag: "supportai-" + latest.id });
         note.onclick = function () { window.focus(); window.location.href = latest.url; };
       }
+      if (soundOn()) { chime(); }
     }
     function tick() {
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
@@ -168,6 +169,59 @@
     }
     tick();
   }
+  // The queue's optional sound: a short two-note tone made with the Web Audio API (no audio
+  // file to ship), off unless this browser turned it on (localStorage, per browser like the
+  // desktop-notification permission).
+  var SOUND_KEY = "supportai.queueSound";
+  var audio = null;
+  function soundOn() {
+    try { return window.localStorage.getItem(SOUND_KEY) === "on"; } catch (e) { return false; }
+  }
+  function audioContext() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) { return null; }
+    audio = audio || new Context();
+    // Browsers start audio suspended until the page has had a click or a key press.
+    if (audio.state === "suspended") { audio.resume(); }
+    return audio;
+  }
+  function chime() {
+    var context = audioContext();
+    if (!context) { return; }
+    var start = context.currentTime;
+    [784, 1047].forEach(function (frequency, index) {
+      var at = start + index * 0.18;
+      var tone = context.createOscillator();
+      var gain = context.createGain();
+      tone.type = "sine";
+      tone.frequency.value = frequency;
+      gain.gain.setValueAtTime(0.0001, at);
+      gain.gain.exponentialRampToValueAtTime(0.2, at + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.16);
+      tone.connect(gain);
+      gain.connect(context.destination);
+      tone.start(at);
+      tone.stop(at + 0.18);
+    });
+  }
+  function soundToggleShow(button) {
+    var on = soundOn();
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+    button.textContent = on ? "Sound in this browser: on" : "Sound in this browser: off";
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-sound-toggle]");
+    if (button) {
+      var on = !soundOn();
+      try { window.localStorage.setItem(SOUND_KEY, on ? "on" : "off"); } catch (e) { /* private mode */ }
+      soundToggleShow(button);
+      if (on) { chime(); } // a sample, and this click lets the page play sound later
+      return;
+    }
+    // Any click unlocks audio for the tone that comes later (autoplay rules).
+    if (audio === null && soundOn()) { audioContext(); }
+  });
+
   // Saved replies: choosing one puts its text (already filled for this visitor) in the box.
   document.addEventListener("change", function (event) {
     var select = event.target.closest("select[data-insert-into]");
@@ -193,6 +247,8 @@
     if (outcome && (!document.activeElement || document.activeElement === document.body)) { outcome.focus(); }
     var badge = document.querySelector("[data-queue-badge]");
     if (badge) { setupQueue(badge); }
+    var toggle = document.querySelector("[data-sound-toggle]");
+    if (toggle) { soundToggleShow(toggle); }
   });
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSwap", function (event) { init(event.target); });

@@ -78,3 +78,52 @@ def test_a_waiting_visitor_reaches_open_tabs_and_is_worked_from_the_queue(
     stored = Conversation.objects.for_organization(tenant.organization).get()
     assert stored.handoff_status == "resolved" and stored.resolved_by == tenant.owner
     assert stored.first_human_reply_at is not None
+
+
+# Counts the tones the page plays through the browser's real Web Audio API (which still plays).
+TONE_COUNTER = """
+window.__tones = 0;
+(function () {
+  var create = AudioContext.prototype.createOscillator;
+  AudioContext.prototype.createOscillator = function () { window.__tones += 1; return create.apply(this, arguments); };
+})();
+"""
+
+
+def test_the_optional_queue_sound_is_a_per_browser_choice(browser_context, tenant):
+    assistant = Assistant.objects.create(organization=tenant.organization, name="Acme helper")
+    browser_context.add_init_script(NOTIFICATION_RECORDER + TONE_COUNTER)
+    inbox = browser_context.new_page()
+    _login(inbox, tenant.owner.email)
+    inbox.goto("/inbox/")
+    toggle = inbox.locator("[data-sound-toggle]")
+    expect(toggle).to_have_text("Sound in this browser: off")
+    inbox.wait_for_timeout(1000)  # the queue has been asked once
+
+    # Off (the default): a newly waiting visitor shows in the badge, silently.
+    first = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v-1")
+    services.message_post(conversation=first, content="Can I talk to a person?")
+    inbox.wait_for_function("() => window.__notifications.length === 1", timeout=5000)
+    assert inbox.evaluate("window.__tones") == 0
+
+    # On: remembered by this browser across pages, and the next arrival plays the tone.
+    toggle.click()
+    expect(toggle).to_have_text("Sound in this browser: on")
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    inbox.reload()
+    expect(toggle).to_have_text("Sound in this browser: on")
+    assert inbox.evaluate("localStorage.getItem('supportai.queueSound')") == "on"
+    inbox.locator("h1").click()  # a user gesture, as an operator's tab has had
+    inbox.wait_for_timeout(1000)
+    second = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v-2")
+    services.message_post(conversation=second, content="I want to talk to a human")
+    inbox.wait_for_function("() => window.__notifications.length === 1 && window.__tones >= 2", timeout=5000)
+    assert inbox.evaluate("window.__tones") == 2  # one two-note tone
+
+    # Off again: the next arrival is silent.
+    toggle.click()
+    expect(toggle).to_have_text("Sound in this browser: off")
+    third = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v-3")
+    services.message_post(conversation=third, content="Can I talk to a person, please?")
+    inbox.wait_for_function("() => window.__notifications.length === 2", timeout=5000)
+    assert inbox.evaluate("window.__tones") == 2
