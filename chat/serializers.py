@@ -89,9 +89,18 @@ class SessionCreateSerializer(serializers.Serializer):
     metadata = serializers.JSONField(required=False, default=dict, validators=[_metadata])
 
 
+# The follow-up address a visitor left when asking for a person, or "" (documented as a
+# plain string: an email format would not admit the empty value).
+_HANDOFF_EMAIL = {"read_only": True, "help_text": "The visitor's follow-up email address, or empty."}
+# What brought a person in, or "" while nobody was asked for (the empty value is documented).
+_HANDOFF_TRIGGER = {"choices": Conversation.HandoffTrigger.choices, "allow_blank": True, "read_only": True}
+
+
 class SessionSerializer(serializers.ModelSerializer):
     assistant_id = serializers.UUIDField(read_only=True)
     status = serializers.CharField(source="handoff_status", read_only=True)
+    handoff_email = serializers.CharField(**_HANDOFF_EMAIL)
+    handoff_trigger = serializers.ChoiceField(**_HANDOFF_TRIGGER)
 
     class Meta:
         model = Conversation
@@ -130,6 +139,8 @@ class ConversationSerializer(serializers.ModelSerializer):
     assistant_id = serializers.UUIDField(read_only=True)
     user_context_id = serializers.UUIDField(read_only=True, allow_null=True)
     status = serializers.CharField(source="handoff_status", read_only=True)
+    handoff_email = serializers.CharField(**_HANDOFF_EMAIL)
+    handoff_trigger = serializers.ChoiceField(**_HANDOFF_TRIGGER)
 
     class Meta:
         model = Conversation
