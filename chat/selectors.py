@@ -652,3 +652,28 @@ def privacy_export(*, organization, subject: Subject) -> dict:
         "feedback": feedback,
         "csat": csat,
     }
+
+
+# --- the knowledge page's retrieval tester ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetrievalCheck:
+    answers: bool  # some passage is relevant enough to answer from
+    passages: list[dict] = field(default_factory=list)  # [{source…, relevant}], best first
+
+
+def retrieval_check(*, organization, assistant, question: str, limit: int = 5) -> RetrievalCheck:
+    """What the assistant would do with `question`: the passages retrieval finds, scored by
+    the same relevance gate answers use, so the page says "answers from these" or "says it
+    does not know and offers a person" instead of showing raw rank-fusion scores. (It lives
+    here because `knowledge` must not depend on `chat`.)"""
+    from django.conf import settings
+
+    from chat import grounding
+
+    candidates = grounding.knowledge_search(organization=organization, assistant=assistant, query=question)
+    scored = grounding.candidates_score(question=question, candidates=candidates)
+    threshold = settings.CHAT_RELEVANCE_THRESHOLD
+    passages = [dict(item.source, relevant=item.relevance >= threshold) for item in scored[:limit]]
+    return RetrievalCheck(answers=any(passage["relevant"] for passage in passages), passages=passages)

@@ -39,6 +39,9 @@ pages = [
     path("", views.OverviewView.as_view(), name="overview"),
     path("settings/privacy/", views.PrivacySettingsView.as_view(), name="settings-privacy"),
     path("inbox/", views.InboxView.as_view(), name="inbox"),
+    # The knowledge page's tester: retrieval plus chat's relevance gate (knowledge cannot
+    # import chat, so the view is on this side).
+    path("knowledge/test/", views.RetrievalTestView.as_view(), name="knowledge-test"),
     path("inbox/export.csv", views.InboxExportView.as_view(), name="inbox-export"),
     path("inbox/queue/", views.WaitingQueueView.as_view(), name="inbox-queue"),
     path("inbox/saved-replies/", views.SavedRepliesView.as_view(), name="inbox-saved-replies"),

@@ -26,6 +26,8 @@ from chat.forms import (
 from chat.models import Conversation
 from chat.services import privacy as privacy_services
 from knowledge import selectors as knowledge_selectors
+from knowledge.forms import RetrievalTestForm
+from knowledge.views import KnowledgeMixin
 from organizations import audit as audit_log
 from organizations import selectors as organization_selectors
 from organizations import services as organization_services
@@ -626,3 +628,28 @@ class PrivacySettingsView(OrganizationMixin, TemplateView):
             + ".",
         )
         return redirect("settings-privacy")
+
+
+class RetrievalTestView(KnowledgeMixin, View):
+    """Knowledge › Test retrieval: what the assistant would do with a question: the passages
+    it would be given, each marked relevant or not by the gate answers use, and the verdict."""
+
+    def get(self, request):
+        form = RetrievalTestForm(request.GET, assistants=self.assistants())
+        check, error = None, ""
+        if form.is_valid():
+            try:
+                check = selectors.retrieval_check(
+                    organization=self.organization,
+                    assistant=form.cleaned_data["assistant"],
+                    question=form.cleaned_data["query"],
+                )
+            except ApplicationError as failure:
+                error = failure.detail
+        else:
+            error = "Type a question to test."
+        return render(
+            request,
+            "knowledge/_retrieval_results.html",
+            {"check": check, "error": error, "query": request.GET.get("query", "")},
+        )

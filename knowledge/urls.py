@@ -20,7 +20,6 @@ pages = [
     path("knowledge/files/", views.FileUploadView.as_view(), name="knowledge-files"),
     path("knowledge/urls/", views.UrlCreateView.as_view(), name="knowledge-url-create"),
     path("knowledge/<uuid:pk>/retry/", views.SourceRetryView.as_view(), name="knowledge-source-retry"),
-    path("knowledge/test/", views.RetrievalTestView.as_view(), name="knowledge-test"),
     path("knowledge/<uuid:pk>/", views.SourceDetailView.as_view(), name="knowledge-source"),
     path("knowledge/<uuid:pk>/row/", views.SourceRowView.as_view(), name="knowledge-source-row"),
     path("knowledge/<uuid:pk>/delete/", views.SourceDeleteView.as_view(), name="knowledge-source-delete"),

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
@@ -243,28 +243,3 @@ class SourceDeleteView(KnowledgeMixin, TemplateView):
             request, f"“{source.display_title[:80]}” deleted with its {source.chunk_count} chunks."
         )
         return redirect("knowledge")
-
-
-class RetrievalTestView(KnowledgeMixin, View):
-    """What retrieval would hand the assistant for a question (same function as answering)."""
-
-    def get(self, request):
-        form = RetrievalTestForm(request.GET, assistants=self.assistants())
-        passages, error = [], ""
-        if form.is_valid():
-            try:
-                passages = selectors.chunk_search(
-                    organization=self.organization,
-                    assistant=form.cleaned_data["assistant"],
-                    query=form.cleaned_data["query"],
-                    k=5,
-                )
-            except ApplicationError as failure:
-                error = failure.detail
-        else:
-            error = "Type a question to test."
-        return render(
-            request,
-            "knowledge/_retrieval_results.html",
-            {"passages": passages, "error": error, "query": request.GET.get("query", "")},
-        )

@@ -266,3 +266,22 @@ def test_questions_that_led_to_a_handoff_feed_turn_into_qa(
     spaceships = html[html.index("Do you sell spaceships?") :].split("</li>")[0]
     assert "led-to-handoff" not in spaceships
     assert b"bitcoin" not in foreign_client.get(reverse("overview")).content
+
+
+def test_test_retrieval_says_what_the_assistant_would_do(owner_client, foreign_client, tenant):
+    knowledge_services.qa_create(
+        organization=tenant.organization,
+        question="What are your opening hours?",
+        answer="Monday to Friday, 9am to 5pm.",
+    )
+    url = reverse("knowledge-test")
+    answered = owner_client.get(url, {"query": "When are you open?"}).content.decode()
+    assert "The assistant would answer" in answered and "Relevant</span>" in answered
+    assert "9am to 5pm" in answered and "score" not in answered  # no raw rank-fusion figures
+    unknown = owner_client.get(url, {"query": "Do you sell spaceships?"}).content.decode()
+    assert "would say it does not know and offer a person" in unknown
+    assert "The assistant would answer" not in unknown and "Relevant</span>" not in unknown
+    assert "Not relevant enough" in unknown  # what retrieval found is still shown, judged
+    assert "Type a question" in owner_client.get(url, {"query": ""}).content.decode()
+    theirs = foreign_client.get(url, {"query": "When are you open?"}).content.decode()
+    assert "9am to 5pm" not in theirs and "does not know" in theirs
