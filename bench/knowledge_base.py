@@ -96,6 +96,11 @@ def knowledge_base_ensure() -> dict:
     assistant = Assistant.objects.for_organization(organization).first() or assistant_create(
         organization=organization, name="Bench assistant"
     )
+    # The benches measure answered turns: unanswered ones in a row must not hand the
+    # conversation to a person (which stops the assistant answering in it).
+    Assistant.objects.for_organization(organization).filter(pk=assistant.pk).update(
+        handoff_after_unanswered=0
+    )
     if (
         not KnowledgeSource.objects.for_organization(organization)
         .filter(kind=KnowledgeSource.Kind.QA)

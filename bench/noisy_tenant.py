@@ -205,8 +205,12 @@ def scenario_run(
         server, base_url = processes.gunicorn_start(env=server_env, log_path=common.log_path(log_name))
         headers_a = common.auth_headers(tenant_a["keys"][0])
         headers_b = common.auth_headers(tenant_b["keys"][0])
+        # Every turn must reach the (slow) provider: no automatic handoff after unanswered turns.
         assistant = requests.post(
-            base_url + "/api/v1/assistants", json={"name": "Noisy"}, headers=headers_a, timeout=30
+            base_url + "/api/v1/assistants",
+            json={"name": "Noisy", "handoff_after_unanswered": 0},
+            headers=headers_a,
+            timeout=30,
         ).json()["data"]
         session_ids = [
             requests.post(
