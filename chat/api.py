@@ -188,6 +188,18 @@ LIVE_EVENT_SCHEMA = {
 LIVE_EVENTS_RESPONSE = OpenApiResponse(LIVE_EVENT_SCHEMA, description="An SSE stream")
 
 
+def live_events_schema(operation_id: str):
+    return extend_schema(
+        operation_id=operation_id,
+        description=LIVE_EVENTS_DESCRIPTION,
+        parameters=[
+            OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER),
+            OpenApiParameter("after", str),
+        ],
+        responses={(200, "text/event-stream"): LIVE_EVENTS_RESPONSE},
+    )
+
+
 class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAPIView):
     model = Message
     serializer_class = MessageSerializer
@@ -376,15 +388,7 @@ class SessionEventsApi(_ConversationMessagesBase):
     allow_widget_token = True
     kind = Conversation.Kind.SESSION
 
-    @extend_schema(
-        operation_id="sessions_events",
-        description=LIVE_EVENTS_DESCRIPTION,
-        parameters=[
-            OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER),
-            OpenApiParameter("after", str),
-        ],
-        responses={(200, "text/event-stream"): LIVE_EVENTS_RESPONSE},
-    )
+    @live_events_schema("sessions_events")
     def get(self, request, pk):
         return self.live_events(request, pk)
 
@@ -613,15 +617,7 @@ class ConversationMessagesApi(_ConversationMessagesBase):
 class ConversationEventsApi(_ConversationMessagesBase):
     kind = Conversation.Kind.CONVERSATION
 
-    @extend_schema(
-        operation_id="conversations_events",
-        description=LIVE_EVENTS_DESCRIPTION,
-        parameters=[
-            OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER),
-            OpenApiParameter("after", str),
-        ],
-        responses={(200, "text/event-stream"): LIVE_EVENTS_RESPONSE},
-    )
+    @live_events_schema("conversations_events")
     def get(self, request, pk):
         return self.live_events(request, pk)
 
