@@ -15,7 +15,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from organizations.models import BudgetAlert, Membership, Organization
+from organizations.models import BudgetAlert, Organization
+from organizations.selectors import admin_mail_recipients
 
 logger = logging.getLogger(__name__)
 
@@ -111,14 +112,7 @@ def budget_alert_mail(*, alert_id: str) -> int:
     if alert is None or alert.emailed_at is not None:  # gone, or a redelivered task
         return 0
     organization = alert.organization
-    recipients = sorted(
-        set(
-            Membership.objects.for_organization(organization)
-            .filter(role__in=[Membership.Role.OWNER, Membership.Role.ADMIN], user__is_active=True)
-            .exclude(user__email="")
-            .values_list("user__email", flat=True)
-        )
-    )
+    recipients = admin_mail_recipients(organization=organization)
     if not recipients:
         return 0
     label = budget_label(organization=organization, policy=alert.policy, key=alert.key)

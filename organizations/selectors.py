@@ -53,6 +53,18 @@ def membership_list(*, organization: Organization) -> QuerySet[Membership]:
     return Membership.objects.for_organization(organization).select_related("user").order_by("user__email")
 
 
+def admin_mail_recipients(*, organization: Organization) -> list[str]:
+    """Addresses of the active owners and admins: who is told about budgets and alerts."""
+    return sorted(
+        set(
+            Membership.objects.for_organization(organization)
+            .filter(role__in=[Membership.Role.OWNER, Membership.Role.ADMIN], user__is_active=True)
+            .exclude(user__email="")
+            .values_list("user__email", flat=True)
+        )
+    )
+
+
 def handoff_mail_recipients(*, organization: Organization) -> list[str]:
     """Addresses of the active members who asked to be emailed when a visitor waits."""
     return list(

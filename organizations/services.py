@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from organizations.models import ApiKey, Event, Invitation, LLMUsageDay, Membership, Organization
-from organizations.selectors import utc_today
+from organizations.selectors import admin_mail_recipients, utc_today
 from supportai.api.errors import Conflict, ValidationFailed
 from supportai.cache_guard import CacheUnavailable, cache_call
 
@@ -638,14 +638,7 @@ def llm_budget_alert_mail(*, organization_id, percent: int, total: int, budget: 
     organization = Organization.objects.filter(pk=organization_id).first()
     if organization is None:  # deleted since
         return 0
-    recipients = sorted(
-        set(
-            Membership.objects.for_organization(organization)
-            .filter(role__in=[Membership.Role.OWNER, Membership.Role.ADMIN], user__is_active=True)
-            .exclude(user__email="")
-            .values_list("user__email", flat=True)
-        )
-    )
+    recipients = admin_mail_recipients(organization=organization)
     if not recipients:
         return 0
     if percent >= 100:
