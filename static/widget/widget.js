@@ -1076,8 +1076,18 @@
     var self = this;
     if (self.away) return;
     var when = backAtText(backAt);
-    var input = el("input", { type: "email", autocomplete: "email", maxlength: "254", "aria-label": TEXT.emailLabel, placeholder: TEXT.emailLabel });
     var note = el("span", { "aria-live": "polite" });
+    // An error about an earlier attempt goes once the visitor edits the address.
+    var input = el("input", {
+      type: "email",
+      autocomplete: "email",
+      maxlength: "254",
+      "aria-label": TEXT.emailLabel,
+      placeholder: TEXT.emailLabel,
+      oninput: function () {
+        note.textContent = "";
+      },
+    });
     var card = el("div", { cls: "away", role: "group" }, [
       el("p", { text: when ? TEXT.offline.replace("{when}", when) : TEXT.offlineUnknown }),
       el(

@@ -175,6 +175,7 @@ def test_outside_business_hours_the_visitor_leaves_an_email(browser, shop, tenan
     away.locator("button").click()
     away.locator("text=Please enter a valid email address.").wait_for(timeout=5000)
     away.locator("input").fill("ada@example.org")
+    away.locator("text=Please enter a valid email address.").wait_for(state="detached", timeout=5000)
     page.screenshot(path=str(_screens(tmp_path) / "widget-offline-email.png"))
     away.locator("button").click()
     away.locator("text=Thanks! We will also reply to ada@example.org.").wait_for(timeout=5000)
