@@ -1,6 +1,6 @@
 """The one place outside the web server that touches a client's own (inbound) socket.
 
-Outbound connections go through `knowledge.fetcher` only; this module never opens one. It
+Outbound connections go through `core.fetcher` only; this module never opens one. It
 lets a long-lived response (a live event stream) notice that its client has gone, so the
 thread that serves it is freed within seconds instead of at the stream's end.
 """

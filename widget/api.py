@@ -292,7 +292,7 @@ def _iso_millis(moment: datetime) -> str:
 class SeedScrapeApi(OrganizationAPIView):
     """`POST /api/widget/scrape {"url", "widgetId"?}` (seed 000).
 
-    Fetches the page through the knowledge fetcher (SSRF rules apply); with `widgetId` the
+    Fetches the page through the fetcher (core.fetcher) (SSRF rules apply); with `widgetId` the
     page is also added to that widget's assistant's knowledge base.
     """
 

@@ -23,9 +23,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from knowledge import fetcher
+from core import fetcher
+from core.fetcher import FetchFailed, FetchTimeout, UrlNotAllowed
 from knowledge.chunking import text_chunk, text_normalise
-from knowledge.fetcher import FetchFailed, FetchTimeout, UrlNotAllowed
 from knowledge.models import KnowledgeSource
 from knowledge.parsing import ParseError
 from knowledge.sandbox import ParserSandbox, sandbox_shared

@@ -286,7 +286,7 @@ def url_source_create(
     """Check the URL now (refusing internal addresses before anything is stored), store it, enqueue."""
     from django.conf import settings
 
-    from knowledge import fetcher
+    from core import fetcher
 
     url = (url or "").strip() if isinstance(url, str) else ""
     if not url:

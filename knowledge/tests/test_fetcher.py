@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge import fetcher
-from knowledge.fetcher import FetchFailed, FetchTimeout, UrlNotAllowed
+from core import fetcher
+from core.fetcher import FetchFailed, FetchTimeout, UrlNotAllowed
 from knowledge.tests.sites import gzip_bomb, html_page
 
 PUBLIC = "93.184.216.34"
@@ -315,7 +315,7 @@ def test_the_fetcher_is_the_only_module_that_opens_outbound_http():
         # The fetcher opens outbound connections; the web server's worker and
         # supportai/inbound_socket.py only touch the client's own inbound socket.
         if relative in {
-            "knowledge/fetcher.py",
+            "core/fetcher.py",
             "supportai/gunicorn_worker.py",
             "supportai/inbound_socket.py",
         }:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge import fetcher, selectors, services
+from core import fetcher
+from knowledge import selectors, services
 from knowledge.models import Chunk, KnowledgeDocument, KnowledgeSource
 from knowledge.services import TransientIngestionError
 from knowledge.tests.conftest import upload

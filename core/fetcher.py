@@ -15,6 +15,10 @@ For every URL, and again for every redirect hop:
    by a watchdog that closes the socket, a cap on decoded bytes (gzip bombs stop at the
    cap), a Content-Length check, allowed content types and content encodings.
 
+`fetch()` GETs pages (knowledge ingestion, the scrape endpoint); `post()` sends a body
+(webhook deliveries) under the same rules, never following redirects, and reads at most a
+capped excerpt of the answer whatever its status.
+
 `SCRAPE_ALLOWLIST=host:port,...` (exact pairs) is the only escape hatch: such a pair
 skips the address check (tests use it to reach servers on loopback, intranets to reach
 their wiki). The resolver and the connector are parameters, so tests can prove refusals
@@ -443,7 +447,16 @@ def fetch(
 
 
 def _request(
-    *, connector, target: Target, address: str, timeout, watchdog: _Watchdog, accept: tuple[str, ...]
+    *,
+    connector,
+    target: Target,
+    address: str,
+    timeout,
+    watchdog: _Watchdog,
+    accept: tuple[str, ...],
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
 ):
     try:
         pool = connector(target=target, address=address, timeout=timeout, watchdog=watchdog)
@@ -451,13 +464,15 @@ def _request(
         if ":" in target.host:
             host_header = f"[{target.host}]" + ("" if target.port in (80, 443) else f":{target.port}")
         return pool.urlopen(
-            "GET",
+            method,
             target.path,
+            body=body,
             headers={
                 "Host": host_header,
                 "User-Agent": settings.SCRAPE_USER_AGENT,
-                "Accept": ", ".join(accept) + ", */*;q=0.1",
+                "Accept": ", ".join(accept) + ", */*;q=0.1" if accept else "*/*",
                 "Accept-Encoding": "gzip, deflate",
+                **(headers or {}),
             },
             redirect=False,
             retries=False,
@@ -484,7 +499,17 @@ def _request(
 
 
 def _response_read(
-    *, response, target, address, accept, max_bytes, raise_for_status, redirects, watchdog, total_timeout
+    *,
+    response,
+    target,
+    address,
+    accept,
+    max_bytes,
+    raise_for_status,
+    redirects,
+    watchdog,
+    total_timeout,
+    truncate: bool = False,
 ) -> FetchResponse:
     status = response.status
     headers = {key.lower(): value for key, value in response.headers.items()}
@@ -500,7 +525,7 @@ def _response_read(
     if status < 300 and accept and headers.get("content-type") and media_type not in accept:
         raise FetchFailed(f"Unsupported content type {media_type} (expected {', '.join(accept)}).")
     declared = headers.get("content-length", "")
-    if declared.isdigit() and not encoding and int(declared) > max_bytes:
+    if not truncate and declared.isdigit() and not encoding and int(declared) > max_bytes:
         raise FetchFailed(f"The page is larger than the {max_bytes // 1024} KB limit.")
     body = bytearray()
     try:
@@ -509,6 +534,9 @@ def _response_read(
             if not piece:
                 break
             body.extend(piece)
+            if len(body) > max_bytes and truncate:
+                del body[max_bytes:]
+                break
             if len(body) > max_bytes:
                 raise FetchFailed(
                     f"The page is larger than the {max_bytes // 1024} KB limit (after decompression)."
@@ -535,3 +563,62 @@ def _response_read(
         redirects=redirects,
         address=address,
     )
+
+
+def post(
+    url: str,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    max_bytes: int,
+    total_timeout: float,
+    connect_timeout: float | None = None,
+    resolve: Resolver | None = None,
+    connector: Connector | None = None,
+) -> FetchResponse:
+    """POST `body` to `url` under every rule of the module docstring, once.
+
+    The address is checked now, whatever it was when the URL was saved (DNS may have changed).
+    Redirects are not followed (a 3xx is an answer like any other); the answer's status is
+    returned, not raised, and at most `max_bytes` of its body are read (the rest is dropped),
+    so a slow or chatty receiver holds the caller for `total_timeout` at most.
+    """
+    connector = connector or pool_open
+    deadline = time.monotonic() + total_timeout
+    watchdog = _Watchdog(deadline)
+    try:
+        target = url_parse(url)
+        address = target_resolve(target, resolve=resolve)
+        remaining = deadline - time.monotonic()
+        timeout = urllib3.Timeout(
+            connect=min(connect_timeout or settings.SCRAPE_CONNECT_TIMEOUT, remaining), read=remaining
+        )
+        response = _request(
+            connector=connector,
+            target=target,
+            address=address,
+            timeout=timeout,
+            watchdog=watchdog,
+            accept=(),
+            method="POST",
+            body=body,
+            headers=headers,
+        )
+        try:
+            return _response_read(
+                response=response,
+                target=target,
+                address=address,
+                accept=(),
+                max_bytes=max_bytes,
+                raise_for_status=False,
+                redirects=(),
+                watchdog=watchdog,
+                total_timeout=total_timeout,
+                truncate=True,
+            )
+        finally:
+            response.release_conn()
+            response.close()
+    finally:
+        watchdog.cancel()
