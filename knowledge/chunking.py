@@ -21,6 +21,9 @@ MIN_SECTION_CHARS = 300
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9À-Ý])")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
+# Lines that start a block of their own even without a blank line before them: Markdown
+# list items ("- ", "* ", "1. ") and table rows ("| a | b |").
+_BLOCK_START = re.compile(r"^(?:[-*+•]\s+\S|\d{1,3}[.)]\s+\S|\|)")
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 
 
@@ -54,24 +57,30 @@ def _sentences(paragraph: str, max_chars: int) -> list[str]:
 
 def _sections(text: str, max_chars: int) -> list[_Section]:
     sections = [_Section(heading="", units=[])]
+
+    def paragraph_add(lines: list[str]) -> None:
+        units = _sentences(" ".join(lines), max_chars)
+        if units and sections[-1].units:
+            units[0] = "\n" + units[0]  # a paragraph boundary stays visible to the reader
+        sections[-1].units.extend(units)
+
     for block in _BLANK_LINES.split(text):
         paragraph_lines: list[str] = []
         for line in block.split("\n"):
             match = _HEADING.match(line)
             if match:
                 if paragraph_lines:
-                    sections[-1].units.extend(_sentences(" ".join(paragraph_lines), max_chars))
+                    paragraph_add(paragraph_lines)
                     paragraph_lines = []
                 heading = match.group(2).strip()[:500]
                 sections.append(_Section(heading=heading, units=[]))
             elif line.strip():
+                if paragraph_lines and _BLOCK_START.match(line.strip()):
+                    paragraph_add(paragraph_lines)  # a list item or table row is its own paragraph
+                    paragraph_lines = []
                 paragraph_lines.append(line)
         if paragraph_lines:
-            # A paragraph boundary: keep it visible to the reader of the chunk.
-            units = _sentences(" ".join(paragraph_lines), max_chars)
-            if units and sections[-1].units:
-                units[0] = "\n" + units[0]
-            sections[-1].units.extend(units)
+            paragraph_add(paragraph_lines)
     return [section for section in sections if section.units or section.heading]
 
 
@@ -107,7 +116,8 @@ def text_chunk(
         if not any(not item.endswith("\n") for item in buffer[carried:]):
             buffer_heading = section.heading or buffer_heading  # the most specific heading
         if heading_line:
-            buffer.append(heading_line.strip() + "\n")
+            # On a line of its own, never glued to the end of the text before it.
+            buffer.append(("\n" if len(buffer) > carried else "") + heading_line.strip() + "\n")
             buffer_length += len(heading_line)
         for unit in section.units:
             if buffer_length + len(unit) + 1 > max_chars and len(buffer) > carried:

@@ -130,12 +130,54 @@ def pdf_parse(data: bytes, *, max_pages: int) -> dict:
         total += len(text)
         if total > MAX_TEXT_CHARS:
             raise ParseError("text_limit", "The PDF holds more text than the limit allows.")
-        pages.append({"page": number, "text": text})
+        pages.append({"page": number, "text": _pdf_blocks(text)})
     if failures == page_total:
         raise ParseError("malformed", "No page of the PDF could be read.")
     if not any(item["text"].strip() for item in pages):
         raise ParseError("no_text", "The PDF contains no extractable text (scanned images need OCR).")
     return {"title": title[:500], "pages": pages, "canonical_url": "", "links": []}
+
+
+_LIST_ITEM = re.compile(r"^(?:[-•*–▪◦·‣]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+\S")
+_ENDS_SENTENCE = (".", "!", "?", ":", ";", "…", '."', ".)")
+
+
+def _pdf_blocks(text: str) -> str:
+    """A page's printed lines as paragraphs: soft-wrapped lines stay one paragraph, and a
+    blank line goes wherever a block ends, so a heading, a list item or a table row is never
+    glued to the sentence after it.
+
+    PDF text carries no paragraph marks, only lines. A line that stops well short of the
+    page's usual line length ended its block (a heading, a paragraph's last line, a cell); a
+    list item starts one; so does a short line without end punctuation after a sentence (a
+    heading that follows a full-width last line).
+    """
+    lines = [" ".join(line.split()) for line in text.split("\n")]
+    lengths = sorted(len(line) for line in lines if len(line.split()) >= 3)
+    if not lengths:
+        return "\n\n".join(line for line in lines if line)
+    usual = lengths[min(len(lengths) - 1, int(len(lengths) * 0.8))]
+
+    def short(line: str) -> bool:
+        return len(line) < 0.75 * usual
+
+    out: list[str] = []
+    previous = ""
+    for line in lines:
+        if not line:
+            if out and out[-1]:
+                out.append("")
+            previous = ""
+            continue
+        if previous and (
+            short(previous)
+            or _LIST_ITEM.match(line)
+            or (previous.endswith(_ENDS_SENTENCE) and short(line) and not line.endswith(_ENDS_SENTENCE))
+        ):
+            out.append("")
+        out.append(line)
+        previous = line
+    return "\n".join(out).strip()
 
 
 # --- DOCX -------------------------------------------------------------------------------
@@ -189,8 +231,8 @@ def docx_parse(data: bytes) -> dict:
             lines.append("")
             for row in table.rows:
                 lines.append(" | ".join(cell.text.strip() for cell in row.cells))
-            lines.append("")
-    text = "\n".join(lines)
+    # One paragraph per Word paragraph (and per table row): never glued to the next one.
+    text = "\n\n".join(line for line in lines if line)
     title = (document.core_properties.title or "").strip()
     return {"title": title[:500], "pages": [{"page": None, "text": text}], "canonical_url": "", "links": []}
 
@@ -295,6 +337,11 @@ def html_parse(data: bytes, *, url: str = "") -> dict:
             element.decompose()
 
     root = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.find("article") or soup.body or soup
+    # A table row reads as one line of cells ("Plan | Price"), not one line per cell.
+    for row in root.find_all("tr"):
+        cells = [" ".join(cell.get_text(" ").split()) for cell in row.find_all(["td", "th"])]
+        row.clear()
+        row.append(" | ".join(cell for cell in cells if cell))
     lines: list[str] = []
     current: list[str] = []
 
@@ -324,7 +371,9 @@ def html_parse(data: bytes, *, url: str = "") -> dict:
         elif name in _BLOCK_TAGS:
             flush()
     flush()
-    text = "\n".join(lines)
+    # Every block (heading, paragraph, list item, table row) is a paragraph of its own, so
+    # the chunker never glues one to the sentence after it.
+    text = "\n\n".join(line for line in lines if line)
     if not title:
         first_heading = soup.find(["h1", "h2"])
         title = " ".join(first_heading.get_text(" ").split()) if first_heading else ""

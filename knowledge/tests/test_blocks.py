@@ -1,0 +1,85 @@
+"""Block boundaries survive extraction and chunking: a heading, a list item or a table row is
+never glued to the sentence after it ("Returns and refunds You can return…")."""
+
+from knowledge.chunking import text_chunk
+from knowledge.parsing import docx_parse, html_parse, pdf_parse
+from knowledge.tests.documents import docx_make, pdf_make
+
+
+def _lines(text: str) -> list[str]:
+    return "\n".join(chunk.content for chunk in text_chunk(text)).split("\n")
+
+
+def test_html_blocks_stay_apart_headings_list_items_and_table_rows():
+    page = (
+        b"<html><body><main><div class='title'>Returns and refunds</div>"
+        b"<div>You can return items within 30 days.</div>"
+        b"<ul><li>Free returns</li><li>Label included</li></ul>"
+        b"<table><tr><th>Plan</th><th>Price</th></tr><tr><td>Pro</td><td>49 EUR</td></tr></table>"
+        b"<h2>Shipping</h2><p>We ship worldwide.</p></main></body></html>"
+    )
+    text = html_parse(page)["pages"][0]["text"]
+    [chunk] = text_chunk(text)
+    assert chunk.content.split("\n") == [
+        "Returns and refunds",
+        "You can return items within 30 days.",
+        "Free returns",
+        "Label included",
+        "Plan | Price",
+        "Pro | 49 EUR",
+        "Shipping",
+        "We ship worldwide.",
+    ]
+
+
+def test_pdf_soft_wrapped_lines_join_but_headings_and_list_items_stand_alone():
+    page = (
+        "Returns and refunds\n"
+        "You can return any item within 30 days of delivery for a full refund, no questions asked, "
+        "as long as it is unused.\n"
+        "Refunds reach your card in 5 days.\n"
+        "Shipping\n"
+        "- Standard: 3-5 days\n"
+        "- Express: next day"
+    )
+    text = pdf_parse(pdf_make([page]), max_pages=5)["pages"][0]["text"]
+    assert _lines(text) == [
+        "Returns and refunds",
+        # printed on two lines (the PDF wraps at 90 characters), read as one sentence
+        "You can return any item within 30 days of delivery for a full refund, no questions asked, "
+        "as long as it is unused.",
+        "Refunds reach your card in 5 days.",
+        "Shipping",
+        "- Standard: 3-5 days",
+        "- Express: next day",
+    ]
+
+
+def test_docx_paragraphs_and_table_rows_stay_apart():
+    data = docx_make([("Returns", "You can return items.\n\nRefunds take 5 days.")])
+    [chunk] = text_chunk(docx_parse(data)["pages"][0]["text"])
+    assert chunk.heading == "Returns"
+    assert chunk.content.split("\n") == [
+        "Returns",
+        "You can return items.",
+        "Refunds take 5 days.",
+        "Plan | Price",
+        "Pro | 49 EUR",
+    ]
+
+
+def test_markdown_list_items_and_table_rows_without_blank_lines_stay_apart():
+    [chunk] = text_chunk("# Shipping\nOptions:\n- Standard 3 days\n- Express 1 day\n| Plan | Price |\n| Pro | 49 |")
+    assert chunk.content.split("\n") == [
+        "Shipping",
+        "Options:",
+        "- Standard 3 days",
+        "- Express 1 day",
+        "| Plan | Price |",
+        "| Pro | 49 |",
+    ]
+
+
+def test_a_heading_inside_a_chunk_starts_its_own_line():
+    [chunk] = text_chunk("# A\nShort.\n# B\nAlso short.")
+    assert chunk.content == "A\nShort.\nB\nAlso short."
