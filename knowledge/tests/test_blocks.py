@@ -69,7 +69,9 @@ def test_docx_paragraphs_and_table_rows_stay_apart():
 
 
 def test_markdown_list_items_and_table_rows_without_blank_lines_stay_apart():
-    [chunk] = text_chunk("# Shipping\nOptions:\n- Standard 3 days\n- Express 1 day\n| Plan | Price |\n| Pro | 49 |")
+    [chunk] = text_chunk(
+        "# Shipping\nOptions:\n- Standard 3 days\n- Express 1 day\n| Plan | Price |\n| Pro | 49 |"
+    )
     assert chunk.content.split("\n") == [
         "Shipping",
         "Options:",
