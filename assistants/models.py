@@ -49,3 +49,42 @@ class UserContext(TenantModel):
 
     def __str__(self) -> str:
         return self.user_reference
+
+
+class Action(TenantModel):
+    """A call the assistant may make to the organization's own API (an LLM "tool").
+
+    `headers` holds header names mapped to values encrypted at rest (purpose "action header");
+    values are decrypted only to make the call and never leave the server.
+    """
+
+    class Method(models.TextChoices):
+        GET = "GET"
+        POST = "POST"
+        PUT = "PUT"
+        PATCH = "PATCH"
+        DELETE = "DELETE"
+
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="actions")
+    name = models.CharField(max_length=64, help_text="identifier the model calls, e.g. order_lookup")
+    description = models.TextField(help_text="what the model reads to decide when to call it")
+    method = models.CharField(max_length=10, choices=Method.choices, default=Method.GET)
+    url_template = models.CharField(max_length=2000)
+    parameters = models.JSONField(default=dict, blank=True, help_text="JSON Schema of the arguments")
+    headers = models.JSONField(default=dict, blank=True, help_text="name → encrypted value")
+    requires_verified_visitor = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["assistant", "name"], name="unique_action_name_per_assistant")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def header_names(self) -> list[str]:
+        return sorted(self.headers or {}, key=str.lower)

@@ -4,7 +4,7 @@ import uuid
 
 from django.db.models import QuerySet
 
-from assistants.models import Assistant, UserContext
+from assistants.models import Action, Assistant, UserContext
 from supportai.api.errors import NotFound
 
 
@@ -41,3 +41,30 @@ def user_context_resolve(*, organization, reference: str) -> UserContext | None:
     if found is None:  # or its user_reference
         found = scoped.filter(user_reference=str(reference)).first()
     return found
+
+
+def action_list(*, organization, assistant: Assistant) -> QuerySet[Action]:
+    return Action.objects.for_organization(organization).filter(assistant=assistant).order_by("name")
+
+
+def action_get(*, organization, assistant: Assistant, action_id) -> Action:
+    """The assistant's action, or NotFound (also for a malformed id or another tenant's)."""
+    try:
+        action_id = uuid.UUID(str(action_id))
+    except ValueError:
+        raise NotFound("Action not found.") from None
+    action = Action.objects.for_organization(organization).filter(assistant=assistant, pk=action_id).first()
+    if action is None:
+        raise NotFound("Action not found.")
+    return action
+
+
+def actions_offerable(*, assistant: Assistant, verified: bool) -> list[Action]:
+    """The assistant's active actions a turn may offer the model (those requiring a verified
+    visitor only when the one asking is verified)."""
+    queryset = Action.objects.for_organization(assistant.organization_id).filter(
+        assistant=assistant, is_active=True
+    )
+    if not verified:
+        queryset = queryset.filter(requires_verified_visitor=False)
+    return list(queryset.order_by("name"))

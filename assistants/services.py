@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from assistants.models import Assistant, UserContext
-from supportai.api.errors import Conflict
+from assistants import actions as action_rules
+from assistants.models import Action, Assistant, UserContext
+from supportai.api.errors import Conflict, ValidationFailed
 
 ASSISTANT_FIELDS = (
     "name",
@@ -86,3 +87,81 @@ def user_context_merge(*, organization, user_reference: str, traits: dict | None
             context.traits = {**(context.traits or {}), **traits}
             context.save(update_fields=["traits", "updated_at"])
     return context
+
+
+# --- actions ---------------------------------------------------------------------------
+
+ACTION_FIELDS = (
+    "name",
+    "description",
+    "method",
+    "url_template",
+    "parameters",
+    "requires_verified_visitor",
+    "is_active",
+)
+
+
+def _action_invalid(error: action_rules.ActionInvalid) -> ValidationFailed:
+    return ValidationFailed(error.message, data={error.field: [error.message]})
+
+
+def _action_check(action: Action) -> None:
+    """Every rule of assistants.actions on the action as it would be saved."""
+    try:
+        action.name = action_rules.name_validate(action.name)
+        action.description = action_rules.description_validate(action.description)
+        if action.method not in Action.Method.values:
+            raise action_rules.ActionInvalid("method", f"Choose one of {', '.join(Action.Method.values)}.")
+        action.url_template = action_rules.url_template_validate(action.url_template)
+        action.parameters = action_rules.parameters_validate(action.parameters)
+        action_rules.template_against_schema(action.url_template, action.parameters)
+    except action_rules.ActionInvalid as error:
+        raise _action_invalid(error) from None
+
+
+def _action_save(action: Action, **kwargs) -> Action:
+    try:
+        with transaction.atomic():
+            action.save(**kwargs)
+    except IntegrityError:
+        message = "This assistant already has an action with this name."
+        raise Conflict(message, data={"name": [message]}) from None
+    return action
+
+
+def action_create(*, organization, assistant: Assistant, headers: dict | None = None, **fields) -> Action:
+    if assistant.organization_id != organization.pk:
+        raise ValidationFailed("Unknown assistant.")
+    values = {key: value for key, value in fields.items() if key in ACTION_FIELDS}
+    action = Action(organization=organization, assistant=assistant, **values)
+    _action_check(action)
+    try:
+        plain = action_rules.headers_validate(headers)
+    except action_rules.ActionInvalid as error:
+        raise _action_invalid(error) from None
+    action.headers = action_rules.headers_merge({}, plain)
+    return _action_save(action)
+
+
+def action_update(
+    *, action: Action, headers: dict | None = None, replace_headers: bool = False, **fields
+) -> Action:
+    """Changes the given fields. `headers`: a value sets that header, None removes it; with
+    `replace_headers` (a full update) the given headers replace all stored ones."""
+    changed = [key for key in ACTION_FIELDS if key in fields]
+    for key in changed:
+        setattr(action, key, fields[key])
+    _action_check(action)
+    if headers is not None or replace_headers:
+        try:
+            plain = action_rules.headers_validate(headers)
+        except action_rules.ActionInvalid as error:
+            raise _action_invalid(error) from None
+        action.headers = action_rules.headers_merge({} if replace_headers else action.headers, plain)
+        changed.append("headers")
+    return _action_save(action, update_fields=[*dict.fromkeys(changed), "updated_at"])
+
+
+def action_delete(*, action: Action) -> None:
+    action.delete()

@@ -6,6 +6,17 @@ from supportai.api.routes import api_path
 api_v1 = [
     *api_path("assistants", api.AssistantListCreateApi.as_view(), "assistant-list"),
     *api_path("assistants/<uuid:pk>", api.AssistantDetailApi.as_view(), "assistant-detail"),
+    *api_path("assistants/<uuid:pk>/actions", api.ActionListCreateApi.as_view(), "assistant-action-list"),
+    *api_path(
+        "assistants/<uuid:pk>/actions/import-openapi",
+        api.ActionImportApi.as_view(),
+        "assistant-action-import",
+    ),
+    *api_path(
+        "assistants/<uuid:pk>/actions/<uuid:action_id>",
+        api.ActionDetailApi.as_view(),
+        "assistant-action-detail",
+    ),
     *api_path("contexts", api.UserContextListCreateApi.as_view(), "context-list"),
     *api_path("contexts/<uuid:pk>", api.UserContextDetailApi.as_view(), "context-detail"),
 ]

@@ -390,9 +390,20 @@ def fetch(
     raise_for_status: bool = True,
     resolve: Resolver | None = None,
     connector: Connector | None = None,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
 ) -> FetchResponse:
-    """GET `url` under every rule of the module docstring."""
+    """Fetch `url` (GET unless `method` says otherwise) under every rule of the module docstring.
+
+    `headers` (e.g. an API key) go to the first URL's origin only: a redirect to another
+    scheme, host or port is followed without them. A 303, and a 301/302 answering anything
+    but GET/HEAD, continues as a GET without body (what browsers do); 307/308 repeat the
+    request as it was.
+    """
     accept = tuple(accept)
+    method = method.upper()
+    origin = None
     max_bytes = max_bytes or settings.SCRAPE_MAX_BYTES
     total_timeout = total_timeout or settings.SCRAPE_TOTAL_TIMEOUT
     max_redirects = settings.SCRAPE_MAX_REDIRECTS if max_redirects is None else max_redirects
@@ -404,6 +415,8 @@ def fetch(
     try:
         while True:
             target = url_parse(current)
+            if origin is None:
+                origin = (target.scheme, target.host, target.port)
             address = target_resolve(target, resolve=resolve)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -419,6 +432,9 @@ def fetch(
                 timeout=timeout,
                 watchdog=watchdog,
                 accept=accept,
+                method=method,
+                headers=headers if (target.scheme, target.host, target.port) == origin else None,
+                body=body,
             )
             try:
                 if response.status in REDIRECT_STATUSES and response.headers.get("location"):
@@ -427,6 +443,10 @@ def fetch(
                     location = response.headers["location"].strip()
                     current = urljoin(target.url, location)
                     redirects.append(current)
+                    if response.status == 303 or (
+                        response.status in (301, 302) and method not in ("GET", "HEAD")
+                    ):
+                        method, body = "GET", None
                     continue
                 return _response_read(
                     response=response,

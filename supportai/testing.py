@@ -110,9 +110,24 @@ def objects_of_every_kind(post, *, marker: str, customer_id: str, url: str) -> d
     """One of every object the API exposes, created through `post(path, body, file=None)` (a
     path under /api/v1/, a dict body, an optional `(name, bytes)` upload; returns the response's
     `data`), every one carrying `marker`. Returns `{"ids": {kind: id}, "messages": {kind: id}}`,
-    kind being the collection path; the tenancy attack walk and the two-organization fuzzing
-    both read their foreign objects from it."""
+    kind being the collection path, and `{"actions": {"assistants": id}}` (an assistant's action,
+    nested under it); the tenancy attack walk and the two-organization fuzzing both read their
+    foreign objects from it."""
     assistant = post("assistants", {"name": f"{marker} bot"})
+    action = post(
+        f"assistants/{assistant['id']}/actions",
+        {
+            "name": "order_lookup",
+            "description": f"{marker} order lookup",
+            "url_template": "https://orders.shop.example/orders/{order_id}",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}},
+                "required": ["order_id"],
+            },
+            "headers": {"Authorization": f"Bearer {marker}"},
+        },
+    )
     context = post("contexts", {"user_reference": customer_id, "traits": {"plan": marker}})
     widget = post("widgets", {"assistant_id": assistant["id"], "title": marker})
     session = post("sessions", {"assistant_id": assistant["id"], "visitor_id": f"v_{customer_id}"})
@@ -143,4 +158,5 @@ def objects_of_every_kind(post, *, marker: str, customer_id: str, url: str) -> d
             "knowledge/files": file_source["id"],
         },
         "messages": {"sessions": session_message["id"], "conversations": conversation_message["id"]},
+        "actions": {"assistants": action["id"]},
     }

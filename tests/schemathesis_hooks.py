@@ -24,7 +24,15 @@ from hypothesis import strategies as st
 
 FOREIGN = json.loads(os.environ.get("SUPPORTAI_FUZZ_FOREIGN", '{"ids": {}, "messages": {}, "marker": ""}'))
 _KIND = re.compile(r"^/api/v1/(?P<kind>.+?)/\{id\}")
-_FOREIGN_VALUES = [value for value in (*FOREIGN["ids"].values(), *FOREIGN["messages"].values()) if value]
+_FOREIGN_VALUES = [
+    value
+    for value in (
+        *FOREIGN["ids"].values(),
+        *FOREIGN["messages"].values(),
+        *FOREIGN.get("actions", {}).values(),
+    )
+    if value
+]
 if FOREIGN["marker"]:
     _FOREIGN_VALUES.append(FOREIGN["marker"])
 EVIDENCE = Counter()
@@ -44,6 +52,8 @@ def _foreign_parameters(path: str, path_parameters: dict) -> dict | None:
     swapped = dict(path_parameters, id=FOREIGN["ids"][match["kind"]])
     if "message_id" in path_parameters and match["kind"] in FOREIGN["messages"]:
         swapped["message_id"] = FOREIGN["messages"][match["kind"]]
+    if "action_id" in path_parameters and match["kind"] in FOREIGN.get("actions", {}):
+        swapped["action_id"] = FOREIGN["actions"][match["kind"]]
     return swapped
 
 

@@ -71,6 +71,10 @@ def _snapshot(victim) -> dict:
         snapshot[kind] = _data(response)
     for kind in ("sessions", "conversations"):
         snapshot[f"{kind}-messages"] = _data(api.get(f"/api/v1/{kind}/{victim['ids'][kind]}/messages"))
+    for kind, action_id in victim["actions"].items():
+        snapshot[f"{kind}-actions"] = _data(
+            api.get(f"/api/v1/{kind}/{victim['ids'][kind]}/actions/{action_id}")
+        )
     snapshot["message-count"] = Message.objects.for_organization(victim["tenant"].organization).count()
     return snapshot
 
@@ -95,6 +99,8 @@ def _fill(path: str, victim) -> str:
     filled = path.replace("{id}", victim["ids"][kind])
     if "{message_id}" in filled:
         filled = filled.replace("{message_id}", victim["messages"][kind])
+    if "{action_id}" in filled:
+        filled = filled.replace("{action_id}", victim["actions"][kind])
     assert "{" not in filled, f"unknown path parameter in {path}"
     return filled
 
