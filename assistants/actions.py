@@ -16,8 +16,9 @@ the model calls it:
 - `headers`: at most 20, names are HTTP tokens (not `Host`, `Content-Length`, …), values a
   single line of at most 4,096 characters; stored encrypted, never returned.
 
-Where the request goes (public addresses only, unless SCRAPE_ALLOWLIST) is checked by the
-URL fetcher at every call, after DNS resolution, like every other outbound request.
+Where the request goes (public addresses only, unless SCRAPE_ALLOWLIST: SPEC "Fetching
+URLs") is checked by `core.fetcher` when the action is saved and again at every call, after
+DNS resolution (which may have changed), like every other outbound request.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from assistants.crypto import decrypt, encrypt
+from core import fetcher
 
 HEADER_PURPOSE = "action header"
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -135,6 +137,12 @@ def url_template_validate(template: str) -> str:
         raise ActionInvalid(
             "url_template", "Placeholders may only appear in the path and query, not in the scheme or host."
         )
+    try:  # the fetcher's own rules, now (they run again, after DNS, at every call)
+        fetcher.url_check(sample)
+    except fetcher.UrlNotAllowed as error:
+        raise ActionInvalid("url_template", f"This URL cannot be called: {error.reason}.") from None
+    except fetcher.FetchFailed:
+        pass  # the name does not resolve from here right now; every call checks it again
     return template
 
 

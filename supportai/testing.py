@@ -119,7 +119,7 @@ def objects_of_every_kind(post, *, marker: str, customer_id: str, url: str) -> d
         {
             "name": "order_lookup",
             "description": f"{marker} order lookup",
-            "url_template": "https://orders.shop.example/orders/{order_id}",
+            "url_template": "https://orders.shop-api.com/orders/{order_id}",
             "parameters": {
                 "type": "object",
                 "properties": {"order_id": {"type": "string"}},

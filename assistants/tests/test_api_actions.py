@@ -16,7 +16,7 @@ BODY = {
     "name": "order_lookup",
     "description": "Look up an order's status and delivery date by its number.",
     "method": "get",
-    "url_template": "https://orders.shop.example/api/orders/{order_id}",
+    "url_template": "https://orders.shop-api.com/api/orders/{order_id}",
     "parameters": {
         "type": "object",
         "properties": {"order_id": {"type": "string", "pattern": "^[A-Z0-9-]{3,20}$"}},
@@ -108,14 +108,19 @@ def test_unique_name_per_assistant(tenant):
         ({"name": ""}, "name"),
         ({"description": "   "}, "description"),
         ({"method": "TRACE"}, "method"),
-        ({"url_template": "ftp://orders.shop.example/{order_id}"}, "url_template"),
+        ({"url_template": "ftp://orders.shop-api.com/{order_id}"}, "url_template"),
         ({"url_template": "https://{order_id}.shop.example/"}, "url_template"),
-        ({"url_template": "https://user:pw@orders.shop.example/{order_id}"}, "url_template"),
-        ({"url_template": "https://orders.shop.example/{order_id}#x"}, "url_template"),
-        ({"url_template": "https://orders.shop.example/{order_id"}, "url_template"),
-        ({"url_template": "https://orders.shop.example/{customer}"}, "url_template"),
-        ({"url_template": "https://orders.shop.example/{order_id!r}"}, "url_template"),
+        ({"url_template": "https://user:pw@orders.shop-api.com/{order_id}"}, "url_template"),
+        ({"url_template": "https://orders.shop-api.com/{order_id}#x"}, "url_template"),
+        ({"url_template": "https://orders.shop-api.com/{order_id"}, "url_template"),
+        ({"url_template": "https://orders.shop-api.com/{customer}"}, "url_template"),
+        ({"url_template": "https://orders.shop-api.com/{order_id!r}"}, "url_template"),
         ({"url_template": "/relative/{order_id}"}, "url_template"),
+        ({"url_template": "http://localhost/orders/{order_id}"}, "url_template"),
+        ({"url_template": "http://169.254.169.254/latest/{order_id}"}, "url_template"),
+        ({"url_template": "http://0x7f000001/orders/{order_id}"}, "url_template"),
+        ({"url_template": "https://orders.shop-api.com:8443/orders/{order_id}"}, "url_template"),
+        ({"url_template": "https://internal.shop-api.com/orders/{order_id}"}, "url_template"),
         ({"parameters": {"type": "object", "properties": {"order_id": {"type": "strng"}}}}, "parameters"),
         ({"parameters": {"type": "array"}}, "parameters"),
         ({"parameters": ["order_id"]}, "parameters"),
@@ -130,7 +135,15 @@ def test_unique_name_per_assistant(tenant):
         ({"requires_verified_visitor": "maybe"}, "requires_verified_visitor"),
     ],
 )
-def test_bad_inputs_are_400_with_the_field(tenant, change, field):
+def test_bad_inputs_are_400_with_the_field(tenant, change, field, monkeypatch):
+    # A name that resolves to a private address (the fake resolver; nothing is contacted).
+    from core import fetcher
+
+    monkeypatch.setattr(
+        fetcher,
+        "resolver",
+        lambda host, port: ["10.0.0.7"] if host.startswith("internal.") else ["93.184.215.14"],
+    )
     api = tenant.client()
     assistant = _assistant(tenant)
     response = api.post(_url(assistant), {**BODY, **change}, format="json")
@@ -204,7 +217,7 @@ def test_widget_token_and_no_credential_are_refused(tenant):
 
 OPENAPI = {
     "openapi": "3.0.3",
-    "servers": [{"url": "https://orders.shop.example/api"}],
+    "servers": [{"url": "https://orders.shop-api.com/api"}],
     "paths": {
         "/orders/{order_id}": {
             "get": {
@@ -232,7 +245,7 @@ def test_import_an_openapi_operation_prefills_a_valid_action(tenant):
         "name": "getOrder",
         "description": "Returns an order's status and delivery date.",
         "method": "GET",
-        "url_template": "https://orders.shop.example/api/orders/{order_id}",
+        "url_template": "https://orders.shop-api.com/api/orders/{order_id}",
         "parameters": {
             "type": "object",
             "properties": {"order_id": {"type": "string"}, "expand": {"type": "boolean"}},
@@ -249,11 +262,11 @@ def test_import_an_openapi_operation_prefills_a_valid_action(tenant):
             "document": operation,
             "path": "/orders/{order_id}",
             "method": "get",
-            "base_url": "https://o.example",
+            "base_url": "https://o.shop-api.com",
         },
         format="json",
     )
-    assert single.json()["data"]["url_template"] == "https://o.example/orders/{order_id}"
+    assert single.json()["data"]["url_template"] == "https://o.shop-api.com/orders/{order_id}"
     # Bad inputs.
     assert (
         api.post(_url(assistant) + "/import-openapi", {"document": "nope"}, format="json").status_code == 400
@@ -264,9 +277,9 @@ def test_import_an_openapi_operation_prefills_a_valid_action(tenant):
 
 
 def test_url_fill_encodes_every_argument():
-    template = "https://orders.shop.example/api/orders/{order_id}?lang={lang}"
+    template = "https://orders.shop-api.com/api/orders/{order_id}?lang={lang}"
     url, rest = action_rules.url_fill(template, {"order_id": "A/../../admin?x=1#y", "lang": "fr", "extra": 1})
-    assert url == "https://orders.shop.example/api/orders/A%2F..%2F..%2Fadmin%3Fx%3D1%23y?lang=fr"
+    assert url == "https://orders.shop-api.com/api/orders/A%2F..%2F..%2Fadmin%3Fx%3D1%23y?lang=fr"
     assert rest == {"extra": 1}
     for value in ("", ".", ".."):
         with pytest.raises(action_rules.ActionInvalid):
