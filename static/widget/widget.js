@@ -17,40 +17,268 @@
   var LIVE_RETRY_MAX_MS = 30000;
   var TYPING_SHOWN_MS = 6000;
   var REFRESH_MARGIN_S = 60;
-  // What the visitor reads about the support desk (header status, handoff, rating), in one
-  // table: translate here.
-  var TEXT = {
-    statusBot: "We typically answer right away",
-    statusWaiting: "A member of our team will reply here shortly",
-    statusHuman: "You are chatting with our team",
-    statusResolved: "This conversation is resolved",
-    talkToPerson: "Talk to a person",
-    handoffAsked: "Thanks! A member of our team will reply here. You can keep writing.",
-    handoffFailed: "Could not reach our team just now. Please try again.",
-    resolved: "Our team marked this conversation as resolved.",
-    csatQuestion: "How did we do?",
-    csatScore: "{n} out of 5",
-    csatComment: "Anything to add? (optional)",
-    csatSend: "Send rating",
-    csatThanks: "Thanks for your rating!",
-    csatFailed: "Could not save your rating. Please try again.",
-    offline: "Our team is away right now and back {when}. Leave your email and we will reply there too.",
-    offlineUnknown: "Our team is away right now. Leave your email and we will reply there too.",
-    awayGreeting: "Our team is away right now and back {when}. The assistant can still help.",
-    awayGreetingUnknown: "Our team is away right now. The assistant can still help.",
-    emailLabel: "Your email",
-    emailSend: "Send",
-    emailSaved: "Thanks! We will also reply to {email}.",
-    emailInvalid: "Please enter a valid email address.",
+  // Everything the visitor reads that the operator did not write, per language (en, es, de,
+  // fr, pt): chosen from the script's data-locale, else the browser's languages, else English.
+  // The operator's own texts (title, greeting, placeholder, launcher label) are shown as set.
+  var STRINGS = {
+    en: {
+      statusBot: "We typically answer right away",
+      statusWaiting: "A member of our team will reply here shortly",
+      statusWaitingAway: "Our team is away; we will reply here when we are back",
+      statusHuman: "You are chatting with our team",
+      statusResolved: "This conversation is resolved",
+      talkToPerson: "Talk to a person",
+      handoffAsked: "Thanks! A member of our team will reply here. You can keep writing.",
+      handoffFailed: "Could not reach our team just now. Please try again.",
+      resolved: "Our team marked this conversation as resolved.",
+      csatQuestion: "How did we do?",
+      csatScore: "{n} out of 5",
+      csatComment: "Anything to add? (optional)",
+      csatSend: "Send rating",
+      csatThanks: "Thanks for your rating!",
+      csatFailed: "Could not save your rating. Please try again.",
+      offline: "Our team is away right now and back {when}. Leave your email and we will reply there too.",
+      offlineUnknown: "Our team is away right now. Leave your email and we will reply there too.",
+      awayGreeting: "Our team is away right now and back {when}. The assistant can still help.",
+      awayGreetingUnknown: "Our team is away right now. The assistant can still help.",
+      emailLabel: "Your email",
+      emailSend: "Send",
+      emailSaved: "Thanks! We will also reply to {email}.",
+      emailInvalid: "Please enter a valid email address.",
+      title: "Support",
+      launcher: "Chat with us",
+      placeholder: "Type your question…",
+      closeChat: "Close chat",
+      conversation: "Conversation",
+      suggested: "Suggested questions",
+      sendMessage: "Send message",
+      yourMessage: "Your message",
+      poweredBy: "Powered by SupportAI",
+      offlineBanner: "You are offline. Messages will send when you are back online.",
+      retry: "Retry",
+      supportTeam: "Support team",
+      sources: "Sources",
+      feedbackThanks: "Thanks for the feedback",
+      feedbackFailed: "Could not save feedback",
+      helpful: "Helpful",
+      notHelpful: "Not helpful",
+      teamTyping: "Support team is typing",
+      assistantTyping: "Assistant is typing",
+      sendOffline: "You are offline. This message will be sent when you are back online.",
+      unreachable: "Could not reach support. Check your connection.",
+      busy: "This chat is busy right now. Please try again in {wait}.",
+      noAnswer: "The assistant could not answer just now.",
+    },
+    es: {
+      statusBot: "Solemos responder al instante",
+      statusWaiting: "Una persona de nuestro equipo te responderá aquí en breve",
+      statusWaitingAway: "Nuestro equipo no está disponible; te responderemos aquí a la vuelta",
+      statusHuman: "Estás hablando con nuestro equipo",
+      statusResolved: "Esta conversación está resuelta",
+      talkToPerson: "Hablar con una persona",
+      handoffAsked: "¡Gracias! Una persona de nuestro equipo te responderá aquí. Puedes seguir escribiendo.",
+      handoffFailed: "No hemos podido contactar con nuestro equipo. Inténtalo de nuevo.",
+      resolved: "Nuestro equipo ha marcado esta conversación como resuelta.",
+      csatQuestion: "¿Qué tal lo hemos hecho?",
+      csatScore: "{n} de 5",
+      csatComment: "¿Algo que añadir? (opcional)",
+      csatSend: "Enviar valoración",
+      csatThanks: "¡Gracias por tu valoración!",
+      csatFailed: "No se ha podido guardar tu valoración. Inténtalo de nuevo.",
+      offline: "Nuestro equipo no está disponible ahora y vuelve {when}. Déjanos tu correo y también te responderemos allí.",
+      offlineUnknown: "Nuestro equipo no está disponible ahora. Déjanos tu correo y también te responderemos allí.",
+      awayGreeting: "Nuestro equipo no está disponible ahora y vuelve {when}. El asistente puede ayudarte igualmente.",
+      awayGreetingUnknown: "Nuestro equipo no está disponible ahora. El asistente puede ayudarte igualmente.",
+      emailLabel: "Tu correo electrónico",
+      emailSend: "Enviar",
+      emailSaved: "¡Gracias! También te responderemos a {email}.",
+      emailInvalid: "Introduce una dirección de correo válida.",
+      title: "Soporte",
+      launcher: "Chatea con nosotros",
+      placeholder: "Escribe tu pregunta…",
+      closeChat: "Cerrar el chat",
+      conversation: "Conversación",
+      suggested: "Preguntas sugeridas",
+      sendMessage: "Enviar mensaje",
+      yourMessage: "Tu mensaje",
+      poweredBy: "Con la tecnología de SupportAI",
+      offlineBanner: "No tienes conexión. Los mensajes se enviarán cuando vuelvas a estar en línea.",
+      retry: "Reintentar",
+      supportTeam: "Equipo de soporte",
+      sources: "Fuentes",
+      feedbackThanks: "Gracias por tu opinión",
+      feedbackFailed: "No se ha podido guardar tu opinión",
+      helpful: "Útil",
+      notHelpful: "No útil",
+      teamTyping: "El equipo de soporte está escribiendo",
+      assistantTyping: "El asistente está escribiendo",
+      sendOffline: "No tienes conexión. Este mensaje se enviará cuando vuelvas a estar en línea.",
+      unreachable: "No se ha podido contactar con soporte. Comprueba tu conexión.",
+      busy: "Este chat está ocupado ahora mismo. Inténtalo de nuevo en {wait}.",
+      noAnswer: "El asistente no ha podido responder ahora mismo.",
+    },
+    de: {
+      statusBot: "Wir antworten in der Regel sofort",
+      statusWaiting: "Jemand aus unserem Team antwortet dir hier in Kürze",
+      statusWaitingAway: "Unser Team ist gerade nicht da; wir antworten dir hier, sobald wir zurück sind",
+      statusHuman: "Du schreibst mit unserem Team",
+      statusResolved: "Diese Unterhaltung ist erledigt",
+      talkToPerson: "Mit einem Menschen sprechen",
+      handoffAsked: "Danke! Jemand aus unserem Team antwortet dir hier. Du kannst weiterschreiben.",
+      handoffFailed: "Unser Team ist gerade nicht erreichbar. Bitte versuche es erneut.",
+      resolved: "Unser Team hat diese Unterhaltung als erledigt markiert.",
+      csatQuestion: "Wie waren wir?",
+      csatScore: "{n} von 5",
+      csatComment: "Möchtest du etwas ergänzen? (optional)",
+      csatSend: "Bewertung senden",
+      csatThanks: "Danke für deine Bewertung!",
+      csatFailed: "Deine Bewertung konnte nicht gespeichert werden. Bitte versuche es erneut.",
+      offline: "Unser Team ist gerade nicht da und ab {when} zurück. Hinterlasse deine E-Mail-Adresse, dann antworten wir auch dort.",
+      offlineUnknown: "Unser Team ist gerade nicht da. Hinterlasse deine E-Mail-Adresse, dann antworten wir auch dort.",
+      awayGreeting: "Unser Team ist gerade nicht da und ab {when} zurück. Der Assistent hilft dir trotzdem gern.",
+      awayGreetingUnknown: "Unser Team ist gerade nicht da. Der Assistent hilft dir trotzdem gern.",
+      emailLabel: "Deine E-Mail-Adresse",
+      emailSend: "Senden",
+      emailSaved: "Danke! Wir antworten auch an {email}.",
+      emailInvalid: "Bitte gib eine gültige E-Mail-Adresse ein.",
+      title: "Support",
+      launcher: "Schreib uns",
+      placeholder: "Deine Frage…",
+      closeChat: "Chat schließen",
+      conversation: "Unterhaltung",
+      suggested: "Vorgeschlagene Fragen",
+      sendMessage: "Nachricht senden",
+      yourMessage: "Deine Nachricht",
+      poweredBy: "Bereitgestellt von SupportAI",
+      offlineBanner: "Du bist offline. Nachrichten werden gesendet, sobald du wieder online bist.",
+      retry: "Erneut versuchen",
+      supportTeam: "Support-Team",
+      sources: "Quellen",
+      feedbackThanks: "Danke für dein Feedback",
+      feedbackFailed: "Dein Feedback konnte nicht gespeichert werden",
+      helpful: "Hilfreich",
+      notHelpful: "Nicht hilfreich",
+      teamTyping: "Das Support-Team schreibt",
+      assistantTyping: "Der Assistent schreibt",
+      sendOffline: "Du bist offline. Diese Nachricht wird gesendet, sobald du wieder online bist.",
+      unreachable: "Der Support ist nicht erreichbar. Prüfe deine Verbindung.",
+      busy: "Dieser Chat ist gerade ausgelastet. Bitte versuche es in {wait} erneut.",
+      noAnswer: "Der Assistent konnte gerade nicht antworten.",
+    },
+    fr: {
+      statusBot: "Nous répondons généralement tout de suite",
+      statusWaiting: "Un membre de notre équipe va vous répondre ici sous peu",
+      statusWaitingAway: "Notre équipe est absente ; nous vous répondrons ici à notre retour",
+      statusHuman: "Vous discutez avec notre équipe",
+      statusResolved: "Cette conversation est résolue",
+      talkToPerson: "Parler à une personne",
+      handoffAsked: "Merci ! Un membre de notre équipe va vous répondre ici. Vous pouvez continuer à écrire.",
+      handoffFailed: "Impossible de joindre notre équipe pour le moment. Veuillez réessayer.",
+      resolved: "Notre équipe a marqué cette conversation comme résolue.",
+      csatQuestion: "Comment nous en sommes-nous sortis ?",
+      csatScore: "{n} sur 5",
+      csatComment: "Quelque chose à ajouter ? (facultatif)",
+      csatSend: "Envoyer la note",
+      csatThanks: "Merci pour votre note !",
+      csatFailed: "Impossible d’enregistrer votre note. Veuillez réessayer.",
+      offline: "Notre équipe est absente pour le moment et revient {when}. Laissez votre e-mail et nous vous répondrons aussi par ce biais.",
+      offlineUnknown: "Notre équipe est absente pour le moment. Laissez votre e-mail et nous vous répondrons aussi par ce biais.",
+      awayGreeting: "Notre équipe est absente pour le moment et revient {when}. L’assistant peut tout de même vous aider.",
+      awayGreetingUnknown: "Notre équipe est absente pour le moment. L’assistant peut tout de même vous aider.",
+      emailLabel: "Votre e-mail",
+      emailSend: "Envoyer",
+      emailSaved: "Merci ! Nous vous répondrons aussi à {email}.",
+      emailInvalid: "Veuillez saisir une adresse e-mail valide.",
+      title: "Assistance",
+      launcher: "Discutez avec nous",
+      placeholder: "Posez votre question…",
+      closeChat: "Fermer le chat",
+      conversation: "Conversation",
+      suggested: "Questions suggérées",
+      sendMessage: "Envoyer le message",
+      yourMessage: "Votre message",
+      poweredBy: "Propulsé par SupportAI",
+      offlineBanner: "Vous êtes hors ligne. Les messages partiront dès que vous serez de nouveau en ligne.",
+      retry: "Réessayer",
+      supportTeam: "Équipe d’assistance",
+      sources: "Sources",
+      feedbackThanks: "Merci pour votre avis",
+      feedbackFailed: "Impossible d’enregistrer votre avis",
+      helpful: "Utile",
+      notHelpful: "Pas utile",
+      teamTyping: "L’équipe d’assistance écrit",
+      assistantTyping: "L’assistant écrit",
+      sendOffline: "Vous êtes hors ligne. Ce message partira dès que vous serez de nouveau en ligne.",
+      unreachable: "Impossible de joindre l’assistance. Vérifiez votre connexion.",
+      busy: "Ce chat est très sollicité en ce moment. Veuillez réessayer dans {wait}.",
+      noAnswer: "L’assistant n’a pas pu répondre pour le moment.",
+    },
+    pt: {
+      statusBot: "Normalmente respondemos na hora",
+      statusWaiting: "Alguém da nossa equipa vai responder aqui em breve",
+      statusWaitingAway: "A nossa equipa está ausente; responderemos aqui quando voltarmos",
+      statusHuman: "Está a falar com a nossa equipa",
+      statusResolved: "Esta conversa está resolvida",
+      talkToPerson: "Falar com uma pessoa",
+      handoffAsked: "Obrigado! Alguém da nossa equipa vai responder aqui. Pode continuar a escrever.",
+      handoffFailed: "Não foi possível contactar a nossa equipa agora. Tente novamente.",
+      resolved: "A nossa equipa marcou esta conversa como resolvida.",
+      csatQuestion: "Como nos saímos?",
+      csatScore: "{n} de 5",
+      csatComment: "Algo a acrescentar? (opcional)",
+      csatSend: "Enviar avaliação",
+      csatThanks: "Obrigado pela sua avaliação!",
+      csatFailed: "Não foi possível guardar a sua avaliação. Tente novamente.",
+      offline: "A nossa equipa está ausente e volta {when}. Deixe o seu e-mail e também responderemos por lá.",
+      offlineUnknown: "A nossa equipa está ausente agora. Deixe o seu e-mail e também responderemos por lá.",
+      awayGreeting: "A nossa equipa está ausente e volta {when}. O assistente pode ajudar na mesma.",
+      awayGreetingUnknown: "A nossa equipa está ausente agora. O assistente pode ajudar na mesma.",
+      emailLabel: "O seu e-mail",
+      emailSend: "Enviar",
+      emailSaved: "Obrigado! Também responderemos para {email}.",
+      emailInvalid: "Introduza um endereço de e-mail válido.",
+      title: "Suporte",
+      launcher: "Fale connosco",
+      placeholder: "Escreva a sua pergunta…",
+      closeChat: "Fechar o chat",
+      conversation: "Conversa",
+      suggested: "Perguntas sugeridas",
+      sendMessage: "Enviar mensagem",
+      yourMessage: "A sua mensagem",
+      poweredBy: "Com tecnologia SupportAI",
+      offlineBanner: "Está offline. As mensagens serão enviadas quando voltar a estar online.",
+      retry: "Tentar novamente",
+      supportTeam: "Equipa de suporte",
+      sources: "Fontes",
+      feedbackThanks: "Obrigado pela sua opinião",
+      feedbackFailed: "Não foi possível guardar a sua opinião",
+      helpful: "Útil",
+      notHelpful: "Não é útil",
+      teamTyping: "A equipa de suporte está a escrever",
+      assistantTyping: "O assistente está a escrever",
+      sendOffline: "Está offline. Esta mensagem será enviada quando voltar a estar online.",
+      unreachable: "Não foi possível contactar o suporte. Verifique a sua ligação.",
+      busy: "Este chat está ocupado neste momento. Tente novamente dentro de {wait}.",
+      noAnswer: "O assistente não conseguiu responder agora.",
+    },
   };
+  // "es-MX" → "es"; the first of the page's wishes that the widget speaks, else English.
+  function localeChoose(wanted) {
+    var list = [].concat(wanted || [], navigator.languages || [], navigator.language || []);
+    for (var i = 0; i < list.length; i++) {
+      var code = String(list[i] || "").toLowerCase().split(/[-_]/)[0];
+      if (STRINGS[code]) return code;
+    }
+    return "en";
+  }
   // Shared by every copy of this script on the page: widgets in one corner stack upwards.
   var stacks = (registry.stacks = registry.stacks || { "bottom-right": 0, "bottom-left": 0 });
 
   // ---------------------------------------------------------------- small helpers
   // "Monday 09:00" in the visitor's own language and zone; "" when unknown or unreadable.
-  function backAtText(backAt) {
+  function backAtText(backAt, lang) {
     try {
-      return backAt ? new Date(backAt).toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" }) : "";
+      return backAt ? new Date(backAt).toLocaleString(lang ? [lang] : [], { weekday: "long", hour: "2-digit", minute: "2-digit" }) : "";
     } catch (e) {
       return "";
     }
@@ -354,6 +582,9 @@
     this.assistantId = data.assistantId || "";
     this.instance = data.instanceId || "";
     this.openOnLoad = data.open === "true";
+    this.localeWanted = data.locale || ""; // e.g. data-locale="es"; else the browser's
+    this.lang = localeChoose(this.localeWanted);
+    this.t = STRINGS[this.lang];
     // Verified visitors: your server signs the signed-in user's id (data-user-hash) or
     // issues a short JWT (data-user-token) with the identity secret; never the secret itself.
     this.identity = identityFrom(
@@ -548,6 +779,12 @@
     return tryBoot();
   };
 
+  // The operator's text as set; left empty or at the shipped English default, the visitor's
+  // language's own default.
+  P.own = function (value, key) {
+    return !value || value === STRINGS.en[key] ? this.t[key] : value;
+  };
+
   P.render = function (config) {
     var self = this;
     self.config = config;
@@ -558,13 +795,13 @@
     var onPrimary = contrastText(color);
     var position = config.position === "bottom-left" ? "bottom-left" : "bottom-right";
     var stack = stacks[position]++;
-    var title = config.title || "Support";
+    var title = self.own(config.title, "title");
 
     self.host = el("div", { "data-supportai-instance": self.instance });
     var shadow = self.host.attachShadow({ mode: "open" });
     adoptStyles(shadow);
     var root = (self.root = el("div", { cls: "root " + (position === "bottom-left" ? "left" : "right") }));
-    self.launcherLabel = config.launcher_label || "Chat with us";
+    self.launcherLabel = self.own(config.launcher_label, "launcher");
     root.style.setProperty("--sa-primary", color);
     root.style.setProperty("--sa-on-primary", onPrimary);
     // Text and rings on white need the colour dark enough to read; fall back to ink.
@@ -590,17 +827,17 @@
       [
         svg(ICON.chat, "c"),
         svg(ICON.close, "x"),
-        el("span", { cls: "l", text: config.launcher_label || "Chat with us" }),
+        el("span", { cls: "l", text: self.launcherLabel }),
         self.dot,
       ]
     );
-    self.status = el("p", { text: TEXT.statusBot });
+    self.status = el("p", { text: self.t.statusBot });
     self.closeButton = el(
       "button",
       {
         cls: "icon",
         type: "button",
-        "aria-label": "Close chat",
+        "aria-label": self.t.closeChat,
         onclick: function () {
           self.setOpen(false);
         },
@@ -608,11 +845,11 @@
       [svg(ICON.close)]
     );
     self.banner = el("div", { cls: "banner", role: "status", hidden: true });
-    self.log = el("div", { cls: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0" });
-    self.suggest = el("div", { cls: "suggest", role: "group", "aria-label": "Suggested questions" });
+    self.log = el("div", { cls: "log", role: "log", "aria-live": "polite", "aria-label": self.t.conversation, tabindex: "0" });
+    self.suggest = el("div", { cls: "suggest", role: "group", "aria-label": self.t.suggested });
     self.handoffButton = el("button", {
       type: "button",
-      text: TEXT.talkToPerson,
+      text: self.t.talkToPerson,
       onclick: function () {
         self.requestHandoff();
       },
@@ -622,7 +859,7 @@
       id: ids + "-input",
       rows: "1",
       maxlength: "4000",
-      placeholder: config.placeholder || "Type your question…",
+      placeholder: self.own(config.placeholder, "placeholder"),
       onkeydown: function (event) {
         if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
           event.preventDefault();
@@ -634,7 +871,7 @@
         self.input.style.height = Math.min(120, self.input.scrollHeight) + "px";
       },
     });
-    self.sendButton = el("button", { cls: "icon", type: "submit", "aria-label": "Send message" }, [svg(ICON.send)]);
+    self.sendButton = el("button", { cls: "icon", type: "submit", "aria-label": self.t.sendMessage }, [svg(ICON.send)]);
     var form = el(
       "form",
       {
@@ -643,7 +880,7 @@
           self.submit();
         },
       },
-      [el("label", { cls: "sr", for: ids + "-input", text: "Your message" }), self.input, self.sendButton]
+      [el("label", { cls: "sr", for: ids + "-input", text: self.t.yourMessage }), self.input, self.sendButton]
     );
     self.panel = el(
       "div",
@@ -669,7 +906,7 @@
         self.suggest,
         self.handoffBar,
         form,
-        el("div", { cls: "foot", text: "Powered by SupportAI" }),
+        el("div", { cls: "foot", text: self.t.poweredBy }),
       ]
     );
     root.appendChild(self.panel);
@@ -682,8 +919,8 @@
     if (config.greeting) self.addMessage({ role: "assistant", content: config.greeting, greeting: true });
     // Outside business hours the greeting area says so, and when the team is back.
     if (config.team_available === false) {
-      var back = backAtText(config.team_back_at);
-      self.note(back ? TEXT.awayGreeting.replace("{when}", back) : TEXT.awayGreetingUnknown);
+      var back = backAtText(config.team_back_at, self.lang);
+      self.note(back ? self.t.awayGreeting.replace("{when}", back) : self.t.awayGreetingUnknown);
     }
     (config.suggested_questions || []).forEach(function (question) {
       self.suggest.appendChild(
@@ -697,7 +934,7 @@
       );
     });
     W.addEventListener("offline", function () {
-      self.showBanner("You are offline. Messages will send when you are back online.");
+      self.showBanner(self.t.offlineBanner);
       self.listen();
     });
     W.addEventListener("online", function () {
@@ -720,7 +957,7 @@
     banner.hidden = !text;
     if (!text) return;
     banner.appendChild(el("span", { text: text }));
-    if (retry) banner.appendChild(el("button", { type: "button", text: "Retry", onclick: retry }));
+    if (retry) banner.appendChild(el("button", { type: "button", text: self.t.retry, onclick: retry }));
   };
 
   P.setOpen = function (open, silent) {
@@ -729,7 +966,7 @@
     self.panel.hidden = !open;
     self.root.classList.toggle("open", open);
     self.launcher.setAttribute("aria-expanded", String(open));
-    self.launcher.setAttribute("aria-label", open ? "Close chat" : self.launcherLabel);
+    self.launcher.setAttribute("aria-label", open ? self.t.closeChat : self.launcherLabel);
     self.state({ open: open });
     if (open) {
       for (var name in registry.instances) {
@@ -785,7 +1022,7 @@
     var role = message.role === "user" ? "user" : message.role === "operator" ? "operator" : "assistant";
     var bubble = el("div", { cls: "msg " + role });
     bubble.body = el("div");
-    if (role === "operator") bubble.appendChild(el("span", { cls: "who", text: "Support team" }));
+    if (role === "operator") bubble.appendChild(el("span", { cls: "who", text: self.t.supportTeam }));
     bubble.appendChild(bubble.body);
     self.fill(bubble, message);
     self.log.appendChild(bubble);
@@ -818,7 +1055,7 @@
           var url = source.url && safeUrl(source.url);
           list.appendChild(el("li", { title: source.snippet || null }, [url ? anchor(url, label) : label]));
         });
-        bubble.appendChild(el("div", { cls: "sources" }, [el("span", { text: "Sources" }), list]));
+        bubble.appendChild(el("div", { cls: "sources" }, [el("span", { text: self.t.sources }), list]));
       }
       if (self.config.collect_feedback !== false) bubble.appendChild(self.feedback(message));
     }
@@ -842,10 +1079,10 @@
         })
         .then(
           function () {
-            note.textContent = rating === "none" ? "" : "Thanks for the feedback";
+            note.textContent = rating === "none" ? "" : self.t.feedbackThanks;
           },
           function () {
-            note.textContent = "Could not save feedback";
+            note.textContent = self.t.feedbackFailed;
           }
         );
     }
@@ -855,7 +1092,7 @@
         {
           cls: "icon",
           type: "button",
-          "aria-label": rating === "up" ? "Helpful" : "Not helpful",
+          "aria-label": rating === "up" ? self.t.helpful : self.t.notHelpful,
           "aria-pressed": String(message.feedback === rating || (message.rating || "") === rating),
           onclick: function () {
             rate(rating);
@@ -1023,17 +1260,19 @@
     self.handoffStatus = status;
     self.status.textContent =
       status === "waiting"
-        ? TEXT.statusWaiting
+        ? self.config && self.config.team_available === false
+          ? self.t.statusWaitingAway // outside business hours: not "shortly"
+          : self.t.statusWaiting
         : status === "human"
-          ? TEXT.statusHuman
+          ? self.t.statusHuman
           : status === "resolved"
-            ? TEXT.statusResolved
-            : TEXT.statusBot;
+            ? self.t.statusResolved
+            : self.t.statusBot;
     // A note in the conversation when it changes while the visitor is here (not when an
     // old status is merely read back after a reload).
     if (status !== previous && (asked || previous)) {
-      if (status === "waiting") self.note(TEXT.handoffAsked);
-      else if (status === "resolved") self.note(TEXT.resolved);
+      if (status === "waiting") self.note(self.t.handoffAsked);
+      else if (status === "resolved") self.note(self.t.resolved);
     }
     if (status === "resolved" && previous !== "resolved") self.csatOffer();
     self.handoffControlUpdate();
@@ -1065,7 +1304,7 @@
           self.listen(); // operator replies arrive on the session's live stream
         },
         function () {
-          self.note(TEXT.handoffFailed);
+          self.note(self.t.handoffFailed);
         }
       )
       .then(function () {
@@ -1075,21 +1314,21 @@
   P.awayCard = function (backAt) {
     var self = this;
     if (self.away) return;
-    var when = backAtText(backAt);
+    var when = backAtText(backAt, self.lang);
     var note = el("span", { "aria-live": "polite" });
     // An error about an earlier attempt goes once the visitor edits the address.
     var input = el("input", {
       type: "email",
       autocomplete: "email",
       maxlength: "254",
-      "aria-label": TEXT.emailLabel,
-      placeholder: TEXT.emailLabel,
+      "aria-label": self.t.emailLabel,
+      placeholder: self.t.emailLabel,
       oninput: function () {
         note.textContent = "";
       },
     });
     var card = el("div", { cls: "away", role: "group" }, [
-      el("p", { text: when ? TEXT.offline.replace("{when}", when) : TEXT.offlineUnknown }),
+      el("p", { text: when ? self.t.offline.replace("{when}", when) : self.t.offlineUnknown }),
       el(
         "form",
         {
@@ -1103,15 +1342,15 @@
               .then(
                 function () {
                   card.textContent = "";
-                  card.appendChild(el("p", { text: TEXT.emailSaved.replace("{email}", email) }));
+                  card.appendChild(el("p", { text: self.t.emailSaved.replace("{email}", email) }));
                 },
                 function () {
-                  note.textContent = TEXT.emailInvalid;
+                  note.textContent = self.t.emailInvalid;
                 }
               );
           },
         },
-        [input, el("button", { type: "submit", text: TEXT.emailSend })]
+        [input, el("button", { type: "submit", text: self.t.emailSend })]
       ),
       note,
     ]);
@@ -1141,14 +1380,14 @@
     var score = 0;
     var buttons = [];
     var note = el("span", { "aria-live": "polite" });
-    var comment = el("textarea", { rows: "2", maxlength: "2000", "aria-label": TEXT.csatComment, placeholder: TEXT.csatComment });
-    var send = el("button", { cls: "send", type: "button", text: TEXT.csatSend, disabled: true });
+    var comment = el("textarea", { rows: "2", maxlength: "2000", "aria-label": self.t.csatComment, placeholder: self.t.csatComment });
+    var send = el("button", { cls: "send", type: "button", text: self.t.csatSend, disabled: true });
     for (var n = 1; n <= 5; n++) {
       (function (value) {
         var button = el("button", {
           type: "button",
           text: String(value),
-          "aria-label": TEXT.csatScore.replace("{n}", value),
+          "aria-label": self.t.csatScore.replace("{n}", value),
           "aria-pressed": "false",
           onclick: function () {
             score = value;
@@ -1161,8 +1400,8 @@
         buttons.push(button);
       })(n);
     }
-    var card = el("div", { cls: "csat", role: "group", "aria-label": TEXT.csatQuestion }, [
-      el("p", { text: TEXT.csatQuestion }),
+    var card = el("div", { cls: "csat", role: "group", "aria-label": self.t.csatQuestion }, [
+      el("p", { text: self.t.csatQuestion }),
       el("div", { cls: "scores" }, buttons),
       comment,
       send,
@@ -1180,7 +1419,7 @@
           function () {
             self.state({ csatRated: resolution });
             card.textContent = "";
-            card.appendChild(el("p", { text: TEXT.csatThanks }));
+            card.appendChild(el("p", { text: self.t.csatThanks }));
           },
           function (error) {
             if (error.status === 409) {
@@ -1189,7 +1428,7 @@
               return;
             }
             send.disabled = false;
-            note.textContent = TEXT.csatFailed;
+            note.textContent = self.t.csatFailed;
           }
         );
     };
@@ -1200,8 +1439,8 @@
     var self = this;
     if (!self.typing) {
       self.typing = el("div", { cls: "msg operator" }, [
-        el("span", { cls: "who", text: "Support team" }),
-        el("span", { cls: "typing", role: "status", "aria-label": "Support team is typing" }, [el("i"), el("i"), el("i")]),
+        el("span", { cls: "who", text: self.t.supportTeam }),
+        el("span", { cls: "typing", role: "status", "aria-label": self.t.teamTyping }, [el("i"), el("i"), el("i")]),
       ]);
     }
     self.log.appendChild(self.typing);
@@ -1225,7 +1464,7 @@
         method: "POST",
         body: {
           assistant_id: self.assistantId,
-          locale: (navigator.language || "en").slice(0, 10),
+          locale: (self.localeWanted || navigator.language || "en").slice(0, 10),
           metadata: {
             source: "widget",
             page: location.pathname.slice(0, 500),
@@ -1283,7 +1522,7 @@
     var userBubble = self.addMessage({ role: "user", content: text });
     var answer = self.addMessage({ role: "assistant", content: "", greeting: true });
     answer.body.textContent = "";
-    answer.body.appendChild(el("span", { cls: "typing", role: "status", "aria-label": "Assistant is typing" }, [el("i"), el("i"), el("i")]));
+    answer.body.appendChild(el("span", { cls: "typing", role: "status", "aria-label": self.t.assistantTyping }, [el("i"), el("i"), el("i")]));
     self.scrollDown();
     var attempt = 0;
 
@@ -1301,13 +1540,13 @@
       answer.remove();
       var offline = !navigator.onLine || !error.status;
       var message = !navigator.onLine
-        ? "You are offline. This message will be sent when you are back online."
+        ? self.t.sendOffline
         : offline
-        ? "Could not reach support. Check your connection."
+        ? self.t.unreachable
         : error.status === 429
-          ? "This chat is busy right now. Please try again in " + waitText(error.retryAfter) + "."
+          ? self.t.busy.replace("{wait}", waitText(error.retryAfter))
           : error.status >= 500
-            ? "The assistant could not answer just now."
+            ? self.t.noAnswer
             : error.message;
       var retried = false;
       function retry() {
@@ -1320,7 +1559,7 @@
       }
       var box = el("div", { cls: "error", role: "alert" }, [
         el("span", { text: message }),
-        el("button", { type: "button", text: "Retry", onclick: retry }),
+        el("button", { type: "button", text: self.t.retry, onclick: retry }),
       ]);
       // Offline: the same question goes out by itself as soon as the connection is back.
       if (!navigator.onLine) W.addEventListener("online", retry);

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -470,3 +471,57 @@ def test_the_js_sdk_on_a_page_with_widget_js_defaults_to_the_script_origin(brows
             assert page.evaluate("() => window.sdkToken") == "Bearer"
         finally:
             page.close()
+
+
+def test_the_widget_speaks_the_visitors_language_and_says_when_the_team_is_away(browser, shop, tenant):
+    """Its own strings follow data-locale, else the browser's languages (en, es, de, fr, pt);
+    outside business hours a visitor waiting for a person is not told "shortly"."""
+    organization = tenant.organization
+    organization.business_hours = {"mon": [["09:00", "09:01"]]}
+    organization.business_holidays = [date.today().isoformat()]  # closed all of today, too
+    organization.save(update_fields=["business_hours", "business_holidays"])
+    english_snippet = shop.snippet
+
+    # A German browser, no data-locale: German.
+    context = browser.new_context(locale="de-DE")
+    page = context.new_page()
+    page.goto(shop.url)
+    widget = page.locator(WIDGET)
+    widget.locator(".launcher").click()
+    panel = widget.locator("[role=dialog]")
+    assert widget.locator("textarea").get_attribute("placeholder") == "Deine Frage…"
+    assert "Unser Team ist gerade nicht da" in panel.inner_text()  # the away note, in German
+    widget.locator("textarea").fill("How do I return an item?")
+    page.keyboard.press("Enter")
+    widget.locator(".msg.assistant[data-id]").first.wait_for(timeout=30000)
+    widget.locator("text=Mit einem Menschen sprechen").click()
+    panel.locator("text=wir antworten dir hier, sobald wir zurück sind").wait_for(timeout=10000)
+    assert "in Kürze" not in panel.inner_text()
+    conversation = Conversation.objects.for_organization(organization).get()
+    assert conversation.locale == "de-DE"
+    context.close()
+
+    # data-locale wins over the browser: an English browser on a Spanish shop page.
+    shop.snippet = english_snippet.replace("<script ", '<script data-locale="es" ', 1)
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(shop.url)
+    widget = page.locator(WIDGET)
+    widget.locator(".launcher").click()
+    assert widget.locator("textarea").get_attribute("placeholder") == "Escribe tu pregunta…"
+    assert widget.locator("button[aria-label='Enviar mensaje']").count() == 1
+    widget.locator("textarea").fill("¿Cómo devuelvo un artículo?")
+    page.keyboard.press("Enter")
+    widget.locator(".msg.assistant[data-id]").first.wait_for(timeout=30000)
+    latest = Conversation.objects.for_organization(organization).order_by("-created_at").first()
+    assert latest.locale == "es"
+    context.close()
+
+    # A language the widget does not speak falls back to English.
+    shop.snippet = english_snippet
+    context = browser.new_context(locale="ja-JP")
+    page = context.new_page()
+    page.goto(shop.url)
+    page.locator(WIDGET).locator(".launcher").click()
+    assert page.locator(WIDGET).locator("textarea").get_attribute("placeholder") == "Type your question…"
+    context.close()
