@@ -1,4 +1,4 @@
-"""Sessions, conversations and their messages (seed 003), and seed 000's widget chat.
+"""Sessions, conversations and their messages (`/api/v1/sessions`, `/api/v1/conversations`).
 
 Views authenticate, resolve the organization, validate and serialize; the chat services
 do the rest. With `Accept: text/event-stream` a message POST streams the answer as
@@ -12,7 +12,6 @@ import itertools
 import json
 import logging
 import uuid
-from datetime import UTC
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -33,30 +32,28 @@ from chat.serializers import (
     MessageSerializer,
     SessionCreateSerializer,
     SessionSerializer,
-    WidgetChatRequestSerializer,
-    WidgetChatResponseSerializer,
 )
 from chat.services import privacy as privacy_services
 from organizations import selectors as organization_selectors
 from supportai.api.envelope import error_body
-from supportai.api.errors import ApplicationError, NotFound, ValidationFailed
-from supportai.api.renderers import PlainJSONRenderer
-from supportai.api.views import OrganizationAPIView, OrganizationGenericAPIView
+from supportai.api.errors import ApplicationError, ValidationFailed
+from supportai.api.views import OrganizationGenericAPIView
 from supportai.inbound_socket import client_gone_check
-from widget.models import Widget
 
 logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "HTTP_IDEMPOTENCY_KEY"
-# Seed 000 has no field for "a human will answer"; its `message` says so.
-HANDOFF_NOTICE = "Thanks, a member of our team has your message and will reply here shortly."
+# The sessions API is called by the visitor's browser on a customer's site: its views declare
+# `cors = VISITOR_CORS` (widget.middleware reads it: this is its CORS_WIDGET_VISITOR, written
+# out because this app sits below the widget app).
+VISITOR_CORS = "widget-visitor"
 
 
 def _wants_stream(request) -> bool:
     return "text/event-stream" in request.META.get("HTTP_ACCEPT", "")
 
 
-def _idempotency_key(request) -> str:
+def idempotency_key(request) -> str:
     key = request.META.get(IDEMPOTENCY_HEADER, "").strip()
     if len(key) > 255:
         raise ValidationFailed("Idempotency-Key must be at most 255 characters.")
@@ -110,7 +107,7 @@ def _message_post_response(
         "conversation": conversation,
         "content": serializer.validated_data["content"],
         "metadata": serializer.validated_data.get("metadata") or {},
-        "idempotency_key": _idempotency_key(request),
+        "idempotency_key": idempotency_key(request),
     }
     if _wants_stream(request):
         return stream_response(services.message_post_stream(**arguments))
@@ -253,6 +250,7 @@ class SessionListCreateApi(OrganizationGenericAPIView):
     model = Conversation
     serializer_class = SessionSerializer
     allow_widget_token = True
+    cors = VISITOR_CORS
 
     @extend_schema(
         operation_id="sessions_list",
@@ -297,14 +295,8 @@ class SessionListCreateApi(OrganizationGenericAPIView):
             claimed_user_id = (self.credential.claims or {}).get("cuid")
             if claimed_user_id:  # said by the page, proven by nobody: never linked to a customer
                 metadata["unverified_user_id"] = claimed_user_id
-            if self.credential.widget_id:
-                widget = (
-                    Widget.objects.for_organization(self.organization)
-                    .filter(pk=self.credential.widget_id)
-                    .first()
-                )
-                if widget is None:
-                    raise NotFound("Widget not found.")
+            # The token's widget (switched on, of this organization), loaded with the credential.
+            widget = self.credential.widget
         assistant_id = data.get("assistant_id") or (widget.assistant_id if widget else None)
         if assistant_id is None:
             raise ValidationFailed(
@@ -331,6 +323,7 @@ class SessionDetailApi(OrganizationGenericAPIView):
     model = Conversation
     serializer_class = SessionSerializer
     allow_widget_token = True
+    cors = VISITOR_CORS
 
     @extend_schema(operation_id="sessions_retrieve", responses=SessionSerializer)
     def get(self, request, pk):
@@ -357,6 +350,7 @@ class SessionDetailApi(OrganizationGenericAPIView):
 
 class SessionMessagesApi(_ConversationMessagesBase):
     allow_widget_token = True
+    cors = VISITOR_CORS
     visitor_message_methods = frozenset({"POST"})  # a visitor's send: the message budgets
     kind = Conversation.Kind.SESSION
 
@@ -386,6 +380,7 @@ class SessionMessagesApi(_ConversationMessagesBase):
 
 class SessionEventsApi(_ConversationMessagesBase):
     allow_widget_token = True
+    cors = VISITOR_CORS
     kind = Conversation.Kind.SESSION
 
     @live_events_schema("sessions_events")
@@ -412,6 +407,7 @@ class _FeedbackBase(OrganizationGenericAPIView):
 
 class SessionMessageFeedbackApi(_FeedbackBase):
     allow_widget_token = True
+    cors = VISITOR_CORS
     kind = Conversation.Kind.SESSION
 
     @extend_schema(
@@ -479,6 +475,7 @@ CSAT_DESCRIPTION = (
 
 class SessionHandoffApi(_HandoffBase):
     allow_widget_token = True
+    cors = VISITOR_CORS
     serializer_class = HandoffRequestSerializer
 
     @extend_schema(
@@ -493,6 +490,7 @@ class SessionHandoffApi(_HandoffBase):
 
 class SessionCsatApi(_HandoffBase):
     allow_widget_token = True
+    cors = VISITOR_CORS
     serializer_class = CsatCreateSerializer
 
     @extend_schema(
@@ -661,56 +659,3 @@ class ConversationCsatApi(_HandoffBase):
     )
     def post(self, request, pk):
         return self.rate(request, pk)
-
-
-# --- seed 000: POST /api/widget/chat ---------------------------------------------------------
-
-
-def _iso_millis(moment) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-class WidgetChatApi(OrganizationAPIView):
-    """Seed 000's chat endpoint: bearer API key, answers `{id, message, timestamp}`."""
-
-    renderer_classes = [PlainJSONRenderer]
-    serializer_class = WidgetChatRequestSerializer
-
-    @extend_schema(
-        operation_id="widget_chat",
-        request=WidgetChatRequestSerializer,
-        responses={200: WidgetChatResponseSerializer},
-    )
-    def post(self, request):
-        serializer = WidgetChatRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        try:
-            widget_id = uuid.UUID(data["widgetId"])
-        except ValueError:
-            raise NotFound("Widget not found.") from None
-        widget = (
-            Widget.objects.for_organization(self.organization)
-            .select_related("assistant")
-            .filter(pk=widget_id)
-            .first()
-        )
-        if widget is None:
-            raise NotFound("Widget not found.")
-        conversation = services.widget_conversation_get_or_create(
-            organization=self.organization, widget=widget, session_id=data.get("sessionId") or ""
-        )
-        message = services.message_post(
-            conversation=conversation,
-            content=data["message"],
-            context=data.get("context") or None,
-            idempotency_key=_idempotency_key(request),
-        )
-        created = message.created_at
-        return Response(
-            {
-                "id": f"resp_{int(created.timestamp() * 1000)}",
-                "message": message.content if message.role != Message.Role.USER else HANDOFF_NOTICE,
-                "timestamp": _iso_millis(created),
-            }
-        )

@@ -34,9 +34,7 @@ api_v1 = [
     *api_path("privacy/export", api_privacy.PrivacyExportApi.as_view(), "privacy-export"),
 ]
 pages = [
-    *api_path("api/widget/chat", api.WidgetChatApi.as_view(), "widget-seed-chat"),
     # Dashboard
-    path("", views.OverviewView.as_view(), name="overview"),
     path("settings/privacy/", views.PrivacySettingsView.as_view(), name="settings-privacy"),
     path("inbox/", views.InboxView.as_view(), name="inbox"),
     # The knowledge page's tester: retrieval plus chat's relevance gate (knowledge cannot

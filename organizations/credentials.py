@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from organizations.models import ApiKey, Organization
@@ -15,6 +15,9 @@ class Credential:
     kind: str  # "api_key" or "widget"
     api_key: ApiKey | None = None
     widget_id: str | None = None
+    # The widget token's widget (claim `wid`), loaded with the credential by
+    # widget.authentication; typed loosely because this app sits below the widget app.
+    widget: Any = None
     visitor_id: str | None = None
     claims: dict | None = None
 

@@ -1,4 +1,4 @@
-"""OpenAPI descriptions of our credentials (registered when the app is ready)."""
+"""OpenAPI description of the API key credential (registered when the app is ready)."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
@@ -21,16 +21,3 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
                 "description": "Authorization: Bearer <client_secret> (sk_…)",
             },
         ]
-
-
-class WidgetTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "organizations.authentication.WidgetTokenAuthentication"
-    name = "WidgetToken"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": "Widget token from POST /api/v1/auth/widget-token",
-        }

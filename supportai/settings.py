@@ -280,7 +280,7 @@ LOGOUT_REDIRECT_URL = "login"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "organizations.authentication.ApiKeyAuthentication",
-        "organizations.authentication.WidgetTokenAuthentication",
+        "widget.authentication.WidgetTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["supportai.api.permissions.HasOrganizationCredential"],
     "DEFAULT_RENDERER_CLASSES": ["supportai.api.renderers.EnvelopeJSONRenderer"],

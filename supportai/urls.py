@@ -7,7 +7,7 @@ from assistants import urls as assistants_urls
 from chat import urls as chat_urls
 from knowledge import urls as knowledge_urls
 from organizations import urls as organizations_urls
-from supportai import health
+from supportai import health, overview
 from supportai.api.docs import ApiDocsView
 from widget import urls as widget_urls
 
@@ -22,6 +22,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include(api_v1)),
+    path("api/widget/", include(widget_urls.api_widget)),
+    path("", overview.OverviewView.as_view(), name="overview"),
     *pages,
 ]
 

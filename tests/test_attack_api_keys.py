@@ -12,9 +12,9 @@ from rest_framework.test import APIClient
 
 from organizations.models import ApiKey
 from organizations.services import api_key_create, api_key_revoke
-from organizations.tokens import widget_token_issue
 from supportai.testing import tenant_create
 from tests.conftest import assert_error_shape
+from widget.tokens import widget_token_issue
 
 URL = "/api/v1/organization"
 

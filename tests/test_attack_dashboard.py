@@ -9,7 +9,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from organizations.models import ApiKey
-from organizations.tokens import widget_token_issue
+from widget.tokens import widget_token_issue
 
 pytestmark = pytest.mark.django_db
 

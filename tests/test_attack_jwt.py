@@ -16,8 +16,8 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from organizations.tokens import widget_token_decode, widget_token_issue
 from tests.conftest import assert_error_shape
+from widget.tokens import widget_token_decode, widget_token_issue
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/organization"

@@ -20,9 +20,9 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from chat.models import Message
-from organizations.tokens import widget_token_issue
 from supportai.testing import objects_of_every_kind
 from tests.conftest import assert_error_shape
+from widget.tokens import widget_token_issue
 
 pytestmark = pytest.mark.django_db
 

@@ -16,11 +16,11 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 
 from bench import processes
-from organizations.tokens import widget_token_issue
 from supportai.api.views import OrganizationAPIView
 from supportai.cache_guard import cache_circuit_reset
 from supportai.testing import tenant_create
 from tests.conftest import assert_error_shape
+from widget.tokens import widget_token_issue
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 

@@ -31,7 +31,7 @@ def test_a_signed_widget_token_with_a_malformed_organization_claim_is_a_401(tena
     import jwt
     from django.conf import settings
 
-    from organizations.tokens import widget_token_decode, widget_token_issue
+    from widget.tokens import widget_token_decode, widget_token_issue
 
     claims = widget_token_decode(widget_token_issue(organization_id=tenant.organization.id)[0])
     claims["org"] = "not-a-uuid"

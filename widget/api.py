@@ -1,11 +1,9 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -16,19 +14,17 @@ from organizations import budgets
 from organizations import selectors as organization_selectors
 from organizations.selectors import api_key_widget_facing
 from supportai.api.envelope import error_body
-from supportai.api.errors import NotFound, ValidationFailed
+from supportai.api.errors import NotFound
 from supportai.api.ratelimit import budgets_hit, rate_limit_state_set
 from supportai.api.renderers import PlainJSONRenderer
 from supportai.api.views import OrganizationAPIView, OrganizationGenericAPIView
 from supportai.cache_guard import CacheUnavailable, cache_call
 from supportai.rate_counters import window_count_release
 from widget import selectors, services
+from widget.middleware import CORS_WIDGET_TOKEN_MINT, CORS_WIDGET_VISITOR
 from widget.models import Widget
 from widget.origins import origin_from_header
 from widget.serializers import (
-    SeedScrapeRequestSerializer,
-    SeedScrapeResponseSerializer,
-    SeedWidgetConfigSerializer,
     WidgetPublicConfigSerializer,
     WidgetSerializer,
     WidgetTokenRequestSerializer,
@@ -132,6 +128,7 @@ class WidgetConfigApi(OrganizationAPIView):
     """A widget's public configuration: readable with a widget token of the same organization."""
 
     allow_widget_token = True
+    cors = CORS_WIDGET_VISITOR
     serializer_class = WidgetPublicConfigSerializer
 
     @extend_schema(operation_id="widgets_config", responses=WidgetPublicConfigSerializer)
@@ -152,6 +149,7 @@ class WidgetTokenApi(APIView):
     widget's config and that visitor's own sessions.
     """
 
+    cors = CORS_WIDGET_TOKEN_MINT
     authentication_classes: list = []
     permission_classes = [AllowAny]
     renderer_classes = [PlainJSONRenderer]
@@ -239,102 +237,3 @@ class WidgetTokenApi(APIView):
         response = Response({"token": token, "expires_in": expires_in, "token_type": "Bearer"})
         response["Cache-Control"] = "no-store"
         return response
-
-
-# --- seed 000: /api/widget/* (bearer API key, seed shapes, not enveloped) ------------------
-
-
-def _seed_config(config: dict) -> dict:
-    return {
-        "widgetId": config["id"],
-        "assistantId": config["assistant_id"],
-        "title": config["title"],
-        "greeting": config["greeting"],
-        "placeholder": config["placeholder"],
-        "primaryColor": config["primary_color"],
-        "position": config["position"],
-        "launcherLabel": config["launcher_label"],
-        "suggestedQuestions": config["suggested_questions"],
-        "instance": config["instance"],
-        "showSources": config["show_sources"],
-        "collectFeedback": config["collect_feedback"],
-        "autoOpen": config["auto_open"],
-        "humanHandoff": config["human_handoff"],
-        "isActive": config["is_active"],
-    }
-
-
-class SeedWidgetConfigApi(OrganizationAPIView):
-    """`GET /api/widget/config?widgetId=…` (seed 000)."""
-
-    renderer_classes = [PlainJSONRenderer]
-    serializer_class = SeedWidgetConfigSerializer
-
-    @extend_schema(
-        operation_id="widget_seed_config",
-        parameters=[OpenApiParameter("widgetId", OpenApiTypes.UUID, OpenApiParameter.QUERY, required=True)],
-        responses=SeedWidgetConfigSerializer,
-    )
-    def get(self, request):
-        widget_id = (request.query_params.get("widgetId") or "").strip()
-        if not widget_id:
-            raise ValidationFailed("Missing required parameter: widgetId.", data={"widgetId": ["Required."]})
-        widget = selectors.widget_get(organization=self.organization, widget_id=widget_id)
-        if widget is None:
-            raise NotFound("Widget not found.")
-        return Response(_seed_config(selectors.widget_public_config(widget=widget)))
-
-
-def _iso_millis(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-class SeedScrapeApi(OrganizationAPIView):
-    """`POST /api/widget/scrape {"url", "widgetId"?}` (seed 000).
-
-    Fetches the page through the fetcher (core.fetcher) (SSRF rules apply); with `widgetId` the
-    page is also added to that widget's assistant's knowledge base.
-    """
-
-    renderer_classes = [PlainJSONRenderer]
-    serializer_class = SeedScrapeResponseSerializer
-
-    @extend_schema(
-        operation_id="widget_seed_scrape",
-        request=SeedScrapeRequestSerializer,
-        responses=SeedScrapeResponseSerializer,
-    )
-    def post(self, request):
-        from knowledge import services as knowledge_services
-
-        serializer = SeedScrapeRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        url = serializer.validated_data["url"].strip()
-        widget = None
-        widget_id = serializer.validated_data.get("widgetId")
-        if widget_id:
-            widget = selectors.widget_get(organization=self.organization, widget_id=widget_id)
-            if widget is None:
-                raise NotFound("Widget not found.")
-        page = knowledge_services.page_scrape(organization=self.organization, url=url)
-        page_url, title = _field(page, "url") or url, _field(page, "title") or ""
-        if widget is not None:
-            knowledge_services.url_source_create(
-                organization=self.organization,
-                url=page_url,
-                title=title or page_url,
-                assistant=widget.assistant,
-            )
-        scraped_at = _field(page, "scraped_at")
-        return Response(
-            {
-                "url": page_url,
-                "title": title,
-                "content": _field(page, "content") or "",
-                "scrapedAt": _iso_millis(scraped_at) if isinstance(scraped_at, datetime) else str(scraped_at),
-            }
-        )
-
-
-def _field(page, name: str):
-    return page.get(name) if isinstance(page, dict) else getattr(page, name, None)

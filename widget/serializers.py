@@ -1,3 +1,4 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from widget.models import Widget
@@ -115,8 +116,58 @@ class WidgetTokenSerializer(serializers.Serializer):
     token_type = serializers.CharField()
 
 
-class SeedWidgetConfigSerializer(serializers.Serializer):
-    """Seed 000's `GET /api/widget/config` (camelCase like the rest of that API)."""
+# --- the widget chat API (`/api/widget/*`, see widget.chat_api) ---------------------------
+
+
+# The widget chat API's optional fields also take an explicit `null` (JavaScript callers write
+# `sessionId: id ?? null`), which means the same as leaving the field out.
+class WidgetChatContextRulesSerializer(serializers.Serializer):
+    companyName = serializers.CharField(max_length=200, required=False, allow_blank=True, allow_null=True)  # noqa: N815
+    companyDescription = serializers.CharField(  # noqa: N815
+        max_length=2000, required=False, allow_blank=True, allow_null=True
+    )
+    policies = serializers.ListField(
+        child=serializers.DictField(), required=False, max_length=50, allow_null=True
+    )
+    tone = serializers.CharField(max_length=50, required=False, allow_blank=True, allow_null=True)
+
+    def validate_policies(self, value):
+        for policy in value or []:
+            for key in ("title", "content"):
+                if key in policy and not isinstance(policy[key], str):
+                    raise serializers.ValidationError(f"Each policy's {key} must be a string.")
+        return value
+
+
+class WidgetChatContextSerializer(serializers.Serializer):
+    rules = WidgetChatContextRulesSerializer(required=False, allow_null=True)
+    scrapedData = serializers.JSONField(required=False, allow_null=True)  # noqa: N815
+
+
+class WidgetChatRequestSerializer(serializers.Serializer):
+    """`POST /api/widget/chat`'s body. Unknown fields (model, api_base, api_key…) are ignored, never forwarded."""
+
+    message = serializers.CharField(trim_whitespace=True)
+    widgetId = serializers.CharField(max_length=100)  # noqa: N815
+    sessionId = serializers.CharField(max_length=255, required=False, allow_blank=True, allow_null=True)  # noqa: N815
+    context = WidgetChatContextSerializer(required=False, allow_null=True)
+
+    def validate_message(self, value: str) -> str:
+        limit = settings.CHAT_MAX_MESSAGE_CHARS
+        if len(value) > limit:
+            raise serializers.ValidationError(f"Ensure this field has no more than {limit} characters.")
+        return value
+
+
+class WidgetChatResponseSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    message = serializers.CharField()
+    timestamp = serializers.CharField()
+
+
+class WidgetChatConfigSerializer(serializers.Serializer):
+    """`GET /api/widget/config`: a widget's public configuration, camelCase like the rest of the
+    widget chat API."""
 
     widgetId = serializers.UUIDField()  # noqa: N815
     assistantId = serializers.UUIDField()  # noqa: N815
@@ -134,12 +185,12 @@ class SeedWidgetConfigSerializer(serializers.Serializer):
     isActive = serializers.BooleanField()  # noqa: N815
 
 
-class SeedScrapeRequestSerializer(serializers.Serializer):
+class WidgetChatScrapeRequestSerializer(serializers.Serializer):
     url = serializers.CharField(max_length=2048)
     widgetId = serializers.CharField(required=False, allow_null=True, max_length=64)  # noqa: N815
 
 
-class SeedScrapeResponseSerializer(serializers.Serializer):
+class WidgetChatScrapeResponseSerializer(serializers.Serializer):
     url = serializers.CharField()
     title = serializers.CharField()
     content = serializers.CharField()

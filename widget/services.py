@@ -13,11 +13,11 @@ from assistants.services import assistant_create, user_context_merge
 from organizations.models import ApiKey, Organization
 from organizations.selectors import api_key_widget_facing
 from organizations.services import api_key_create
-from organizations.tokens import widget_token_issue, widget_token_previous_claims
 from supportai.api.errors import ApplicationError, NotFound, ValidationFailed
 from widget.identity import user_id_normalize, visitor_id_for_user, visitor_identity_verify
 from widget.models import Widget
 from widget.origins import InvalidOrigin, origin_allowed, origin_normalize
+from widget.tokens import widget_token_issue, widget_token_previous_claims
 
 MAX_ALLOWED_DOMAINS = 50
 MAX_SUGGESTED_QUESTIONS = 8

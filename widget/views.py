@@ -23,12 +23,12 @@ from django.views.generic import FormView, TemplateView
 from assistants import selectors as assistant_selectors
 from organizations import selectors as organization_selectors
 from organizations.selectors import api_key_widget_facing
-from organizations.tokens import widget_token_issue
 from supportai.api.errors import ApplicationError
 from supportai.dashboard import OrganizationMixin, form_error_apply, lines, paginate
 from widget import selectors, services
 from widget.forms import WidgetCreateForm, WidgetForm
 from widget.selectors import widget_get_public
+from widget.tokens import widget_token_issue
 
 WIDGET_SOURCE = "widget/widget.js"
 

@@ -7,7 +7,7 @@ from django.db import connection
 from assistants import actions as action_rules
 from assistants.models import Action, Assistant
 from organizations.models import AuditEvent
-from organizations.tokens import widget_token_issue
+from widget.tokens import widget_token_issue
 
 pytestmark = pytest.mark.django_db
 

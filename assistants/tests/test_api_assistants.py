@@ -1,7 +1,7 @@
 import pytest
 
 from assistants.models import Assistant
-from organizations.tokens import widget_token_issue
+from widget.tokens import widget_token_issue
 
 pytestmark = pytest.mark.django_db
 

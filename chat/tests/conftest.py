@@ -96,7 +96,7 @@ def faq(tenant):
 def widget_client(*, organization, widget=None, visitor_id=None):
     from rest_framework.test import APIClient
 
-    from organizations.tokens import widget_token_issue
+    from widget.tokens import widget_token_issue
 
     token, _ = widget_token_issue(
         organization_id=organization.id, widget_id=widget.id if widget else None, visitor_id=visitor_id

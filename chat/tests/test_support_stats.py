@@ -12,7 +12,7 @@ from django.utils import timezone
 from assistants.models import Assistant
 from chat import selectors, services
 from chat.models import Conversation, CsatRating
-from chat.views import duration_text
+from supportai.overview import duration_text
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 

@@ -238,7 +238,7 @@ def test_search_validation(api):
 def test_widget_tokens_cannot_manage_knowledge(tenant):
     from rest_framework.test import APIClient
 
-    from organizations.tokens import widget_token_issue
+    from widget.tokens import widget_token_issue
 
     token, _ = widget_token_issue(organization_id=tenant.organization.pk, widget_id=None)
     client = APIClient()

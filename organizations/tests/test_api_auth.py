@@ -4,7 +4,7 @@ from rest_framework.test import APIClient
 
 from organizations.models import ApiKey
 from organizations.services import api_key_revoke
-from organizations.tokens import widget_token_issue
+from widget.tokens import widget_token_issue
 
 pytestmark = pytest.mark.django_db
 

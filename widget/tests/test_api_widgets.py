@@ -1,9 +1,9 @@
 import pytest
 from rest_framework.test import APIClient
 
-from organizations.tokens import widget_token_issue
 from widget.models import Widget
 from widget.tests.conftest import assert_error
+from widget.tokens import widget_token_issue
 
 pytestmark = pytest.mark.django_db
 

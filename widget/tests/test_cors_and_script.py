@@ -3,8 +3,8 @@ import gzip
 import pytest
 from django.test import Client
 
-from organizations.tokens import widget_token_issue
 from widget.services import widget_update
+from widget.tokens import widget_token_issue
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ EVIL = "https://evil.example"
     [
         "/api/v1/auth/widget-token",
         "/api/v1/sessions/",
-        "/api/v1/sessions/abc/messages",
+        "/api/v1/sessions/6f1c2a9e-0b7d-4c52-9a1e-3d4f5a6b7c8d/messages",
         "/api/v1/widgets/{id}/config",
     ],
 )
@@ -45,6 +45,49 @@ def test_management_and_server_side_paths_have_no_cors(tenant, path):
     actual = tenant.client().get(path, HTTP_ORIGIN=EVIL)
     assert "Access-Control-Allow-Origin" not in actual
     assert "Access-Control-Allow-Credentials" not in actual
+
+
+def test_a_path_no_view_answers_has_no_cors():
+    """CORS is declared on views; a path that resolves to none (here: an id that is not a
+    UUID) gets the ordinary enveloped 404, with no CORS headers."""
+    response = Client().options(
+        "/api/v1/sessions/abc/messages", HTTP_ORIGIN=SHOP, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+    )
+    assert response.status_code == 404
+    assert "Access-Control-Allow-Origin" not in response
+
+
+def _api_views(patterns=None, prefix=""):
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    for entry in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(entry, URLResolver):
+            yield from _api_views(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern) and hasattr(entry.callback, "cls"):
+            yield prefix + str(entry.pattern), entry.callback.cls
+
+
+def test_cors_is_declared_on_exactly_the_views_a_visitor_browser_calls():
+    """A view that accepts a widget token is called from a customer's site, so it declares
+    visitor CORS; no other view declares anything but the token mint. A misspelt
+    declaration (e.g. in chat, which writes the value out) fails here, not in a browser."""
+    from widget.middleware import CORS_WIDGET_TOKEN_MINT, CORS_WIDGET_VISITOR, view_cors
+
+    declared = {}
+    for route, view_class in _api_views():
+        cors = view_cors(view_class)  # raises ImproperlyConfigured on an unknown value
+        if getattr(view_class, "allow_widget_token", False):
+            assert cors == CORS_WIDGET_VISITOR, route
+        if cors is not None:
+            declared[route] = cors
+    assert {route for route, cors in declared.items() if cors == CORS_WIDGET_TOKEN_MINT} == {
+        "api/v1/auth/widget-token/",
+        "api/v1/auth/widget-token",
+    }
+    visitor = {route for route, cors in declared.items() if cors == CORS_WIDGET_VISITOR}
+    assert "api/v1/sessions/<uuid:pk>/messages" in visitor
+    assert "api/v1/widgets/<uuid:pk>/config" in visitor
+    assert all(route.startswith(("api/v1/sessions", "api/v1/widgets/<uuid:pk>/config")) for route in visitor)
 
 
 def test_mint_reflects_only_allowed_origins(tenant, widget):

@@ -22,10 +22,10 @@ from assistants.models import UserContext
 from chat.models import Conversation
 from organizations.identity import identity_secret_rotate, identity_secrets_usable
 from organizations.models import IdentitySecret
-from organizations.tokens import widget_token_decode
 from supportai.testing import member_add
 from widget.services import widget_update
 from widget.tests.conftest import assert_error
+from widget.tokens import widget_token_decode
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,9 @@ from rest_framework.test import APIClient
 
 from organizations.models import ApiKey
 from organizations.services import api_key_revoke
-from organizations.tokens import widget_token_decode, widget_token_issue
 from widget.services import widget_create, widget_update
 from widget.tests.conftest import assert_error
+from widget.tokens import widget_token_decode, widget_token_issue
 
 pytestmark = pytest.mark.django_db
 

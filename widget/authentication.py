@@ -1,0 +1,93 @@
+"""The widget token as a DRF authentication class: `Authorization: Bearer <widget JWT>`.
+
+The token comes from `POST /api/v1/auth/widget-token` (`widget.tokens`); it is checked on
+every call against the Origin it was minted for, its client_id key and its widget.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Exists, OuterRef
+from rest_framework import authentication, exceptions
+from rest_framework_simplejwt.exceptions import TokenError
+
+from organizations.authentication import bearer_token
+from organizations.credentials import Credential
+from organizations.models import ApiKey, Organization
+from widget.models import Widget
+from widget.origins import origin_from_header
+from widget.tokens import widget_token_decode
+
+
+def _token_holder(claims: dict) -> tuple[Organization, Widget | None] | None:
+    """The token's organization and widget, if the token is still good: its client_id key
+    (claim `cid`) not revoked and its widget (claim `wid`) still there and switched on. One
+    indexed query per request, so revoking a key or switching a widget off ends its tokens
+    at once, not when they expire."""
+    try:
+        organization_id = uuid.UUID(str(claims["org"]))
+        api_key_id = uuid.UUID(str(claims["cid"])) if claims.get("cid") else None
+        widget_id = uuid.UUID(str(claims["wid"])) if claims.get("wid") else None
+    except ValueError:  # only a correctly signed token gets here; still a 401, not a 500
+        return None
+
+    def key_live(organization_ref: str):
+        return Exists(
+            ApiKey.objects.unscoped().filter(
+                pk=api_key_id, organization=OuterRef(organization_ref), revoked_at__isnull=True
+            )
+        )
+
+    if widget_id is not None:
+        widgets = (
+            Widget.objects.unscoped()
+            .select_related("organization")
+            .filter(pk=widget_id, organization_id=organization_id, is_active=True)
+        )
+        if api_key_id is not None:
+            widgets = widgets.filter(key_live("organization"))
+        widget = widgets.first()
+        return (widget.organization, widget) if widget is not None else None
+    organizations = Organization.objects.filter(pk=organization_id)
+    if api_key_id is not None:
+        organizations = organizations.filter(key_live("pk"))
+    organization = organizations.first()
+    return (organization, None) if organization is not None else None
+
+
+class WidgetTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <widget JWT>` from POST /api/v1/auth/widget-token."""
+
+    def authenticate(self, request):
+        token = bearer_token(request)
+        if token is None:
+            return None
+        try:
+            claims = widget_token_decode(token)
+        except TokenError:
+            raise exceptions.AuthenticationFailed("Invalid or expired token.") from None
+        if claims.get("origin"):
+            # Checked on every call, not only at mint. Browsers send Origin on cross-origin
+            # calls; a same-origin GET carries only a Referer; with neither, refuse.
+            origin = origin_from_header(request.META.get("HTTP_ORIGIN")) or origin_from_header(
+                request.META.get("HTTP_REFERER")
+            )
+            if origin != claims["origin"]:
+                raise exceptions.PermissionDenied("This token was issued to another origin.")
+        holder = _token_holder(claims)
+        if holder is None:
+            raise exceptions.AuthenticationFailed("Invalid or expired token.")
+        organization, widget = holder
+        credential = Credential(
+            organization=organization,
+            kind="widget",
+            widget_id=claims.get("wid"),
+            widget=widget,
+            visitor_id=claims["vis"],
+            claims=claims,
+        )
+        return credential, credential
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
