@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
+from assistants.llm_models import models_allowed
 from assistants.validators import model_validate
-from chat.llm import models_allowed
 
 TONES = ["professional", "friendly", "casual", "formal", "empathetic", "concise", "enthusiastic"]
 
@@ -62,7 +62,3 @@ class AssistantForm(forms.Form):
     def clean_default_tasks(self) -> list[str]:
         raw = self.cleaned_data["default_tasks"].replace(",", "\n")
         return [task.strip() for task in raw.splitlines() if task.strip()]
-
-
-class PlaygroundForm(forms.Form):
-    content = forms.CharField(max_length=4000, widget=forms.Textarea(attrs={"rows": 1}))

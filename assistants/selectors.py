@@ -32,7 +32,7 @@ def user_context_list(*, organization, user_reference: str | None = None) -> Que
 
 
 def user_context_resolve(*, organization, reference: str) -> UserContext | None:
-    """A context by its UUID or by its `user_reference` (seed 003 passes the user id)."""
+    """A context by its UUID or by its `user_reference` (the API reference's examples pass the user id)."""
     scoped = UserContext.objects.for_organization(organization)
     try:
         found = scoped.filter(pk=uuid.UUID(str(reference))).first()  # its id

@@ -25,10 +25,4 @@ pages = [
     path("assistants/new/", views.AssistantCreateView.as_view(), name="assistant-create"),
     path("assistants/<uuid:pk>/", views.AssistantUpdateView.as_view(), name="assistant-edit"),
     path("assistants/<uuid:pk>/delete/", views.AssistantDeleteView.as_view(), name="assistant-delete"),
-    path("assistants/<uuid:pk>/playground/", views.PlaygroundView.as_view(), name="assistant-playground"),
-    path(
-        "assistants/<uuid:pk>/playground/reset/",
-        views.PlaygroundResetView.as_view(),
-        name="assistant-playground-reset",
-    ),
 ]

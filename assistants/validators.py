@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
-from chat.llm import models_allowed
+from assistants.llm_models import models_allowed
 
 
 def model_validate(value: str, *, error_class: type[Exception] = ValidationError) -> str:

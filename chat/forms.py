@@ -103,3 +103,7 @@ class PrivacySubjectForm(forms.Form):
         choices=[("customer_id", "Customer id"), ("visitor_id", "Visitor id"), ("email", "Email")],
     )
     value = forms.CharField(label="Identifier", max_length=255)
+
+
+class PlaygroundForm(forms.Form):
+    content = forms.CharField(max_length=4000, widget=forms.Textarea(attrs={"rows": 1}))

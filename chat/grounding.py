@@ -1,8 +1,8 @@
 """What an answer may be grounded on, and how relevant each piece is.
 
 Candidates come from the knowledge base (`knowledge.selectors.chunk_search`, hybrid
-retrieval scoped to the organization and assistant) and from the request itself (seed
-000's company description, policies and scraped data). Retrieval *ranks*; this module
+retrieval scoped to the organization and assistant) and from the request itself (the
+widget chat API's company description, policies and scraped data). Retrieval *ranks*; this module
 decides whether a candidate is relevant at all, combining lexical coverage of the
 question (chat.relevance) with semantic similarity from the same embedder retrieval
 uses. The question's vector is the one retrieval computed (knowledge's query cache), and a
@@ -43,7 +43,7 @@ LEXICAL_PARTIAL_WEIGHT = 0.6
 # than a threshold); the offline answerer uses only relevant ones.
 PROMPT_RELEVANCE_FACTOR = 0.5
 MAX_PROMPT_EVIDENCE = 12
-# What the request itself supplies (seed 000's context) always reaches the model.
+# What the request itself supplies (the widget chat API's context) always reaches the model.
 REQUEST_KINDS = frozenset({"policy", "company", "scraped"})
 
 _vector_cache: OrderedDict[tuple[str, str], list[float]] = OrderedDict()

@@ -8,9 +8,16 @@ from supportai.tenancy import TenantModel
 class Conversation(TenantModel):
     """One thread between a visitor or customer and an assistant.
 
-    A *session* is an anonymous visitor's thread (seed 003 `sessions/`, and seed 000's
-    `sessionId`); a *conversation* belongs to a known customer and may carry a user
-    context whose traits personalise the answers. Both behave the same way otherwise.
+    A *session* (`kind="session"`, `/api/v1/sessions/`) is an anonymous visitor's thread; a
+    *conversation* (`/api/v1/conversations/`) belongs to a known customer and may carry a
+    user context whose traits personalise the answers. Both behave the same way otherwise.
+
+    "Session" means three things in this code base, so it is always qualified:
+    - a chat session: this model with `kind="session"` (`Conversation.Kind.SESSION`);
+    - the widget chat API's `sessionId`: the caller's own name for a thread, stored as
+      `external_session_id` (one thread per widget and id);
+    - the dashboard's login session (`request.session`, Django's): where the current
+      organization and an operator's playground thread are remembered.
     """
 
     class Kind(models.TextChoices):
@@ -201,7 +208,7 @@ class CsatRating(TenantModel):
 
 class ConversationNote(TenantModel):
     """An operator's private note on a conversation. A table of its own, not a message, so
-    that no visitor-facing read (transcripts, live events, the seed-000 reply) can ever
+    that no visitor-facing read (transcripts, live events, the widget chat API's reply) can ever
     include one."""
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")

@@ -173,7 +173,7 @@ class Persona:
 
 @dataclass(frozen=True)
 class CompanyRules:
-    """Seed 000's `context`: rules given with the request by the customer's server."""
+    """The widget chat API's `context`: rules given with the request by the customer's server."""
 
     company_name: str = ""
     company_description: str = ""

@@ -1,7 +1,7 @@
 """How well a piece of text matches a question, in plain Python (no corpus statistics).
 
 Retrieval ranks candidates; this module decides whether the best of them is relevant
-at all, and scores request-supplied context (seed 000's policies and scraped data) that
+at all, and scores request-supplied context (the widget chat API's policies and scraped data) that
 never enters the knowledge base. The lexical part is a coverage score over stemmed
 content words; the engine combines it with semantic similarity where available.
 """

@@ -34,6 +34,13 @@ api_v1 = [
     *api_path("privacy/export", api_privacy.PrivacyExportApi.as_view(), "privacy-export"),
 ]
 pages = [
+    # The assistant's playground: under the assistant's pages, driven by chat.
+    path("assistants/<uuid:pk>/playground/", views.PlaygroundView.as_view(), name="assistant-playground"),
+    path(
+        "assistants/<uuid:pk>/playground/reset/",
+        views.PlaygroundResetView.as_view(),
+        name="assistant-playground-reset",
+    ),
     # Dashboard
     path("settings/privacy/", views.PrivacySettingsView.as_view(), name="settings-privacy"),
     path("inbox/", views.InboxView.as_view(), name="inbox"),

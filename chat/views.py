@@ -14,13 +14,15 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
-from django.views.generic import TemplateView
+from django.views.generic import FormView, TemplateView
 
 from assistants import selectors as assistant_selectors
+from assistants.views import AssistantMixin
 from chat import selectors, services
 from chat.forms import (
     InboxFilterForm,
     NotificationsForm,
+    PlaygroundForm,
     PrivacySettingsForm,
     PrivacySubjectForm,
     ReplyForm,
@@ -526,3 +528,94 @@ class RetrievalTestView(KnowledgeMixin, View):
             "knowledge/_retrieval_results.html",
             {"check": check, "error": error, "query": request.GET.get("query", "")},
         )
+
+
+# --- Playground ----------------------------------------------------------------------------
+# An operator's chat with an assistant, under the assistant's pages (assistants/<id>/playground/)
+# but driven by chat's services, so it lives here (assistants sit below chat).
+
+PLAYGROUND_SESSION_KEY = "playground:{assistant_id}"
+
+
+class PlaygroundMixin(AssistantMixin):
+    """The playground is a real session of the assistant, kept per user in their session."""
+
+    def session_key(self, assistant) -> str:
+        return PLAYGROUND_SESSION_KEY.format(assistant_id=assistant.pk)
+
+    def playground_conversation(self, assistant, *, create: bool) -> Conversation | None:
+        conversation_id = self.request.session.get(self.session_key(assistant))
+        conversation = None
+        if conversation_id:
+            try:
+                conversation = selectors.conversation_get(
+                    organization=self.organization, conversation_id=conversation_id
+                )
+            except NotFound:
+                conversation = None
+        if conversation is None and create:
+            conversation = services.session_create(
+                organization=self.organization,
+                assistant=assistant,
+                visitor_id=f"playground:{self.request.user.email}",
+                metadata={"source": "playground", "operator": self.request.user.email},
+            )
+            self.request.session[self.session_key(assistant)] = str(conversation.pk)
+        return conversation
+
+
+class PlaygroundView(PlaygroundMixin, FormView):
+    template_name = "chat/playground.html"
+    form_class = PlaygroundForm
+    title = "Playground"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        assistant = self.get_assistant()
+        conversation = self.playground_conversation(assistant, create=False)
+        context.update(
+            assistant=assistant,
+            conversation=conversation,
+            chat_messages=selectors.message_list(conversation=conversation) if conversation else [],
+        )
+        return context
+
+    def form_valid(self, form):
+        assistant = self.get_assistant()
+        error_text = ""
+        try:
+            conversation = self.playground_conversation(assistant, create=True)
+            answer = services.message_post(conversation=conversation, content=form.cleaned_data["content"])
+        except ApplicationError as error:
+            answer, error_text = None, error.detail
+        if self.request.headers.get("HX-Request"):
+            conversation = self.playground_conversation(assistant, create=False)
+            turn = []
+            if conversation is not None:
+                turn = list(selectors.message_list(conversation=conversation))[-2:]
+                if answer is not None and answer.role == "user":
+                    turn = turn[-1:]
+            response = self.render_to_response(
+                {"chat_messages": turn, "error_text": error_text},
+                template_name="chat/_playground_messages.html",
+            )
+            if error_text:
+                response["X-Form-Error"] = "1"
+            return response
+        if error_text:
+            messages.error(self.request, error_text)
+        return redirect("assistant-playground", pk=assistant.pk)
+
+    def render_to_response(self, context, template_name=None, **response_kwargs):
+        if template_name:
+            return self.response_class(
+                request=self.request, template=[template_name], context=context, using=self.template_engine
+            )
+        return super().render_to_response(context, **response_kwargs)
+
+
+class PlaygroundResetView(PlaygroundMixin, View):
+    def post(self, request, pk):
+        assistant = self.get_assistant()
+        request.session.pop(self.session_key(assistant), None)
+        return redirect("assistant-playground", pk=assistant.pk)

@@ -124,7 +124,7 @@ def test_model_must_be_one_the_operator_allows(tenant, settings):
 
 
 def test_a_withdrawn_model_falls_back_to_the_server_default(settings):
-    from chat.llm import model_resolve
+    from assistants.llm_models import model_resolve
 
     settings.LLM_MODEL = "openai/house-model"
     settings.LLM_ALLOWED_MODELS = []

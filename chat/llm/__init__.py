@@ -1,12 +1,9 @@
 """LLM providers, chosen from settings the way Django chooses `EMAIL_BACKEND`.
 
 `LLM_PROVIDER` may name a provider class by dotted path. Left empty (the default), the
-provider follows the model: an assistant's `model`, falling back to `LLM_MODEL`; no model
-(or the model "offline") means the built-in offline answerer, anything else litellm.
-
-An assistant may only name a model the operator allows (`models_allowed`): `LLM_MODEL`,
-`LLM_ALLOWED_MODELS` and "offline". A stored choice the operator has since withdrawn falls
-back to the default instead of failing every answer.
+provider follows the model (`assistants.llm_models.model_resolve`: an assistant's `model`,
+falling back to `LLM_MODEL`); no model (or the model "offline") means the built-in offline
+answerer, anything else litellm.
 """
 
 from __future__ import annotations
@@ -41,23 +38,8 @@ __all__ = [
     "ProviderError",
     "ProviderOverloaded",
     "ProviderTimeout",
-    "model_resolve",
-    "models_allowed",
     "provider_get",
 ]
-
-
-def models_allowed() -> list[str]:
-    """The model names an assistant may choose, the server default first."""
-    names = [settings.LLM_MODEL.strip(), *(name.strip() for name in settings.LLM_ALLOWED_MODELS), "offline"]
-    return list(dict.fromkeys(name for name in names if name))
-
-
-def model_resolve(*, assistant_model: str = "") -> str:
-    chosen = (assistant_model or "").strip()
-    if chosen and chosen in models_allowed():
-        return chosen
-    return settings.LLM_MODEL.strip() or "offline"
 
 
 @lru_cache(maxsize=8)

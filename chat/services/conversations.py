@@ -79,7 +79,7 @@ def conversation_create(
 
 
 def widget_conversation_get_or_create(*, organization, widget, session_id: str = "") -> Conversation:
-    """Seed 000: the same `sessionId` on the same widget continues the same history."""
+    """The widget chat API's `sessionId`: the same id on the same widget continues the same history."""
     if widget.organization_id != organization.pk:
         raise NotFound("Widget not found.")
     scoped = Conversation.objects.for_organization(organization)

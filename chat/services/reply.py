@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
+from assistants.llm_models import model_resolve
 from chat import escalation, grounding, prompts
 from chat.llm import (
     ChatMessage,
@@ -34,7 +35,6 @@ from chat.llm import (
     ProviderError,
     ProviderOverloaded,
     ProviderTimeout,
-    model_resolve,
     provider_get,
 )
 from chat.models import Conversation, Message
@@ -60,7 +60,7 @@ _CITATION = re.compile(r"\[(\d{1,2})\]")
 
 
 def company_rules_from_payload(payload: dict | None) -> prompts.CompanyRules:
-    """Seed 000's `context` ({rules: {companyName, companyDescription, policies, tone}, scrapedData})."""
+    """The widget chat API's `context` ({rules: {companyName, companyDescription, policies, tone}, scrapedData})."""
     payload = payload if isinstance(payload, dict) else {}
     rules = payload.get("rules") if isinstance(payload.get("rules"), dict) else {}
     policies = []
@@ -441,7 +441,7 @@ def reply_generate(
 
 
 def _remember_rules(conversation: Conversation, context: dict | None) -> prompts.CompanyRules:
-    """Seed 000 sends its context per request; later turns without it reuse the last one."""
+    """The widget chat API sends its context per request; later turns without it reuse the last one."""
     if context:
         rules = company_rules_from_payload(context)
         if not rules.is_empty and (conversation.metadata or {}).get("company_context") != context:

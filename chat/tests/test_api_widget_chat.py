@@ -1,4 +1,4 @@
-"""Seed 000: POST /api/widget/chat with a bearer API key."""
+"""The widget chat API: POST /api/widget/chat with a bearer API key."""
 
 import re
 
@@ -138,7 +138,7 @@ def test_another_orgs_widget_is_404_and_nothing_is_stored(tenant, other_tenant, 
     assert not Conversation.objects.unscoped().exists()
 
 
-def test_widget_tokens_cannot_use_the_seed_000_api(tenant, widget):
+def test_widget_tokens_cannot_use_the_widget_chat_api(tenant, widget):
     from chat.tests.conftest import widget_client
 
     client = widget_client(organization=tenant.organization, widget=widget)

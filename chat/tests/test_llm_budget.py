@@ -138,7 +138,7 @@ def test_widget_token_visitor_cannot_spend_past_the_budget(tenant, assistant, wi
     assert llm_server.requests == []
 
 
-def test_seed_widget_chat_over_budget_is_429_in_the_error_shape(tenant, widget, llm, llm_server):
+def test_widget_chat_api_over_budget_is_429_in_the_error_shape(tenant, widget, llm, llm_server):
     _budget(tenant.organization, 0)
     response = tenant.client(bearer=True).post(
         "/api/widget/chat", {"message": "Hello?", "widgetId": str(widget.id)}, format="json"

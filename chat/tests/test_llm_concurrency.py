@@ -93,7 +93,7 @@ def test_a_tenant_over_its_cap_gets_429_and_other_tenants_are_served(
         _url(session), {"content": "Streamed?"}, format="json", HTTP_ACCEPT="text/event-stream"
     )
     _assert_refused(streamed)
-    # The widget chat API (seed 000) counts against the same cap.
+    # The widget chat API counts against the same cap.
     widget_chat = tenant.client(bearer=True).post(
         "/api/widget/chat", {"message": "Hello?", "widgetId": str(widget.id)}, format="json"
     )

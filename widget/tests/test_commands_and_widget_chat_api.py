@@ -110,22 +110,22 @@ def test_create_widget_refuses_another_orgs_assistant(tenant, other_assistant):
         run("--org", tenant.organization.slug, "--assistant", str(other_assistant.id), "--json")
 
 
-# --- seed 000: GET /api/widget/config -----------------------------------------------------
+# --- the widget chat API: GET /api/widget/config--------------------------------------------------
 
 
-def test_seed_config(tenant, widget):
+def test_widget_chat_config(tenant, widget):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tenant.client_secret}")
     response = client.get("/api/widget/config", {"widgetId": str(widget.id)})
     assert response.status_code == 200
     body = response.json()
-    assert "status" not in body  # seed 000 shapes are not enveloped
+    assert "status" not in body  # the widget chat API is not enveloped
     assert body["widgetId"] == str(widget.id) and body["title"] == "Acme help"
     assert body["assistantId"] == str(widget.assistant_id) and body["primaryColor"] == "#2563eb"
     assert response["X-RateLimit-Limit"] == "1000"
 
 
-def test_seed_config_errors(tenant, other_widget):
+def test_widget_chat_config_errors(tenant, other_widget):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tenant.client_secret}")
     assert_error(client.get("/api/widget/config"), 400)
@@ -137,7 +137,7 @@ def test_seed_config_errors(tenant, other_widget):
     assert_error(bad.get("/api/widget/config", {"widgetId": str(other_widget.id)}), 401)
 
 
-# --- seed 000: POST /api/widget/scrape ------------------------------------------------------
+# --- the widget chat API: POST /api/widget/scrape---------------------------------------------------
 
 
 @pytest.fixture
