@@ -69,6 +69,9 @@ class OverviewFilterForm(forms.Form):
         initial=30,
     )
     assistant = forms.ChoiceField(required=False)
+    # Conversations an operator had with an assistant in its playground are tests, not
+    # visitors: left out of the figures unless asked for.
+    playground = forms.BooleanField(required=False, label="Include playground")
 
     def __init__(self, *args, assistants=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -232,12 +232,35 @@ def _handed_off_q(prefix: str) -> Q:
     )
 
 
-def chat_stats(*, organization, days: int = 30, assistant=None, today: dt.date | None = None) -> ChatStats:
-    """Per-day counts and totals for the overview page (the last `days` days)."""
+PLAYGROUND = {"metadata__contains": {"source": "playground"}}  # sessions the playground opens
+
+
+def _llm_usage(answers):
+    """Only answers a model wrote use LLM tokens: the offline answerer's are left out."""
+    return answers.exclude(model="offline")
+
+
+def chat_stats(
+    *,
+    organization,
+    days: int = 30,
+    assistant=None,
+    today: dt.date | None = None,
+    include_playground: bool = False,
+) -> ChatStats:
+    """Per-day counts and totals for the overview page (the last `days` days).
+
+    Playground conversations are left out unless `include_playground`. A question that was
+    turned into a Q&A pair (the pair's question, or the visitor's wording it was made from)
+    leaves the list of questions without an answer, unless it was asked again afterwards
+    and still went unanswered."""
     today = today or timezone.localdate()
     since = today - dt.timedelta(days=days - 1)
     conversations = Conversation.objects.for_organization(organization).filter(created_at__date__gte=since)
     messages = Message.objects.for_organization(organization).filter(created_at__date__gte=since)
+    if not include_playground:
+        conversations = conversations.exclude(**PLAYGROUND)
+        messages = messages.exclude(**{f"conversation__{key}": value for key, value in PLAYGROUND.items()})
     if assistant is not None:
         conversations = conversations.filter(assistant=assistant)
         messages = messages.filter(conversation__assistant=assistant)
@@ -282,7 +305,7 @@ def chat_stats(*, organization, days: int = 30, assistant=None, today: dt.date |
         up=Count("id", filter=Q(feedback=1)),
         down=Count("id", filter=Q(feedback=-1)),
     )
-    usage = messages.filter(role=Message.Role.ASSISTANT).aggregate(
+    usage = _llm_usage(messages.filter(role=Message.Role.ASSISTANT)).aggregate(
         prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"), cost=Sum("cost")
     )
     conversation_count = conversations.count()
@@ -332,12 +355,15 @@ def chat_stats(*, organization, days: int = 30, assistant=None, today: dt.date |
         if not escalation.asks_for_person(text=content, languages=(locale, language))
         and prompts.small_talk_kind(content) is None
     ]
+    covered = _questions_covered(organization=organization)
     grouped: dict[str, dict] = {}
     for content, asked_at, handoff in rows:
         question = (content or "").strip()
         if not question:
             continue
-        key = " ".join(question.lower().split()).rstrip("?!. ")
+        key = _question_key(question)
+        if key in covered and asked_at and asked_at <= covered[key]:
+            continue  # a Q&A pair answers it now
         entry = grouped.setdefault(
             key, {"question": question, "count": 0, "last_asked": asked_at, "handoff": False}
         )
@@ -469,8 +495,35 @@ def support_stats(
     )
 
 
+def _question_key(question: str) -> str:
+    return " ".join(question.lower().split()).rstrip("?!. ")
+
+
+def _questions_covered(*, organization) -> dict[str, dt.datetime]:
+    """Question key -> when a Q&A pair first answered it (its own question, or the visitor's
+    question it was made from on the overview)."""
+    from knowledge.models import KnowledgeSource
+
+    covered: dict[str, dt.datetime] = {}
+    rows = (
+        KnowledgeSource.objects.for_organization(organization)
+        .filter(kind=KnowledgeSource.Kind.QA)
+        .values_list("question", "made_from_question", "created_at")
+    )
+    for question, made_from, created_at in rows:
+        for text in (question, made_from):
+            if text and (key := _question_key(text)) and (key not in covered or created_at < covered[key]):
+                covered[key] = created_at
+    return covered
+
+
 def message_usage_per_day(
-    *, organization, days: int = 30, assistant=None, today: dt.date | None = None
+    *,
+    organization,
+    days: int = 30,
+    assistant=None,
+    today: dt.date | None = None,
+    include_playground: bool = False,
 ) -> list[dict]:
     """LLM tokens and cost of the answers per day (oldest first), for the overview charts."""
     today = today or timezone.localdate()
@@ -484,9 +537,13 @@ def message_usage_per_day(
         }
         for offset in range(days)
     }
-    answers = Message.objects.for_organization(organization).filter(
-        role=Message.Role.ASSISTANT, created_at__date__gte=since
+    answers = _llm_usage(
+        Message.objects.for_organization(organization).filter(
+            role=Message.Role.ASSISTANT, created_at__date__gte=since
+        )
     )
+    if not include_playground:
+        answers = answers.exclude(**{f"conversation__{key}": value for key, value in PLAYGROUND.items()})
     if assistant is not None:
         answers = answers.filter(conversation__assistant=assistant)
     rows = (

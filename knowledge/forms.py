@@ -35,6 +35,9 @@ class QAForm(AssistantScopeMixin):
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "We're open Monday to Friday, 9am–5pm."}),
     )
     tags = forms.CharField(required=False, help_text="Comma-separated, e.g. billing, shipping.")
+    # "Turn into Q&A" on the overview: the visitor's question, kept even if the operator
+    # rewords it, so that question leaves the list of questions without an answer.
+    made_from = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
 
     def clean_tags(self) -> list[str]:
         return [tag.strip() for tag in self.cleaned_data["tags"].split(",") if tag.strip()]

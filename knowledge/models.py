@@ -68,6 +68,9 @@ class KnowledgeSource(TenantModel):
     answer = models.TextField(blank=True, default="")
     tags = models.JSONField(default=list, blank=True)
     origin = models.CharField(max_length=100, blank=True, default="", help_text="Q&A `source` field")
+    made_from_question = models.TextField(
+        blank=True, default="", help_text="the visitor's question this Q&A pair was made from (overview)"
+    )
 
     # Files
     file = models.FileField(upload_to=upload_path, blank=True, default="")

@@ -70,7 +70,11 @@ class KnowledgeListView(KnowledgeMixin, TemplateView):
             # "Turn into Q&A" on the overview links here with the question filled in.
             qa_form=kwargs.get("qa_form")
             or QAForm(
-                assistants=assistants, initial={"question": self.request.GET.get("question", "")[:2000]}
+                assistants=assistants,
+                initial={
+                    "question": self.request.GET.get("question", "")[:2000],
+                    "made_from": self.request.GET.get("question", "")[:2000],
+                },
             ),
             file_form=kwargs.get("file_form") or FileUploadForm(assistants=assistants),
             url_form=kwargs.get("url_form") or UrlForm(assistants=assistants, initial={"max_pages": 20}),
@@ -93,6 +97,7 @@ class QACreateView(KnowledgeListView):
                     tags=form.cleaned_data["tags"],
                     assistant=form.cleaned_data["assistant"],
                     source="dashboard",
+                    made_from_question=form.cleaned_data["made_from"],
                 )
             except ApplicationError as error:
                 form_error_apply(form, error)

@@ -60,14 +60,17 @@ class OverviewView(OrganizationMixin, TemplateView):
             self.request.GET or None,
             assistants=assistant_selectors.assistant_list(organization=self.organization),
         )
-        days, assistant = 30, None
+        days, assistant, playground = 30, None, False
         if filters.is_valid():
             days = filters.cleaned_data["days"] or 30
             assistant = filters.cleaned_data["assistant"]
-        stats = selectors.chat_stats(organization=self.organization, days=days, assistant=assistant)
+            playground = filters.cleaned_data["playground"]
+        stats = selectors.chat_stats(
+            organization=self.organization, days=days, assistant=assistant, include_playground=playground
+        )
         support = selectors.support_stats(organization=self.organization, days=days, assistant=assistant)
         usage = selectors.message_usage_per_day(
-            organization=self.organization, days=days, assistant=assistant
+            organization=self.organization, days=days, assistant=assistant, include_playground=playground
         )
         labels = [day["date"].strftime("%b %-d") for day in stats.days]
         steps = onboarding_steps(organization=self.organization)

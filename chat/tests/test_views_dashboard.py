@@ -196,6 +196,56 @@ def test_overview_charts_and_top_unanswered(owner_client, conversation):
     assert len(week.context["stats"].days) == 7
 
 
+def test_overview_tells_the_truth_playground_offline_tokens_and_questions_turned_into_qa(
+    owner_client, tenant, conversation, assistant
+):
+    """Playground tests are not visitors (a filter, off by default); the offline answerer's
+    answers use no LLM tokens; a question turned into a Q&A pair leaves "without an answer"
+    until it is asked again and still goes unanswered."""
+    playground = services.session_create(
+        organization=tenant.organization,
+        assistant=assistant,
+        visitor_id="playground:owner@example.com",
+        metadata={"source": "playground"},
+    )
+    services.message_post(conversation=playground, content="Do you rent rockets?")
+    model_written = conversation.messages.filter(role="assistant").order_by("created_at").first()
+    model_written.model, model_written.prompt_tokens, model_written.completion_tokens = "gpt-4o-mini", 120, 30
+    model_written.save(update_fields=["model", "prompt_tokens", "completion_tokens"])
+
+    stats = owner_client.get(reverse("overview")).context["stats"]
+    assert stats.conversations == 1 and stats.answers == 2
+    assert (stats.prompt_tokens, stats.completion_tokens) == (120, 30)  # offline answers: none
+    assert [item["question"].split(" <")[0] for item in stats.top_unanswered] == ["Do you sell spaceships?"]
+    with_playground = owner_client.get(reverse("overview"), {"playground": "on"}).context["stats"]
+    assert with_playground.conversations == 2 and with_playground.answers == 3
+    assert "Do you rent rockets?" in [item["question"] for item in with_playground.top_unanswered]
+    page = owner_client.get(reverse("overview"))
+    assert b"Include playground" in page.content and b"offline-usage-note" in page.content
+
+    # "Turn into Q&A", reworded by the operator: the visitor's question leaves the list.
+    asked = conversation.messages.filter(role="user", content__startswith="Do you sell").get().content
+    response = owner_client.post(
+        reverse("knowledge-qa-create"),
+        {
+            "question": "Which spaceships do you sell?",
+            "answer": "None, sorry.",
+            "made_from": asked,
+            "assistant": "",
+        },
+    )
+    assert response.status_code == 302
+    assert owner_client.get(reverse("overview")).context["stats"].top_unanswered == []
+    # Asked again afterwards and still without an answer (the pair did not cover it after
+    # all): it is back, counted once.
+    services.message_post(conversation=conversation, content=asked)
+    latest = conversation.messages.filter(role="assistant").latest("created_at")
+    latest.answered = False
+    latest.save(update_fields=["answered"])
+    later = owner_client.get(reverse("overview")).context["stats"].top_unanswered
+    assert [item["count"] for item in later] == [1]
+
+
 def test_overview_onboarding_for_a_new_organization(owner_client):
     page = owner_client.get(reverse("overview"))
     assert b"Get started" in page.content and b"No data in this period yet" in page.content

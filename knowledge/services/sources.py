@@ -38,8 +38,12 @@ def qa_create(
     tags: Iterable[str] = (),
     source: str = "manual",
     assistant=None,
+    made_from_question: str = "",
 ) -> KnowledgeSource:
-    """A Q&A pair, searchable (lexically and semantically) as soon as this returns."""
+    """A Q&A pair, searchable (lexically and semantically) as soon as this returns.
+
+    `made_from_question`: the visitor's wording it answers, when it was made from a question
+    without an answer on the overview (which then leaves that list)."""
     question = text_normalise(question or "")
     answer = text_normalise(answer or "")
     errors = {}
@@ -70,6 +74,7 @@ def qa_create(
             answer=answer,
             tags=tags,
             origin=(source or "manual")[:100],
+            made_from_question=text_normalise(made_from_question or "")[:MAX_QUESTION_CHARS],
             status=KnowledgeSource.Status.PROCESSING,
         )
         text = qa_text(question=question, answer=answer)
