@@ -147,7 +147,7 @@ def url_template_validate(template: str) -> str:
 
 
 def parameters_validate(schema) -> dict:
-    if schema in (None, ""):
+    if schema is None or schema == "" or schema == {}:
         schema = {"type": "object", "properties": {}}
     if not isinstance(schema, dict):
         raise ActionInvalid("parameters", "parameters must be a JSON Schema object.")

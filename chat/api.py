@@ -100,6 +100,15 @@ class StreamingNegotiationMixin:
         return super().perform_content_negotiation(request, force=True)
 
 
+def _caller_verified(request, conversation: Conversation) -> bool:
+    """Whether this caller may use actions marked `requires_verified_visitor`: an API key (the
+    organization's own server), or a widget visitor whose identity that server proved."""
+    credential = request.auth
+    if not credential.is_widget:
+        return True
+    return bool(credential.verified_user_id) and conversation.visitor_verified
+
+
 def _message_post_response(
     request, conversation: Conversation, serializer
 ) -> Response | StreamingHttpResponse:
@@ -108,6 +117,7 @@ def _message_post_response(
         "content": serializer.validated_data["content"],
         "metadata": serializer.validated_data.get("metadata") or {},
         "idempotency_key": idempotency_key(request),
+        "verified": _caller_verified(request, conversation),
     }
     if _wants_stream(request):
         return stream_response(services.message_post_stream(**arguments))

@@ -145,6 +145,8 @@ class Message(TenantModel):
     content = models.TextField(blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     sources = models.JSONField(default=list, blank=True)
+    # Assistant actions called for this answer: [{name, arguments, status, duration_ms, error}].
+    tool_calls = models.JSONField(default=list, blank=True)
     in_reply_to = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"
     )

@@ -19,6 +19,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "role",
             "content",
             "sources",
+            "tool_calls",
             "created_at",
             "in_reply_to",
             "status",

@@ -363,6 +363,17 @@ LLM_CONCURRENCY_PER_ORG = env.int("LLM_CONCURRENCY_PER_ORG", default=4)
 LLM_CONCURRENCY_TOTAL = env.int("LLM_CONCURRENCY_TOTAL", default=0)
 # Dotted path of a provider class (chat.llm); empty = litellm when a model is set, else offline.
 LLM_PROVIDER = env.str("LLM_PROVIDER", default="")
+# Assistant actions (tools the model may call, docs/integrations.md): "auto" offers them when
+# litellm says the model supports function calling; "on" always (an OpenAI-compatible server
+# litellm does not know, e.g. vLLM or a local gateway), "off" never.
+LLM_TOOL_CALLING = env.str("LLM_TOOL_CALLING", default="auto").strip().lower()
+# Per answer: at most this many action calls; each call's limits; how much of a result the
+# model reads back.
+ACTIONS_MAX_CALLS_PER_TURN = env.int("ACTIONS_MAX_CALLS_PER_TURN", default=3)
+ACTIONS_TIMEOUT = env.float("ACTIONS_TIMEOUT", default=10.0)
+ACTIONS_MAX_BYTES = env.int("ACTIONS_MAX_BYTES", default=256 * 1024)
+ACTIONS_MAX_REDIRECTS = env.int("ACTIONS_MAX_REDIRECTS", default=3)
+ACTIONS_RESULT_MAX_CHARS = env.int("ACTIONS_RESULT_MAX_CHARS", default=4000)
 
 
 def _token_budget(name: str, default: int) -> int:

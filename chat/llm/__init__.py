@@ -23,6 +23,7 @@ from chat.llm.types import (
     ProviderError,
     ProviderOverloaded,
     ProviderTimeout,
+    ToolCall,
 )
 
 OFFLINE = "chat.llm.offline.OfflineAnswerer"
@@ -38,6 +39,7 @@ __all__ = [
     "ProviderError",
     "ProviderOverloaded",
     "ProviderTimeout",
+    "ToolCall",
     "provider_get",
 ]
 

@@ -16,12 +16,14 @@ import time
 from collections.abc import Iterator
 
 from chat.llm.types import (
+    ChatMessage,
     Completion,
     CompletionRequest,
     Delta,
     ProviderError,
     ProviderOverloaded,
     ProviderTimeout,
+    ToolCall,
 )
 
 logger = logging.getLogger(__name__)
@@ -80,14 +82,51 @@ def _classify(exc: Exception) -> tuple[type[ProviderError], bool]:
     return ProviderError, False
 
 
+def _message_dict(message: ChatMessage) -> dict:
+    """One message in the OpenAI format litellm takes (tool calls and their results included)."""
+    body: dict = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        body["content"] = message.content or None
+        body["tool_calls"] = [
+            {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+            for call in message.tool_calls
+        ]
+    if message.role == "tool":
+        body["tool_call_id"] = message.tool_call_id
+    return body
+
+
+def _tool_calls(message) -> tuple[ToolCall, ...]:
+    calls = []
+    for number, call in enumerate(getattr(message, "tool_calls", None) or []):
+        function = getattr(call, "function", None)
+        name = getattr(function, "name", None) or ""
+        if name:
+            calls.append(
+                ToolCall(
+                    id=getattr(call, "id", None) or f"call_{number}",
+                    name=name,
+                    arguments=getattr(function, "arguments", None) or "{}",
+                )
+            )
+    return tuple(calls)
+
+
 class LiteLLMProvider:
     name = "litellm"
     metered = True
 
+    def supports_tools(self, model: str) -> bool:
+        """Whether litellm knows `model` to support function calling (unknown models: no)."""
+        try:
+            return bool(_lib().supports_function_calling(model=model))
+        except Exception:
+            return False
+
     def _kwargs(self, request: CompletionRequest, *, timeout: float, stream: bool) -> dict:
         kwargs = {
             "model": request.model,
-            "messages": [{"role": message.role, "content": message.content} for message in request.messages],
+            "messages": [_message_dict(message) for message in request.messages],
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
             "timeout": timeout,
@@ -95,6 +134,9 @@ class LiteLLMProvider:
             "num_retries": 0,
             "max_retries": 0,
         }
+        if request.tools:
+            kwargs["tools"] = list(request.tools)
+            kwargs["tool_choice"] = request.tool_choice
         if stream:
             kwargs["stream_options"] = {"include_usage": True}
         if request.api_base:
@@ -145,6 +187,7 @@ class LiteLLMProvider:
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
             cost=self._cost(response, request),
             finish_reason=getattr(choice, "finish_reason", None) or "stop",
+            tool_calls=_tool_calls(choice.message),
         )
 
     def stream(self, request: CompletionRequest) -> Iterator[Delta | Completion]:
@@ -152,6 +195,7 @@ class LiteLLMProvider:
         wrapper = self._call(request, stream=True)
         chunks = []
         parts: list[str] = []
+        calls: dict[int, dict] = {}  # tool calls arrive in pieces, keyed by their index
         finished = False
         started = time.monotonic()
         try:
@@ -161,6 +205,8 @@ class LiteLLMProvider:
                     raise ProviderTimeout("The language model stream took too long.")
                 choices = getattr(chunk, "choices", None) or []
                 text = getattr(choices[0].delta, "content", None) if choices else None
+                for piece in (getattr(choices[0].delta, "tool_calls", None) or []) if choices else []:
+                    _tool_call_piece(calls, piece)
                 if text:
                     parts.append(text)
                     yield Delta(text=text)
@@ -186,7 +232,7 @@ class LiteLLMProvider:
         cost = 0.0
         try:
             built = litellm.stream_chunk_builder(
-                chunks, messages=[{"role": m.role, "content": m.content} for m in request.messages]
+                chunks, messages=[_message_dict(message) for message in request.messages]
             )
         except Exception:
             built = None
@@ -202,6 +248,13 @@ class LiteLLMProvider:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             cost=cost,
+            tool_calls=tuple(
+                ToolCall(
+                    id=call["id"] or f"call_{index}", name=call["name"], arguments=call["arguments"] or "{}"
+                )
+                for index, call in sorted(calls.items())
+                if call["name"]
+            ),
         )
 
     def _cost(self, response, request: CompletionRequest) -> float:
@@ -209,6 +262,21 @@ class LiteLLMProvider:
             return float(_lib().completion_cost(completion_response=response, model=request.model) or 0.0)
         except Exception:
             return 0.0  # a model without a price (local, self-hosted) costs nothing we know of
+
+
+def _tool_call_piece(calls: dict[int, dict], piece) -> None:
+    """Adds one streamed fragment of a tool call (id and name first, arguments in pieces)."""
+    index = getattr(piece, "index", None)
+    index = index if isinstance(index, int) else len(calls)
+    call = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+    if getattr(piece, "id", None):
+        call["id"] = piece.id
+    function = getattr(piece, "function", None)
+    if function is not None:
+        if getattr(function, "name", None):
+            call["name"] = function.name
+        if getattr(function, "arguments", None):
+            call["arguments"] += function.arguments
 
 
 def _close(wrapper) -> None:

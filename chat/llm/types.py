@@ -13,9 +13,20 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A function call the model asked for: `arguments` is the JSON text it sent."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
 class ChatMessage:
-    role: str  # "system" | "user" | "assistant"
+    role: str  # "system" | "user" | "assistant" | "tool"
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant turn that called tools
+    tool_call_id: str = ""  # a "tool" message: which call this is the result of
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,10 @@ class CompletionRequest:
     max_retries: int = 2
     api_base: str = ""
     api_key: str = field(default="", repr=False)
+    # Functions the model may call (OpenAI tool format: {"type": "function", "function": {…}})
+    # and whether it may call one now ("auto") or must answer in text ("none").
+    tools: tuple[dict, ...] = ()
+    tool_choice: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,7 @@ class Completion:
     cited: tuple[int, ...] = ()  # evidence numbers the answer relies on
     knows: bool = True  # False when the provider said it does not know
     finish_reason: str = "stop"
+    tool_calls: tuple[ToolCall, ...] = ()  # the model wants these called before it answers
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,9 @@ class LLMProvider(Protocol):
     def stream(self, request: CompletionRequest) -> Iterator[Delta | Completion]:
         """Yields text deltas, then exactly one final `Completion` (the whole answer)."""
         ...
+
+    # Optional: `supports_tools(model) -> bool`; a provider without it is never offered tools
+    # (the offline answerer has none: it never calls actions).
 
 
 class ProviderError(Exception):

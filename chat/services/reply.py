@@ -19,14 +19,14 @@ import re
 import time
 import zlib
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass
+from contextlib import ExitStack, closing, contextmanager, nullcontext
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from assistants.llm_models import model_resolve
-from chat import escalation, grounding, prompts
+from chat import actions, escalation, grounding, prompts
 from chat.llm import (
     ChatMessage,
     Completion,
@@ -180,6 +180,7 @@ def _turn_lock(question: Message, enabled: bool):
 class TurnPlan:
     request: CompletionRequest
     evidence_by_number: dict
+    toolbox: actions.Toolbox | None = None
 
 
 def _history(conversation: Conversation, question: Message) -> tuple[tuple[ChatMessage, ...], str]:
@@ -205,8 +206,19 @@ def _history(conversation: Conversation, question: Message) -> tuple[tuple[ChatM
     return tuple(history), previous_question
 
 
-def _plan(*, conversation: Conversation, question: Message, rules: prompts.CompanyRules) -> TurnPlan:
+def _plan(
+    *,
+    conversation: Conversation,
+    question: Message,
+    rules: prompts.CompanyRules,
+    provider=None,
+    verified: bool = False,
+) -> TurnPlan:
     assistant = conversation.assistant
+    model = model_resolve(assistant_model=assistant.model)
+    toolbox = actions.toolbox_for(
+        conversation=conversation, provider=provider, model=model, verified=verified
+    )
     history, previous_question = _history(conversation, question)
     evidence, relevant = grounding.evidence_gather(  # times its own embed/retrieve phases
         organization=conversation.organization,
@@ -232,8 +244,8 @@ def _plan(*, conversation: Conversation, question: Message, rules: prompts.Compa
         rules=rules,
         traits=traits if isinstance(traits, dict) else {"traits": traits},
         locale=conversation.locale,
+        actions=toolbox is not None,
     )
-    model = model_resolve(assistant_model=assistant.model)
     request = CompletionRequest(
         model=model,
         messages=prompts.messages_build(prompt),
@@ -247,8 +259,89 @@ def _plan(*, conversation: Conversation, question: Message, rules: prompts.Compa
         max_retries=settings.LLM_MAX_RETRIES,
         api_base=settings.LLM_API_BASE,
         api_key=settings.LLM_API_KEY,
+        tools=toolbox.specs if toolbox is not None else (),
     )
-    return TurnPlan(request=request, evidence_by_number={item.number: item for item in evidence})
+    return TurnPlan(
+        request=request, evidence_by_number={item.number: item for item in evidence}, toolbox=toolbox
+    )
+
+
+# What the answer says when the model, out of calls, still gave no text.
+LOOKUP_FAILED_TEXT = (
+    "I'm sorry, I couldn't complete that lookup right now. Would you like to talk to a human agent?"
+)
+
+
+def _answer_rounds(*, provider, plan: TurnPlan, stream: bool):
+    """The model's answer, calling the offered actions it asks for on the way.
+
+    Yields text deltas (streaming only) and, last, one `Completion`: the text of every round,
+    the usage of all of them. Without a toolbox this is exactly one provider call. With one,
+    each round's tool calls are run (`chat.actions.call_run`) and their results sent back, up
+    to ACTIONS_MAX_CALLS_PER_TURN calls; after that the model must answer in text.
+    """
+    toolbox = plan.toolbox
+    request = plan.request
+    if toolbox is None:
+        if stream:
+            yield from provider.stream(request)
+        else:
+            yield provider.complete(request)
+        return
+    messages = list(request.messages)
+    limit = settings.ACTIONS_MAX_CALLS_PER_TURN
+    texts: list[str] = []
+    prompt_tokens = completion_tokens = 0
+    cost = 0.0
+    while True:
+        may_call = toolbox.calls_made < limit
+        round_request = replace(request, messages=tuple(messages), tool_choice="auto" if may_call else "none")
+        completion = None
+        if stream:
+            separator_due = bool(texts)
+            with closing(provider.stream(round_request)) as events:
+                for event in events:
+                    if isinstance(event, Delta):
+                        if separator_due and event.text.strip():
+                            yield Delta(text="\n\n")
+                            separator_due = False
+                        yield event
+                    else:
+                        completion = event
+        else:
+            completion = provider.complete(round_request)
+        if completion is None:
+            completion = Completion(content="", model=request.model)
+        prompt_tokens += completion.prompt_tokens
+        completion_tokens += completion.completion_tokens
+        cost += completion.cost
+        if completion.content.strip():
+            texts.append(completion.content.strip())
+        if not completion.tool_calls or not may_call:
+            content = "\n\n".join(texts)
+            if not content:
+                content = LOOKUP_FAILED_TEXT
+                if stream:
+                    yield Delta(text=content)
+            yield replace(
+                completion,
+                content=content,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                cost=cost,
+                tool_calls=(),
+            )
+            return
+        messages.append(
+            ChatMessage(role="assistant", content=completion.content, tool_calls=completion.tool_calls)
+        )
+        for call in completion.tool_calls:
+            if toolbox.calls_made >= limit:
+                outcome = actions.refused(call, f"at most {limit} action calls per answer")
+            else:
+                outcome = actions.call_run(toolbox=toolbox, call=call)
+            toolbox.records.append(outcome.record)
+            messages.append(ChatMessage(role="tool", content=outcome.result, tool_call_id=call.id))
 
 
 def _sources_for(plan: TurnPlan, completion: Completion) -> tuple[list[dict], bool]:
@@ -279,6 +372,9 @@ def _answer_store(
     status: str = Message.Status.COMPLETE,
 ) -> Message:
     sources, answered = _sources_for(plan, completion)
+    tool_calls = list(plan.toolbox.records) if plan.toolbox is not None else []
+    # An answer built on a successful lookup is an answer, even without a knowledge source.
+    answered = answered or any(record["status"] == actions.OK for record in tool_calls)
     needs_status = question.status != Message.Status.COMPLETE
     with transaction.atomic() if needs_status else nullcontext():
         answer = Message(
@@ -287,6 +383,7 @@ def _answer_store(
             role=Message.Role.ASSISTANT,
             content=completion.content,
             sources=sources,
+            tool_calls=tool_calls,
             in_reply_to=question,
             status=status,
             answered=answered and status == Message.Status.COMPLETE,
@@ -418,19 +515,32 @@ def _estimated(plan: TurnPlan, text: str) -> Completion:
 
 
 def reply_generate(
-    *, conversation: Conversation, question: Message, rules: prompts.CompanyRules | None = None
+    *,
+    conversation: Conversation,
+    question: Message,
+    rules: prompts.CompanyRules | None = None,
+    verified: bool = False,
 ) -> Message:
-    """Answers a stored question (also used to retry one whose answer failed)."""
+    """Answers a stored question (also used to retry one whose answer failed).
+
+    `verified`: the one asking is trusted with actions marked `requires_verified_visitor`.
+    """
     started = time.perf_counter()
     provider = provider_get(model=model_resolve(assistant_model=conversation.assistant.model))
     metered = _metered(provider)
     if metered:
         _budget_ensure(conversation=conversation, question=question)
     with _llm_turn_slot(conversation=conversation, question=question, remote=metered):
-        plan = _plan(conversation=conversation, question=question, rules=rules or _rules_stored(conversation))
+        plan = _plan(
+            conversation=conversation,
+            question=question,
+            rules=rules or _rules_stored(conversation),
+            provider=provider,
+            verified=verified,
+        )
         try:
             with timing.phase("llm"):
-                completion = provider.complete(plan.request)
+                *_deltas, completion = _answer_rounds(provider=provider, plan=plan, stream=False)
         except ProviderError as error:
             raise _failed(question, error) from None
     if metered:
@@ -474,8 +584,12 @@ def message_post(
     metadata: dict | None = None,
     context: dict | None = None,
     idempotency_key: str = "",
+    verified: bool = False,
 ) -> Message:
     """Stores the user's message, answers it and returns the stored answer.
+
+    `verified`: the caller is trusted with actions marked `requires_verified_visitor` (an API
+    key, the dashboard, a widget visitor with a proven identity; not an anonymous visitor).
 
     When a person is waited for or has the conversation (or this message asks for one, or
     reopens a resolved conversation), the message is stored and the user's own message is
@@ -496,7 +610,7 @@ def message_post(
             answer = _answer_of(question)  # answered while we waited for the lock
             if answer is not None:
                 return answer
-        answer = reply_generate(conversation=conversation, question=question, rules=rules)
+        answer = reply_generate(conversation=conversation, question=question, rules=rules, verified=verified)
     handoff.unanswered_streak_check(conversation=conversation)
     return answer
 
@@ -508,6 +622,7 @@ def message_post_stream(
     metadata: dict | None = None,
     context: dict | None = None,
     idempotency_key: str = "",
+    verified: bool = False,
 ) -> Iterator[tuple[str, object]]:
     """Like `message_post`, as events: ("token", text)…, then ("done", stored Message).
 
@@ -540,8 +655,14 @@ def message_post_stream(
         if metered:
             _budget_ensure(conversation=conversation, question=question)
         with _llm_turn_slot(conversation=conversation, question=question, remote=metered):
-            plan = _plan(conversation=conversation, question=question, rules=rules)
-            stream = provider.stream(plan.request)
+            plan = _plan(
+                conversation=conversation,
+                question=question,
+                rules=rules,
+                provider=provider,
+                verified=verified,
+            )
+            stream = _answer_rounds(provider=provider, plan=plan, stream=True)
             parts: list[str] = []
             completion = None
             try:

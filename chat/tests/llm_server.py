@@ -1,9 +1,11 @@
 """A real OpenAI-compatible HTTP server on loopback, standing in for an LLM provider.
 
 Tests script its behaviour per request (answer, stream, 500, 429 with Retry-After, hang,
-drop the connection mid-stream, wait before answering; `default_behaviour` for every
-request once the script is empty) and read back every request body it received, so they
-can assert what the prompt contained.
+drop the connection mid-stream, wait before answering, call tools: `tool_calls=[{"name",
+"arguments"}]`; `default_behaviour` for every request once the script is empty) and read
+back every request body it received, so they can assert what the prompt contained.
+A request whose last message is a tool result is answered, by default, with that result
+quoted ("Lookup result: …"), so a test sees the answer follow what the tool returned.
 """
 
 from __future__ import annotations
@@ -62,8 +64,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         content = behaviour.get("content")
+        tool_calls = [
+            {
+                "id": call.get("id", f"call_{number}"),
+                "type": "function",
+                "function": {
+                    "name": call["name"],
+                    "arguments": call["arguments"]
+                    if isinstance(call["arguments"], str)
+                    else json.dumps(call["arguments"]),
+                },
+            }
+            for number, call in enumerate(behaviour.get("tool_calls") or [])
+        ]
         if content is None:
-            content = llm.default_content(body)
+            content = "" if tool_calls else llm.default_content(body)
         model = body.get("model", "loopback-model")
         prompt_tokens = sum(len(str(message.get("content", ""))) // 4 for message in body.get("messages", []))
         completion_tokens = max(1, len(content) // 4)
@@ -80,8 +95,14 @@ class _Handler(BaseHTTPRequestHandler):
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": content},
-                            "finish_reason": "stop",
+                            "message": {
+                                "role": "assistant",
+                                "content": content or None,
+                                "tool_calls": tool_calls,
+                            }
+                            if tool_calls
+                            else {"role": "assistant", "content": content},
+                            "finish_reason": "tool_calls" if tool_calls else "stop",
                         }
                     ],
                     "usage": {
@@ -101,7 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.end_headers()
-        pieces = [content[index : index + 8] for index in range(0, len(content), 8)] or [""]
+        pieces = [content[index : index + 8] for index in range(0, len(content), 8)] or (
+            [] if tool_calls else [""]
+        )
         delay = behaviour.get("delay", 0.0)
         try:
             self.wfile.write(_chunk(model, {"role": "assistant", "content": ""}))
@@ -116,7 +139,21 @@ class _Handler(BaseHTTPRequestHandler):
                     llm.chunks_sent += 1
                 if delay:
                     time.sleep(delay)
-            self.wfile.write(_chunk(model, {}, "stop"))
+            for number, call in enumerate(tool_calls):
+                # As OpenAI streams them: id and name first, then the arguments in pieces.
+                arguments = call["function"]["arguments"]
+                head = {
+                    "index": number,
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": call["function"]["name"], "arguments": ""},
+                }
+                self.wfile.write(_chunk(model, {"tool_calls": [head]}))
+                for start in range(0, len(arguments), 5):
+                    piece = {"index": number, "function": {"arguments": arguments[start : start + 5]}}
+                    self.wfile.write(_chunk(model, {"tool_calls": [piece]}))
+                self.wfile.flush()
+            self.wfile.write(_chunk(model, {}, "tool_calls" if tool_calls else "stop"))
             if (body.get("stream_options") or {}).get("include_usage"):
                 usage = {
                     "id": "chatcmpl-loopback",
@@ -186,7 +223,11 @@ class LoopbackLLM:
 
     @staticmethod
     def default_content(body: dict) -> str:
-        """Answer from the prompt: quote source [1] if the system prompt has one."""
+        """Answer from the prompt: quote the last tool result if the request ends with one, else
+        source [1] if the system prompt has one."""
+        messages = body.get("messages") or []
+        if messages and messages[-1].get("role") == "tool":
+            return f"Lookup result: {messages[-1].get('content')}"
         system = next((m["content"] for m in body.get("messages", []) if m.get("role") == "system"), "")
         if '<source number="1"' in system:
             start = system.index('<source number="1"')

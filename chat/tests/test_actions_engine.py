@@ -1,0 +1,377 @@
+"""Assistant actions answered for real: the loopback LLM (OpenAI-compatible, through litellm)
+asks for tool calls, the engine calls a real loopback "orders API" through core.fetcher, and
+the answer follows what the API returned."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+from rest_framework.test import APIClient
+
+from assistants import services as assistant_services
+from chat.models import Message
+from chat.tests.orders_api import OrdersAPI
+from widget.tokens import widget_token_issue
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "sk_orders_live_7f3a9c2e5b1d"
+SCHEMA = {
+    "type": "object",
+    "properties": {"order_id": {"type": "string", "pattern": "^[A-Z]-[0-9]{4}$"}},
+    "required": ["order_id"],
+    "additionalProperties": False,
+}
+
+
+@pytest.fixture
+def orders(settings):
+    api = OrdersAPI().start()
+    settings.SCRAPE_ALLOWLIST = [api.allow]
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def tools_llm(llm, settings):
+    settings.LLM_TOOL_CALLING = "on"
+    settings.ACTIONS_TIMEOUT = 2.0
+    return llm
+
+
+def _action(assistant, orders, **fields):
+    values = {
+        "name": "order_lookup",
+        "description": "Look up an order's status, carrier and delivery date by its number.",
+        "method": "GET",
+        "url_template": f"{orders.base}/api/orders/{{order_id}}" if orders else "",
+        "parameters": SCHEMA,
+        "headers": {"Authorization": f"Bearer {SECRET}"},
+    } | fields
+    return assistant_services.action_create(
+        organization=assistant.organization, assistant=assistant, **values
+    )
+
+
+def _session(api, assistant) -> str:
+    response = api.post("/api/v1/sessions", {"assistant_id": str(assistant.pk)}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["data"]["id"]
+
+
+def _ask(api, session_id, content="Where is my order A-1001?"):
+    response = api.post(f"/api/v1/sessions/{session_id}/messages", {"content": content}, format="json")
+    assert response.status_code == 201, response.content
+    return response
+
+
+def _tool_messages(request: dict) -> list[dict]:
+    return [message for message in request["messages"] if message["role"] == "tool"]
+
+
+def test_order_lookup_end_to_end(tenant, assistant, orders, tools_llm, caplog):
+    caplog.set_level(logging.DEBUG)
+    _action(assistant, orders)
+    api = tenant.client()
+    session_id = _session(api, assistant)
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "A-1001"}}])
+
+    response = _ask(api, session_id)
+    answer = response.json()["data"]
+
+    # The orders API got exactly the call the model asked for, with the stored header.
+    assert [(r["method"], r["path"]) for r in orders.requests] == [("GET", "/api/orders/A-1001")]
+    assert orders.requests[0]["headers"]["authorization"] == f"Bearer {SECRET}"
+    # The model was offered the action as a function, then read the API's answer.
+    first, second = tools_llm.requests
+    assert first["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "order_lookup",
+                "description": "Look up an order's status, carrier and delivery date by its number.",
+                "parameters": SCHEMA,
+            },
+        }
+    ]
+    assert "look up this customer's own data" in tools_llm.system_prompt(0)
+    [tool_message] = _tool_messages(second)
+    assert json.loads(tool_message["content"])["body"] == json.dumps(
+        {"id": "A-1001", "status": "shipped", "carrier": "DHL", "eta": "2026-12-09"}, separators=(",", ":")
+    )
+    # The answer follows the result, and the call is recorded on it.
+    assert answer["role"] == "assistant" and "shipped" in answer["content"] and "DHL" in answer["content"]
+    [record] = answer["tool_calls"]
+    assert record["name"] == "order_lookup" and record["arguments"] == {"order_id": "A-1001"}
+    assert record["status"] == "ok" and record["error"] == "" and 0 <= record["duration_ms"] < 5000
+    stored = Message.objects.for_organization(tenant.organization).get(pk=answer["id"])
+    assert stored.tool_calls == answer["tool_calls"] and stored.answered
+    # The secret went to the orders API only: not to the model, the API output, the logs.
+    assert SECRET not in json.dumps(tools_llm.requests)
+    assert SECRET not in response.content.decode()
+    assert SECRET not in json.dumps(stored.tool_calls)
+    assert SECRET not in caplog.text
+    listed = api.get(f"/api/v1/sessions/{session_id}/messages").json()["data"]["results"]
+    assert listed[-1]["tool_calls"] == answer["tool_calls"]
+
+
+def test_streamed_answer_with_a_tool_call(tenant, assistant, orders, tools_llm):
+    _action(assistant, orders)
+    api = tenant.client()
+    session_id = _session(api, assistant)
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "B-2002"}}])
+    response = api.post(
+        f"/api/v1/sessions/{session_id}/messages",
+        {"content": "Status of B-2002?"},
+        format="json",
+        HTTP_ACCEPT="text/event-stream",
+    )
+    assert response.status_code == 200
+    raw = b"".join(response.streaming_content).decode()
+    events = [
+        (
+            block.split("\n")[0].removeprefix("event: "),
+            json.loads(block.split("\n", 1)[1].removeprefix("data: ")),
+        )
+        for block in raw.strip().split("\n\n")
+    ]
+    tokens = "".join(data["content"] for kind, data in events if kind == "token")
+    kind, done = events[-1]
+    assert kind == "done" and done["content"] == tokens.strip()
+    assert "processing" in done["content"]
+    assert [(r["method"], r["path"]) for r in orders.requests] == [("GET", "/api/orders/B-2002")]
+    assert done["tool_calls"][0]["status"] == "ok"
+    assert done["tool_calls"][0]["arguments"] == {"order_id": "B-2002"}
+    assert all(request["stream"] for request in tools_llm.requests) and len(tools_llm.requests) == 2
+
+
+def test_invalid_arguments_reach_the_model_not_the_endpoint(tenant, assistant, orders, tools_llm):
+    _action(assistant, orders)
+    api = tenant.client()
+    session_id = _session(api, assistant)
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "1001; DROP"}}])
+    tools_llm.then(content="Could you give me your order number, like A-1234?")
+    answer = _ask(api, session_id, "where's my stuff").json()["data"]
+    assert orders.requests == []
+    [tool_message] = _tool_messages(tools_llm.requests[1])
+    assert "invalid arguments" in tool_message["content"] and "does not match" in tool_message["content"]
+    [record] = answer["tool_calls"]
+    assert record["status"] == "invalid_arguments" and "order_id" in record["error"]
+    assert answer["content"] == "Could you give me your order number, like A-1234?"
+
+    # Not JSON at all, and a function that was never offered: refused the same way.
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": "{order_id: A-1001"}])
+    tools_llm.then(tool_calls=[{"name": "refund_everything", "arguments": {}}])
+    answer = _ask(api, session_id, "A-1001 please").json()["data"]
+    assert [record["status"] for record in answer["tool_calls"]] == ["invalid_arguments", "refused"]
+    assert orders.requests == []
+
+
+@pytest.mark.parametrize("failure", ["500", "404", "timeout"])
+def test_endpoint_failure_is_told_to_the_model_and_the_answer_says_so(
+    tenant, assistant, orders, tools_llm, failure
+):
+    _action(assistant, orders)
+    api = tenant.client()
+    session_id = _session(api, assistant)
+    if failure == "500":
+        orders.then(status=500, body={"error": "database down"})
+    elif failure == "timeout":
+        orders.then(wait=5)
+    order_id = "C-9999" if failure == "404" else "A-1001"
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": order_id}}])
+    started = time.monotonic()
+    answer = _ask(api, session_id, f"Where is {order_id}?").json()["data"]
+    [record] = answer["tool_calls"]
+    if failure == "timeout":
+        assert record["status"] == "timeout" and time.monotonic() - started < 4.5
+        assert 1500 <= record["duration_ms"] < 4000
+    else:
+        assert record["status"] == "failed" and record["error"] == f"the service answered HTTP {failure}"
+    [tool_message] = _tool_messages(tools_llm.requests[1])
+    told = json.loads(tool_message["content"])
+    assert told["error"].startswith("The lookup failed") and "human agent" in told["instruction"]
+    assert "lookup failed" in answer["content"].lower()
+
+
+def test_at_most_three_calls_per_answer(tenant, assistant, orders, tools_llm):
+    _action(assistant, orders)
+    api = tenant.client()
+    session_id = _session(api, assistant)
+    # One round asking for five calls: three are made, two refused.
+    tools_llm.then(
+        tool_calls=[{"name": "order_lookup", "arguments": {"order_id": f"A-100{n}"}} for n in range(1, 6)]
+    )
+    answer = _ask(api, session_id, "All my orders?").json()["data"]
+    assert len(orders.requests) == 3
+    assert [record["status"] for record in answer["tool_calls"]] == [
+        "ok",
+        "failed",
+        "failed",
+        "refused",
+        "refused",
+    ]
+    assert tools_llm.requests[1]["tool_choice"] == "none"
+
+    # A model that keeps calling, one at a time: the fourth request may not call any more,
+    # and whatever it still asks for is not run.
+    orders.requests.clear()
+    before = len(tools_llm.requests)
+    for _ in range(4):
+        tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "A-1001"}}])
+    answer = _ask(api, session_id, "Again").json()["data"]
+    requests = tools_llm.requests[before:]
+    assert [request["tool_choice"] for request in requests] == ["auto", "auto", "auto", "none"]
+    assert len(orders.requests) == 3 and len(answer["tool_calls"]) == 3
+    assert answer["content"]  # a text answer even though the last round asked for a call
+
+
+def _widget_session(tenant, assistant, *, verified_user_id=None) -> tuple[APIClient, str]:
+    from widget.models import Widget
+
+    widget = Widget.objects.create(organization=tenant.organization, assistant=assistant, title="Shop")
+    token, _ = widget_token_issue(
+        organization_id=tenant.organization.id,
+        widget_id=widget.id,
+        visitor_id="visitor-1",
+        verified_user_id=verified_user_id,
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client, _session(client, assistant)
+
+
+def _offered(request: dict) -> list[str]:
+    return [tool["function"]["name"] for tool in request.get("tools") or []]
+
+
+def test_verified_only_actions_are_not_offered_to_anonymous_visitors(tenant, assistant, orders, tools_llm):
+    _action(assistant, orders, requires_verified_visitor=True)
+    _action(assistant, orders, name="store_hours", url_template=f"{orders.base}/api/hours", parameters={})
+    tools_llm.default_behaviour = {"kind": "ok", "content": "Here you go."}
+
+    anonymous, session_id = _widget_session(tenant, assistant)
+    _ask(anonymous, session_id)
+    assert _offered(tools_llm.last_request) == ["store_hours"]
+    # Even if the model names it anyway, it is not run.
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "A-1001"}}])
+    answer = _ask(anonymous, session_id).json()["data"]
+    assert answer["tool_calls"][0]["status"] == "refused" and orders.requests == []
+
+    verified, session_id = _widget_session(tenant, assistant, verified_user_id="cust-42")
+    _ask(verified, session_id)
+    assert _offered(tools_llm.last_request) == ["order_lookup", "store_hours"]
+
+    api_key = tenant.client()
+    _ask(api_key, _session(api_key, assistant))
+    assert _offered(tools_llm.last_request) == ["order_lookup", "store_hours"]
+
+
+def test_inactive_actions_and_models_without_tools_offer_nothing(
+    tenant, assistant, orders, tools_llm, settings
+):
+    action = _action(assistant, orders)
+    api = tenant.client()
+    session_id = _session(api, assistant)
+    assistant_services.action_update(action=action, is_active=False)
+    _ask(api, session_id)
+    assert "tools" not in tools_llm.last_request
+    assert "look up this customer's own data" not in tools_llm.system_prompt()
+
+    assistant_services.action_update(action=action, is_active=True)
+    settings.LLM_TOOL_CALLING = "auto"  # litellm does not know the loopback model
+    _ask(api, session_id)
+    assert "tools" not in tools_llm.last_request
+    settings.LLM_TOOL_CALLING = "off"
+    _ask(api, session_id)
+    assert "tools" not in tools_llm.last_request
+
+
+def test_litellm_says_which_models_support_tools():
+    from chat.llm.litellm_provider import LiteLLMProvider
+
+    provider = LiteLLMProvider()
+    assert provider.supports_tools("openai/gpt-4o-mini") is True
+    assert provider.supports_tools("openai/loopback-model") is False
+
+
+def test_offline_answerer_never_calls_actions(tenant, assistant, orders, offline, faq, settings):
+    settings.LLM_TOOL_CALLING = "on"
+    _action(assistant, orders)
+    api = tenant.client()
+    answer = _ask(api, _session(api, assistant), "Where is my order A-1001?").json()["data"]
+    assert answer["tool_calls"] == [] and orders.requests == []
+
+
+def test_a_private_address_is_refused_at_call_time(tenant, assistant, tools_llm, settings, monkeypatch):
+    """DNS changed after the action was saved: the name now resolves to a private address."""
+    from core import fetcher
+
+    answers = {"orders.shop-api.com": ["93.184.215.14"]}
+    monkeypatch.setattr(fetcher, "resolver", lambda host, port: answers[host])
+    connections = []
+    monkeypatch.setattr(fetcher, "pool_open", lambda **kwargs: connections.append(kwargs) or 1 / 0)
+    _action(assistant, None, url_template="https://orders.shop-api.com/orders/{order_id}")
+    answers["orders.shop-api.com"] = ["10.1.2.3"]
+    api = tenant.client()
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "A-1001"}}])
+    answer = _ask(api, _session(api, assistant)).json()["data"]
+    [record] = answer["tool_calls"]
+    assert record["status"] == "not_allowed" and "10.1.2.3 is a private address" in record["error"]
+    assert connections == []
+    assert "lookup failed" in answer["content"].lower()
+
+
+def test_post_action_sends_the_other_arguments_as_json_and_headers_stay_on_their_origin(
+    tenant, assistant, tools_llm, settings
+):
+    first, other = OrdersAPI().start(), OrdersAPI().start()
+    try:
+        settings.SCRAPE_ALLOWLIST = [first.allow, other.allow]
+        _action(
+            assistant,
+            first,
+            name="order_note",
+            method="POST",
+            url_template=f"{first.base}/api/orders/{{order_id}}/notes?lang=en",
+            parameters={
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}, "note": {"type": "string"}},
+                "required": ["order_id", "note"],
+            },
+        )
+        # The endpoint redirects (307: same method and body) to another origin.
+        first.then(status=307, body={}, headers={"Location": f"{other.base}/moved"})
+        other.then(status=201, body={"saved": True})
+        tools_llm.then(
+            tool_calls=[{"name": "order_note", "arguments": {"order_id": "A/1", "note": "Leave at door"}}]
+        )
+        api = tenant.client()
+        answer = _ask(api, _session(api, assistant), "Note for A/1: leave at door").json()["data"]
+        assert answer["tool_calls"][0]["status"] == "ok"
+        [sent] = first.requests
+        assert sent["method"] == "POST" and sent["path"] == "/api/orders/A%2F1/notes?lang=en"
+        assert json.loads(sent["body"]) == {"note": "Leave at door"}
+        assert sent["headers"]["authorization"] == f"Bearer {SECRET}"
+        assert sent["headers"]["content-type"] == "application/json"
+        [moved] = other.requests
+        assert moved["method"] == "POST" and json.loads(moved["body"]) == {"note": "Leave at door"}
+        assert "authorization" not in moved["headers"]
+    finally:
+        first.stop()
+        other.stop()
+
+
+def test_a_result_echoing_the_header_secret_is_redacted_before_the_model_reads_it(
+    tenant, assistant, orders, tools_llm
+):
+    _action(assistant, orders)
+    orders.then(body={"debug": f"you sent Bearer {SECRET}"})
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "A-1001"}}])
+    api = tenant.client()
+    answer = _ask(api, _session(api, assistant)).json()["data"]
+    assert SECRET not in json.dumps(tools_llm.requests) and "[redacted]" in json.dumps(tools_llm.requests)
+    assert SECRET not in answer["content"]
