@@ -12,8 +12,8 @@ from assistants.serializers import (
     AssistantSerializer,
     UserContextSerializer,
 )
+from core.errors import ValidationFailed
 from organizations import audit as audit_log
-from supportai.api.errors import ValidationFailed
 from supportai.api.views import OrganizationGenericAPIView
 
 
@@ -246,5 +246,5 @@ class ActionImportApi(_ActionBase):
                 base_url=data.get("base_url", ""),
             )
         except action_rules.ActionInvalid as error:
-            raise ValidationFailed(error.message, data={error.field: [error.message]}) from None
+            raise ValidationFailed(error.message, details={error.field: [error.message]}) from None
         return Response(prefilled)

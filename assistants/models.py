@@ -1,6 +1,6 @@
 from django.db import models
 
-from supportai.tenancy import TenantModel
+from core.tenancy import TenantModel
 
 
 class Assistant(TenantModel):

@@ -5,7 +5,7 @@ import uuid
 from django.db.models import QuerySet
 
 from assistants.models import Action, Assistant, UserContext
-from supportai.api.errors import NotFound
+from core.errors import NotFound
 
 
 def assistant_list(*, organization) -> QuerySet[Assistant]:

@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 
 from assistants import actions as action_rules
 from assistants.models import Action, Assistant, UserContext
-from supportai.api.errors import Conflict, ValidationFailed
+from core.errors import Conflict, ValidationFailed
 
 ASSISTANT_FIELDS = (
     "name",
@@ -48,7 +48,7 @@ def user_context_create(*, organization, user_reference: str, traits: dict | Non
     except IntegrityError:
         raise Conflict(
             "A context with this user_reference already exists.",
-            data={"user_reference": ["A context with this user_reference already exists."]},
+            details={"user_reference": ["A context with this user_reference already exists."]},
         ) from None
 
 
@@ -65,7 +65,7 @@ def user_context_update(
     except IntegrityError:
         raise Conflict(
             "A context with this user_reference already exists.",
-            data={"user_reference": ["A context with this user_reference already exists."]},
+            details={"user_reference": ["A context with this user_reference already exists."]},
         ) from None
     return user_context
 
@@ -103,7 +103,7 @@ ACTION_FIELDS = (
 
 
 def _action_invalid(error: action_rules.ActionInvalid) -> ValidationFailed:
-    return ValidationFailed(error.message, data={error.field: [error.message]})
+    return ValidationFailed(error.message, details={error.field: [error.message]})
 
 
 def _action_check(action: Action) -> None:
@@ -126,7 +126,7 @@ def _action_save(action: Action, **kwargs) -> Action:
             action.save(**kwargs)
     except IntegrityError:
         message = "This assistant already has an action with this name."
-        raise Conflict(message, data={"name": [message]}) from None
+        raise Conflict(message, details={"name": [message]}) from None
     return action
 
 

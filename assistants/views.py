@@ -12,7 +12,7 @@ from django.views.generic import FormView, TemplateView
 
 from assistants import selectors, services
 from assistants.forms import TONES, AssistantForm
-from supportai.api.errors import ApplicationError, NotFound
+from core.errors import ApplicationError, NotFound
 from supportai.dashboard import OrganizationMixin, form_error_apply, paginate
 
 

@@ -34,9 +34,10 @@ from chat.serializers import (
     SessionSerializer,
 )
 from chat.services import privacy as privacy_services
+from core.errors import ApplicationError, ValidationFailed
 from organizations import selectors as organization_selectors
 from supportai.api.envelope import error_body
-from supportai.api.errors import ApplicationError, ValidationFailed
+from supportai.api.exceptions import application_error_parts
 from supportai.api.views import OrganizationGenericAPIView
 from supportai.inbound_socket import client_gone_check
 
@@ -80,7 +81,7 @@ def stream_response(events) -> StreamingHttpResponse:
                 else:
                     yield _sse("done", MessageSerializer(payload).data)
         except ApplicationError as error:
-            yield _sse("error", error_body(error.status_code, error.detail, error.data))
+            yield _sse("error", application_error_parts(error)[1])
         except Exception:
             logger.exception("answer stream failed")
             yield _sse("error", error_body(502, "The answer stream failed; please retry."))
@@ -142,7 +143,7 @@ def _last_event_id(request):
         return uuid.UUID(raw)
     except ValueError:
         raise ValidationFailed(
-            "Last-Event-ID must be a message id.", data={"Last-Event-ID": ["Must be a UUID."]}
+            "Last-Event-ID must be a message id.", details={"Last-Event-ID": ["Must be a UUID."]}
         ) from None
 
 
@@ -231,7 +232,7 @@ class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAP
                 after = uuid.UUID(after)
             except ValueError:
                 raise ValidationFailed(
-                    "after must be a message id.", data={"after": ["Must be a UUID."]}
+                    "after must be a message id.", details={"after": ["Must be a UUID."]}
                 ) from None
         page = self.paginate_queryset(selectors.message_list(conversation=conversation, after=after))
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
@@ -310,7 +311,7 @@ class SessionListCreateApi(OrganizationGenericAPIView):
         assistant_id = data.get("assistant_id") or (widget.assistant_id if widget else None)
         if assistant_id is None:
             raise ValidationFailed(
-                "assistant_id is required.", data={"assistant_id": ["This field is required."]}
+                "assistant_id is required.", details={"assistant_id": ["This field is required."]}
             )
         if widget is not None and assistant_id != widget.assistant_id:
             raise exceptions.PermissionDenied("This widget token is for another assistant.")
@@ -560,7 +561,7 @@ class ConversationListCreateApi(OrganizationGenericAPIView):
             if user_context is None:
                 raise ValidationFailed(
                     "user_context_id does not match any context.",
-                    data={"user_context_id": ["No context with this id or user_reference."]},
+                    details={"user_context_id": ["No context with this id or user_reference."]},
                 )
         conversation = services.conversation_create(
             organization=self.organization,

@@ -23,7 +23,7 @@ from django.conf import settings
 from chat import relevance
 from chat.llm.types import Evidence
 from chat.prompts import CompanyRules
-from supportai import timing
+from core import timing
 
 logger = logging.getLogger(__name__)
 

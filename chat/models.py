@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from supportai.tenancy import TenantModel
+from core.tenancy import TenantModel
 
 
 class Conversation(TenantModel):

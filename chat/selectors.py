@@ -28,7 +28,7 @@ from django.utils import timezone
 from assistants.models import UserContext
 from chat import escalation, prompts
 from chat.models import Conversation, ConversationNote, CsatRating, Message, SavedReply
-from supportai.api.errors import NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 
 
 def conversation_get(
@@ -589,11 +589,11 @@ def subject_from(params) -> Subject:
     given = {kind: params.get(kind) for kind in SUBJECT_KINDS if params.get(kind) not in (None, "")}
     if len(given) != 1:
         message = "Give exactly one of customer_id, visitor_id or email."
-        raise ValidationFailed(message, data={kind: [message] for kind in SUBJECT_KINDS})
+        raise ValidationFailed(message, details={kind: [message] for kind in SUBJECT_KINDS})
     kind, value = next(iter(given.items()))
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_IDENTIFIER_LENGTH:
         message = f"Must be a non-empty string of at most {MAX_IDENTIFIER_LENGTH} characters."
-        raise ValidationFailed(f"{kind}: {message}", data={kind: [message]})
+        raise ValidationFailed(f"{kind}: {message}", details={kind: [message]})
     return Subject(kind=kind, value=value.strip())
 
 

@@ -29,12 +29,12 @@ from chat.forms import (
 )
 from chat.models import Conversation
 from chat.services import privacy as privacy_services
+from core.errors import ApplicationError, NotFound
 from knowledge.forms import RetrievalTestForm
 from knowledge.views import KnowledgeMixin
 from organizations import audit as audit_log
 from organizations import selectors as organization_selectors
 from organizations import services as organization_services
-from supportai.api.errors import ApplicationError, NotFound
 from supportai.dashboard import OrganizationMixin, paginate, querystring_without_page
 
 # --- Inbox -----------------------------------------------------------------------------------
@@ -307,7 +307,7 @@ class ConversationNoteView(InboxMixin, View):
             )
             messages.success(request, "Note added. Only your team sees it.")
         except ApplicationError as failure:
-            messages.error(request, failure.detail)
+            messages.error(request, failure.message)
         return redirect(_conversation_url(conversation, request))
 
 
@@ -343,7 +343,7 @@ class SavedRepliesView(InboxMixin, TemplateView):
             )
         except ApplicationError as failure:
             context = self.get_context_data()
-            context.update(errors=failure.data or {}, form_data=request.POST)
+            context.update(errors=failure.details or {}, form_data=request.POST)
             return render(request, self.template_name, context, status=400)
         messages.success(request, f"Saved /{saved.shortcut}. Type it in a reply to send it.")
         return redirect(reverse("inbox-saved-replies"))
@@ -408,7 +408,7 @@ class OperatorReplyView(InboxMixin, View):
                 )
                 services.operator_reply_post(conversation=conversation, user=request.user, content=content)
             except ApplicationError as failure:
-                error = failure.detail
+                error = failure.message
         else:
             error = "Write a reply first (up to 4000 characters)."
         if request.headers.get("HX-Request"):
@@ -520,7 +520,7 @@ class RetrievalTestView(KnowledgeMixin, View):
                     question=form.cleaned_data["query"],
                 )
             except ApplicationError as failure:
-                error = failure.detail
+                error = failure.message
         else:
             error = "Type a question to test."
         return render(
@@ -591,7 +591,7 @@ class PlaygroundView(PlaygroundMixin, FormView):
                 verified=True,  # the team trying its own assistant
             )
         except ApplicationError as error:
-            answer, error_text = None, error.detail
+            answer, error_text = None, error.message
         if self.request.headers.get("HX-Request"):
             conversation = self.playground_conversation(assistant, create=False)
             turn = []

@@ -42,7 +42,7 @@ import urllib3
 from django.conf import settings
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
-from supportai.api.errors import UpstreamError, UpstreamTimeout, ValidationFailed
+from core.errors import UpstreamError, UpstreamTimeout, ValidationFailed
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 TEXT_TYPES = ("text/plain", "text/markdown")
@@ -79,7 +79,7 @@ class UrlNotAllowed(ValidationFailed):
     code = "url_not_allowed"
 
     def __init__(self, reason: str, *, url: str = ""):
-        super().__init__(f"URL not allowed: {reason}", data={"code": self.code, "url": [reason]})
+        super().__init__(f"URL not allowed: {reason}", details={"code": self.code, "url": [reason]})
         self.reason = reason
         self.url = url
 

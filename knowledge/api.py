@@ -10,6 +10,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from assistants.models import Assistant
+from core.errors import PayloadTooLarge, ValidationFailed
 from knowledge import selectors, services
 from knowledge.models import KnowledgeSource
 from knowledge.serializers import (
@@ -22,7 +23,6 @@ from knowledge.serializers import (
     UrlSourceCreateSerializer,
     UrlSourceSerializer,
 )
-from supportai.api.errors import PayloadTooLarge, ValidationFailed
 from supportai.api.parsers import GuardedFormParser, GuardedJSONParser, GuardedMultiPartParser
 from supportai.api.views import OrganizationAPIView, OrganizationGenericAPIView
 
@@ -37,10 +37,12 @@ def _assistant(*, organization, assistant_id):
     try:
         assistant_id = uuid.UUID(str(assistant_id))
     except ValueError:  # was a 500 (found by schemathesis)
-        raise ValidationFailed("Unknown assistant_id.", data={"assistant_id": ["Must be a UUID."]}) from None
+        raise ValidationFailed(
+            "Unknown assistant_id.", details={"assistant_id": ["Must be a UUID."]}
+        ) from None
     assistant = Assistant.objects.for_organization(organization).filter(pk=assistant_id).first()
     if assistant is None:
-        raise ValidationFailed("Unknown assistant_id.", data={"assistant_id": ["No such assistant."]})
+        raise ValidationFailed("Unknown assistant_id.", details={"assistant_id": ["No such assistant."]})
     return assistant
 
 

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from django.conf import settings
 
-from supportai.api.errors import UpstreamError
+from core.errors import UpstreamError
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from pgvector.django import SparseVectorField, VectorField
 
-from supportai.tenancy import TenantModel
+from core.tenancy import TenantModel
 
 LEXICAL_DIMENSIONS = 2**20
 DEFAULT_EMBEDDING_DIMENSIONS = 384

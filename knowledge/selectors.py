@@ -14,12 +14,12 @@ from django.db import connection, transaction
 from django.db.models import IntegerField, Value
 from pgvector import SparseVector
 
+from core import timing
+from core.errors import NotFound, UpstreamError, ValidationFailed
 from knowledge import lexical
 from knowledge.embeddings import embedder_get, query_embed
 from knowledge.models import LEXICAL_DIMENSIONS, Chunk, CorpusStatistic, KnowledgeSource, TermStatistic
 from knowledge.types import Passage
-from supportai import timing
-from supportai.api.errors import NotFound, UpstreamError, ValidationFailed
 
 logger = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from assistants import selectors as assistant_selectors
+from core.errors import ApplicationError, NotFound
 from knowledge import selectors, services
 from knowledge.forms import FileUploadForm, QAForm, RetrievalTestForm, SourceFilterForm, UrlForm
 from knowledge.models import KnowledgeSource
-from supportai.api.errors import ApplicationError, NotFound
 from supportai.dashboard import OrganizationMixin, form_error_apply, paginate, querystring_without_page
 
 IN_PROGRESS = (KnowledgeSource.Status.PENDING, KnowledgeSource.Status.PROCESSING)
@@ -126,7 +126,7 @@ class FileUploadView(KnowledgeListView):
                     assistant=form.cleaned_data["assistant"],
                 )
             except ApplicationError as error:
-                refused.append(f"{uploaded.name}: {error.detail}")
+                refused.append(f"{uploaded.name}: {error.message}")
             else:
                 added.append(source.file_name)
         if added:
@@ -172,7 +172,7 @@ class SourceRetryView(KnowledgeMixin, View):
         try:
             services.source_retry(source=source)
         except ApplicationError as error:
-            messages.error(request, error.detail)
+            messages.error(request, error.message)
         else:
             messages.success(request, f"“{source.display_title[:80]}” is queued again.")
         if request.POST.get("back") == "source":

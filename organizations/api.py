@@ -6,6 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from core.errors import ValidationFailed
 from organizations import selectors, services
 from organizations.audit import audit_event_list
 from organizations.models import ApiKey, AuditEvent
@@ -16,7 +17,6 @@ from organizations.serializers import (
     AuditEventSerializer,
     OrganizationSerializer,
 )
-from supportai.api.errors import ValidationFailed
 from supportai.api.pagination import CursorPagination
 from supportai.api.views import OrganizationAPIView, OrganizationGenericAPIView
 
@@ -75,7 +75,8 @@ def _since(value: str | None):
         moment = datetime.combine(day, time.min) if day else None
     if moment is None:
         raise ValidationFailed(
-            "since must be an ISO 8601 date or date-time.", data={"since": ["An ISO 8601 date or date-time."]}
+            "since must be an ISO 8601 date or date-time.",
+            details={"since": ["An ISO 8601 date or date-time."]},
         )
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
 

@@ -1,7 +1,7 @@
 """Identity secrets for verified visitors: creation, rotation, and reading them back to verify.
 
-At rest a secret is encrypted with Fernet (AES-128-CBC + HMAC-SHA256) under a key derived
-by HKDF-SHA256 from Django's `SECRET_KEY` (info "supportai identity secret v1"). Keys from
+At rest a secret is encrypted by `core.crypto` (Fernet under a key derived by HKDF-SHA256
+from Django's `SECRET_KEY`, purpose "supportai identity secret v1"). Keys from
 `SECRET_KEY_FALLBACKS` still decrypt, so rotating `SECRET_KEY` the Django way keeps every
 identity secret readable; a database dump without `SECRET_KEY` reveals none of them.
 A one-way hash would not do: verifying an HMAC needs the secret itself.
@@ -9,45 +9,21 @@ A one-way hash would not do: verifying an HMAC needs the secret itself.
 
 from __future__ import annotations
 
-import base64
 import secrets
 from datetime import datetime
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.crypto import decrypt, encrypt
 from organizations.models import IdentitySecret, Organization
 
 SECRET_PREFIX = "ids_"
-_HKDF_INFO = b"supportai identity secret v1"
-
-
-def _fernet_key(secret_key: str) -> bytes:
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
-        secret_key.encode()
-    )
-    return base64.urlsafe_b64encode(derived)
-
-
-def _cipher() -> MultiFernet:
-    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return MultiFernet([Fernet(_fernet_key(key)) for key in keys if key])
-
-
-def _encrypt(value: str) -> str:
-    return _cipher().encrypt(value.encode()).decode()
-
-
-def _decrypt(token: str) -> str | None:
-    try:
-        return _cipher().decrypt(token.encode()).decode()
-    except InvalidToken:  # encrypted under a SECRET_KEY we no longer have: unusable, not a 500
-        return None
+# `core.crypto` purpose: HKDF info "supportai identity secret v1", the one every stored
+# identity secret was encrypted under.
+SECRET_PURPOSE = "identity secret"
 
 
 @transaction.atomic
@@ -67,7 +43,7 @@ def identity_secret_rotate(*, organization: Organization, created_by=None) -> tu
     plain = SECRET_PREFIX + secrets.token_urlsafe(32)
     row = IdentitySecret.objects.create(
         organization=organization,
-        secret_encrypted=_encrypt(plain),
+        secret_encrypted=encrypt(plain, purpose=SECRET_PURPOSE),
         hint=plain[-4:],
         created_by=created_by,
     )
@@ -83,7 +59,7 @@ def identity_secrets_usable(*, organization: Organization, now: datetime | None 
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .order_by("expires_at", "-created_at")  # NULL (current) sorts last in PostgreSQL ASC
     )
-    plains = [_decrypt(row.secret_encrypted) for row in rows]
+    plains = [decrypt(row.secret_encrypted, purpose=SECRET_PURPOSE) for row in rows]
     current = [plain for row, plain in zip(rows, plains, strict=True) if row.expires_at is None and plain]
     previous = [
         plain for row, plain in zip(rows, plains, strict=True) if row.expires_at is not None and plain

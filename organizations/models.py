@@ -5,7 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from supportai.tenancy import TenantModel
+from core.tenancy import TenantModel
 
 
 def default_rate_limit() -> int:
@@ -250,7 +250,7 @@ class AuditEventQuerySet(models.QuerySet):
 class AuditEventManager(models.Manager.from_queryset(AuditEventQuerySet)):
     def for_organization(self, organization) -> AuditEventQuerySet:
         if organization is None:
-            from supportai.tenancy import UnscopedQueryError
+            from core.tenancy import UnscopedQueryError
 
             raise UnscopedQueryError("for_organization() needs an organization, got None.")
         return self.get_queryset().filter(organization=organization)

@@ -16,10 +16,10 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core.cache_guard import CacheUnavailable, cache_call
+from core.errors import Conflict, ValidationFailed
 from organizations.models import ApiKey, Event, Invitation, LLMUsageDay, Membership, Organization
 from organizations.selectors import admin_mail_recipients, utc_today
-from supportai.api.errors import Conflict, ValidationFailed
-from supportai.cache_guard import CacheUnavailable, cache_call
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def organization_privacy_update(
     """The retention period (days; None = keep) and whether uploaded originals are kept."""
     if retention_days is not None and not (1 <= retention_days <= MAX_RETENTION_DAYS):
         message = f"Between 1 and {MAX_RETENTION_DAYS} days, or empty to keep conversations."
-        raise ValidationFailed(f"retention_days: {message}", data={"retention_days": [message]})
+        raise ValidationFailed(f"retention_days: {message}", details={"retention_days": [message]})
     organization.retention_days = retention_days
     organization.keep_original_files = bool(keep_original_files)
     organization.save(update_fields=["retention_days", "keep_original_files"])
@@ -543,7 +543,9 @@ def llm_daily_token_budget_clean(value) -> int | None:
         raise ValidationFailed(
             "llm_daily_token_budget must be a whole number of tokens from 0 to "
             f"{MAX_TOKEN_BUDGET} (0 = no LLM calls) or 'unlimited'; got {value!r}.",
-            data={"llm_daily_token_budget": ["Enter a whole number of tokens, 0 or more, or 'unlimited'."]},
+            details={
+                "llm_daily_token_budget": ["Enter a whole number of tokens, 0 or more, or 'unlimited'."]
+            },
         )
     return value
 
@@ -755,7 +757,7 @@ def business_hours_set(
     if len(cleaned_holidays) > 100:
         errors["holidays"] = ["At most 100 holidays."]
     if errors:
-        raise ValidationFailed("The business hours are not valid.", data=errors)
+        raise ValidationFailed("The business hours are not valid.", details=errors)
     organization.business_timezone = timezone_name
     organization.business_hours = cleaned_hours
     organization.business_holidays = sorted(set(cleaned_holidays))

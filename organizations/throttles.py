@@ -21,8 +21,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django_ratelimit.core import _get_ip, _split_rate
 
+from core.cache_guard import CacheUnavailable, cache_call
 from supportai.api.ratelimit import RateLimitState, local_limiter, rate_limit_hit, rate_limit_peek
-from supportai.cache_guard import CacheUnavailable, cache_call
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from django.urls import reverse, reverse_lazy
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
+from core.errors import ApplicationError
 from organizations import audit, selectors, services, throttles
 from organizations.budgets import budget_usage_list
 from organizations.forms import (
@@ -35,7 +36,6 @@ from organizations.forms import (
 )
 from organizations.identity import identity_secret_rotate, identity_secret_status
 from organizations.models import ApiKey, Membership
-from supportai.api.errors import ApplicationError
 from supportai.api.ratelimit import rate_limit_peek
 from supportai.dashboard import (
     OrganizationMixin,
@@ -276,14 +276,14 @@ class InvitationView(SecurityHeadersMixin, TemplateView):
                     name=form.cleaned_data["name"],
                 )
             except ApplicationError as error:
-                messages.error(request, error.detail)
+                messages.error(request, error.message)
                 return self._render(invitation, status=409)
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         elif action == "accept" and request.user.is_authenticated:
             try:
                 services.invitation_accept(invitation=invitation, user=request.user)
             except ApplicationError as error:
-                messages.error(request, error.detail)
+                messages.error(request, error.message)
                 return self._render(invitation, status=403)
         else:
             return self._render(invitation, status=400)
@@ -601,7 +601,7 @@ class MemberListView(OrganizationMixin, FormView):
                 base_url=settings.SITE_URL,
             )
         except ApplicationError as error:
-            form.add_error("email", error.detail)
+            form.add_error("email", error.message)
             return self.form_invalid(form)
         self.audit(
             "member.invited", target=invitation, changes={"email": invitation.email, "role": invitation.role}
@@ -652,7 +652,7 @@ class MemberRoleView(MemberMixin, View):
         try:
             services.membership_role_change(membership=member, role=role)
         except ApplicationError as error:
-            messages.error(request, error.detail)
+            messages.error(request, error.message)
         else:
             self.audit(
                 "member.role_changed",
@@ -681,7 +681,7 @@ class MemberRemoveView(MemberMixin, TemplateView):
         try:
             services.membership_remove(membership=member)
         except ApplicationError as error:
-            messages.error(request, error.detail)
+            messages.error(request, error.message)
             return redirect("settings-members")
         self.audit("member.removed", target=member, changes={"email": member.user.email, "role": member.role})
         messages.success(request, f"{member.user.email} no longer has access to {self.organization.name}.")
@@ -729,7 +729,7 @@ class BusinessHoursSettingsView(OrganizationMixin, FormView):
                 holidays=form.cleaned_data["holiday_list"],
             )
         except ApplicationError as failure:
-            for field, errors in (failure.data or {}).items():
+            for field, errors in (failure.details or {}).items():
                 form.add_error(field if field in form.fields else None, errors)
             return self.form_invalid(form)
         messages.success(self.request, "Business hours saved.")

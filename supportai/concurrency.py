@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import DatabaseError, connection
 
-from supportai.cache_guard import CacheUnavailable, cache_call
+from core.cache_guard import CacheUnavailable, cache_call
 
 logger = logging.getLogger(__name__)
 

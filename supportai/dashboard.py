@@ -151,7 +151,7 @@ def querystring_without_page(request) -> str:
 
 def form_error_apply(form, error) -> None:
     """Show a service's ValidationFailed on the form: per field where it names one."""
-    data = error.data if isinstance(getattr(error, "data", None), dict) else {}
+    data = error.details if isinstance(error.details, dict) else {}
     placed = False
     for field, messages in data.items():
         if field in form.fields:
@@ -159,7 +159,7 @@ def form_error_apply(form, error) -> None:
                 form.add_error(field, str(message))
             placed = True
     if not placed:
-        form.add_error(None, error.detail)
+        form.add_error(None, error.message)
 
 
 def lines(value: str) -> list[str]:

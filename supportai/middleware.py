@@ -8,7 +8,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError, connections
 from django.http import HttpRequest, HttpResponse
 
-from supportai import timing
+from core import timing
 from supportai.api.envelope import error_response, is_api_path
 from supportai.api.parsers import query_problem
 
@@ -132,9 +132,9 @@ class RateLimitHeadersMiddleware:
         return response
 
     def _unauthenticated_state(self, request: HttpRequest):
+        from core.cache_guard import CacheUnavailable, cache_call
         from organizations.budgets import client_ip, unauthenticated_budget
         from supportai.api.ratelimit import budgets_hit, budgets_read
-        from supportai.cache_guard import CacheUnavailable, cache_call
 
         budget = unauthenticated_budget(ip=client_ip(request))
         try:

@@ -17,7 +17,7 @@ Windows are aligned to the Unix epoch (an hourly window ends on the hour), so "r
 transaction (rate limits are checked before a view's work starts): inside one, the row
 lock would last until its commit.
 Errors reach the caller as the store's own exceptions (RedisError, DatabaseError); wrap the
-call in `supportai.cache_guard.cache_call` to degrade instead.
+call in `core.cache_guard.cache_call` to degrade instead.
 """
 
 from __future__ import annotations

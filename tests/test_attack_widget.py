@@ -11,7 +11,7 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from supportai.cache_guard import cache_circuit_reset
+from core.cache_guard import cache_circuit_reset
 from tests.conftest import assert_error_shape
 from widget.services import widget_create
 

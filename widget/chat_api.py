@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from chat import services as chat_services
 from chat.api import idempotency_key
 from chat.models import Message
-from supportai.api.errors import NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from supportai.api.renderers import PlainJSONRenderer
 from supportai.api.views import OrganizationAPIView
 from widget import selectors
@@ -120,7 +120,9 @@ class WidgetChatConfigApi(OrganizationAPIView):
     def get(self, request):
         widget_id = (request.query_params.get("widgetId") or "").strip()
         if not widget_id:
-            raise ValidationFailed("Missing required parameter: widgetId.", data={"widgetId": ["Required."]})
+            raise ValidationFailed(
+                "Missing required parameter: widgetId.", details={"widgetId": ["Required."]}
+            )
         widget = _widget(self.organization, widget_id)
         return Response(_config(selectors.widget_public_config(widget=widget)))
 

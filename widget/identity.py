@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import jwt
 from django.conf import settings
 
+from core.errors import AuthenticationFailed, ValidationFailed
 from organizations.identity import identity_secrets_usable
 from organizations.models import Organization
-from supportai.api.errors import ApplicationError, ValidationFailed
 
 MAX_USER_ID_LENGTH = 255
 MAX_TRAITS_BYTES = 4096
@@ -29,10 +29,9 @@ _HEX_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _LEEWAY_SECONDS = 60
 
 
-class InvalidIdentityProof(ApplicationError):
-    status_code = 401
+class InvalidIdentityProof(AuthenticationFailed):
     code = "invalid_identity"
-    default_detail = "Authentication required - the visitor's identity proof is invalid or expired."
+    default_message = "Authentication required - the visitor's identity proof is invalid or expired."
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def user_id_normalize(value) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_USER_ID_LENGTH:
         raise ValidationFailed(
             f"user_id must be a non-empty string of at most {MAX_USER_ID_LENGTH} characters.",
-            data={"user_id": [f"A non-empty string of at most {MAX_USER_ID_LENGTH} characters."]},
+            details={"user_id": [f"A non-empty string of at most {MAX_USER_ID_LENGTH} characters."]},
         )
     return value
 
@@ -113,7 +112,7 @@ def visitor_identity_verify(
     if user_token is not None and (user_hash is not None or user_id is not None):
         raise ValidationFailed(
             "Send either user_token or user_id + user_hash, not both.",
-            data={"user_token": ["Not together with user_id/user_hash."]},
+            details={"user_token": ["Not together with user_id/user_hash."]},
         )
     secrets = identity_secrets_usable(organization=organization)
     if user_token is not None:
@@ -126,7 +125,7 @@ def visitor_identity_verify(
         return identity
     if user_id is None:
         raise ValidationFailed(
-            "user_hash needs the user_id it was made for.", data={"user_id": ["Required."]}
+            "user_hash needs the user_id it was made for.", details={"user_id": ["Required."]}
         )
     user_id = user_id_normalize(user_id)
     if not secrets or not _hash_verify(secrets=secrets, user_id=user_id, user_hash=user_hash):

@@ -10,10 +10,10 @@ from django.db import transaction
 
 from assistants.models import Assistant
 from assistants.services import assistant_create, user_context_merge
+from core.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from organizations.models import ApiKey, Organization
 from organizations.selectors import api_key_widget_facing
 from organizations.services import api_key_create
-from supportai.api.errors import ApplicationError, NotFound, ValidationFailed
 from widget.identity import user_id_normalize, visitor_id_for_user, visitor_identity_verify
 from widget.models import Widget
 from widget.origins import InvalidOrigin, origin_allowed, origin_normalize
@@ -37,25 +37,22 @@ HUMAN_HANDOFF_CHOICES = ("after_answer", "always", "off")
 _TEXT_LIMITS = {"title": 100, "greeting": 500, "placeholder": 200, "launcher_label": 50}
 
 
-class InvalidClient(ApplicationError):
-    status_code = 401
+class InvalidClient(AuthenticationFailed):
     code = "invalid_client"
-    default_detail = "Authentication required - unknown or revoked client_id."
+    default_message = "Authentication required - unknown or revoked client_id."
 
 
-class IdentityRequired(ApplicationError):
-    status_code = 403
+class IdentityRequired(PermissionDenied):
     code = "identity_required"
-    default_detail = (
+    default_message = (
         "This widget only serves verified visitors: send user_id + user_hash or user_token "
         "signed with the organization's identity secret."
     )
 
 
-class OriginNotAllowed(ApplicationError):
-    status_code = 403
+class OriginNotAllowed(PermissionDenied):
     code = "origin_not_allowed"
-    default_detail = "This site is not allowed to use this widget (check the widget's allowed domains)."
+    default_message = "This site is not allowed to use this widget (check the widget's allowed domains)."
 
 
 # --- validation (pure; raise ValidationFailed with field errors) ------------------------
@@ -65,7 +62,7 @@ def color_normalize(value) -> str:
     if not isinstance(value, str) or not _COLOR.match(value.strip()):
         raise ValidationFailed(
             "primary_color must be a hex colour like #2563eb.",
-            data={"primary_color": ["Must be a hex colour like #2563eb."]},
+            details={"primary_color": ["Must be a hex colour like #2563eb."]},
         )
     value = value.strip().lower()
     if len(value) == 4:
@@ -77,12 +74,14 @@ def allowed_domains_normalize(value) -> list[str]:
     if not isinstance(value, list):
         raise ValidationFailed(
             "allowed_domains must be a list of origins.",
-            data={"allowed_domains": ["Must be a list of hosts or origins like https://shop.example.com."]},
+            details={
+                "allowed_domains": ["Must be a list of hosts or origins like https://shop.example.com."]
+            },
         )
     if len(value) > MAX_ALLOWED_DOMAINS:
         raise ValidationFailed(
             f"At most {MAX_ALLOWED_DOMAINS} allowed domains.",
-            data={"allowed_domains": [f"At most {MAX_ALLOWED_DOMAINS} entries."]},
+            details={"allowed_domains": [f"At most {MAX_ALLOWED_DOMAINS} entries."]},
         )
     normalized: list[str] = []
     errors: list[str] = []
@@ -95,7 +94,7 @@ def allowed_domains_normalize(value) -> list[str]:
         if origin not in normalized:
             normalized.append(origin)
     if errors:
-        raise ValidationFailed("allowed_domains: " + " ".join(errors), data={"allowed_domains": errors})
+        raise ValidationFailed("allowed_domains: " + " ".join(errors), details={"allowed_domains": errors})
     return normalized
 
 
@@ -105,20 +104,24 @@ def suggested_questions_normalize(value) -> list[str]:
         f"{MAX_SUGGESTED_QUESTION_LENGTH} characters."
     )
     if not isinstance(value, list) or len(value) > MAX_SUGGESTED_QUESTIONS:
-        raise ValidationFailed("suggested_questions: " + message, data={"suggested_questions": [message]})
+        raise ValidationFailed("suggested_questions: " + message, details={"suggested_questions": [message]})
     questions = []
     for question in value:
         if not isinstance(question, str) or not question.strip():
-            raise ValidationFailed("suggested_questions: " + message, data={"suggested_questions": [message]})
+            raise ValidationFailed(
+                "suggested_questions: " + message, details={"suggested_questions": [message]}
+            )
         if len(question.strip()) > MAX_SUGGESTED_QUESTION_LENGTH:
-            raise ValidationFailed("suggested_questions: " + message, data={"suggested_questions": [message]})
+            raise ValidationFailed(
+                "suggested_questions: " + message, details={"suggested_questions": [message]}
+            )
         questions.append(question.strip())
     return questions
 
 
 def options_normalize(value) -> dict:
     if not isinstance(value, dict):
-        raise ValidationFailed("options must be an object.", data={"options": ["Must be an object."]})
+        raise ValidationFailed("options must be an object.", details={"options": ["Must be an object."]})
     errors = []
     for key, option_value in value.items():
         expected = WIDGET_OPTIONS.get(key)
@@ -131,20 +134,20 @@ def options_normalize(value) -> dict:
         elif key == "human_handoff" and option_value not in HUMAN_HANDOFF_CHOICES:
             errors.append(f"Option 'human_handoff' must be one of {', '.join(HUMAN_HANDOFF_CHOICES)}.")
     if errors:
-        raise ValidationFailed("options: " + " ".join(errors), data={"options": errors})
+        raise ValidationFailed("options: " + " ".join(errors), details={"options": errors})
     return dict(value)
 
 
 def _text_normalize(field: str, value) -> str:
     limit = _TEXT_LIMITS[field]
     if not isinstance(value, str):
-        raise ValidationFailed(f"{field} must be a string.", data={field: ["Must be a string."]})
+        raise ValidationFailed(f"{field} must be a string.", details={field: ["Must be a string."]})
     value = value.strip()
     if field in {"title", "launcher_label"} and not value:
-        raise ValidationFailed(f"{field} must not be empty.", data={field: ["Must not be empty."]})
+        raise ValidationFailed(f"{field} must not be empty.", details={field: ["Must not be empty."]})
     if len(value) > limit:
         message = f"At most {limit} characters."
-        raise ValidationFailed(f"{field}: {message}", data={field: [message]})
+        raise ValidationFailed(f"{field}: {message}", details={field: [message]})
     return value
 
 
@@ -161,7 +164,7 @@ def _assistant_for(*, organization: Organization, assistant_id) -> Assistant:
     if assistant is None:
         # Same answer for "does not exist" and "belongs to someone else".
         raise ValidationFailed(
-            "assistant_id: no such assistant.", data={"assistant_id": ["No such assistant."]}
+            "assistant_id: no such assistant.", details={"assistant_id": ["No such assistant."]}
         )
     return assistant
 
@@ -177,7 +180,7 @@ def _fields_normalize(fields: dict) -> dict:
             if value not in Widget.Position.values:
                 choices = ", ".join(Widget.Position.values)
                 raise ValidationFailed(
-                    f"position must be one of {choices}.", data={field: [f"One of {choices}."]}
+                    f"position must be one of {choices}.", details={field: [f"One of {choices}."]}
                 )
             cleaned[field] = value
         elif field == "suggested_questions":
@@ -189,11 +192,11 @@ def _fields_normalize(fields: dict) -> dict:
         elif field in {"is_active", "require_verified_visitors"}:
             if not isinstance(value, bool):
                 raise ValidationFailed(
-                    f"{field} must be true or false.", data={field: ["Must be a boolean."]}
+                    f"{field} must be true or false.", details={field: ["Must be a boolean."]}
                 )
             cleaned[field] = value
         else:
-            raise ValidationFailed(f"Unknown field {field!r}.", data={field: ["Unknown field."]})
+            raise ValidationFailed(f"Unknown field {field!r}.", details={field: ["Unknown field."]})
     return cleaned
 
 
@@ -314,7 +317,7 @@ def widget_token_create(
             config_uuid = uuid.UUID(str(config_id))
         except (TypeError, ValueError, AttributeError):
             raise ValidationFailed(
-                "config_id must be a widget id (UUID).", data={"config_id": ["Not a UUID."]}
+                "config_id must be a widget id (UUID).", details={"config_id": ["Not a UUID."]}
             )
         widget = Widget.objects.for_organization(organization).filter(pk=config_uuid).first()
         if widget is None:

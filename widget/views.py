@@ -21,9 +21,9 @@ from django.views.decorators.http import require_safe
 from django.views.generic import FormView, TemplateView
 
 from assistants import selectors as assistant_selectors
+from core.errors import ApplicationError
 from organizations import selectors as organization_selectors
 from organizations.selectors import api_key_widget_facing
-from supportai.api.errors import ApplicationError
 from supportai.dashboard import OrganizationMixin, form_error_apply, lines, paginate
 from widget import selectors, services
 from widget.forms import WidgetCreateForm, WidgetForm

@@ -10,7 +10,7 @@ from assistants.models import Assistant, UserContext
 from assistants.services import user_context_merge
 from chat import live
 from chat.models import Conversation, Message
-from supportai.api.errors import NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 
 
 def _assistant_check(*, organization, assistant: Assistant) -> None:
@@ -18,7 +18,7 @@ def _assistant_check(*, organization, assistant: Assistant) -> None:
         raise NotFound("Assistant not found.")
     if not assistant.is_active:
         raise ValidationFailed(
-            "This assistant is not active.", data={"assistant_id": ["Assistant is inactive."]}
+            "This assistant is not active.", details={"assistant_id": ["Assistant is inactive."]}
         )
 
 

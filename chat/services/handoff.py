@@ -20,8 +20,8 @@ from django.utils import timezone
 from chat import live
 from chat.models import Conversation, CsatRating, Message
 from chat.services import notifications
+from core.errors import Conflict, ValidationFailed
 from organizations import services as organization_services
-from supportai.api.errors import Conflict, ValidationFailed
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +39,13 @@ def handoff_email_clean(*, email: str) -> str:
         return ""
     if any(char in email for char in "\r\n\0") or len(email) > 254:
         raise ValidationFailed(
-            "Enter a valid email address.", data={"email": ["Enter a valid email address."]}
+            "Enter a valid email address.", details={"email": ["Enter a valid email address."]}
         )
     try:
         validate_email(email)
     except DjangoValidationError:
         raise ValidationFailed(
-            "Enter a valid email address.", data={"email": ["Enter a valid email address."]}
+            "Enter a valid email address.", details={"email": ["Enter a valid email address."]}
         ) from None
     return email
 
@@ -241,13 +241,17 @@ def thumbs_down_check(*, message: Message) -> bool:
 
 def _score_clean(score) -> int:
     if isinstance(score, bool) or not isinstance(score, (int, str)):
-        raise ValidationFailed("score must be a whole number from 1 to 5.", data={"score": ["Must be 1-5."]})
+        raise ValidationFailed(
+            "score must be a whole number from 1 to 5.", details={"score": ["Must be 1-5."]}
+        )
     try:
         value = int(score)
     except ValueError:
         value = 0
     if str(value) != str(score).strip() or not 1 <= value <= 5:
-        raise ValidationFailed("score must be a whole number from 1 to 5.", data={"score": ["Must be 1-5."]})
+        raise ValidationFailed(
+            "score must be a whole number from 1 to 5.", details={"score": ["Must be 1-5."]}
+        )
     return value
 
 
@@ -258,7 +262,7 @@ def csat_create(*, conversation: Conversation, score, comment: str = "") -> Csat
     if len(comment) > COMMENT_MAX_CHARS:
         raise ValidationFailed(
             f"The comment is longer than {COMMENT_MAX_CHARS} characters.",
-            data={"comment": [f"Ensure this field has no more than {COMMENT_MAX_CHARS} characters."]},
+            details={"comment": [f"Ensure this field has no more than {COMMENT_MAX_CHARS} characters."]},
         )
     try:
         with transaction.atomic():

@@ -8,7 +8,7 @@ from chat.models import Conversation, ConversationNote, Message, SavedReply
 from chat.services import notifications
 from chat.services.conversations import message_store
 from chat.services.handoff import handoff_take_over, operator_reply_record, thumbs_down_check
-from supportai.api.errors import Conflict, ValidationFailed
+from core.errors import Conflict, ValidationFailed
 
 RATINGS = {"up": 1, "down": -1, "none": 0, 1: 1, -1: -1, 0: 0}
 
@@ -17,7 +17,7 @@ def operator_reply_post(*, conversation: Conversation, user, content: str) -> Me
     """A human agent's reply. Replying takes the conversation over from the bot."""
     content = (content or "").strip()
     if not content:
-        raise ValidationFailed("The reply is empty.", data={"content": ["This field may not be blank."]})
+        raise ValidationFailed("The reply is empty.", details={"content": ["This field may not be blank."]})
     if conversation.handoff_status != Conversation.HandoffStatus.HUMAN or conversation.assigned_to_id is None:
         handoff_take_over(conversation=conversation, user=conversation.assigned_to or user)
     message = message_store(
@@ -38,7 +38,9 @@ def operator_reply_post(*, conversation: Conversation, user, content: str) -> Me
 def message_feedback_set(*, message: Message, rating) -> Message:
     """A visitor's thumbs up (1) / down (-1) on an answer; 0 or None clears it."""
     if message.role == Message.Role.USER:
-        raise ValidationFailed("Only answers can be rated.", data={"rating": ["Only answers can be rated."]})
+        raise ValidationFailed(
+            "Only answers can be rated.", details={"rating": ["Only answers can be rated."]}
+        )
     if rating is None:
         value = None
     elif isinstance(rating, str) and rating.lower() in RATINGS:
@@ -47,7 +49,7 @@ def message_feedback_set(*, message: Message, rating) -> Message:
         value = RATINGS[rating]
     else:
         raise ValidationFailed(
-            "rating must be 'up' or 'down'.", data={"rating": ["Must be 'up', 'down', 1, -1 or 0."]}
+            "rating must be 'up' or 'down'.", details={"rating": ["Must be 'up', 'down', 1, -1 or 0."]}
         )
     message.feedback = None if value == 0 else value
     message.save(update_fields=["feedback"])
@@ -62,11 +64,11 @@ def conversation_note_add(*, conversation: Conversation, user, body: str) -> Con
     """A private note for the team; the visitor never sees it."""
     body = (body or "").strip()
     if not body:
-        raise ValidationFailed("The note is empty.", data={"body": ["This field may not be blank."]})
+        raise ValidationFailed("The note is empty.", details={"body": ["This field may not be blank."]})
     if len(body) > NOTE_MAX_CHARS:
         raise ValidationFailed(
             f"The note is longer than {NOTE_MAX_CHARS} characters.",
-            data={"body": [f"Ensure this field has no more than {NOTE_MAX_CHARS} characters."]},
+            details={"body": [f"Ensure this field has no more than {NOTE_MAX_CHARS} characters."]},
         )
     return ConversationNote.objects.create(
         organization_id=conversation.organization_id, conversation=conversation, author=user, body=body
@@ -91,7 +93,7 @@ def saved_reply_create(*, organization, title: str, shortcut: str, body: str) ->
     if not body or len(body) > NOTE_MAX_CHARS:
         errors["body"] = [f"Write the reply (up to {NOTE_MAX_CHARS} characters)."]
     if errors:
-        raise ValidationFailed("The saved reply is not valid.", data=errors)
+        raise ValidationFailed("The saved reply is not valid.", details=errors)
     try:
         with transaction.atomic():
             return SavedReply.objects.create(
@@ -99,7 +101,7 @@ def saved_reply_create(*, organization, title: str, shortcut: str, body: str) ->
             )
     except IntegrityError:
         raise Conflict(
-            f"/{shortcut} is already taken.", data={"shortcut": [f"/{shortcut} is already taken."]}
+            f"/{shortcut} is already taken.", details={"shortcut": [f"/{shortcut} is already taken."]}
         ) from None
 
 

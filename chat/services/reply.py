@@ -40,10 +40,8 @@ from chat.llm import (
 from chat.models import Conversation, Message
 from chat.services import handoff
 from chat.services.conversations import message_store
-from organizations import selectors as organization_selectors
-from organizations import services as organization_services
-from supportai import timing
-from supportai.api.errors import (
+from core import timing
+from core.errors import (
     BudgetExhausted,
     Conflict,
     ServiceUnavailable,
@@ -52,6 +50,8 @@ from supportai.api.errors import (
     UpstreamTimeout,
     ValidationFailed,
 )
+from organizations import selectors as organization_selectors
+from organizations import services as organization_services
 from supportai.concurrency import Cap, CapReached, slots_held
 
 logger = logging.getLogger(__name__)
@@ -100,11 +100,11 @@ def _question_store(
     """(the user's message, whether it was stored by an earlier request with the same key)."""
     content = (content or "").strip()
     if not content:
-        raise ValidationFailed("The message is empty.", data={"content": ["This field may not be blank."]})
+        raise ValidationFailed("The message is empty.", details={"content": ["This field may not be blank."]})
     if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
         raise ValidationFailed(
             f"The message is longer than {settings.CHAT_MAX_MESSAGE_CHARS} characters.",
-            data={
+            details={
                 "content": [
                     f"Ensure this field has no more than {settings.CHAT_MAX_MESSAGE_CHARS} characters."
                 ]
@@ -411,11 +411,11 @@ def _failed(question: Message, error: ProviderError) -> Exception:
     if isinstance(error, ProviderOverloaded):
         return ServiceUnavailable(
             "The language model is busy; your message was saved, please retry shortly.",
-            data={"retry_after": error.retry_after, "message_id": str(question.pk)},
+            details={"retry_after": error.retry_after, "message_id": str(question.pk)},
         )
     return UpstreamError(
         "The language model failed to answer; your message was saved, please retry.",
-        data={"message_id": str(question.pk)},
+        details={"message_id": str(question.pk)},
     )
 
 
@@ -441,7 +441,7 @@ def _budget_ensure(*, conversation: Conversation, question: Message) -> None:
     question.save(update_fields=["status"])
     raise BudgetExhausted(
         "This organization's daily AI budget is used up; it resets at 00:00 UTC.",
-        data={"retry_after": status.resets_in, "message_id": str(question.pk)},
+        details={"retry_after": status.resets_in, "message_id": str(question.pk)},
     )
 
 
@@ -483,10 +483,10 @@ def _llm_turn_slot(*, conversation: Conversation, question: Message, remote: boo
                 raise TooManyConcurrent(
                     f"This organization already has {refused.cap.limit} answers being written; "
                     "your message was saved, please retry shortly.",
-                    data=data,
+                    details=data,
                 ) from None
             raise ServiceUnavailable(
-                "The assistant is busy; your message was saved, please retry shortly.", data=data
+                "The assistant is busy; your message was saved, please retry shortly.", details=data
             ) from None
         yield
 

@@ -126,7 +126,7 @@ def test_feedback_values(tenant, assistant, offline):
     assert services.message_feedback_set(message=answer, rating="down").feedback == -1
     assert services.message_feedback_set(message=answer, rating=1).feedback == 1
     assert services.message_feedback_set(message=answer, rating="none").feedback is None
-    from supportai.api.errors import ValidationFailed
+    from core.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed):
         services.message_feedback_set(message=answer, rating="great")

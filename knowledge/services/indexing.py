@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from pgvector import SparseVector
 
+from core.errors import UpstreamError
 from knowledge import lexical
 from knowledge.embeddings import Embedder, embedder_get
 from knowledge.models import LEXICAL_DIMENSIONS, Chunk, CorpusStatistic, KnowledgeDocument, KnowledgeSource
 from knowledge.types import ChunkDraft
-from supportai.api.errors import UpstreamError
 
 logger = logging.getLogger(__name__)
 

@@ -24,6 +24,14 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import fetcher
+from core.errors import (
+    ApplicationError,
+    ServiceUnavailable,
+    TooManyConcurrent,
+    UpstreamError,
+    UpstreamTimeout,
+    ValidationFailed,
+)
 from core.fetcher import FetchFailed, FetchTimeout, UrlNotAllowed
 from knowledge.chunking import text_chunk, text_normalise
 from knowledge.models import KnowledgeSource
@@ -36,14 +44,6 @@ from knowledge.services.indexing import (
     documents_remove,
     documents_store,
     source_counts_refresh,
-)
-from supportai.api.errors import (
-    ApplicationError,
-    ServiceUnavailable,
-    TooManyConcurrent,
-    UpstreamError,
-    UpstreamTimeout,
-    ValidationFailed,
 )
 from supportai.concurrency import Cap, CapReached, slots_held
 
@@ -153,16 +153,16 @@ def source_ingest(*, source_id) -> str:
         return "failed"
     except (FetchTimeout, UpstreamTimeout) as error:
         _attempt_ended(source_id=source.pk)
-        raise TransientIngestionError(str(error.detail)) from error
+        raise TransientIngestionError(str(error.message)) from error
     except FetchFailed as error:
         if error.transient:
             _attempt_ended(source_id=source.pk)
-            raise TransientIngestionError(str(error.detail)) from error
-        source_fail(source_id=source.pk, error=str(error.detail))
+            raise TransientIngestionError(str(error.message)) from error
+        source_fail(source_id=source.pk, error=str(error.message))
         return "failed"
     except UpstreamError as error:
         _attempt_ended(source_id=source.pk)
-        raise TransientIngestionError(str(error.detail)) from error
+        raise TransientIngestionError(str(error.message)) from error
     _ready(source=source, note=note)
     return "ready"
 
@@ -267,7 +267,7 @@ def files_ingest(*, source_ids: list, batch_size: int = 64) -> dict[str, str]:
             try:
                 documents_store(items=[item for _, item in pairs])
             except UpstreamError as error:
-                raise TransientIngestionError(str(error.detail)) from error
+                raise TransientIngestionError(str(error.message)) from error
             for source, _ in pairs:
                 _ready(source=source)
                 outcomes[str(source.pk)] = "ready"
@@ -474,7 +474,7 @@ def page_scrape(*, organization, url: str) -> ScrapedPage:
     large sites belong to the worker (`knowledge/urls`, or this endpoint's `widgetId`).
     """
     if not isinstance(url, str) or not url.strip():
-        raise ValidationFailed("url is required.", data={"url": ["This field is required."]})
+        raise ValidationFailed("url is required.", details={"url": ["This field is required."]})
     caps = (
         Cap(group=f"scrape:org:{organization.pk}", limit=settings.SCRAPE_CONCURRENCY_PER_ORG),
         Cap(group="scrape:all", limit=settings.SCRAPE_CONCURRENCY_TOTAL),
@@ -490,10 +490,10 @@ def page_scrape(*, organization, url: str) -> ScrapedPage:
             raise TooManyConcurrent(
                 f"This organization already has {refused.cap.limit} pages being fetched; "
                 "retry shortly, or add the URL as a knowledge source (fetched in the background).",
-                data=data,
+                details=data,
             ) from None
         raise ServiceUnavailable(
-            "Too many pages are being fetched right now; retry shortly.", data=data
+            "Too many pages are being fetched right now; retry shortly.", details=data
         ) from None
 
 

@@ -8,11 +8,11 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import ValidationFailed
 from knowledge.chunking import text_normalise
 from knowledge.models import KnowledgeSource
 from knowledge.services.indexing import content_hash, document_store, documents_remove, source_counts_refresh
 from knowledge.types import ChunkDraft
-from supportai.api.errors import ValidationFailed
 
 MAX_QUESTION_CHARS = 2_000
 MAX_ANSWER_CHARS = 20_000
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 def _assistant_check(*, organization, assistant) -> None:
     if assistant is not None and assistant.organization_id != organization.pk:
-        raise ValidationFailed("Unknown assistant.", data={"assistant_id": ["Not found."]})
+        raise ValidationFailed("Unknown assistant.", details={"assistant_id": ["Not found."]})
 
 
 def qa_text(*, question: str, answer: str) -> str:
@@ -60,7 +60,7 @@ def qa_create(
         errors["tags"] = [f"At most {MAX_TAGS} tags."]
     if errors:
         raise ValidationFailed(
-            "Invalid Q&A pair - " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), data=errors
+            "Invalid Q&A pair - " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), details=errors
         )
     _assistant_check(organization=organization, assistant=assistant)
 
@@ -126,7 +126,7 @@ def qa_update(
             errors["tags"] = [f"At most {MAX_TAGS} tags."]
     if errors:
         raise ValidationFailed(
-            "Invalid Q&A pair - " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), data=errors
+            "Invalid Q&A pair - " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), details=errors
         )
     with transaction.atomic():
         text = qa_text(question=question, answer=answer)
@@ -209,21 +209,21 @@ def file_source_create(
     from knowledge.parsing import BINARY_KINDS, file_kind_sniff
 
     if uploaded_file is None:
-        raise ValidationFailed("A file is required.", data={"file": ["No file was submitted."]})
+        raise ValidationFailed("A file is required.", details={"file": ["No file was submitted."]})
     size = getattr(uploaded_file, "size", None) or 0
     if size > settings.KNOWLEDGE_MAX_FILE_BYTES:
-        from supportai.api.errors import PayloadTooLarge
+        from core.errors import PayloadTooLarge
 
         raise PayloadTooLarge(
             f"The file is {size // (1024 * 1024)} MB; the limit is {settings.KNOWLEDGE_MAX_FILE_BYTES // (1024 * 1024)} MB."
         )
     if size == 0:
-        raise ValidationFailed("The file is empty.", data={"file": ["The submitted file is empty."]})
+        raise ValidationFailed("The file is empty.", details={"file": ["The submitted file is empty."]})
     declared = FILE_TYPE_ALIASES.get((file_type or "").strip().lower(), None)
     if file_type and declared is None:
         raise ValidationFailed(
             "Unsupported file_type - use pdf, text, markdown, html or docx.",
-            data={"file_type": ["Use one of: pdf, text, markdown, html, docx."]},
+            details={"file_type": ["Use one of: pdf, text, markdown, html, docx."]},
         )
 
     uploaded_file.seek(0)
@@ -245,13 +245,13 @@ def file_source_create(
         else:
             raise ValidationFailed(
                 f"The file is {_KIND_NAMES.get(sniffed, sniffed)}, which cannot be ingested.",
-                data={"file": ["Unsupported file content."]},
+                details={"file": ["Unsupported file content."]},
             )
     compatible = sniffed == declared if declared in BINARY_KINDS else sniffed in ("text", "html")
     if not compatible:
         raise ValidationFailed(
             f"The file's content is {_KIND_NAMES.get(sniffed, sniffed)}, not {declared} as declared.",
-            data={"file": [f"Content is {_KIND_NAMES.get(sniffed, sniffed)}, not {declared}."]},
+            details={"file": [f"Content is {_KIND_NAMES.get(sniffed, sniffed)}, not {declared}."]},
         )
     _assistant_check(organization=organization, assistant=assistant)
     file_name = _file_name_clean(getattr(uploaded_file, "name", ""))
@@ -295,12 +295,12 @@ def url_source_create(
 
     url = (url or "").strip() if isinstance(url, str) else ""
     if not url:
-        raise ValidationFailed("url is required.", data={"url": ["This field is required."]})
+        raise ValidationFailed("url is required.", details={"url": ["This field is required."]})
     try:
         target = fetcher.url_check(url)
     except fetcher.FetchFailed as error:
         raise ValidationFailed(
-            f"The URL cannot be fetched: {error.detail}", data={"url": [str(error.detail)]}
+            f"The URL cannot be fetched: {error.message}", details={"url": [str(error.message)]}
         ) from error
     limit = settings.KNOWLEDGE_CRAWL_MAX_PAGES
     try:
@@ -309,12 +309,12 @@ def url_source_create(
         max_pages = 0
     if not 1 <= max_pages <= limit:
         raise ValidationFailed(
-            f"max_pages must be between 1 and {limit}.", data={"max_pages": [f"Between 1 and {limit}."]}
+            f"max_pages must be between 1 and {limit}.", details={"max_pages": [f"Between 1 and {limit}."]}
         )
     if sync_interval_hours is not None and not 1 <= int(sync_interval_hours) <= 24 * 365:
         raise ValidationFailed(
             "sync_interval_hours must be between 1 and 8760.",
-            data={"sync_interval_hours": ["Between 1 and 8760."]},
+            details={"sync_interval_hours": ["Between 1 and 8760."]},
         )
     _assistant_check(organization=organization, assistant=assistant)
     with transaction.atomic():
@@ -341,7 +341,7 @@ def url_source_create(
 def source_retry(*, source: KnowledgeSource) -> KnowledgeSource:
     """Queue a failed file or URL source again (a fresh set of attempts), or one that no worker
     picked up (its message was lost, or the worker was down)."""
-    from supportai.api.errors import Conflict
+    from core.errors import Conflict
 
     if source.kind == KnowledgeSource.Kind.QA:
         raise Conflict("Q&A pairs are live at once; there is nothing to retry.")

@@ -61,7 +61,7 @@ def test_provider_outage_degrades_to_lexical_and_is_repaired_later(tenant, provi
     assert chunk.embedding_model == "" and chunk.embedding is None  # stored, searchable lexically
     passages = selectors.chunk_search(organization=tenant.organization, query="free parking")
     assert passages[0].source_id == source.pk
-    from supportai.api.errors import UpstreamError
+    from core.errors import UpstreamError
 
     with pytest.raises(UpstreamError):
         selectors.chunk_search(organization=tenant.organization, query="free parking", mode="vector")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core import fetcher
+from core.errors import PayloadTooLarge, ValidationFailed
 from knowledge import selectors, services
 from knowledge.models import Chunk, KnowledgeDocument, KnowledgeSource
 from knowledge.services import TransientIngestionError
@@ -20,7 +21,6 @@ from knowledge.tests.documents import (
     pdf_malformed,
 )
 from knowledge.tests.sites import html_page
-from supportai.api.errors import PayloadTooLarge, ValidationFailed
 
 pytestmark = pytest.mark.django_db
 
@@ -390,7 +390,7 @@ def test_page_scrape(tenant, site):
     assert page.url == site.url("/about")
     with pytest.raises(ValidationFailed):
         services.page_scrape(organization=tenant.organization, url="http://169.254.169.254/")
-    from supportai.api.errors import UpstreamError
+    from core.errors import UpstreamError
 
     with pytest.raises(UpstreamError):
         services.page_scrape(organization=tenant.organization, url=site.url("/missing"))

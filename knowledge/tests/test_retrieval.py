@@ -7,11 +7,11 @@ import json
 import pytest
 from django.db import connection
 
+from core import timing
+from core.errors import ValidationFailed
 from knowledge import selectors, services
 from knowledge.models import Chunk, CorpusStatistic, KnowledgeSource, TermStatistic
 from knowledge.tests.factories import FAQ, assistant_make
-from supportai import timing
-from supportai.api.errors import ValidationFailed
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +52,7 @@ def test_qa_create_is_live_at_once(tenant):
 def test_qa_create_validates(tenant):
     with pytest.raises(ValidationFailed) as error:
         services.qa_create(organization=tenant.organization, question="  ", answer="x")
-    assert "question" in error.value.data
+    assert "question" in error.value.details
     with pytest.raises(ValidationFailed):
         services.qa_create(organization=tenant.organization, question="q?", answer="x" * 20_001)
     assert not KnowledgeSource.objects.for_organization(tenant.organization).exists()

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
+from core.errors import ValidationFailed
 from organizations import selectors, services
-from supportai.api.errors import ValidationFailed
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 

@@ -15,10 +15,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
 
+from core.errors import ValidationFailed
+from core.tenancy import UnscopedQueryError
 from organizations import selectors, services
 from organizations.models import LLMUsageDay, Organization
-from supportai.api.errors import ValidationFailed
-from supportai.tenancy import UnscopedQueryError
 
 pytestmark = pytest.mark.django_db
 
@@ -157,8 +157,8 @@ def test_alert_never_logs_secrets(tenant, caplog):
 def test_bad_budgets_are_refused_with_a_clear_error(bad):
     with pytest.raises(ValidationFailed) as raised:
         services.llm_daily_token_budget_clean(bad)
-    assert "llm_daily_token_budget must be a whole number of tokens" in raised.value.detail
-    assert raised.value.data == {
+    assert "llm_daily_token_budget must be a whole number of tokens" in raised.value.message
+    assert raised.value.details == {
         "llm_daily_token_budget": ["Enter a whole number of tokens, 0 or more, or 'unlimited'."]
     }
 

@@ -1,7 +1,7 @@
 import pytest
 
+from core.tenancy import UnscopedQueryError
 from organizations.models import ApiKey
-from supportai.tenancy import UnscopedQueryError
 
 pytestmark = pytest.mark.django_db
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError
 from rest_framework import exceptions
 
-from supportai.cache_guard import CacheUnavailable, cache_call
+from core.cache_guard import CacheUnavailable, cache_call
 from supportai.rate_counters import WindowCount, window_counts_increment, window_counts_read
 
 logger = logging.getLogger(__name__)

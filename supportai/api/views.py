@@ -78,7 +78,7 @@ class OrganizationAPIView(RateLimitHeadersMixin, APIView):
 
 
 class OrganizationGenericAPIView(OrganizationAPIView, generics.GenericAPIView):
-    model = None  # a supportai.tenancy.TenantModel subclass
+    model = None  # a core.tenancy.TenantModel subclass
 
     def get_queryset(self):
         return self.model.objects.for_organization(self.organization)

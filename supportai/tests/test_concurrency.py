@@ -13,8 +13,8 @@ import pytest
 from django.db import connection
 
 from bench import processes
+from core.cache_guard import cache_circuit_reset
 from supportai import concurrency
-from supportai.cache_guard import cache_circuit_reset
 from supportai.concurrency import Cap, CapReached, slots_held
 
 pytestmark = pytest.mark.django_db(transaction=True)

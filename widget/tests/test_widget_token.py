@@ -410,7 +410,7 @@ def test_mint_fails_closed_when_the_rate_limit_cache_is_down(tenant, settings):
     """Redis unreachable (a real client against a loopback port nobody listens on)."""
     import socket
 
-    from supportai.cache_guard import cache_circuit_reset
+    from core.cache_guard import cache_circuit_reset
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

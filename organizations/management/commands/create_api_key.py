@@ -2,9 +2,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import ApplicationError
 from organizations.selectors import organization_get_by_slug
 from organizations.services import api_key_create
-from supportai.api.errors import ApplicationError
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         try:
             api_key, secret = api_key_create(organization=organization, name=options["name"])
         except ApplicationError as error:
-            raise CommandError(error.detail) from None
+            raise CommandError(error.message) from None
         if options["json"]:
             self.stdout.write(json.dumps({"client_id": api_key.client_id, "client_secret": secret}))
         else:

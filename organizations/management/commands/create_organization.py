@@ -2,8 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import ApplicationError
 from organizations.services import organization_create
-from supportai.api.errors import ApplicationError
 
 
 class Command(BaseCommand):
@@ -37,7 +37,7 @@ class Command(BaseCommand):
                 **budget,
             )
         except ApplicationError as error:
-            raise CommandError(error.detail) from None
+            raise CommandError(error.message) from None
         result = {"id": str(organization.id), "slug": organization.slug}
         if options["json"]:
             self.stdout.write(json.dumps(result))

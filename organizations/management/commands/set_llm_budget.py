@@ -2,9 +2,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import ApplicationError
 from organizations.selectors import organization_get_by_slug
 from organizations.services import organization_llm_budget_set
-from supportai.api.errors import ApplicationError
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         try:
             organization_llm_budget_set(organization=organization, budget=options["tokens"])
         except ApplicationError as error:
-            raise CommandError(error.detail) from None
+            raise CommandError(error.message) from None
         budget = organization.llm_daily_token_budget
         if options["json"]:
             self.stdout.write(json.dumps({"slug": organization.slug, "llm_daily_token_budget": budget}))

@@ -3,8 +3,8 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import ApplicationError
 from organizations.selectors import organization_get_by_slug
-from supportai.api.errors import ApplicationError
 from widget.selectors import widget_embed_snippet
 from widget.services import widget_client_key_get_or_create, widget_create
 
@@ -41,7 +41,7 @@ class Command(BaseCommand):
             api_key = widget_client_key_get_or_create(organization=organization)
             widget = widget_create(organization=organization, assistant_id=options["assistant"], **fields)
         except ApplicationError as error:
-            raise CommandError(error.detail) from None
+            raise CommandError(error.message) from None
         if options["json"]:
             self.stdout.write(
                 json.dumps(
