@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import json
+
 from django import forms
 
 from assistants.llm_models import models_allowed
+from assistants.models import Action
 from assistants.validators import model_validate
 
 TONES = ["professional", "friendly", "casual", "formal", "empathetic", "concise", "enthusiastic"]
@@ -62,3 +65,97 @@ class AssistantForm(forms.Form):
     def clean_default_tasks(self) -> list[str]:
         raw = self.cleaned_data["default_tasks"].replace(",", "\n")
         return [task.strip() for task in raw.splitlines() if task.strip()]
+
+
+class ActionForm(forms.Form):
+    """An assistant action in the dashboard. Header values are write-only: on an existing
+    action the form lists their names, takes new or replacement values and removals."""
+
+    name = forms.CharField(
+        max_length=64,
+        widget=forms.TextInput(attrs={"placeholder": "order_lookup", "autocomplete": "off"}),
+        help_text="An identifier the model calls: letters, digits, _ or -, starting with a letter.",
+    )
+    description = forms.CharField(
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Look up an order's status by its number."}),
+        help_text="What it does and when to use it: the model reads this to decide when to call it.",
+    )
+    method = forms.ChoiceField(choices=[(method, method) for method in Action.Method.values], initial="GET")
+    url_template = forms.CharField(
+        label="URL",
+        max_length=2000,
+        widget=forms.TextInput(attrs={"placeholder": "https://api.example.com/orders/{order_id}"}),
+        help_text="{placeholders} are filled from the parameters, URL-encoded. Other arguments go in the "
+        "query string (GET, DELETE) or the JSON body (POST, PUT, PATCH).",
+    )
+    parameters = forms.CharField(
+        label="Parameters (JSON Schema)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "class": "mono", "spellcheck": "false"}),
+        help_text='An object schema, e.g. {"type": "object", "properties": {"order_id": {"type": "string"}}, '
+        '"required": ["order_id"]}.',
+    )
+    headers = forms.CharField(
+        required=False,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 3,
+                "class": "mono",
+                "spellcheck": "false",
+                "placeholder": "Authorization: Bearer …",
+            }
+        ),
+        help_text="One 'Name: value' per line. Stored encrypted and never shown again; a name that is "
+        "already set is replaced.",
+    )
+    remove_headers = forms.MultipleChoiceField(
+        label="Remove headers", required=False, widget=forms.CheckboxSelectMultiple
+    )
+    requires_verified_visitor = forms.BooleanField(
+        label="Only for verified visitors",
+        required=False,
+        help_text="Not offered to anonymous widget visitors (API-key callers and the playground count as verified).",
+    )
+    is_active = forms.BooleanField(label="Active (offered to the model)", required=False, initial=True)
+
+    def __init__(self, *args, header_names: list[str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["remove_headers"].choices = [(name, name) for name in header_names or []]
+        if not header_names:
+            del self.fields["remove_headers"]
+
+    def clean_parameters(self) -> dict:
+        raw = self.cleaned_data["parameters"].strip()
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except ValueError as error:
+            raise forms.ValidationError(f"Not valid JSON: {error}") from None
+
+    def clean_headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for number, line in enumerate(self.cleaned_data["headers"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, separator, value = line.partition(":")
+            if not separator or not name.strip():
+                raise forms.ValidationError(f"Line {number}: write 'Name: value'.")
+            headers[name.strip()] = value.strip()
+        return headers
+
+
+class ActionImportForm(forms.Form):
+    document = forms.CharField(
+        label="OpenAPI 3 operation or document (JSON)",
+        widget=forms.Textarea(attrs={"rows": 6, "class": "mono", "spellcheck": "false"}),
+    )
+    path = forms.CharField(required=False, max_length=2000, help_text="e.g. /orders/{order_id}")
+    import_method = forms.CharField(label="Method", required=False, max_length=10, help_text="e.g. GET")
+    base_url = forms.CharField(
+        label="Base URL",
+        required=False,
+        max_length=2000,
+        help_text="where the API lives, unless the document says",
+    )

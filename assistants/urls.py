@@ -25,4 +25,15 @@ pages = [
     path("assistants/new/", views.AssistantCreateView.as_view(), name="assistant-create"),
     path("assistants/<uuid:pk>/", views.AssistantUpdateView.as_view(), name="assistant-edit"),
     path("assistants/<uuid:pk>/delete/", views.AssistantDeleteView.as_view(), name="assistant-delete"),
+    path("assistants/<uuid:pk>/actions/new/", views.ActionFormView.as_view(), name="assistant-action-create"),
+    path(
+        "assistants/<uuid:pk>/actions/<uuid:action_id>/",
+        views.ActionFormView.as_view(),
+        name="assistant-action-edit",
+    ),
+    path(
+        "assistants/<uuid:pk>/actions/<uuid:action_id>/delete/",
+        views.ActionDeleteView.as_view(),
+        name="assistant-action-delete",
+    ),
 ]

@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect
 from django.views.generic import FormView, TemplateView
 
+from assistants import actions as action_rules
 from assistants import selectors, services
-from assistants.forms import TONES, AssistantForm
+from assistants.forms import TONES, ActionForm, ActionImportForm, AssistantForm
 from core.errors import ApplicationError, NotFound
 from supportai.dashboard import OrganizationMixin, form_error_apply, paginate
 
@@ -78,7 +81,13 @@ class AssistantUpdateView(AssistantMixin, FormView):
         }
 
     def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), "assistant": self.get_assistant(), "tones": TONES}
+        assistant = self.get_assistant()
+        return {
+            **super().get_context_data(**kwargs),
+            "assistant": assistant,
+            "tones": TONES,
+            "actions": selectors.action_list(organization=self.organization, assistant=assistant),
+        }
 
     def form_valid(self, form):
         if not self.membership.can_manage:
@@ -107,3 +116,139 @@ class AssistantDeleteView(AssistantMixin, TemplateView):
         services.assistant_delete(assistant=assistant)
         messages.success(request, f"“{assistant.name}” deleted.")
         return redirect("assistants")
+
+
+# --- actions ---------------------------------------------------------------------------
+
+
+class ActionMixin(AssistantMixin):
+    manage_required = True
+
+    def get_action(self, assistant):
+        try:
+            return selectors.action_get(
+                organization=self.organization, assistant=assistant, action_id=self.kwargs["action_id"]
+            )
+        except NotFound:
+            raise Http404("Not found.") from None
+
+
+def _action_form_data(values: dict) -> dict:
+    """Form data from an action's fields (or an OpenAPI import's)."""
+    return {
+        "name": values.get("name", ""),
+        "description": values.get("description", ""),
+        "method": values.get("method", "GET"),
+        "url_template": values.get("url_template", ""),
+        "parameters": json.dumps(values.get("parameters") or {}, indent=2),
+        "requires_verified_visitor": values.get("requires_verified_visitor", False),
+        "is_active": values.get("is_active", True),
+    }
+
+
+class ActionFormView(ActionMixin, TemplateView):
+    """Create (no `action_id`) or edit an action; "Prefill" fills the form from an OpenAPI
+    operation without saving anything."""
+
+    template_name = "assistants/action_form.html"
+
+    def _render(self, assistant, action, form, import_form, status=200):
+        context = self.get_context_data(
+            assistant=assistant, action=action, form=form, import_form=import_form
+        )
+        return self.render_to_response(context, status=status)
+
+    def _action(self, assistant):
+        return self.get_action(assistant) if "action_id" in self.kwargs else None
+
+    def get(self, request, pk, action_id=None):
+        assistant = self.get_assistant()
+        action = self._action(assistant)
+        header_names = action.header_names if action else []
+        initial = _action_form_data(action.__dict__) if action else {"method": "GET", "is_active": True}
+        form = ActionForm(initial=initial, header_names=header_names)
+        return self._render(assistant, action, form, ActionImportForm())
+
+    def post(self, request, pk, action_id=None):
+        assistant = self.get_assistant()
+        action = self._action(assistant)
+        header_names = action.header_names if action else []
+        if "prefill" in request.POST:
+            import_form = ActionImportForm(request.POST)
+            form = ActionForm(initial={"method": "GET", "is_active": True}, header_names=header_names)
+            if import_form.is_valid():
+                data = import_form.cleaned_data
+                try:
+                    prefilled = action_rules.openapi_operation_import(
+                        data["document"],
+                        path=data["path"],
+                        method=data["import_method"],
+                        base_url=data["base_url"],
+                    )
+                except action_rules.ActionInvalid as error:
+                    field = {"path": "path", "method": "import_method", "base_url": "base_url"}
+                    import_form.add_error(field.get(error.field, "document"), error.message)
+                else:
+                    form = ActionForm(initial=_action_form_data(prefilled), header_names=header_names)
+                    messages.info(request, "Prefilled from the OpenAPI operation: review it, then save.")
+            return self._render(assistant, action, form, import_form)
+        form = ActionForm(request.POST, header_names=header_names)
+        if not form.is_valid():
+            return self._render(assistant, action, form, ActionImportForm(), status=400)
+        data = dict(form.cleaned_data)
+        headers = data.pop("headers")
+        removed = data.pop("remove_headers", [])
+        try:
+            if action is None:
+                action = services.action_create(
+                    organization=self.organization, assistant=assistant, headers=headers, **data
+                )
+                self.audit(
+                    "action.created",
+                    target=action,
+                    changes={
+                        "name": action.name,
+                        "assistant": str(assistant.pk),
+                        "headers": action.header_names,
+                    },
+                )
+                messages.success(request, f"Action “{action.name}” added.")
+            else:
+                changes = {key: value for key, value in data.items() if getattr(action, key) != value}
+                changes = {
+                    key: [str(getattr(action, key))[:200], str(value)[:200]] for key, value in changes.items()
+                }
+                if headers or removed:
+                    changes["headers"] = sorted({*headers, *removed}, key=str.lower)
+                services.action_update(
+                    action=action, headers={**{name: None for name in removed}, **headers}, **data
+                )
+                self.audit("action.updated", target=action, changes=changes)
+                messages.success(request, f"Action “{action.name}” saved.")
+        except ApplicationError as error:
+            form_error_apply(form, error)
+            return self._render(assistant, action, form, ActionImportForm(), status=400)
+        return redirect("assistant-edit", pk=assistant.pk)
+
+
+class ActionDeleteView(ActionMixin, TemplateView):
+    template_name = "assistants/action_delete.html"
+    title = "Delete action"
+
+    def get_context_data(self, **kwargs):
+        assistant = self.get_assistant()
+        return {
+            **super().get_context_data(**kwargs),
+            "assistant": assistant,
+            "action": self.get_action(assistant),
+        }
+
+    def post(self, request, pk, action_id):
+        assistant = self.get_assistant()
+        action = self.get_action(assistant)
+        services.action_delete(action=action)
+        self.audit(
+            "action.deleted", target_type="action", changes={"id": str(action_id), "name": action.name}
+        )
+        messages.success(request, f"Action “{action.name}” deleted.")
+        return redirect("assistant-edit", pk=assistant.pk)

@@ -1,3 +1,5 @@
+import json
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -183,6 +185,16 @@ class Message(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"
+
+    @property
+    def tool_calls_shown(self) -> list[dict]:
+        """`tool_calls` for the dashboard: each call with its arguments as compact JSON."""
+        shown = []
+        for call in self.tool_calls or []:
+            if isinstance(call, dict):
+                arguments = json.dumps(call.get("arguments"), ensure_ascii=False, separators=(", ", ": "))
+                shown.append({**call, "arguments_json": arguments})
+        return shown
 
 
 class CsatRating(TenantModel):
