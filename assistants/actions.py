@@ -31,8 +31,8 @@ from urllib.parse import quote, urlsplit
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from assistants.crypto import decrypt, encrypt
 from core import fetcher
+from core.crypto import decrypt, encrypt
 
 HEADER_PURPOSE = "action header"
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
