@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import logging
@@ -10,10 +11,12 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
 from core.cache_guard import CacheUnavailable, cache_call
@@ -683,21 +686,45 @@ EVENT_TYPES = frozenset(
 _event_logger = logging.getLogger("supportai.events")
 
 
-def event_emit(*, organization: Organization, type: str, data: dict) -> Event:  # noqa: A002 (SPEC's field name)
+@functools.cache
+def _event_subscribers(paths: tuple[str, ...]) -> list:
+    return [import_string(path) for path in paths]
+
+
+def event_emit(*, organization: Organization | uuid.UUID | str, type: str, data: dict) -> Event:  # noqa: A002 (SPEC's field name)
     """Records that something happened: the one door every domain event goes through.
 
-    The row is the durable record, written in the caller's transaction, so an event is
-    never recorded for a change that rolled back; webhook delivery is meant to start from
-    here (enqueued on commit), so emitters need not change when it arrives. `data` must be
-    JSON: ids and small facts, never message text or secrets. A log line goes with it.
+    The row is the durable record (the outbox), written in the caller's transaction, so an
+    event is never recorded for a change that rolled back, nor a change without its event.
+    Then each of `settings.EVENT_SUBSCRIBERS` is called with it in that same transaction
+    (webhooks create their delivery rows there and enqueue them on commit); the roof wires
+    them, so this app imports none of its subscribers. `data` must be JSON: ids and small
+    facts, never message text or secrets. A log line goes with it.
     """
+    event = event_build(organization=organization, type=type, data=data)
+    event.save(force_insert=True)
+    event_published(event=event)
+    return event
+
+
+def event_build(*, organization: Organization | uuid.UUID | str, type: str, data: dict) -> Event:  # noqa: A002
+    """An unsaved, checked event, for a caller that inserts it in its own statement (the hot
+    path storing chat messages) and then calls `event_published` in the same transaction."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
-    event = Event.objects.create(organization=organization, type=type, data=data)
+    organization_id = getattr(organization, "pk", organization)  # an Organization or its id
+    return Event(organization_id=organization_id, type=type, data=data)
+
+
+def event_published(*, event: Event) -> None:
+    """The saved event goes to its subscribers, in the caller's (still open) transaction."""
+    for subscriber in _event_subscribers(tuple(settings.EVENT_SUBSCRIBERS)):
+        subscriber(event=event)
     _event_logger.info(
-        "event %s", type, extra={"event_id": str(event.pk), "organization_id": str(organization.pk)}
+        "event %s",
+        event.type,
+        extra={"event_id": str(event.pk), "organization_id": str(event.organization_id)},
     )
-    return event
 
 
 def membership_notifications_set(*, membership: Membership, handoff_email: bool) -> Membership:

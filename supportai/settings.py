@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "knowledge",
     "chat",
     "widget",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -263,6 +264,12 @@ CELERY_BEAT_SCHEDULE = {
     "knowledge-lexical-statistics": {"task": "knowledge.tasks.lexical_statistics_check", "schedule": 3600.0},
     # Privacy: organizations' retention_days (batches of 500 conversations per transaction).
     "chat-retention-sweep": {"task": "chat.tasks.retention_sweep", "schedule": 86400.0},
+    # Webhook deliveries that are due (a retry, or an enqueue lost with its worker).
+    "webhooks-deliveries-sweep": {
+        "task": "webhooks.tasks.deliveries_sweep",
+        "schedule": 15.0,
+        "options": {"expires": 15},
+    },
 }
 
 # /readyz is ready only if a worker consumed a heartbeat from the broker within this long.
@@ -415,6 +422,23 @@ SCRAPE_CONCURRENCY_TOTAL = env.int("SCRAPE_CONCURRENCY_TOTAL", default=4)
 SCRAPE_MAX_BYTES = env.int("SCRAPE_MAX_BYTES", default=5 * 1024 * 1024)
 SCRAPE_MAX_REDIRECTS = env.int("SCRAPE_MAX_REDIRECTS", default=5)
 SCRAPE_USER_AGENT = env.str("SCRAPE_USER_AGENT", default="SupportAI-Fetcher/1.0 (+knowledge ingestion)")
+
+# --- Webhooks (webhooks/) -----------------------------------------------------------------
+# Where organizations.services.event_emit hands each event, in the emitting transaction
+# (dotted paths, called with `event=`): the roof wires the apps, so organizations imports none.
+EVENT_SUBSCRIBERS = ["webhooks.services.event_deliveries_create"]
+# Retries: base · 2^(n-1) seconds (at most WEBHOOK_RETRY_MAX_DELAY), times a random 0.5-1.0,
+# until WEBHOOK_RETRY_WINDOW after the event; tests shorten the base.
+WEBHOOK_RETRY_BASE_DELAY = env.float("WEBHOOK_RETRY_BASE_DELAY", default=10.0)
+WEBHOOK_RETRY_MAX_DELAY = env.float("WEBHOOK_RETRY_MAX_DELAY", default=3600.0)
+WEBHOOK_RETRY_WINDOW = env.float("WEBHOOK_RETRY_WINDOW", default=24 * 3600.0)
+# An endpoint failing this many attempts in a row is disabled and its admins emailed.
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
+# One attempt holds a worker at most this long (connect + send + read).
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=3.0)
+WEBHOOK_RESPONSE_MAX_BYTES = env.int("WEBHOOK_RESPONSE_MAX_BYTES", default=4096)
+WEBHOOK_MAX_ENDPOINTS = env.int("WEBHOOK_MAX_ENDPOINTS", default=20)
 
 # --- Uploads ---------------------------------------------------------------------------
 # A pending/processing source untouched this long is re-enqueued by the beat sweeper (a

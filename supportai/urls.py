@@ -9,9 +9,10 @@ from knowledge import urls as knowledge_urls
 from organizations import urls as organizations_urls
 from supportai import health, overview
 from supportai.api.docs import ApiDocsView
+from webhooks import urls as webhooks_urls
 from widget import urls as widget_urls
 
-APPS = [organizations_urls, assistants_urls, chat_urls, knowledge_urls, widget_urls]
+APPS = [organizations_urls, assistants_urls, chat_urls, knowledge_urls, widget_urls, webhooks_urls]
 
 api_v1 = [route for app in APPS for route in app.api_v1]
 pages = [route for app in APPS for route in app.pages]

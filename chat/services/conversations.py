@@ -11,6 +11,8 @@ from assistants.services import user_context_merge
 from chat import live
 from chat.models import Conversation, Message
 from core.errors import NotFound, ValidationFailed
+from organizations.models import Event
+from organizations.services import event_build, event_emit, event_published
 
 
 def _assistant_check(*, organization, assistant: Assistant) -> None:
@@ -20,6 +22,24 @@ def _assistant_check(*, organization, assistant: Assistant) -> None:
         raise ValidationFailed(
             "This assistant is not active.", details={"assistant_id": ["Assistant is inactive."]}
         )
+
+
+def _created(**fields) -> Conversation:
+    """Insert a conversation and its `conversation.created` event, together."""
+    with transaction.atomic(savepoint=False):
+        conversation = Conversation.objects.create(**fields)
+        event_emit(
+            organization=conversation.organization_id,
+            type="conversation.created",
+            data={
+                "conversation_id": str(conversation.pk),
+                "kind": conversation.kind,
+                "assistant_id": str(conversation.assistant_id),
+                "widget_id": str(conversation.widget_id) if conversation.widget_id else None,
+                "visitor_verified": conversation.visitor_verified,
+            },
+        )
+    return conversation
 
 
 def session_create(
@@ -38,7 +58,7 @@ def session_create(
     user_context = None
     if verified_user_id:
         user_context = user_context_merge(organization=organization, user_reference=verified_user_id)
-    return Conversation.objects.create(
+    return _created(
         organization=organization,
         assistant=assistant,
         kind=Conversation.Kind.SESSION,
@@ -66,7 +86,7 @@ def conversation_create(
     _assistant_check(organization=organization, assistant=assistant)
     if user_context is not None and user_context.organization_id != organization.pk:
         raise NotFound("User context not found.")
-    return Conversation.objects.create(
+    return _created(
         organization=organization,
         assistant=assistant,
         kind=Conversation.Kind.CONVERSATION,
@@ -91,7 +111,7 @@ def widget_conversation_get_or_create(*, organization, widget, session_id: str =
             return existing
     try:
         with transaction.atomic():
-            return Conversation.objects.create(
+            return _created(
                 organization=organization,
                 assistant=widget.assistant,
                 kind=Conversation.Kind.SESSION,
@@ -131,9 +151,11 @@ def message_store(*, message: Message) -> Message:
     (a chat turn stores two messages; as three autocommitted statements each, the commits
     and round trips were a measurable share of a turn's database time under load).
 
-    The conversation update is a data-modifying CTE: Postgres runs it to completion with the
-    INSERT, so both (and the NOTIFY in its RETURNING, delivered at commit) succeed or fail
-    together — a duplicate Idempotency-Key's IntegrityError leaves the conversation untouched.
+    The conversation update and the `message.created` event row are data-modifying CTEs:
+    Postgres runs them to completion with the INSERT, so all of them (and the NOTIFY in its
+    RETURNING, delivered at commit) succeed or fail together — a duplicate Idempotency-Key's
+    IntegrityError leaves the conversation untouched and records no event. The event's
+    webhook deliveries are one more statement (webhooks.services.event_deliveries_create).
     """
     if not message._state.adding:
         raise ValueError("message_store only inserts new messages")
@@ -142,19 +164,39 @@ def message_store(*, message: Message) -> Message:
     query.insert_values(Message._meta.local_concrete_fields, [message])
     # as_sql() runs the fields' pre_save: created_at (auto_now_add) is set on `message` here.
     [(insert_sql, insert_params)] = query.get_compiler(using=using).as_sql()
+    # Its `message.created` event (ids and facts, no text) is inserted by the same statement.
+    event = event_build(
+        organization=message.organization_id,
+        type="message.created",
+        data={
+            "conversation_id": str(message.conversation_id),
+            "message_id": str(message.pk),
+            "role": message.role,
+            "in_reply_to": str(message.in_reply_to_id) if message.in_reply_to_id else None,
+        },
+    )
+    event_query = InsertQuery(Event)
+    event_query.insert_values(Event._meta.local_concrete_fields, [event])
+    [(event_sql, event_params)] = event_query.get_compiler(using=using).as_sql()
     notify, notify_params = live.event_notify_sql(conversation_id=message.conversation_id, kind="message")
     conversation_table = connections[using].ops.quote_name(Conversation._meta.db_table)
     touched = message.created_at
     # Quoted identifiers and Django-compiled SQL only; every value is a parameter.
     statement = (
         f"WITH touched AS (UPDATE {conversation_table} SET last_message_at = %s, updated_at = %s "  # noqa: S608
-        f"WHERE organization_id = %s AND id = %s RETURNING {notify}) {insert_sql}"
+        f"WHERE organization_id = %s AND id = %s RETURNING {notify}), emitted AS ({event_sql}) {insert_sql}"
     )
     params = [touched, touched, message.organization_id, message.conversation_id, *notify_params]
-    with connections[using].cursor() as cursor:
-        cursor.execute(statement, [*params, *insert_params])
-    message._state.adding = False
-    message._state.db = using
+    # The message, its event and the event's webhook deliveries commit together (no savepoint:
+    # inside a caller's transaction this adds no round trip).
+    with transaction.atomic(using=using, savepoint=False):
+        with connections[using].cursor() as cursor:
+            cursor.execute(statement, [*params, *event_params, *insert_params])
+        message._state.adding = False
+        message._state.db = using
+        event._state.adding = False
+        event._state.db = using
+        event_published(event=event)
     conversation = message.conversation
     conversation.last_message_at = touched
     conversation.updated_at = touched

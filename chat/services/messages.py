@@ -9,6 +9,7 @@ from chat.services import notifications
 from chat.services.conversations import message_store
 from chat.services.handoff import handoff_take_over, operator_reply_record, thumbs_down_check
 from core.errors import Conflict, ValidationFailed
+from organizations.services import event_emit
 
 RATINGS = {"up": 1, "down": -1, "none": 0, 1: 1, -1: -1, 0: 0}
 
@@ -52,7 +53,18 @@ def message_feedback_set(*, message: Message, rating) -> Message:
             "rating must be 'up' or 'down'.", details={"rating": ["Must be 'up', 'down', 1, -1 or 0."]}
         )
     message.feedback = None if value == 0 else value
-    message.save(update_fields=["feedback"])
+    with transaction.atomic():
+        message.save(update_fields=["feedback"])
+        if message.feedback is not None:
+            event_emit(
+                organization=message.organization_id,
+                type="feedback.created",
+                data={
+                    "conversation_id": str(message.conversation_id),
+                    "message_id": str(message.pk),
+                    "rating": "up" if message.feedback > 0 else "down",
+                },
+            )
     thumbs_down_check(message=message)
     return message
 

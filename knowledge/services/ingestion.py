@@ -45,6 +45,7 @@ from knowledge.services.indexing import (
     documents_store,
     source_counts_refresh,
 )
+from organizations.services import event_emit
 from supportai.concurrency import Cap, CapReached, slots_held
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def _claim(*, source_id) -> KnowledgeSource | None:
                 "every time (it may exceed the memory or time limits)."
             )
             source.save(update_fields=["status", "error", "updated_at"])
+            _source_event(source=source, type="source.failed")
             return None
         source.status = KnowledgeSource.Status.PROCESSING
         source.attempts += 1
@@ -112,13 +114,42 @@ def _attempt_ended(*, source_id) -> None:
     KnowledgeSource.objects.unscoped().filter(pk=source_id, attempts__gt=0).update(attempts=F("attempts") - 1)
 
 
+def _source_event(*, source: KnowledgeSource, type: str) -> None:  # noqa: A002 (the event's field name)
+    """`source.ready` / `source.failed`, in the transaction that changed the status."""
+    data = {
+        "source_id": str(source.pk),
+        "kind": source.kind,
+        "assistant_id": str(source.assistant_id) if source.assistant_id else None,
+        "title": source.title[:200],
+        "url": source.url if source.kind == KnowledgeSource.Kind.URL else None,
+        "status": source.status,
+    }
+    if type == "source.failed":
+        data["error"] = source.error[:500]
+    event_emit(organization=source.organization_id, type=type, data=data)
+
+
 def source_fail(*, source_id, error: str) -> None:
-    KnowledgeSource.objects.unscoped().filter(pk=source_id).exclude(
-        status=KnowledgeSource.Status.READY
-    ).update(status=KnowledgeSource.Status.FAILED, error=error[:2000], updated_at=timezone.now())
+    with transaction.atomic():
+        source = (
+            KnowledgeSource.objects.unscoped()
+            .select_for_update()
+            .filter(pk=source_id)
+            .exclude(status__in=[KnowledgeSource.Status.READY, KnowledgeSource.Status.FAILED])
+            .first()
+        )
+        if source is None:  # ready, already failed (one event per failure), or gone
+            KnowledgeSource.objects.unscoped().filter(
+                pk=source_id, status=KnowledgeSource.Status.FAILED
+            ).update(error=error[:2000], updated_at=timezone.now())
+            return
+        source.status, source.error = KnowledgeSource.Status.FAILED, error[:2000]
+        source.save(update_fields=["status", "error", "updated_at"])
+        _source_event(source=source, type="source.failed")
 
 
 def _ready(*, source: KnowledgeSource, note: str = "") -> None:
+    became_ready = source.status != KnowledgeSource.Status.READY  # a re-sync of a ready source is not news
     source_counts_refresh(source=source)
     source.status = KnowledgeSource.Status.READY
     source.error = note[:2000]
@@ -133,7 +164,10 @@ def _ready(*, source: KnowledgeSource, note: str = "") -> None:
         transaction.on_commit(lambda: storage.delete(stored_name))
         source.file = ""
         fields.append("file")
-    source.save(update_fields=fields)
+    with transaction.atomic():
+        source.save(update_fields=fields)
+        if became_ready:
+            _source_event(source=source, type="source.ready")
 
 
 def source_ingest(*, source_id) -> str:
