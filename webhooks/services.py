@@ -512,7 +512,8 @@ def deliveries_sweep(*, endpoint_id=None, limit: int = 500) -> int:
     pending = Delivery.objects.unscoped().filter(status=Delivery.Status.PENDING)
     if endpoint_id is not None:
         pending = pending.filter(endpoint_id=endpoint_id)
-    for delivery in pending.filter(give_up_at__lte=now).order_by("position")[:limit]:
+    unlocked = Q(locked_until__isnull=True) | Q(locked_until__lte=now)  # not being sent right now
+    for delivery in pending.filter(unlocked, give_up_at__lte=now).order_by("position")[:limit]:
         with transaction.atomic():
             delivery = (
                 Delivery.objects.unscoped().select_for_update(skip_locked=True).filter(pk=delivery.pk).first()
@@ -522,8 +523,7 @@ def deliveries_sweep(*, endpoint_id=None, limit: int = 500) -> int:
                     delivery=delivery, status=Delivery.Status.FAILED, error="Given up: retry window ended."
                 )
     due = list(
-        pending.filter(next_attempt_at__lte=now, endpoint__is_active=True)
-        .filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now))
+        pending.filter(unlocked, next_attempt_at__lte=now, endpoint__is_active=True)
         .exclude(_predecessor_pending())
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
