@@ -321,6 +321,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MessageStatusEnum": "chat.models.Message.Status",
         "KnowledgeSourceStatusEnum": "knowledge.models.KnowledgeSource.Status",
+        "WebhookDeliveryStatusEnum": "webhooks.models.Delivery.Status",
     },
 }
 

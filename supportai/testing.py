@@ -128,6 +128,8 @@ def objects_of_every_kind(post, *, marker: str, customer_id: str, url: str) -> d
             "headers": {"Authorization": f"Bearer {marker}"},
         },
     )
+    # Subscribed before the conversation below starts, so it has one delivery in its log.
+    webhook = post("webhooks", {"url": url, "events": ["conversation.created"], "description": marker})
     context = post("contexts", {"user_reference": customer_id, "traits": {"plan": marker}})
     widget = post("widgets", {"assistant_id": assistant["id"], "title": marker})
     session = post("sessions", {"assistant_id": assistant["id"], "visitor_id": f"v_{customer_id}"})
@@ -156,6 +158,7 @@ def objects_of_every_kind(post, *, marker: str, customer_id: str, url: str) -> d
             "knowledge/qa": qa["id"],
             "knowledge/urls": url_source["id"],
             "knowledge/files": file_source["id"],
+            "webhooks": webhook["id"],
         },
         "messages": {"sessions": session_message["id"], "conversations": conversation_message["id"]},
         "actions": {"assistants": action["id"]},

@@ -60,7 +60,8 @@ def victim(tenant, site, settings, tmp_path):
     objects = objects_of_every_kind(
         post, marker="secret of A", customer_id="cust-a", url=site.url("/a-policy")
     )
-    return {"tenant": tenant, "client": api, **objects}
+    deliveries = _data(api.get(f"/api/v1/webhooks/{objects['ids']['webhooks']}/deliveries"))["results"]
+    return {"tenant": tenant, "client": api, "deliveries": {"webhooks": deliveries[0]["id"]}, **objects}
 
 
 def _snapshot(victim) -> dict:
@@ -101,6 +102,8 @@ def _fill(path: str, victim) -> str:
         filled = filled.replace("{message_id}", victim["messages"][kind])
     if "{action_id}" in filled:
         filled = filled.replace("{action_id}", victim["actions"][kind])
+    if "{delivery_id}" in filled:
+        filled = filled.replace("{delivery_id}", victim["deliveries"][kind])
     assert "{" not in filled, f"unknown path parameter in {path}"
     return filled
 

@@ -59,7 +59,15 @@ def _organization_b(url: str, headers: dict) -> dict:
 
 
 def _snapshot(url: str, headers: dict, foreign: dict) -> dict:
-    volatile = {"last_used_at", "updated_at", "status", "error", "chunk_count", "last_synced_at"}
+    volatile = {
+        "last_used_at",
+        "updated_at",
+        "status",
+        "error",
+        "chunk_count",
+        "last_synced_at",
+        "consecutive_failures",  # B's webhook: the worker may be retrying its delivery
+    }
     snapshot = {}
     for kind, object_id in foreign["ids"].items():
         body = _data(requests.get(f"{url}/api/v1/{kind}/{object_id}", headers=headers, timeout=30))
