@@ -7,8 +7,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from core.errors import NotFound, ValidationFailed
 from organizations.selectors import api_key_may_administer
-from supportai.api.errors import NotFound, ValidationFailed
 from supportai.api.pagination import CursorPagination
 from supportai.api.views import OrganizationGenericAPIView
 from webhooks import selectors, services
@@ -138,7 +138,7 @@ class WebhookDeliveryListApi(WebhookApiView):
         if wanted and wanted not in Delivery.Status.values:
             raise ValidationFailed(
                 "status must be pending, delivered or failed.",
-                data={"status": [f"One of: {', '.join(Delivery.Status.values)}."]},
+                details={"status": [f"One of: {', '.join(Delivery.Status.values)}."]},
             )
         page = self.paginate_queryset(selectors.delivery_list(endpoint=endpoint, status=wanted))
         return self.get_paginated_response(DeliverySerializer(page, many=True).data)

@@ -14,7 +14,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.expressions import RawSQL
 
-from supportai.tenancy import TenantModel
+from core.tenancy import TenantModel
 
 POSITION_SEQUENCE = "webhooks_delivery_position"
 

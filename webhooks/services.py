@@ -30,12 +30,11 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from core import fetcher
+from core import crypto, fetcher
+from core.errors import ValidationFailed
 from organizations.models import Event, Organization
 from organizations.selectors import admin_mail_recipients
 from organizations.services import EVENT_TYPES
-from supportai.api.errors import ValidationFailed
-from webhooks import crypto
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
 
 logger = logging.getLogger(__name__)
@@ -53,13 +52,13 @@ COUNTDOWN_LIMIT = 60.0
 def _url_clean(url) -> str:
     url = (url or "").strip() if isinstance(url, str) else ""
     if not url:
-        raise ValidationFailed("url is required.", data={"url": ["This field is required."]})
+        raise ValidationFailed("url is required.", details={"url": ["This field is required."]})
     try:
         fetcher.url_check(url)
     except fetcher.UrlNotAllowed as error:
-        raise ValidationFailed(f"URL not allowed: {error.reason}", data={"url": [error.reason]}) from None
+        raise ValidationFailed(f"URL not allowed: {error.reason}", details={"url": [error.reason]}) from None
     except fetcher.FetchFailed as error:
-        raise ValidationFailed(str(error.detail), data={"url": [str(error.detail)]}) from None
+        raise ValidationFailed(str(error.message), details={"url": [str(error.message)]}) from None
     return url
 
 
@@ -67,13 +66,13 @@ def events_clean(events) -> list[str]:
     if not isinstance(events, list | tuple) or not events:
         raise ValidationFailed(
             "events must be a non-empty list of event types.",
-            data={"events": [f"Choose one or more of: {', '.join(sorted(EVENT_TYPES))}."]},
+            details={"events": [f"Choose one or more of: {', '.join(sorted(EVENT_TYPES))}."]},
         )
     unknown = [str(name)[:64] for name in events if not isinstance(name, str) or name not in EVENT_TYPES]
     if unknown:
         raise ValidationFailed(
             f"Unknown event type(s): {', '.join(unknown)}.",
-            data={"events": [f"Unknown: {', '.join(unknown)}. Known: {', '.join(sorted(EVENT_TYPES))}."]},
+            details={"events": [f"Unknown: {', '.join(unknown)}. Known: {', '.join(sorted(EVENT_TYPES))}."]},
         )
     return sorted(set(events))
 
@@ -82,11 +81,13 @@ def _description_clean(description) -> str:
     if description is None:
         return ""
     if not isinstance(description, str):
-        raise ValidationFailed("description must be a string.", data={"description": ["Must be a string."]})
+        raise ValidationFailed(
+            "description must be a string.", details={"description": ["Must be a string."]}
+        )
     if len(description) > 500:
         raise ValidationFailed(
             "description is longer than 500 characters.",
-            data={"description": ["Ensure this field has no more than 500 characters."]},
+            details={"description": ["Ensure this field has no more than 500 characters."]},
         )
     return description.strip()
 
@@ -113,7 +114,7 @@ def endpoint_create(
     if Endpoint.objects.for_organization(organization).count() >= settings.WEBHOOK_MAX_ENDPOINTS:
         raise ValidationFailed(
             f"An organization can have at most {settings.WEBHOOK_MAX_ENDPOINTS} webhook endpoints.",
-            data={"url": [f"At most {settings.WEBHOOK_MAX_ENDPOINTS} endpoints."]},
+            details={"url": [f"At most {settings.WEBHOOK_MAX_ENDPOINTS} endpoints."]},
         )
     plain, encrypted = _secret_new()
     endpoint = Endpoint.objects.create(
@@ -147,7 +148,7 @@ def endpoint_update(*, endpoint: Endpoint, **changes) -> Endpoint:
     if "is_active" in changes:
         if not isinstance(changes["is_active"], bool):
             raise ValidationFailed(
-                "is_active must be true or false.", data={"is_active": ["Must be a boolean."]}
+                "is_active must be true or false.", details={"is_active": ["Must be a boolean."]}
             )
         enabled = changes["is_active"] and not endpoint.is_active
         endpoint.is_active = changes["is_active"]
@@ -396,7 +397,7 @@ def delivery_attempt(*, delivery_id) -> str:
         except fetcher.UrlNotAllowed as refusal:
             error = f"Not sent: {refusal.reason}"
         except (fetcher.FetchTimeout, fetcher.FetchFailed) as failure:
-            error = str(failure.detail)
+            error = str(failure.message)
         except Exception as failure:  # any other failure is an attempt that failed, not a crash
             error = f"Not sent ({failure.__class__.__name__})."
     duration_ms = int((time.perf_counter() - started) * 1000)
@@ -540,7 +541,7 @@ def delivery_resend(*, delivery: Delivery) -> Delivery:
     if not endpoint.is_active:
         raise ValidationFailed(
             "This endpoint is disabled: enable it before resending.",
-            data={"is_active": ["The endpoint is disabled."]},
+            details={"is_active": ["The endpoint is disabled."]},
         )
     now = timezone.now()
     with transaction.atomic():

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import FormView
 
-from supportai.api.errors import ValidationFailed
+from core.errors import ValidationFailed
 from supportai.dashboard import OrganizationMixin, form_error_apply, paginate
 from webhooks import selectors, services
 from webhooks.forms import EndpointForm
@@ -148,7 +148,7 @@ class WebhookResendView(OrganizationMixin, View):
         try:
             services.delivery_resend(delivery=delivery)
         except ValidationFailed as error:
-            messages.error(request, error.detail)
+            messages.error(request, error.message)
         else:
             messages.success(request, f"{delivery.event_type} queued to be sent again.")
         return redirect(reverse("settings-webhook-detail", args=[endpoint.pk]))

@@ -7,10 +7,11 @@ import uuid
 
 import pytest
 
+from core import crypto
 from organizations.models import AuditEvent
 from organizations.services import api_key_create, event_emit
 from supportai.testing import member_add
-from webhooks import crypto, services
+from webhooks import services
 from webhooks.models import Delivery, Endpoint
 
 pytestmark = pytest.mark.django_db
