@@ -24,7 +24,7 @@ def main() -> dict:
     django.setup()
     from django.core.management import call_command
 
-    from knowledge import selectors, services
+    from knowledge import retrieval, services
     from organizations.services import organization_create
 
     call_command("migrate", "--noinput", verbosity=0)
@@ -50,7 +50,7 @@ def main() -> dict:
             for mode in ("lexical", "vector", "hybrid"):
                 first, reciprocal = 0, 0.0
                 for question in questions:
-                    passages = selectors.chunk_search(
+                    passages = retrieval.chunk_search(
                         organization=organization, query=question["question"], k=10, mode=mode
                     )
                     ranked = [str(passage.source_id) for passage in passages]

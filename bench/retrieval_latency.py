@@ -79,7 +79,7 @@ def _fill(organization, target: int, generator: Generator) -> float:
     from django.db import transaction
     from pgvector import SparseVector
 
-    from knowledge import lexical
+    from knowledge import retrieval
     from knowledge.embeddings import LOCAL_MODEL_NAME
     from knowledge.models import (
         LEXICAL_DIMENSIONS,
@@ -116,7 +116,7 @@ def _fill(organization, target: int, generator: Generator) -> float:
         rows, delta, total = [], Counter(), 0
         for index in range(batch):
             words = documents[index]
-            counts = Counter(lexical.term_dimension(word) for word in words)
+            counts = Counter(retrieval.term_dimension(word) for word in words)
             delta.update(counts.keys())
             total += len(words)
             rows.append(
@@ -128,7 +128,7 @@ def _fill(organization, target: int, generator: Generator) -> float:
                     title="synthetic",
                     content=" ".join(words[:60]),
                     lexical=SparseVector(
-                        lexical.document_weights(counts, average_length=average_length), LEXICAL_DIMENSIONS
+                        retrieval.document_weights(counts, average_length=average_length), LEXICAL_DIMENSIONS
                     ),
                     lexical_length=len(words),
                     lexical_avgdl=average_length,
@@ -171,7 +171,7 @@ def _measure(organization, generator: Generator) -> dict:
     from django.db import connection
 
     from knowledge import embeddings
-    from knowledge.selectors import chunk_search
+    from knowledge.retrieval import chunk_search
 
     rng = random.Random(SEED)
     queries = [" ".join(f"w{rng.randint(30, 3000)}" for _ in range(4)) for _ in range(QUERIES)]
@@ -211,9 +211,9 @@ def _plans(organization) -> dict:
     from django.db import connection
 
     from knowledge import embeddings
-    from knowledge.selectors import _scope_sql
+    from knowledge.retrieval import scope_sql
 
-    scope, params = _scope_sql(organization=organization, assistant=None)
+    scope, params = scope_sql(organization=organization, assistant=None)
     vector = "[" + ",".join("0.05" for _ in range(384)) + "]"
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")

@@ -133,7 +133,7 @@ def _documents(passages) -> list[str]:
 
 
 def _evaluate(organization, queries, qrels, modes=("lexical", "vector", "hybrid")) -> dict:
-    from knowledge.selectors import chunk_search
+    from knowledge.retrieval import chunk_search
 
     results = {}
     for mode in modes:
@@ -169,7 +169,7 @@ def main() -> dict:
     print(f"  ingestion: {ingestion}", flush=True)
     if os.environ.get("BENCH_SCIFACT_SHARD"):
         return {"ingestion": ingestion}
-    from knowledge.selectors import chunk_search
+    from knowledge.retrieval import chunk_search
 
     chunk_search(organization=organization, query="warm up the embedder", k=1)
     quality = _evaluate(organization, queries, qrels)

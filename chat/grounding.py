@@ -1,6 +1,6 @@
 """What an answer may be grounded on, and how relevant each piece is.
 
-Candidates come from the knowledge base (`knowledge.selectors.chunk_search`, hybrid
+Candidates come from the knowledge base (`knowledge.retrieval.chunk_search`, hybrid
 retrieval scoped to the organization and assistant) and from the request itself (the
 widget chat API's company description, policies and scraped data). Retrieval *ranks*; this module
 decides whether a candidate is relevant at all, combining lexical coverage of the
@@ -247,7 +247,7 @@ def _request_evidence(rules: CompanyRules) -> list[Evidence]:
 
 
 def knowledge_search(*, organization, assistant, query: str) -> list[Evidence]:
-    from knowledge.selectors import chunk_search
+    from knowledge.retrieval import chunk_search
 
     passages = chunk_search(
         organization=organization, assistant=assistant, query=query, k=settings.CHAT_RETRIEVAL_K

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from assistants.models import Assistant
 from core.errors import PayloadTooLarge, ValidationFailed
-from knowledge import selectors, services
+from knowledge import retrieval, selectors, services
 from knowledge.models import KnowledgeSource
 from knowledge.serializers import (
     FileSourceCreateSerializer,
@@ -274,7 +274,7 @@ class KnowledgeSearchApi(OrganizationAPIView):
         query.is_valid(raise_exception=True)
         data = query.validated_data
         assistant = _assistant(organization=self.organization, assistant_id=data.get("assistant_id"))
-        passages = selectors.chunk_search(
+        passages = retrieval.chunk_search(
             organization=self.organization,
             assistant=assistant,
             query=data["q"],

@@ -7,7 +7,7 @@ document is cut into chunks. A chunk carries two vectors:
 
 - `lexical`: BM25 term weights of its text as a `sparsevec` (terms hashed into 2^20
   dimensions). The query side multiplies by each term's IDF, read from `TermStatistic`,
-  so ranking by inner product is BM25 (see `knowledge.lexical`).
+  so ranking by inner product is BM25 (see `knowledge.retrieval`).
 - `embedding`: the semantic vector of the configured embedder, stored with the model's
   name and dimension count so vectors of different models are never compared.
 """

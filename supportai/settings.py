@@ -456,7 +456,7 @@ KNOWLEDGE_PARSE_WALL_SECONDS = env.float("KNOWLEDGE_PARSE_WALL_SECONDS", default
 KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS = env.int("KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS", default=5_000)
 KNOWLEDGE_LEXICAL_CANDIDATES = env.int("KNOWLEDGE_LEXICAL_CANDIDATES", default=2_000)
 # Organizations with at most this many chunks are searched exactly (their own rows), not
-# through the shared HNSW index (see knowledge.selectors._vector_ranking).
+# through the shared HNSW index (see knowledge.retrieval.vector_ranking).
 KNOWLEDGE_VECTOR_EXACT_MAX_CHUNKS = env.int("KNOWLEDGE_VECTOR_EXACT_MAX_CHUNKS", default=10_000)
 KNOWLEDGE_CRAWL_MAX_PAGES = env.int("KNOWLEDGE_CRAWL_MAX_PAGES", default=200)
 KNOWLEDGE_DEFAULT_SYNC_HOURS = env.int("KNOWLEDGE_DEFAULT_SYNC_HOURS", default=24)

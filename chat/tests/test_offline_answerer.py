@@ -6,6 +6,7 @@ from chat import relevance, services
 from chat.llm import CompletionRequest, Evidence
 from chat.llm.offline import OfflineAnswerer
 from chat.models import Message
+from knowledge import analysis
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +80,7 @@ def test_passage_answers_are_extracts_not_whole_chunks():
 
 
 def test_stemming_and_coverage():
-    assert relevance.stem("refunds") == relevance.stem("refunded") == "refund"
+    assert analysis.stem("refunds") == analysis.stem("refunded") == "refund"
     assert (
         relevance.coverage(
             "What are your business hours?", "Business hours are 9-5", emphasis="Business Hours"

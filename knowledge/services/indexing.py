@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from pgvector import SparseVector
 
 from core.errors import UpstreamError
-from knowledge import lexical
+from knowledge import retrieval
 from knowledge.embeddings import Embedder, embedder_get
 from knowledge.models import LEXICAL_DIMENSIONS, Chunk, CorpusStatistic, KnowledgeDocument, KnowledgeSource
 from knowledge.types import ChunkDraft
@@ -175,7 +175,7 @@ def documents_store(
             if old:
                 _chunks_unindex(organization=organization, chunks=old, statistics=statistics)
                 document.chunks.all().delete()
-            counts = [lexical.term_counts(text) for text in texts]
+            counts = [retrieval.term_counts(text) for text in texts]
             item_vectors = vectors[position : position + len(texts)] if vectors else None
             position += len(texts)
             stored.append((index, document, counts, item_vectors))
@@ -189,7 +189,7 @@ def documents_store(
         for (index, document, counts, item_vectors), (_, item) in zip(stored, pending, strict=True):
             for number, (draft, count) in enumerate(zip(item.drafts, counts, strict=True)):
                 delta.update(count.keys())
-                weights = lexical.document_weights(count, average_length=average_length)
+                weights = retrieval.document_weights(count, average_length=average_length)
                 vector = item_vectors[number] if item_vectors else None
                 rows.append(
                     Chunk(

@@ -12,11 +12,9 @@ source with a readable `error`.
 from __future__ import annotations
 
 import logging
-import re
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urldefrag, urljoin, urlsplit
-from urllib.robotparser import RobotFileParser
 
 from django.conf import settings
 from django.db import transaction
@@ -34,6 +32,7 @@ from core.errors import (
 )
 from core.fetcher import FetchFailed, FetchTimeout, UrlNotAllowed
 from knowledge.chunking import text_chunk, text_normalise
+from knowledge.crawler import CrawledPage, Crawler, RobotsDisallowed, page_kind
 from knowledge.models import KnowledgeSource
 from knowledge.parsing import ParseError
 from knowledge.sandbox import ParserSandbox, sandbox_shared
@@ -51,15 +50,6 @@ from supportai.concurrency import Cap, CapReached, slots_held
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-ROBOTS_AGENT = "SupportAI"
-MAX_SITEMAPS = 5
-SITEMAP_MAX_BYTES = 10 * 1024 * 1024
-_LOC = re.compile(rb"<loc>\s*(.*?)\s*</loc>", re.I | re.S)
-_SITEMAP_INDEX = re.compile(rb"<sitemapindex", re.I)
-_SKIPPED_EXTENSIONS = (
-    ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico", ".css", ".js", ".zip", ".gz", ".mp4",
-    ".mp3", ".woff", ".woff2", ".ttf", ".exe", ".dmg", ".json", ".xml",
-)  # fmt: skip
 
 
 class TransientIngestionError(Exception):
@@ -343,154 +333,53 @@ def _file_ingest(*, source: KnowledgeSource) -> str:
 
 
 # --- web pages ---------------------------------------------------------------------------
-def _same_site(url: str, root: str) -> bool:
-    first, second = urlsplit(url), urlsplit(root)
-    return (first.hostname or "").lower() == (second.hostname or "").lower() and (first.port == second.port)
-
-
-def _robots(*, root_url: str) -> tuple[RobotFileParser, list[str]]:
-    parts = urlsplit(root_url)
-    robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
-    parser = RobotFileParser()
-    try:
-        response = fetcher.fetch(
-            robots_url, accept=("text/plain",), raise_for_status=False, max_bytes=512 * 1024, max_redirects=2
-        )
-    except (FetchFailed, FetchTimeout, UrlNotAllowed):
-        parser.parse([])  # unreachable robots.txt: nothing is disallowed (RFC 9309 §2.3.1.3 for 4xx)
-        return parser, []
-    if response.status >= 500:
-        parser.parse(["User-agent: *", "Disallow: /"])  # RFC 9309: server errors mean "disallow all"
-        return parser, []
-    if response.status >= 400:
-        parser.parse([])
-        return parser, []
-    lines = response.text().splitlines()
-    parser.parse(lines)
-    sitemaps = [line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("sitemap:")]
-    return parser, sitemaps
-
-
-def _sitemap_urls(*, root_url: str, declared: list[str], limit: int) -> list[str]:
-    parts = urlsplit(root_url)
-    queue = list(declared) or [f"{parts.scheme}://{parts.netloc}/sitemap.xml"]
-    seen_maps: set[str] = set()
-    pages: list[str] = []
-    while queue and len(seen_maps) < MAX_SITEMAPS and len(pages) < limit * 3:
-        sitemap_url = queue.pop(0)
-        if sitemap_url in seen_maps or not _same_site(sitemap_url, root_url):
-            continue
-        seen_maps.add(sitemap_url)
-        try:
-            response = fetcher.fetch(
-                sitemap_url,
-                accept=fetcher.XML_TYPES + ("text/plain",),
-                max_bytes=SITEMAP_MAX_BYTES,
-                max_redirects=2,
-            )
-        except (FetchFailed, FetchTimeout, UrlNotAllowed):
-            continue
-        locations = [
-            match.decode("utf-8", "replace").replace("&amp;", "&") for match in _LOC.findall(response.content)
-        ]
-        if _SITEMAP_INDEX.search(response.content[:2048]):
-            queue.extend(locations)
-        else:
-            pages.extend(locations)
-    return pages
-
-
-def _page_kind(content_type: str, content: bytes) -> str:
-    if content_type in fetcher.PDF_TYPES:
-        return "pdf"
-    if content_type in fetcher.TEXT_TYPES:
-        return "text"
-    return "html"
-
-
-def _crawlable(url: str) -> bool:
-    path = urlsplit(url).path.lower()
-    return urlsplit(url).scheme in ("http", "https") and not path.endswith(_SKIPPED_EXTENSIONS)
-
-
 def _site_ingest(*, source: KnowledgeSource) -> str:
-    start_url = source.url
+    """Store what the crawler reads from the source's URL (one page, or a same-site crawl) as
+    documents, one per page; documents of pages no longer found are removed."""
     max_pages = max(1, min(source.max_pages if source.crawl else 1, settings.KNOWLEDGE_CRAWL_MAX_PAGES))
-    robots, declared_sitemaps = _robots(root_url=start_url) if source.crawl else (None, [])
-    if robots is not None and not robots.can_fetch(ROBOTS_AGENT, start_url):
-        raise PermanentIngestionError("robots.txt does not allow fetching this page.")
-
-    queue: list[str] = [start_url]
-    if source.crawl:
-        queue.extend(
-            url
-            for url in _sitemap_urls(root_url=start_url, declared=declared_sitemaps, limit=max_pages)
-            if _same_site(url, start_url)
-        )
-    queued = set(queue)
-    stored_keys: set[str] = set()
-    failures: list[str] = []
-    fetched = 0
     sandbox = sandbox_shared()
-    with sandbox.lock:
-        while queue and len(stored_keys) < max_pages:
-            url = queue.pop(0)
-            if robots is not None and not robots.can_fetch(ROBOTS_AGENT, url):
-                continue
-            try:
-                response = fetcher.fetch(url)
-            except (FetchFailed, FetchTimeout, UrlNotAllowed) as error:
-                if fetched == 0 and url == start_url:
-                    raise  # the page the operator asked for: the source fails (or retries)
-                failures.append(f"{url}: {getattr(error, 'detail', error)}")
-                continue
-            fetched += 1
-            final_url = urldefrag(response.url)[0]
-            if source.crawl and not _same_site(final_url, start_url):
-                continue  # redirected off-site
-            try:
-                parsed = sandbox.parse(
-                    _page_kind(response.content_type, response.content), response.content, url=final_url
-                )
-            except ParseError as error:
-                if url == start_url and not stored_keys:
-                    raise
-                failures.append(f"{url}: {error.message}")
-                continue
-            canonical = parsed.get("canonical_url") or ""
-            key = canonical if canonical and _same_site(canonical, start_url) else final_url
-            if url == start_url and canonical:
-                source.canonical_url = key[:2000]
-                source.save(update_fields=["canonical_url", "updated_at"])
-            if key in stored_keys:
-                continue
-            text = "\n\n".join(page["text"] for page in parsed["pages"])
-            drafts = []
-            for page in parsed["pages"]:
-                drafts.extend(text_chunk(page["text"], page=page["page"]))
-            if drafts:
-                title = parsed["title"] or (source.title if url == start_url else "") or key
-                document_store(
-                    source=source, key=key, title=title, url=key, drafts=drafts, text_hash=content_hash(text)
-                )
-                stored_keys.add(key)
-                if url == start_url and not source.title and parsed["title"]:
-                    source.title = parsed["title"][:500]
-                    source.save(update_fields=["title", "updated_at"])
-            if source.crawl:
-                for link in parsed.get("links", []):
-                    link = urldefrag(urljoin(final_url, link))[0]
-                    if link not in queued and _same_site(link, start_url) and _crawlable(link):
-                        queued.add(link)
-                        queue.append(link)
+    crawl = Crawler(start_url=source.url, crawl=source.crawl, max_pages=max_pages, parse=sandbox.parse)
+    try:
+        crawl.start()
+    except RobotsDisallowed as error:
+        raise PermanentIngestionError(str(error)) from error
+    stored_keys: set[str] = set()
+    with sandbox.lock, closing(crawl.pages()) as pages:
+        for page in pages:
+            if _page_store(source=source, page=page):
+                stored_keys.add(page.key)
     if not stored_keys:
         raise PermanentIngestionError(
-            "No readable text was found" + (f" ({failures[0]})" if failures else " on the page.")
+            "No readable text was found" + (f" ({crawl.failures[0]})" if crawl.failures else " on the page.")
         )
     documents_remove(source=source, keep_keys=stored_keys)  # pages that disappeared from the site
-    if failures:
-        return f"{len(failures)} page(s) could not be read, e.g. {failures[0]}"
+    if crawl.failures:
+        return f"{len(crawl.failures)} page(s) could not be read, e.g. {crawl.failures[0]}"
     return ""
+
+
+def _page_store(*, source: KnowledgeSource, page: CrawledPage) -> bool:
+    """Store one crawled page as a document of `source`; False if it has no text to store.
+    The start page also names the source (canonical URL, and its title if it has none)."""
+    if page.is_start and page.canonical_url:
+        source.canonical_url = page.key[:2000]
+        source.save(update_fields=["canonical_url", "updated_at"])
+    drafts = [draft for part in page.pages for draft in text_chunk(part["text"], page=part["page"])]
+    if not drafts:
+        return False
+    title = page.title or (source.title if page.is_start else "") or page.key
+    document_store(
+        source=source,
+        key=page.key,
+        title=title,
+        url=page.key,
+        drafts=drafts,
+        text_hash=content_hash(page.text),
+    )
+    if page.is_start and not source.title and page.title:
+        source.title = page.title[:500]
+        source.save(update_fields=["title", "updated_at"])
+    return True
 
 
 # How long a refused scrape is told to wait: a slot frees when a running scrape ends,
@@ -535,9 +424,7 @@ def _page_scrape(*, url: str, total_timeout: float) -> ScrapedPage:
     response = fetcher.fetch(url, total_timeout=total_timeout)
     try:
         with ParserSandbox() as sandbox:
-            parsed = sandbox.parse(
-                _page_kind(response.content_type, response.content), response.content, url=response.url
-            )
+            parsed = sandbox.parse(page_kind(response.content_type), response.content, url=response.url)
     except ParseError as error:
         raise UpstreamError(f"The page could not be read: {error.message}") from error
     content = text_normalise("\n\n".join(page["text"] for page in parsed["pages"]))

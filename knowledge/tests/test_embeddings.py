@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge import selectors, services
+from knowledge import retrieval, services
 from knowledge.models import Chunk
 from knowledge.tests.embedding_server import DIMENSIONS, EmbeddingServer
 
@@ -32,7 +32,7 @@ def test_litellm_provider_embeds_and_is_recorded_per_chunk(tenant, provider):
     assert chunk.embedding_dimensions == DIMENSIONS
     assert provider.requests[0]["auth"] == "Bearer sk-provider-test"
     assert provider.requests[0]["path"].endswith("/embeddings")
-    passages = selectors.chunk_search(organization=tenant.organization, query="warehouse open", mode="vector")
+    passages = retrieval.chunk_search(organization=tenant.organization, query="warehouse open", mode="vector")
     assert passages[0].source_id == source.pk
 
 
@@ -42,14 +42,14 @@ def test_a_model_change_never_mixes_vector_spaces_and_reembeds(tenant, provider,
     )
     settings.EMBEDDING_MODEL = ""  # back to the local MiniLM
     assert (
-        selectors.chunk_search(organization=tenant.organization, query="warehouse hours", mode="vector") == []
+        retrieval.chunk_search(organization=tenant.organization, query="warehouse hours", mode="vector") == []
     )
     # Lexical retrieval still answers while the vectors are stale.
-    assert selectors.chunk_search(organization=tenant.organization, query="warehouse hours")
+    assert retrieval.chunk_search(organization=tenant.organization, query="warehouse hours")
     assert services.chunks_reembed(organization=tenant.organization) == 1
     chunk = Chunk.objects.for_organization(tenant.organization).get()
     assert chunk.embedding_model == "local/all-MiniLM-L6-v2" and chunk.embedding_dimensions == 384
-    assert selectors.chunk_search(organization=tenant.organization, query="warehouse hours", mode="vector")
+    assert retrieval.chunk_search(organization=tenant.organization, query="warehouse hours", mode="vector")
 
 
 def test_provider_outage_degrades_to_lexical_and_is_repaired_later(tenant, provider):
@@ -59,12 +59,12 @@ def test_provider_outage_degrades_to_lexical_and_is_repaired_later(tenant, provi
     )
     chunk = Chunk.objects.for_organization(tenant.organization).get(source=source)
     assert chunk.embedding_model == "" and chunk.embedding is None  # stored, searchable lexically
-    passages = selectors.chunk_search(organization=tenant.organization, query="free parking")
+    passages = retrieval.chunk_search(organization=tenant.organization, query="free parking")
     assert passages[0].source_id == source.pk
     from core.errors import UpstreamError
 
     with pytest.raises(UpstreamError):
-        selectors.chunk_search(organization=tenant.organization, query="free parking", mode="vector")
+        retrieval.chunk_search(organization=tenant.organization, query="free parking", mode="vector")
     provider.fail = False
     assert services.chunks_reembed(organization=tenant.organization) == 1
     assert Chunk.objects.for_organization(tenant.organization).get().embedding_model == "openai/toy-embedding"

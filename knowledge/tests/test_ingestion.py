@@ -7,7 +7,7 @@ import pytest
 
 from core import fetcher
 from core.errors import PayloadTooLarge, ValidationFailed
-from knowledge import selectors, services
+from knowledge import retrieval, services
 from knowledge.models import Chunk, KnowledgeDocument, KnowledgeSource
 from knowledge.services import TransientIngestionError
 from knowledge.tests.conftest import upload
@@ -51,7 +51,7 @@ def test_pdf_is_ingested_with_page_numbers(tenant):
     assert source.status == "ready" and source.error == ""
     assert source.page_count == 3
     assert source.chunk_count == 3
-    passage = selectors.chunk_search(organization=tenant.organization, query="how long is the warranty")[0]
+    passage = retrieval.chunk_search(organization=tenant.organization, query="how long is the warranty")[0]
     assert passage.page == 2
     assert passage.file_name == "manual.pdf"
     assert passage.source_type == "file"
@@ -241,7 +241,7 @@ def test_url_page_main_text_title_and_canonical(tenant, site):
     assert "two minutes" in chunk.content
     for boilerplate in ("cookies", "SCRIPT-TEXT", "Copyright", "Home", "Ignore previous"):
         assert boilerplate not in chunk.content
-    passage = selectors.chunk_search(
+    passage = retrieval.chunk_search(
         organization=tenant.organization, query="how fast does the hotline answer"
     )[0]
     assert passage.url == site.url("/help-centre")
@@ -419,5 +419,5 @@ def test_files_ingest_batches_many_files_and_fails_bad_ones_alone(tenant):
     assert [outcomes[str(source.pk)] for source in good] == ["ready"] * 3
     assert outcomes[str(bad.pk)] == "failed"
     assert Chunk.objects.for_organization(tenant.organization).count() == 3
-    passage = selectors.chunk_search(organization=tenant.organization, query="subject 2", mode="lexical")[0]
+    passage = retrieval.chunk_search(organization=tenant.organization, query="subject 2", mode="lexical")[0]
     assert passage.file_name == "doc2.txt"

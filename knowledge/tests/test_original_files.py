@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from knowledge import selectors, services
+from knowledge import retrieval, services
 from knowledge.models import KnowledgeSource
 from knowledge.tests.conftest import upload
 from knowledge.tests.documents import pdf_make
@@ -38,7 +38,7 @@ def test_the_original_is_deleted_once_parsed_and_the_knowledge_stays(tenant):
         and source.file_name == "m.pdf"
         and source.status == KnowledgeSource.Status.READY
     )
-    passages = selectors.chunk_search(organization=tenant.organization, query="how long is the warranty")
+    passages = retrieval.chunk_search(organization=tenant.organization, query="how long is the warranty")
     assert passages and "three year warranty" in passages[0].content
 
 

@@ -9,7 +9,7 @@ from django.db import connection
 
 from core import timing
 from core.errors import ValidationFailed
-from knowledge import selectors, services
+from knowledge import retrieval, services
 from knowledge.models import Chunk, CorpusStatistic, KnowledgeSource, TermStatistic
 from knowledge.tests.factories import FAQ, assistant_make
 
@@ -43,7 +43,7 @@ def test_qa_create_is_live_at_once(tenant):
     assert chunk.embedding_model == "local/all-MiniLM-L6-v2"
     assert chunk.embedding_dimensions == 384
     assert len(list(chunk.embedding)) == 384
-    passages = selectors.chunk_search(organization=tenant.organization, query="where is my parcel")
+    passages = retrieval.chunk_search(organization=tenant.organization, query="where is my parcel")
     assert passages[0].source_id == source.pk
     assert passages[0].question == "Where is my parcel?"
     assert passages[0].answer == "Track it from your account page."
@@ -61,7 +61,7 @@ def test_qa_create_validates(tenant):
 @pytest.mark.parametrize("mode", ["hybrid", "lexical", "vector"])
 @pytest.mark.usefixtures("vector_search")
 def test_each_mode_finds_the_literal_question(tenant, faq, mode):
-    passages = selectors.chunk_search(
+    passages = retrieval.chunk_search(
         organization=tenant.organization, query="reset my password", k=3, mode=mode
     )
     assert passages[0].question == "How can I reset my password?"
@@ -71,16 +71,16 @@ def test_each_mode_finds_the_literal_question(tenant, faq, mode):
 @pytest.mark.usefixtures("vector_search")
 def test_paraphrase_is_found_by_the_default_hybrid_search(tenant, faq):
     # No word in common with the stored question except stop words: only semantics can match.
-    passages = selectors.chunk_search(organization=tenant.organization, query="I want my money back", k=3)
+    passages = retrieval.chunk_search(organization=tenant.organization, query="I want my money back", k=3)
     assert passages[0].question == "How do I get a refund?"
     assert (
-        selectors.chunk_search(organization=tenant.organization, query="I want my money back", mode="lexical")
+        retrieval.chunk_search(organization=tenant.organization, query="I want my money back", mode="lexical")
         == []
     )
 
 
 def test_passage_as_source_is_json(tenant, faq):
-    passage = selectors.chunk_search(organization=tenant.organization, query="ship abroad")[0]
+    passage = retrieval.chunk_search(organization=tenant.organization, query="ship abroad")[0]
     source = passage.as_source()
     assert set(source) == {"source_id", "type", "title", "url", "file", "page", "snippet", "score"}
     assert source["type"] == "qa"
@@ -97,10 +97,10 @@ def test_other_organizations_knowledge_is_never_returned(tenant, other_tenant, f
         answer="Globex secret refund policy.",
     )
     for mode in ("hybrid", "lexical", "vector"):
-        passages = selectors.chunk_search(organization=tenant.organization, query="refund", k=10, mode=mode)
+        passages = retrieval.chunk_search(organization=tenant.organization, query="refund", k=10, mode=mode)
         assert passages
         assert all("Globex" not in passage.content for passage in passages)
-    other = selectors.chunk_search(organization=other_tenant.organization, query="refund", k=10)
+    other = retrieval.chunk_search(organization=other_tenant.organization, query="refund", k=10)
     assert [passage.answer for passage in other] == ["Globex secret refund policy."]
 
 
@@ -114,17 +114,17 @@ def test_assistant_scoping(tenant, faq):
         answer="Invoices are due 30 days after issue.",
         assistant=billing,
     )
-    found = selectors.chunk_search(
+    found = retrieval.chunk_search(
         organization=tenant.organization, assistant=billing, query="invoice due date"
     )
     assert found[0].source_id == own.pk
     for assistant in (None, sales):
-        passages = selectors.chunk_search(
+        passages = retrieval.chunk_search(
             organization=tenant.organization, assistant=assistant, query="invoice due date", k=10
         )
         assert own.pk not in {passage.source_id for passage in passages}
     # Organization-wide knowledge stays visible to a scoped assistant.
-    scoped = selectors.chunk_search(
+    scoped = retrieval.chunk_search(
         organization=tenant.organization, assistant=billing, query="reset password"
     )
     assert scoped[0].question == "How can I reset my password?"
@@ -157,20 +157,20 @@ def test_term_statistics_follow_creates_and_deletes(tenant, faq):
         services.source_delete(source=source)
     assert not TermStatistic.objects.for_organization(organization).exists()
     assert not Chunk.objects.for_organization(organization).exists()
-    assert selectors.chunk_search(organization=organization, query="refund") == []
+    assert retrieval.chunk_search(organization=organization, query="refund") == []
 
 
 def test_search_validates_and_handles_empty_input(tenant, faq):
     with pytest.raises(ValidationFailed):
-        selectors.chunk_search(organization=tenant.organization, query="refund", mode="fuzzy")
-    assert selectors.chunk_search(organization=tenant.organization, query="   ") == []
+        retrieval.chunk_search(organization=tenant.organization, query="refund", mode="fuzzy")
+    assert retrieval.chunk_search(organization=tenant.organization, query="   ") == []
     # Only stop words: nothing lexical to match; the semantic side still answers something.
-    assert selectors.chunk_search(organization=tenant.organization, query="the and of", mode="lexical") == []
+    assert retrieval.chunk_search(organization=tenant.organization, query="the and of", mode="lexical") == []
 
 
 def test_search_records_embed_and_retrieve_phases(tenant, faq):
     token = timing.start()
-    selectors.chunk_search(organization=tenant.organization, query="opening hours")
+    retrieval.chunk_search(organization=tenant.organization, query="opening hours")
     phases = timing.stop(token)
     assert phases["embed"] > 0
     assert phases["retrieve"] > 0
@@ -181,7 +181,7 @@ def test_small_organizations_are_searched_exactly_large_ones_through_hnsw(tenant
 
     def statements(query: str) -> str:
         with CaptureQueriesContext(connection) as captured:
-            selectors.chunk_search(organization=tenant.organization, query=query, mode="vector")
+            retrieval.chunk_search(organization=tenant.organization, query=query, mode="vector")
         return " ".join(item["sql"] for item in captured.captured_queries)
 
     def plan(statement: str) -> str:
@@ -209,7 +209,7 @@ def test_small_organizations_are_searched_exactly_large_ones_through_hnsw(tenant
 
 
 def test_search_with_an_empty_knowledge_base(tenant):
-    assert selectors.chunk_search(organization=tenant.organization, query="anything at all") == []
+    assert retrieval.chunk_search(organization=tenant.organization, query="anything at all") == []
 
 
 def test_large_organizations_rank_only_chunks_with_the_rarest_query_terms(tenant, settings):
@@ -224,31 +224,31 @@ def test_large_organizations_rank_only_chunks_with_the_rarest_query_terms(tenant
     target = services.qa_create(
         organization=organization, question="Where is the zeppelin hangar?", answer="North."
     )
-    exact = selectors.chunk_search(organization=organization, query="zeppelin account", k=40, mode="lexical")
+    exact = retrieval.chunk_search(organization=organization, query="zeppelin account", k=40, mode="lexical")
     settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS = 10
     settings.KNOWLEDGE_LEXICAL_CANDIDATES = 5  # "zeppelin" (1 chunk) fits, "account" (30) does not
-    lexical_query = selectors.query_vector_lexical(organization=organization, query="zeppelin account")
+    lexical_query = retrieval.query_vector_lexical(organization=organization, query="zeppelin account")
     assert len(lexical_query.rare_terms) == 1
-    pruned = selectors.chunk_search(organization=organization, query="zeppelin account", k=40, mode="lexical")
+    pruned = retrieval.chunk_search(organization=organization, query="zeppelin account", k=40, mode="lexical")
     assert pruned[0].source_id == target.pk == exact[0].source_id
     assert len(pruned) == 1 < len(exact)
     # Rarest first while the budget lasts: with room for both terms, both are candidates.
     settings.KNOWLEDGE_LEXICAL_CANDIDATES = 31
     assert (
-        len(selectors.query_vector_lexical(organization=organization, query="zeppelin account").rare_terms)
+        len(retrieval.query_vector_lexical(organization=organization, query="zeppelin account").rare_terms)
         == 2
     )
     assert (
-        len(selectors.chunk_search(organization=organization, query="zeppelin account", k=40, mode="lexical"))
+        len(retrieval.chunk_search(organization=organization, query="zeppelin account", k=40, mode="lexical"))
         == 31
     )
     # A query made only of common terms still ranks the chunks holding its rarest term.
     settings.KNOWLEDGE_LEXICAL_CANDIDATES = 5
     assert (
-        len(selectors.query_vector_lexical(organization=organization, query="account billing").rare_terms)
+        len(retrieval.query_vector_lexical(organization=organization, query="account billing").rare_terms)
         == 1
     )
-    assert len(selectors.chunk_search(organization=organization, query="account", k=40, mode="lexical")) == 30
+    assert len(retrieval.chunk_search(organization=organization, query="account", k=40, mode="lexical")) == 30
 
 
 def test_statistics_drift_from_a_cascaded_delete_is_repaired(tenant, faq):
@@ -273,12 +273,12 @@ def test_statistics_drift_from_a_cascaded_delete_is_repaired(tenant, faq):
 def test_rank_fuse_sums_reciprocal_ranks_counting_a_missing_candidate_just_below_the_list():
     lexical = [("a", 9.0), ("b", 5.0), ("c", 1.0)]
     semantic = [("c", 0.9), ("d", 0.8)]
-    fused = dict(selectors.rank_fuse(lexical, semantic, k=60))
+    fused = dict(retrieval.rank_fuse(lexical, semantic, k=60))
     assert fused["c"] == pytest.approx(1 / 63 + 1 / 61)
     assert fused["a"] == pytest.approx(1 / 61 + 1 / 63)  # not in the two-item semantic list: rank 3
     assert fused["b"] == pytest.approx(1 / 62 + 1 / 63)
     assert fused["d"] == pytest.approx(1 / 64 + 1 / 62)  # not in the three-item lexical list: rank 4
-    assert [chunk_id for chunk_id, _ in selectors.rank_fuse(lexical, semantic)] == ["a", "c", "b", "d"]
+    assert [chunk_id for chunk_id, _ in retrieval.rank_fuse(lexical, semantic)] == ["a", "c", "b", "d"]
 
 
 def test_rank_fuse_does_not_reward_merely_being_in_both_lists():
@@ -287,7 +287,7 @@ def test_rank_fuse_does_not_reward_merely_being_in_both_lists():
     # "a" lexically beyond the one rank BM25 can tell them apart by, and it wins.
     lexical = [("a", 4.2)]
     semantic = [("b", 0.91), ("c", 0.90), ("a", 0.60)]
-    assert [chunk_id for chunk_id, _ in selectors.rank_fuse(lexical, semantic)] == ["b", "a", "c"]
+    assert [chunk_id for chunk_id, _ in retrieval.rank_fuse(lexical, semantic)] == ["b", "a", "c"]
 
 
 def test_rank_fuse_breaks_equal_sums_by_the_retrievers_confidence_not_by_id():
@@ -295,18 +295,18 @@ def test_rank_fuse_breaks_equal_sums_by_the_retrievers_confidence_not_by_id():
     # "z" leads its lexical list by a wide margin; "a" barely leads the semantic one.
     lexical = [("z", 10.0), ("m", 2.0), ("a", 1.5), ("q", 1.0)]
     semantic = [("a", 0.80), ("m", 0.79), ("z", 0.78), ("q", 0.50)]
-    fused = selectors.rank_fuse(lexical, semantic)
+    fused = retrieval.rank_fuse(lexical, semantic)
     assert fused[0][1] == fused[1][1]
     assert [chunk_id for chunk_id, _ in fused[:2]] == ["z", "a"]
     # The same order whichever way round the rankings come.
-    assert selectors.rank_fuse(semantic, lexical)[:2] == fused[:2]
+    assert retrieval.rank_fuse(semantic, lexical)[:2] == fused[:2]
 
 
 def test_rank_fuse_handles_empty_and_single_candidate_rankings():
-    assert selectors.rank_fuse([], []) == []
-    assert selectors.rank_fuse([("only", 3.0)], []) == [("only", pytest.approx(1 / 61))]
+    assert retrieval.rank_fuse([], []) == []
+    assert retrieval.rank_fuse([("only", 3.0)], []) == [("only", pytest.approx(1 / 61))]
     # All-equal scores: no division by zero, ties fall back to the id.
-    assert [c for c, _ in selectors.rank_fuse([("b", 1.0)], [("a", 1.0)])] == ["a", "b"]
+    assert [c for c, _ in retrieval.rank_fuse([("b", 1.0)], [("a", 1.0)])] == ["a", "b"]
 
 
 def _long_answer(seed: int) -> str:

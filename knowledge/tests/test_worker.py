@@ -11,7 +11,7 @@ import time
 import pytest
 
 from bench import processes
-from knowledge import selectors
+from knowledge import retrieval
 from knowledge.models import Chunk, KnowledgeDocument, KnowledgeSource
 from knowledge.tests.conftest import upload, wait_for
 from knowledge.tests.documents import pdf_decompression_bomb, pdf_encrypted, pdf_make, pdf_malformed
@@ -60,7 +60,7 @@ def test_a_pdf_a_page_and_a_broken_pdf_through_a_real_worker(api, tenant, site, 
     assert _settled(page, worker).status == "ready"
     failed = _settled(broken, worker)
     assert failed.status == "failed" and "damaged" in failed.error
-    passage = selectors.chunk_search(organization=tenant.organization, query="how long is the warranty")[0]
+    passage = retrieval.chunk_search(organization=tenant.organization, query="how long is the warranty")[0]
     assert passage.file_name == "manual.pdf"
 
 
@@ -123,9 +123,9 @@ def test_pdf_and_crawl_through_a_real_worker_and_hostile_pdfs_fail_alone(api, te
     assert "longer than the 3 s limit" in errors["endless"]
     assert _settled(after.json()["data"]["id"]).status == "ready"  # the worker kept serving
 
-    passage = selectors.chunk_search(organization=tenant.organization, query="how long is the warranty")[0]
+    passage = retrieval.chunk_search(organization=tenant.organization, query="how long is the warranty")[0]
     assert passage.file_name == "manual.pdf" and passage.page == 2
-    passage = selectors.chunk_search(organization=tenant.organization, query="feature 2 explained")[0]
+    passage = retrieval.chunk_search(organization=tenant.organization, query="feature 2 explained")[0]
     assert passage.url == site.url("/docs/2")
     listed = api.get("/api/v1/knowledge/files").json()["data"]["results"]
     assert {item["status"] for item in listed} == {"ready", "failed"}

@@ -1,4 +1,4 @@
-"""BM25 tokenizing from many threads at once, as a web process's threads do on concurrent turns."""
+"""Stemming from many threads at once, as a web process's threads do on concurrent turns."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import snowballstemmer
 
-from knowledge import lexical
+from knowledge import analysis
 
 
 def test_stemming_from_many_threads_at_once_gives_the_single_threaded_stems():
@@ -24,7 +24,7 @@ def test_stemming_from_many_threads_at_once_gives_the_single_threaded_stems():
 
     def stem_all() -> None:
         try:
-            results.append({word: lexical._stem.__wrapped__(word) for word in words})
+            results.append({word: analysis.stem.__wrapped__(word) for word in words})
         except BaseException as error:  # noqa: BLE001  (reported below, with the thread's error)
             failures.append(error)
 

@@ -1,0 +1,132 @@
+"""The one text analyser: how a question, a chunk or a passage becomes terms.
+
+Retrieval (BM25 in `knowledge.retrieval`) and the relevance gate (`chat.relevance`) both use
+it, so a word the gate looks for is the word retrieval matched: lower-cased words, stop words
+of the text's language dropped, each word reduced by that language's Snowball stemmer.
+
+`terms` is what BM25 indexes and searches. `content_terms` drops, on top, the words a
+visitor wraps a question in ("please", "tell me", "I need", "hola", "bitte"): they say
+nothing about what is asked, so the gate does not look for them in a passage.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import snowballstemmer
+
+DEFAULT_LANGUAGE = "en"
+# ISO 639-1 code -> Snowball stemmer name. The languages whose stop words ship in stopwords/.
+SNOWBALL_STEMMERS = {
+    "en": "english",
+    "es": "spanish",
+    "de": "german",
+    "fr": "french",
+    "pt": "portuguese",
+}
+LANGUAGES = tuple(SNOWBALL_STEMMERS)
+_STOP_WORD_FILES = Path(__file__).resolve().parent / "stopwords"
+
+
+def _stop_words_load(language: str) -> frozenset[str]:
+    return frozenset((_STOP_WORD_FILES / f"{language}.txt").read_text(encoding="utf-8").split())
+
+
+STOP_WORDS: dict[str, frozenset[str]] = {language: _stop_words_load(language) for language in LANGUAGES}
+
+# Words a visitor wraps a question in: dropped by `content_terms` (the relevance gate) only.
+_QUESTION_WRAPPERS = {
+    "en": """
+        can't cannot could he'd he'll he's here's how's i'd i'll i'm i've let's ought she'd she'll
+        that's there's they'd they'll they're they've we'd we'll we're we've what's when's where's
+        who's why's would please hi hello hey thanks thank tell know want need get got also just
+        like could would will shall may might must much many way ok okay yes anything something
+        someone anyone us
+    """,
+    "es": """
+        hola gracias por favor quiero quisiera necesito saber puedo puede pueden podría podrían
+        decir dime díganme algún alguien cómo
+    """,
+    "de": """
+        hallo danke bitte möchte möchten brauche wissen sagen können kannst könnten gibt es
+        irgendwie jemand
+    """,
+    "fr": """
+        bonjour salut merci plaît voudrais veux besoin savoir dire pouvez peux puis pourriez
+        quelquun quelque comment
+    """,
+    "pt": """
+        olá ola obrigado obrigada favor quero queria preciso saber dizer posso pode podem poderia
+        alguém algum como
+    """,
+}
+QUESTION_WRAPPERS: dict[str, frozenset[str]] = {
+    language: frozenset(words.split()) for language, words in _QUESTION_WRAPPERS.items()
+}
+
+_WORD = re.compile(r"\w+(?:'\w+)?", re.UNICODE)
+# French and Portuguese elide before a vowel (l'heure, d'achat, qu'il, d'água): the word is
+# what follows the apostrophe. English keeps the apostrophe's word whole (don't, customer's).
+_ELIDED = re.compile(r"^(?:l|d|j|m|n|s|t|c|qu|jusqu|lorsqu|puisqu|quoiqu)'", re.UNICODE)
+_ELIDING_LANGUAGES = frozenset({"fr", "pt"})
+# A Snowball stemmer keeps the word being stemmed in its own fields: one shared by a web
+# process's threads raised IndexError (a 500) on concurrent chat turns. One per thread.
+_stemmers = threading.local()
+
+
+def language_supported(language: str | None) -> str:
+    """`language` if the analyser has its stemmer and stop words, else the default (English)."""
+    return language if language in SNOWBALL_STEMMERS else DEFAULT_LANGUAGE
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """`word` (lower-case) reduced by `language`'s Snowball stemmer: refunds, refunded -> refund."""
+    stemmers = getattr(_stemmers, "by_language", None)
+    if stemmers is None:
+        stemmers = _stemmers.by_language = {}
+    stemmer = stemmers.get(language)
+    if stemmer is None:
+        stemmer = stemmers[language] = snowballstemmer.stemmer(SNOWBALL_STEMMERS[language])
+    return stemmer.stemWord(word)
+
+
+def _words(text: str, language: str) -> list[tuple[str, str]]:
+    """(token, word) for each word of `text` that is not one of `language`'s stop words: the
+    lower-cased token as written (it's) and the word without apostrophes (its)."""
+    stop_words = STOP_WORDS[language]
+    lowered = (text or "").lower()
+    if language != DEFAULT_LANGUAGE:
+        lowered = lowered.replace("’", "'")
+    words = []
+    for match in _WORD.finditer(lowered):
+        token = match.group()
+        if language in _ELIDING_LANGUAGES and "'" in token:
+            token = _ELIDED.sub("", token)
+        word = token.replace("'", "")
+        if token in stop_words or word in stop_words:
+            continue
+        if word.isdigit() and len(word) > 12:
+            continue  # long numbers (ids, phone numbers) only add noise
+        words.append((token, word))
+    return words
+
+
+def terms(text: str, *, language: str = DEFAULT_LANGUAGE) -> list[str]:
+    """Stemmed terms of `text` in order, stop words dropped: what BM25 indexes and searches."""
+    language = language_supported(language)
+    return [stem(word, language) for _token, word in _words(text, language)]
+
+
+def content_terms(text: str, *, language: str = DEFAULT_LANGUAGE) -> list[str]:
+    """`terms` without the words a question is wrapped in (greetings, please, I need, tell me)."""
+    language = language_supported(language)
+    wrappers = QUESTION_WRAPPERS[language]
+    return [
+        stem(word, language)
+        for token, word in _words(text, language)
+        if token not in wrappers and word not in wrappers
+    ]

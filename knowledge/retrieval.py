@@ -1,0 +1,441 @@
+"""Retrieval: the pipeline that finds the passages of an organization's knowledge for a question.
+
+One function is called from outside, `chunk_search`; the stages it runs, in order:
+1. **query analysis** (`query_analyse`): the question's terms through the one text analyser
+   (`knowledge.analysis`: stop words, Snowball stems);
+2. **lexical** (`lexical_query_build`, `lexical_ranking`): BM25 inside Postgres as sparse
+   vectors (the weighting below), pruned to rare-term candidates in large organizations;
+3. **vector** (`vector_ranking`): the question's embedding against the chunks' through
+   pgvector's HNSW index (iterative scan, `HNSW_EF_SEARCH`), or exactly in small organizations;
+4. **fusion** (`rank_fuse`): reciprocal-rank fusion of the two rankings;
+5. **snippets** (`passages_build`, `snippet_make`): the ranked chunks as `Passage`s with the
+   stretch of text that best matches the question.
+
+BM25 as sparse vectors. A chunk's `lexical` vector holds, for each (hashed) term, its BM25
+term weight
+    tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avgdl))
+and a query's vector holds each query term's IDF from the organization's term statistics
+    ln(1 + (N - df + 0.5) / (df + 0.5)).
+Their inner product is the BM25 score, which pgvector ranks with `<#>`. IDF lives on the
+query side so it follows the corpus as it grows; avgdl is fixed when a chunk is weighted
+(the organization's average at that time), which is BM25 with a slightly stale
+normaliser, and `lexical_reweight` refreshes it when the average drifts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import zlib
+from collections import Counter, defaultdict
+from contextlib import nullcontext
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import IntegerField, Value
+from pgvector import SparseVector
+
+from core import timing
+from core.errors import UpstreamError, ValidationFailed
+from knowledge import analysis
+from knowledge.embeddings import embedder_get, query_embed
+from knowledge.models import LEXICAL_DIMENSIONS, Chunk, CorpusStatistic, KnowledgeSource, TermStatistic
+from knowledge.types import Passage
+
+logger = logging.getLogger(__name__)
+
+SEARCH_MODES = ("hybrid", "lexical", "vector")
+CANDIDATES = 50  # per retriever, before fusion
+RRF_K = 60
+MAX_K = 100
+MAX_QUERY_CHARS = 2000
+SNIPPET_CHARS = 300
+HNSW_EF_SEARCH = 100
+# BM25's parameters.
+K1 = 1.5
+B = 0.75
+# In organizations larger than settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS (default 5,000),
+# BM25 ranks a bounded candidate set instead of every chunk: the chunks holding the query's
+# rarest terms, found through the GIN index on `terms`. Terms are taken rarest first while
+# their summed document frequencies stay within the candidate budget (the larger of
+# settings.KNOWLEDGE_LEXICAL_CANDIDATES and CANDIDATE_SHARE of the organization's chunks);
+# the rarest term is always taken. Rare terms carry most of a BM25 score, and the semantic
+# retriever covers what the pruned lexical side misses (docs/knowledge.md has the measured
+# cost in quality).
+CANDIDATE_SHARE = 0.02
+
+
+# --- BM25 weights (shared with indexing) ------------------------------------------------
+@lru_cache(maxsize=200_000)
+def term_dimension(term: str) -> int:
+    return zlib.crc32(term.encode("utf-8")) % LEXICAL_DIMENSIONS
+
+
+def term_counts(text: str, *, language: str = analysis.DEFAULT_LANGUAGE) -> Counter[int]:
+    """Hashed term frequencies of `text` (term dimension -> count)."""
+    return Counter(term_dimension(term) for term in analysis.terms(text, language=language))
+
+
+def document_weights(counts: Counter[int], *, average_length: float) -> dict[int, float]:
+    length = sum(counts.values())
+    if not length:
+        return {}
+    average_length = average_length or float(length)
+    norm = K1 * (1 - B + B * length / average_length)
+    return {dimension: tf * (K1 + 1) / (tf + norm) for dimension, tf in counts.items()}
+
+
+def inverse_document_frequency(*, chunk_count: int, document_frequency: int) -> float:
+    return math.log(1 + (chunk_count - document_frequency + 0.5) / (document_frequency + 0.5))
+
+
+# --- 1. query analysis --------------------------------------------------------------------
+@dataclass(frozen=True)
+class QueryAnalysis:
+    text: str  # the question as searched (stripped, at most MAX_QUERY_CHARS)
+    language: str  # the analyser's language for it (ISO 639-1)
+    counts: Counter[int]  # its hashed BM25 terms (term dimension -> count)
+
+
+def query_analyse(query: str) -> QueryAnalysis:
+    """The question as the retrievers see it: its text and its BM25 terms."""
+    text = (query or "").strip()[:MAX_QUERY_CHARS]
+    language = analysis.DEFAULT_LANGUAGE
+    return QueryAnalysis(text=text, language=language, counts=term_counts(text, language=language))
+
+
+# --- 2. lexical: BM25 as sparse vectors ---------------------------------------------------
+def scope_sql(*, organization, assistant) -> tuple[str, list]:
+    if assistant is None:
+        return "organization_id = %s AND assistant_id IS NULL", [organization.pk]
+    return "organization_id = %s AND (assistant_id IS NULL OR assistant_id = %s)", [
+        organization.pk,
+        assistant.pk,
+    ]
+
+
+@dataclass(frozen=True)
+class LexicalQuery:
+    vector: SparseVector
+    rare_terms: list[int]  # candidates hold one of these; empty = rank every chunk of the organization
+    chunk_count: int
+
+
+# The corpus row's place in `corpus_statistics`' union; real terms are hashes >= 0.
+_CHUNK_COUNT_TERM = -1
+
+
+def corpus_statistics(*, organization, terms: list[int]) -> tuple[int, dict[int, int]]:
+    """(the organization's chunk count, each of `terms`' document frequency) in one query: a
+    search needs both before it ranks (the count also picks exact or HNSW vector search)."""
+    chunk_count = (
+        CorpusStatistic.objects.for_organization(organization)
+        .annotate(term=Value(_CHUNK_COUNT_TERM, output_field=IntegerField()))
+        .values_list("term", "chunk_count")
+    )
+    if not terms:
+        return next(iter(chunk_count), (None, 0))[1], {}
+    rows = chunk_count.union(
+        TermStatistic.objects.for_organization(organization)
+        .filter(term__in=terms)
+        .values_list("term", "document_frequency"),
+        all=True,
+    )
+    frequencies = dict(rows)
+    return frequencies.pop(_CHUNK_COUNT_TERM, 0), frequencies
+
+
+def lexical_query_build(
+    *, counts: dict[int, int], chunk_count: int, frequencies: dict[int, int]
+) -> LexicalQuery | None:
+    if not counts or not chunk_count:
+        return None
+    weights = {
+        term: count
+        * inverse_document_frequency(chunk_count=chunk_count, document_frequency=frequencies[term])
+        for term, count in counts.items()
+        if frequencies.get(term)
+    }
+    if not weights:
+        return None
+    rare_terms = []
+    if chunk_count > settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS:
+        budget = max(settings.KNOWLEDGE_LEXICAL_CANDIDATES, CANDIDATE_SHARE * chunk_count)
+        covered = 0
+        for term in sorted(weights, key=lambda term: (frequencies[term], term)):
+            if rare_terms and covered + frequencies[term] > budget:
+                break
+            rare_terms.append(term)
+            covered += frequencies[term]
+        rare_terms.sort()
+    return LexicalQuery(
+        vector=SparseVector(weights, LEXICAL_DIMENSIONS), rare_terms=rare_terms, chunk_count=chunk_count
+    )
+
+
+def query_vector_lexical(*, organization, query: str) -> LexicalQuery | None:
+    """BM25's query side: each query term's IDF (times its count in the query)."""
+    counts = query_analyse(query).counts
+    if not counts:
+        return None
+    chunk_count, frequencies = corpus_statistics(organization=organization, terms=list(counts))
+    return lexical_query_build(counts=counts, chunk_count=chunk_count, frequencies=frequencies)
+
+
+def lexical_ranking(
+    *, organization, assistant, lexical_query: LexicalQuery | None, limit: int
+) -> list[tuple[str, float]]:
+    if lexical_query is None:
+        return []
+    scope, params = scope_sql(organization=organization, assistant=assistant)
+    vector = lexical_query.vector.to_text()
+    prune = ""
+    if lexical_query.rare_terms:
+        prune = "AND terms && %s::int[] "
+        params = [*params, lexical_query.rare_terms]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, score FROM (SELECT id, (lexical <#> %s::sparsevec) * -1 AS score FROM knowledge_chunk "  # noqa: S608
+            f"WHERE {scope} {prune}ORDER BY lexical <#> %s::sparsevec LIMIT %s) ranked WHERE score > 0",
+            [vector, *params, vector, limit],
+        )
+        return [(str(chunk_id), float(score)) for chunk_id, score in cursor.fetchall()]
+
+
+# --- 3. vector: pgvector HNSW (or exact in small organizations) ----------------------------
+def vector_ranking(
+    *, organization, assistant, vector: list[float], model: str, limit: int, exact: bool = False
+) -> list[tuple[str, float]]:
+    dimensions = int(len(vector))
+    scope, params = scope_sql(organization=organization, assistant=assistant)
+    literal = "[" + ",".join(repr(float(value)) for value in vector) + "]"
+    distance_sql = f"(embedding::vector({dimensions})) <=> %s::vector({dimensions})"
+    if exact:
+        # A small organization in a large table: comparing its own rows (found through the
+        # organization index) is faster than walking the shared HNSW graph past everyone
+        # else's, and exact. Ordering by `distance + 0` is an expression the HNSW index
+        # cannot serve, so the planner sorts the organization's rows instead: one statement,
+        # where `SET LOCAL enable_indexscan = off` needed a transaction (four round trips).
+        order, settings_sql = f"({distance_sql}) + 0", []
+    else:
+        # The organization filter is applied while the HNSW index is walked (pgvector 0.8
+        # iterative scans), so a small tenant among large ones still gets its top matches.
+        order = distance_sql
+        settings_sql = [
+            ("SET LOCAL hnsw.iterative_scan = relaxed_order", []),
+            ("SET LOCAL hnsw.ef_search = %s", [max(HNSW_EF_SEARCH, limit)]),
+        ]
+    with transaction.atomic() if settings_sql else nullcontext(), connection.cursor() as cursor:
+        for statement, statement_params in settings_sql:
+            cursor.execute(statement, statement_params)
+        cursor.execute(
+            f"SELECT id, distance FROM (SELECT id, {distance_sql} "  # noqa: S608
+            f"AS distance FROM knowledge_chunk WHERE {scope} AND embedding_model = %s "
+            f"AND embedding_dimensions = {dimensions} "
+            f"ORDER BY {order} LIMIT %s) found "
+            "ORDER BY distance",
+            [literal, *params, model, literal, limit],
+        )
+        return [(str(chunk_id), 1.0 - float(distance)) for chunk_id, distance in cursor.fetchall()]
+
+
+# --- 4. fusion --------------------------------------------------------------------------
+def rank_fuse(*rankings: list[tuple[str, float]], k: int = RRF_K) -> list[tuple[str, float]]:
+    """Reciprocal-rank fusion of best-first rankings: a candidate scores the sum of 1 / (k + rank).
+
+    RRF is defined over complete rankings, and a retriever returns only its top few. A
+    candidate one retriever did not return ranks somewhere below all that it did, so it counts
+    at the rank just after that list's last entry, not as absent: absent would hand a chunk
+    that both lists happen to hold (say 2nd and 9th) a lead over one the other retriever put
+    first. For a lexical list that ends because no other chunk shares a query term this is the
+    exact (tied) rank; for a truncated list it is the best rank the chunk could have.
+
+    Equal sums are common (ranked 1st and 3rd against 3rd and 1st) and go to the candidate
+    the retrievers were surer of: each list's scores min-max normalised and summed. Then to
+    the lower id, so the order never depends on chance.
+    """
+    fused: defaultdict[str, float] = defaultdict(float)
+    confidence: defaultdict[str, float] = defaultdict(float)
+    candidates = {chunk_id for ranking in rankings for chunk_id, _score in ranking}
+    for ranking in rankings:
+        if not ranking:
+            continue
+        scores = [score for _chunk_id, score in ranking]
+        low, spread = min(scores), max(scores) - min(scores)
+        ranks = {chunk_id: rank for rank, (chunk_id, _score) in enumerate(ranking, start=1)}
+        for chunk_id in candidates:
+            fused[chunk_id] += 1.0 / (k + ranks.get(chunk_id, len(ranking) + 1))
+        for chunk_id, score in ranking:
+            confidence[chunk_id] += (score - low) / spread if spread else 1.0
+    order = sorted(fused, key=lambda chunk_id: (-round(fused[chunk_id], 12), -confidence[chunk_id], chunk_id))
+    return [(chunk_id, fused[chunk_id]) for chunk_id in order]
+
+
+# --- 5. passages and snippets -------------------------------------------------------------
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def snippet_make(
+    *, content: str, query: str, limit: int = SNIPPET_CHARS, language: str = analysis.DEFAULT_LANGUAGE
+) -> str:
+    """The stretch of `content` (whole sentences where possible) that shares most terms with the query."""
+    text = " ".join(content.split())
+    if len(text) <= limit:
+        return text
+    query_terms = set(analysis.terms(query, language=language))
+    sentences = [sentence for sentence in _SENTENCE_SPLIT.split(content) if sentence.strip()]
+    best_index, best_hits = 0, -1
+    for index, sentence in enumerate(sentences):
+        hits = len(query_terms.intersection(analysis.terms(sentence, language=language)))
+        if hits > best_hits:
+            best_index, best_hits = index, hits
+    pieces: list[str] = []
+    length = 0
+    for sentence in sentences[best_index:]:
+        sentence = " ".join(sentence.split())
+        if length + len(sentence) + 1 > limit:
+            break
+        pieces.append(sentence)
+        length += len(sentence) + 1
+    snippet = " ".join(pieces)
+    if not snippet:
+        snippet = " ".join(sentences[best_index].split())
+    if len(snippet) > limit:
+        cut = snippet.rfind(" ", 0, limit - 1)
+        snippet = snippet[: cut if cut > limit // 2 else limit - 1].rstrip() + "…"
+    return snippet
+
+
+def passages_build(*, ranked: list[tuple[str, float]], query: str, embedder_name: str = "") -> list[Passage]:
+    if not ranked:
+        return []
+    chunks = {
+        str(chunk.pk): chunk
+        for chunk in Chunk.objects.unscoped()
+        .filter(pk__in=[chunk_id for chunk_id, _ in ranked])
+        .select_related("source")
+        .only(
+            "id",
+            "title",
+            "url",
+            "page",
+            "content",
+            "heading",
+            "embedding",
+            "embedding_model",
+            "source__id",
+            "source__kind",
+            "source__title",
+            "source__url",
+            "source__file_name",
+            "source__question",
+            "source__answer",
+        )
+    }
+    passages = []
+    for chunk_id, score in ranked:
+        chunk = chunks.get(chunk_id)
+        if chunk is None:  # deleted between the ranking and this read
+            continue
+        source = chunk.source
+        is_qa = source.kind == KnowledgeSource.Kind.QA
+        passages.append(
+            Passage(
+                source_id=source.pk,
+                chunk_id=chunk.pk,
+                source_type=source.kind,
+                title=source.question
+                if is_qa
+                else (chunk.title or source.title or chunk.url or source.file_name),
+                url=chunk.url or source.url,
+                file_name=source.file_name,
+                page=chunk.page,
+                content=chunk.content,
+                snippet=(
+                    source.answer
+                    if is_qa and len(source.answer) <= SNIPPET_CHARS
+                    else snippet_make(content=source.answer if is_qa else chunk.content, query=query)
+                ),
+                score=score,
+                question=source.question if is_qa else "",
+                answer=source.answer if is_qa else "",
+                embedding=(
+                    tuple(float(value) for value in chunk.embedding)
+                    if embedder_name
+                    and chunk.embedding_model == embedder_name
+                    and chunk.embedding is not None
+                    else None
+                ),
+            )
+        )
+    return passages
+
+
+# --- the pipeline ----------------------------------------------------------------------------
+def chunk_search(
+    *, organization, assistant=None, query: str, k: int = 5, mode: str = "hybrid"
+) -> list[Passage]:
+    """The best `k` passages of the organization's knowledge for `query`, best first.
+
+    `assistant=None` searches the organization-wide knowledge; with an assistant, its own
+    sources are searched too. `mode`: "hybrid" (default: BM25 and vectors fused by
+    reciprocal rank), "lexical" (BM25 only) or "vector" (embeddings only).
+    """
+    if mode not in SEARCH_MODES:
+        raise ValidationFailed(f"mode must be one of {', '.join(SEARCH_MODES)}.")
+    k = max(1, min(int(k), MAX_K))
+    if not (query or "").strip():
+        return []
+    embedder = embedder_get() if mode in ("hybrid", "vector") else None
+    analysed = query_analyse(query)
+    query_embedding = _query_embedding(embedder=embedder, text=analysed.text, required=mode == "vector")
+    counts = analysed.counts if mode in ("hybrid", "lexical") else Counter()
+    limit = max(CANDIDATES, k)
+    scope = {"organization": organization, "assistant": assistant}
+    with timing.phase("retrieve"):
+        chunk_count, frequencies = corpus_statistics(organization=organization, terms=list(counts))
+        lexical = lexical_ranking(
+            **scope,
+            lexical_query=lexical_query_build(
+                counts=counts, chunk_count=chunk_count, frequencies=frequencies
+            ),
+            limit=limit,
+        )
+        vector = (
+            vector_ranking(
+                **scope,
+                vector=query_embedding,
+                model=embedder.name,
+                limit=limit,
+                exact=chunk_count <= settings.KNOWLEDGE_VECTOR_EXACT_MAX_CHUNKS,
+            )
+            if query_embedding is not None
+            else []
+        )
+        if mode == "lexical":
+            ranked = lexical[:k]
+        elif mode == "vector":
+            ranked = vector[:k]
+        else:
+            ranked = rank_fuse(lexical, vector)[:k]
+        return passages_build(
+            ranked=ranked, query=analysed.text, embedder_name=embedder.name if embedder else ""
+        )
+
+
+def _query_embedding(*, embedder, text: str, required: bool) -> list[float] | None:
+    """The question's embedding; None without an embedder, or when embedding failed and the
+    search can fall back to lexical retrieval alone (hybrid)."""
+    if embedder is None:
+        return None
+    with timing.phase("embed"):
+        try:
+            return query_embed(embedder=embedder, text=text)
+        except UpstreamError:
+            if required:
+                raise
+            logger.warning("query embedding failed; answering from lexical retrieval only")
+            return None
