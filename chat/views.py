@@ -71,6 +71,28 @@ class InboxMixin(OrganizationMixin):
         except NotFound:
             raise Http404("Not found.") from None
 
+    def inbox_filters(self) -> tuple[InboxFilterForm, dict]:
+        """The filter form from the query string and the `conversation_list` criteria it gives:
+        the inbox list and its CSV export (whose link carries the same query) select alike."""
+        filters = InboxFilterForm(
+            self.request.GET or None,
+            assistants=assistant_selectors.assistant_list(organization=self.organization),
+        )
+        if not filters.is_valid():
+            return filters, {}
+        data = filters.cleaned_data
+        return filters, {
+            "assistant": data["assistant"],
+            "handoff_status": data["status"] or None,
+            "kind": data["kind"] or None,
+            "unanswered": data["unanswered"] or None,
+            "feedback": data["feedback"] or None,
+            "date_from": data["date_from"],
+            "date_to": data["date_to"],
+            "search": data["q"] or None,
+            "assigned_to": self.request.user if data["mine"] else None,
+        }
+
 
 class InboxView(InboxMixin, TemplateView):
     """The conversation list with its filters; with a `pk`, that conversation beside it."""
@@ -79,24 +101,7 @@ class InboxView(InboxMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        filters = InboxFilterForm(
-            self.request.GET or None,
-            assistants=assistant_selectors.assistant_list(organization=self.organization),
-        )
-        criteria = {}
-        if filters.is_valid():
-            data = filters.cleaned_data
-            criteria = {
-                "assistant": data["assistant"],
-                "handoff_status": data["status"] or None,
-                "kind": data["kind"] or None,
-                "unanswered": data["unanswered"] or None,
-                "feedback": data["feedback"] or None,
-                "date_from": data["date_from"],
-                "date_to": data["date_to"],
-                "search": data["q"] or None,
-                "assigned_to": self.request.user if data["mine"] else None,
-            }
+        filters, criteria = self.inbox_filters()
         conversations = selectors.conversation_list(organization=self.organization, **criteria)
         conversation = self.get_conversation() if "pk" in self.kwargs else None
         page_obj = paginate(self.request, conversations)
@@ -158,22 +163,7 @@ class InboxExportView(InboxMixin, View):
     max_conversations = 2000
 
     def get(self, request):
-        filters = InboxFilterForm(
-            request.GET or None, assistants=assistant_selectors.assistant_list(organization=self.organization)
-        )
-        criteria = {}
-        if filters.is_valid():
-            data = filters.cleaned_data
-            criteria = {
-                "assistant": data["assistant"],
-                "handoff_status": data["status"] or None,
-                "kind": data["kind"] or None,
-                "unanswered": data["unanswered"] or None,
-                "feedback": data["feedback"] or None,
-                "date_from": data["date_from"],
-                "date_to": data["date_to"],
-                "search": data["q"] or None,
-            }
+        _filters, criteria = self.inbox_filters()
         conversations = selectors.conversation_list(organization=self.organization, **criteria)[
             : self.max_conversations
         ]

@@ -45,10 +45,6 @@ def membership_list_for_user(*, user) -> QuerySet[Membership]:
     return Membership.objects.unscoped().filter(user=user).select_related("organization")
 
 
-def membership_get(*, organization: Organization, user) -> Membership | None:
-    return Membership.objects.for_organization(organization).filter(user=user).first()
-
-
 def membership_list(*, organization: Organization) -> QuerySet[Membership]:
     return Membership.objects.for_organization(organization).select_related("user").order_by("user__email")
 

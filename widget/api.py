@@ -10,7 +10,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.cache_guard import CacheUnavailable, cache_call
-from core.errors import NotFound
 from organizations import audit as audit_log
 from organizations import budgets
 from organizations import selectors as organization_selectors
@@ -92,10 +91,7 @@ class WidgetDetailApi(_WidgetSerializing, OrganizationGenericAPIView):
     serializer_class = WidgetSerializer
 
     def _widget(self, pk) -> Widget:
-        widget = selectors.widget_get(organization=self.organization, widget_id=pk)
-        if widget is None:
-            raise NotFound("Widget not found.")
-        return widget
+        return selectors.widget_get(organization=self.organization, widget_id=pk)
 
     @extend_schema(operation_id="widgets_retrieve", responses=WidgetSerializer)
     def get(self, request, pk):
@@ -134,8 +130,6 @@ class WidgetConfigApi(OrganizationAPIView):
     @extend_schema(operation_id="widgets_config", responses=WidgetPublicConfigSerializer)
     def get(self, request, pk):
         widget = selectors.widget_get(organization=self.organization, widget_id=pk)
-        if widget is None:
-            raise NotFound("Widget not found.")
         response = Response(selectors.widget_public_config(widget=widget))
         response["Cache-Control"] = "private, max-age=60"
         return response

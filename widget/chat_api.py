@@ -7,7 +7,6 @@ Routed under the API (`supportai/urls.py`), beside `/api/v1/`.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 from drf_spectacular.types import OpenApiTypes
@@ -17,11 +16,10 @@ from rest_framework.response import Response
 from chat import services as chat_services
 from chat.api import idempotency_key
 from chat.models import Message
-from core.errors import NotFound, ValidationFailed
+from core.errors import ValidationFailed
 from supportai.api.renderers import PlainJSONRenderer
 from supportai.api.views import OrganizationAPIView
 from widget import selectors
-from widget.models import Widget
 from widget.serializers import (
     WidgetChatConfigSerializer,
     WidgetChatRequestSerializer,
@@ -39,13 +37,6 @@ def iso_millis(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _widget(organization, widget_id) -> Widget:
-    widget = selectors.widget_get(organization=organization, widget_id=widget_id)
-    if widget is None:
-        raise NotFound("Widget not found.")
-    return widget
-
-
 class WidgetChatApi(OrganizationAPIView):
     """`POST /api/widget/chat`: bearer API key, answers `{id, message, timestamp}`."""
 
@@ -61,11 +52,7 @@ class WidgetChatApi(OrganizationAPIView):
         serializer = WidgetChatRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            widget_id = uuid.UUID(data["widgetId"])
-        except ValueError:
-            raise NotFound("Widget not found.") from None
-        widget = _widget(self.organization, widget_id)
+        widget = selectors.widget_get(organization=self.organization, widget_id=data["widgetId"])
         conversation = chat_services.widget_conversation_get_or_create(
             organization=self.organization, widget=widget, session_id=data.get("sessionId") or ""
         )
@@ -123,7 +110,7 @@ class WidgetChatConfigApi(OrganizationAPIView):
             raise ValidationFailed(
                 "Missing required parameter: widgetId.", details={"widgetId": ["Required."]}
             )
-        widget = _widget(self.organization, widget_id)
+        widget = selectors.widget_get(organization=self.organization, widget_id=widget_id)
         return Response(_config(selectors.widget_public_config(widget=widget)))
 
 
@@ -151,7 +138,7 @@ class WidgetChatScrapeApi(OrganizationAPIView):
         widget = None
         widget_id = serializer.validated_data.get("widgetId")
         if widget_id:
-            widget = _widget(self.organization, widget_id)
+            widget = selectors.widget_get(organization=self.organization, widget_id=widget_id)
         page = knowledge_services.page_scrape(organization=self.organization, url=url)
         page_url, title = _field(page, "url") or url, _field(page, "title") or ""
         if widget is not None:

@@ -5,6 +5,7 @@ import uuid
 from django.db.models import QuerySet
 from django.utils.html import escape
 
+from core.errors import NotFound
 from organizations import selectors as organization_selectors
 from organizations.models import Organization
 from organizations.selectors import api_key_widget_facing
@@ -16,7 +17,7 @@ def widget_list(*, organization: Organization) -> QuerySet[Widget]:
     return Widget.objects.for_organization(organization).select_related("assistant")
 
 
-def widget_get(*, organization: Organization, widget_id) -> Widget | None:
+def widget_find(*, organization: Organization, widget_id) -> Widget | None:
     """The organization's widget, or None (also for ids that are not UUIDs)."""
     try:
         widget_uuid = uuid.UUID(str(widget_id))
@@ -25,7 +26,16 @@ def widget_get(*, organization: Organization, widget_id) -> Widget | None:
     return widget_list(organization=organization).filter(pk=widget_uuid).first()
 
 
-def widget_get_public(*, widget_id) -> Widget | None:
+def widget_get(*, organization: Organization, widget_id) -> Widget:
+    """The organization's widget, or NotFound (the same for another organization's or a
+    malformed id)."""
+    widget = widget_find(organization=organization, widget_id=widget_id)
+    if widget is None:
+        raise NotFound("Widget not found.")
+    return widget
+
+
+def widget_find_public(*, widget_id) -> Widget | None:
     """An active widget by id alone, for its public hosted page (the id is unguessable and
     the page shows only what the widget shows anyway)."""
     try:
@@ -73,7 +83,7 @@ def widget_origin_allowed(*, organization: Organization, widget_id, origin: str 
     all the organization's active widgets. In both cases an empty list means anywhere.
     """
     if widget_id:
-        widget = widget_get(organization=organization, widget_id=widget_id)
+        widget = widget_find(organization=organization, widget_id=widget_id)
         if widget is None:
             return False
         return origin_allowed(origin=origin, allowed_domains=widget.allowed_domains or [])

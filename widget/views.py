@@ -21,13 +21,13 @@ from django.views.decorators.http import require_safe
 from django.views.generic import FormView, TemplateView
 
 from assistants import selectors as assistant_selectors
-from core.errors import ApplicationError
+from core.errors import ApplicationError, NotFound
 from organizations import selectors as organization_selectors
 from organizations.selectors import api_key_widget_facing
 from supportai.dashboard import OrganizationMixin, form_error_apply, lines, paginate
 from widget import selectors, services
 from widget.forms import WidgetCreateForm, WidgetForm
-from widget.selectors import widget_get_public
+from widget.selectors import widget_find_public
 from widget.tokens import widget_token_issue
 
 WIDGET_SOURCE = "widget/widget.js"
@@ -101,7 +101,7 @@ def widget_frame(request: HttpRequest, pk) -> HttpResponse:
     Only the widget's allowed domains may frame it (`frame-ancestors`), and the page itself
     may load nothing but our script and talk to nothing but our API.
     """
-    widget = widget_get_public(widget_id=pk)
+    widget = widget_find_public(widget_id=pk)
     api_key = api_key_widget_facing(organization=widget.organization) if widget else None
     if widget is None or api_key is None:
         raise Http404("No such widget")
@@ -138,10 +138,10 @@ class WidgetMixin(OrganizationMixin):
     nav = "widget"
 
     def get_widget(self):
-        widget = selectors.widget_get(organization=self.organization, widget_id=self.kwargs["pk"])
-        if widget is None:
-            raise Http404("Not found.")
-        return widget
+        try:
+            return selectors.widget_get(organization=self.organization, widget_id=self.kwargs["pk"])
+        except NotFound:
+            raise Http404("Not found.") from None
 
     def assistants(self):
         return assistant_selectors.assistant_list(organization=self.organization)

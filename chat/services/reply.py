@@ -5,9 +5,12 @@ nothing: the client gets 502/503/504 in the error shape and can simply retry (wi
 same `Idempotency-Key`, the retry answers the stored question instead of storing it twice).
 
 Metered providers (litellm; not the offline answerer) are gated by the organization's
-daily token budget: once today's usage (UTC) reaches it, the question is stored, no call
-is made and the client gets 429 with `Retry-After` = seconds to 00:00 UTC. Every metered
-call's usage is added to the day's meter as soon as the provider returns.
+daily token budget (`chat.llm.metering`): once today's usage (UTC) reaches it, the question
+is stored, no call is made and the client gets 429 with `Retry-After` = seconds to 00:00
+UTC. Every metered call's usage is added to the day's meter as soon as the provider returns.
+
+`message_post` and `message_post_stream` are one turn (`_turn_open`, `_answer_settled`,
+`_answering`) that ends in the model's answer, whole or streamed.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from chat.llm import (
     ProviderError,
     ProviderOverloaded,
     ProviderTimeout,
+    metering,
     provider_get,
 )
 from chat.models import Conversation, Message
@@ -50,8 +54,6 @@ from core.errors import (
     UpstreamTimeout,
     ValidationFailed,
 )
-from organizations import selectors as organization_selectors
-from organizations import services as organization_services
 from supportai.concurrency import Cap, CapReached, slots_held
 
 logger = logging.getLogger(__name__)
@@ -400,10 +402,15 @@ def _answer_store(
     return answer
 
 
-def _failed(question: Message, error: ProviderError) -> Exception:
-    """Marks the question as unanswered (for now) and returns the API error to raise."""
+def _question_failed(question: Message) -> None:
+    """Unanswered (for now): kept, and answered by a retry with the same Idempotency-Key."""
     question.status = Message.Status.FAILED
     question.save(update_fields=["status"])
+
+
+def _failed(question: Message, error: ProviderError) -> Exception:
+    """Marks the question as unanswered (for now) and returns the API error to raise."""
+    _question_failed(question)
     if isinstance(error, ProviderTimeout):
         return UpstreamTimeout(
             "The language model did not answer in time; your message was saved, please retry."
@@ -422,23 +429,15 @@ def _failed(question: Message, error: ProviderError) -> Exception:
 # --- the daily LLM budget --------------------------------------------------------------------
 
 
-def _metered(provider) -> bool:
-    return getattr(provider, "metered", True)  # an unknown provider is assumed to cost money
-
-
 def _budget_ensure(*, conversation: Conversation, question: Message) -> None:
     """Refuses (429, question kept as failed) when the organization's budget is used up.
 
     Checked before retrieval and the provider call, so a drained budget costs neither.
     """
-    organization = conversation.organization
-    if organization.llm_daily_token_budget is None:  # unlimited
+    status = metering.budget_exhausted(organization=conversation.organization)
+    if status is None:
         return
-    status = organization_selectors.llm_budget_status(organization=organization)
-    if not status.exhausted:
-        return
-    question.status = Message.Status.FAILED
-    question.save(update_fields=["status"])
+    _question_failed(question)
     raise BudgetExhausted(
         "This organization's daily AI budget is used up; it resets at 00:00 UTC.",
         details={"retry_after": status.resets_in, "message_id": str(question.pk)},
@@ -476,8 +475,7 @@ def _llm_turn_slot(*, conversation: Conversation, question: Message, remote: boo
         try:
             stack.enter_context(slots_held(caps=caps, lease_seconds=lease_seconds))
         except CapReached as refused:
-            question.status = Message.Status.FAILED
-            question.save(update_fields=["status"])
+            _question_failed(question)
             data = {"retry_after": LLM_RETRY_AFTER_SECONDS, "message_id": str(question.pk)}
             if refused.cap is caps[0]:
                 raise TooManyConcurrent(
@@ -491,27 +489,39 @@ def _llm_turn_slot(*, conversation: Conversation, question: Message, remote: boo
         yield
 
 
-def _usage_record(*, conversation: Conversation, plan: TurnPlan, completion: Completion) -> None:
-    if not completion.prompt_tokens and not completion.completion_tokens:
-        # A provider that reports no usage is metered by estimate, never for free.
-        completion = _estimated(plan, completion.content)
-    organization_services.llm_usage_record(
-        organization=conversation.organization,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        cost=completion.cost,
-    )
+@dataclass(frozen=True)
+class _Answering:
+    provider: object
+    metered: bool
+    plan: TurnPlan
+    started: float
+
+    def usage_record(self, *, conversation: Conversation, completion: Completion) -> None:
+        if self.metered:
+            metering.usage_record(
+                organization=conversation.organization, request=self.plan.request, completion=completion
+            )
+
+    def estimate(self, text: str) -> Completion:
+        return metering.usage_estimate(request=self.plan.request, text=text)
 
 
-def _estimated(plan: TurnPlan, text: str) -> Completion:
-    """Usage of a stream that ended before the provider reported its own (~4 chars a token)."""
-    return Completion(
-        content=text,
-        model=plan.request.model,
-        prompt_tokens=sum(len(message.content) for message in plan.request.messages) // 4,
-        completion_tokens=max(1, len(text) // 4),
-        knows=False,
-    )
+@contextmanager
+def _answering(
+    *, conversation: Conversation, question: Message, rules: prompts.CompanyRules, verified: bool
+) -> Iterator[_Answering]:
+    """What every answer does before calling the model: choose the provider, check the budget
+    (metered providers), hold a concurrency slot (remote ones) and plan the prompt."""
+    started = time.perf_counter()
+    provider = provider_get(model=model_resolve(assistant_model=conversation.assistant.model))
+    metered = metering.is_metered(provider)
+    if metered:
+        _budget_ensure(conversation=conversation, question=question)
+    with _llm_turn_slot(conversation=conversation, question=question, remote=metered):
+        plan = _plan(
+            conversation=conversation, question=question, rules=rules, provider=provider, verified=verified
+        )
+        yield _Answering(provider=provider, metered=metered, plan=plan, started=started)
 
 
 def reply_generate(
@@ -525,28 +535,24 @@ def reply_generate(
 
     `verified`: the one asking is trusted with actions marked `requires_verified_visitor`.
     """
-    started = time.perf_counter()
-    provider = provider_get(model=model_resolve(assistant_model=conversation.assistant.model))
-    metered = _metered(provider)
-    if metered:
-        _budget_ensure(conversation=conversation, question=question)
-    with _llm_turn_slot(conversation=conversation, question=question, remote=metered):
-        plan = _plan(
-            conversation=conversation,
-            question=question,
-            rules=rules or _rules_stored(conversation),
-            provider=provider,
-            verified=verified,
-        )
+    rules = rules or _rules_stored(conversation)
+    with _answering(
+        conversation=conversation, question=question, rules=rules, verified=verified
+    ) as answering:
         try:
             with timing.phase("llm"):
-                *_deltas, completion = _answer_rounds(provider=provider, plan=plan, stream=False)
+                *_deltas, completion = _answer_rounds(
+                    provider=answering.provider, plan=answering.plan, stream=False
+                )
         except ProviderError as error:
             raise _failed(question, error) from None
-    if metered:
-        _usage_record(conversation=conversation, plan=plan, completion=completion)
+    answering.usage_record(conversation=conversation, completion=completion)
     return _answer_store(
-        conversation=conversation, question=question, plan=plan, completion=completion, started=started
+        conversation=conversation,
+        question=question,
+        plan=answering.plan,
+        completion=completion,
+        started=answering.started,
     )
 
 
@@ -577,6 +583,38 @@ def _person_needed(conversation: Conversation, question: Message) -> bool:
     return False
 
 
+def _turn_open(
+    *,
+    conversation: Conversation,
+    content: str,
+    metadata: dict | None,
+    context: dict | None,
+    idempotency_key: str,
+) -> tuple[Message, prompts.CompanyRules, Message | None]:
+    """Stores the question: (question, rules, settled) where `settled` is what to return without
+    answering (the earlier answer of a replayed Idempotency-Key, or the question itself when
+    a person is needed), else None."""
+    rules = _remember_rules(conversation, context)
+    question, replayed = _question_store(
+        conversation=conversation, content=content, metadata=metadata, idempotency_key=idempotency_key
+    )
+    if replayed:
+        answer = _answer_of(question)
+        if answer is not None:
+            return question, rules, answer
+    if _person_needed(conversation, question):
+        return question, rules, question
+    return question, rules, None
+
+
+@contextmanager
+def _answer_settled(question: Message, idempotency_key: str) -> Iterator[Message | None]:
+    """Holds the turn's lock (one answer per Idempotency-Key); yields the answer a concurrent
+    request with the same key stored while this one waited for the lock, if any."""
+    with _turn_lock(question, bool(idempotency_key)):
+        yield _answer_of(question) if idempotency_key else None
+
+
 def message_post(
     *,
     conversation: Conversation,
@@ -595,21 +633,18 @@ def message_post(
     reopens a resolved conversation), the message is stored and the user's own message is
     returned (role "user"): the bot stays silent.
     """
-    rules = _remember_rules(conversation, context)
-    question, replayed = _question_store(
-        conversation=conversation, content=content, metadata=metadata, idempotency_key=idempotency_key
+    question, rules, settled = _turn_open(
+        conversation=conversation,
+        content=content,
+        metadata=metadata,
+        context=context,
+        idempotency_key=idempotency_key,
     )
-    if replayed:
-        answer = _answer_of(question)
-        if answer is not None:
-            return answer
-    if _person_needed(conversation, question):
-        return question
-    with _turn_lock(question, bool(idempotency_key)):
-        if idempotency_key:
-            answer = _answer_of(question)  # answered while we waited for the lock
-            if answer is not None:
-                return answer
+    if settled is not None:
+        return settled
+    with _answer_settled(question, idempotency_key) as settled:
+        if settled is not None:
+            return settled
         answer = reply_generate(conversation=conversation, question=question, rules=rules, verified=verified)
     handoff.unanswered_streak_check(conversation=conversation)
     return answer
@@ -631,38 +666,25 @@ def message_post_stream(
     consumer stops early (the client disconnected), the upstream stream is closed and
     the partial answer is stored as `truncated`.
     """
-    rules = _remember_rules(conversation, context)
-    question, replayed = _question_store(
-        conversation=conversation, content=content, metadata=metadata, idempotency_key=idempotency_key
+    question, rules, settled = _turn_open(
+        conversation=conversation,
+        content=content,
+        metadata=metadata,
+        context=context,
+        idempotency_key=idempotency_key,
     )
-    if replayed:
-        answer = _answer_of(question)
-        if answer is not None:
-            yield ("done", answer)
-            return
-    if _person_needed(conversation, question):
-        yield ("done", question)
+    if settled is not None:
+        yield ("done", settled)
         return
-    with _turn_lock(question, bool(idempotency_key)):
-        if idempotency_key:
-            answer = _answer_of(question)
-            if answer is not None:
-                yield ("done", answer)
-                return
-        started = time.perf_counter()
-        provider = provider_get(model=model_resolve(assistant_model=conversation.assistant.model))
-        metered = _metered(provider)
-        if metered:
-            _budget_ensure(conversation=conversation, question=question)
-        with _llm_turn_slot(conversation=conversation, question=question, remote=metered):
-            plan = _plan(
-                conversation=conversation,
-                question=question,
-                rules=rules,
-                provider=provider,
-                verified=verified,
-            )
-            stream = _answer_rounds(provider=provider, plan=plan, stream=True)
+    with _answer_settled(question, idempotency_key) as settled:
+        if settled is not None:
+            yield ("done", settled)
+            return
+        with _answering(
+            conversation=conversation, question=question, rules=rules, verified=verified
+        ) as answering:
+            plan = answering.plan
+            stream = _answer_rounds(provider=answering.provider, plan=plan, stream=True)
             parts: list[str] = []
             completion = None
             try:
@@ -677,30 +699,32 @@ def message_post_stream(
                 stream.close()
                 if parts:
                     # Metered by estimate: the provider never sent its usage.
-                    partial = _estimated(plan, "".join(parts))
-                    if metered:
-                        _usage_record(conversation=conversation, plan=plan, completion=partial)
+                    partial = answering.estimate("".join(parts))
+                    answering.usage_record(conversation=conversation, completion=partial)
                     _answer_store(
                         conversation=conversation,
                         question=question,
                         plan=plan,
                         completion=partial,
-                        started=started,
+                        started=answering.started,
                         status=Message.Status.TRUNCATED,
                     )
                 raise
             except ProviderError as error:
-                if parts and metered:  # the tokens already streamed were spent all the same
-                    _usage_record(
-                        conversation=conversation, plan=plan, completion=_estimated(plan, "".join(parts))
+                if parts:  # the tokens already streamed were spent all the same
+                    answering.usage_record(
+                        conversation=conversation, completion=answering.estimate("".join(parts))
                     )
                 raise _failed(question, error) from None
         if completion is None:
             completion = Completion(content="".join(parts).strip(), model=plan.request.model)
-        if metered:
-            _usage_record(conversation=conversation, plan=plan, completion=completion)
+        answering.usage_record(conversation=conversation, completion=completion)
         answer = _answer_store(
-            conversation=conversation, question=question, plan=plan, completion=completion, started=started
+            conversation=conversation,
+            question=question,
+            plan=plan,
+            completion=completion,
+            started=answering.started,
         )
     handoff.unanswered_streak_check(conversation=conversation)
     yield ("done", answer)

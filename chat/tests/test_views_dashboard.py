@@ -273,6 +273,17 @@ def test_csv_export_is_scoped_filtered_and_formula_safe(
     assert foreign.count("\n") == 1  # header only
 
 
+def test_csv_export_selects_what_the_inbox_list_shows(owner_client, tenant, assistant, conversation):
+    """The export link carries the list's query string, "Assigned to me" included."""
+    session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v-9")
+    services.message_post(conversation=session, content="Where is my parcel?")
+    services.conversation_assign(conversation=session, assignee=tenant.owner)
+    exported = owner_client.get(reverse("inbox-export"), {"mine": "on"}).content.decode()
+    assert "Where is my parcel?" in exported and "When are you open?" not in exported
+    everything = owner_client.get(reverse("inbox-export")).content.decode()
+    assert "Where is my parcel?" in everything and "When are you open?" in everything
+
+
 def test_session_cookie_flags_and_no_cors_on_dashboard(client, tenant):
     response = client.post(
         reverse("login"), {"username": tenant.owner.email, "password": "correct-horse-battery"}

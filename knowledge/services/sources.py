@@ -30,88 +30,12 @@ def qa_text(*, question: str, answer: str) -> str:
     return f"{question}\n{answer}"
 
 
-def qa_create(
-    *,
-    organization,
-    question: str,
-    answer: str,
-    tags: Iterable[str] = (),
-    source: str = "manual",
-    assistant=None,
-    made_from_question: str = "",
-) -> KnowledgeSource:
-    """A Q&A pair, searchable (lexically and semantically) as soon as this returns.
-
-    `made_from_question`: the visitor's wording it answers, when it was made from a question
-    without an answer on the overview (which then leaves that list)."""
+def _qa_clean(*, question: str, answer: str, tags: Iterable[str] | None) -> tuple[str, str, list[str] | None]:
+    """A Q&A pair's fields as stored (normalised, tags trimmed), or ValidationFailed naming
+    every bad field. `tags=None` (an update that leaves them) stays None."""
     question = text_normalise(question or "")
     answer = text_normalise(answer or "")
     errors = {}
-    if not question:
-        errors["question"] = ["This field may not be blank."]
-    elif len(question) > MAX_QUESTION_CHARS:
-        errors["question"] = [f"At most {MAX_QUESTION_CHARS} characters."]
-    if not answer:
-        errors["answer"] = ["This field may not be blank."]
-    elif len(answer) > MAX_ANSWER_CHARS:
-        errors["answer"] = [f"At most {MAX_ANSWER_CHARS} characters."]
-    tags = [str(tag).strip()[:100] for tag in tags if str(tag).strip()]
-    if len(tags) > MAX_TAGS:
-        errors["tags"] = [f"At most {MAX_TAGS} tags."]
-    if errors:
-        raise ValidationFailed(
-            "Invalid Q&A pair - " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), details=errors
-        )
-    _assistant_check(organization=organization, assistant=assistant)
-
-    with transaction.atomic():
-        knowledge_source = KnowledgeSource.objects.create(
-            organization=organization,
-            kind=KnowledgeSource.Kind.QA,
-            assistant=assistant,
-            title=question[:500],
-            question=question,
-            answer=answer,
-            tags=tags,
-            origin=(source or "manual")[:100],
-            made_from_question=text_normalise(made_from_question or "")[:MAX_QUESTION_CHARS],
-            status=KnowledgeSource.Status.PROCESSING,
-        )
-        text = qa_text(question=question, answer=answer)
-        document_store(
-            source=knowledge_source,
-            key="qa",
-            title="",
-            drafts=[ChunkDraft(content=text, heading="")],
-            text_hash=content_hash(text),
-            embedding_required=False,
-        )
-        knowledge_source.status = KnowledgeSource.Status.READY
-        knowledge_source.ready_at = timezone.now()
-        knowledge_source.save(update_fields=["status", "ready_at", "updated_at"])
-        source_counts_refresh(source=knowledge_source)
-    return knowledge_source
-
-
-def source_delete(*, source: KnowledgeSource) -> None:
-    """Remove a source, its documents and chunks (and their weight in the term statistics)."""
-    with transaction.atomic():
-        documents_remove(source=source)
-        stored_file = source.file.name if source.file else ""
-        source.delete()
-        if stored_file:
-            transaction.on_commit(lambda: source.file.storage.delete(stored_file))
-
-
-def qa_update(
-    *, source: KnowledgeSource, question: str, answer: str, tags: Iterable[str] | None = None
-) -> KnowledgeSource:
-    """Edit a Q&A pair in place; its chunk is re-indexed before this returns."""
-    question = text_normalise(question or "")
-    answer = text_normalise(answer or "")
-    errors = {}
-    if source.kind != KnowledgeSource.Kind.QA:
-        raise ValidationFailed("Only Q&A pairs can be edited.")
     if not question:
         errors["question"] = ["This field may not be blank."]
     elif len(question) > MAX_QUESTION_CHARS:
@@ -128,22 +52,82 @@ def qa_update(
         raise ValidationFailed(
             "Invalid Q&A pair - " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), details=errors
         )
+    return question, answer, tags
+
+
+def _qa_index(*, source: KnowledgeSource) -> None:
+    """(Re-)indexes a pair's one chunk and refreshes its counts (inside the caller's transaction)."""
+    text = qa_text(question=source.question, answer=source.answer)
+    document_store(
+        source=source,
+        key="qa",
+        title="",
+        drafts=[ChunkDraft(content=text, heading="")],
+        text_hash=content_hash(text),
+        embedding_required=False,
+    )
+    source_counts_refresh(source=source)
+
+
+def qa_create(
+    *,
+    organization,
+    question: str,
+    answer: str,
+    tags: Iterable[str] = (),
+    source: str = "manual",
+    assistant=None,
+    made_from_question: str = "",
+) -> KnowledgeSource:
+    """A Q&A pair, searchable (lexically and semantically) as soon as this returns.
+
+    `made_from_question`: the visitor's wording it answers, when it was made from a question
+    without an answer on the overview (which then leaves that list)."""
+    question, answer, tags = _qa_clean(question=question, answer=answer, tags=tags)
+    _assistant_check(organization=organization, assistant=assistant)
     with transaction.atomic():
-        text = qa_text(question=question, answer=answer)
+        knowledge_source = KnowledgeSource.objects.create(
+            organization=organization,
+            kind=KnowledgeSource.Kind.QA,
+            assistant=assistant,
+            title=question[:500],
+            question=question,
+            answer=answer,
+            tags=tags,
+            origin=(source or "manual")[:100],
+            made_from_question=text_normalise(made_from_question or "")[:MAX_QUESTION_CHARS],
+            # Ready as it commits: its one chunk is stored in the same transaction.
+            status=KnowledgeSource.Status.READY,
+            ready_at=timezone.now(),
+        )
+        _qa_index(source=knowledge_source)
+    return knowledge_source
+
+
+def qa_update(
+    *, source: KnowledgeSource, question: str, answer: str, tags: Iterable[str] | None = None
+) -> KnowledgeSource:
+    """Edit a Q&A pair in place; its chunk is re-indexed before this returns."""
+    if source.kind != KnowledgeSource.Kind.QA:
+        raise ValidationFailed("Only Q&A pairs can be edited.")
+    question, answer, tags = _qa_clean(question=question, answer=answer, tags=tags)
+    with transaction.atomic():
         source.question, source.answer, source.title = question, answer, question[:500]
         if tags is not None:
             source.tags = tags
         source.save(update_fields=["question", "answer", "title", "tags", "updated_at"])
-        document_store(
-            source=source,
-            key="qa",
-            title="",
-            drafts=[ChunkDraft(content=text, heading="")],
-            text_hash=content_hash(text),
-            embedding_required=False,
-        )
-        source_counts_refresh(source=source)
+        _qa_index(source=source)
     return source
+
+
+def source_delete(*, source: KnowledgeSource) -> None:
+    """Remove a source, its documents and chunks (and their weight in the term statistics)."""
+    with transaction.atomic():
+        documents_remove(source=source)
+        stored_file = source.file.name if source.file else ""
+        source.delete()
+        if stored_file:
+            transaction.on_commit(lambda: source.file.storage.delete(stored_file))
 
 
 # --- files and URLs: stored now, ingested by a worker -----------------------------------
