@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect
@@ -154,7 +155,11 @@ class ActionFormView(ActionMixin, TemplateView):
 
     def _render(self, assistant, action, form, import_form, status=200):
         context = self.get_context_data(
-            assistant=assistant, action=action, form=form, import_form=import_form
+            assistant=assistant,
+            action=action,
+            form=form,
+            import_form=import_form,
+            timeout=f"{settings.ACTIONS_TIMEOUT:g}",
         )
         return self.render_to_response(context, status=status)
 

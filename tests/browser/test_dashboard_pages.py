@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from assistants import services as assistant_services
 from assistants.models import Assistant, UserContext
 from chat import services as chat_services
 from chat.models import Message
@@ -42,6 +43,20 @@ def seed() -> dict:
         default_tasks=["answer_questions", "provide_support"],
     )
     Assistant.objects.create(organization=organization, name="Wholesale Desk", tone="formal", is_active=False)
+    action = assistant_services.action_create(
+        organization=organization,
+        assistant=assistant,
+        name="order_lookup",
+        description="Look up an order by its number: status, carrier and delivery date.",
+        url_template="https://api.northwind-traders.com/v1/orders/{order_id}",
+        parameters={
+            "type": "object",
+            "properties": {"order_id": {"type": "string"}},
+            "required": ["order_id"],
+        },
+        headers={"Authorization": "Bearer sk_live_northwind"},
+        requires_verified_visitor=True,
+    )
     for question, answer, tags in [
         ("What are your opening hours?", "Monday to Friday, 9am to 5pm CET.", ["hours"]),
         (
@@ -94,6 +109,21 @@ def seed() -> dict:
     )
     chat_services.message_post(conversation=conversation, content="How long does shipping take to Lisbon?")
     chat_services.message_post(conversation=conversation, content="Do you gift-wrap orders?")
+    # An answer that called the order-lookup action (what a tool-capable model would do).
+    lookup = chat_services.message_post(conversation=conversation, content="Where is my order #1042?")
+    Message.objects.for_organization(organization).filter(pk=lookup.pk).update(
+        content="Order 1042 shipped with DHL on 4 December and should arrive by 9 December.",
+        answered=True,
+        tool_calls=[
+            {
+                "name": "order_lookup",
+                "arguments": {"order_id": "1042"},
+                "status": "ok",
+                "duration_ms": 143,
+                "error": "",
+            }
+        ],
+    )
     chat_services.handoff_take_over(conversation=conversation, user=owner)
     chat_services.operator_reply_post(
         conversation=conversation, user=owner, content="Hi Ana, yes we do: add a note at checkout."
@@ -107,7 +137,14 @@ def seed() -> dict:
     )
     chat_services.message_feedback_set(message=answer, rating="up")
     pending.refresh_from_db()
-    return {"organization": organization, "widget": widget, "conversation": conversation, "source": pending}
+    return {
+        "organization": organization,
+        "widget": widget,
+        "conversation": conversation,
+        "source": pending,
+        "assistant": assistant,
+        "action": action,
+    }
 
 
 def login(page) -> None:
@@ -147,6 +184,8 @@ def test_every_page_renders_cleanly_at_desktop_and_tablet_width(browser_context,
         "overview-with-data": "/",
         "inbox-conversation": f"/inbox/{data['conversation'].pk}/",
         "assistants": "/assistants/",
+        "assistant-actions": f"/assistants/{data['assistant'].pk}/",
+        "assistant-action-form": f"/assistants/{data['assistant'].pk}/actions/{data['action'].pk}/",
         "knowledge-sources": "/knowledge/",
         "knowledge-source-failed": "/knowledge/?status=failed",
         "widgets": "/widgets/",
