@@ -30,7 +30,7 @@ class AssistantListCreateApi(OrganizationGenericAPIView):
         operation_id="assistants_create", request=AssistantSerializer, responses={201: AssistantSerializer}
     )
     def post(self, request):
-        serializer = AssistantSerializer(data=request.data)
+        serializer = AssistantSerializer(data=request.data, context={"organization": self.organization})
         serializer.is_valid(raise_exception=True)
         assistant = services.assistant_create(organization=self.organization, **serializer.validated_data)
         self.audit("assistant.created", target=assistant, changes={"name": assistant.name})
@@ -53,7 +53,9 @@ class AssistantDetailApi(OrganizationGenericAPIView):
     )
     def patch(self, request, pk):
         assistant = self._assistant(pk)
-        serializer = AssistantSerializer(assistant, data=request.data, partial=True)
+        serializer = AssistantSerializer(
+            assistant, data=request.data, partial=True, context={"organization": self.organization}
+        )
         serializer.is_valid(raise_exception=True)
         changes = audit_log.model_changes(assistant, dict(serializer.validated_data))
         assistant = services.assistant_update(assistant=assistant, **serializer.validated_data)
@@ -65,7 +67,9 @@ class AssistantDetailApi(OrganizationGenericAPIView):
     )
     def put(self, request, pk):
         assistant = self._assistant(pk)
-        serializer = AssistantSerializer(assistant, data=request.data)
+        serializer = AssistantSerializer(
+            assistant, data=request.data, context={"organization": self.organization}
+        )
         serializer.is_valid(raise_exception=True)
         changes = audit_log.model_changes(assistant, dict(serializer.validated_data))
         assistant = services.assistant_update(assistant=assistant, **serializer.validated_data)

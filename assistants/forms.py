@@ -4,7 +4,7 @@ import json
 
 from django import forms
 
-from assistants.llm_models import models_allowed
+from assistants.llm_models import PROVIDERS, model_choices
 from assistants.models import Action
 from assistants.validators import model_validate
 
@@ -44,7 +44,7 @@ class AssistantForm(forms.Form):
     model = forms.ChoiceField(
         label="LLM model",
         required=False,
-        help_text="The models this server allows (LLM_MODEL, LLM_ALLOWED_MODELS, or offline).",
+        help_text="The models this server allows, and those your organization added in Settings › AI model.",
     )
     temperature = forms.FloatField(
         min_value=0.0,
@@ -55,12 +55,13 @@ class AssistantForm(forms.Form):
     )
     is_active = forms.BooleanField(label="Active (answers visitors)", required=False, initial=True)
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, organization=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["model"].choices = [("", "Server default"), *((name, name) for name in models_allowed())]
+        self.organization = organization
+        self.fields["model"].choices = model_choices(organization=organization)
 
     def clean_model(self) -> str:
-        return model_validate(self.cleaned_data["model"])
+        return model_validate(self.cleaned_data["model"], organization=self.organization)
 
     def clean_default_tasks(self) -> list[str]:
         raw = self.cleaned_data["default_tasks"].replace(",", "\n")
@@ -159,3 +160,44 @@ class ActionImportForm(forms.Form):
         max_length=2000,
         help_text="where the API lives, unless the document says",
     )
+
+
+class ModelConnectionForm(forms.Form):
+    """Settings › AI model: a model the organization brings, with its own key."""
+
+    provider = forms.ChoiceField(choices=[(provider.code, provider.label) for provider in PROVIDERS])
+    model = forms.CharField(
+        max_length=200,
+        help_text="The provider's model name, e.g. gpt-4o-mini, claude-3-5-haiku-latest, llama3.1.",
+        widget=forms.TextInput(attrs={"placeholder": "gpt-4o-mini", "autocomplete": "off"}),
+    )
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        max_length=500,
+        strip=True,
+        help_text="Stored encrypted; never shown again. Self-hosted servers may need none.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
+    )
+    base_url = forms.CharField(
+        label="Base URL",
+        required=False,
+        max_length=500,
+        help_text="Only for self-hosted servers (Ollama, vLLM, LM Studio), e.g. https://llm.example.com/v1.",
+        widget=forms.URLInput(attrs={"placeholder": "https://llm.example.com/v1"}),
+    )
+    label = forms.CharField(
+        max_length=100, required=False, help_text="A name your team recognises (optional)."
+    )
+
+
+class ModelConnectionUpdateForm(forms.Form):
+    api_key = forms.CharField(
+        label="New API key",
+        required=False,
+        max_length=500,
+        help_text="Leave empty to keep the stored key.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
+    )
+    base_url = forms.CharField(label="Base URL", required=False, max_length=500)
+    label = forms.CharField(max_length=100, required=False)

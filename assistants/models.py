@@ -88,3 +88,27 @@ class Action(TenantModel):
     @property
     def header_names(self) -> list[str]:
         return sorted(self.headers or {}, key=str.lower)
+
+
+class ModelConnection(TenantModel):
+    """An LLM the organization brings: provider, model, its own API key (encrypted at rest,
+    never shown again) and, for self-hosted servers, a base URL. Its `name` (the litellm model
+    id, e.g. "anthropic/claude-3-5-haiku-latest") is what an assistant's `model` picks."""
+
+    label = models.CharField(max_length=100, blank=True, default="")
+    provider = models.CharField(max_length=30)
+    model = models.CharField(max_length=200)
+    name = models.CharField(max_length=240, help_text="litellm model id: provider prefix + model")
+    base_url = models.URLField(max_length=500, blank=True, default="")
+    api_key_encrypted = models.TextField(blank=True, default="")
+    api_key_hint = models.CharField(max_length=8, blank=True, default="", help_text="last 4 characters")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="model_connection_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label or self.name

@@ -34,7 +34,9 @@ class AssistantSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def validate_model(self, value: str) -> str:
-        return model_validate(value, error_class=serializers.ValidationError)
+        return model_validate(
+            value, organization=self.context.get("organization"), error_class=serializers.ValidationError
+        )
 
 
 class UserContextSerializer(serializers.ModelSerializer):

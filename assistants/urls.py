@@ -36,4 +36,15 @@ pages = [
         views.ActionDeleteView.as_view(),
         name="assistant-action-delete",
     ),
+    path("settings/ai-model/", views.ModelSettingsView.as_view(), name="settings-ai-model"),
+    path(
+        "settings/ai-model/<uuid:pk>/",
+        views.ModelConnectionUpdateView.as_view(),
+        name="settings-ai-model-edit",
+    ),
+    path(
+        "settings/ai-model/<uuid:pk>/delete/",
+        views.ModelConnectionDeleteView.as_view(),
+        name="settings-ai-model-delete",
+    ),
 ]

@@ -11,11 +11,19 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect
+from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from assistants import actions as action_rules
-from assistants import selectors, services
-from assistants.forms import TONES, ActionForm, ActionImportForm, AssistantForm
+from assistants import llm_models, selectors, services
+from assistants.forms import (
+    TONES,
+    ActionForm,
+    ActionImportForm,
+    AssistantForm,
+    ModelConnectionForm,
+    ModelConnectionUpdateForm,
+)
 from core.errors import ApplicationError, NotFound
 from supportai.dashboard import OrganizationMixin, form_error_apply, paginate
 
@@ -28,6 +36,13 @@ class AssistantMixin(OrganizationMixin):
             return selectors.assistant_get(organization=self.organization, assistant_id=self.kwargs["pk"])
         except NotFound:
             raise Http404("Not found.") from None
+
+    def offline_context(self, assistant=None) -> dict:
+        """Whether the assistant answers with the built-in offline answerer, for the notice
+        that tone, instructions and temperature then have no effect."""
+        model = assistant.model if assistant is not None else ""
+        route = llm_models.model_route(organization=self.organization, assistant_model=model)
+        return {"runs_offline": route.offline}
 
 
 class AssistantListView(AssistantMixin, TemplateView):
@@ -43,11 +58,15 @@ class AssistantListView(AssistantMixin, TemplateView):
 class AssistantCreateView(AssistantMixin, FormView):
     template_name = "assistants/assistant_form.html"
     form_class = AssistantForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "organization": self.organization}
+
     manage_required = True
     title = "New assistant"
 
     def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), "tones": TONES}
+        return {**super().get_context_data(**kwargs), "tones": TONES, **self.offline_context()}
 
     def form_valid(self, form):
         data = dict(form.cleaned_data)
@@ -65,6 +84,10 @@ class AssistantCreateView(AssistantMixin, FormView):
 class AssistantUpdateView(AssistantMixin, FormView):
     template_name = "assistants/assistant_form.html"
     form_class = AssistantForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "organization": self.organization}
+
     title = "Edit assistant"
 
     def get_initial(self):
@@ -88,6 +111,7 @@ class AssistantUpdateView(AssistantMixin, FormView):
             "assistant": assistant,
             "tones": TONES,
             "actions": selectors.action_list(organization=self.organization, assistant=assistant),
+            **self.offline_context(assistant),
         }
 
     def form_valid(self, form):
@@ -257,3 +281,104 @@ class ActionDeleteView(ActionMixin, TemplateView):
         )
         messages.success(request, f"Action “{action.name}” deleted.")
         return redirect("assistant-edit", pk=assistant.pk)
+
+
+# --- Settings › AI model -------------------------------------------------------------------
+
+
+class ModelConnectionMixin(OrganizationMixin):
+    nav = "settings"
+    manage_required = True
+
+    def get_connection(self):
+        try:
+            return llm_models.connection_get(organization=self.organization, connection_id=self.kwargs["pk"])
+        except NotFound:
+            raise Http404("Not found.") from None
+
+
+class ModelSettingsView(ModelConnectionMixin, FormView):
+    """The models this organization brings (owners and admins); each one appears in every
+    assistant's model picker. Keys are write-only: the page shows only their last 4 characters."""
+
+    template_name = "assistants/settings_ai_model.html"
+    form_class = ModelConnectionForm
+    title = "AI model"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            settings_tab="ai-model",
+            connections=llm_models.connection_list(organization=self.organization),
+            providers=llm_models.PROVIDERS,
+            server_model=settings.LLM_MODEL.strip(),
+            server_models=[name for name in llm_models.models_allowed() if name != llm_models.OFFLINE],
+        )
+        return context
+
+    def form_valid(self, form):
+        try:
+            connection = llm_models.connection_create(organization=self.organization, **form.cleaned_data)
+        except ApplicationError as error:
+            form_error_apply(form, error)
+            return self.form_invalid(form)
+        self.audit(
+            "ai_model.created",
+            target=connection,
+            changes={
+                "name": connection.name,
+                "base_url": connection.base_url,
+                "api_key": "set" if connection.api_key_hint else "",
+            },
+        )
+        messages.success(
+            self.request,
+            f"{connection.name} added: pick it in an assistant's LLM model, then test the connection.",
+        )
+        return redirect("settings-ai-model")
+
+
+class ModelConnectionUpdateView(ModelConnectionMixin, FormView):
+    template_name = "assistants/settings_ai_model_edit.html"
+    form_class = ModelConnectionUpdateForm
+    title = "AI model"
+
+    def get_initial(self):
+        connection = self.get_connection()
+        return {"base_url": connection.base_url, "label": connection.label}
+
+    def get_context_data(self, **kwargs):
+        return {
+            **super().get_context_data(**kwargs),
+            "settings_tab": "ai-model",
+            "connection": self.get_connection(),
+        }
+
+    def form_valid(self, form):
+        connection = self.get_connection()
+        try:
+            llm_models.connection_update(connection=connection, **form.cleaned_data)
+        except ApplicationError as error:
+            form_error_apply(form, error)
+            return self.form_invalid(form)
+        changes = {"base_url": connection.base_url, "label": connection.label}
+        if form.cleaned_data["api_key"]:
+            changes["api_key"] = "replaced"
+        self.audit("ai_model.updated", target=connection, changes=changes)
+        messages.success(self.request, f"{connection.name} saved.")
+        return redirect("settings-ai-model")
+
+
+class ModelConnectionDeleteView(ModelConnectionMixin, View):
+    def post(self, request, pk):
+        connection = self.get_connection()
+        llm_models.connection_delete(connection=connection)
+        self.audit(
+            "ai_model.deleted",
+            target_type="modelconnection",
+            changes={"id": str(pk), "name": connection.name},
+        )
+        messages.success(
+            request, f"{connection.name} removed; assistants that used it answer with the server default."
+        )
+        return redirect("settings-ai-model")

@@ -34,6 +34,12 @@ api_v1 = [
     *api_path("privacy/export", api_privacy.PrivacyExportApi.as_view(), "privacy-export"),
 ]
 pages = [
+    # Settings › AI model's Test connection (the page itself is assistants'): calling a model is chat's.
+    path(
+        "settings/ai-model/<uuid:pk>/test/",
+        views.ModelConnectionTestView.as_view(),
+        name="settings-ai-model-test",
+    ),
     # The assistant's playground: under the assistant's pages, driven by chat.
     path("assistants/<uuid:pk>/playground/", views.PlaygroundView.as_view(), name="assistant-playground"),
     path(

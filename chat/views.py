@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
+from assistants import llm_models
 from assistants import selectors as assistant_selectors
 from assistants.views import AssistantMixin
 from chat import selectors, services
@@ -29,6 +30,7 @@ from chat.forms import (
 )
 from chat.models import Conversation
 from chat.services import privacy as privacy_services
+from chat.services.model_test import model_connection_test
 from core.errors import ApplicationError, NotFound
 from knowledge.forms import RetrievalTestForm
 from knowledge.views import KnowledgeMixin
@@ -567,6 +569,7 @@ class PlaygroundView(PlaygroundMixin, FormView):
             assistant=assistant,
             conversation=conversation,
             chat_messages=selectors.message_list(conversation=conversation) if conversation else [],
+            **self.offline_context(assistant),
         )
         return context
 
@@ -613,3 +616,21 @@ class PlaygroundResetView(PlaygroundMixin, View):
         assistant = self.get_assistant()
         request.session.pop(self.session_key(assistant), None)
         return redirect("assistant-playground", pk=assistant.pk)
+
+
+class ModelConnectionTestView(OrganizationMixin, View):
+    """Settings › AI model › Test connection (owners and admins): one tiny completion."""
+
+    manage_required = True
+
+    def post(self, request, pk):
+        try:
+            connection = llm_models.connection_get(organization=self.organization, connection_id=pk)
+        except NotFound:
+            raise Http404("Not found.") from None
+        result = model_connection_test(connection=connection)
+        if result.ok:
+            messages.success(request, f"Connection works: {result.detail}")
+        else:
+            messages.error(request, f"{connection.name} did not answer: {result.detail}")
+        return redirect("settings-ai-model")

@@ -361,6 +361,10 @@ LLM_MODEL = env.str("LLM_MODEL", default="")
 LLM_ALLOWED_MODELS = env.list("LLM_ALLOWED_MODELS", default=[])
 LLM_API_BASE = env.str("LLM_API_BASE", default="")
 LLM_API_KEY = env.str("LLM_API_KEY", default="")
+# host:port pairs an organization's own model (Settings › AI model) may use as base URL even
+# though they are private (a self-hosted Ollama or vLLM inside your network); every other base
+# URL must be public (SPEC "Fetching URLs"). Set by the server admin, never by a tenant.
+LLM_BASE_URL_ALLOWLIST = env.list("LLM_BASE_URL_ALLOWLIST", default=[])
 LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=60.0)
 LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
 LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=800)

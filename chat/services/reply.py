@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from assistants.llm_models import model_resolve
+from assistants.llm_models import model_resolve, model_route
 from chat import actions, escalation, grounding, prompts
 from chat.llm import (
     ChatMessage,
@@ -183,6 +183,7 @@ class TurnPlan:
     request: CompletionRequest
     evidence_by_number: dict
     toolbox: actions.Toolbox | None = None
+    refusal: str = ""  # the model must not be called (its base URL is no longer allowed)
 
 
 def _history(conversation: Conversation, question: Message) -> tuple[tuple[ChatMessage, ...], str]:
@@ -217,7 +218,8 @@ def _plan(
     verified: bool = False,
 ) -> TurnPlan:
     assistant = conversation.assistant
-    model = model_resolve(assistant_model=assistant.model)
+    route = model_route(organization=conversation.organization, assistant_model=assistant.model)
+    model = route.model
     toolbox = actions.toolbox_for(
         conversation=conversation, provider=provider, model=model, verified=verified
     )
@@ -259,12 +261,15 @@ def _plan(
         max_tokens=settings.LLM_MAX_TOKENS,
         timeout=settings.LLM_TIMEOUT,
         max_retries=settings.LLM_MAX_RETRIES,
-        api_base=settings.LLM_API_BASE,
-        api_key=settings.LLM_API_KEY,
+        api_base=route.api_base,
+        api_key=route.api_key,
         tools=toolbox.specs if toolbox is not None else (),
     )
     return TurnPlan(
-        request=request, evidence_by_number={item.number: item for item in evidence}, toolbox=toolbox
+        request=request,
+        evidence_by_number={item.number: item for item in evidence},
+        toolbox=toolbox,
+        refusal=route.refusal,
     )
 
 
@@ -282,6 +287,8 @@ def _answer_rounds(*, provider, plan: TurnPlan, stream: bool):
     each round's tool calls are run (`chat.actions.call_run`) and their results sent back, up
     to ACTIONS_MAX_CALLS_PER_TURN calls; after that the model must answer in text.
     """
+    if plan.refusal:
+        raise ProviderError(plan.refusal)
     toolbox = plan.toolbox
     request = plan.request
     if toolbox is None:
@@ -513,7 +520,11 @@ def _answering(
     """What every answer does before calling the model: choose the provider, check the budget
     (metered providers), hold a concurrency slot (remote ones) and plan the prompt."""
     started = time.perf_counter()
-    provider = provider_get(model=model_resolve(assistant_model=conversation.assistant.model))
+    provider = provider_get(
+        model=model_resolve(
+            assistant_model=conversation.assistant.model, organization=conversation.organization
+        )
+    )
     metered = metering.is_metered(provider)
     if metered:
         _budget_ensure(conversation=conversation, question=question)

@@ -42,6 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
         behaviour = llm.next_behaviour()
         with llm.lock:
             llm.requests.append(body)
+            llm.headers.append({name.lower(): value for name, value in self.headers.items()})
         kind = behaviour.get("kind", "ok")
         if behaviour.get("wait"):
             # A slow provider: nothing at all for this long, then the answer as scripted.
@@ -184,6 +185,7 @@ class LoopbackLLM:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.requests: list[dict] = []
+        self.headers: list[dict] = []  # each request's headers (lower-case names), e.g. the key sent
         self.script: deque[dict] = deque()
         self.hanging = threading.Event()
         self.release = threading.Event()
