@@ -129,7 +129,7 @@ def model_route(*, organization, assistant_model: str = "") -> ModelRoute:
         try:
             base_url_check(connection.base_url)
         except ValidationFailed as error:
-            refusal = error.detail
+            refusal = error.message
     key = decrypt(connection.api_key_encrypted, purpose=KEY_PURPOSE) if connection.api_key_encrypted else ""
     return ModelRoute(
         model=model,
@@ -159,12 +159,14 @@ def base_url_check(url: str, *, resolve=None) -> str:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise ValidationFailed("Enter a valid base URL.", data={"base_url": ["Enter a valid URL."]}) from None
+        raise ValidationFailed(
+            "Enter a valid base URL.", details={"base_url": ["Enter a valid URL."]}
+        ) from None
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("http", "https") or not host or "@" in parts.netloc:
         raise ValidationFailed(
             "The base URL must be an http(s) URL without credentials.",
-            data={"base_url": ["Use http:// or https:// and no user name or password."]},
+            details={"base_url": ["Use http:// or https:// and no user name or password."]},
         )
     if _allowlisted(host, port):
         return url
@@ -175,9 +177,9 @@ def base_url_check(url: str, *, resolve=None) -> str:
             f"This base URL is not allowed: {refusal}. A server on a private network can be "
             "allowed by the server admin (LLM_BASE_URL_ALLOWLIST)."
         )
-        raise ValidationFailed(message, data={"base_url": [message]}) from None
+        raise ValidationFailed(message, details={"base_url": [message]}) from None
     except fetcher.FetchFailed as failure:
-        raise ValidationFailed(str(failure), data={"base_url": [str(failure)]}) from None
+        raise ValidationFailed(str(failure), details={"base_url": [str(failure)]}) from None
     return url
 
 
@@ -205,7 +207,7 @@ def _clean(*, provider: str, model: str, base_url: str, api_key: str, key_requir
         errors["api_key"] = ["At most 500 characters."]
     if errors:
         raise ValidationFailed(
-            "Invalid AI model - " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), data=errors
+            "Invalid AI model - " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), details=errors
         )
     if base_url:
         base_url_check(base_url)
@@ -228,7 +230,7 @@ def connection_create(
     if name in _server_models() or connection_list(organization=organization).filter(name=name).exists():
         raise Conflict(
             f"{name} is already available to your assistants.",
-            data={"model": [f"{name} is already available to your assistants."]},
+            details={"model": [f"{name} is already available to your assistants."]},
         )
     return ModelConnection.objects.create(
         organization=organization,

@@ -105,7 +105,7 @@ def test_a_base_url_whose_name_resolves_to_a_private_address_is_refused(tenant, 
             model="llama3.1",
             base_url="http://llm.attacker.net/",
         )
-    assert "LLM_BASE_URL_ALLOWLIST" in refusal.value.detail
+    assert "LLM_BASE_URL_ALLOWLIST" in refusal.value.message
     connection = llm_models.connection_create(
         organization=tenant.organization,
         provider="ollama",
