@@ -323,8 +323,9 @@ def _claim(*, delivery_id) -> tuple[Delivery | None, str]:
         return delivery, "claimed"
 
 
-def _finish(*, delivery: Delivery, status: str, error: str = "") -> None:
-    """Delivered or given up (inside a transaction): the next one in its order may go."""
+def _finish(*, delivery: Delivery, status: str, error: str = "", also: tuple[str, ...] = ()) -> None:
+    """Delivered or given up (inside a transaction): the next one in its order may go.
+    `also` names more fields of `delivery` to save in the same UPDATE."""
     delivery.status = status
     delivery.next_attempt_at = None
     delivery.locked_until = None
@@ -340,6 +341,7 @@ def _finish(*, delivery: Delivery, status: str, error: str = "") -> None:
             "error",
             "delivered_at",
             "response_status",
+            *also,
         ]
     )
     if delivery.ordering_key:
@@ -424,11 +426,11 @@ def _attempt_record(*, delivery: Delivery, status_code, excerpt: str, error: str
         delivery.duration_ms = duration_ms
         delivery.response_excerpt = excerpt
         delivery.error = error[:500]
-        delivery.save(update_fields=["attempts", "duration_ms", "response_excerpt"])
+        recorded = ("attempts", "duration_ms", "response_excerpt")
         endpoints = Endpoint.objects.unscoped().filter(pk=delivery.endpoint_id)
         if delivered:
-            endpoints.update(consecutive_failures=0)
-            _finish(delivery=delivery, status=Delivery.Status.DELIVERED)
+            endpoints.filter(consecutive_failures__gt=0).update(consecutive_failures=0)
+            _finish(delivery=delivery, status=Delivery.Status.DELIVERED, also=recorded)
             return "delivered"
         endpoints.update(consecutive_failures=F("consecutive_failures") + 1)
         _endpoint_disable_if_failing(endpoint_id=delivery.endpoint_id)
@@ -439,10 +441,13 @@ def _attempt_record(*, delivery: Delivery, status_code, excerpt: str, error: str
                 delivery=delivery,
                 status=Delivery.Status.FAILED,
                 error=f"Given up after {delivery.attempts} attempts: {error}",
+                also=recorded,
             )
             return "failed"
         delivery.next_attempt_at, delivery.locked_until = retry_at, None
-        delivery.save(update_fields=["next_attempt_at", "locked_until", "error", "response_status"])
+        delivery.save(
+            update_fields=["next_attempt_at", "locked_until", "error", "response_status", *recorded]
+        )
         if delay <= COUNTDOWN_LIMIT:
             _enqueue_on_commit([delivery.pk], countdown=delay)
         return "retrying"
