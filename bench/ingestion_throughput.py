@@ -108,7 +108,7 @@ def main() -> dict:
     # This process checks the crawl's URL when the source is created; the worker fetches it.
     settings.SCRAPE_ALLOWLIST = [*settings.SCRAPE_ALLOWLIST, site.netloc]
     log_dir = Path(tempfile.mkdtemp(prefix="bench-ingestion-"))
-    env = processes.base_env(SCRAPE_ALLOWLIST=site.netloc, LOG_LEVEL="WARNING", EMBEDDING_TORCH_THREADS="1")
+    env = processes.base_env(SCRAPE_ALLOWLIST=site.netloc, LOG_LEVEL="WARNING", EMBEDDING_THREADS="1")
     worker = processes.celery_worker_start(
         env=env,
         queues="ingestion",

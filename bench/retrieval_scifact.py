@@ -28,7 +28,7 @@ RESULTS = ROOT / ".data" / "bench-results" / "retrieval_scifact.json"
 
 def _django():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportai.settings")
-    os.environ.setdefault("EMBEDDING_TORCH_THREADS", str(os.cpu_count() or 1))
+    os.environ.setdefault("EMBEDDING_THREADS", str(os.cpu_count() or 1))
     import django
 
     django.setup()

