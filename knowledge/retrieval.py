@@ -211,7 +211,7 @@ def vector_ranking(
 ) -> list[tuple[str, float]]:
     dimensions = int(len(vector))
     scope, params = scope_sql(organization=organization, assistant=assistant)
-    literal = "[" + ",".join(repr(float(value)) for value in vector) + "]"
+    literal = "[" + ",".join(map(repr, map(float, vector))) + "]"
     distance_sql = f"(embedding::vector({dimensions})) <=> %s::vector({dimensions})"
     if exact:
         # A small organization in a large table: comparing its own rows (found through the
@@ -363,7 +363,7 @@ def passages_build(*, ranked: list[tuple[str, float]], query: str, embedder_name
                 question=source.question if is_qa else "",
                 answer=source.answer if is_qa else "",
                 embedding=(
-                    tuple(float(value) for value in chunk.embedding)
+                    tuple(map(float, chunk.embedding))
                     if embedder_name
                     and chunk.embedding_model == embedder_name
                     and chunk.embedding is not None
