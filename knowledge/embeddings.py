@@ -5,8 +5,9 @@
   (`knowledge/assets/all-MiniLM-L6-v2/tokenizer.json`, shipped in this repository). Both
   files' SHA-256 are pinned below and checked when the model loads, once per process on
   first use. 384 dimensions, mean-pooled and normalised (cosine = inner product): the same
-  vectors as sentence-transformers gives for the published weights (mean cosine 0.9995 on
-  the SciFact corpus, docs/benchmarks.md), so chunks embedded before the switch stay valid.
+  vectors as sentence-transformers gives for the published weights (cosine ≥ 0.999 on
+  average, docs/benchmarks.md "Default embedder"), so chunks embedded before the switch
+  stay valid.
 - `EMBEDDING_MODEL=provider/model`: `litellm.embedding` with EMBEDDING_API_BASE / _KEY.
 
 Each chunk records the embedder's `name`; retrieval compares only vectors of the current
