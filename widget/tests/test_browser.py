@@ -525,3 +525,48 @@ def test_the_widget_speaks_the_visitors_language_and_says_when_the_team_is_away(
     page.locator(WIDGET).locator(".launcher").click()
     assert page.locator(WIDGET).locator("textarea").get_attribute("placeholder") == "Type your question…"
     context.close()
+
+
+def test_a_streaming_provider_answer_appears_in_the_widget_as_it_is_written(browser, shop, settings):
+    """With an LLM that streams, the visitor watches the answer grow, not a spinner until the end."""
+    from chat.llm import litellm_provider
+    from chat.tests.llm_server import LoopbackLLM
+
+    litellm_provider._lib()  # importing litellm costs seconds: not while the page waits
+    llm = LoopbackLLM().start()
+    try:
+        settings.LLM_MODEL = "openai/loopback-model"
+        settings.LLM_API_BASE = llm.api_base
+        settings.LLM_API_KEY = "sk-loopback-not-a-real-key"
+        settings.LLM_TIMEOUT = 30.0
+        first = "Returns are free within 30 days of delivery."
+        last = "Print the label from My orders and drop the parcel at any post office."
+        # 8 characters per chunk, 0.15 s apart: about 2 s from the first word to the last.
+        llm.default_behaviour = {"kind": "ok", "content": f"{first} {last} [1]", "delay": 0.15}
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(shop.url)
+        widget = page.locator(WIDGET)
+        widget.locator(".launcher").click()
+        widget.locator("textarea").fill("How do I return an item?")
+        page.keyboard.press("Enter")
+        answer = widget.locator(".msg.assistant").last
+        page.wait_for_function(
+            f"""() => {{
+                const root = document.querySelector('{WIDGET}').shadowRoot;
+                const bubbles = root.querySelectorAll('.msg.assistant');
+                const text = bubbles[bubbles.length - 1].textContent;
+                return text.includes('Returns are free');
+            }}""",
+            timeout=30000,
+        )
+        partial = answer.inner_text()
+        assert "drop the parcel at any post office" not in partial  # shown while still arriving
+        widget.locator(".msg.assistant[data-id]").last.wait_for(timeout=30000)
+        assert (
+            "drop the parcel at any post office"
+            in widget.locator(".msg.assistant[data-id]").last.inner_text()
+        )
+        context.close()
+    finally:
+        llm.stop()
