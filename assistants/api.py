@@ -14,7 +14,7 @@ from assistants.serializers import (
 )
 from core.errors import ValidationFailed
 from organizations import audit as audit_log
-from supportai.api.views import OrganizationGenericAPIView
+from organizations.api_base import OrganizationGenericAPIView
 
 
 class AssistantListCreateApi(OrganizationGenericAPIView):

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from assistants import api, views
-from supportai.api.routes import api_path
+from core.api.routes import api_path
 
 api_v1 = [
     *api_path("assistants", api.AssistantListCreateApi.as_view(), "assistant-list"),

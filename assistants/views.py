@@ -24,8 +24,9 @@ from assistants.forms import (
     ModelConnectionForm,
     ModelConnectionUpdateForm,
 )
-from core.errors import ApplicationError, NotFound
-from supportai.dashboard import OrganizationMixin, form_error_apply, paginate
+from core.dashboard import paginate, service_errors
+from core.errors import NotFound
+from organizations.dashboard import OrganizationMixin
 
 
 class AssistantMixin(OrganizationMixin):
@@ -70,10 +71,9 @@ class AssistantCreateView(AssistantMixin, FormView):
 
     def form_valid(self, form):
         data = dict(form.cleaned_data)
-        try:
+        with service_errors(form) as failure:
             assistant = services.assistant_create(organization=self.organization, **data)
-        except ApplicationError as error:
-            form_error_apply(form, error)
+        if failure:
             return self.form_invalid(form)
         messages.success(
             self.request, f"“{assistant.name}” created. Add knowledge, then try it in the playground."
@@ -119,10 +119,9 @@ class AssistantUpdateView(AssistantMixin, FormView):
             messages.error(self.request, "Only owners and admins can change assistants.")
             return redirect("assistant-edit", pk=self.kwargs["pk"])
         assistant = self.get_assistant()
-        try:
+        with service_errors(form) as failure:
             services.assistant_update(assistant=assistant, **form.cleaned_data)
-        except ApplicationError as error:
-            form_error_apply(form, error)
+        if failure:
             return self.form_invalid(form)
         messages.success(self.request, "Persona saved. New answers use it right away.")
         return redirect("assistant-edit", pk=assistant.pk)
@@ -227,7 +226,7 @@ class ActionFormView(ActionMixin, TemplateView):
         data = dict(form.cleaned_data)
         headers = data.pop("headers")
         removed = data.pop("remove_headers", [])
-        try:
+        with service_errors(form) as failure:
             if action is None:
                 action = services.action_create(
                     organization=self.organization, assistant=assistant, headers=headers, **data
@@ -254,8 +253,7 @@ class ActionFormView(ActionMixin, TemplateView):
                 )
                 self.audit("action.updated", target=action, changes=changes)
                 messages.success(request, f"Action “{action.name}” saved.")
-        except ApplicationError as error:
-            form_error_apply(form, error)
+        if failure:
             return self._render(assistant, action, form, ActionImportForm(), status=400)
         return redirect("assistant-edit", pk=assistant.pk)
 
@@ -317,10 +315,9 @@ class ModelSettingsView(ModelConnectionMixin, FormView):
         return context
 
     def form_valid(self, form):
-        try:
+        with service_errors(form) as failure:
             connection = llm_models.connection_create(organization=self.organization, **form.cleaned_data)
-        except ApplicationError as error:
-            form_error_apply(form, error)
+        if failure:
             return self.form_invalid(form)
         self.audit(
             "ai_model.created",
@@ -356,10 +353,9 @@ class ModelConnectionUpdateView(ModelConnectionMixin, FormView):
 
     def form_valid(self, form):
         connection = self.get_connection()
-        try:
+        with service_errors(form) as failure:
             llm_models.connection_update(connection=connection, **form.cleaned_data)
-        except ApplicationError as error:
-            form_error_apply(form, error)
+        if failure:
             return self.form_invalid(form)
         changes = {"base_url": connection.base_url, "label": connection.label}
         if form.cleaned_data["api_key"]:

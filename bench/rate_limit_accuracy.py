@@ -33,7 +33,7 @@ _COST_SCRIPT = """
 import json, time
 from django.core.cache import caches
 from django.conf import settings
-from supportai.api.ratelimit import rate_limit_hit
+from core.api.ratelimit import rate_limit_hit
 from django.core.cache.backends.db import DatabaseCache
 result = {}
 for store in ("redis", "postgres"):

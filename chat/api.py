@@ -34,12 +34,11 @@ from chat.serializers import (
     SessionSerializer,
 )
 from chat.services import privacy as privacy_services
+from core.api.envelope import application_error_parts, error_body
 from core.errors import ApplicationError, ValidationFailed
+from core.inbound_socket import client_gone_check
 from organizations import selectors as organization_selectors
-from supportai.api.envelope import error_body
-from supportai.api.exceptions import application_error_parts
-from supportai.api.views import OrganizationGenericAPIView
-from supportai.inbound_socket import client_gone_check
+from organizations.api_base import OrganizationGenericAPIView
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from rest_framework.response import Response
 
 from chat import selectors
 from chat.services.privacy import privacy_erase
+from organizations.api_base import OrganizationAPIView
 from organizations.selectors import api_key_may_administer
-from supportai.api.views import OrganizationAPIView
 
 
 def administering_key_required(view) -> None:

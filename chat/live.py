@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import connection, connections
 
 from chat.models import Conversation, Message
-from supportai import shutdown
+from core import shutdown
 
 logger = logging.getLogger(__name__)
 

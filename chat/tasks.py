@@ -6,7 +6,7 @@ from celery import shared_task
 
 from chat.services import notifications
 from chat.services.privacy import retention_sweep_all
-from supportai.mail_tasks import mail_task
+from core.mail_tasks import mail_task
 
 MAIL_RETRIES = 6
 

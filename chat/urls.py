@@ -1,7 +1,7 @@
 from django.urls import path
 
 from chat import api, api_privacy, views
-from supportai.api.routes import api_path
+from core.api.routes import api_path
 
 api_v1 = [
     *api_path("sessions", api.SessionListCreateApi.as_view(), "session-list"),

@@ -31,13 +31,14 @@ from chat.forms import (
 from chat.models import Conversation
 from chat.services import privacy as privacy_services
 from chat.services.model_test import model_connection_test
-from core.errors import ApplicationError, NotFound
+from core.dashboard import paginate, querystring_without_page, service_errors
+from core.errors import NotFound
 from knowledge.forms import RetrievalTestForm
 from knowledge.views import KnowledgeMixin
 from organizations import audit as audit_log
 from organizations import selectors as organization_selectors
 from organizations import services as organization_services
-from supportai.dashboard import OrganizationMixin, paginate, querystring_without_page
+from organizations.dashboard import OrganizationMixin
 
 # --- Inbox -----------------------------------------------------------------------------------
 
@@ -293,13 +294,11 @@ class ConversationNoteView(InboxMixin, View):
 
     def post(self, request, pk):
         conversation = self.get_conversation()
-        try:
+        with service_errors(request=request):
             services.conversation_note_add(
                 conversation=conversation, user=request.user, body=request.POST.get("body", "")
             )
             messages.success(request, "Note added. Only your team sees it.")
-        except ApplicationError as failure:
-            messages.error(request, failure.message)
         return redirect(_conversation_url(conversation, request))
 
 
@@ -326,14 +325,14 @@ class SavedRepliesView(InboxMixin, TemplateView):
             services.saved_reply_delete(saved_reply=saved)
             messages.success(request, f"Deleted /{saved.shortcut}.")
             return redirect(reverse("inbox-saved-replies"))
-        try:
+        with service_errors() as failure:
             saved = services.saved_reply_create(
                 organization=self.organization,
                 title=request.POST.get("title", ""),
                 shortcut=request.POST.get("shortcut", ""),
                 body=request.POST.get("body", ""),
             )
-        except ApplicationError as failure:
+        if failure:
             context = self.get_context_data()
             context.update(errors=failure.details or {}, form_data=request.POST)
             return render(request, self.template_name, context, status=400)
@@ -394,12 +393,12 @@ class OperatorReplyView(InboxMixin, View):
         form = ReplyForm(request.POST)
         error = ""
         if form.is_valid():
-            try:
+            with service_errors() as failure:
                 content = services.saved_reply_expand(
                     conversation=conversation, content=form.cleaned_data["content"]
                 )
                 services.operator_reply_post(conversation=conversation, user=request.user, content=content)
-            except ApplicationError as failure:
+            if failure:
                 error = failure.message
         else:
             error = "Write a reply first (up to 4000 characters)."
@@ -505,13 +504,13 @@ class RetrievalTestView(KnowledgeMixin, View):
         form = RetrievalTestForm(request.GET, assistants=self.assistants())
         check, error = None, ""
         if form.is_valid():
-            try:
+            with service_errors() as failure:
                 check = selectors.retrieval_check(
                     organization=self.organization,
                     assistant=form.cleaned_data["assistant"],
                     question=form.cleaned_data["query"],
                 )
-            except ApplicationError as failure:
+            if failure:
                 error = failure.message
         else:
             error = "Type a question to test."
@@ -576,15 +575,15 @@ class PlaygroundView(PlaygroundMixin, FormView):
     def form_valid(self, form):
         assistant = self.get_assistant()
         error_text = ""
-        try:
+        with service_errors() as failure:
             conversation = self.playground_conversation(assistant, create=True)
             answer = services.message_post(
                 conversation=conversation,
                 content=form.cleaned_data["content"],
                 verified=True,  # the team trying its own assistant
             )
-        except ApplicationError as error:
-            answer, error_text = None, error.message
+        if failure:
+            answer, error_text = None, failure.message
         if self.request.headers.get("HX-Request"):
             conversation = self.playground_conversation(assistant, create=False)
             turn = []

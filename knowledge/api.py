@@ -10,6 +10,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from assistants.models import Assistant
+from core.api.parsers import GuardedFormParser, GuardedJSONParser, GuardedMultiPartParser
 from core.errors import PayloadTooLarge, ValidationFailed
 from knowledge import retrieval, selectors, services
 from knowledge.models import KnowledgeSource
@@ -23,8 +24,7 @@ from knowledge.serializers import (
     UrlSourceCreateSerializer,
     UrlSourceSerializer,
 )
-from supportai.api.parsers import GuardedFormParser, GuardedJSONParser, GuardedMultiPartParser
-from supportai.api.views import OrganizationAPIView, OrganizationGenericAPIView
+from organizations.api_base import OrganizationAPIView, OrganizationGenericAPIView
 
 ASSISTANT_FILTER = OpenApiParameter(
     "assistant_id", str, description="Only this assistant's and org-wide sources"

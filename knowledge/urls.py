@@ -1,7 +1,7 @@
 from django.urls import path
 
+from core.api.routes import api_path
 from knowledge import api, views
-from supportai.api.routes import api_path
 
 api_v1: list = [
     *api_path("knowledge/files", api.FileSourceListCreateApi.as_view(), "knowledge-file-list"),

@@ -11,11 +11,12 @@ from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from assistants import selectors as assistant_selectors
-from core.errors import ApplicationError, NotFound
+from core.dashboard import paginate, querystring_without_page, service_errors
+from core.errors import NotFound
 from knowledge import selectors, services
 from knowledge.forms import FileUploadForm, QAForm, RetrievalTestForm, SourceFilterForm, UrlForm
 from knowledge.models import KnowledgeSource
-from supportai.dashboard import OrganizationMixin, form_error_apply, paginate, querystring_without_page
+from organizations.dashboard import OrganizationMixin
 
 IN_PROGRESS = (KnowledgeSource.Status.PENDING, KnowledgeSource.Status.PROCESSING)
 
@@ -89,7 +90,7 @@ class QACreateView(KnowledgeListView):
         self.require_manage()
         form = QAForm(request.POST, assistants=self.assistants())
         if form.is_valid():
-            try:
+            with service_errors(form) as failure:
                 qa = services.qa_create(
                     organization=self.organization,
                     question=form.cleaned_data["question"],
@@ -99,9 +100,7 @@ class QACreateView(KnowledgeListView):
                     source="dashboard",
                     made_from_question=form.cleaned_data["made_from"],
                 )
-            except ApplicationError as error:
-                form_error_apply(form, error)
-            else:
+            if not failure:
                 messages.success(request, f"Q&A pair added — assistants can answer “{qa.question[:80]}” now.")
                 return redirect("knowledge")
         return self.render_to_response(self.get_context_data(qa_form=form))
@@ -117,7 +116,7 @@ class FileUploadView(KnowledgeListView):
             return self.render_to_response(self.get_context_data(file_form=form))
         added, refused = [], []
         for uploaded in form.cleaned_data["files"]:
-            try:
+            with service_errors() as failure:
                 source = services.file_source_create(
                     organization=self.organization,
                     title="",
@@ -125,8 +124,8 @@ class FileUploadView(KnowledgeListView):
                     uploaded_file=uploaded,
                     assistant=form.cleaned_data["assistant"],
                 )
-            except ApplicationError as error:
-                refused.append(f"{uploaded.name}: {error.message}")
+            if failure:
+                refused.append(f"{uploaded.name}: {failure.message}")
             else:
                 added.append(source.file_name)
         if added:
@@ -146,7 +145,7 @@ class UrlCreateView(KnowledgeListView):
         form = UrlForm(request.POST, assistants=self.assistants())
         if form.is_valid():
             data = form.cleaned_data
-            try:
+            with service_errors(form) as failure:
                 source = services.url_source_create(
                     organization=self.organization,
                     url=data["url"],
@@ -156,9 +155,7 @@ class UrlCreateView(KnowledgeListView):
                     max_pages=data["max_pages"] or 1,
                     sync_interval_hours=data["sync_interval_hours"],
                 )
-            except ApplicationError as error:
-                form_error_apply(form, error)
-            else:
+            if not failure:
                 what = f"up to {source.max_pages} pages of {source.url}" if source.crawl else source.url
                 messages.success(request, f"Fetching {what}. Its status updates here on its own.")
                 return redirect("knowledge")
@@ -169,11 +166,9 @@ class SourceRetryView(KnowledgeMixin, View):
     def post(self, request, pk):
         self.require_manage()
         source = self.get_source()
-        try:
+        with service_errors(request=request) as failure:
             services.source_retry(source=source)
-        except ApplicationError as error:
-            messages.error(request, error.message)
-        else:
+        if not failure:
             messages.success(request, f"“{source.display_title[:80]}” is queued again.")
         if request.POST.get("back") == "source":
             return redirect("knowledge-source", pk=source.pk)
@@ -210,15 +205,14 @@ class SourceDetailView(KnowledgeMixin, FormView):
     def form_valid(self, form):
         self.require_manage()
         source = self.get_source(kind=KnowledgeSource.Kind.QA)
-        try:
+        with service_errors(form) as failure:
             services.qa_update(
                 source=source,
                 question=form.cleaned_data["question"],
                 answer=form.cleaned_data["answer"],
                 tags=form.cleaned_data["tags"],
             )
-        except ApplicationError as error:
-            form_error_apply(form, error)
+        if failure:
             return self.form_invalid(form)
         messages.success(self.request, "Q&A pair saved. Answers use the new text right away.")
         return redirect("knowledge-source", pk=source.pk)

@@ -6,8 +6,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from core.api.pagination import CursorPagination
 from core.errors import ValidationFailed
 from organizations import selectors, services
+from organizations.api_base import OrganizationAPIView, OrganizationGenericAPIView
 from organizations.audit import audit_event_list
 from organizations.models import ApiKey, AuditEvent
 from organizations.selectors import api_key_may_administer
@@ -17,8 +19,6 @@ from organizations.serializers import (
     AuditEventSerializer,
     OrganizationSerializer,
 )
-from supportai.api.pagination import CursorPagination
-from supportai.api.views import OrganizationAPIView, OrganizationGenericAPIView
 
 
 class OrganizationDetailApi(OrganizationAPIView):

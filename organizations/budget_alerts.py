@@ -1,8 +1,8 @@
 """Services: telling an organization's owners that one of its rate budgets is running out.
 
 `budget_alert_record` is called by the request whose count reaches 80 % or 100 % of an
-owner's budget (supportai.api.ratelimit); it stores one BudgetAlert per budget, threshold
-and window (the dashboard overview's banner reads them) and enqueues one email to the
+owner's budget (through core.api.ratelimit's `budget_threshold_crossed` signal, connected
+in `OrganizationsConfig.ready`); it stores one BudgetAlert per budget, threshold and window (the dashboard overview's banner reads them) and enqueues one email to the
 owners and admins, sent by the worker (`organizations.tasks.budget_alert_mail`).
 """
 
@@ -49,6 +49,12 @@ def budget_label(*, organization: Organization, policy: str, key: str) -> str:
 
 def window_name(seconds: int) -> str:
     return WINDOW_NAMES.get(seconds, f"{seconds} s")
+
+
+def budget_threshold_crossed_receive(sender, **crossing) -> None:
+    """`core.api.ratelimit.budget_threshold_crossed` → `budget_alert_record`."""
+    crossing.pop("signal", None)
+    budget_alert_record(**crossing)
 
 
 def budget_alert_record(

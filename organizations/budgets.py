@@ -30,10 +30,10 @@ from django.conf import settings
 from django.utils import timezone
 from django_ratelimit.core import _get_ip
 
+from core.api.ratelimit import Budget, budgets_read, rate_parse
 from core.cache_guard import CacheUnavailable, cache_call
 from organizations.credentials import Credential
 from organizations.models import BudgetAlert, Organization
-from supportai.api.ratelimit import Budget, budgets_read, rate_parse
 
 API_WINDOW = 3600
 BUSY = "This chat is busy right now"

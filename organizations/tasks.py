@@ -8,8 +8,8 @@ organization and day; a redelivered task may send its email twice, never a third
 
 from __future__ import annotations
 
+from core.mail_tasks import mail_task
 from organizations import budget_alerts, services
-from supportai.mail_tasks import mail_task
 
 MAIL_RETRIES = 5
 

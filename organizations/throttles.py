@@ -1,8 +1,8 @@
 """Throttles for the account forms: sign-in (per account and per client IP), password reset
 and sign-up (per address and per IP).
 
-Counters are the platform's exact fixed-window counters (`supportai.api.ratelimit` on
-`supportai.rate_counters`: Redis, or Postgres without it); when the store is down they fall
+Counters are the platform's exact fixed-window counters (`core.api.ratelimit` on
+`core.rate_counters`: Redis, or Postgres without it); when the store is down they fall
 back to the per-process window, like API keys do, so an outage of Redis does not lock everyone out (nor open the
 door: each process still counts).
 
@@ -21,8 +21,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django_ratelimit.core import _get_ip, _split_rate
 
+from core.api.ratelimit import RateLimitState, local_limiter, rate_limit_hit, rate_limit_peek
 from core.cache_guard import CacheUnavailable, cache_call
-from supportai.api.ratelimit import RateLimitState, local_limiter, rate_limit_hit, rate_limit_peek
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 from django.urls import path
 
+from core.api.routes import api_path
 from organizations import api, views
-from supportai.api.routes import api_path
 
 api_v1 = [
     *api_path("organization", api.OrganizationDetailApi.as_view(), "organization-detail"),

@@ -20,9 +20,11 @@ from django.urls import reverse, reverse_lazy
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
-from core.errors import ApplicationError
+from core.api.ratelimit import rate_limit_peek
+from core.dashboard import SecurityHeadersMixin, paginate, service_errors
 from organizations import audit, selectors, services, throttles
 from organizations.budgets import budget_usage_list
+from organizations.dashboard import OrganizationMixin, organization_switch
 from organizations.forms import (
     ApiKeyCreateForm,
     BusinessHoursForm,
@@ -36,13 +38,6 @@ from organizations.forms import (
 )
 from organizations.identity import identity_secret_rotate, identity_secret_status
 from organizations.models import ApiKey, Membership
-from supportai.api.ratelimit import rate_limit_peek
-from supportai.dashboard import (
-    OrganizationMixin,
-    SecurityHeadersMixin,
-    organization_switch,
-    paginate,
-)
 
 # --- Accounts -------------------------------------------------------------------------------
 
@@ -269,21 +264,19 @@ class InvitationView(SecurityHeadersMixin, TemplateView):
             form = InvitationAccountForm(request.POST)
             if not form.is_valid():
                 return self._render(invitation, status=200, form=form)
-            try:
+            with service_errors(request=request) as failure:
                 user = services.invitation_accept_new_account(
                     invitation=invitation,
                     password=form.cleaned_data["password"],
                     name=form.cleaned_data["name"],
                 )
-            except ApplicationError as error:
-                messages.error(request, error.message)
+            if failure:
                 return self._render(invitation, status=409)
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         elif action == "accept" and request.user.is_authenticated:
-            try:
+            with service_errors(request=request) as failure:
                 services.invitation_accept(invitation=invitation, user=request.user)
-            except ApplicationError as error:
-                messages.error(request, error.message)
+            if failure:
                 return self._render(invitation, status=403)
         else:
             return self._render(invitation, status=400)
@@ -592,7 +585,7 @@ class MemberListView(OrganizationMixin, FormView):
         return context
 
     def form_valid(self, form):
-        try:
+        with service_errors(form, field="email") as failure:
             invitation = services.member_invite(
                 organization=self.organization,
                 email=form.cleaned_data["email"],
@@ -600,8 +593,7 @@ class MemberListView(OrganizationMixin, FormView):
                 invited_by=self.request.user,
                 base_url=settings.SITE_URL,
             )
-        except ApplicationError as error:
-            form.add_error("email", error.message)
+        if failure:
             return self.form_invalid(form)
         self.audit(
             "member.invited", target=invitation, changes={"email": invitation.email, "role": invitation.role}
@@ -649,11 +641,9 @@ class MemberRoleView(MemberMixin, View):
             messages.error(request, refusal)
             return redirect("settings-members")
         old_role = member.role
-        try:
+        with service_errors(request=request) as failure:
             services.membership_role_change(membership=member, role=role)
-        except ApplicationError as error:
-            messages.error(request, error.message)
-        else:
+        if not failure:
             self.audit(
                 "member.role_changed",
                 target=member,
@@ -678,10 +668,9 @@ class MemberRemoveView(MemberMixin, TemplateView):
         if refusal:
             messages.error(request, refusal)
             return redirect("settings-members")
-        try:
+        with service_errors(request=request) as failure:
             services.membership_remove(membership=member)
-        except ApplicationError as error:
-            messages.error(request, error.message)
+        if failure:
             return redirect("settings-members")
         self.audit("member.removed", target=member, changes={"email": member.user.email, "role": member.role})
         messages.success(request, f"{member.user.email} no longer has access to {self.organization.name}.")
@@ -721,16 +710,14 @@ class BusinessHoursSettingsView(OrganizationMixin, FormView):
         return context
 
     def form_valid(self, form):
-        try:
+        with service_errors(form) as failure:
             services.business_hours_set(
                 organization=self.organization,
                 timezone_name=form.cleaned_data["timezone"].strip(),
                 hours=form.cleaned_data["hours"],
                 holidays=form.cleaned_data["holiday_list"],
             )
-        except ApplicationError as failure:
-            for field, errors in (failure.details or {}).items():
-                form.add_error(field if field in form.fields else None, errors)
+        if failure:
             return self.form_invalid(form)
         messages.success(self.request, "Business hours saved.")
         return redirect(reverse("settings-business-hours"))

@@ -17,7 +17,7 @@ thread at `MIN_BODY_BYTES_PER_SECOND` on average at least, and such requests may
 half of the request threads (the others wait outside the threads).
 
 Long-lived event streams (`GET …/events`, see `chat/live.py`; they end when the worker
-stops, through `supportai.shutdown`) run on their own pool of
+stops, through `core.shutdown`) run on their own pool of
 `WEB_STREAM_THREADS` threads, so hundreds of open widget panels never take a thread from
 ordinary requests. A stream thread sleeps on a queue between events; it costs its stack
 (mostly untouched virtual memory) and no database connection while it waits.
@@ -42,7 +42,7 @@ from functools import partial
 from gunicorn import http
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from supportai import shutdown
+from core import shutdown
 
 HEAD_TIMEOUT = 15.0  # WEB_REQUEST_HEAD_TIMEOUT overrides it
 BODY_TIMEOUT = 30.0

@@ -9,8 +9,8 @@ from django.db import OperationalError, connections
 from django.http import HttpRequest, HttpResponse
 
 from core import timing
-from supportai.api.envelope import error_response, is_api_path
-from supportai.api.parsers import query_problem
+from core.api.envelope import error_response, is_api_path
+from core.api.parsers import query_problem
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class ServerTimingMiddleware:
 
 
 class QueryStringGuardMiddleware:
-    """The query-string half of the input guard (bodies: supportai.api.parsers): a NUL or
+    """The query-string half of the input guard (bodies: core.api.parsers): a NUL or
     a lone surrogate in any parameter is a 400 before any view runs, on the API (error
     shape) and on the dashboard (its 400 page), instead of a DataError from a filter."""
 
@@ -66,7 +66,7 @@ class QueryStringGuardMiddleware:
             if problem:
                 if is_api_path(request.path):
                     return error_response(400, f"Invalid query string - {problem}")
-                from supportai.api.exceptions import handler400
+                from core.api.exceptions import handler400
 
                 return handler400(request)
         return self.get_response(request)
@@ -75,7 +75,7 @@ class QueryStringGuardMiddleware:
 class ApiErrorMiddleware:
     """Under /api/, no error ever leaves as an HTML page or a stack trace.
 
-    DRF views already answer in the error shape (supportai.api.exceptions); this catches
+    DRF views already answer in the error shape (core.api.exceptions); this catches
     what happens outside them: Django's own 404/405, oversized bodies, and exceptions
     raised before or after a view runs.
     """
@@ -114,7 +114,7 @@ class ApiErrorMiddleware:
 class RateLimitHeadersMiddleware:
     """Every /api/ response carries the rate-limit headers of the budget it counted against.
 
-    API views set that budget (`request.rate_limit_state`, supportai.api.ratelimit). A
+    API views set that budget (`request.rate_limit_state`, core.api.ratelimit). A
     response no view counted (an unknown /api/ URL, the schema, a CORS preflight) shows the
     client IP's unauthenticated budget; it is counted, except for preflights, which browsers
     send on their own for every widget call and which carry no credential.
@@ -136,9 +136,9 @@ class RateLimitHeadersMiddleware:
         return response
 
     def _unauthenticated_state(self, request: HttpRequest):
+        from core.api.ratelimit import budgets_hit, budgets_read
         from core.cache_guard import CacheUnavailable, cache_call
         from organizations.budgets import client_ip, unauthenticated_budget
-        from supportai.api.ratelimit import budgets_hit, budgets_read
 
         budget = unauthenticated_budget(ip=client_ip(request))
         try:

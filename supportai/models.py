@@ -7,7 +7,7 @@ class RateCounter(models.Model):
     """One fixed-window request counter (a rate-limit bucket) when there is no Redis.
 
     One row per bucket key, incremented in place by `INSERT … ON CONFLICT DO UPDATE …
-    RETURNING` (supportai.rate_counters), so concurrent web processes count exactly. The
+    RETURNING` (core.rate_counters), so concurrent web processes count exactly. The
     table is UNLOGGED (migration 0002): counters are worth no WAL traffic, and after a crash
     Postgres empties it, which only restarts the current windows.
     """

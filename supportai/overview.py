@@ -15,8 +15,8 @@ from chat.forms import OverviewFilterForm
 from knowledge import selectors as knowledge_selectors
 from organizations import selectors as organization_selectors
 from organizations.budgets import budget_banner_list
+from organizations.dashboard import OrganizationMixin
 from supportai import charts
-from supportai.dashboard import OrganizationMixin
 from widget import selectors as widget_selectors
 
 

@@ -148,6 +148,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "chat.context_processors.inbox_waiting",
             ],
         },
     },
@@ -202,7 +203,7 @@ else:
 
 RATELIMIT_USE_CACHE = "default"
 # Where rate-limit counters live: Redis when configured, else an atomic upsert counter in
-# Postgres (supportai.rate_counters); both are exact under concurrency.
+# Postgres (core.rate_counters); both are exact under concurrency.
 RATE_COUNTER_STORE = env.str("RATE_COUNTER_STORE", default="redis" if REDIS_URL else "postgres")
 RATELIMIT_DEFAULT_PER_HOUR = env.int("RATELIMIT_DEFAULT_PER_HOUR", default=1000)
 # Visitors have budgets of their own (organizations/budgets.py): an organization's API keys
@@ -235,7 +236,7 @@ ADMIN_ENABLED = env.bool("ADMIN_ENABLED", default=False)
 # header that proxy overwrites (e.g. HTTP_X_REAL_IP), or every visitor shares the proxy's IP.
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
 # django-ratelimit's checks look for an atomic cache; our counters do not use the cache
-# without Redis (supportai.rate_counters counts in Postgres).
+# without Redis (core.rate_counters counts in Postgres).
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 CELERY_TASK_SERIALIZER = "json"
@@ -289,17 +290,17 @@ REST_FRAMEWORK = {
         "organizations.authentication.ApiKeyAuthentication",
         "widget.authentication.WidgetTokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["supportai.api.permissions.HasOrganizationCredential"],
-    "DEFAULT_RENDERER_CLASSES": ["supportai.api.renderers.EnvelopeJSONRenderer"],
+    "DEFAULT_PERMISSION_CLASSES": ["organizations.permissions.HasOrganizationCredential"],
+    "DEFAULT_RENDERER_CLASSES": ["core.api.renderers.EnvelopeJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "supportai.api.parsers.GuardedJSONParser",
-        "supportai.api.parsers.GuardedFormParser",
-        "supportai.api.parsers.GuardedMultiPartParser",
+        "core.api.parsers.GuardedJSONParser",
+        "core.api.parsers.GuardedFormParser",
+        "core.api.parsers.GuardedMultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "supportai.api.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
-    "EXCEPTION_HANDLER": "supportai.api.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "supportai.api.schema.EnvelopeAutoSchema",
+    "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.EnvelopeAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -311,7 +312,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
-    "PREPROCESSING_HOOKS": ["supportai.api.schema.drop_slashless_duplicates"],
+    "PREPROCESSING_HOOKS": ["core.api.schema.drop_slashless_duplicates"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI's files come from the drf-spectacular-sidecar package, served as our own
     # static files: no CDN, works offline, nothing third-party on our origin.
@@ -496,7 +497,7 @@ SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-CSRF_FAILURE_VIEW = "supportai.api.exceptions.csrf_failure"
+CSRF_FAILURE_VIEW = "core.api.exceptions.csrf_failure"
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="SupportAI <no-reply@localhost>")
 # For EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend (invites, password resets,

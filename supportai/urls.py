@@ -5,10 +5,10 @@ from drf_spectacular.views import SpectacularAPIView
 
 from assistants import urls as assistants_urls
 from chat import urls as chat_urls
+from core.api.docs import ApiDocsView
 from knowledge import urls as knowledge_urls
 from organizations import urls as organizations_urls
 from supportai import health, overview
-from supportai.api.docs import ApiDocsView
 from webhooks import urls as webhooks_urls
 from widget import urls as widget_urls
 
@@ -35,7 +35,7 @@ if settings.ADMIN_ENABLED:
     admin.site.login_form = ThrottledAdminAuthenticationForm
     urlpatterns.append(path("admin/", admin.site.urls))
 
-handler400 = "supportai.api.exceptions.handler400"
-handler403 = "supportai.api.exceptions.handler403"
-handler404 = "supportai.api.exceptions.handler404"
-handler500 = "supportai.api.exceptions.handler500"
+handler400 = "core.api.exceptions.handler400"
+handler403 = "core.api.exceptions.handler403"
+handler404 = "core.api.exceptions.handler404"
+handler500 = "core.api.exceptions.handler500"

@@ -17,7 +17,7 @@ from rest_framework.test import APIRequestFactory
 
 from bench import processes
 from core.cache_guard import cache_circuit_reset
-from supportai.api.views import OrganizationAPIView
+from organizations.api_base import OrganizationAPIView
 from supportai.testing import tenant_create
 from tests.conftest import assert_error_shape
 from widget.tokens import widget_token_issue

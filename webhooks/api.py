@@ -7,10 +7,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from core.api.pagination import CursorPagination
 from core.errors import NotFound, ValidationFailed
+from organizations.api_base import OrganizationGenericAPIView
 from organizations.selectors import api_key_may_administer
-from supportai.api.pagination import CursorPagination
-from supportai.api.views import OrganizationGenericAPIView
 from webhooks import selectors, services
 from webhooks.models import Delivery, Endpoint
 from webhooks.serializers import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from supportai.mail_tasks import mail_task
+from core.mail_tasks import mail_task
 from webhooks import services
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from supportai.api.routes import api_path
+from core.api.routes import api_path
 from webhooks import api, views
 
 api_v1 = [

@@ -11,8 +11,9 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import FormView
 
+from core.dashboard import form_error_apply, paginate
 from core.errors import ValidationFailed
-from supportai.dashboard import OrganizationMixin, form_error_apply, paginate
+from organizations.dashboard import OrganizationMixin
 from webhooks import selectors, services
 from webhooks.forms import EndpointForm
 from webhooks.models import Delivery

@@ -9,16 +9,16 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.envelope import error_body
+from core.api.ratelimit import budgets_hit, rate_limit_state_set
+from core.api.renderers import PlainJSONRenderer
 from core.cache_guard import CacheUnavailable, cache_call
+from core.rate_counters import window_count_release
 from organizations import audit as audit_log
 from organizations import budgets
 from organizations import selectors as organization_selectors
+from organizations.api_base import OrganizationAPIView, OrganizationGenericAPIView
 from organizations.selectors import api_key_widget_facing
-from supportai.api.envelope import error_body
-from supportai.api.ratelimit import budgets_hit, rate_limit_state_set
-from supportai.api.renderers import PlainJSONRenderer
-from supportai.api.views import OrganizationAPIView, OrganizationGenericAPIView
-from supportai.rate_counters import window_count_release
 from widget import selectors, services
 from widget.middleware import CORS_WIDGET_TOKEN_MINT, CORS_WIDGET_VISITOR
 from widget.models import Widget

@@ -16,9 +16,9 @@ from rest_framework.response import Response
 from chat import services as chat_services
 from chat.api import idempotency_key
 from chat.models import Message
+from core.api.renderers import PlainJSONRenderer
 from core.errors import ValidationFailed
-from supportai.api.renderers import PlainJSONRenderer
-from supportai.api.views import OrganizationAPIView
+from organizations.api_base import OrganizationAPIView
 from widget import selectors
 from widget.serializers import (
     WidgetChatConfigSerializer,

@@ -21,10 +21,11 @@ from django.views.decorators.http import require_safe
 from django.views.generic import FormView, TemplateView
 
 from assistants import selectors as assistant_selectors
-from core.errors import ApplicationError, NotFound
+from core.dashboard import lines, paginate, service_errors
+from core.errors import NotFound
 from organizations import selectors as organization_selectors
+from organizations.dashboard import OrganizationMixin
 from organizations.selectors import api_key_widget_facing
-from supportai.dashboard import OrganizationMixin, form_error_apply, lines, paginate
 from widget import selectors, services
 from widget.forms import WidgetCreateForm, WidgetForm
 from widget.selectors import widget_find_public
@@ -166,14 +167,13 @@ class WidgetListView(WidgetMixin, FormView):
     def form_valid(self, form):
         if not self.membership.can_manage:
             raise PermissionDenied("Only owners and admins can create widgets.")
-        try:
+        with service_errors(form) as failure:
             widget = services.widget_create(
                 organization=self.organization,
                 assistant_id=form.cleaned_data["assistant"],
                 title=form.cleaned_data["title"],
             )
-        except ApplicationError as error:
-            form_error_apply(form, error)
+        if failure:
             return self.form_invalid(form)
         messages.success(self.request, f"Widget “{widget.title}” created. Style it and copy the snippet.")
         return redirect("widget-configure", pk=widget.pk)
@@ -236,7 +236,7 @@ class WidgetDetailView(WidgetMixin, FormView):
             auto_open=data["auto_open"],
             human_handoff=data["human_handoff"],
         )
-        try:
+        with service_errors(form) as failure:
             services.widget_update(
                 widget=widget,
                 assistant_id=data["assistant"],
@@ -252,8 +252,7 @@ class WidgetDetailView(WidgetMixin, FormView):
                 is_active=data["is_active"],
                 require_verified_visitors=data["require_verified_visitors"],
             )
-        except ApplicationError as error:
-            form_error_apply(form, error)
+        if failure:
             return self.form_invalid(form)
         messages.success(self.request, "Widget saved. The preview shows the new settings.")
         return redirect("widget-configure", pk=widget.pk)

@@ -20,10 +20,10 @@ from django.utils import timezone
 from assistants.models import UserContext
 from chat.models import Conversation, CsatRating, Message
 from chat.selectors import Subject, subject_contexts, subject_conversations
+from core.rate_counters import window_counts_delete
 from organizations.audit import audit_scrub
 from organizations.budgets import visitor_counter_keys
 from organizations.models import Organization
-from supportai.models import RateCounter
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +83,7 @@ def privacy_erase(*, organization: Organization, subject: Subject) -> dict[str, 
         for visitor in sorted(visitor_ids)
         for key in visitor_counter_keys(organization_id=organization.pk, visitor_id=visitor)
     ]
-    counts["rate_counters"] = (
-        RateCounter.objects.filter(key__in=counter_keys).delete()[0] if counter_keys else 0
-    )
+    counts["rate_counters"] = window_counts_delete(keys=counter_keys)
     # Erasure reaches the audit log too: events that named the person keep their action and
     # time, without the personal data.
     counts["audit_events"] = audit_scrub(organization=organization, values=sorted(personal_values))

@@ -45,6 +45,7 @@ from chat.models import Conversation, Message
 from chat.services import handoff
 from chat.services.conversations import message_store
 from core import timing
+from core.concurrency import Cap, CapReached, slots_held
 from core.errors import (
     BudgetExhausted,
     Conflict,
@@ -54,7 +55,6 @@ from core.errors import (
     UpstreamTimeout,
     ValidationFailed,
 )
-from supportai.concurrency import Cap, CapReached, slots_held
 
 logger = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import fetcher
+from core.concurrency import Cap, CapReached, slots_held
 from core.errors import (
     ApplicationError,
     ServiceUnavailable,
@@ -45,7 +46,6 @@ from knowledge.services.indexing import (
     source_counts_refresh,
 )
 from organizations.services import event_emit
-from supportai.concurrency import Cap, CapReached, slots_held
 
 logger = logging.getLogger(__name__)
 

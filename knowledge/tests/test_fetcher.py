@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from core import fetcher
+from core.api.envelope import error_status
 from core.fetcher import FetchFailed, FetchTimeout, UrlNotAllowed
 from knowledge.tests.sites import gzip_bomb, html_page
-from supportai.api.exceptions import error_status
 
 PUBLIC = "93.184.216.34"
 IMPORT_LINE = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import\b|import\s+([\w., ]+))", re.M)
@@ -314,11 +314,11 @@ def test_the_fetcher_is_the_only_module_that_opens_outbound_http():
         ):
             continue
         # The fetcher opens outbound connections; the web server's worker and
-        # supportai/inbound_socket.py only touch the client's own inbound socket.
+        # core/inbound_socket.py only touch the client's own inbound socket.
         if relative in {
             "core/fetcher.py",
             "supportai/gunicorn_worker.py",
-            "supportai/inbound_socket.py",
+            "core/inbound_socket.py",
         }:
             continue
         # (a regex, not ast: CPython 3.11.7's ast.parse can trip over recursion-depth

@@ -9,9 +9,9 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from organizations.dashboard import SESSION_ORGANIZATION_KEY
 from organizations.models import ApiKey, Membership, Organization
 from organizations.services import api_key_create
-from supportai.dashboard import SESSION_ORGANIZATION_KEY
 from supportai.testing import member_add
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]

@@ -1,4 +1,4 @@
-"""Concurrency caps (supportai.concurrency) on both backends: Redis leases and Postgres
+"""Concurrency caps (core.concurrency) on both backends: Redis leases and Postgres
 advisory locks. Holders are real threads (each with its own database connection) and real
 processes killed with SIGKILL, never patched."""
 
@@ -13,9 +13,9 @@ import pytest
 from django.db import connection
 
 from bench import processes
+from core import concurrency
 from core.cache_guard import cache_circuit_reset
-from supportai import concurrency
-from supportai.concurrency import Cap, CapReached, slots_held
+from core.concurrency import Cap, CapReached, slots_held
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,7 +112,7 @@ from django.conf import settings
 if sys.argv[2] == "postgres":
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
                                    "LOCATION": "supportai_cache"}}
-from supportai.concurrency import Cap, slots_held
+from core.concurrency import Cap, slots_held
 with slots_held(caps=[Cap(group=sys.argv[1], limit=1)], lease_seconds=float(sys.argv[3])):
     print("held", flush=True)
     time.sleep(120)

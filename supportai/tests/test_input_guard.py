@@ -1,4 +1,4 @@
-"""The one input guard (supportai.api.parsers): every API view parses through it, and the
+"""The one input guard (core.api.parsers): every API view parses through it, and the
 dashboard's query strings pass the same check (the attack itself: tests/test_attack_input.py)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import get_resolver
 
-from supportai.api.parsers import (
+from core.api.parsers import (
     MAX_NESTING,
     GuardedFormParser,
     GuardedJSONParser,

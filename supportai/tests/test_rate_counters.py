@@ -6,7 +6,7 @@ import pytest
 import requests
 from django.db import connection
 
-from supportai.rate_counters import window_counts_increment, window_counts_read
+from core.rate_counters import window_counts_increment, window_counts_read
 from supportai.testing import tenant_create
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.without_redis]

@@ -9,8 +9,8 @@ import re
 import pytest
 import requests
 
+from core.api.ratelimit import budgets_hit
 from organizations.budgets import widget_messages_budget
-from supportai.api.ratelimit import budgets_hit
 from widget.tests.test_browser import WIDGET, browser, shop  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from supportai.dashboard import SecurityHeadersMixin
+from core.dashboard import SecurityHeadersMixin
 
 
 class ApiDocsView(SecurityHeadersMixin, SpectacularSwaggerSplitView):

@@ -10,7 +10,7 @@ def drop_slashless_duplicates(endpoints, **kwargs):
 
 from drf_spectacular.openapi import AutoSchema  # noqa: E402
 
-from supportai.api.renderers import EnvelopeJSONRenderer  # noqa: E402
+from core.api.renderers import EnvelopeJSONRenderer  # noqa: E402
 
 ERROR_SCHEMA = {
     "type": "object",

@@ -80,6 +80,16 @@ def window_counts_read(*, buckets: Sequence[tuple[str, int]]) -> dict[str, Windo
     return _redis_read(unique)
 
 
+def window_counts_delete(*, keys: Sequence[str]) -> int:
+    """Forget the Postgres rows of these exact bucket keys (a visitor's erasure); returns how
+    many there were. Redis buckets expire with their window and are not touched."""
+    if not keys:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM supportai_rate_counter WHERE key = ANY(%s::text[])", [list(keys)])
+        return cursor.rowcount
+
+
 def window_count_release(*, counted: WindowCount) -> None:
     """Take back one count from the window `counted` came from (nothing if that window has
     ended): for a request that was counted and then refused on a stricter condition, so

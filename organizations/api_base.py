@@ -11,9 +11,9 @@ from rest_framework import exceptions, generics, mixins, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.ratelimit import budgets_enforce
 from organizations import audit as audit_log
 from organizations.budgets import request_budgets
-from supportai.api.ratelimit import budgets_enforce
 
 
 class RateLimitHeadersMixin:

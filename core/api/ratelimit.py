@@ -1,4 +1,4 @@
-"""Rate limits and budgets: fixed-window counters (supportai.rate_counters) turned into
+"""Rate limits and budgets: fixed-window counters (core.rate_counters) turned into
 decisions and into the `X-RateLimit-*` / `RateLimit` / `RateLimit-Policy` headers.
 
 The counters are exact under concurrency on both stores (Redis with `REDIS_URL`, an
@@ -25,14 +25,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import DatabaseError
+from django.dispatch import Signal
 from rest_framework import exceptions
 
 from core.cache_guard import CacheUnavailable, cache_call
-from supportai.rate_counters import WindowCount, window_counts_increment, window_counts_read
+from core.rate_counters import WindowCount, window_counts_increment, window_counts_read
 
 logger = logging.getLogger(__name__)
 
 ALERT_PERCENTS = (80, 100)
+# Sent once per organization budget and threshold crossing (the counters are atomic, so one
+# request sees it) with organization_id, policy, key, percent, used, limit, window and
+# window_end; `organizations.budget_alerts` records it and mails the owners.
+budget_threshold_crossed = Signal()
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -185,10 +190,9 @@ def _alert_on_crossing(*, budget: Budget, counted: WindowCount) -> None:
     """The counters are atomic, so exactly one request sees each threshold's count."""
     for percent in ALERT_PERCENTS:
         if budget.limit and counted.count == max(1, math.ceil(budget.limit * percent / 100)):
-            from organizations.budget_alerts import budget_alert_record
-
             try:
-                budget_alert_record(
+                budget_threshold_crossed.send(
+                    sender=Budget,
                     organization_id=budget.organization_id,
                     policy=budget.policy,
                     key=budget.key,
