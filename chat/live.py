@@ -61,34 +61,55 @@ def conversation_event_publish(*, conversation_id, kind: str) -> None:
         cursor.execute(f"SELECT {expression}", params)
 
 
+@dataclass(eq=False)
+class _Listener:
+    """One LISTEN thread and its own two flags. A new thread never inherits a flag of the one
+    before it: a `connected` left set by a thread that is gone (or going) would let the first
+    stream of the next one start before LISTEN, and miss what is committed in between."""
+
+    thread: threading.Thread
+    stopping: threading.Event
+    connected: threading.Event
+
+
 class _Hub:
     """One LISTEN connection per process; fans notifications out to the waiting streams."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.listeners: dict[str, set[queue.SimpleQueue]] = {}
-        self.thread: threading.Thread | None = None
-        self.stopping = threading.Event()
-        self.connected = threading.Event()
+        self.current: _Listener | None = None
         # When each conversation's status last changed (monotonic), for the last
         # STATUS_MEMORY_SECONDS: a stream starts from the row its request loaded, and a
         # change committed between that read and its subscription is found here.
         self.status_changed: dict[str, float] = {}
 
-    def subscribe(self, conversation_id: str) -> tuple[queue.SimpleQueue, float | None]:
-        """(the stream's inbox, when this conversation's status last changed if lately)."""
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self.current.thread if self.current is not None else None
+
+    def subscribe(self, conversation_id: str) -> tuple[queue.SimpleQueue, float | None, threading.Event]:
+        """(the stream's inbox, when this conversation's status last changed if lately, the
+        event that tells the stream to end)."""
         inbox: queue.SimpleQueue = queue.SimpleQueue()
         with self.lock:
             changed = self.status_changed.get(conversation_id)
             self.listeners.setdefault(conversation_id, set()).add(inbox)
-            if self.thread is None or not self.thread.is_alive():
-                self.stopping.clear()
-                self.thread = threading.Thread(target=self._run, name="live-events", daemon=True)
-                self.thread.start()
-        # The first stream of a process waits (briefly) for LISTEN, so nothing committed
-        # after its first read can be missed.
-        self.connected.wait(5)
-        return inbox, changed
+            listener = self.current
+            # A thread told to stop is leaving (it checks between waits): this stream needs
+            # one that will still be listening.
+            if listener is None or listener.stopping.is_set() or not listener.thread.is_alive():
+                stopping, connected = threading.Event(), threading.Event()
+                thread = threading.Thread(
+                    target=self._run, args=(stopping, connected), name="live-events", daemon=True
+                )
+                listener = self.current = _Listener(thread=thread, stopping=stopping, connected=connected)
+                thread.start()
+        # The first stream of a listener waits (briefly) for its LISTEN, so nothing committed
+        # after the stream's first read can be missed; if it takes longer, the listener's
+        # resync once it listens covers the gap.
+        listener.connected.wait(5)
+        return inbox, changed, listener.stopping
 
     def unsubscribe(self, conversation_id: str, inbox: queue.SimpleQueue) -> None:
         with self.lock:
@@ -103,7 +124,10 @@ class _Hub:
             return sum(len(inboxes) for inboxes in self.listeners.values())
 
     def stop(self) -> None:
-        self.stopping.set()
+        with self.lock:
+            listener = self.current
+        if listener is not None:
+            listener.stopping.set()
         self._broadcast(_STOP)
 
     def _broadcast(self, kind: str) -> None:
@@ -126,32 +150,34 @@ class _Hub:
         for inbox in inboxes:
             inbox.put(kind)
 
-    def _run(self) -> None:
+    def _run(self, stopping: threading.Event, connected: threading.Event) -> None:
         backoff = 0.5
-        while not self.stopping.is_set():
-            wrapper = connections.create_connection("default")
-            try:
-                wrapper.ensure_connection()
-                raw = wrapper.connection
-                raw.autocommit = True
-                raw.execute(f"LISTEN {CHANNEL}")
-                self.connected.set()
-                self._broadcast(_RESYNC)  # anything sent while we were not listening
-                backoff = 0.5
-                while not self.stopping.is_set():
-                    for notify in raw.notifies(timeout=1.0):
-                        self._deliver(notify.payload)
-            except Exception:
-                logger.warning("live events: the LISTEN connection failed; reconnecting", exc_info=True)
-                self.connected.clear()
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-            finally:
+        try:
+            while not stopping.is_set():
+                wrapper = connections.create_connection("default")
                 try:
-                    wrapper.close()
-                except Exception:  # noqa: S110  (already broken; nothing left to release)
-                    pass
-        self.connected.clear()
+                    wrapper.ensure_connection()
+                    raw = wrapper.connection
+                    raw.autocommit = True
+                    raw.execute(f"LISTEN {CHANNEL}")
+                    connected.set()
+                    self._broadcast(_RESYNC)  # anything sent while we were not listening
+                    backoff = 0.5
+                    while not stopping.is_set():
+                        for notify in raw.notifies(timeout=1.0):
+                            self._deliver(notify.payload)
+                except Exception:
+                    logger.warning("live events: the LISTEN connection failed; reconnecting", exc_info=True)
+                    connected.clear()
+                    stopping.wait(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                finally:
+                    try:
+                        wrapper.close()
+                    except Exception:  # noqa: S110  (already broken; nothing left to release)
+                        pass
+        finally:
+            connected.clear()
 
 
 _hub = _Hub()
@@ -161,8 +187,8 @@ shutdown.on_stop(_hub.stop)
 def streams_stop(*, wait: float = 0.0) -> None:
     """End every open stream of this process (the web worker is stopping or restarting),
     and the LISTEN connection; `wait` seconds at most for that connection to close."""
-    _hub.stop()
     thread = _hub.thread
+    _hub.stop()
     if wait and thread is not None:
         thread.join(wait)
 
@@ -172,7 +198,8 @@ def open_streams() -> int:
 
 
 def listening() -> bool:
-    return _hub.thread is not None and _hub.thread.is_alive()
+    thread = _hub.thread
+    return thread is not None and thread.is_alive()
 
 
 @dataclass(frozen=True)
@@ -231,7 +258,7 @@ def conversation_events(
     notice); the client reconnects with Last-Event-ID.
     """
     conversation_id = str(conversation.pk)
-    inbox, status_changed = _hub.subscribe(conversation_id)
+    inbox, status_changed, stopping = _hub.subscribe(conversation_id)
     try:
         deadline = time.monotonic() + settings.LIVE_STREAM_SECONDS
         # The first status is the row the request just loaded (for its 404 and visitor
@@ -246,7 +273,7 @@ def conversation_events(
             after = message.pk
             yield LiveEvent("message", message=message)
         next_ping = time.monotonic() + HEARTBEAT_SECONDS
-        while not _hub.stopping.is_set():
+        while not stopping.is_set():
             now = time.monotonic()
             if now >= deadline:
                 return

@@ -88,54 +88,128 @@ def operator_user(tenant):
     return tenant.owner
 
 
+class Follower:
+    """A stream run as on a web thread (`live.conversation_events` in a thread of its own),
+    each event kept with the moment it arrived."""
+
+    def __init__(self, conversation) -> None:
+        self.received: list[tuple[float, live.LiveEvent]] = []
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._follow, args=(conversation,))
+        self.thread.start()
+
+    def _follow(self, conversation) -> None:
+        try:
+            for event in live.conversation_events(conversation=conversation):
+                self.received.append((time.monotonic(), event))
+                if event.kind == "status" and event.status == "resolved":
+                    return
+        except BaseException as error:
+            self.errors.append(error)
+            raise
+        finally:
+            connection.close()
+
+    def first(self) -> live.LiveEvent:
+        deadline = time.monotonic() + 10
+        while not self.received and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.received[0][1]
+
+    def delivery(self, write, predicate) -> float:
+        """Seconds from the start of `write()` (the moment its change can be committed) to the
+        first event after that which matches `predicate`; the event can arrive before `write`
+        returns, a write's work after its commit counts for nothing."""
+        sent = time.monotonic()
+        write()
+        while time.monotonic() < sent + DELIVERY_WAIT:
+            for arrived, event in list(self.received):
+                if arrived >= sent and predicate(event):
+                    return arrived - sent
+            if not self.thread.is_alive():
+                break
+            time.sleep(0.01)
+        timeline = [(round(arrived - sent, 3), event.kind, event.status) for arrived, event in self.received]
+        raise AssertionError(f"not delivered: {timeline} errors={self.errors}")
+
+
+# Committed change → event on an open stream: bench/shop.py measures p95 297 ms under load; a
+# NOTIFY missed by the stream's listener would show as the stream's next reconnect (minutes).
+DELIVERY_BOUND = 2.0
+DELIVERY_WAIT = 5.0
+
+
 @pytest.mark.django_db(transaction=True)
 def test_committed_changes_reach_an_open_stream_in_another_thread(tenant, assistant, settings, operator_user):
     """The stream runs as on a web thread; the writes are committed by this thread, as an
     operator's request on another thread (or process) would. Real Postgres NOTIFY."""
     settings.LIVE_STREAM_SECONDS = 60
     session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v1")
-    received: list[tuple[float, live.LiveEvent]] = []
+    stream = Follower(session)
+    assert stream.first().kind == "status" and stream.first().status == "bot"
 
-    def follow() -> None:
-        try:
-            for event in live.conversation_events(conversation=session):
-                received.append((time.monotonic(), event))
-                if event.kind == "status" and event.status == "resolved":
-                    return
-        finally:
-            connection.close()
-
-    reader = threading.Thread(target=follow)
-    reader.start()
-    deadline = time.monotonic() + 10
-    while not received and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert received[0][1].kind == "status" and received[0][1].status == "bot"
-
-    # Generous bounds (one full-suite run in four missed 5 s here, not yet explained):
-    # the delivery-time figure itself is bench/shop.py's (p95 297 ms).
-    def wait_for(predicate) -> float:
-        sent = time.monotonic()
-        limit = sent + 15
-        while time.monotonic() < limit:
-            for arrived, event in list(received):
-                if arrived >= sent and predicate(event):
-                    return arrived - sent
-            time.sleep(0.01)
-        raise AssertionError(f"not delivered: {received}")
-
-    services.conversation_typing_signal(conversation=session)
-    assert wait_for(lambda event: event.kind == "typing") < 15
-    reply = services.operator_reply_post(conversation=session, user=operator_user, content="Hi, I'm Ann")
-    assert wait_for(lambda event: event.kind == "message" and event.message.pk == reply.pk) < 15
-    assert any(event.kind == "status" and event.status == "human" for _, event in received)
-    services.conversation_resolve(
-        conversation=Conversation.objects.for_organization(tenant.organization).get()
+    typing = stream.delivery(
+        lambda: services.conversation_typing_signal(conversation=session),
+        lambda event: event.kind == "typing",
     )
-    assert wait_for(lambda event: event.kind == "status" and event.status == "resolved") < 15
-    reader.join(10)
-    assert not reader.is_alive()
+    assert typing < DELIVERY_BOUND
+    reply = {}
+
+    def operator_replies() -> None:
+        reply["message"] = services.operator_reply_post(
+            conversation=session, user=operator_user, content="Hi, I'm Ann"
+        )
+
+    delivered = stream.delivery(
+        operator_replies,
+        lambda event: event.kind == "message" and event.message.content == "Hi, I'm Ann",
+    )
+    assert delivered < DELIVERY_BOUND
+    assert any(
+        event.kind == "message" and event.message.pk == reply["message"].pk for _, event in stream.received
+    )
+    assert any(event.kind == "status" and event.status == "human" for _, event in stream.received)
+    resolved = stream.delivery(
+        lambda: services.conversation_resolve(
+            conversation=Conversation.objects.for_organization(tenant.organization).get()
+        ),
+        lambda event: event.kind == "status" and event.status == "resolved",
+    )
+    assert resolved < DELIVERY_BOUND
+    stream.thread.join(10)
+    assert not stream.thread.is_alive() and not stream.errors
     assert live.open_streams() == 0  # the stream unsubscribed when it ended
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_opened_while_the_listener_stops_gets_a_listener_that_listens(
+    tenant, assistant, settings, operator_user
+):
+    """The listener thread notices a stop between two waits for notifications (up to a
+    second). A stream that subscribed in that second used to get that leaving thread — and its
+    `connected` flag, still set — so it ended at once, or missed every change until its next
+    reconnect. Now it gets a new listener of its own."""
+    settings.LIVE_STREAM_SECONDS = 60
+    session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v1")
+    before = live.conversation_events(conversation=session)
+    assert next(before).status == "bot"  # a listener is listening
+    leaving = live._hub.thread
+    live.streams_stop()  # told to stop, not waited for: it leaves within a second
+    assert list(before) == []  # the open stream ended at once
+
+    stream = Follower(session)
+    assert stream.first().status == "bot"
+    delivered = stream.delivery(
+        lambda: services.operator_reply_post(conversation=session, user=operator_user, content="Still here"),
+        lambda event: event.kind == "message" and event.message.content == "Still here",
+    )
+    assert delivered < DELIVERY_BOUND
+    assert live._hub.thread is not leaving
+    leaving.join(5)
+    assert not leaving.is_alive()
+    live.streams_stop(wait=5)
+    stream.thread.join(10)
+    assert not stream.thread.is_alive() and not stream.errors
 
 
 @pytest.mark.django_db(transaction=True)
