@@ -6,6 +6,11 @@ PORT   ?= 8000
 REQS_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 STAMP  := $(VENV)/.installed-$(REQS_HASH)
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# Test processes in parallel (pytest-xdist; 0 = one process). Worker K uses Redis db
+# (TEST_REDIS_URL's db - K): 15, 14, 13, 12 by default. On a machine shared with other
+# checkouts, give each its own range: TEST_REDIS_URL=redis://127.0.0.1:6379/11 uses 11-8.
+TEST_WORKERS ?= 4
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: setup run test test-fast lint format bench services browser clean
 
@@ -25,12 +30,12 @@ run: setup
 ## then the broker, cache, rate-limit and ingestion tests again with REDIS_URL unset (the
 ## README's default path; tests/test_default_path.py runs `make run`'s script that way too).
 test: setup services browser
-	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
-	REDIS_URL= $(BIN)/python -m pytest -m without_redis $(PYTEST_ARGS)
+	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+	REDIS_URL= $(BIN)/python -m pytest -m without_redis $(XDIST) $(PYTEST_ARGS)
 
 ## The suite without the browser and chaos tests, for quick iteration.
 test-fast: setup services
-	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -m "not browser and not chaos and not stack" $(PYTEST_ARGS)
+	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -m "not browser and not chaos and not stack" $(XDIST) $(PYTEST_ARGS)
 
 services:
 	@bash scripts/ensure_redis.sh

@@ -1,7 +1,12 @@
 """Shared fixtures. Tests run against the real embedded Postgres (pgvector) and a real
 Redis (REDIS_URL, default db 15 on 127.0.0.1:6379). With REDIS_URL set but empty, the
 suite runs the README's default path instead (cache, rate limits and broker in Postgres):
-`make test` runs the tests marked `without_redis` a second time that way."""
+`make test` runs the tests marked `without_redis` a second time that way.
+
+In parallel (pytest-xdist, `-n N`), each worker process has its own Redis database, because
+tests flush theirs: worker gwK uses db (B - K), B being REDIS_URL's db (`make test`: 15, 14,
+13, 12 with 4 workers), and its own test database (pytest-django's `_gwK` suffix). The
+embedded Postgres server itself is shared: it starts under pgserver's inter-process lock."""
 
 import os
 
@@ -10,6 +15,73 @@ os.environ.setdefault("REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127
 import pytest  # noqa: E402
 
 from supportai.testing import *  # noqa: E402,F401,F403
+
+
+def redis_url_for_worker(url: str, index: int) -> str:
+    """The Redis URL of xdist worker number `index`: REDIS_URL's db minus `index`."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    if base - index < 0:
+        raise pytest.UsageError(
+            f"{index + 1} test workers need Redis dbs {base} down to {base - index}: start from a "
+            f"higher db (TEST_REDIS_URL) or run fewer workers (TEST_WORKERS)."
+        )
+    return urlunsplit(parts._replace(path=f"/{base - index}"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config, specs):
+    """Before the workers start: give each its own Redis db (read by its settings at start)."""
+    url = os.environ.get("REDIS_URL", "")
+    for index, spec in enumerate(specs):
+        spec.env["REDIS_URL"] = redis_url_for_worker(url, index) if url else ""
+        spec.env["SUPPORTAI_TEST_REDIS_URL"] = spec.env["REDIS_URL"]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (--dist loadgroup)
+def pytest_collection_modifyitems(config, items):
+    """What must run in one worker process: a module's tests that share a module-scoped
+    fixture (a stack of processes, a browser) and every browser test (one Chromium, one
+    live server, instead of one per worker)."""
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+            continue
+        fixtures = getattr(item, "_fixtureinfo", None)
+        definitions = fixtures.name2fixturedefs.values() if fixtures is not None else ()
+        if any(definition.scope == "module" for defs in definitions for definition in defs):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def pytest_configure(config):
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        from django.conf import settings
+
+        # Settings were read before this file: make sure they saw this worker's db.
+        expected = os.environ.get("SUPPORTAI_TEST_REDIS_URL")
+        if expected is None or settings.REDIS_URL != expected:
+            raise pytest.UsageError(
+                f"xdist worker {worker}: REDIS_URL {settings.REDIS_URL!r} is not its own ({expected!r})"
+            )
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request):
+    """Every tenant fixture creates an owner with a password, and PBKDF2's million rounds
+    (half a second of CPU each) are not what a test in this process is about. Tests whose
+    users sign in to a server in another process (`procs`, `live_env`, the chaos and stack
+    suites) keep the real hasher: that process's settings must be able to read the hash."""
+    node = request.node
+    if (
+        node.get_closest_marker("chaos")
+        or node.get_closest_marker("stack")
+        or {"procs", "live_env"} & set(request.fixturenames)
+    ):
+        return
+    request.getfixturevalue("settings").PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
