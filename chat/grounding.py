@@ -199,6 +199,7 @@ def _passage_evidence(passage) -> Evidence:
         question=passage.question or "",
         answer=passage.answer or "",
         source=passage.as_source(),
+        language=passage.language,
         vector=passage.embedding,
     )
 

@@ -152,6 +152,21 @@ def language_code(value: str) -> str:
     return (value or "en").split("-")[0].split("_")[0].lower() or "en"
 
 
+# What the offline answerer says before quoting a passage written in another language than
+# the visitor's: it cannot translate, only quote.
+QUOTE_PREFACE = {
+    "en": "I can only quote our knowledge base, which is written in another language:",
+    "es": "Solo puedo citar nuestra base de conocimientos, que está escrita en otro idioma:",
+    "de": "Ich kann nur aus unserer Wissensdatenbank zitieren, die in einer anderen Sprache verfasst ist:",
+    "fr": "Je peux seulement citer notre base de connaissances, qui est rédigée dans une autre langue :",
+    "pt": "Só posso citar a nossa base de conhecimento, que está escrita em outro idioma:",
+}
+
+
+def quote_preface(language: str) -> str:
+    return QUOTE_PREFACE.get(language_code(language), QUOTE_PREFACE["en"])
+
+
 def no_answer_text(language: str) -> str:
     return NO_ANSWER.get(language_code(language), NO_ANSWER["en"])
 
@@ -198,6 +213,7 @@ class PromptInput:
     traits: dict = field(default_factory=dict)
     locale: str = ""
     actions: bool = False  # tools (assistant actions) are offered with this request
+    question_language: str = ""  # the language the question is written in, when detected
 
 
 def _data(text: str, limit: int) -> str:
@@ -238,6 +254,12 @@ def system_prompt(prompt: PromptInput) -> str:
     if persona.description:
         lines.append(f"About you: {persona.description.strip()}")
     lines.append(f"Tone: {tone}. Reply in {language} unless the customer writes in another language.")
+    if prompt.question_language in LANGUAGE_NAMES:
+        written_in = LANGUAGE_NAMES[prompt.question_language]
+        lines.append(
+            f"The customer writes in {written_in}: answer in {written_in}, translating what the sources"
+            " say when they are written in another language."
+        )
     tasks = [TASK_LABELS.get(task, str(task).replace("_", " ")) for task in persona.default_tasks if task]
     if tasks:
         lines.append("Your tasks: " + "; ".join(tasks) + ".")

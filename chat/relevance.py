@@ -18,10 +18,10 @@ from knowledge import analysis
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9À-Ý\"'(])|\n+")
 
 
-def terms(text: str) -> list[str]:
-    """The content words of `text` as the knowledge analyser stems them (stop words and the
-    words a question is wrapped in dropped), in order."""
-    return analysis.content_terms(text)
+def terms(text: str, *, language: str = analysis.DEFAULT_LANGUAGE) -> list[str]:
+    """The content words of `text` as the knowledge analyser stems them in `language` (stop
+    words and the words a question is wrapped in dropped), in order."""
+    return analysis.content_terms(text, language=language)
 
 
 def coverage(question: str, text: str, *, emphasis: str = "") -> float:
@@ -29,13 +29,14 @@ def coverage(question: str, text: str, *, emphasis: str = "") -> float:
 
     Longer words weigh more (they carry more meaning than 'buy' or 'use'); words found
     in `emphasis` (a Q&A pair's own question, a policy's title) count fully, words found
-    only in the body count 0.85.
+    only in the body count 0.85. Both sides are analysed in the question's language.
     """
-    wanted = list(dict.fromkeys(terms(question)))
+    language = analysis.language_detect(question)
+    wanted = list(dict.fromkeys(terms(question, language=language)))
     if not wanted:
         return 0.0
-    body = set(terms(text))
-    emphasised = set(terms(emphasis))
+    body = set(terms(text, language=language))
+    emphasised = set(terms(emphasis, language=language))
     total = matched = 0.0
     for term in wanted:
         weight = math.log(2 + len(term))

@@ -1,4 +1,5 @@
-"""Loads what the first chat turn would otherwise pay for (the local embedder, litellm).
+"""Loads what the first chat turn would otherwise pay for (the local embedder, the language
+detector, litellm).
 
 Called from gunicorn's `post_worker_init` hook in a background thread: the worker serves
 at once, and a question arriving during the load simply waits for it (the embedder
@@ -21,6 +22,9 @@ def engine_warm() -> None:
 
         if not settings.EMBEDDING_MODEL:  # a remote embedder has nothing to load
             embedder_get().embed(["warm up"])
+        from knowledge.analysis import language_detect
+
+        language_detect("warm up the language detector")
         if settings.LLM_MODEL:
             from chat.llm.litellm_provider import _lib
 

@@ -7,6 +7,11 @@ of the text's language dropped, each word reduced by that language's Snowball st
 `terms` is what BM25 indexes and searches. `content_terms` drops, on top, the words a
 visitor wraps a question in ("please", "tell me", "I need", "hola", "bitte"): they say
 nothing about what is asked, so the gate does not look for them in a passage.
+
+`language_detect` says which of the analyser's languages a text is written in (each chunk
+when it is indexed, each question when it is searched): py3langid (langid.py's naive Bayes
+model over byte n-grams, shipped in its wheel, nothing downloaded) restricted to LANGUAGES.
+Below MIN_CONFIDENCE ("ok", "PayPal?", a number) the text gets the default, English.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ SNOWBALL_STEMMERS = {
     "pt": "portuguese",
 }
 LANGUAGES = tuple(SNOWBALL_STEMMERS)
+# The detector's probability (over LANGUAGES) below which a text counts as the default
+# language. On the multilingual bench set (100 questions) the lowest right answer scores 0.63;
+# texts with nothing to go on ("ok", "1234") score 0.2, an even split over five languages.
+MIN_CONFIDENCE = 0.5
 _STOP_WORD_FILES = Path(__file__).resolve().parent / "stopwords"
 
 
@@ -75,6 +84,36 @@ _ELIDING_LANGUAGES = frozenset({"fr", "pt"})
 # A Snowball stemmer keeps the word being stemmed in its own fields: one shared by a web
 # process's threads raised IndexError (a 500) on concurrent chat turns. One per thread.
 _stemmers = threading.local()
+
+
+_identifier = None
+_identifier_lock = threading.Lock()
+
+
+def _identifier_get():
+    """py3langid's model restricted to LANGUAGES, loaded once per process (about 1 s, 50 MB)."""
+    global _identifier
+    if _identifier is None:
+        with _identifier_lock:
+            if _identifier is None:
+                from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+                identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+                identifier.set_languages(list(LANGUAGES))
+                # Drop the other 92 languages' columns it keeps to undo set_languages (~25 MB).
+                identifier._full_model = (identifier.nb_ptc, identifier.nb_pc, identifier.nb_classes)
+                _identifier = identifier
+    return _identifier
+
+
+@lru_cache(maxsize=4096)
+def language_detect(text: str, default: str = DEFAULT_LANGUAGE) -> str:
+    """The language of `text` (ISO 639-1, one of LANGUAGES); `default` when unsure."""
+    sample = (text or "")[:2000]
+    if not any(character.isalpha() for character in sample):
+        return default
+    language, confidence = _identifier_get().classify(sample)
+    return language if confidence >= MIN_CONFIDENCE else default
 
 
 def language_supported(language: str | None) -> str:

@@ -170,6 +170,10 @@ class Chunk(TenantModel):
     # The same term dimensions as an array with a GIN index: in a large organization, BM25
     # ranks only the chunks that contain one of the query's rarer terms (see selectors).
     terms = ArrayField(models.IntegerField(), default=list, blank=True)
+    # The language the chunk's terms were analysed in (knowledge.analysis: stop words, stemmer),
+    # detected from its text when it was indexed. Chunks indexed before languages were
+    # detected are English, as they were analysed.
+    language = models.CharField(max_length=8, default="en")
 
     # Untyped `vector` column: each row says which model (and so which dimension count)
     # produced it; the HNSW index is a partial expression index per dimension count.

@@ -101,10 +101,19 @@ class QueryAnalysis:
 
 
 def query_analyse(query: str) -> QueryAnalysis:
-    """The question as the retrievers see it: its text and its BM25 terms."""
+    """The question as the retrievers see it: its text, its language and its BM25 terms.
+
+    The terms are the question's analysed in its own language (they match chunks written
+    in it) and, for a question not in English, also analysed as English, the default
+    language of knowledge (names, products and numbers, and a safety net for a question
+    the detector got wrong). A term counts once even when both analyses give it.
+    """
     text = (query or "").strip()[:MAX_QUERY_CHARS]
-    language = analysis.DEFAULT_LANGUAGE
-    return QueryAnalysis(text=text, language=language, counts=term_counts(text, language=language))
+    language = analysis.language_detect(text)
+    counts = term_counts(text, language=language)
+    if language != analysis.DEFAULT_LANGUAGE:
+        counts |= term_counts(text, language=analysis.DEFAULT_LANGUAGE)
+    return QueryAnalysis(text=text, language=language, counts=counts)
 
 
 # --- 2. lexical: BM25 as sparse vectors ---------------------------------------------------
@@ -333,6 +342,7 @@ def passages_build(*, ranked: list[tuple[str, float]], query: str, embedder_name
             "source__file_name",
             "source__question",
             "source__answer",
+            "language",
         )
     }
     passages = []
@@ -357,11 +367,16 @@ def passages_build(*, ranked: list[tuple[str, float]], query: str, embedder_name
                 snippet=(
                     source.answer
                     if is_qa and len(source.answer) <= SNIPPET_CHARS
-                    else snippet_make(content=source.answer if is_qa else chunk.content, query=query)
+                    else snippet_make(
+                        content=source.answer if is_qa else chunk.content,
+                        query=query,
+                        language=chunk.language,
+                    )
                 ),
                 score=score,
                 question=source.question if is_qa else "",
                 answer=source.answer if is_qa else "",
+                language=chunk.language,
                 embedding=(
                     tuple(map(float, chunk.embedding))
                     if embedder_name

@@ -20,6 +20,7 @@ class Passage:
     score: float
     question: str = ""  # Q&A pairs only
     answer: str = ""  # Q&A pairs only
+    language: str = "en"  # the chunk's language (ISO 639-1), as knowledge.analysis detected it
     # The chunk's stored vector (of `chunk_text_for_index`) when it is the current embedder's:
     # the answering engine scores relevance with it instead of embedding the chunk again.
     embedding: tuple[float, ...] | None = None

@@ -2,7 +2,9 @@
 
 It answers with the most relevant grounding the engine found (a Q&A pair's answer, a
 company policy, or the best sentences of a document passage), cites it, and says it
-does not know - offering a human - when nothing relevant was found. A message that is only
+does not know - offering a human - when nothing relevant was found. It cannot translate: a
+passage in another language than the visitor's is quoted after a sentence, in the visitor's
+language, that says it can only quote the knowledge base. A message that is only
 a greeting or a thank-you gets a greeting back, not "I don't have information".
 """
 
@@ -12,7 +14,7 @@ from collections.abc import Iterator
 
 from chat import relevance
 from chat.llm.types import Completion, CompletionRequest, Delta
-from chat.prompts import no_answer_text, small_talk_kind, small_talk_text
+from chat.prompts import language_code, no_answer_text, quote_preface, small_talk_kind, small_talk_text
 
 MODEL_NAME = "offline"
 
@@ -41,6 +43,9 @@ class OfflineAnswerer:
             text = relevance.best_sentences(request.question, best.content, limit=4, max_chars=900)
         else:
             text = relevance.best_sentences(request.question, best.content)
+        if best.language and language_code(best.language) != language_code(request.language):
+            # It cannot translate: it says so in the visitor's language, then quotes.
+            text = f"{quote_preface(request.language)}\n\n{text}"
         return Completion(
             content=text,
             model=MODEL_NAME,

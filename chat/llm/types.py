@@ -41,6 +41,7 @@ class Evidence:
     question: str = ""  # for Q&A pairs
     answer: str = ""  # for Q&A pairs
     source: dict = field(default_factory=dict)  # the `sources` entry stored on the answer
+    language: str = ""  # a knowledge passage's language (ISO 639-1); "" for request-supplied context
     # A knowledge chunk's stored embedding (retrieval already has it): relevance is scored
     # with it instead of embedding the passage again on every turn.
     vector: tuple[float, ...] | None = field(default=None, repr=False, compare=False)

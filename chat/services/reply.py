@@ -55,6 +55,7 @@ from core.errors import (
     UpstreamTimeout,
     ValidationFailed,
 )
+from knowledge import analysis
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +233,8 @@ def _plan(
         previous_question=previous_question,
     )
     traits = conversation.user_context.traits if conversation.user_context_id else {}
+    # The visitor's own language when the question shows it, else the conversation's.
+    question_language = analysis.language_detect(question.content, default="")
     persona = prompts.Persona(
         name=assistant.name,
         description=assistant.description,
@@ -249,6 +252,7 @@ def _plan(
         traits=traits if isinstance(traits, dict) else {"traits": traits},
         locale=conversation.locale,
         actions=toolbox is not None,
+        question_language=question_language,
     )
     request = CompletionRequest(
         model=model,
@@ -256,7 +260,7 @@ def _plan(
         question=question.content,
         evidence=evidence,
         relevant=relevant,
-        language=conversation.locale or assistant.language or "en",
+        language=question_language or conversation.locale or assistant.language or "en",
         temperature=assistant.temperature,
         max_tokens=settings.LLM_MAX_TOKENS,
         timeout=settings.LLM_TIMEOUT,

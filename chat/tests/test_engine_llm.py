@@ -288,3 +288,17 @@ def test_handoff_stops_the_bot(tenant, session, llm, llm_server):
     assert _events(streamed)[-1][1]["role"] == "user"
     assert not Message.objects.for_organization(tenant.organization).filter(role="assistant").exists()
     assert Conversation.objects.for_organization(tenant.organization).get().handoff_status == "human"
+
+
+def test_the_model_is_asked_to_answer_in_the_language_the_visitor_writes(
+    tenant, session, faq, llm, llm_server
+):
+    api = tenant.client()
+    response = api.post(
+        _url(session), {"content": "¿Hacen envíos internacionales a otros países?"}, format="json"
+    )
+    assert response.status_code == 201
+    system = llm_server.system_prompt()
+    assert "The customer writes in Spanish: answer in Spanish" in system
+    api.post(_url(session), {"content": "Do you ship abroad?"}, format="json")
+    assert "The customer writes in English: answer in English" in llm_server.system_prompt()

@@ -134,3 +134,77 @@ def test_feedback_values(tenant, assistant, offline):
     question = Message.objects.for_organization(tenant.organization).get(role="user")
     with pytest.raises(ValidationFailed):
         services.message_feedback_set(message=question, rating="up")
+
+
+def _shipping_evidence(*, language: str) -> Evidence:
+    return Evidence(
+        number=1,
+        kind="qa",
+        title="Do you ship internationally?",
+        content="Do you ship internationally? Yes, we ship to over 40 countries.",
+        relevance=0.9,
+        question="Do you ship internationally?",
+        answer="Yes, we ship to over 40 countries.",
+        language=language,
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "preface"),
+    [
+        ("es", "Solo puedo citar nuestra base de conocimientos"),
+        ("de", "Ich kann nur aus unserer Wissensdatenbank zitieren"),
+        ("fr", "Je peux seulement citer notre base de connaissances"),
+        ("pt", "Só posso citar a nossa base de conhecimento"),
+    ],
+)
+def test_a_passage_in_another_language_is_quoted_after_saying_so_in_the_visitors_language(language, preface):
+    completion = OfflineAnswerer().complete(
+        CompletionRequest(
+            model="offline",
+            messages=(),
+            question="?",
+            evidence=(_shipping_evidence(language="en"),),
+            relevant=(1,),
+            language=language,
+        )  # fmt: skip
+    )
+    assert completion.knows and completion.cited == (1,)
+    assert completion.content.startswith(preface)
+    assert completion.content.endswith("\n\nYes, we ship to over 40 countries.")
+
+
+def test_a_passage_in_the_visitors_language_is_quoted_as_it_is():
+    for language in ("en", "es"):
+        completion = OfflineAnswerer().complete(
+            CompletionRequest(
+                model="offline",
+                messages=(),
+                question="?",
+                evidence=(_shipping_evidence(language=language),),
+                relevant=(1,),
+                language=language,
+            )  # fmt: skip
+        )
+        assert completion.content == "Yes, we ship to over 40 countries."
+
+
+def test_a_spanish_question_over_spanish_knowledge_is_answered_from_it(tenant, assistant, offline):
+    from knowledge.services import qa_create
+
+    qa_create(
+        organization=tenant.organization,
+        question="¿Cuánto cuesta el envío?",
+        answer="El envío es gratuito en pedidos de más de 50 euros; si no, cuesta 4,90 euros.",
+    )
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    answer = services.message_post(conversation=session, content="¿Cuánto cuesta el envío de mi pedido?")
+    assert answer.answered
+    assert answer.content == "El envío es gratuito en pedidos de más de 50 euros; si no, cuesta 4,90 euros."
+
+
+def test_the_visitor_is_told_in_their_language_when_nothing_answers(tenant, assistant, offline):
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    answer = services.message_post(conversation=session, content="¿Tienen una tienda en Madrid?")
+    assert not answer.answered
+    assert answer.content.startswith("Lo siento, no tengo información")

@@ -1,6 +1,7 @@
 """Knowledge writes. Other apps import from here: `from knowledge import services`."""
 
 from knowledge.services.indexing import (
+    chunks_reanalyse,
     chunks_reembed,
     document_store,
     documents_remove,
@@ -31,6 +32,7 @@ from knowledge.services.sources import (
 __all__ = [
     "ScrapedPage",
     "TransientIngestionError",
+    "chunks_reanalyse",
     "chunks_reembed",
     "document_store",
     "documents_remove",

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from pgvector import SparseVector
 
 from core.errors import UpstreamError
-from knowledge import retrieval
+from knowledge import analysis, retrieval
 from knowledge.embeddings import Embedder, embedder_get
 from knowledge.models import LEXICAL_DIMENSIONS, Chunk, CorpusStatistic, KnowledgeDocument, KnowledgeSource
 from knowledge.types import ChunkDraft
@@ -163,7 +163,7 @@ def documents_store(
 
     with transaction.atomic():
         statistics = _statistics_lock(organization=organization)
-        stored: list[tuple[int, KnowledgeDocument, list[Counter[int]], list]] = []
+        stored: list[tuple[int, KnowledgeDocument, list[Counter[int]], list[str], list]] = []
         # Remove what is being replaced first, so the average length below is current.
         for (index, item), texts in zip(pending, index_texts, strict=True):
             document, _created = KnowledgeDocument.objects.for_organization(organization).get_or_create(
@@ -175,19 +175,27 @@ def documents_store(
             if old:
                 _chunks_unindex(organization=organization, chunks=old, statistics=statistics)
                 document.chunks.all().delete()
-            counts = [retrieval.term_counts(text) for text in texts]
+            languages = [analysis.language_detect(text) for text in texts]
+            counts = [
+                retrieval.term_counts(text, language=language)
+                for text, language in zip(texts, languages, strict=True)
+            ]
             item_vectors = vectors[position : position + len(texts)] if vectors else None
             position += len(texts)
-            stored.append((index, document, counts, item_vectors))
+            stored.append((index, document, counts, languages, item_vectors))
 
-        new_length = sum(sum(count.values()) for _, _, counts, _ in stored for count in counts)
-        new_chunks = sum(len(counts) for _, _, counts, _ in stored)
+        new_length = sum(sum(count.values()) for _, _, counts, _, _ in stored for count in counts)
+        new_chunks = sum(len(counts) for _, _, counts, _, _ in stored)
         chunk_total = statistics.chunk_count + new_chunks
         average_length = (statistics.total_length + new_length) / chunk_total if chunk_total else 0.0
         delta: Counter[int] = Counter()
         rows = []
-        for (index, document, counts, item_vectors), (_, item) in zip(stored, pending, strict=True):
-            for number, (draft, count) in enumerate(zip(item.drafts, counts, strict=True)):
+        for (index, document, counts, languages, item_vectors), (_, item) in zip(
+            stored, pending, strict=True
+        ):
+            for number, (draft, count, language) in enumerate(
+                zip(item.drafts, counts, languages, strict=True)
+            ):
                 delta.update(count.keys())
                 weights = retrieval.document_weights(count, average_length=average_length)
                 vector = item_vectors[number] if item_vectors else None
@@ -207,6 +215,7 @@ def documents_store(
                         lexical_length=sum(count.values()),
                         lexical_avgdl=average_length,
                         terms=sorted(count),
+                        language=language,
                         embedding=vector,
                         embedding_model=embedder.name if vector is not None else "",
                         embedding_dimensions=len(vector) if vector is not None else 0,
@@ -306,3 +315,53 @@ def lexical_statistics_rebuild(*, organization) -> bool:
         statistics.total_length = total_length
         statistics.save(update_fields=["chunk_count", "total_length"])
     return True
+
+
+def chunks_reanalyse(*, organization, batch_size: int = 500) -> int:
+    """Detect each chunk's language again and re-weight the chunks whose language changed
+    (chunks indexed before languages were detected are English); returns how many changed.
+    A chunk keeps the average length it was weighted with; the term statistics follow."""
+    changed = 0
+    last_id = None
+    while True:
+        chunks = Chunk.objects.for_organization(organization).order_by("id")
+        if last_id is not None:
+            chunks = chunks.filter(id__gt=last_id)
+        batch = list(
+            chunks.only("id", "title", "content", "language", "lexical_length", "lexical_avgdl")[:batch_size]
+        )
+        if not batch:
+            return changed
+        last_id = batch[-1].id
+        updates = []
+        for chunk in batch:
+            text = chunk_text_for_index(title=chunk.title, content=chunk.content)
+            language = analysis.language_detect(text)
+            if language != chunk.language:
+                updates.append((chunk, language, retrieval.term_counts(text, language=language)))
+        if updates:
+            _chunks_reweight(organization=organization, updates=updates)
+            changed += len(updates)
+
+
+def _chunks_reweight(*, organization, updates: list[tuple[Chunk, str, Counter[int]]]) -> None:
+    with transaction.atomic():
+        statistics = _statistics_lock(organization=organization)
+        delta: Counter[int] = Counter()
+        for chunk, language, count in updates:
+            current = Chunk.objects.for_organization(organization).filter(pk=chunk.pk).only("lexical").first()
+            if current is None:  # deleted meanwhile
+                continue
+            delta.subtract(Counter(current.lexical.indices()))
+            delta.update(count.keys())
+            statistics.total_length += sum(count.values()) - chunk.lexical_length
+            weights = retrieval.document_weights(count, average_length=chunk.lexical_avgdl)
+            Chunk.objects.for_organization(organization).filter(pk=chunk.pk).update(
+                language=language,
+                lexical=SparseVector(weights, LEXICAL_DIMENSIONS),
+                lexical_length=sum(count.values()),
+                terms=sorted(count),
+            )
+        _term_frequencies_apply(organization=organization, delta=delta)
+        statistics.total_length = max(0, statistics.total_length)
+        statistics.save(update_fields=["total_length"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 
+import pytest
 import snowballstemmer
 
 from knowledge import analysis
@@ -40,3 +41,57 @@ def test_stemming_from_many_threads_at_once_gives_the_single_threaded_stems():
         sys.setswitchinterval(interval)
     assert not failures, failures[:3]
     assert all(result == expected for result in results)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("How many days do I have to send something back?", "en"),
+        ("¿Cuántos días tengo para devolver un producto?", "es"),
+        ("Wie lange habe ich Zeit, etwas zurückzuschicken?", "de"),
+        ("Combien de jours ai-je pour renvoyer un produit ?", "fr"),
+        ("Quantos dias eu tenho para devolver um produto?", "pt"),
+    ],
+)
+def test_the_language_of_a_short_question_is_detected(text, language):
+    assert analysis.language_detect(text) == language
+
+
+@pytest.mark.parametrize("text", ["ok", "1234", "PayPal?", "", "   "])
+def test_a_text_with_nothing_to_go_on_gets_the_default_language(text):
+    assert analysis.language_detect(text) == "en"
+    assert analysis.language_detect(text, default="") == ""
+
+
+def test_each_language_has_its_own_stop_words_and_stemmer():
+    assert analysis.terms("¿Cuánto cuesta el envío de los pedidos?", language="es") == [
+        "cuant",
+        "cuest",
+        "envi",
+        "ped",
+    ]
+    assert analysis.terms("Wie lange dauert die Lieferung der Bestellungen?", language="de") == [
+        "lang",
+        "dauert",
+        "liefer",
+        "bestell",
+    ]
+    # French elides before a vowel: the word is what follows the apostrophe.
+    assert analysis.terms("Quelle est l'heure d'ouverture ?", language="fr") == ["quel", "heur", "ouvertur"]
+    assert analysis.terms("Qual é o prazo de entrega dos pedidos?", language="pt") == [
+        "praz",
+        "entreg",
+        "ped",
+    ]
+    # An unsupported language is analysed as English, the default.
+    assert analysis.terms("refunds", language="it") == analysis.terms("refunds") == ["refund"]
+
+
+def test_content_terms_drop_the_words_a_question_is_wrapped_in():
+    assert analysis.content_terms("Hello, can you please tell me how to get a refund?") == ["refund"]
+    assert analysis.content_terms("Hola, quisiera saber cómo pedir un reembolso", language="es") == [
+        "ped",
+        "reembols",
+    ]
+    assert analysis.terms("We'll see how well it works") == ["well", "see", "well", "work"]
+    assert analysis.content_terms("We'll see how well it works") == ["see", "well", "work"]
