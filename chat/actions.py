@@ -138,6 +138,7 @@ def _redact(text: str, secrets: list[str]) -> str:
 
 
 def _body_text(response: fetcher.FetchResponse) -> str:
+    """The response body as the model reads it: JSON compacted, at most ACTIONS_RESULT_MAX_CHARS."""
     raw = response.content
     if b"\x00" in raw[:1024]:
         return f"(a binary {response.content_type or 'response'} of {len(raw)} bytes)"
@@ -150,6 +151,14 @@ def _body_text(response: fetcher.FetchResponse) -> str:
     if len(text) > limit:
         text = text[:limit] + " … (truncated)"
     return text
+
+
+def _body_value(text: str):
+    """A whole JSON body goes back as JSON (not a string of JSON), anything else as text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def refused(call: ToolCall, reason: str) -> Outcome:
@@ -241,6 +250,7 @@ def call_run(*, toolbox: Toolbox, call: ToolCall) -> Outcome:
     return Outcome(
         record=_record(call, arguments, OK, started),
         result=json.dumps(
-            {"status": response.status, "body": _redact(_body_text(response), secrets)}, ensure_ascii=False
+            {"status": response.status, "body": _body_value(_redact(_body_text(response), secrets))},
+            ensure_ascii=False,
         ),
     )

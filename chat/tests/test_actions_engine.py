@@ -99,9 +99,10 @@ def test_order_lookup_end_to_end(tenant, assistant, orders, tools_llm, caplog):
     ]
     assert "look up this customer's own data" in tools_llm.system_prompt(0)
     [tool_message] = _tool_messages(second)
-    assert json.loads(tool_message["content"])["body"] == json.dumps(
-        {"id": "A-1001", "status": "shipped", "carrier": "DHL", "eta": "2026-12-09"}, separators=(",", ":")
-    )
+    assert json.loads(tool_message["content"]) == {
+        "status": 200,
+        "body": {"id": "A-1001", "status": "shipped", "carrier": "DHL", "eta": "2026-12-09"},
+    }
     # The answer follows the result, and the call is recorded on it.
     assert answer["role"] == "assistant" and "shipped" in answer["content"] and "DHL" in answer["content"]
     [record] = answer["tool_calls"]
@@ -375,3 +376,28 @@ def test_a_result_echoing_the_header_secret_is_redacted_before_the_model_reads_i
     answer = _ask(api, _session(api, assistant)).json()["data"]
     assert SECRET not in json.dumps(tools_llm.requests) and "[redacted]" in json.dumps(tools_llm.requests)
     assert SECRET not in answer["content"]
+
+
+def test_a_long_result_is_truncated_and_an_oversized_one_refused(
+    tenant, assistant, orders, tools_llm, settings
+):
+    settings.ACTIONS_RESULT_MAX_CHARS = 500
+    settings.ACTIONS_MAX_BYTES = 20_000
+    _action(assistant, orders)
+    api = tenant.client()
+    session_id = _session(api, assistant)
+    orders.then(body={"id": "A-1001", "history": ["moved " * 5] * 200})  # ~7 KB
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "A-1001"}}])
+    answer = _ask(api, session_id).json()["data"]
+    assert answer["tool_calls"][0]["status"] == "ok"
+    [tool_message] = _tool_messages(tools_llm.requests[1])
+    body = json.loads(tool_message["content"])["body"]
+    assert (
+        isinstance(body, str) and body.endswith("… (truncated)") and len(body) == 500 + len(" … (truncated)")
+    )
+
+    orders.then(body={"blob": "x" * 30_000})  # over ACTIONS_MAX_BYTES
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "A-1001"}}])
+    answer = _ask(api, session_id).json()["data"]
+    record = answer["tool_calls"][0]
+    assert record["status"] == "failed" and "limit" in record["error"]
