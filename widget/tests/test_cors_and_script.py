@@ -160,7 +160,8 @@ def test_widget_js_is_served_compressed_cacheable_and_revalidated():
     zipped = client.get("/widget.js", HTTP_ACCEPT_ENCODING="gzip, br")
     assert zipped["Content-Encoding"] == "gzip"
     assert gzip.decompress(zipped.content) == plain.content
-    assert len(zipped.content) <= 20 * 1024  # the size budget
+    # The size budget: 24 KiB gzipped since the widget speaks five languages (was 20 KiB).
+    assert len(zipped.content) <= 24 * 1024
     assert "Accept-Encoding" in zipped["Vary"]
     not_modified = client.get("/widget.js", HTTP_IF_NONE_MATCH=etag)
     assert not_modified.status_code == 304 and not not_modified.content
