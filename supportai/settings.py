@@ -446,6 +446,9 @@ WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
 WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=3.0)
 WEBHOOK_RESPONSE_MAX_BYTES = env.int("WEBHOOK_RESPONSE_MAX_BYTES", default=4096)
 WEBHOOK_MAX_ENDPOINTS = env.int("WEBHOOK_MAX_ENDPOINTS", default=20)
+# The beat sweep (every 15 s) takes deliveries due for at least this long: the safety net for
+# lost enqueues and the path of retries too far ahead for a countdown.
+WEBHOOK_SWEEP_GRACE = env.float("WEBHOOK_SWEEP_GRACE", default=10.0)
 
 # --- Uploads ---------------------------------------------------------------------------
 # A pending/processing source untouched this long is re-enqueued by the beat sweeper (a

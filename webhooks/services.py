@@ -165,7 +165,7 @@ def endpoint_update(*, endpoint: Endpoint, **changes) -> Endpoint:
                 endpoint=endpoint, status=Delivery.Status.PENDING
             )
             pending.update(next_attempt_at=timezone.now())
-            transaction.on_commit(lambda: deliveries_sweep(endpoint_id=endpoint.pk))
+            transaction.on_commit(lambda: deliveries_sweep(endpoint_id=endpoint.pk, grace=0))
     return endpoint
 
 
@@ -511,10 +511,16 @@ def endpoint_disabled_mail(*, endpoint_id: str) -> int:
     return len(recipients)
 
 
-def deliveries_sweep(*, endpoint_id=None, limit: int = 500) -> int:
+def deliveries_sweep(*, endpoint_id=None, limit: int = 500, grace: float | None = None) -> int:
     """Give up deliveries past their window, and enqueue the ones that are due and first in
-    their order (a retry, or one whose enqueue was lost); returns how many were enqueued."""
+    their order (a retry too far ahead for a countdown, or one whose enqueue was lost);
+    returns how many were enqueued.
+
+    Only deliveries due for `grace` seconds (WEBHOOK_SWEEP_GRACE) are taken, and taking one
+    moves its `next_attempt_at` to now: while the worker has a backlog, the next sweeps do not
+    enqueue the same deliveries again (each would be a no-op claim, but thousands of them)."""
     now = timezone.now()
+    grace = settings.WEBHOOK_SWEEP_GRACE if grace is None else grace
     pending = Delivery.objects.unscoped().filter(status=Delivery.Status.PENDING)
     if endpoint_id is not None:
         pending = pending.filter(endpoint_id=endpoint_id)
@@ -529,13 +535,20 @@ def deliveries_sweep(*, endpoint_id=None, limit: int = 500) -> int:
                     delivery=delivery, status=Delivery.Status.FAILED, error="Given up: retry window ended."
                 )
     due = list(
-        pending.filter(unlocked, next_attempt_at__lte=now, endpoint__is_active=True)
+        pending.filter(
+            unlocked,
+            next_attempt_at__lte=now - dt.timedelta(seconds=grace),
+            endpoint__is_active=True,
+        )
         .exclude(_predecessor_pending())
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
     if due:
         with transaction.atomic():
+            Delivery.objects.unscoped().filter(pk__in=due, status=Delivery.Status.PENDING).update(
+                next_attempt_at=now
+            )
             _enqueue_on_commit(due)
     return len(due)
 

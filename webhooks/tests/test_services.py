@@ -286,3 +286,22 @@ def test_disabled_after_consecutive_failures_and_admins_emailed(tenant, receiver
         assert endpoint.is_active and endpoint.consecutive_failures == 0 and endpoint.disabled_at is None
     finally:
         sink.stop()
+
+
+def test_the_sweep_enqueues_due_first_in_line_deliveries_once_per_grace(tenant, receiver, settings):
+    settings.WEBHOOK_SWEEP_GRACE = 10
+    _endpoint(tenant, receiver)
+    for conversation in ("a", "a", "b"):
+        event_emit(
+            organization=tenant.organization, type="message.created", data={"conversation_id": conversation}
+        )
+    Delivery.objects.unscoped().update(next_attempt_at=timezone.now() - dt.timedelta(seconds=20))
+    first_a, second_a = _deliveries(tenant).filter(ordering_key="conversation:a").order_by("position")
+    b = _deliveries(tenant).get(ordering_key="conversation:b")
+    assert services.deliveries_sweep() == 2  # a's first and b; a's second waits for a's first
+    first_a.refresh_from_db()
+    assert timezone.now() - first_a.next_attempt_at < dt.timedelta(seconds=5)  # taken: moved to now
+    assert services.deliveries_sweep() == 0  # not again while the worker may still hold them
+    Delivery.objects.unscoped().filter(pk__in=[first_a.pk, b.pk]).update(status="delivered")
+    assert services.deliveries_sweep() == 1  # now a's second is first in line
+    assert second_a.pk in [delivery.pk for delivery in _deliveries(tenant).filter(status="pending")]

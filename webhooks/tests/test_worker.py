@@ -73,6 +73,7 @@ def worker(django_db_setup, django_db_blocker, module_receiver, smtp, tmp_path_f
             WEBHOOK_RETRY_MAX_DELAY="0.4",
             WEBHOOK_TIMEOUT="1.5",
             WEBHOOK_CONNECT_TIMEOUT="1",
+            WEBHOOK_SWEEP_GRACE="0",
             EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
             EMAIL_HOST="127.0.0.1",
             EMAIL_PORT=str(smtp.port),
