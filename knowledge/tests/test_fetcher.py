@@ -308,7 +308,7 @@ def test_the_fetcher_is_the_only_module_that_opens_outbound_http():
     for path in root.rglob("*.py"):
         relative = path.relative_to(root).as_posix()
         if (
-            relative.startswith((".venv/", ".data/", "bench/", "tests/", "scripts/"))
+            relative.startswith((".venv/", ".data/", "bench/", "tests/", "testkit/", "scripts/"))
             or "/tests/" in relative
             or "/migrations/" in relative
         ):
