@@ -12,6 +12,13 @@ import os
 
 os.environ.setdefault("REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 
+# The test process starts like every SupportAI process (supportai/startup.py: the embedded
+# Postgres, the development key). pytest-django has read the settings already, which only
+# named where the server listens; nothing has connected yet.
+from supportai.startup import process_start  # noqa: E402
+
+process_start()
+
 import pytest  # noqa: E402
 
 from supportai.testing import *  # noqa: E402,F401,F403

@@ -48,3 +48,11 @@ def post_worker_init(worker):
 
     worker.log.info("Worker %s: engine warm-up started", worker.pid)
     engine_warm_in_background()
+
+
+def on_starting(server):
+    """Start the process's dependencies once, in the master, before any worker imports
+    supportai.wsgi (which calls the same idempotent `process_start` for other servers)."""
+    from supportai.startup import process_start
+
+    process_start()

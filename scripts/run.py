@@ -154,6 +154,9 @@ class Child:
 def main() -> int:
     os.chdir(ROOT)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportai.settings")
+    from supportai.startup import process_start
+
+    process_start()  # the embedded Postgres (and the development key), once, before any child
     try:
         manage("broker_check")
     except subprocess.CalledProcessError:

@@ -5,6 +5,12 @@ and listens on a Unix socket inside that folder. Every process that calls
 `embedded_database_url()` on the same folder shares one server, so `make run`'s web,
 worker and beat processes, `manage.py` and the test suite all talk to the same cluster.
 
+Starting is a process's first act (`supportai.startup.process_start`, called by
+`scripts/run.py`, `manage.py`, the WSGI/ASGI modules, the Celery worker and beat, and the
+test suite's root conftest), never a side effect of importing settings: settings only read the
+URL with `embedded_database_url_read()`, from the running server's `postmaster.pid` (or,
+before it has started, the socket it will open in `.data/pg`).
+
 Before the server starts, `supportai.conf` in the data folder (included by postgresql.conf)
 is rewritten with the settings the product needs, so a changed value applies at the next
 start (`make run` stops the server when it exits).
@@ -85,6 +91,27 @@ def embedded_database_url(data_dir: Path) -> str:
             configuration_write(data_dir / "pg")
         server.start()
     return server.get_uri()
+
+
+def embedded_database_url_read(data_dir: Path) -> str:
+    """Where the embedded server listens, without starting it or writing anything."""
+    pg_dir = data_dir.expanduser().resolve() / "pg"
+    socket_dir = pg_dir
+    try:
+        # postmaster.pid: pid, data dir, start time, port, socket directory, …
+        lines = (pg_dir / "postmaster.pid").read_text().splitlines()
+        if len(lines) > 4 and lines[4].strip():
+            socket_dir = Path(lines[4].strip())
+    except OSError:
+        pass
+    return f"postgresql://postgres:@/postgres?host={socket_dir}"
+
+
+def ensure_started(data_dir: Path) -> str:
+    """Start (or reuse) the embedded server; returns its URL. Idempotent and safe to race
+    (pgserver's inter-process lock)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return embedded_database_url(data_dir)
 
 
 def embedded_database_stop(data_dir: Path) -> None:

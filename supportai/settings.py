@@ -2,8 +2,11 @@
 
 Two modes, chosen by SUPPORTAI_ENV:
 - `development` (the default, what `make run` and `make test` use): zero configuration.
-  With no DATABASE_URL an embedded PostgreSQL + pgvector is started in `.data/`; with no
-  REDIS_URL the cache lives in Postgres and Celery's broker is a Postgres table.
+  With no DATABASE_URL the embedded PostgreSQL + pgvector in `.data/` is used (started by
+  the process entry points, `supportai/startup.py`, never by importing this module); with
+  no REDIS_URL the cache lives in Postgres and Celery's broker is a Postgres table.
+
+Importing this module reads configuration only: it starts nothing and writes no file.
 - `production`: SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL must be given; nothing
   secret has a default, and the process refuses to start without them.
 """
@@ -38,13 +41,13 @@ DEBUG = env.bool("DEBUG", default=False)
 
 
 def _development_secret_key() -> str:
-    """A per-install random key kept in .data/, so sessions survive restarts locally."""
-    key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    """The per-install random key kept in .data/ (written by `supportai.startup` when a
+    process starts), so sessions survive restarts locally. A process that imports settings
+    without starting through an entry point gets a key of its own."""
+    try:
+        return (DATA_DIR / "secret_key").read_text().strip()
+    except FileNotFoundError:
+        return secrets.token_urlsafe(50)
 
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -160,9 +163,9 @@ if env.str("DATABASE_URL", default=""):
 elif PRODUCTION:
     raise ImproperlyConfigured("DATABASE_URL must be set when SUPPORTAI_ENV=production.")
 else:
-    from supportai.embedded_postgres import embedded_database_url
+    from supportai.embedded_postgres import embedded_database_url_read
 
-    DATABASES = {"default": environ.Env.db_url_config(embedded_database_url(DATA_DIR))}
+    DATABASES = {"default": environ.Env.db_url_config(embedded_database_url_read(DATA_DIR))}
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
