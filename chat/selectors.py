@@ -654,6 +654,8 @@ def privacy_export(*, organization, subject: Subject) -> dict:
                     "created_at": _iso(message.created_at),
                 }
             )
+            if message.tool_calls:  # the arguments an answer's actions were called with
+                messages[-1]["tool_calls"] = message.tool_calls
             if message.feedback is not None:
                 feedback.append(
                     {

@@ -479,9 +479,15 @@ def _llm_turn_slot(*, conversation: Conversation, question: Message, remote: boo
         Cap(group=f"llm:org:{conversation.organization_id}", limit=settings.LLM_CONCURRENCY_PER_ORG),
         Cap(group="llm:all", limit=settings.LLM_CONCURRENCY_TOTAL),
     )
-    # Longer than a turn can last (every attempt timing out, plus retrieval), so a lease
-    # never expires under a live holder; a holder that died frees it after this at most.
-    lease_seconds = settings.LLM_TIMEOUT * (settings.LLM_MAX_RETRIES + 1) + 60
+    # Longer than a turn can last (every attempt timing out, plus retrieval; with assistant
+    # actions, every round of calls), so a lease never expires under a live holder; a holder
+    # that died frees it after this at most.
+    rounds = 1 if settings.LLM_TOOL_CALLING == "off" else settings.ACTIONS_MAX_CALLS_PER_TURN + 1
+    lease_seconds = (
+        settings.LLM_TIMEOUT * (settings.LLM_MAX_RETRIES + 1) * rounds
+        + settings.ACTIONS_TIMEOUT * (rounds - 1)
+        + 60
+    )
     with ExitStack() as stack:
         try:
             stack.enter_context(slots_held(caps=caps, lease_seconds=lease_seconds))

@@ -401,3 +401,29 @@ def test_a_long_result_is_truncated_and_an_oversized_one_refused(
     answer = _ask(api, session_id).json()["data"]
     record = answer["tool_calls"][0]
     assert record["status"] == "failed" and "limit" in record["error"]
+
+
+def test_privacy_export_and_erase_cover_the_calls(tenant, assistant, orders, tools_llm):
+    _action(assistant, orders)
+    api = tenant.client()
+    response = api.post(
+        "/api/v1/conversations", {"assistant_id": str(assistant.pk), "customer_id": "cust-77"}, format="json"
+    )
+    conversation_id = response.json()["data"]["id"]
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "B-2002"}}])
+    posted = api.post(
+        f"/api/v1/conversations/{conversation_id}/messages", {"content": "B-2002?"}, format="json"
+    )
+    assert posted.status_code == 201
+    exported = api.get("/api/v1/privacy/export?customer_id=cust-77").json()["data"]
+    [conversation] = exported["conversations"]
+    calls = [message["tool_calls"] for message in conversation["messages"] if "tool_calls" in message]
+    assert calls == [[posted.json()["data"]["tool_calls"][0]]]
+    assert calls[0][0]["arguments"] == {"order_id": "B-2002"}
+    with_calls = Message.objects.for_organization(tenant.organization).filter(
+        tool_calls__contains=[{"name": "order_lookup"}]
+    )
+    assert with_calls.exists()
+    erased = api.post("/api/v1/privacy/erase", {"customer_id": "cust-77"}, format="json")
+    assert erased.status_code == 200
+    assert not with_calls.exists()
