@@ -179,7 +179,7 @@ def scenario_run(
     log_name: str = "noisy_tenant",
 ) -> dict:
     """Idle probe, then the same probe while org A saturates; returns both and A's outcomes."""
-    from chat.tests.llm_server import LoopbackLLM
+    from testkit.llm_server import LoopbackLLM
     from knowledge.tests.sites import LoopbackSite
 
     site = LoopbackSite()

@@ -138,6 +138,14 @@ def small_talk_text(kind: str, language: str) -> str:
 # engine recognises it to mark the answer as not grounded.
 NO_ANSWER_MARKERS = ("i don't have information", "i do not have information", "i don't know", "i do not know")
 
+# Said to the model when the relevance gate found nothing that answers the question (the
+# request's own rules may still be listed above it: they were judged unrelated too).
+NOTHING_RELEVANT_MARKER = "Nothing relevant to this question was found in the knowledge base"
+NOTHING_RELEVANT_INSTRUCTION = (
+    f"{NOTHING_RELEVANT_MARKER}. Do not answer it from general knowledge or from unrelated sources:"
+    " say that you don't have information about it and offer to connect the customer with a human agent."
+)
+
 TASK_LABELS = {
     "answer_questions": "answer customers' questions",
     "provide_support": "help customers solve problems with our products and services",
@@ -214,6 +222,9 @@ class PromptInput:
     locale: str = ""
     actions: bool = False  # tools (assistant actions) are offered with this request
     question_language: str = ""  # the language the question is written in, when detected
+    # The relevance gate found nothing in the knowledge (or the request's rules) that answers
+    # the question: the model is told so and asked to say it does not know.
+    nothing_relevant: bool = False
 
 
 def _data(text: str, limit: int) -> str:
@@ -299,6 +310,13 @@ def system_prompt(prompt: PromptInput) -> str:
         lines += [_source_block(item) for item in prompt.evidence]
     else:
         lines.append("(no sources matched this question)")
+    if prompt.nothing_relevant:
+        lines += ["", NOTHING_RELEVANT_INSTRUCTION]
+        if prompt.actions:
+            lines.append(
+                "(This is about the knowledge base: if one of the offered functions looks up what the"
+                " customer asks about, you may still call it and answer from its result.)"
+            )
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from bench import processes
-from chat.tests.llm_server import LoopbackLLM
+from testkit.llm_server import LoopbackLLM
 from supportai.testing import tenant_create
 from tests.conftest import ProcessGroup, assert_error_shape
 

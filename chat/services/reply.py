@@ -253,6 +253,8 @@ def _plan(
         locale=conversation.locale,
         actions=toolbox is not None,
         question_language=question_language,
+        # A greeting or a thank-you is not a question the knowledge failed to answer.
+        nothing_relevant=not relevant and prompts.small_talk_kind(question.content) is None,
     )
     request = CompletionRequest(
         model=model,

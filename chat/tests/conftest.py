@@ -1,6 +1,6 @@
 import pytest
 
-from chat.tests.llm_server import LoopbackLLM
+from testkit.llm_server import LoopbackLLM
 
 
 @pytest.fixture

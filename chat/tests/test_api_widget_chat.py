@@ -150,7 +150,7 @@ def test_no_slash_and_slash_forms(tenant, widget, offline):
 
 
 def test_provider_fields_in_the_body_never_reach_litellm(tenant, widget, llm, llm_server):
-    from chat.tests.llm_server import LoopbackLLM
+    from testkit.llm_server import LoopbackLLM
 
     decoy = LoopbackLLM().start()
     try:

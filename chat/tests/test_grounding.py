@@ -77,7 +77,7 @@ def test_a_passage_is_scored_with_the_vector_it_brings(tenant):
         vector=vector,
     )
     (scored,) = grounding.candidates_score(question=question, candidates=[unrelated])
-    assert scored.relevance == pytest.approx(1.0)
+    assert scored.relevance > 0.99
     without = grounding.candidates_score(
         question=question, candidates=[Evidence(**{**unrelated.__dict__, "vector": None})]
     )

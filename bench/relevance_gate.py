@@ -1,0 +1,241 @@
+"""The relevance gate, measured (issue 19): does the assistant refuse what its knowledge does
+not answer, and answer what it does? Three knowledge bases of `bench/data/support_kbs.json`
+(a shop, a SaaS product, a clinic: Q&A pairs and help pages), each built in a throw-away
+organization; every question is asked through `chat.services.message_post`, the service the
+API and the widget use, in two modes:
+- offline: the built-in extractive answerer (no LLM configured);
+- LLM: an OpenAI-compatible server on loopback (`testkit.llm_server`, the tests' fake
+  provider). What is measured is what the gate hands the model: the knowledge passages, or
+  none and the instruction that nothing relevant was found (the fake model quotes passage
+  [1] when it has one and says it does not know otherwise).
+False-answer rate: out-of-scope questions answered (offline) or handed passages (LLM).
+False-refusal rate: answerable questions (visitor-worded paraphrases of a Q&A pair, questions
+a help page answers) refused. Wrong source: answerable questions answered from another
+entry than the expected one. Thresholds were chosen on the `dev` split; `test` is held out.
+Run: `.venv/bin/python bench/relevance_gate.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data" / "support_kbs.json"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+MODES = ("offline", "llm")
+SPLITS = ("dev", "test")
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportai.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", "--noinput", verbosity=0)
+
+
+def questions(knowledge_base: dict) -> list[dict]:
+    """Every question of a knowledge base: {text, kind, expect (set id or None), split, near}."""
+    rows = []
+    for pair in knowledge_base["qa"]:
+        for paraphrase in pair["paraphrases"]:
+            rows.append(
+                {
+                    "text": paraphrase["text"],
+                    "kind": "paraphrase",
+                    "expect": pair["id"],
+                    "split": paraphrase["split"],
+                }
+            )
+    for item in knowledge_base["document_questions"]:
+        rows.append(
+            {"text": item["text"], "kind": "document", "expect": item["expect"], "split": item["split"]}
+        )
+    for item in knowledge_base["unanswerable"]:
+        rows.append(
+            {
+                "text": item["text"],
+                "kind": "unanswerable",
+                "expect": None,
+                "split": item["split"],
+                "near": item.get("near"),
+            }
+        )
+    return rows
+
+
+def knowledge_build(*, organization, knowledge_base: dict) -> dict[str, str]:
+    """Creates the knowledge base's Q&A pairs and help pages; returns {set id: source id}."""
+    from bench.answer_quality import knowledge_build as build
+
+    return build(organization=organization, data=knowledge_base)
+
+
+def _ask(*, organization, assistant, row: dict, mode: str, llm, ids: dict[str, str]) -> dict:
+    from chat import services
+    from chat.prompts import NOTHING_RELEVANT_MARKER
+
+    session = services.session_create(organization=organization, assistant=assistant)
+    before = len(llm.requests) if llm else 0
+    started = time.perf_counter()
+    answer = services.message_post(conversation=session, content=row["text"])
+    elapsed = time.perf_counter() - started
+    first = answer.sources[0]["source_id"] if answer.sources else None
+    result = {
+        **row,
+        "answered": bool(answer.answered),
+        "right_source": row["expect"] is not None and first == ids.get(row["expect"]),
+        "answer": answer.content[:160],
+        "ms": elapsed * 1000,
+    }
+    if mode == "llm":
+        request = llm.requests[before] if len(llm.requests) > before else {}
+        system = next((m["content"] for m in request.get("messages", []) if m.get("role") == "system"), "")
+        result["passages_handed"] = "<source number=" in system
+        result["told_nothing_relevant"] = NOTHING_RELEVANT_MARKER in system
+        # The gate's decision, as the model sees it: passages to answer from, or none.
+        result["answered"] = result["passages_handed"] and not result["told_nothing_relevant"]
+    return result
+
+
+def _rates(rows: list[dict]) -> dict:
+    unanswerable = [row for row in rows if row["kind"] == "unanswerable"]
+    near = [row for row in unanswerable if row.get("near")]
+    answerable = [row for row in rows if row["kind"] != "unanswerable"]
+    answered = [row for row in answerable if row["answered"]]
+
+    def share(part, whole):
+        return round(len(part) / len(whole), 3) if whole else None
+
+    return {
+        "unanswerable": len(unanswerable),
+        "answerable": len(answerable),
+        "false_answer_rate": share([row for row in unanswerable if row["answered"]], unanswerable),
+        "false_answer_rate_near_misses": share([row for row in near if row["answered"]], near),
+        "false_refusal_rate": share([row for row in answerable if not row["answered"]], answerable),
+        "wrong_source_rate": share([row for row in answered if not row["right_source"]], answerable),
+    }
+
+
+def run(*, verbose: bool = False) -> dict:
+    from django.conf import settings
+
+    from assistants.models import Assistant
+    from organizations.services import organization_create
+    from testkit.llm_server import LoopbackLLM
+
+    data = json.loads(DATA.read_text())
+    llm = LoopbackLLM().start()
+    saved = (settings.LLM_MODEL, settings.LLM_PROVIDER, settings.LLM_API_BASE, settings.LLM_API_KEY)
+    rows: dict[str, list[dict]] = {mode: [] for mode in MODES}
+    try:
+        for knowledge_base in data["knowledge_bases"]:
+            suffix = uuid.uuid4().hex[:8]
+            organization = organization_create(
+                name=f"Relevance gate bench {suffix}",
+                slug=f"bench-gate-{suffix}",
+                owner_email=f"bench-gate-{suffix}@example.com",
+                owner_password=uuid.uuid4().hex,
+            )
+            try:
+                assistant = Assistant.objects.create(
+                    organization=organization, name=knowledge_base["name"][:100]
+                )
+                ids = knowledge_build(organization=organization, knowledge_base=knowledge_base)
+                for mode in MODES:
+                    if mode == "offline":
+                        settings.LLM_MODEL, settings.LLM_PROVIDER = "", ""
+                    else:
+                        settings.LLM_MODEL, settings.LLM_PROVIDER = "openai/loopback-model", ""
+                        settings.LLM_API_BASE, settings.LLM_API_KEY = llm.api_base, "sk-loopback"
+                    for row in questions(knowledge_base):
+                        result = _ask(
+                            organization=organization,
+                            assistant=assistant,
+                            row=row,
+                            mode=mode,
+                            llm=llm if mode == "llm" else None,
+                            ids=ids,
+                        )
+                        rows[mode].append({"kb": knowledge_base["id"], **result})
+                    settings.LLM_MODEL, settings.LLM_PROVIDER, settings.LLM_API_BASE, settings.LLM_API_KEY = (
+                        saved
+                    )
+            finally:
+                organization.delete()
+            print(f"  {knowledge_base['id']}: done", flush=True)
+    finally:
+        settings.LLM_MODEL, settings.LLM_PROVIDER, settings.LLM_API_BASE, settings.LLM_API_KEY = saved
+        llm.stop()
+    figures: dict = {}
+    for mode in MODES:
+        figures[mode] = {
+            split: _rates([row for row in rows[mode] if row["split"] == split]) for split in SPLITS
+        }
+        figures[mode]["per_kb_test"] = {
+            kb["id"]: _rates([row for row in rows[mode] if row["split"] == "test" and row["kb"] == kb["id"]])
+            for kb in data["knowledge_bases"]
+        }
+    denver = next(
+        row for row in rows["offline"] if row["text"].startswith("Can I pick up my order at your Denver")
+    )
+    figures["denver_offline_answer"] = denver["answer"]
+    if verbose:
+        for mode in MODES:
+            for row in rows[mode]:
+                wrong = (row["kind"] == "unanswerable") == row["answered"]
+                if wrong:
+                    print(
+                        f"BAD {mode:7} {row['kb']:6} {row['split']:4} [{row['kind'][:5]}] {row['text'][:60]:60} -> {row['answer'][:60]}"
+                    )
+    return figures
+
+
+def main() -> dict:
+    _setup()
+    figures = run(verbose=True)
+    print(json.dumps(figures, indent=2))
+    return figures
+
+
+def report(result: dict) -> str:
+    lines = [
+        "| mode | split | false answers (out-of-scope) | of them near-misses | false refusals (answerable) | wrong source |",
+        "|---|---|---|---|---|---|",
+    ]
+    for mode in MODES:
+        for split in SPLITS:
+            row = result[mode][split]
+            lines.append(
+                f"| {mode} | {split} ({row['unanswerable']} out-of-scope, {row['answerable']} answerable) | "
+                f"{row['false_answer_rate']} | {row['false_answer_rate_near_misses']} | "
+                f"{row['false_refusal_rate']} | {row['wrong_source_rate']} |"
+            )
+    lines.append("")
+    lines.append("Held-out (test) split per knowledge base:")
+    lines.append("")
+    lines.append("| mode | knowledge base | false answers | false refusals | wrong source |")
+    lines.append("|---|---|---|---|---|")
+    for mode in MODES:
+        for kb, row in result[mode]["per_kb_test"].items():
+            lines.append(
+                f"| {mode} | {kb} | {row['false_answer_rate']} | {row['false_refusal_rate']} | {row['wrong_source_rate']} |"
+            )
+    lines.append("")
+    lines.append(
+        f'"Can I pick up my order at your Denver store?" (shop, offline): "{result["denver_offline_answer"]}"'
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

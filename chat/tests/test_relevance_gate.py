@@ -1,0 +1,138 @@
+"""The relevance gate decides (issue 19): an out-of-scope question that shares words with the
+knowledge ("pick up my order at your Denver store" against "change or cancel my order") is
+refused by the offline answerer and reaches a model without passages, told that nothing
+relevant was found; the unanswered turn is stored as such, counts towards the unanswered
+handoff and shows in the overview's figures; questions the knowledge answers still are."""
+
+from __future__ import annotations
+
+import pytest
+
+from chat import selectors, services
+from chat.models import Conversation
+from chat.prompts import NOTHING_RELEVANT_MARKER, no_answer_text
+
+pytestmark = pytest.mark.django_db
+
+DENVER = "Can I pick up my order at your Denver store?"
+SHOP = [
+    (
+        "How do I change or cancel my order?",
+        "You can change or cancel an order within 1 hour of placing it. Go to Account > Orders and "
+        "click Cancel order or Edit order. After an hour the order is packed and can only be returned.",
+    ),
+    (
+        "How can I track my order?",
+        "Once your order ships we email you a tracking link. You can also find the tracking number "
+        "under Account > Orders.",
+    ),
+    (
+        "How long does delivery take?",
+        "Standard delivery takes 3-5 business days within the US. Express delivery takes 1-2 business days.",
+    ),
+    ("How much does shipping cost?", "Standard shipping is $5.95 and free on orders over $50."),
+    (
+        "What is your return policy?",
+        "You can return unused items within 30 days of delivery for a full refund.",
+    ),
+    (
+        "How do I return an item?",
+        "Start a return under Account > Orders > Return items, print the prepaid label and drop the "
+        "parcel at any UPS location.",
+    ),
+    (
+        "Which payment methods do you accept?",
+        "We accept Visa, Mastercard, American Express, PayPal and Apple Pay.",
+    ),
+    ("Do you sell gift cards?", "Yes, digital gift cards from $25 to $500 are available. They never expire."),
+]
+# Visitor wording, and the Q&A pair that answers it.
+ANSWERABLE = [
+    ("Is it possible to cancel something I just bought?", "How do I change or cancel my order?"),
+    ("where is my package", "How can I track my order?"),
+    ("how long do I have to return stuff", "What is your return policy?"),
+]
+
+
+@pytest.fixture
+def shop(tenant):
+    from knowledge.services import qa_create
+
+    return {
+        question: qa_create(organization=tenant.organization, question=question, answer=answer)
+        for question, answer in SHOP
+    }
+
+
+def _ask(tenant, assistant, text):
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    return services.message_post(conversation=session, content=text)
+
+
+def test_offline_the_denver_question_is_refused_and_stored_as_unanswered(tenant, assistant, shop, offline):
+    answer = _ask(tenant, assistant, DENVER)
+    assert answer.content == no_answer_text("en")
+    assert answer.answered is False
+    assert answer.sources == []
+
+
+@pytest.mark.parametrize(("question", "expected"), ANSWERABLE)
+def test_offline_questions_the_knowledge_answers_still_are(
+    tenant, assistant, shop, offline, question, expected
+):
+    answer = _ask(tenant, assistant, question)
+    assert answer.answered is True
+    assert answer.sources[0]["source_id"] == str(shop[expected].pk)
+    assert answer.content == shop[expected].answer
+
+
+def _system(llm) -> str:
+    return next(message["content"] for message in llm.last_request["messages"] if message["role"] == "system")
+
+
+def test_llm_gets_no_passage_and_is_told_nothing_relevant_was_found(tenant, assistant, shop, llm):
+    answer = _ask(tenant, assistant, DENVER)
+    system = _system(llm)
+    assert NOTHING_RELEVANT_MARKER in system
+    assert "<source number=" not in system
+    assert "Cancel order" not in system  # the unrelated Q&A never reaches the model
+    assert answer.answered is False
+    assert answer.sources == []
+
+
+@pytest.mark.parametrize(("question", "expected"), ANSWERABLE)
+def test_llm_gets_the_passage_that_answers(tenant, assistant, shop, llm, question, expected):
+    answer = _ask(tenant, assistant, question)
+    system = _system(llm)
+    assert NOTHING_RELEVANT_MARKER not in system
+    assert f"Q: {expected}" in system.split('<source number="1"', 1)[1].split("</source>", 1)[0]
+    assert answer.answered is True
+    assert answer.sources[0]["source_id"] == str(shop[expected].pk)
+
+
+def test_a_greeting_is_not_told_nothing_was_found(tenant, assistant, shop, llm):
+    _ask(tenant, assistant, "Hello!")
+    assert NOTHING_RELEVANT_MARKER not in _system(llm)
+
+
+def test_unanswered_turns_hand_the_conversation_over_and_show_in_the_overview(
+    tenant, assistant, shop, offline
+):
+    assistant.handoff_after_unanswered = 2
+    assistant.save(update_fields=["handoff_after_unanswered"])
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    services.message_post(conversation=session, content=DENVER)
+    session.refresh_from_db()
+    assert session.handoff_status == Conversation.HandoffStatus.BOT
+    services.message_post(
+        conversation=session, content="Do you have a showroom in Chicago where I can see the sofas?"
+    )
+    session.refresh_from_db()
+    assert session.handoff_status == Conversation.HandoffStatus.WAITING
+    assert session.handoff_trigger == Conversation.HandoffTrigger.UNANSWERED
+
+    other = services.session_create(organization=tenant.organization, assistant=assistant)
+    services.message_post(conversation=other, content="where is my package")
+    stats = selectors.chat_stats(organization=tenant.organization)
+    assert (stats.answers, stats.answered, stats.unanswered) == (3, 1, 2)
+    assert DENVER in [row["question"] for row in stats.top_unanswered]
