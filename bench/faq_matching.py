@@ -1,7 +1,9 @@
 """FAQ matching at the retrieval level: how often `chunk_search` puts the right Q&A pair
-first, for the visitor-worded (paraphrase) and FAQ-worded (direct) questions of the
-in-repo answer-quality set (`bench/data/answer_quality.json`), per retrieval mode. The
-set's Q&A pairs are created with `qa_create` in a throw-away organization."""
+first, per retrieval mode, on two sets: the visitor-worded (paraphrase) and FAQ-worded
+(direct) questions of the in-repo answer-quality set (`bench/data/answer_quality.json`, 20
+Q&A pairs), and the paraphrase set of `bench/data/support_kbs.json` (224 visitor-worded
+paraphrases of 56 Q&A pairs in three knowledge bases, each with its help pages, split dev /
+held-out test). Q&A pairs are created with `qa_create` in throw-away organizations."""
 
 from __future__ import annotations
 
@@ -13,27 +15,49 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data" / "answer_quality.json"
+SUPPORT_KBS = Path(__file__).resolve().parent / "data" / "support_kbs.json"
+MODES = ("lexical", "vector", "hybrid")
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def main() -> dict:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportai.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    from knowledge import retrieval, services
+def _organization():
     from organizations.services import organization_create
 
-    call_command("migrate", "--noinput", verbosity=0)
-    data = json.loads(DATA.read_text())
     stamp = uuid.uuid4().hex[:8]
-    organization = organization_create(
+    return organization_create(
         name=f"bench faq {stamp}", slug=f"bench-faq-{stamp}", owner_email=f"faq-{stamp}@example.com",
         owner_password=uuid.uuid4().hex,
     )  # fmt: skip
+
+
+def _measure(*, organization, questions: list[dict], ids: dict[str, str]) -> dict:
+    """{mode: {right_first, mrr_at_10}} for questions [{question, expect}]."""
+    from knowledge import retrieval
+
+    result = {}
+    for mode in MODES:
+        first, reciprocal = 0, 0.0
+        for question in questions:
+            passages = retrieval.chunk_search(
+                organization=organization, query=question["question"], k=10, mode=mode
+            )
+            ranked = list(dict.fromkeys(str(passage.source_id) for passage in passages))
+            expected = ids[question["expect"]]
+            first += bool(ranked) and ranked[0] == expected
+            reciprocal += 1 / (ranked.index(expected) + 1) if expected in ranked else 0.0
+        result[mode] = {
+            "right_first": round(first / len(questions), 3),
+            "mrr_at_10": round(reciprocal / len(questions), 3),
+        }
+    return result
+
+
+def _in_repo() -> dict:
+    from knowledge import services
+
+    data = json.loads(DATA.read_text())
+    organization = _organization()
     try:
         ids = {
             item["id"]: str(
@@ -46,35 +70,82 @@ def main() -> dict:
         result: dict = {"qa_pairs": len(ids)}
         for kind in ("paraphrase", "direct"):
             questions = [q for q in data["questions"] if q["kind"] == kind and q.get("expect") in ids]
-            result[kind] = {"questions": len(questions)}
-            for mode in ("lexical", "vector", "hybrid"):
-                first, reciprocal = 0, 0.0
-                for question in questions:
-                    passages = retrieval.chunk_search(
-                        organization=organization, query=question["question"], k=10, mode=mode
-                    )
-                    ranked = [str(passage.source_id) for passage in passages]
-                    expected = ids[question["expect"]]
-                    first += bool(ranked) and ranked[0] == expected
-                    reciprocal += 1 / (ranked.index(expected) + 1) if expected in ranked else 0.0
-                result[kind][mode] = {
-                    "right_first": round(first / len(questions), 3),
-                    "mrr_at_10": round(reciprocal / len(questions), 3),
-                }
-            print(f"  {kind}: {result[kind]}", flush=True)
+            result[kind] = {
+                "questions": len(questions),
+                **_measure(organization=organization, questions=questions, ids=ids),
+            }
+            print(f"  in-repo {kind}: {result[kind]}", flush=True)
         return result
     finally:
         organization.delete()
 
 
+def _support_kbs() -> dict:
+    """Each knowledge base (Q&A pairs and help pages) in its own organization; figures pooled
+    over the three, per split."""
+    from bench.answer_quality import knowledge_build
+
+    data = json.loads(SUPPORT_KBS.read_text())
+    hits: dict[str, dict[str, list[tuple[float, float]]]] = {"dev": {}, "test": {}}
+    counts = {"dev": 0, "test": 0}
+    for knowledge_base in data["knowledge_bases"]:
+        organization = _organization()
+        try:
+            ids = knowledge_build(organization=organization, data=knowledge_base)
+            for split in ("dev", "test"):
+                questions = [
+                    {"question": paraphrase["text"], "expect": pair["id"]}
+                    for pair in knowledge_base["qa"]
+                    for paraphrase in pair["paraphrases"]
+                    if paraphrase["split"] == split
+                ]
+                counts[split] += len(questions)
+                for mode, row in _measure(organization=organization, questions=questions, ids=ids).items():
+                    hits[split].setdefault(mode, []).append(
+                        (row["right_first"] * len(questions), row["mrr_at_10"] * len(questions))
+                    )
+        finally:
+            organization.delete()
+    result: dict = {"qa_pairs": sum(len(kb["qa"]) for kb in data["knowledge_bases"])}
+    for split in ("dev", "test"):
+        result[split] = {"questions": counts[split]}
+        for mode in MODES:
+            result[split][mode] = {
+                "right_first": round(sum(first for first, _ in hits[split][mode]) / counts[split], 3),
+                "mrr_at_10": round(sum(mrr for _, mrr in hits[split][mode]) / counts[split], 3),
+            }
+        print(f"  support_kbs {split}: {result[split]}", flush=True)
+    return result
+
+
+def main() -> dict:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportai.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", "--noinput", verbosity=0)
+    return {**_in_repo(), "support_kbs": _support_kbs()}
+
+
 def report(result: dict) -> str:
-    lines = ["| questions | mode | right Q&A first | MRR@10 |", "|---|---|---|---|"]
+    lines = ["| set | questions | mode | right Q&A first | MRR@10 |", "|---|---|---|---|---|"]
     for kind in ("paraphrase", "direct"):
-        for mode in ("lexical", "vector", "hybrid"):
+        for mode in MODES:
             row = result[kind][mode]
             lines.append(
-                f"| {kind} ({result[kind]['questions']}) | {mode} | {row['right_first']} | {row['mrr_at_10']} |"
+                f"| in-repo | {kind} ({result[kind]['questions']}) | {mode} | {row['right_first']} | {row['mrr_at_10']} |"
             )
+    support = result.get("support_kbs")
+    if support:
+        for split in ("dev", "test"):
+            for mode in MODES:
+                row = support[split][mode]
+                lines.append(
+                    f"| support_kbs ({support['qa_pairs']} Q&A pairs) | paraphrase, {split} ({support[split]['questions']}) "
+                    f"| {mode} | {row['right_first']} | {row['mrr_at_10']} |"
+                )
     return "\n".join(lines)
 
 
