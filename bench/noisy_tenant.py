@@ -179,8 +179,8 @@ def scenario_run(
     log_name: str = "noisy_tenant",
 ) -> dict:
     """Idle probe, then the same probe while org A saturates; returns both and A's outcomes."""
-    from testkit.llm_server import LoopbackLLM
     from knowledge.tests.sites import LoopbackSite
+    from testkit.llm_server import LoopbackLLM
 
     site = LoopbackSite()
     site.trickle("/slow", interval=TRICKLE_INTERVAL_S)

@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from bench import processes
-from testkit.llm_server import LoopbackLLM
 from supportai.testing import tenant_create
+from testkit.llm_server import LoopbackLLM
 from tests.conftest import ProcessGroup, assert_error_shape
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
