@@ -52,24 +52,33 @@ def sentences(text: str) -> list[str]:
     return [part.strip() for part in _SENTENCE.split(text or "") if part and part.strip()]
 
 
-def best_sentences(question: str, text: str, *, limit: int = 3, max_chars: int = 600) -> str:
-    """The passage's sentences that best answer `question`, in their original order.
+def _is_heading(part: str) -> bool:
+    """A heading or label on its own line ("Returns and refunds"): short, no closing punctuation."""
+    return len(part) <= 80 and not part.rstrip().endswith((".", "!", "?", ":", ";", ")", "…"))
 
-    An extractive answer reads as a sentence or three from the source, not a whole chunk:
-    the best-matching sentences (ties go to the earlier one), plus the sentence after the
-    best one when that is short context ("It is open ...").
+
+def best_sentences(question: str, text: str, *, limit: int = 3, max_chars: int = 600) -> str:
+    """The passage's sentences that answer `question`, in their original order.
+
+    An extractive answer reads as the sentence or few of the source that answer, not a whole
+    chunk: the best-matching sentence and, up to `limit` in all, the others that match at
+    least half as well (ties go to the earlier one). Headings on their own line are left out
+    (the answer cites its source, which names the page); a passage where nothing matches
+    gives its first sentence.
     """
     parts = sentences(text)
     if len(parts) <= 1:
         return (text or "").strip()[:max_chars]
+    body = [index for index, part in enumerate(parts) if not _is_heading(part)] or list(range(len(parts)))
     scored = sorted(
-        ((coverage(question, part), index) for index, part in enumerate(parts)),
+        ((coverage(question, parts[index]), index) for index in body),
         key=lambda item: (-item[0], item[1]),
     )
-    if scored[0][0] == 0:
-        chosen = {0}
+    best = scored[0][0]
+    if best == 0:
+        chosen = {body[0]}
     else:
-        chosen = {index for score, index in scored[:limit] if score > 0}
+        chosen = {index for score, index in scored[:limit] if score >= best / 2}
     answer = ""
     for index in sorted(chosen):
         candidate = f"{answer} {parts[index]}".strip()

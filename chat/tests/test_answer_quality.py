@@ -10,7 +10,11 @@ def test_offline_answerer_quality_on_the_in_repo_set(offline):
 
     figures = run(verbose=False)["figures"]
     assert figures["questions"] >= 30 and figures["unanswerable"] >= 5
-    # Regression floors, well under the measured figures (see the closing note / docs).
-    assert figures["fact_recall"] >= 0.85
+    # Regression floors, under the measured figures (docs/benchmarks.md). Since the relevance
+    # gate was fitted on three larger knowledge bases with near-miss questions (issue 19), it
+    # refuses more here (false refusals 0.065 -> 0.161, fact recall 0.935 -> 0.839, right Q&A
+    # first 0.929 -> 0.821) and answers far fewer out-of-scope questions there
+    # (bench/relevance_gate.py): the floors moved with it.
+    assert figures["fact_recall"] >= 0.78
     assert figures["false_answer_rate"] <= 0.15
-    assert figures["right_qa_first"] >= 0.85
+    assert figures["right_qa_first"] >= 0.76

@@ -79,6 +79,24 @@ def test_passage_answers_are_extracts_not_whole_chunks():
     assert "11 AM to 7 PM" in answer and "Parking" not in answer
 
 
+def test_extracts_are_trimmed_to_the_sentences_that_answer():
+    text = (
+        "Returns and refunds\n"
+        "You can return unused items within 30 days of delivery. Our warehouse is in Ohio and ships "
+        "every weekday. Gift cards never expire. Refunds reach your card within 5 business days."
+    )
+    answer = relevance.best_sentences("How long do I have to return an item?", text)
+    assert answer == "You can return unused items within 30 days of delivery."
+    # Two sentences that answer together are both kept, in their order.
+    both = relevance.best_sentences("How long do refunds take after a return?", text)
+    assert both == (
+        "You can return unused items within 30 days of delivery. "
+        "Refunds reach your card within 5 business days."
+    )
+    # Nothing matches: the first sentence of the body, never the heading alone.
+    assert relevance.best_sentences("pizza", text).startswith("You can return")
+
+
 def test_stemming_and_coverage():
     assert analysis.stem("refunds") == analysis.stem("refunded") == "refund"
     assert (
