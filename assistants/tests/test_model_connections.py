@@ -11,9 +11,9 @@ from django.urls import reverse
 from assistants import llm_models
 from assistants.models import Assistant, ModelConnection
 from chat import services as chat_services
-from chat.tests.llm_server import LoopbackLLM
 from core import fetcher
 from knowledge.services import qa_create
+from testkit.llm_server import LoopbackLLM
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from chat.tests.llm_server import LoopbackLLM
 from knowledge.services import qa_create
+from testkit.llm_server import LoopbackLLM
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -530,7 +530,7 @@ def test_the_widget_speaks_the_visitors_language_and_says_when_the_team_is_away(
 def test_a_streaming_provider_answer_appears_in_the_widget_as_it_is_written(browser, shop, settings):
     """With an LLM that streams, the visitor watches the answer grow, not a spinner until the end."""
     from chat.llm import litellm_provider
-    from chat.tests.llm_server import LoopbackLLM
+    from testkit.llm_server import LoopbackLLM
 
     litellm_provider._lib()  # importing litellm costs seconds: not while the page waits
     llm = LoopbackLLM().start()
