@@ -10,9 +10,9 @@ import pytest
 from playwright.sync_api import expect
 
 from assistants.models import Action, Assistant
-from chat.tests.llm_server import LoopbackLLM
 from chat.tests.orders_api import OrdersAPI
 from organizations.services import organization_create, user_get_or_create
+from testkit.llm_server import LoopbackLLM
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
