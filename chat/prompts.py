@@ -114,14 +114,36 @@ _SMALL_TALK_PHRASES = {
         "dank u",
     },
 }
-_SMALL_TALK_TAIL = {"there", "all", "everyone", "team", "again", "so", "much", "very", "a", "lot", "you", "!"}
+# Words that may follow the phrase ("Thanks, that's all!", "Thank you for your help") or come
+# before it ("OK, thanks", "Great, thank you") without making the message a question.
+_SMALL_TALK_TAIL = {
+    "there", "all", "everyone", "team", "again", "so", "much", "very", "a", "lot", "you", "!",
+    "that", "s", "is", "it", "for", "your", "the", "help", "info", "information", "bye", "goodbye",
+    "great", "perfect", "everything", "now", "folks",
+}  # fmt: skip
+_SMALL_TALK_LEAD = {
+    "ok",
+    "okay",
+    "great",
+    "perfect",
+    "awesome",
+    "cool",
+    "super",
+    "alright",
+    "oh",
+    "ah",
+    "got",
+    "it",
+}
 
 
 def small_talk_kind(text: str) -> str | None:
     """ "greeting" or "thanks" when the whole message is one (a few words at most), else None."""
     words = re.sub(r"[^\w\s]", " ", (text or "").lower()).split()
-    if not words or len(words) > 5:
+    if not words or len(words) > 8:
         return None
+    while len(words) > 1 and words[0] in _SMALL_TALK_LEAD:
+        words = words[1:]
     for kind, phrases in _SMALL_TALK_PHRASES.items():
         for size in (3, 2, 1):
             if " ".join(words[:size]) in phrases and all(word in _SMALL_TALK_TAIL for word in words[size:]):

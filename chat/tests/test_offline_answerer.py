@@ -49,6 +49,12 @@ def test_offline_says_it_does_not_know_in_the_assistant_language():
         ("thanks a lot", "en", "You're welcome"),
         ("Thank you!", "en", "You're welcome"),
         ("danke schön", "de", "Gern geschehen"),
+        # What shoppers actually type after an answer (found walking the widget as a shopper).
+        ("Thanks, that's all!", "en", "You're welcome"),
+        ("Thank you for your help!", "en", "You're welcome"),
+        ("OK, thanks", "en", "You're welcome"),
+        ("Great, thank you so much", "en", "You're welcome"),
+        ("Perfect, thanks for the info. Bye!", "en", "You're welcome"),
     ],
 )
 def test_greetings_and_thanks_get_a_greeting_not_a_miss(question, language, expected):
@@ -61,7 +67,14 @@ def test_greetings_and_thanks_get_a_greeting_not_a_miss(question, language, expe
 
 
 @pytest.mark.parametrize(
-    "question", ["hello, how do I get a refund?", "hi can you reset my password", "thanks giving hours"]
+    "question",
+    [
+        "hello, how do I get a refund?",
+        "hi can you reset my password",
+        "thanks giving hours",
+        "thanks, is it dishwasher safe?",
+        "ok thanks but where is my order",
+    ],
 )
 def test_questions_that_start_with_a_greeting_are_still_questions(question):
     completion = OfflineAnswerer().complete(
