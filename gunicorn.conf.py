@@ -36,6 +36,11 @@ keepalive = 5
 timeout = 120
 graceful_timeout = 10
 accesslog = "-"
+# No control socket: gunicorn 25+ opens one for `gunicornc` at $XDG_RUNTIME_DIR/gunicorn.ctl or
+# ~/.gunicorn/gunicorn.ctl, one path per user, so every checkout's `make run` on a host (and
+# the tests' and bench's servers) took it from the one before, and whichever stopped first
+# deleted the others'. Nothing here uses gunicornc; signals (HUP, TERM, TTIN/TTOU) still work.
+control_socket_disable = True
 
 
 def post_worker_init(worker):

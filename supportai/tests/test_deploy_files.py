@@ -56,6 +56,19 @@ def test_gunicorn_recycles_workers_by_default(monkeypatch):
     assert gunicorn.post_worker_init is config["post_worker_init"]
 
 
+def test_gunicorn_opens_no_control_socket(monkeypatch, tmp_path):
+    """gunicorn's control socket has one path per user (~/.gunicorn/gunicorn.ctl): side-by-side
+    checkouts took it from each other, and the first to stop deleted the others'."""
+    from gunicorn.config import Config
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    config = _gunicorn_config(monkeypatch)
+    gunicorn = Config()
+    gunicorn.set("control_socket_disable", config["control_socket_disable"])
+    assert gunicorn.control_socket_disable is True
+
+
 def test_gunicorn_max_requests_comes_from_the_environment(monkeypatch):
     config = _gunicorn_config(monkeypatch, GUNICORN_MAX_REQUESTS="1200", GUNICORN_MAX_REQUESTS_JITTER="100")
     assert (config["max_requests"], config["max_requests_jitter"]) == (1200, 100)
