@@ -41,6 +41,8 @@ from chat.llm import ToolCall
 from core import fetcher
 
 logger = logging.getLogger(__name__)
+# Who calls your API (the fetcher's default names knowledge ingestion); your headers may override it.
+USER_AGENT = "SupportAI-Actions/1.0"
 
 OK = "ok"
 INVALID_ARGUMENTS = "invalid_arguments"
@@ -219,7 +221,7 @@ def call_run(*, toolbox: Toolbox, call: ToolCall) -> Outcome:
         url += ("&" if "?" in url else "?") + query
     headers = action_rules.headers_decrypt(action.headers)
     secrets = list(headers.values())
-    sent = {"Accept": "application/json"}
+    sent = {"Accept": "application/json", "User-Agent": USER_AGENT}
     if body is not None:
         sent["Content-Type"] = "application/json"
     sent.update(headers)

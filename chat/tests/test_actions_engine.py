@@ -85,6 +85,7 @@ def test_order_lookup_end_to_end(tenant, assistant, orders, tools_llm, caplog):
     # The orders API got exactly the call the model asked for, with the stored header.
     assert [(r["method"], r["path"]) for r in orders.requests] == [("GET", "/api/orders/A-1001")]
     assert orders.requests[0]["headers"]["authorization"] == f"Bearer {SECRET}"
+    assert orders.requests[0]["headers"]["user-agent"] == "SupportAI-Actions/1.0"  # not "knowledge ingestion"
     # The model was offered the action as a function, then read the API's answer.
     first, second = tools_llm.requests
     assert first["tools"] == [
