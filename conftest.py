@@ -21,7 +21,7 @@ process_start()
 
 import pytest  # noqa: E402
 
-from supportai.testing import *  # noqa: E402,F401,F403
+from testkit.fixtures import *  # noqa: E402,F401,F403
 
 
 def redis_url_for_worker(url: str, index: int) -> str:

@@ -48,9 +48,9 @@ def run(*, requests: int) -> dict:
     from django.test import Client
 
     from assistants.models import Assistant
-    from bench.answer_quality import DATA, knowledge_build
     from knowledge import embeddings
     from organizations.services import api_key_create, organization_create
+    from testkit.answer_quality import DATA, knowledge_build
     from widget.models import Widget
 
     saved = (settings.LLM_MODEL, settings.LLM_PROVIDER)
@@ -109,6 +109,10 @@ def run(*, requests: int) -> dict:
 def main() -> dict:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportai.settings")
     import django
+
+    from supportai.startup import process_start
+
+    process_start()  # the embedded Postgres, as every process starts
 
     django.setup()
     from django.core.management import call_command

@@ -7,18 +7,16 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import processes  # noqa: E402
+from testkit import processes  # noqa: E402
+from testkit.processes import UNLIMITED, auth_headers, log_path  # noqa: E402,F401  (bench modules use common.*)
 
-LOG_DIR = ROOT / ".data" / "bench-logs"
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_report.lua"
-UNLIMITED = 1_000_000_000
 
 
 def duration_seconds(default: float) -> float:
@@ -37,18 +35,8 @@ def bench_env() -> dict[str, str]:
     )
 
 
-def log_path(name: str) -> Path:
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    path = LOG_DIR / f"{name}-{int(time.time())}.log"
-    return path
-
-
 def database_ready(env: dict[str, str]) -> None:
     processes.manage("migrate", "--noinput", "-v", "0", env=env)
-
-
-def auth_headers(key: dict) -> dict[str, str]:
-    return {"X-API-Key": key["client_id"], "X-API-Secret": key["client_secret"]}
 
 
 def wrk_run(

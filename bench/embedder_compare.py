@@ -71,6 +71,10 @@ def _onnx():
     os.environ["EMBEDDING_THREADS"] = str(THREADS)
     import django
 
+    from supportai.startup import process_start
+
+    process_start()  # the embedded Postgres, as every process starts
+
     django.setup()
     from knowledge.embeddings import LocalEmbedder
 

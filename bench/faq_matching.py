@@ -83,7 +83,7 @@ def _in_repo() -> dict:
 def _support_kbs() -> dict:
     """Each knowledge base (Q&A pairs and help pages) in its own organization; figures pooled
     over the three, per split."""
-    from bench.answer_quality import knowledge_build
+    from testkit.answer_quality import knowledge_build
 
     data = json.loads(SUPPORT_KBS.read_text())
     hits: dict[str, dict[str, list[tuple[float, float]]]] = {"dev": {}, "test": {}}
@@ -121,6 +121,10 @@ def _support_kbs() -> dict:
 def main() -> dict:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportai.settings")
     import django
+
+    from supportai.startup import process_start
+
+    process_start()  # the embedded Postgres, as every process starts
 
     django.setup()
     from django.core.management import call_command

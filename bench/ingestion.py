@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 
-from bench import processes
 from bench.common import ROOT, log_path
+from testkit import processes
 
 PARAGRAPH = (
     "Customers can return any unused item within thirty days of delivery for a full refund. "
@@ -150,7 +150,7 @@ def crawl_worker_scale(*, env: dict, pages: int = 24, latency: float = 0.3) -> d
     from django.conf import settings
 
     from knowledge.services import url_source_create
-    from knowledge.tests.sites import LoopbackSite, html_page
+    from testkit.sites import LoopbackSite, html_page
 
     site = LoopbackSite()
     body = html_page("Returns", f"<p>{PARAGRAPH * 2}</p>")

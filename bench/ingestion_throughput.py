@@ -81,13 +81,17 @@ def _wait_ready(source_id, timeout: float = 900.0) -> float:
 
 def main() -> dict:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportai.settings")
-    from bench import processes
-    from knowledge.tests.documents import pdf_make
-    from knowledge.tests.sites import LoopbackSite, html_page
+    from testkit import processes
+    from testkit.documents import pdf_make
+    from testkit.sites import LoopbackSite, html_page
 
     site = LoopbackSite()
     os.environ["SCRAPE_ALLOWLIST"] = site.netloc
     import django
+
+    from supportai.startup import process_start
+
+    process_start()  # the embedded Postgres, as every process starts
 
     django.setup()
     from django.core.files.uploadedfile import SimpleUploadedFile

@@ -68,6 +68,10 @@ def _django() -> None:
         sys.path.insert(0, str(ROOT))
     import django
 
+    from supportai.startup import process_start
+
+    process_start()  # the embedded Postgres, as every process starts
+
     django.setup()
 
 

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from bench import common
-from bench.common import processes
+from testkit import processes
 
 
 def _sample(pids: list[int]) -> list[int]:

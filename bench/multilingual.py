@@ -26,6 +26,10 @@ def _setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportai.settings")
     import django
 
+    from supportai.startup import process_start
+
+    process_start()  # the embedded Postgres, as every process starts
+
     django.setup()
     from django.core.management import call_command
 

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from bench import common
-from bench.common import processes
+from testkit import processes
 
 LIMIT = 100
 TOTAL = 1200

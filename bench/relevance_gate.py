@@ -37,6 +37,10 @@ def _setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportai.settings")
     import django
 
+    from supportai.startup import process_start
+
+    process_start()  # the embedded Postgres, as every process starts
+
     django.setup()
     from django.core.management import call_command
 
@@ -75,7 +79,7 @@ def questions(knowledge_base: dict) -> list[dict]:
 
 def knowledge_build(*, organization, knowledge_base: dict) -> dict[str, str]:
     """Creates the knowledge base's Q&A pairs and help pages; returns {set id: source id}."""
-    from bench.answer_quality import knowledge_build as build
+    from testkit.answer_quality import knowledge_build as build
 
     return build(organization=organization, data=knowledge_base)
 

@@ -35,6 +35,10 @@ def _django():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportai.settings")
     import django
 
+    from supportai.startup import process_start
+
+    process_start()  # the embedded Postgres, as every process starts
+
     django.setup()
 
 

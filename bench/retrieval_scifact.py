@@ -31,6 +31,10 @@ def _django():
     os.environ.setdefault("EMBEDDING_THREADS", str(os.cpu_count() or 1))
     import django
 
+    from supportai.startup import process_start
+
+    process_start()  # the embedded Postgres, as every process starts
+
     django.setup()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from bench import common
-from bench.common import processes
+from testkit import processes
 
 CONCURRENCY = 32
 

@@ -38,7 +38,7 @@ import aiohttp
 import psutil
 
 from bench import common
-from bench.common import processes
+from testkit import processes
 
 IDLE_VISITORS = 200
 TALKING_VISITORS = 50

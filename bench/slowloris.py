@@ -20,8 +20,8 @@ import psutil
 import requests
 
 from bench import common
-from bench.common import processes
-from bench.slow_clients import SlowClients, latency_probe
+from testkit import processes
+from testkit.slow_clients import SlowClients, latency_probe
 
 SERVERS = (
     ("stock gthread (before)", "--worker-class gthread"),

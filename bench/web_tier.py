@@ -17,7 +17,7 @@ import time
 import requests
 
 from bench import common
-from bench.common import processes
+from testkit import processes
 
 CONCURRENCY = (1, 8, 32, 64)
 

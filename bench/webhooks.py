@@ -32,12 +32,16 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 def main() -> dict:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportai.settings")
-    from bench import processes
+    from testkit import processes
     from testkit.webhook_receiver import WebhookReceiver
 
     receiver = WebhookReceiver()
     os.environ["SCRAPE_ALLOWLIST"] = receiver.netloc
     import django
+
+    from supportai.startup import process_start
+
+    process_start()  # the embedded Postgres, as every process starts
 
     django.setup()
     from django.core.management import call_command

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from bench import common
-from bench.common import processes
+from testkit import processes
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -76,6 +76,9 @@ def _knowledge_and_widget(env: dict, tenant: dict, host_origin: str) -> dict:
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportai.settings")
+    from supportai.startup import process_start
+
+    process_start()  # the embedded Postgres, as every process starts
     django.setup()
     from assistants.models import Assistant
     from knowledge.services import qa_create
@@ -124,7 +127,7 @@ def _percentile(values: list[float], q: float) -> float:
 def main() -> dict:
     from playwright.sync_api import sync_playwright
 
-    from widget.tests.hostpage import HostSite
+    from testkit.hostpage import HostSite
 
     results: dict = {"script": script_size()}
     env = common.bench_env()

@@ -31,6 +31,7 @@ to gthread's own behaviour.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import selectors
@@ -43,6 +44,7 @@ from gunicorn import http
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from core import shutdown
+from core.api.envelope import error_body
 
 HEAD_TIMEOUT = 15.0  # WEB_REQUEST_HEAD_TIMEOUT overrides it
 BODY_TIMEOUT = 30.0
@@ -69,11 +71,13 @@ _BUSY = (
 )
 # Every stream thread is taken: the client retries later (widget.js honours Retry-After)
 # instead of waiting minutes for a thread.
+_STREAMS_FULL_BODY = (
+    json.dumps(error_body(503, "Too many open live streams."), separators=(",", ":")).encode() + b"\n"
+)
 _STREAMS_FULL = (
     b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 30\r\n"
-    b"Content-Type: application/json\r\nContent-Length: 88\r\n\r\n"
-    b'{"status":"error","status_code":503,"detail":"Too many open live streams.","data":null}\n'
-)
+    b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(_STREAMS_FULL_BODY)
+) + _STREAMS_FULL_BODY
 
 
 def _whole_number(name: str, default: int) -> int:

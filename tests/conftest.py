@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import processes
 from knowledge.tests.conftest import site, worker  # noqa: F401  (the loopback site and Celery worker fixtures)
+from testkit import processes
 
 
 class ProcessGroup:

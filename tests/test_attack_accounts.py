@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from supportai.testing import tenant_create
+from testkit.fixtures import tenant_create
 from tests.conftest import assert_error_shape
 from widget.services import widget_create
 

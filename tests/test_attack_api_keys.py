@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from organizations.models import ApiKey
 from organizations.services import api_key_create, api_key_revoke
-from supportai.testing import tenant_create
+from testkit.fixtures import tenant_create
 from tests.conftest import assert_error_shape
 from widget.tokens import widget_token_issue
 

@@ -13,7 +13,7 @@ import json
 import pytest
 import requests
 
-from supportai.testing import tenant_create
+from testkit.fixtures import tenant_create
 from tests.conftest import assert_error_shape
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

@@ -12,7 +12,7 @@ both configurations: Redis, and the no-Redis default where the caps live in Post
 import pytest
 from django.db import connection
 
-from bench import noisy_tenant, processes
+from testkit import noisy_tenant, processes
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bench.slow_clients import SlowClients, latency_probe
-from supportai.testing import tenant_create
+from testkit.fixtures import tenant_create
+from testkit.slow_clients import SlowClients, latency_probe
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 

@@ -18,7 +18,7 @@ import pytest
 
 from knowledge.models import KnowledgeSource
 from knowledge.services.ingestion import source_ingest, source_sync
-from knowledge.tests.sites import html_page
+from testkit.sites import html_page
 from tests.conftest import assert_error_shape
 
 pytestmark = pytest.mark.django_db

@@ -20,7 +20,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from chat.models import Message
-from supportai.testing import objects_of_every_kind
+from testkit.fixtures import objects_of_every_kind
 from tests.conftest import assert_error_shape
 from widget.tokens import widget_token_issue
 

@@ -11,8 +11,8 @@ import pytest
 import requests
 from django.contrib.auth import get_user_model
 
-from bench import processes
-from supportai.testing import tenant_create
+from testkit import processes
+from testkit.fixtures import tenant_create
 
 STRONG_KEY = "p" * 10 + "-production-grade-secret-value-0123456789abcdefGHIJ"
 

@@ -121,7 +121,7 @@ def test_visitor_traffic_has_its_own_budget_and_never_touches_the_api_keys(tenan
 
 
 def test_mint_fails_closed_when_the_limiter_cache_is_down(tenant, procs):
-    from bench import processes
+    from testkit import processes
 
     redis_process, port = procs.redis()
     caches = {

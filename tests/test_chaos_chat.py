@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from bench import processes
-from supportai.testing import tenant_create
+from testkit import processes
+from testkit.fixtures import tenant_create
 from testkit.llm_server import LoopbackLLM
 from tests.conftest import ProcessGroup, assert_error_shape
 

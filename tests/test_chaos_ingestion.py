@@ -18,12 +18,12 @@ import time
 import pytest
 import requests
 
-from bench import processes
 from knowledge.models import KnowledgeSource
 from knowledge.services.ingestion import MAX_ATTEMPTS
 from knowledge.tests.conftest import wait_for
-from knowledge.tests.sites import html_page
-from supportai.testing import tenant_create
+from testkit import processes
+from testkit.fixtures import tenant_create
+from testkit.sites import html_page
 
 pytestmark = [pytest.mark.chaos, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

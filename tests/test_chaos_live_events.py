@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from chat import services
-from supportai.testing import tenant_create
+from testkit.fixtures import tenant_create
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bench import processes
+from testkit import processes
 from tests.conftest import assert_error_shape
 
 pytestmark = pytest.mark.chaos

@@ -15,10 +15,10 @@ from django.test import override_settings
 from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 
-from bench import processes
 from core.cache_guard import cache_circuit_reset
 from organizations.api_base import OrganizationAPIView
-from supportai.testing import tenant_create
+from testkit import processes
+from testkit.fixtures import tenant_create
 from tests.conftest import assert_error_shape
 from widget.tokens import widget_token_issue
 

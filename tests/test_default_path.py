@@ -23,9 +23,9 @@ import psutil
 import pytest
 import requests
 
-from bench import processes
-from knowledge.tests.documents import pdf_make, pdf_malformed
-from knowledge.tests.sites import LoopbackSite, html_page
+from testkit import processes
+from testkit.documents import pdf_make, pdf_malformed
+from testkit.sites import LoopbackSite, html_page
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(1200)]
 

@@ -29,8 +29,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from bench import processes
-from supportai.testing import objects_of_every_kind, tenant_create
+from testkit import processes
+from testkit.fixtures import objects_of_every_kind, tenant_create
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import requests
 
-from bench import processes
+from testkit import processes
 from tests.test_attack_web import _production_env
 
 

@@ -6,7 +6,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_offline_answerer_quality_on_the_in_repo_set(offline):
-    from bench.answer_quality import run
+    from testkit.answer_quality import run
 
     figures = run(verbose=False)["figures"]
     assert figures["questions"] >= 30 and figures["unanswerable"] >= 5

@@ -7,7 +7,7 @@ import pytest
 import requests
 from django.db import connection
 
-from bench import processes
+from testkit import processes
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 

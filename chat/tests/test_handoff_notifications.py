@@ -11,7 +11,7 @@ from chat.services import notifications
 from knowledge.tests.conftest import site, wait_for, worker  # noqa: F401 (the worker fixture needs site)
 from organizations import services as organization_services
 from organizations.models import Membership
-from supportai.testing import member_add
+from testkit.fixtures import member_add
 
 
 def _opt_in(tenant, user) -> None:

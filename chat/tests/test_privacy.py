@@ -19,7 +19,7 @@ from chat.services.privacy import retention_sweep, retention_sweep_all
 from organizations.identity import identity_secret_rotate
 from organizations.models import LLMUsageDay
 from organizations.services import api_key_create
-from supportai.testing import member_add
+from testkit.fixtures import member_add
 from tests.conftest import assert_error_shape
 
 pytestmark = pytest.mark.django_db

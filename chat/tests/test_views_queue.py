@@ -14,7 +14,7 @@ from assistants.models import Assistant
 from chat import services
 from chat.models import Conversation
 from organizations.models import Membership
-from supportai.testing import member_add
+from testkit.fixtures import member_add
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 

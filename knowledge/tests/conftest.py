@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from knowledge.tests.sites import LoopbackSite
+from testkit.sites import LoopbackSite
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ class WorkerHarness:
         self.started = 0
 
     def start(self, **env_overrides):
-        from bench import processes
+        from testkit import processes
 
         self.started += 1
         log = self.log_dir / f"worker-{self.started}.log"
@@ -73,7 +73,7 @@ class WorkerHarness:
         )
 
     def stop_all(self) -> None:
-        from bench import processes
+        from testkit import processes
 
         for process in reversed(self.processes):
             processes.process_stop(process)
@@ -83,7 +83,7 @@ class WorkerHarness:
 def worker(transactional_db, settings, tmp_path, site):
     from django.db import connection
 
-    from bench import processes
+    from testkit import processes
 
     queues_purge()
     env = processes.base_env(

@@ -7,9 +7,9 @@ import pytest
 from knowledge import services
 from knowledge.models import Chunk, KnowledgeSource
 from knowledge.tests.conftest import upload
-from knowledge.tests.documents import pdf_make
 from knowledge.tests.factories import assistant_make
-from knowledge.tests.sites import html_page
+from testkit.documents import pdf_make
+from testkit.sites import html_page
 
 pytestmark = [pytest.mark.django_db, pytest.mark.without_redis]
 

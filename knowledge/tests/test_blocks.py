@@ -3,7 +3,7 @@ never glued to the sentence after it ("Returns and refunds You can return…")."
 
 from knowledge.chunking import text_chunk
 from knowledge.parsing import docx_parse, html_parse, pdf_parse
-from knowledge.tests.documents import docx_make, pdf_make
+from testkit.documents import docx_make, pdf_make
 
 
 def _lines(text: str) -> list[str]:

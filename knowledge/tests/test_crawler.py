@@ -8,7 +8,7 @@ from core.fetcher import FetchFailed
 from knowledge.crawler import Crawler, RobotsDisallowed
 from knowledge.parsing import ParseError
 from knowledge.sandbox import ParserSandbox
-from knowledge.tests.sites import html_page
+from testkit.sites import html_page
 
 
 @pytest.fixture

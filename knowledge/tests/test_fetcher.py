@@ -12,7 +12,7 @@ import pytest
 from core import fetcher
 from core.api.envelope import error_status
 from core.fetcher import FetchFailed, FetchTimeout, UrlNotAllowed
-from knowledge.tests.sites import gzip_bomb, html_page
+from testkit.sites import gzip_bomb, html_page
 
 PUBLIC = "93.184.216.34"
 IMPORT_LINE = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import\b|import\s+([\w., ]+))", re.M)

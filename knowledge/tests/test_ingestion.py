@@ -11,7 +11,7 @@ from knowledge import retrieval, services
 from knowledge.models import Chunk, KnowledgeDocument, KnowledgeSource
 from knowledge.services import TransientIngestionError
 from knowledge.tests.conftest import upload
-from knowledge.tests.documents import (
+from testkit.documents import (
     docx_make,
     docx_zip_bomb,
     pdf_cyclic_pages,
@@ -20,7 +20,7 @@ from knowledge.tests.documents import (
     pdf_make,
     pdf_malformed,
 )
-from knowledge.tests.sites import html_page
+from testkit.sites import html_page
 
 pytestmark = pytest.mark.django_db
 
@@ -260,7 +260,7 @@ def _site_with_pages(site, count, *, links_per_page=3):
 
 
 def test_crawl_follows_sitemap_and_links_same_site_only_up_to_max_pages(tenant, site):
-    from knowledge.tests.sites import LoopbackSite
+    from testkit.sites import LoopbackSite
 
     elsewhere = LoopbackSite()
     try:

@@ -8,7 +8,7 @@ from django.db import transaction
 from knowledge import retrieval, services
 from knowledge.models import KnowledgeSource
 from knowledge.tests.conftest import upload
-from knowledge.tests.documents import pdf_make
+from testkit.documents import pdf_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

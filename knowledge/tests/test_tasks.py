@@ -8,7 +8,7 @@ import pytest
 from knowledge import services
 from knowledge.models import KnowledgeSource
 from knowledge.tasks import MAX_RETRIES, source_ingest_task
-from knowledge.tests.sites import html_page
+from testkit.sites import html_page
 
 pytestmark = [pytest.mark.django_db, pytest.mark.without_redis]
 

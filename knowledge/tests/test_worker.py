@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-from bench import processes
 from knowledge import retrieval
 from knowledge.models import Chunk, KnowledgeDocument, KnowledgeSource
 from knowledge.tests.conftest import upload, wait_for
-from knowledge.tests.documents import pdf_decompression_bomb, pdf_encrypted, pdf_make, pdf_malformed
-from knowledge.tests.sites import html_page
+from testkit import processes
+from testkit.documents import pdf_decompression_bomb, pdf_encrypted, pdf_make, pdf_malformed
+from testkit.sites import html_page
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

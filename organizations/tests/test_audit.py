@@ -15,7 +15,7 @@ from chat import services as chat_services
 from organizations.audit import AuditActor, audit_record
 from organizations.models import AuditEvent, Membership
 from organizations.services import api_key_create
-from supportai.testing import member_add
+from testkit.fixtures import member_add
 from tests.conftest import assert_error_shape
 
 pytestmark = pytest.mark.django_db

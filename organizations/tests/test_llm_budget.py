@@ -291,7 +291,7 @@ def test_crossing_80_and_100_percent_enqueues_one_alert_email_each(
 
 def test_alert_email_goes_to_owners_and_admins_only(tenant, other_tenant, mailoutbox):
     from organizations.tasks import llm_budget_alert_mail_task
-    from supportai.testing import member_add
+    from testkit.fixtures import member_add
 
     admin = member_add(tenant, role="admin")
     member_add(tenant, role="agent")

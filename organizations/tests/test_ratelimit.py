@@ -4,7 +4,7 @@ import pytest
 import requests
 
 from organizations.services import api_key_create
-from supportai.testing import tenant_create
+from testkit.fixtures import tenant_create
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.without_redis]
 

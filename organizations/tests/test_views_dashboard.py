@@ -12,7 +12,7 @@ from django.urls import reverse
 from organizations.dashboard import SESSION_ORGANIZATION_KEY
 from organizations.models import ApiKey, Membership, Organization
 from organizations.services import api_key_create
-from supportai.testing import member_add
+from testkit.fixtures import member_add
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 

@@ -12,10 +12,10 @@ import time
 import pytest
 from django.db import connection
 
-from bench import processes
 from core import concurrency
 from core.cache_guard import cache_circuit_reset
 from core.concurrency import Cap, CapReached, slots_held
+from testkit import processes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

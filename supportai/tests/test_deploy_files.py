@@ -87,8 +87,8 @@ def test_every_web_command_takes_its_settings_from_gunicorn_conf(monkeypatch):
     run the same worker, because they all leave the settings to gunicorn.conf.py."""
     from gunicorn.config import Config
 
-    from bench.processes import gunicorn_command
     from supportai.gunicorn_worker import BufferedThreadWorker
+    from testkit.processes import gunicorn_command
 
     for name in ("WEB_CONCURRENCY", "WEB_THREADS"):
         monkeypatch.delenv(name, raising=False)

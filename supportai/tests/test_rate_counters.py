@@ -7,7 +7,7 @@ import requests
 from django.db import connection
 
 from core.rate_counters import window_counts_increment, window_counts_read
-from supportai.testing import tenant_create
+from testkit.fixtures import tenant_create
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.without_redis]
 

@@ -11,10 +11,10 @@ from playwright.sync_api import expect
 from assistants.models import Assistant
 from chat.models import CsatRating
 from knowledge.services import qa_create
-from supportai.testing import member_add
+from testkit.fixtures import member_add
+from testkit.hostpage import HostSite
 from widget.selectors import widget_embed_snippet
 from widget.services import widget_client_key_get_or_create, widget_create
-from widget.tests.hostpage import HostSite
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

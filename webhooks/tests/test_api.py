@@ -10,7 +10,7 @@ import pytest
 from core import crypto
 from organizations.models import AuditEvent
 from organizations.services import api_key_create, event_emit
-from supportai.testing import member_add
+from testkit.fixtures import member_add
 from webhooks import services
 from webhooks.models import Delivery, Endpoint
 

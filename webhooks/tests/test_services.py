@@ -248,7 +248,7 @@ def test_the_address_is_checked_again_at_every_delivery(tenant, receiver, fake_d
 
 def test_disabled_after_consecutive_failures_and_admins_emailed(tenant, receiver, settings):
     from chat.tests.smtp_sink import SmtpSink
-    from supportai.testing import member_add
+    from testkit.fixtures import member_add
 
     member_add(tenant, role="admin", email="admin@acme.example")
     member_add(tenant, role="agent", email="agent@acme.example")

@@ -60,7 +60,7 @@ def worker(django_db_setup, django_db_blocker, module_receiver, smtp, tmp_path_f
     from django.conf import settings as django_settings
     from django.db import connection
 
-    from bench import processes
+    from testkit import processes
 
     with django_db_blocker.unblock():
         env = processes.base_env(

@@ -16,9 +16,9 @@ from assistants.models import Assistant
 from chat import services as chat_services
 from chat.models import Conversation
 from knowledge.services import qa_create
+from testkit.hostpage import HostSite
 from widget.selectors import widget_embed_snippet
 from widget.services import widget_client_key_get_or_create, widget_create
-from widget.tests.hostpage import HostSite
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -13,9 +13,9 @@ import pytest
 from assistants.models import Assistant, UserContext
 from chat.models import Conversation
 from knowledge.services import qa_create
+from testkit.hostpage import HostSite
 from widget.selectors import widget_embed_snippet
 from widget.services import widget_client_key_get_or_create, widget_create
-from widget.tests.hostpage import HostSite
 from widget.tests.test_browser import WIDGET, browser  # noqa: F401 (the Chromium fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

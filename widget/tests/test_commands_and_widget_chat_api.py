@@ -142,7 +142,7 @@ def test_widget_chat_config_errors(tenant, other_widget):
 
 @pytest.fixture
 def site(settings):
-    from widget.tests.hostpage import HostSite
+    from testkit.hostpage import HostSite
 
     with HostSite("") as site:
         settings.SCRAPE_ALLOWLIST = [site.url.removeprefix("http://")]
@@ -214,7 +214,7 @@ def test_scrape_for_another_orgs_widget_is_404_before_any_fetch(tenant, other_wi
 
 @pytest.fixture
 def slow_site(settings):
-    from knowledge.tests.sites import LoopbackSite, html_page
+    from testkit.sites import LoopbackSite, html_page
 
     site = LoopbackSite()
     site.trickle("/slow", interval=0.125)  # 8 bytes a second: never done before the deadline

@@ -13,8 +13,8 @@ from django.conf import settings
 from assistants.models import Assistant
 from knowledge.services import qa_create
 from organizations.services import api_key_create
+from testkit.hostpage import HostSite
 from widget.services import widget_create
-from widget.tests.hostpage import HostSite
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -22,7 +22,7 @@ from assistants.models import UserContext
 from chat.models import Conversation
 from organizations.identity import identity_secret_rotate, identity_secrets_usable
 from organizations.models import IdentitySecret
-from supportai.testing import member_add
+from testkit.fixtures import member_add
 from widget.services import widget_update
 from widget.tests.conftest import assert_error
 from widget.tokens import widget_token_decode

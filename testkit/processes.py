@@ -21,6 +21,19 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+LOG_DIR = ROOT / ".data" / "bench-logs"
+UNLIMITED = 1_000_000_000  # a rate limit no scenario reaches
+
+
+def log_path(name: str) -> Path:
+    """A fresh log file for one started process (`.data/bench-logs/<name>-<time>.log`)."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    return LOG_DIR / f"{name}-{int(time.time())}.log"
+
+
+def auth_headers(key: dict) -> dict[str, str]:
+    """API-key headers for a key as `tenant_provision` returns it."""
+    return {"X-API-Key": key["client_id"], "X-API-Secret": key["client_secret"]}
 
 
 def free_port() -> int:
