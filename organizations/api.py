@@ -59,7 +59,7 @@ class ApiKeyDetailApi(OrganizationGenericAPIView):
     def get(self, request, pk):
         return Response(ApiKeySerializer(self.get_object()).data)
 
-    @extend_schema(operation_id="api_keys_revoke", responses=ApiKeySerializer)
+    @extend_schema(operation_id="api_keys_revoke", responses={200: ApiKeySerializer})
     def delete(self, request, pk):
         api_key = services.api_key_revoke(api_key=self.get_object())
         self.audit("api_key.revoked", target=api_key, changes={"name": api_key.name})

@@ -80,9 +80,8 @@ class EnvelopeAutoSchema(AutoSchema):
                     continue
                 content = response.get("content")
                 if not content:
-                    if str(code) == "204":  # our DELETEs answer 200 with data null
-                        responses.pop(code)
-                        code = "200"
+                    if str(code) == "204":  # really no content (DELETE sessions/conversations)
+                        continue
                     response = dict(response)
                     response["content"] = {"application/json": {"schema": _envelope(None)}}
                     responses[code] = response
