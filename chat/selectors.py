@@ -264,7 +264,9 @@ def chat_stats(
     if assistant is not None:
         conversations = conversations.filter(assistant=assistant)
         messages = messages.filter(conversation__assistant=assistant)
-    answers = messages.filter(role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE)
+    answers = messages.filter(role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE).exclude(
+        metadata__has_key="small_talk"
+    )
 
     per_day: dict[dt.date, dict] = {
         since + dt.timedelta(days=offset): {

@@ -212,8 +212,11 @@ def unanswered_streak_check(*, conversation: Conversation) -> bool:
     limit = conversation.assistant.handoff_after_unanswered
     if not limit or conversation.handoff_status != Status.BOT:
         return False
-    answers = Message.objects.for_organization(conversation.organization_id).filter(
-        conversation=conversation, role__in=[Message.Role.ASSISTANT, Message.Role.OPERATOR]
+    # Replies to small talk ("thanks!") are not answers to questions: they neither count nor break.
+    answers = (
+        Message.objects.for_organization(conversation.organization_id)
+        .filter(conversation=conversation, role__in=[Message.Role.ASSISTANT, Message.Role.OPERATOR])
+        .exclude(metadata__has_key="small_talk")
     )
     if conversation.handoff_requested_at is not None:
         answers = answers.filter(created_at__gt=conversation.handoff_requested_at)

@@ -402,6 +402,9 @@ def _answer_store(
             in_reply_to=question,
             status=status,
             answered=answered and status == Message.Status.COMPLETE,
+            # A reply to "thanks!" or "hello" is neither answered nor unanswered: the overview
+            # leaves it out and it never counts towards a streak of unanswered questions.
+            metadata={"small_talk": True} if prompts.small_talk_kind(question.content) else {},
             model=completion.model,
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,

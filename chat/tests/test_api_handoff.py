@@ -193,6 +193,28 @@ def test_n_unanswered_turns_in_a_row_hand_over(tenant, assistant, faq, offline):
     assert _events(tenant.organization).get().data["trigger"] == "unanswered"
 
 
+def test_a_thank_you_between_questions_is_no_unanswered_question(tenant, assistant, faq, offline):
+    """Found walking the widget: "Thanks, that's all!" got "You're welcome" stored as unanswered,
+    so one more unanswered question handed the visitor to a person; and the overview counted it."""
+    from chat.selectors import chat_stats
+
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    welcome = services.message_post(conversation=session, content="Thanks, that's all!")
+    assert "You're welcome" in welcome.content and welcome.metadata == {"small_talk": True}
+    services.message_post(conversation=session, content="Do you sell garden gnomes?")
+    session.refresh_from_db()
+    assert session.handoff_status == "bot"  # one unanswered question, not two
+    services.message_post(conversation=session, content="Hello!")
+    services.message_post(conversation=session, content="Do you repair violins?")
+    session.refresh_from_db()
+    assert session.handoff_status == "waiting" and session.handoff_trigger == "unanswered"
+
+    stats = chat_stats(organization=tenant.organization)
+    assert stats.answers == 2 and stats.answered == 0  # the two questions, not the small talk
+    asked = [entry["question"] for entry in stats.top_unanswered]
+    assert "Do you sell garden gnomes?" in asked and "Thanks, that's all!" not in asked
+
+
 def test_unanswered_rule_is_an_assistant_setting(tenant, assistant, faq, offline):
     api = tenant.client()
     response = api.patch(f"/api/v1/assistants/{assistant.pk}", {"handoff_after_unanswered": 0}, format="json")
