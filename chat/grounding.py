@@ -319,6 +319,25 @@ def knowledge_search(*, organization, assistant, query: str) -> list[Evidence]:
     return [_passage_evidence(passage) for passage in passages]
 
 
+# Words that point back at the previous turn ("is it free?", "what about that one?").
+_BACK_REFERENCES = frozenset(
+    "it its this that these those they them one ones also too "
+    "eso esto esa ese también das dies es auch ça cela celui aussi isso isto esse essa também".split()
+)
+
+
+def _is_follow_up(question: str) -> bool:
+    """Whether `question` may lean on the previous turn: it has at most two content words of
+    its own ("and on weekends?"), or points back ("does it come in blue?"). A question that
+    stands on its own ("Can I pick up my order at your Denver store?") is never merged with
+    the previous one, or it would inherit that topic and get a confident wrong answer."""
+    own = relevance.terms(question, language=relevance.analysis.language_detect(question))
+    if len(own) <= 2:
+        return True
+    words = {word.strip(".,;:!?¿¡\"'()").lower() for word in question.split()}
+    return len(own) <= 4 and bool(words & _BACK_REFERENCES)
+
+
 def evidence_gather(
     *, organization, assistant, question: str, rules: CompanyRules, previous_question: str = ""
 ) -> tuple[tuple[Evidence, ...], tuple[int, ...]]:
@@ -327,7 +346,11 @@ def evidence_gather(
     request_items = _request_evidence(rules)
     candidates = knowledge_search(organization=organization, assistant=assistant, query=question)
     scored = candidates_score(question=question, candidates=request_items + candidates)
-    if previous_question and not any(item.relevance >= threshold for item in scored):
+    if (
+        previous_question
+        and not any(item.relevance >= threshold for item in scored)
+        and _is_follow_up(question)
+    ):
         # A follow-up ("and on weekends?") often only makes sense with the previous turn.
         combined = f"{previous_question} {question}"
         extra = knowledge_search(organization=organization, assistant=assistant, query=combined)

@@ -129,6 +129,31 @@ def test_follow_up_question_uses_the_previous_turn(tenant, assistant, faq, offli
     assert follow_up.answered
 
 
+def test_a_question_that_stands_on_its_own_does_not_inherit_the_previous_topic(tenant, assistant, offline):
+    """The walk's confident wrong answer: after a product question, "Can I pick up my order at
+    your Denver store?" was searched together with it and answered with the product's price."""
+    from knowledge.services import qa_create
+
+    qa_create(
+        organization=tenant.organization,
+        question="How much does the Big Mug cost?",
+        answer="The Big Mug holds 16 ounces and costs $34. The Classic Mug holds 12 ounces and costs $28.",
+    )
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    first = services.message_post(conversation=session, content="How much does the Big Mug cost?")
+    assert "$34" in first.content and first.answered
+    denver = services.message_post(
+        conversation=session, content="Can I pick up my order at your Denver store?"
+    )
+    assert not denver.answered
+    assert "$" not in denver.content
+    # A real follow-up still leans on the previous turn.
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    services.message_post(conversation=session, content="How much does the Big Mug cost?")
+    follow_up = services.message_post(conversation=session, content="And the classic one?")
+    assert "$28" in follow_up.content and follow_up.answered
+
+
 def test_operator_replies_show_in_history_and_polling(tenant, assistant, offline):
     session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v")
     question = services.message_post(conversation=session, content="I want to talk to a person")
