@@ -195,7 +195,12 @@ def event_deliveries_create(*, event: Event) -> list:
     """One pending delivery per active endpoint subscribed to `event.type`, in the emitting
     transaction (organizations.services.event_emit calls this, see EVENT_SUBSCRIBERS); the
     worker is asked to send them once that transaction commits. One statement (INSERT …
-    SELECT): every stored chat message pays for it, whether or not there are endpoints."""
+    SELECT): every stored chat message pays for it, whether or not there are endpoints.
+
+    Events of the dashboard's playground (`data.playground`) are an operator's tests, not
+    visitors: recorded, never delivered (a CRM must not file them as real conversations)."""
+    if (event.data or {}).get("playground"):
+        return []
     now = timezone.now()
     delivery, endpoint = Delivery._meta.db_table, Endpoint._meta.db_table
     # Table names from the models; every value is a parameter.

@@ -24,21 +24,25 @@ def _assistant_check(*, organization, assistant: Assistant) -> None:
         )
 
 
+def is_playground(conversation: Conversation) -> bool:
+    """A conversation the dashboard's playground opened: an operator's test, not a visitor."""
+    return (conversation.metadata or {}).get("source") == "playground"
+
+
 def _created(**fields) -> Conversation:
     """Insert a conversation and its `conversation.created` event, together."""
     with transaction.atomic(savepoint=False):
         conversation = Conversation.objects.create(**fields)
-        event_emit(
-            organization=conversation.organization_id,
-            type="conversation.created",
-            data={
-                "conversation_id": str(conversation.pk),
-                "kind": conversation.kind,
-                "assistant_id": str(conversation.assistant_id),
-                "widget_id": str(conversation.widget_id) if conversation.widget_id else None,
-                "visitor_verified": conversation.visitor_verified,
-            },
-        )
+        data = {
+            "conversation_id": str(conversation.pk),
+            "kind": conversation.kind,
+            "assistant_id": str(conversation.assistant_id),
+            "widget_id": str(conversation.widget_id) if conversation.widget_id else None,
+            "visitor_verified": conversation.visitor_verified,
+        }
+        if is_playground(conversation):
+            data["playground"] = True  # recorded, not sent to webhooks
+        event_emit(organization=conversation.organization_id, type="conversation.created", data=data)
     return conversation
 
 
@@ -165,16 +169,15 @@ def message_store(*, message: Message) -> Message:
     # as_sql() runs the fields' pre_save: created_at (auto_now_add) is set on `message` here.
     [(insert_sql, insert_params)] = query.get_compiler(using=using).as_sql()
     # Its `message.created` event (ids and facts, no text) is inserted by the same statement.
-    event = event_build(
-        organization=message.organization_id,
-        type="message.created",
-        data={
-            "conversation_id": str(message.conversation_id),
-            "message_id": str(message.pk),
-            "role": message.role,
-            "in_reply_to": str(message.in_reply_to_id) if message.in_reply_to_id else None,
-        },
-    )
+    data = {
+        "conversation_id": str(message.conversation_id),
+        "message_id": str(message.pk),
+        "role": message.role,
+        "in_reply_to": str(message.in_reply_to_id) if message.in_reply_to_id else None,
+    }
+    if is_playground(message.conversation):
+        data["playground"] = True  # recorded, not sent to webhooks
+    event = event_build(organization=message.organization_id, type="message.created", data=data)
     event_query = InsertQuery(Event)
     event_query.insert_values(Event._meta.local_concrete_fields, [event])
     [(event_sql, event_params)] = event_query.get_compiler(using=using).as_sql()

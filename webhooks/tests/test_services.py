@@ -48,6 +48,31 @@ def test_an_event_gets_one_delivery_per_subscribed_active_endpoint(tenant, other
     assert not Delivery.objects.for_organization(other_tenant.organization).exists()
 
 
+def test_the_playgrounds_conversations_are_recorded_but_never_delivered(tenant, receiver):
+    """An operator's test chats in the dashboard must not reach a CRM as visitor conversations."""
+    from assistants.models import Assistant
+    from chat import services as chat_services
+
+    _endpoint(tenant, receiver)
+    assistant = Assistant.objects.create(organization=tenant.organization, name="A")
+    test_chat = chat_services.session_create(
+        organization=tenant.organization,
+        assistant=assistant,
+        visitor_id="playground:owner@example.com",
+        metadata={"source": "playground"},
+    )
+    chat_services.message_post(conversation=test_chat, content="Hello")
+    recorded = Event.objects.for_organization(tenant.organization)
+    assert recorded.filter(type="message.created").count() == 2
+    assert all(event.data.get("playground") for event in recorded)
+    assert not _deliveries(tenant).exists()
+    visitor = chat_services.session_create(
+        organization=tenant.organization, assistant=assistant, visitor_id="v1"
+    )
+    chat_services.message_post(conversation=visitor, content="Hello")
+    assert _deliveries(tenant).count() == 3  # conversation.created + two message.created
+
+
 def test_a_rolled_back_change_leaves_no_event_and_no_delivery(tenant, receiver):
     _endpoint(tenant, receiver)
     with pytest.raises(RuntimeError), transaction.atomic():
