@@ -29,8 +29,10 @@ run: setup
 ## The whole suite against real Postgres (embedded), real Redis, real workers and Chromium;
 ## then the broker, cache, rate-limit and ingestion tests again with REDIS_URL unset (the
 ## README's default path; tests/test_default_path.py runs `make run`'s script that way too).
+## Tests marked `alone` (latency under load they make) run by themselves after the parallel run.
 test: setup services browser
-	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -m "not alone" $(XDIST) $(PYTEST_ARGS)
+	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -m alone $(PYTEST_ARGS) || test $$? -eq 5
 	REDIS_URL= $(BIN)/python -m pytest -m without_redis $(XDIST) $(PYTEST_ARGS)
 
 ## The suite without the browser and chaos tests, for quick iteration.

@@ -14,7 +14,8 @@ from django.db import connection
 
 from testkit import noisy_tenant, processes
 
-pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
+# Latency bounds: no other test process may compete for the CPU (see pyproject, `alone`).
+pytestmark = [pytest.mark.chaos, pytest.mark.alone, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.mark.parametrize("redis", [True, False], ids=["redis", "postgres"])

@@ -13,7 +13,8 @@ import pytest
 from testkit.fixtures import tenant_create
 from testkit.slow_clients import SlowClients, latency_probe
 
-pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
+# Latency bounds: no other test process may compete for the CPU (see pyproject, `alone`).
+pytestmark = [pytest.mark.chaos, pytest.mark.alone, pytest.mark.django_db(transaction=True)]
 
 
 def _address(url: str) -> tuple[str, int]:
