@@ -26,6 +26,30 @@ LLM_TIMEOUT = 4
 LLM_MAX_RETRIES = 2
 
 
+def _warm(url: str) -> None:
+    """One answered turn before the tests: the web process's first LLM call pays litellm's
+    import and set-up (seconds on a loaded machine), which would eat the tests' short
+    LLM_TIMEOUT deadline and leave no time for the retries they count."""
+    tenant = tenant_create(f"Chaos Chat warm-up {time.monotonic_ns()}", rate_limit_per_hour=100_000)
+    headers = {"X-API-Key": tenant.client_id, "X-API-Secret": tenant.client_secret}
+    assistant = requests.post(f"{url}/api/v1/assistants", json={"name": "Warm"}, headers=headers, timeout=60)
+    session = requests.post(
+        f"{url}/api/v1/sessions",
+        json={"assistant_id": assistant.json()["data"]["id"]},
+        headers=headers,
+        timeout=60,
+    )
+    for _ in range(3):  # the deadline may still pass under load; an answer means it is warm
+        answered = requests.post(
+            f"{url}/api/v1/sessions/{session.json()['data']['id']}/messages",
+            json={"content": "hello, is this thing on?"},
+            headers=headers,
+            timeout=120,
+        )
+        if answered.status_code in (200, 201):
+            return
+
+
 @pytest.fixture(scope="module")
 def stack(django_db_setup, django_db_blocker, tmp_path_factory):
     """One loopback LLM and one gunicorn (1 worker × 8 threads) for the module; each test
@@ -44,6 +68,8 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
         LOG_LEVEL="INFO",
     )
     _web, url = group.gunicorn(env=env, workers=1)
+    with django_db_blocker.unblock():
+        _warm(url)
     yield {"llm": llm, "url": url, "group": group}
     group.stop_all()
     llm.stop()
