@@ -94,9 +94,16 @@ def models_allowed(*, organization=None) -> list[str]:
 
 
 def model_resolve(*, assistant_model: str = "", organization=None) -> str:
-    """The model that answers for an assistant: its own choice while allowed, else the default."""
+    """The model that answers for an assistant: its own choice while allowed, else the default.
+    Only a name the server does not offer itself costs a query (an organization's own model)."""
     chosen = (assistant_model or "").strip()
-    if chosen and chosen in models_allowed(organization=organization):
+    if chosen and (
+        chosen in _server_models()
+        or (
+            organization is not None
+            and connection_list(organization=organization).filter(name=chosen).exists()
+        )
+    ):
         return chosen
     return settings.LLM_MODEL.strip() or OFFLINE
 
@@ -115,12 +122,16 @@ class ModelRoute:
 
 
 def model_route(*, organization, assistant_model: str = "") -> ModelRoute:
-    """How to reach the model that answers for an assistant. The organization's own
-    connection (its key, its base URL, re-checked now: DNS may have changed) wins over a
-    server model of the same name; the server's key and base URL go only to server models."""
+    """How to reach the model that answers for an assistant: a server model with the server's
+    key and base URL (no query: the common turn pays nothing for this), or the organization's
+    own connection with its key and its base URL, re-checked now (DNS may have changed). A
+    connection never shares a server model's name (`connection_create` refuses it; if the
+    admin later offers the same name, the server's model answers)."""
     model = model_resolve(assistant_model=assistant_model, organization=organization)
     if model == OFFLINE:
         return ModelRoute(model=OFFLINE)
+    if model in _server_models():
+        return ModelRoute(model=model, api_base=settings.LLM_API_BASE, api_key=settings.LLM_API_KEY)
     connection = connection_list(organization=organization).filter(name=model).first()
     if connection is None:
         return ModelRoute(model=model, api_base=settings.LLM_API_BASE, api_key=settings.LLM_API_KEY)
