@@ -12,7 +12,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_WORKERS ?= 4
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
-.PHONY: setup run test test-fast lint format bench services browser clean
+.PHONY: setup run test test-fast lint format bench bench-render services browser clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,9 +53,16 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# `make bench BENCH=answer_trust` (or BENCH=shop,web_tier) runs a subset; the other blocks of
+# docs/benchmarks.md keep their last figures. `make bench-render` runs nothing and puts the
+# result files in .data/bench-results/ (e.g. from `python bench/shop.py`) in the document.
+BENCH ?= $(BENCH_ONLY)
 bench: setup services browser
 	@bash scripts/ensure_wrk.sh
-	REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/run_all.py
+	BENCH_ONLY=$(BENCH) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/run_all.py
+
+bench-render:
+	$(BIN)/python bench/run_all.py --render
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -132,4 +132,6 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from bench import results
+
+    sys.exit(results.standalone(sys.modules[__name__]))

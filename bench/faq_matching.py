@@ -133,25 +133,40 @@ def main() -> dict:
     return {**_in_repo(), "support_kbs": _support_kbs()}
 
 
-def report(result: dict) -> str:
-    lines = ["| set | questions | mode | right Q&A first | MRR@10 |", "|---|---|---|---|---|"]
+def tables(result: dict) -> list[dict]:
+    """Answer trust (issue 19): right Q&A first and MRR@10 per retrieval mode on both sets."""
+    from bench.results import table
+
+    rows = []
     for kind in ("paraphrase", "direct"):
         for mode in MODES:
             row = result[kind][mode]
-            lines.append(
-                f"| in-repo | {kind} ({result[kind]['questions']}) | {mode} | {row['right_first']} | {row['mrr_at_10']} |"
+            rows.append(
+                [f"in-repo, {kind}", result[kind]["questions"], mode, row["right_first"], row["mrr_at_10"]]
             )
     support = result.get("support_kbs")
-    if support:
-        for split in ("dev", "test"):
-            for mode in MODES:
-                row = support[split][mode]
-                lines.append(
-                    f"| support_kbs ({support['qa_pairs']} Q&A pairs) | paraphrase, {split} ({support[split]['questions']}) "
-                    f"| {mode} | {row['right_first']} | {row['mrr_at_10']} |"
-                )
-    return "\n".join(lines)
+    for split in ("dev", "test") if support else ():
+        for mode in MODES:
+            row = support[split][mode]
+            rows.append(
+                [
+                    f"support_kbs ({support['qa_pairs']} Q&A pairs), paraphrase, {split}",
+                    support[split]["questions"],
+                    mode,
+                    row["right_first"],
+                    row["mrr_at_10"],
+                ]
+            )
+    return [
+        table(
+            title="FAQ matching: right Q&A first (goal ≥ 0.95 on paraphrases) and MRR@10",
+            columns=["set", "questions", "retrieval mode", "right Q&A first", "MRR@10"],
+            rows=rows,
+        )
+    ]
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    from bench import results
+
+    sys.exit(results.standalone(sys.modules[__name__]))

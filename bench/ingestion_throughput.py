@@ -7,7 +7,6 @@ sampled every 0.1 s over the worker's process tree (parent, pool child, parser s
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -190,4 +189,6 @@ def report(result: dict) -> str:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    from bench import results
+
+    sys.exit(results.standalone(sys.modules[__name__]))

@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
+from pathlib import Path
 
-from bench import common
-from testkit import processes
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/<name>.py` as well as `-m`
+
+from bench import common  # noqa: E402
+from testkit import processes  # noqa: E402
 
 
 def _sample(pids: list[int]) -> list[int]:
@@ -119,4 +123,6 @@ def report(result: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    from bench import results
+
+    sys.exit(results.standalone(sys.modules[__name__]))

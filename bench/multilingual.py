@@ -16,7 +16,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data" / "multilingual.json"
-RESULTS = ROOT / ".data" / "bench-results" / "multilingual.json"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 MODES = ("lexical", "vector", "hybrid")
@@ -121,32 +120,40 @@ def run() -> dict:
 
 def main() -> dict:
     _setup()
-    result = {"default": run()}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2))
-    return result
+    return {"default": run()}
 
 
-def report(result: dict) -> str:
-    lines = []
+def tables(result: dict) -> list[dict]:
+    """Answer trust (issue 19): right passage first per question language, knowledge language,
+    retrieval mode and embedder (the default, and the per-organization opt-in when measured)."""
+    from bench.results import table
+
+    rows = []
     for key in ("default", "opt_in"):
-        if key not in result:
-            continue
-        figures = result[key]
-        total = figures["topics"]
-        lines += [
-            f"Embedder: {figures['embedder']} ({'the default' if key == 'default' else 'per-organization opt-in'}); "
-            f"right passage first out of {total} questions per language, lexical / vector / hybrid.",
-            "",
-            "| question language | against English knowledge | against knowledge in the same language |",
-            "|---|---|---|",
-        ]
-        for language, row in figures["rows"].items():
-            cells = [" / ".join(str(row[kb][mode]) for mode in MODES) for kb in row]
-            lines.append(f"| {language} | {cells[0]} | {cells[1]} |")
-        lines.append("")
-    return "\n".join(lines).rstrip()
+        figures = result.get(key)
+        for language, row in (figures or {}).get("rows", {}).items():
+            for knowledge, label in (
+                ("english_knowledge", "English"),
+                ("same_language_knowledge", "same language"),
+            ):
+                rows.append(
+                    [
+                        f"{figures['embedder']} ({'default' if key == 'default' else 'opt-in'})",
+                        language,
+                        label,
+                        *(f"{row[knowledge][mode]}/{figures['topics']}" for mode in MODES),
+                    ]
+                )
+    return [
+        table(
+            title="Any language: right passage first",
+            columns=["embedder", "question language", "knowledge language", *MODES],
+            rows=rows,
+        )
+    ]
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    from bench import results
+
+    sys.exit(results.standalone(sys.modules[__name__]))

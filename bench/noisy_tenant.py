@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from pathlib import Path
 
-from bench import common
-from testkit.noisy_tenant import LLM_WAIT_S, scenario_run
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/<name>.py` as well as `-m`
+
+from bench import common  # noqa: E402
+from testkit.noisy_tenant import LLM_WAIT_S, scenario_run  # noqa: E402
 
 
 def main(*, duration: float | None = None) -> dict:
@@ -59,4 +63,6 @@ def report(results: dict) -> str:
 
 if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportai.settings")
-    print(json.dumps(main(), indent=2))
+    from bench import results
+
+    sys.exit(results.standalone(sys.modules[__name__]))

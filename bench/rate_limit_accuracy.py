@@ -18,11 +18,14 @@ import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import requests
 
-from bench import common
-from testkit import processes
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/<name>.py` as well as `-m`
+
+from bench import common  # noqa: E402
+from testkit import processes  # noqa: E402
 
 LIMIT = 100
 TOTAL = 1200
@@ -146,4 +149,6 @@ def report(result: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    from bench import results
+
+    sys.exit(results.standalone(sys.modules[__name__]))

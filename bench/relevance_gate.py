@@ -211,35 +211,60 @@ def main() -> dict:
     return figures
 
 
-def report(result: dict) -> str:
-    lines = [
-        "| mode | split | false answers (out-of-scope) | of them near-misses | false refusals (answerable) | wrong source |",
-        "|---|---|---|---|---|---|",
+def tables(result: dict) -> list[dict]:
+    """Answer trust (issue 19): false answers and false refusals per answer mode and split."""
+    from bench.results import table
+
+    rows = [
+        [
+            mode,
+            split,
+            result[mode][split]["unanswerable"],
+            result[mode][split]["answerable"],
+            result[mode][split]["false_answer_rate"],
+            result[mode][split]["false_answer_rate_near_misses"],
+            result[mode][split]["false_refusal_rate"],
+            result[mode][split]["wrong_source_rate"],
+        ]
+        for mode in MODES
+        for split in SPLITS
     ]
-    for mode in MODES:
-        for split in SPLITS:
-            row = result[mode][split]
-            lines.append(
-                f"| {mode} | {split} ({row['unanswerable']} out-of-scope, {row['answerable']} answerable) | "
-                f"{row['false_answer_rate']} | {row['false_answer_rate_near_misses']} | "
-                f"{row['false_refusal_rate']} | {row['wrong_source_rate']} |"
-            )
-    lines.append("")
-    lines.append("Held-out (test) split per knowledge base:")
-    lines.append("")
-    lines.append("| mode | knowledge base | false answers | false refusals | wrong source |")
-    lines.append("|---|---|---|---|---|")
-    for mode in MODES:
-        for kb, row in result[mode]["per_kb_test"].items():
-            lines.append(
-                f"| {mode} | {kb} | {row['false_answer_rate']} | {row['false_refusal_rate']} | {row['wrong_source_rate']} |"
-            )
-    lines.append("")
-    lines.append(
+    per_kb = [
+        [mode, kb, row["false_answer_rate"], row["false_refusal_rate"], row["wrong_source_rate"]]
+        for mode in MODES
+        for kb, row in result[mode]["per_kb_test"].items()
+    ]
+    return [
+        table(
+            title="Relevance gate: false answers (goal ≤ 0.05) and false refusals (goal ≤ 0.10)",
+            columns=[
+                "answer mode",
+                "split",
+                "out-of-scope",
+                "answerable",
+                "false answers",
+                "of near-misses",
+                "false refusals",
+                "wrong source",
+            ],
+            rows=rows,
+            note="Thresholds chosen on `dev`; `test` is held out.",
+        ),
+        table(
+            title="Held-out (test) split per knowledge base",
+            columns=["answer mode", "knowledge base", "false answers", "false refusals", "wrong source"],
+            rows=per_kb,
+        ),
+    ]
+
+
+def report(result: dict) -> str:
+    return (
         f'"Can I pick up my order at your Denver store?" (shop, offline): "{result["denver_offline_answer"]}"'
     )
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    main()
+    from bench import results
+
+    sys.exit(results.standalone(sys.modules[__name__]))

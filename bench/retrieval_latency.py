@@ -11,7 +11,6 @@ The data is kept between runs (BENCH_LATENCY_FRESH=1 rebuilds it)."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import statistics
@@ -23,7 +22,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / ".data" / "bench-results" / "retrieval_latency.json"
 VOCABULARY = 30_000
 OTHER_ORGS = 20
 OTHER_CHUNKS = 2_500
@@ -278,8 +276,6 @@ def main() -> dict:
     result["synthetic_insert_seconds_this_run"] = round(seconds, 1)
     result["query_embedding_local_minilm"] = _query_embedding_cost()
     result.update(_plans(stage_orgs[stages[-1]]))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2))
     return result
 
 
@@ -302,4 +298,6 @@ def report(result: dict) -> str:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    from bench import results
+
+    sys.exit(results.standalone(sys.modules[__name__]))

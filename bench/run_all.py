@@ -1,20 +1,25 @@
-"""`make bench`: run every `bench/<name>.py` module that has a `main()` returning a dict of
-figures, then write `docs/benchmarks.md` with the figures, the command, the machine and
-the date. `BENCH_ONLY=web_tier,rate_limit_accuracy` re-measures a subset and keeps the other
-modules' last figures (from `docs/benchmarks.json`, or on a fresh clone, where that local file
-is missing, their sections of the committed `docs/benchmarks.md`; each section is labelled
-with when and at which revision it was measured); `BENCH_DURATION=N` sets the seconds per
-measured run (each module has a short default)."""
+"""`make bench`: run every `bench/<name>.py` module that has a `main()`, write each one's figures
+to `.data/bench-results/<name>.json` (`bench/results.py` says what is in the file), then put
+them in `docs/benchmarks.md`, replacing only the generated blocks (`<!-- bench:<name>:start
+<date> -->` … `<!-- bench:<name>:end -->`) whose result file is newer; the hand-written text
+around them is kept as it is.
+
+- `BENCH_ONLY=web_tier,rate_limit_accuracy` (or `make bench BENCH=...`) runs a subset; a
+  group name runs its modules (`answer_trust`: SciFact, FAQ matching, the relevance gate and
+  the multilingual set, issue 19). The other blocks keep their last figures, each labelled
+  with when, at which revision and at which load it was measured.
+- `python bench/run_all.py --render` (`make bench-render`) runs nothing: it puts the result
+  files already in `.data/bench-results/` (e.g. from `python bench/faq_matching.py`, which
+  writes its file too) in the document.
+- `BENCH_DURATION=N` sets the seconds per measured run (each module has a short default);
+  `BENCH_DOC` writes another document than `docs/benchmarks.md`."""
 
 from __future__ import annotations
 
 import datetime as dt
 import importlib
-import json
 import os
-import platform
 import signal
-import subprocess
 import sys
 import time
 import traceback
@@ -24,167 +29,98 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 
-OUTPUT = ROOT / "docs" / "benchmarks.md"
-RESULTS_JSON = ROOT / "docs" / "benchmarks.json"
-NOTES = ROOT / "docs" / "benchmark-notes.md"
+from bench import results  # noqa: E402
+
+OUTPUT = Path(os.environ.get("BENCH_DOC") or ROOT / "docs" / "benchmarks.md")
+GROUPS = {
+    "answer_trust": ("retrieval_scifact", "faq_matching", "relevance_gate", "multilingual"),
+}
 
 
-def modules(*, everything: bool = False) -> list[str]:
+def selected() -> list[str]:
+    """The modules BENCH_ONLY names (groups expanded), or every module with a `main()`."""
     names = sorted(
         path.stem for path in (ROOT / "bench").glob("*.py") if path.stem not in {"run_all", "__init__"}
     )
-    only = {name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip()}
-    return [name for name in names if everything or not only or name in only]
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        memory_kb = int(
-            next(
-                ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")
-            ).split()[1]
+    only = set()
+    for item in os.environ.get("BENCH_ONLY", "").split(","):
+        only.update(GROUPS.get(item.strip(), (item.strip(),)) if item.strip() else ())
+    unknown = only - set(names)
+    if unknown:
+        raise SystemExit(
+            f"BENCH_ONLY: no bench module {', '.join(sorted(unknown))} (groups: {', '.join(GROUPS)})"
         )
-        memory = f"{memory_kb / 1024 / 1024:.1f} GiB RAM"
-    except (OSError, StopIteration):
-        memory = "unknown RAM"
-    return f"{os.cpu_count()} CPU ({cpu}), {memory}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return [name for name in names if not only or name in only]
 
 
-def git_revision() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+def render(text: str) -> tuple[str, list[str]]:
+    """Splice every result file newer than its block into the document text."""
+    updated = []
+    for name, payload in results.read_all().items():
+        if payload.get("partial"):
+            continue
+        text, changed = results.splice(text, name, results.render(payload), payload["measured"]["date"])
+        if changed:
+            updated.append(name)
+    return text, updated
 
 
-def _previous() -> dict:
-    try:
-        stored = json.loads(RESULTS_JSON.read_text())
-    except (OSError, ValueError):
-        return {"date": "", "figures": {}, "measured": {}}
-    return {
-        "date": stored.get("date", ""),
-        "figures": stored.get("figures", {}),
-        "measured": stored.get("measured", {}),
-    }
-
-
-def _previous_sections() -> dict[str, str]:
-    """The sections of the committed `docs/benchmarks.md` by module name: what a partial run
-    keeps when `docs/benchmarks.json` (local, not committed) does not hold that module, as on
-    a fresh clone."""
-    try:
-        text = OUTPUT.read_text()
-    except OSError:
-        return {}
-    text = text.split("\n---\n", 1)[0]  # the hand-written notes follow the generated part
-    sections: dict[str, str] = {}
-    for chunk in text.split("\n## ")[1:]:
-        name = chunk.split(" ", 1)[0].split("\n", 1)[0]
-        if not chunk.startswith(f"{name}\n\nFAILED"):
-            sections[name] = "## " + chunk.rstrip("\n") + "\n"
-    return sections
-
-
-def _section(module, name: str, result: dict, measured: dict) -> str:
-    body = (
-        module.report(result)
-        if callable(getattr(module, "report", None))
-        else ("```json\n" + json.dumps(result, indent=2, default=str) + "\n```")
-    )
-    doc = (module.__doc__ or "").strip()
-    when = (
-        f"measured {measured.get('date', '?')[:16].replace('T', ' ')} UTC at {measured.get('revision', '?')}"
-    )
-    if measured.get("seconds") is not None:
-        when += f", {measured['seconds']} s"
-    return f"## {name} ({when})\n\n{doc}\n\n{body}\n"
-
-
-def main() -> int:
-    # Stopping the bench (SIGTERM) unwinds like Ctrl-C, so every module's `finally` stops
-    # the servers it started.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started = dt.datetime.now(dt.UTC)
-    revision = git_revision()
-    previous = _previous()
-    previous_sections = _previous_sections()
-    selected = set(modules())
-    sections, figures, measured, failures = [], {}, {}, []
-    for name in modules(everything=True):
+def run(names: list[str]) -> tuple[list[str], list[str]]:
+    measured, failures = [], []
+    for name in names:
         module = importlib.import_module(f"bench.{name}")
         if not callable(getattr(module, "main", None)):
             continue
-        if name not in selected:
-            if name in previous["figures"]:  # kept from an earlier run, labelled as such
-                figures[name] = previous["figures"][name]
-                measured[name] = previous["measured"].get(name, {"date": previous["date"], "revision": "?"})
-                sections.append(_section(module, name, figures[name], measured[name]))
-            elif name in previous_sections:  # only in the committed report: kept as written
-                sections.append(previous_sections[name])
-            continue
         print(f"\n=== bench/{name}.py ===", flush=True)
-        clock = time.monotonic()
         try:
-            result = module.main()
+            results.measure(module, name=name)
+            measured.append(name)
         except Exception:
             failures.append(name)
-            text = traceback.format_exc()
-            print(text, flush=True)
-            sections.append(f"## {name}\n\nFAILED:\n\n```\n{text[-2000:]}\n```\n")
-            continue
-        figures[name] = result
-        measured[name] = {
-            "date": started.isoformat(),
-            "revision": revision,
-            "seconds": round(time.monotonic() - clock),
-        }
-        sections.append(_section(module, name, result, measured[name]))
+            print(traceback.format_exc(), flush=True)
+    return measured, failures
 
+
+def last_run(*, started: dt.datetime, measured: list[str], failures: list[str]) -> str:
     command = "make bench" + (
         f"  (BENCH_ONLY={os.environ['BENCH_ONLY']})" if os.environ.get("BENCH_ONLY") else ""
     )
     if os.environ.get("BENCH_DURATION"):
         command += f"  (BENCH_DURATION={os.environ['BENCH_DURATION']})"
-    header = [
-        "# Benchmarks",
-        "",
-        "Generated by `bench/run_all.py`; do not edit by hand (measured notes live in",
-        "`docs/benchmark-notes.md`, appended below).",
-        "",
-        f"- Command: `{command}`",
-        f"- Machine: {machine()}",
-        f"- Date: {started:%Y-%m-%d %H:%M} UTC, revision {revision}",
-        f"- Cache/broker: {'Redis ' + os.environ['REDIS_URL'] if os.environ.get('REDIS_URL') else 'Postgres (no REDIS_URL)'}",
-        "- Load generator and server share the same cores, so every figure is a lower bound.",
-        "",
+    broker = f"Redis {os.environ['REDIS_URL']}" if os.environ.get("REDIS_URL") else "Postgres (no REDIS_URL)"
+    lines = [
+        f"Last `make bench`: `{command}` on {started:%Y-%m-%d %H:%M} UTC at {results.revision()}, "
+        f"{round(time.time() - started.timestamp())} s; machine: {results.machine()}; cache/broker: {broker}.",
+        f"Measured: {', '.join(measured) or 'nothing'}."
+        + (
+            f" **Failed** (their blocks keep the previous figures): {', '.join(failures)}."
+            if failures
+            else ""
+        ),
     ]
-    text = "\n".join(header) + "\n" + "\n".join(sections)
-    if NOTES.exists():
-        text += "\n---\n\n" + NOTES.read_text()
-    OUTPUT.parent.mkdir(exist_ok=True)
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    # Stopping the bench (SIGTERM) unwinds like Ctrl-C, so every module's `finally` stops
+    # the servers it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = dt.datetime.now(dt.UTC)
+    measured, failures = ([], []) if "--render" in argv else run(selected())
+    text = OUTPUT.read_text() if OUTPUT.exists() else "# Benchmarks\n"
+    text, updated = render(text)
+    if "--render" not in argv:
+        body = last_run(started=started, measured=measured, failures=failures)
+        text, _ = results.splice(text, "last-run", body, started.isoformat(timespec="seconds"), force=True)
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text(text)
-    RESULTS_JSON.write_text(
-        json.dumps(
-            {"date": started.isoformat(), "figures": figures, "measured": measured}, indent=2, default=str
-        )
-    )
     print(
-        f"\nwrote {OUTPUT.relative_to(ROOT)}" + (f"; FAILED: {', '.join(failures)}" if failures else ""),
+        f"\n{OUTPUT}: updated {', '.join(updated) or 'no block'}"
+        + (f"; FAILED: {', '.join(failures)}" if failures else ""),
         flush=True,
     )
     return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

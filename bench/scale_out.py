@@ -10,9 +10,13 @@ generator shares the cores, so the ratio is a lower bound of what a second machi
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
-from bench import common
-from testkit import processes
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/<name>.py` as well as `-m`
+
+from bench import common  # noqa: E402
+from testkit import processes  # noqa: E402
 
 CONCURRENCY = 32
 
@@ -71,4 +75,6 @@ def report(result: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    from bench import results
+
+    sys.exit(results.standalone(sys.modules[__name__]))

@@ -30,15 +30,19 @@ import os
 import random
 import re
 import statistics
+import sys
 import threading
 import time
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import aiohttp
 import psutil
 
-from bench import common
-from testkit import processes
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/<name>.py` as well as `-m`
+
+from bench import common  # noqa: E402
+from testkit import processes  # noqa: E402
 
 IDLE_VISITORS = 200
 TALKING_VISITORS = 50
@@ -420,4 +424,6 @@ def report(result: dict) -> str:
 
 
 if __name__ == "__main__":
-    print(report(main()))
+    from bench import results
+
+    sys.exit(results.standalone(sys.modules[__name__]))

@@ -13,15 +13,19 @@ them on its stream threads (256 per worker), gthread has only its 16 request thr
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
 import requests
 
-from bench import common
-from testkit import processes
-from testkit.slow_clients import SlowClients, latency_probe
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/<name>.py` as well as `-m`
+
+from bench import common  # noqa: E402
+from testkit import processes  # noqa: E402
+from testkit.slow_clients import SlowClients, latency_probe  # noqa: E402
 
 SERVERS = (
     ("stock gthread (before)", "--worker-class gthread"),
@@ -136,4 +140,6 @@ def report(result: dict) -> str:
 
 
 if __name__ == "__main__":
-    print(report(main()))
+    from bench import results
+
+    sys.exit(results.standalone(sys.modules[__name__]))

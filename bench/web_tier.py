@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
+from pathlib import Path
 
 import requests
 
-from bench import common
-from testkit import processes
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/<name>.py` as well as `-m`
+
+from bench import common  # noqa: E402
+from testkit import processes  # noqa: E402
 
 CONCURRENCY = (1, 8, 32, 64)
 
@@ -319,4 +323,6 @@ def report(results: dict) -> str:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    from bench import results
+
+    sys.exit(results.standalone(sys.modules[__name__]))

@@ -158,6 +158,6 @@ def report(result: dict) -> str:
 
 
 if __name__ == "__main__":
-    import json
+    from bench import results
 
-    print(json.dumps(main(), indent=2))
+    sys.exit(results.standalone(sys.modules[__name__]))
