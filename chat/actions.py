@@ -21,6 +21,17 @@ A call the model asks for:
 
 Each call is recorded (`Message.tool_calls`): name, arguments, status, duration_ms, error —
 never a header, never the response body. Logs name the action and the status only.
+
+At most once per turn: an action may have side effects (a POST to the organization's
+endpoint), and a turn can fail after it ran (the model's next round times out) and be retried
+(the same Idempotency-Key answers the stored question again). So every round of calls is
+written on the question (`Message.tool_rounds`) as it happens — the model's calls before any
+runs, each call marked started before its request and its outcome after — and a retry of the
+turn starts from those rounds: the model reads the calls made and their results again; a call
+an earlier attempt started (same call id, action and arguments) is never run again (its
+recorded result is reused), and one that was started but whose outcome was never written (the
+process died during it) is not repeated either (the model is told its result is unknown). The
+rounds are cleared when the answer is stored.
 """
 
 from __future__ import annotations
@@ -37,7 +48,8 @@ from jsonschema import Draft202012Validator
 from assistants import actions as action_rules
 from assistants import selectors as assistant_selectors
 from assistants.models import Action
-from chat.llm import ToolCall
+from chat.llm import ChatMessage, ToolCall
+from chat.models import Message
 from core import fetcher
 
 logger = logging.getLogger(__name__)
@@ -75,10 +87,14 @@ def tool_spec(action: Action) -> dict:
 
 @dataclass
 class Toolbox:
-    """The actions one answer may call, and what was called so far."""
+    """The actions one answer may call, and what was called so far (in this attempt and in the
+    earlier attempts of the same turn: `rounds`, as stored on `question`)."""
 
     actions: dict[str, Action]
     records: list[dict] = field(default_factory=list)
+    question: Message | None = None
+    rounds: list[dict] = field(default_factory=list)
+    earlier: int = 0  # how many of `rounds` earlier attempts ran
 
     @property
     def specs(self) -> tuple[dict, ...]:
@@ -88,15 +104,116 @@ class Toolbox:
     def calls_made(self) -> int:
         return sum(1 for record in self.records if record["status"] != REFUSED)
 
+    def replayed(self) -> tuple[list[str], list[ChatMessage]]:
+        """(each earlier round's text, the conversation the model had with the actions so
+        far): what a retried turn sends the model before its next round."""
+        texts, messages = [], []
+        for stored in self.rounds:
+            calls = tuple(ToolCall(**call) for call in stored["calls"])
+            if stored["content"].strip():
+                texts.append(stored["content"].strip())
+            messages.append(ChatMessage(role="assistant", content=stored["content"], tool_calls=calls))
+            for call in calls:
+                messages.append(
+                    ChatMessage(role="tool", content=self._recorded(call).result, tool_call_id=call.id)
+                )
+        return texts, messages
 
-def toolbox_for(*, conversation, provider, model: str, verified: bool) -> Toolbox | None:
-    """The actions offered on this turn, or None when none are (or tools are not supported)."""
+    def _recorded(self, call: ToolCall) -> Outcome:
+        """The outcome an earlier attempt wrote for this call id: its result; "lost" if it was
+        started and never finished; "not called" if its round was interrupted before it."""
+        started = False
+        for stored in self.rounds[: self.earlier]:
+            outcome = stored["outcomes"].get(call.id)
+            if outcome is not None and "result" in outcome:
+                return Outcome(record=outcome["record"], result=outcome["result"])
+            started = started or outcome is not None
+        if not started:
+            return Outcome(record={}, result=NOT_CALLED_RESULT)
+        arguments = _arguments_shown(call.arguments)
+        return Outcome(record=_record(call, arguments, FAILED, time.perf_counter(), LOST), result=LOST_RESULT)
+
+    def _ran_before(self, call: ToolCall) -> bool:
+        """Whether an earlier attempt of this turn started this very call: the same id, action
+        and arguments (some OpenAI-compatible servers number ids per response, `call_0`…, so
+        an id alone could name another call)."""
+        asked = {"id": call.id, "name": call.name, "arguments": call.arguments}
+        return any(
+            asked in stored["calls"] and call.id in stored["outcomes"]
+            for stored in self.rounds[: self.earlier]
+        )
+
+    def _save(self) -> None:
+        if self.question is None:
+            return
+        self.question.tool_rounds = self.rounds
+        Message.objects.for_organization(self.question.organization_id).filter(pk=self.question.pk).update(
+            tool_rounds=self.rounds
+        )
+
+
+# A call marked started whose outcome was never written (the process died during it).
+LOST = "the result of this call was lost; it was not repeated"
+LOST_RESULT = json.dumps({"error": f"Unknown: {LOST}.", "instruction": FAILED_HINT})
+# A call of an interrupted round that never started: the model may ask for it again.
+NOT_CALLED_RESULT = json.dumps({"error": "Not called: the answer was interrupted before this call."})
+
+
+def toolbox_for(
+    *, conversation, provider, model: str, verified: bool, question: Message | None = None
+) -> Toolbox | None:
+    """The actions offered on this turn, or None when none are (or tools are not supported).
+
+    With `question`, the rounds an earlier attempt of this turn ran are loaded from it (and
+    each new round and call is written on it)."""
     if not tools_enabled(provider, model):
         return None
     offered = assistant_selectors.actions_offerable(assistant=conversation.assistant, verified=verified)
     if not offered:
         return None
-    return Toolbox(actions={action.name: action for action in offered})
+    rounds = list(question.tool_rounds or []) if question is not None else []
+    toolbox = Toolbox(
+        actions={action.name: action for action in offered},
+        question=question,
+        rounds=rounds,
+        earlier=len(rounds),
+    )
+    for stored in rounds:
+        for call in stored["calls"]:
+            if call["id"] in stored["outcomes"]:
+                toolbox.records.append(toolbox._recorded(ToolCall(**call)).record)
+    return toolbox
+
+
+def round_begin(*, toolbox: Toolbox, content: str, calls: tuple[ToolCall, ...]) -> None:
+    """The model asked for `calls` (after saying `content`): written before any of them runs."""
+    toolbox.rounds.append(
+        {
+            "content": content,
+            "calls": [{"id": call.id, "name": call.name, "arguments": call.arguments} for call in calls],
+            "outcomes": {},
+        }
+    )
+    toolbox._save()
+
+
+def call_once(*, toolbox: Toolbox, call: ToolCall, limit: int) -> Outcome:
+    """One call of the current round (after `round_begin`), within `limit` calls per answer;
+    its outcome is written on the question. A call an earlier attempt of the turn started
+    gets that attempt's outcome back instead of running again."""
+    if toolbox._ran_before(call):
+        return toolbox._recorded(call)
+    current = toolbox.rounds[-1]["outcomes"]
+    if toolbox.calls_made >= limit:
+        outcome = refused(call, f"at most {limit} action calls per answer")
+    else:
+        current[call.id] = {"started": True}
+        toolbox._save()
+        outcome = call_run(toolbox=toolbox, call=call)
+    current[call.id] = {"record": outcome.record, "result": outcome.result}
+    toolbox.records.append(outcome.record)
+    toolbox._save()
+    return outcome
 
 
 @dataclass(frozen=True)

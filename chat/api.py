@@ -32,6 +32,7 @@ from chat.serializers import (
     MessageSerializer,
     SessionCreateSerializer,
     SessionSerializer,
+    message_serializer_for,
 )
 from chat.services import privacy as privacy_services
 from core.api.envelope import application_error_parts, error_body
@@ -64,8 +65,11 @@ def _sse(event: str, data) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
 
 
-def stream_response(events) -> StreamingHttpResponse:
-    """Turns a service's event iterator into an SSE response.
+def stream_response(
+    events, *, serializer: type[MessageSerializer] = MessageSerializer
+) -> StreamingHttpResponse:
+    """Turns a service's event iterator into an SSE response (the `done` message in the shape
+    of `serializer`: a visitor's or an API key's).
 
     The first event is pulled before the response exists, so an error before the first
     token (provider down, validation) is still an ordinary JSON error with its status.
@@ -78,7 +82,7 @@ def stream_response(events) -> StreamingHttpResponse:
                 if kind == "token":
                     yield _sse("token", {"content": payload})
                 else:
-                    yield _sse("done", MessageSerializer(payload).data)
+                    yield _sse("done", serializer(payload).data)
         except ApplicationError as error:
             yield _sse("error", application_error_parts(error)[1])
         except Exception:
@@ -119,11 +123,12 @@ def _message_post_response(
         "idempotency_key": idempotency_key(request),
         "verified": _caller_verified(request, conversation),
     }
+    serializer_class = message_serializer_for(request.auth)
     if _wants_stream(request):
-        return stream_response(services.message_post_stream(**arguments))
+        return stream_response(services.message_post_stream(**arguments), serializer=serializer_class)
     message = services.message_post(**arguments)
     # While a person is waited for or has the conversation, `data` is the stored user message.
-    return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+    return Response(serializer_class(message).data, status=status.HTTP_201_CREATED)
 
 
 MESSAGE_LIST_PARAMETERS = [
@@ -146,24 +151,24 @@ def _last_event_id(request):
         ) from None
 
 
-def _live_frame(event: live.LiveEvent) -> bytes:
+def _live_frame(event: live.LiveEvent, serializer: type[MessageSerializer]) -> bytes:
     if event.kind == "ping":
         return b": ping\n\n"
     if event.kind == "message":
-        data = json.dumps(MessageSerializer(event.message).data, default=str)
+        data = json.dumps(serializer(event.message).data, default=str)
         return f"id: {event.message.pk}\nevent: message\ndata: {data}\n\n".encode()
     if event.kind == "status":
         return _sse("status", {"handoff_status": event.status})
     return _sse(event.kind, {"role": "operator"})
 
 
-def live_response(events) -> StreamingHttpResponse:
+def live_response(events, *, serializer: type[MessageSerializer]) -> StreamingHttpResponse:
     def body():
         # The client waits this long before reconnecting after the stream ends or drops.
         yield b"retry: 2000\n\n"
         try:
             for event in events:
-                yield _live_frame(event)
+                yield _live_frame(event, serializer)
         finally:
             events.close()
 
@@ -234,7 +239,8 @@ class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAP
                     "after must be a message id.", details={"after": ["Must be a UUID."]}
                 ) from None
         page = self.paginate_queryset(selectors.message_list(conversation=conversation, after=after))
-        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+        serializer_class = message_serializer_for(self.credential)
+        return self.get_paginated_response(serializer_class(page, many=True).data)
 
     def live_events(self, request, pk):
         conversation = self.conversation(pk)
@@ -243,7 +249,7 @@ class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAP
         events = live.conversation_events(
             conversation=conversation, after=after, client_gone=client_gone_check(request)
         )
-        return live_response(events)
+        return live_response(events, serializer=message_serializer_for(self.credential))
 
     def post_message(self, request, pk):
         conversation = self.conversation(pk)
@@ -412,7 +418,7 @@ class _FeedbackBase(OrganizationGenericAPIView):
         serializer = FeedbackSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         message = services.message_feedback_set(message=message, rating=serializer.validated_data["rating"])
-        return Response(MessageSerializer(message).data)
+        return Response(message_serializer_for(self.credential)(message).data)
 
 
 class SessionMessageFeedbackApi(_FeedbackBase):

@@ -94,6 +94,9 @@ class Conversation(TenantModel):
         default=0, help_text="how often it was resolved: a CSAT rating belongs to one resolution"
     )
     last_message_at = models.DateTimeField(null=True, blank=True)
+    # The `seq` of its newest message: bumped under this row's lock by the statement that
+    # stores a message (`chat.services.conversations.message_store`).
+    message_seq = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -149,6 +152,10 @@ class Message(TenantModel):
     sources = models.JSONField(default=list, blank=True)
     # Assistant actions called for this answer: [{name, arguments, status, duration_ms, error}].
     tool_calls = models.JSONField(default=list, blank=True)
+    # A question's: the rounds of action calls its turn has run so far, with their results
+    # (`chat.actions`), so a retry of the turn never runs an action twice. Internal (never
+    # serialized); emptied when the answer is stored.
+    tool_rounds = models.JSONField(default=list, blank=True)
     in_reply_to = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"
     )
@@ -165,10 +172,18 @@ class Message(TenantModel):
     latency_ms = models.PositiveIntegerField(default=0)
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    # Its position in the conversation, in commit order: 1, 2, 3… assigned by the statement
+    # that stores it while it holds the conversation's row lock until commit, so a message
+    # with a higher `seq` was never visible before one with a lower one. `created_at` is the
+    # writer's clock, read before the lock (two writers can commit in the other order): the
+    # transcript and every "newer than" cursor (`?after=`, the live stream's Last-Event-ID)
+    # use `seq`.
+    seq = models.BigIntegerField()
 
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="chat_msg_conv_seq"),
             models.UniqueConstraint(
                 fields=["conversation", "idempotency_key"],
                 condition=~Q(idempotency_key=""),

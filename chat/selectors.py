@@ -65,33 +65,34 @@ def message_get(*, conversation: Conversation, message_id) -> Message:
 
 
 def message_list(*, conversation: Conversation, after=None) -> QuerySet[Message]:
-    """A transcript, oldest first; `after` (a message id) keeps only newer messages."""
+    """A transcript in commit order (`Message.seq`); `after` (a message id) keeps only the
+    messages committed after that one."""
     queryset = Message.objects.for_organization(conversation.organization_id).filter(
         conversation=conversation
     )
     if after:
-        anchor = queryset.filter(pk=after).values("created_at").first()
+        anchor = queryset.filter(pk=after).values("seq").first()
         if anchor is None:
             raise NotFound("Message not found.")
-        queryset = queryset.filter(created_at__gt=anchor["created_at"])
-    return queryset.order_by("created_at", "id")
-
-
-# Earlier than any message: an unknown `after` then keeps the whole transcript.
-_BEFORE_ANY_MESSAGE = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        queryset = queryset.filter(seq__gt=anchor["seq"])
+    return queryset.order_by("seq")
 
 
 def message_list_since(*, conversation: Conversation, after=None) -> QuerySet[Message]:
-    """Like `message_list`, in a single query (the `after` message's time is a subquery on the
-    primary key, the rest a range on the (conversation, created_at) index); an `after` that is
-    not a message of this conversation keeps the whole transcript instead of a 404."""
+    """Like `message_list`, in a single query (the `after` message's `seq` is a subquery on the
+    primary key, the rest a range on the (conversation, seq) unique index); an `after` that is
+    not a message of this conversation keeps the whole transcript instead of a 404.
+
+    `seq` follows commit order, so a stream that has read a message has read every message
+    numbered before it: resuming after it cannot skip one committed late (a writer whose
+    `created_at` is earlier but whose commit came later)."""
     queryset = Message.objects.for_organization(conversation.organization_id).filter(
         conversation=conversation
     )
     if after:
-        anchor = queryset.filter(pk=after).values("created_at")[:1]
-        queryset = queryset.filter(created_at__gt=Coalesce(Subquery(anchor), Value(_BEFORE_ANY_MESSAGE)))
-    return queryset.order_by("created_at", "id")
+        anchor = queryset.filter(pk=after).values("seq")[:1]
+        queryset = queryset.filter(seq__gt=Coalesce(Subquery(anchor), Value(0)))
+    return queryset.order_by("seq")
 
 
 def conversation_list(

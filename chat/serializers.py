@@ -33,6 +33,22 @@ class MessageSerializer(serializers.ModelSerializer):
         return {1: "up", -1: "down"}.get(message.feedback)
 
 
+class VisitorMessageSerializer(MessageSerializer):
+    """A message as a widget visitor's token reads it (the sessions API, its answer stream and
+    live events): without `tool_calls`, which actions the assistant called and with what
+    arguments (internal data of the organization's systems may be in them) are the operator's
+    detail. API keys and the dashboard see them."""
+
+    class Meta(MessageSerializer.Meta):
+        fields = [name for name in MessageSerializer.Meta.fields if name != "tool_calls"]
+        read_only_fields = fields
+
+
+def message_serializer_for(credential) -> type[MessageSerializer]:
+    """The message shape a credential reads: a widget token's (a visitor's) or an API key's."""
+    return VisitorMessageSerializer if credential.is_widget else MessageSerializer
+
+
 class MessageCreateSerializer(serializers.Serializer):
     content = serializers.CharField(trim_whitespace=True)
     metadata = serializers.JSONField(required=False, default=dict)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import IntegrityError, connections, router, transaction
+from django.db.models.expressions import RawSQL
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
@@ -160,14 +161,24 @@ def message_store(*, message: Message) -> Message:
     RETURNING, delivered at commit) succeed or fail together — a duplicate Idempotency-Key's
     IntegrityError leaves the conversation untouched and records no event. The event's
     webhook deliveries are one more statement (webhooks.services.event_deliveries_create).
+
+    The same UPDATE numbers the message (`Message.seq` = the conversation's `message_seq` + 1):
+    the row lock it takes is held until commit, so a second writer of the conversation gets
+    the next number only after the first one committed (or rolled back, leaving a gap) — the
+    numbers follow commit order, which is what the live stream and `?after=` resume from.
     """
     if not message._state.adding:
         raise ValueError("message_store only inserts new messages")
     using = router.db_for_write(Message, instance=message)
+    # The number the conversation's UPDATE below hands out (no row: the conversation is gone,
+    # and the NOT NULL column refuses the insert).
+    message.seq = RawSQL("(SELECT seq FROM touched)", ())
     query = InsertQuery(Message)
     query.insert_values(Message._meta.local_concrete_fields, [message])
+    compiler = query.get_compiler(using=using)
+    compiler.returning_fields = [Message._meta.get_field("seq")]
     # as_sql() runs the fields' pre_save: created_at (auto_now_add) is set on `message` here.
-    [(insert_sql, insert_params)] = query.get_compiler(using=using).as_sql()
+    [(insert_sql, insert_params)] = compiler.as_sql()
     # Its `message.created` event (ids and facts, no text) is inserted by the same statement.
     data = {
         "conversation_id": str(message.conversation_id),
@@ -186,8 +197,9 @@ def message_store(*, message: Message) -> Message:
     touched = message.created_at
     # Quoted identifiers and Django-compiled SQL only; every value is a parameter.
     statement = (
-        f"WITH touched AS (UPDATE {conversation_table} SET last_message_at = %s, updated_at = %s "  # noqa: S608
-        f"WHERE organization_id = %s AND id = %s RETURNING {notify}), emitted AS ({event_sql}) {insert_sql}"
+        f"WITH touched AS (UPDATE {conversation_table} SET last_message_at = %s, updated_at = %s, "  # noqa: S608
+        f"message_seq = message_seq + 1 WHERE organization_id = %s AND id = %s "
+        f"RETURNING message_seq AS seq, {notify}), emitted AS ({event_sql}) {insert_sql}"
     )
     params = [touched, touched, message.organization_id, message.conversation_id, *notify_params]
     # The message, its event and the event's webhook deliveries commit together (no savepoint:
@@ -195,6 +207,7 @@ def message_store(*, message: Message) -> Message:
     with transaction.atomic(using=using, savepoint=False):
         with connections[using].cursor() as cursor:
             cursor.execute(statement, [*params, *event_params, *insert_params])
+            (message.seq,) = cursor.fetchone()
         message._state.adding = False
         message._state.db = using
         event._state.adding = False
@@ -203,4 +216,5 @@ def message_store(*, message: Message) -> Message:
     conversation = message.conversation
     conversation.last_message_at = touched
     conversation.updated_at = touched
+    conversation.message_seq = message.seq
     return message

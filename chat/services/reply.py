@@ -222,7 +222,7 @@ def _plan(
     route = model_route(organization=conversation.organization, assistant_model=assistant.model)
     model = route.model
     toolbox = actions.toolbox_for(
-        conversation=conversation, provider=provider, model=model, verified=verified
+        conversation=conversation, provider=provider, model=model, verified=verified, question=question
     )
     history, previous_question = _history(conversation, question)
     evidence, relevant = grounding.evidence_gather(  # times its own embed/retrieve phases
@@ -303,9 +303,10 @@ def _answer_rounds(*, provider, plan: TurnPlan, stream: bool):
         else:
             yield provider.complete(request)
         return
-    messages = list(request.messages)
+    # A retried turn starts where its failed attempt stopped: the actions it ran are not run again.
+    texts, replayed = toolbox.replayed()
+    messages = [*request.messages, *replayed]
     limit = settings.ACTIONS_MAX_CALLS_PER_TURN
-    texts: list[str] = []
     prompt_tokens = completion_tokens = 0
     cost = 0.0
     while True:
@@ -350,12 +351,9 @@ def _answer_rounds(*, provider, plan: TurnPlan, stream: bool):
         messages.append(
             ChatMessage(role="assistant", content=completion.content, tool_calls=completion.tool_calls)
         )
+        actions.round_begin(toolbox=toolbox, content=completion.content, calls=completion.tool_calls)
         for call in completion.tool_calls:
-            if toolbox.calls_made >= limit:
-                outcome = actions.refused(call, f"at most {limit} action calls per answer")
-            else:
-                outcome = actions.call_run(toolbox=toolbox, call=call)
-            toolbox.records.append(outcome.record)
+            outcome = actions.call_once(toolbox=toolbox, call=call, limit=limit)
             messages.append(ChatMessage(role="tool", content=outcome.result, tool_call_id=call.id))
 
 
@@ -390,7 +388,8 @@ def _answer_store(
     tool_calls = list(plan.toolbox.records) if plan.toolbox is not None else []
     # An answer built on a successful lookup is an answer, even without a knowledge source.
     answered = answered or any(record["status"] == actions.OK for record in tool_calls)
-    needs_status = question.status != Message.Status.COMPLETE
+    # The question's record of the actions run (for a retry of this turn) is done with.
+    needs_status = question.status != Message.Status.COMPLETE or bool(question.tool_rounds)
     with transaction.atomic() if needs_status else nullcontext():
         answer = Message(
             organization_id=conversation.organization_id,
@@ -414,7 +413,8 @@ def _answer_store(
         message_store(message=answer)
         if needs_status:
             question.status = Message.Status.COMPLETE
-            question.save(update_fields=["status"])
+            question.tool_rounds = []
+            question.save(update_fields=["status", "tool_rounds"])
     return answer
 
 

@@ -261,7 +261,8 @@ def test_verified_only_actions_are_not_offered_to_anonymous_visitors(tenant, ass
     # Even if the model names it anyway, it is not run.
     tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "A-1001"}}])
     answer = _ask(anonymous, session_id).json()["data"]
-    assert answer["tool_calls"][0]["status"] == "refused" and orders.requests == []
+    stored = Message.objects.for_organization(tenant.organization).get(pk=answer["id"])
+    assert stored.tool_calls[0]["status"] == "refused" and orders.requests == []
 
     verified, session_id = _widget_session(tenant, assistant, verified_user_id="cust-42")
     _ask(verified, session_id)
@@ -428,3 +429,122 @@ def test_privacy_export_and_erase_cover_the_calls(tenant, assistant, orders, too
     erased = api.post("/api/v1/privacy/erase", {"customer_id": "cust-77"}, format="json")
     assert erased.status_code == 200
     assert not with_calls.exists()
+
+
+def _sse_events(raw: bytes) -> list[tuple[str, dict]]:
+    events = []
+    for block in raw.decode().strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and line[0] != ":")
+        if "event" in fields:
+            events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def test_a_visitor_never_reads_tool_calls_an_api_key_does(tenant, assistant, orders, tools_llm, settings):
+    """Which actions were called with which arguments (internal data of the organization's
+    systems may be in them) is the operator's detail: a widget visitor's token reads every
+    message without `tool_calls` — the answer, the transcript, the streamed `done`, the live
+    stream, a feedback response — while the organization's API key reads them."""
+    settings.LIVE_STREAM_SECONDS = 1
+    _action(assistant, orders)
+    visitor, session_id = _widget_session(tenant, assistant)
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "A-1001"}}])
+    answer = _ask(visitor, session_id).json()["data"]
+    assert "shipped" in answer["content"] and len(orders.requests) == 1  # the action did run
+    assert "tool_calls" not in answer
+
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "B-2002"}}])
+    streamed = visitor.post(
+        f"/api/v1/sessions/{session_id}/messages",
+        {"content": "And B-2002?"},
+        format="json",
+        HTTP_ACCEPT="text/event-stream",
+    )
+    kind, done = _sse_events(b"".join(streamed.streaming_content))[-1]
+    assert kind == "done" and "processing" in done["content"] and "tool_calls" not in done
+    assert len(orders.requests) == 2
+
+    listed = visitor.get(f"/api/v1/sessions/{session_id}/messages").json()["data"]["results"]
+    live = visitor.get(f"/api/v1/sessions/{session_id}/events", HTTP_ACCEPT="text/event-stream")
+    live_messages = [
+        data for kind, data in _sse_events(b"".join(live.streaming_content)) if kind == "message"
+    ]
+    rated = visitor.post(
+        f"/api/v1/sessions/{session_id}/messages/{answer['id']}/feedback", {"rating": "up"}, format="json"
+    ).json()["data"]
+    assert len(listed) == len(live_messages) == 4
+    for message in [*listed, *live_messages, rated]:
+        assert "tool_calls" not in message and "content" in message
+
+    api_key = tenant.client()
+    operator_view = api_key.get(f"/api/v1/sessions/{session_id}/messages").json()["data"]["results"]
+    assert [call["arguments"] for message in operator_view for call in message["tool_calls"]] == [
+        {"order_id": "A-1001"},
+        {"order_id": "B-2002"},
+    ]
+    live = api_key.get(f"/api/v1/sessions/{session_id}/events", HTTP_ACCEPT="text/event-stream")
+    live_messages = [
+        data for kind, data in _sse_events(b"".join(live.streaming_content)) if kind == "message"
+    ]
+    assert live_messages[1]["tool_calls"][0]["arguments"] == {"order_id": "A-1001"}
+
+
+def _order_note_action(assistant, orders):
+    return _action(
+        assistant,
+        orders,
+        name="order_note",
+        method="POST",
+        url_template=f"{orders.base}/api/orders/{{order_id}}/notes",
+        parameters={
+            "type": "object",
+            "properties": {"order_id": {"type": "string"}, "note": {"type": "string"}},
+            "required": ["order_id", "note"],
+        },
+    )
+
+
+NOTE_CALL = {
+    "id": "call_note_1",
+    "name": "order_note",
+    "arguments": {"order_id": "A-1001", "note": "Gift wrap"},
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_retried_turn_never_runs_an_action_twice(tenant, assistant, orders, tools_llm, settings, stream):
+    """The model asks for a POST action, the orders API gets it, then the model's next round
+    fails (502: the question is kept). The client retries with the same Idempotency-Key: the
+    turn resumes with the call and its result already in the model's conversation, and when
+    the model (as a scripted one does) asks for the same call id again, its recorded result is
+    reused — the orders API still saw one POST. Before, the retry ran the whole turn again."""
+    settings.LLM_MAX_RETRIES = 0
+    _order_note_action(assistant, orders)
+    api = tenant.client()
+    session_id = _session(api, assistant)
+    url = f"/api/v1/sessions/{session_id}/messages"
+    body = {"content": "Please gift wrap order A-1001"}
+    headers = {"HTTP_IDEMPOTENCY_KEY": "turn-1"} | ({"HTTP_ACCEPT": "text/event-stream"} if stream else {})
+    orders.then(status=201, body={"noted": True})
+    tools_llm.then(tool_calls=[NOTE_CALL]).then(kind="status", code=500)
+    failed = api.post(url, body, format="json", **headers)
+    assert failed.status_code == 502, failed.content
+    assert [(request["method"], request["path"]) for request in orders.requests] == [
+        ("POST", "/api/orders/A-1001/notes")
+    ]
+    question = Message.objects.for_organization(tenant.organization).get(role="user")
+    assert question.status == "failed"
+
+    asked = len(tools_llm.requests)
+    tools_llm.then(tool_calls=[NOTE_CALL])  # the same call again: not run, its result reused
+    retried = api.post(url, body, format="json", **headers)
+    assert retried.status_code in (200, 201), retried.content
+    answer = _sse_events(b"".join(retried.streaming_content))[-1][1] if stream else retried.json()["data"]
+    assert len(orders.requests) == 1  # one POST in all
+    resumed = tools_llm.requests[asked]["messages"]
+    assert resumed[-2]["role"] == "assistant" and resumed[-2]["tool_calls"][0]["id"] == "call_note_1"
+    assert resumed[-1]["role"] == "tool" and json.loads(resumed[-1]["content"])["status"] == 201
+    assert [(record["name"], record["status"]) for record in answer["tool_calls"]] == [("order_note", "ok")]
+    assert answer["content"].startswith("Lookup result:")
+    question.refresh_from_db()
+    assert question.status == "complete" and question.tool_rounds == []  # nothing kept once answered

@@ -11,6 +11,7 @@ from django.db import close_old_connections
 
 from chat import services
 from chat.models import Conversation, CsatRating, Message
+from chat.services.conversations import message_store
 from chat.tests.conftest import widget_client
 from organizations.models import Event
 from tests.conftest import assert_error_shape
@@ -174,12 +175,14 @@ def test_n_unanswered_turns_in_a_row_hand_over(tenant, assistant, faq, offline):
     assert first.role == "assistant" and not first.answered
     # A grounded answer in between breaks the streak (written directly: the offline answerer
     # would read the next question as a follow-up of an answered one).
-    Message.objects.create(
-        organization=tenant.organization,
-        conversation=session,
-        role="assistant",
-        content="Yes.",
-        answered=True,
+    message_store(
+        message=Message(
+            organization=tenant.organization,
+            conversation=session,
+            role="assistant",
+            content="Yes.",
+            answered=True,
+        )
     )
     after = services.message_post(conversation=session, content="What colour are your trucks?")
     assert not after.answered

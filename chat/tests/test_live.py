@@ -12,7 +12,8 @@ import pytest
 from django.db import connection
 
 from chat import live, services
-from chat.models import Conversation
+from chat.models import Conversation, Message
+from chat.services.conversations import message_store
 from chat.tests.conftest import widget_client
 
 
@@ -242,3 +243,73 @@ def test_a_status_change_just_before_a_stream_subscribes_is_not_missed(
         assert next(fresh).status == "human"
     finally:
         fresh.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_committed_last_with_the_earlier_created_at_is_not_skipped(
+    tenant, assistant, settings, widget
+):
+    """Two writers of one conversation on two threads, each on its own connection. The first
+    reads the clock (`created_at`) and is then held before its statement reaches Postgres (a
+    preempted thread, a slow network, a web host whose clock is behind) while the second
+    writes and commits; the open stream sends that one. Then the first commits: last, with
+    the earlier `created_at`. Resuming by `created_at` skipped it, in the open stream and after
+    a reconnect with Last-Event-ID; resuming in commit order (`seq`) does not."""
+    settings.LIVE_STREAM_SECONDS = 60
+    session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v1")
+    stream = Follower(session)
+    assert stream.first().kind == "status"
+    at_statement, go = threading.Event(), threading.Event()
+
+    def held_before_the_insert(execute, sql, params, many, context):
+        if 'INSERT INTO "chat_message"' in sql:
+            at_statement.set()
+            go.wait(10)
+        return execute(sql, params, many, context)
+
+    def operator_message(content: str) -> Message:
+        conversation = Conversation.objects.for_organization(tenant.organization).get(pk=session.pk)
+        return message_store(
+            message=Message(
+                organization=tenant.organization, conversation=conversation, role="operator", content=content
+            )
+        )
+
+    written: dict[str, Message] = {}
+
+    def slow_writer() -> None:
+        try:
+            with connection.execute_wrapper(held_before_the_insert):
+                written["early"] = operator_message("created first, committed last")
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    assert at_statement.wait(10)
+    stream.delivery(
+        lambda: written.setdefault("late", operator_message("created second, committed first")),
+        lambda event: event.kind == "message" and event.message.pk == written["late"].pk,
+    )
+    stream.delivery(
+        go.set,
+        lambda event: event.kind == "message" and event.message.content == "created first, committed last",
+    )
+    writer.join(10)
+    early, late = written["early"], written["late"]
+    assert early.created_at < late.created_at and early.seq > late.seq  # the race did happen
+    live.streams_stop(wait=5)
+    stream.thread.join(10)
+    assert not stream.errors
+
+    # A reconnect with the id of the message the stream had sent, before the late commit.
+    settings.LIVE_STREAM_SECONDS = 1
+    visitor = widget_client(organization=tenant.organization, widget=widget, visitor_id="v1")
+    resumed = visitor.get(
+        f"/api/v1/sessions/{session.pk}/events",
+        HTTP_ACCEPT="text/event-stream",
+        HTTP_LAST_EVENT_ID=str(late.pk),
+    )
+    assert [event_id for _, event_id, _ in _events(resumed)[1:]] == [str(early.pk)]
+    listed = visitor.get(f"/api/v1/sessions/{session.pk}/messages?after={late.pk}").json()["data"]["results"]
+    assert [message["id"] for message in listed] == [str(early.pk)]

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from assistants.models import UserContext
 from chat.models import Conversation, Message
+from chat.services.conversations import message_store
 from chat.services.privacy import retention_sweep, retention_sweep_all
 from organizations.identity import identity_secret_rotate
 from organizations.models import LLMUsageDay
@@ -282,8 +283,10 @@ def test_a_widget_token_cannot_delete_even_its_own_session(tenant, assistant):
 def _conversation_aged(tenant, assistant, *, days: float | None, with_messages: bool = True):
     conversation = Conversation.objects.create(organization=tenant.organization, assistant=assistant)
     if with_messages:
-        Message.objects.create(
-            organization=tenant.organization, conversation=conversation, role="user", content="hi"
+        message_store(
+            message=Message(
+                organization=tenant.organization, conversation=conversation, role="user", content="hi"
+            )
         )
     if days is not None:
         moment = timezone.now() - timedelta(days=days)
