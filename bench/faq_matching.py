@@ -3,7 +3,11 @@ first, per retrieval mode, on two sets: the visitor-worded (paraphrase) and FAQ-
 (direct) questions of the in-repo answer-quality set (`bench/data/answer_quality.json`, 20
 Q&A pairs), and the paraphrase set of `bench/data/support_kbs.json` (224 visitor-worded
 paraphrases of 56 Q&A pairs in three knowledge bases, each with its help pages, split dev /
-held-out test). Q&A pairs are created with `qa_create` in throw-away organizations."""
+held-out test), with the same knowledge bases' help-page questions (right help page first: Q&A
+matching must not cost documents). Q&A pairs are created with `qa_create` in throw-away
+organizations. Parameters of Q&A matching (`knowledge.retrieval.QUESTION_WEIGHT`, the fusion's
+per-kind rule) were chosen on support_kbs' dev split; its test split and the in-repo set are held
+out."""
 
 from __future__ import annotations
 
@@ -86,35 +90,47 @@ def _support_kbs() -> dict:
     from testkit.answer_quality import knowledge_build
 
     data = json.loads(SUPPORT_KBS.read_text())
-    hits: dict[str, dict[str, list[tuple[float, float]]]] = {"dev": {}, "test": {}}
-    counts = {"dev": 0, "test": 0}
+    groups = ("dev", "test", "documents_dev", "documents_test")
+    hits: dict[str, dict[str, list[tuple[float, float]]]] = {group: {} for group in groups}
+    counts = dict.fromkeys(groups, 0)
     for knowledge_base in data["knowledge_bases"]:
         organization = _organization()
         try:
             ids = knowledge_build(organization=organization, data=knowledge_base)
             for split in ("dev", "test"):
-                questions = [
+                paraphrases = [
                     {"question": paraphrase["text"], "expect": pair["id"]}
                     for pair in knowledge_base["qa"]
                     for paraphrase in pair["paraphrases"]
                     if paraphrase["split"] == split
                 ]
-                counts[split] += len(questions)
-                for mode, row in _measure(organization=organization, questions=questions, ids=ids).items():
-                    hits[split].setdefault(mode, []).append(
-                        (row["right_first"] * len(questions), row["mrr_at_10"] * len(questions))
-                    )
+                pages = [
+                    {"question": question["text"], "expect": question["expect"]}
+                    for question in knowledge_base.get("document_questions", [])
+                    if question["split"] == split
+                ]
+                for group, questions in ((split, paraphrases), (f"documents_{split}", pages)):
+                    if not questions:
+                        continue
+                    counts[group] += len(questions)
+                    measured = _measure(organization=organization, questions=questions, ids=ids)
+                    for mode, row in measured.items():
+                        hits[group].setdefault(mode, []).append(
+                            (row["right_first"] * len(questions), row["mrr_at_10"] * len(questions))
+                        )
         finally:
             organization.delete()
     result: dict = {"qa_pairs": sum(len(kb["qa"]) for kb in data["knowledge_bases"])}
-    for split in ("dev", "test"):
-        result[split] = {"questions": counts[split]}
+    for group in groups:
+        if not counts[group]:
+            continue
+        result[group] = {"questions": counts[group]}
         for mode in MODES:
-            result[split][mode] = {
-                "right_first": round(sum(first for first, _ in hits[split][mode]) / counts[split], 3),
-                "mrr_at_10": round(sum(mrr for _, mrr in hits[split][mode]) / counts[split], 3),
+            result[group][mode] = {
+                "right_first": round(sum(first for first, _ in hits[group][mode]) / counts[group], 3),
+                "mrr_at_10": round(sum(mrr for _, mrr in hits[group][mode]) / counts[group], 3),
             }
-        print(f"  support_kbs {split}: {result[split]}", flush=True)
+        print(f"  support_kbs {group}: {result[group]}", flush=True)
     return result
 
 
@@ -152,6 +168,19 @@ def tables(result: dict) -> list[dict]:
                 [
                     f"support_kbs ({support['qa_pairs']} Q&A pairs), paraphrase, {split}",
                     support[split]["questions"],
+                    mode,
+                    row["right_first"],
+                    row["mrr_at_10"],
+                ]
+            )
+    for split in ("dev", "test") if support else ():
+        group = support.get(f"documents_{split}")
+        for mode in MODES if group else ():
+            row = group[mode]
+            rows.append(
+                [
+                    f"support_kbs help pages, help-page questions, {split}",
+                    group["questions"],
                     mode,
                     row["right_first"],
                     row["mrr_at_10"],

@@ -9,7 +9,8 @@ document is cut into chunks. A chunk carries two vectors:
   dimensions). The query side multiplies by each term's IDF, read from `TermStatistic`,
   so ranking by inner product is BM25 (see `knowledge.retrieval`).
 - `embedding`: the semantic vector of the configured embedder, stored with the model's
-  name and dimension count so vectors of different models are never compared.
+  name and dimension count so vectors of different models are never compared; a Q&A
+  pair's chunk also holds `question_embedding`, its question's vector alone.
 """
 
 from __future__ import annotations
@@ -180,6 +181,11 @@ class Chunk(TenantModel):
     embedding = VectorField(null=True, blank=True)
     embedding_model = models.CharField(max_length=200, blank=True, default="")
     embedding_dimensions = models.PositiveSmallIntegerField(default=0)
+    # A Q&A pair's question on its own, by the same embedder as `embedding` (so the one
+    # `embedding_model` covers both and re-embedding rewrites both): retrieval scores a Q&A
+    # chunk by the better of question-to-question and question-to-(question+answer), since a
+    # visitor's paraphrase is closest to the pair's question. Null on every other chunk.
+    question_embedding = VectorField(null=True, blank=True)
 
     class Meta:
         constraints = [

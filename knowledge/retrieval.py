@@ -5,9 +5,11 @@ One function is called from outside, `chunk_search`; the stages it runs, in orde
    (`knowledge.analysis`: stop words, Snowball stems);
 2. **lexical** (`lexical_query_build`, `lexical_ranking`): BM25 inside Postgres as sparse
    vectors (the weighting below), pruned to rare-term candidates in large organizations;
-3. **vector** (`vector_ranking`): the question's embedding against the chunks' through
+3. **vector** (`vector_candidates`): the question's embedding against the chunks' through
    pgvector's HNSW index (iterative scan, `HNSW_EF_SEARCH`), or exactly in small organizations;
-4. **fusion** (`rank_fuse`): reciprocal-rank fusion of the two rankings;
+   a Q&A pair is matched on its question's own vector as well as on question and answer;
+4. **fusion** (`rank_fuse`): reciprocal-rank fusion of the two rankings, in which a Q&A pair's
+   lexical vote is never worse than its vector one;
 5. **snippets** (`passages_build`, `snippet_make`): the ranked chunks as `Passage`s with the
    stretch of text that best matches the question.
 
@@ -29,6 +31,7 @@ import math
 import re
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
@@ -54,6 +57,11 @@ MAX_K = 100
 MAX_QUERY_CHARS = 2000
 SNIPPET_CHARS = 300
 HNSW_EF_SEARCH = 100
+# A Q&A pair's vector score: this share from its question alone, the rest from its question and
+# answer together. Chosen on the dev split of bench/data/support_kbs.json (right Q&A first over
+# 0, 0.05, ..., 0.5; 0.2 was best, 0 is the old full-text-only score, and the better-of-the-two
+# (max) scored below both); docs/benchmarks.md has the held-out figures.
+QUESTION_WEIGHT = 0.2
 # BM25's parameters.
 K1 = 1.5
 B = 0.75
@@ -218,41 +226,81 @@ def lexical_ranking(
 def vector_ranking(
     *, organization, assistant, vector: list[float], model: str, limit: int, exact: bool = False
 ) -> list[tuple[str, float]]:
+    """Chunks by cosine similarity to the question's vector, best first (see `vector_candidates`)."""
+    ranking, _questions = vector_candidates(
+        organization=organization, assistant=assistant, vector=vector, model=model, limit=limit, exact=exact
+    )
+    return ranking
+
+
+def vector_candidates(
+    *, organization, assistant, vector: list[float], model: str, limit: int, exact: bool = False
+) -> tuple[list[tuple[str, float]], set[str]]:
+    """(chunks by similarity to the question's vector, best first; the ids among them that are
+    Q&A pairs' chunks).
+
+    A Q&A pair's chunk is matched on its question alone as well as on its question and answer:
+    it scores (1 - QUESTION_WEIGHT) x cos(question+answer) + QUESTION_WEIGHT x cos(question).
+    A visitor's paraphrase is about the pair's question, and the answer's words (often about
+    something else: "Go to Account > Orders…") dilute the pair's full vector; a question worded
+    like the answer still finds the pair through the full vector. Other chunks have one vector.
+    """
     dimensions = int(len(vector))
     scope, params = scope_sql(organization=organization, assistant=assistant)
     literal = "[" + ",".join(map(repr, map(float, vector))) + "]"
-    distance_sql = f"(embedding::vector({dimensions})) <=> %s::vector({dimensions})"
+    full_sql = f"((embedding::vector({dimensions})) <=> %s::vector({dimensions}))"
+    question_sql = f"((question_embedding::vector({dimensions})) <=> %s::vector({dimensions}))"
+    weight = float(QUESTION_WEIGHT)
+    distance_sql = f"({1 - weight!r} * {full_sql} + {weight!r} * COALESCE({question_sql}, {full_sql}))"
+    distance_params = [literal, literal, literal]
+    columns = f"id, {distance_sql} AS distance, question_embedding IS NOT NULL AS is_question"
+    where = f"WHERE {scope} AND embedding_model = %s AND embedding_dimensions = {dimensions}"
+    where_params = [*params, model]
     if exact:
         # A small organization in a large table: comparing its own rows (found through the
         # organization index) is faster than walking the shared HNSW graph past everyone
-        # else's, and exact. Ordering by `distance + 0` is an expression the HNSW index
-        # cannot serve, so the planner sorts the organization's rows instead: one statement,
-        # where `SET LOCAL enable_indexscan = off` needed a transaction (four round trips).
-        order, settings_sql = f"({distance_sql}) + 0", []
+        # else's, and exact. The blended distance is an expression no HNSW index serves, so
+        # the planner sorts the organization's rows: one statement, no `SET LOCAL`.
+        statement = (
+            f"SELECT id, distance, is_question FROM (SELECT {columns} FROM knowledge_chunk "  # noqa: S608
+            f"{where} ORDER BY 2 LIMIT %s) found ORDER BY distance"
+        )
+        statement_params = [*distance_params, *where_params, limit]
+        settings_sql = []
     else:
-        # The organization filter is applied while the HNSW index is walked (pgvector 0.8
-        # iterative scans), so a small tenant among large ones still gets its top matches.
-        order = distance_sql
+        # Two HNSW walks, each with the organization filter applied while the index is walked
+        # (pgvector 0.8 iterative scans): the chunks nearest by their full vector, and the Q&A
+        # chunks nearest by their question's (a small partial index); each row scored by the
+        # blend, the two merged.
+        statement = (
+            "SELECT id, min(distance), bool_or(is_question) FROM ("  # noqa: S608
+            f"(SELECT {columns} FROM knowledge_chunk {where} ORDER BY {full_sql} LIMIT %s) UNION ALL "
+            f"(SELECT {columns} FROM knowledge_chunk {where} AND question_embedding IS NOT NULL "
+            f"ORDER BY {question_sql} LIMIT %s)"
+            ") found GROUP BY id ORDER BY 2, 1 LIMIT %s"
+        )
+        statement_params = [
+            *(*distance_params, *where_params, literal, limit),
+            *(*distance_params, *where_params, literal, limit),
+            limit,
+        ]
         settings_sql = [
             ("SET LOCAL hnsw.iterative_scan = relaxed_order", []),
             ("SET LOCAL hnsw.ef_search = %s", [max(HNSW_EF_SEARCH, limit)]),
         ]
     with transaction.atomic() if settings_sql else nullcontext(), connection.cursor() as cursor:
-        for statement, statement_params in settings_sql:
-            cursor.execute(statement, statement_params)
-        cursor.execute(
-            f"SELECT id, distance FROM (SELECT id, {distance_sql} "  # noqa: S608
-            f"AS distance FROM knowledge_chunk WHERE {scope} AND embedding_model = %s "
-            f"AND embedding_dimensions = {dimensions} "
-            f"ORDER BY {order} LIMIT %s) found "
-            "ORDER BY distance",
-            [literal, *params, model, literal, limit],
-        )
-        return [(str(chunk_id), 1.0 - float(distance)) for chunk_id, distance in cursor.fetchall()]
+        for setting, setting_params in settings_sql:
+            cursor.execute(setting, setting_params)
+        cursor.execute(statement, statement_params)
+        rows = cursor.fetchall()
+    ranking = [(str(chunk_id), 1.0 - float(distance)) for chunk_id, distance, _is_question in rows]
+    return ranking, {str(chunk_id) for chunk_id, _distance, is_question in rows if is_question}
 
 
 # --- 4. fusion --------------------------------------------------------------------------
-def rank_fuse(*rankings: list[tuple[str, float]], k: int = RRF_K) -> list[tuple[str, float]]:
+def rank_fuse(
+    *rankings: list[tuple[str, float]], k: int = RRF_K, vector_led: Collection[str] = frozenset()
+) -> list[tuple[str, float]]:
     """Reciprocal-rank fusion of best-first rankings: a candidate scores the sum of 1 / (k + rank).
 
     RRF is defined over complete rankings, and a retriever returns only its top few. A
@@ -265,16 +313,29 @@ def rank_fuse(*rankings: list[tuple[str, float]], k: int = RRF_K) -> list[tuple[
     Equal sums are common (ranked 1st and 3rd against 3rd and 1st) and go to the candidate
     the retrievers were surer of: each list's scores min-max normalised and summed. Then to
     the lower id, so the order never depends on chance.
+
+    `vector_led`: candidates (Q&A pairs' chunks) whose vote in every ranking but the last (the
+    vector one) is the better of their own rank there and their vector rank. A visitor's
+    paraphrase shares a pair's meaning, not its words: words the question does not share must
+    not sink the pair, and words it does share still count (docs/knowledge.md, "Q&A pairs").
     """
     fused: defaultdict[str, float] = defaultdict(float)
     confidence: defaultdict[str, float] = defaultdict(float)
     candidates = {chunk_id for ranking in rankings for chunk_id, _score in ranking}
-    for ranking in rankings:
+    led = [chunk_id for chunk_id in vector_led if chunk_id in candidates] if rankings else []
+    last = rankings[-1] if rankings else []
+    led_ranks = {chunk_id: rank for rank, (chunk_id, _score) in enumerate(last, start=1)}
+    for number, ranking in enumerate(rankings, start=1):
         if not ranking:
             continue
         scores = [score for _chunk_id, score in ranking]
         low, spread = min(scores), max(scores) - min(scores)
         ranks = {chunk_id: rank for rank, (chunk_id, _score) in enumerate(ranking, start=1)}
+        if number < len(rankings):
+            for chunk_id in led:
+                ranks[chunk_id] = min(
+                    ranks.get(chunk_id, len(ranking) + 1), led_ranks.get(chunk_id, len(last) + 1)
+                )
         for chunk_id in candidates:
             fused[chunk_id] += 1.0 / (k + ranks.get(chunk_id, len(ranking) + 1))
         for chunk_id, score in ranking:
@@ -419,8 +480,8 @@ def chunk_search(
             ),
             limit=limit,
         )
-        vector = (
-            vector_ranking(
+        vector, questions = (
+            vector_candidates(
                 **scope,
                 vector=query_embedding,
                 model=embedder.name,
@@ -428,14 +489,14 @@ def chunk_search(
                 exact=chunk_count <= settings.KNOWLEDGE_VECTOR_EXACT_MAX_CHUNKS,
             )
             if query_embedding is not None
-            else []
+            else ([], set())
         )
         if mode == "lexical":
             ranked = lexical[:k]
         elif mode == "vector":
             ranked = vector[:k]
         else:
-            ranked = rank_fuse(lexical, vector)[:k]
+            ranked = rank_fuse(lexical, vector, vector_led=questions)[:k]
         return passages_build(
             ranked=ranked, query=analysed.text, embedder_name=embedder.name if embedder else ""
         )

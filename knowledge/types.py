@@ -45,3 +45,5 @@ class ChunkDraft:
     content: str
     heading: str = ""
     page: int | None = None
+    # A Q&A pair's question: embedded on its own as well (`Chunk.question_embedding`).
+    question: str = ""

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.db.models import Q
 from pgvector import SparseVector
 
 from core.errors import UpstreamError
@@ -148,7 +149,7 @@ def documents_store(
             .first()
         )
         if existing and existing.content_hash == item.text_hash and existing.title == item.title[:500]:
-            if not existing.chunks.exclude(embedding_model=embedder.name).exists():
+            if not _vectors_missing(document=existing, embedder=embedder):
                 results[index] = StoreResult(document=existing, changed=False)
                 continue
         pending.append((index, item))
@@ -158,7 +159,13 @@ def documents_store(
         for _, item in pending
     ]
     flat = [text for texts in index_texts for text in texts]
-    vectors = _embed_or_none(embedder=embedder, texts=flat, required=embedding_required) if flat else []
+    questions = [draft.question for _, item in pending for draft in item.drafts if draft.question]
+    # One embedding call for the chunks' texts and the Q&A questions (the questions last).
+    vectors = (
+        _embed_or_none(embedder=embedder, texts=flat + questions, required=embedding_required) if flat else []
+    )
+    question_vectors = iter(vectors[len(flat) :] if vectors else [])
+    vectors = vectors[: len(flat)] if vectors else vectors
     position = 0
 
     with transaction.atomic():
@@ -199,6 +206,7 @@ def documents_store(
                 delta.update(count.keys())
                 weights = retrieval.document_weights(count, average_length=average_length)
                 vector = item_vectors[number] if item_vectors else None
+                question_vector = next(question_vectors) if vector is not None and draft.question else None
                 rows.append(
                     Chunk(
                         organization=organization,
@@ -219,6 +227,7 @@ def documents_store(
                         embedding=vector,
                         embedding_model=embedder.name if vector is not None else "",
                         embedding_dimensions=len(vector) if vector is not None else 0,
+                        question_embedding=question_vector,
                     )
                 )
             document.title = item.title[:500]
@@ -233,6 +242,16 @@ def documents_store(
         statistics.total_length += new_length
         statistics.save(update_fields=["chunk_count", "total_length"])
     return [results[index] for index in range(len(items))]
+
+
+def _vectors_missing(*, document: KnowledgeDocument, embedder: Embedder) -> bool:
+    """Whether a stored document lacks the current embedder's vectors: a chunk embedded by
+    another model (or not at all), or a Q&A pair's chunk stored before questions had a vector."""
+    chunks = document.chunks.all()
+    return (
+        chunks.exclude(embedding_model=embedder.name).exists()
+        or chunks.filter(source__kind=KnowledgeSource.Kind.QA, question_embedding__isnull=True).exists()
+    )
 
 
 def documents_remove(*, source: KnowledgeSource, keep_keys: set[str] | None = None) -> int:
@@ -263,26 +282,43 @@ def source_counts_refresh(*, source: KnowledgeSource) -> None:
 
 
 def chunks_reembed(*, organization=None, batch_size: int = 64, limit: int | None = None) -> int:
-    """Embed chunks whose vectors are missing or from another model; returns how many."""
+    """Embed chunks whose vectors are missing or from another model, and Q&A chunks without
+    their question's vector (stored before questions had one); returns how many chunks.
+
+    A Q&A chunk's two vectors are always written together, by one embedder, so the chunk's
+    `embedding_model` speaks for both."""
     embedder = embedder_get()
     queryset = (
         Chunk.objects.for_organization(organization) if organization is not None else Chunk.objects.unscoped()
     )
+    stale = ~Q(embedding_model=embedder.name) | (
+        Q(source__kind=KnowledgeSource.Kind.QA, question_embedding__isnull=True) & ~Q(source__question="")
+    )
     done = 0
     while limit is None or done < limit:
         batch = list(
-            queryset.exclude(embedding_model=embedder.name)
+            queryset.filter(stale)
             .order_by("id")
-            .values_list("id", "title", "content")[:batch_size]
+            .values_list("id", "title", "content", "source__kind", "source__question")[:batch_size]
         )
         if not batch:
             break
-        vectors = embedder.embed(
-            [chunk_text_for_index(title=title, content=content) for _id, title, content in batch]
-        )
-        for (chunk_id, _title, _content), vector in zip(batch, vectors, strict=True):
+        texts = [chunk_text_for_index(title=title, content=content) for _id, title, content, _k, _q in batch]
+        questions = [
+            question for _id, _t, _c, kind, question in batch if kind == KnowledgeSource.Kind.QA and question
+        ]
+        vectors = embedder.embed(texts + questions)
+        question_vectors = iter(vectors[len(texts) :])
+        for (chunk_id, _title, _content, kind, question), vector in zip(
+            batch, vectors[: len(texts)], strict=True
+        ):
             Chunk.objects.unscoped().filter(pk=chunk_id).update(
-                embedding=vector, embedding_model=embedder.name, embedding_dimensions=len(vector)
+                embedding=vector,
+                embedding_model=embedder.name,
+                embedding_dimensions=len(vector),
+                question_embedding=next(question_vectors)
+                if kind == KnowledgeSource.Kind.QA and question
+                else None,
             )
         done += len(batch)
     return done

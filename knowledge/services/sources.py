@@ -62,7 +62,7 @@ def _qa_index(*, source: KnowledgeSource) -> None:
         source=source,
         key="qa",
         title="",
-        drafts=[ChunkDraft(content=text, heading="")],
+        drafts=[ChunkDraft(content=text, heading="", question=source.question)],
         text_hash=content_hash(text),
         embedding_required=False,
     )
