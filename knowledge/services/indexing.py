@@ -149,7 +149,8 @@ def documents_store(
             .first()
         )
         if existing and existing.content_hash == item.text_hash and existing.title == item.title[:500]:
-            if not _vectors_missing(document=existing, embedder=embedder):
+            questions = any(draft.question for draft in item.drafts)
+            if not _vectors_missing(document=existing, embedder=embedder, questions=questions):
                 results[index] = StoreResult(document=existing, changed=False)
                 continue
         pending.append((index, item))
@@ -244,14 +245,14 @@ def documents_store(
     return [results[index] for index in range(len(items))]
 
 
-def _vectors_missing(*, document: KnowledgeDocument, embedder: Embedder) -> bool:
+def _vectors_missing(*, document: KnowledgeDocument, embedder: Embedder, questions: bool) -> bool:
     """Whether a stored document lacks the current embedder's vectors: a chunk embedded by
-    another model (or not at all), or a Q&A pair's chunk stored before questions had a vector."""
-    chunks = document.chunks.all()
-    return (
-        chunks.exclude(embedding_model=embedder.name).exists()
-        or chunks.filter(source__kind=KnowledgeSource.Kind.QA, question_embedding__isnull=True).exists()
-    )
+    another model (or not at all), or, for a Q&A pair (`questions`), a chunk stored before
+    questions had a vector of their own. One query."""
+    missing = ~Q(embedding_model=embedder.name)
+    if questions:
+        missing |= Q(question_embedding__isnull=True)
+    return document.chunks.filter(missing).exists()
 
 
 def documents_remove(*, source: KnowledgeSource, keep_keys: set[str] | None = None) -> int:
