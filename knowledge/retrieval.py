@@ -30,7 +30,7 @@ import logging
 import math
 import re
 import zlib
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Collection
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -298,48 +298,118 @@ def vector_candidates(
 
 
 # --- 4. fusion --------------------------------------------------------------------------
-def rank_fuse(
-    *rankings: list[tuple[str, float]], k: int = RRF_K, vector_led: Collection[str] = frozenset()
-) -> list[tuple[str, float]]:
-    """Reciprocal-rank fusion of best-first rankings: a candidate scores the sum of 1 / (k + rank).
+@dataclass(frozen=True)
+class Fusion:
+    """How `rank_fuse` combines the lexical and the vector ranking.
 
-    RRF is defined over complete rankings, and a retriever returns only its top few. A
-    candidate one retriever did not return ranks somewhere below all that it did, so it counts
-    at the rank just after that list's last entry, not as absent: absent would hand a chunk
-    that both lists happen to hold (say 2nd and 9th) a lead over one the other retriever put
-    first. For a lexical list that ends because no other chunk shares a query term this is the
-    exact (tied) rank; for a truncated list it is the best rank the chunk could have.
-
-    Equal sums are common (ranked 1st and 3rd against 3rd and 1st) and go to the candidate
-    the retrievers were surer of: each list's scores min-max normalised and summed. Then to
-    the lower id, so the order never depends on chance.
-
-    `vector_led`: candidates (Q&A pairs' chunks) whose vote in every ranking but the last (the
-    vector one) is the better of their own rank there and their vector rank. A visitor's
-    paraphrase shares a pair's meaning, not its words: words the question does not share must
-    not sink the pair, and words it does share still count (docs/knowledge.md, "Q&A pairs").
+    method "rank": weighted reciprocal-rank fusion, a chunk scores
+        lexical_weight / (k + lexical rank) + 1 / (k + vector rank).
+    method "score": a convex combination of the two lists' normalised scores,
+        lexical_weight * lexical' + (1 - lexical_weight) * vector',
+    each list normalised ("minmax": (s - min) / (max - min); "zscore": (s - mean) / stdev;
+    "max": s / max) with statistics taken over its first `window` entries only, so a search
+    asking for more results (a deeper list) fuses its top the same way.
     """
-    fused: defaultdict[str, float] = defaultdict(float)
-    confidence: defaultdict[str, float] = defaultdict(float)
-    candidates = {chunk_id for ranking in rankings for chunk_id, _score in ranking}
-    led = [chunk_id for chunk_id in vector_led if chunk_id in candidates] if rankings else []
-    last = rankings[-1] if rankings else []
-    led_ranks = {chunk_id: rank for rank, (chunk_id, _score) in enumerate(last, start=1)}
-    for number, ranking in enumerate(rankings, start=1):
+
+    method: str = "rank"
+    lexical_weight: float = 1.0
+    k: int = RRF_K
+    normalise: str = "minmax"
+    window: int = CANDIDATES
+
+    def __post_init__(self):
+        if self.method not in ("rank", "score") or self.normalise not in ("minmax", "zscore", "max"):
+            raise ValueError(f"unknown fusion {self}")
+        if self.method == "score" and not 0.0 <= self.lexical_weight <= 1.0:
+            raise ValueError("a score fusion's lexical_weight is a share between 0 and 1")
+
+    def label(self) -> str:
+        if self.method == "rank":
+            return f"rank k={self.k} lexical x{self.lexical_weight:g}"
+        return f"score {self.normalise} lexical {self.lexical_weight:g} (window {self.window})"
+
+
+# Chosen by 10-fold cross-validation on SciFact's queries under the constraint that paraphrased
+# FAQ questions (support_kbs, dev split) do not lose to either retriever alone; see
+# docs/benchmarks.md "Hybrid fusion chosen by cross-validation".
+FUSION = Fusion()
+
+
+def _normaliser(scores: list[float], *, how: str):
+    """The function that maps a list's scores to its normalised ones (statistics over `scores`)."""
+    if how == "max":
+        high = max(scores)
+        return (lambda score: score / high) if high > 0 else (lambda score: 1.0)
+    if how == "zscore":
+        mean = math.fsum(scores) / len(scores)
+        spread = math.sqrt(math.fsum((score - mean) ** 2 for score in scores) / len(scores))
+        return (lambda score: (score - mean) / spread) if spread else (lambda score: 0.0)
+    low, spread = min(scores), max(scores) - min(scores)
+    return (lambda score: (score - low) / spread) if spread else (lambda score: 1.0)
+
+
+def _votes(ranking: list[tuple[str, float]], *, candidates: set[str], fusion: Fusion) -> dict[str, float]:
+    """Each candidate's unweighted vote from one list: 1 / (k + rank) ("rank") or its normalised
+    score ("score"); a candidate the list lacks votes as if just below it; an empty list: none."""
+    if not ranking:
+        return {}
+    if fusion.method == "rank":
+        ranks = {chunk_id: rank for rank, (chunk_id, _score) in enumerate(ranking, start=1)}
+        below = len(ranking) + 1
+        return {chunk_id: 1.0 / (fusion.k + ranks.get(chunk_id, below)) for chunk_id in candidates}
+    scores = [score for _chunk_id, score in ranking]
+    normalised = _normaliser(scores[: fusion.window], how=fusion.normalise)
+    found = dict(ranking)
+    lowest = normalised(min(scores))
+    return {chunk_id: normalised(found[chunk_id]) if chunk_id in found else lowest for chunk_id in candidates}
+
+
+def rank_fuse(
+    lexical: list[tuple[str, float]],
+    vector: list[tuple[str, float]],
+    *,
+    fusion: Fusion = FUSION,
+    vector_led: Collection[str] = frozenset(),
+) -> list[tuple[str, float]]:
+    """One best-first ranking from the lexical and the vector one (each best first, with scores).
+
+    A retriever returns only its top few, so a candidate one list lacks is placed where it
+    can at best be: at the rank just after that list's last entry ("rank"), or at that list's
+    lowest score ("score"). Counted as absent instead, a chunk both lists happen to hold
+    (say 2nd and 9th) would lead one that a retriever put first (the "membership effect" that
+    cost paraphrased FAQ questions their right answer). For a lexical list that ends because
+    no other chunk shares a query term this is the exact (tied) place; for a truncated list it
+    is the best place the chunk could have. An empty list (no query term known, or no
+    embedding) adds nothing, so the other list's order is kept.
+
+    `vector_led`: candidates (Q&A pairs' chunks) whose lexical vote is the better of their own
+    and their vector one (rank: the better rank; score: the higher normalised score). A
+    visitor's paraphrase shares a pair's meaning, not its words: words the question does not
+    share must not sink the pair, and words it does share still count (docs/knowledge.md,
+    "Q&A pairs").
+
+    Equal fused scores (common with ranks: 1st and 3rd against 3rd and 1st) go to the chunk
+    the retrievers were surer of, each list's scores min-max normalised and summed, then to
+    the lower id, so the order never depends on chance or on which list came first.
+    """
+    rankings = [(lexical, fusion.lexical_weight), (vector, 1.0)]
+    if fusion.method == "score":
+        rankings = [(lexical, fusion.lexical_weight), (vector, 1.0 - fusion.lexical_weight)]
+    candidates = {chunk_id for ranking, _weight in rankings for chunk_id, _score in ranking}
+    led = candidates.intersection(vector_led)
+    fused: dict[str, float] = dict.fromkeys(candidates, 0.0)
+    confidence: dict[str, float] = dict.fromkeys(candidates, 0.0)
+    votes = [_votes(ranking, candidates=candidates, fusion=fusion) for ranking, _weight in rankings]
+    if led and vector:  # a Q&A chunk's lexical vote: the better of its own and its vector one
+        votes[0].update({chunk_id: max(votes[0].get(chunk_id, 0.0), votes[1][chunk_id]) for chunk_id in led})
+    for (ranking, weight), vote in zip(rankings, votes, strict=True):
         if not ranking:
             continue
-        scores = [score for _chunk_id, score in ranking]
-        low, spread = min(scores), max(scores) - min(scores)
-        ranks = {chunk_id: rank for rank, (chunk_id, _score) in enumerate(ranking, start=1)}
-        if number < len(rankings):
-            for chunk_id in led:
-                ranks[chunk_id] = min(
-                    ranks.get(chunk_id, len(ranking) + 1), led_ranks.get(chunk_id, len(last) + 1)
-                )
-        for chunk_id in candidates:
-            fused[chunk_id] += 1.0 / (k + ranks.get(chunk_id, len(ranking) + 1))
+        sure = _normaliser([score for _chunk_id, score in ranking], how="minmax")
         for chunk_id, score in ranking:
-            confidence[chunk_id] += (score - low) / spread if spread else 1.0
+            confidence[chunk_id] += sure(score)
+        for chunk_id in candidates:
+            fused[chunk_id] += weight * vote[chunk_id]
     order = sorted(fused, key=lambda chunk_id: (-round(fused[chunk_id], 12), -confidence[chunk_id], chunk_id))
     return [(chunk_id, fused[chunk_id]) for chunk_id in order]
 

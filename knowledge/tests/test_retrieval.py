@@ -272,45 +272,6 @@ def test_statistics_drift_from_a_cascaded_delete_is_repaired(tenant, faq):
     assert services.lexical_statistics_rebuild(organization=organization) is False
 
 
-def test_rank_fuse_sums_reciprocal_ranks_counting_a_missing_candidate_just_below_the_list():
-    lexical = [("a", 9.0), ("b", 5.0), ("c", 1.0)]
-    semantic = [("c", 0.9), ("d", 0.8)]
-    fused = dict(retrieval.rank_fuse(lexical, semantic, k=60))
-    assert fused["c"] == pytest.approx(1 / 63 + 1 / 61)
-    assert fused["a"] == pytest.approx(1 / 61 + 1 / 63)  # not in the two-item semantic list: rank 3
-    assert fused["b"] == pytest.approx(1 / 62 + 1 / 63)
-    assert fused["d"] == pytest.approx(1 / 64 + 1 / 62)  # not in the three-item lexical list: rank 4
-    assert [chunk_id for chunk_id, _ in retrieval.rank_fuse(lexical, semantic)] == ["a", "c", "b", "d"]
-
-
-def test_rank_fuse_does_not_reward_merely_being_in_both_lists():
-    # Only "a" shares a word with the query; the semantic retriever puts "b" first and "a" third.
-    # Counted as absent, "b" would lose to "a" (1/61 + 1/63 against 1/61); it is not worse than
-    # "a" lexically beyond the one rank BM25 can tell them apart by, and it wins.
-    lexical = [("a", 4.2)]
-    semantic = [("b", 0.91), ("c", 0.90), ("a", 0.60)]
-    assert [chunk_id for chunk_id, _ in retrieval.rank_fuse(lexical, semantic)] == ["b", "a", "c"]
-
-
-def test_rank_fuse_breaks_equal_sums_by_the_retrievers_confidence_not_by_id():
-    # "z" and "a" are 1st and 3rd in one list and 3rd and 1st in the other: equal sums.
-    # "z" leads its lexical list by a wide margin; "a" barely leads the semantic one.
-    lexical = [("z", 10.0), ("m", 2.0), ("a", 1.5), ("q", 1.0)]
-    semantic = [("a", 0.80), ("m", 0.79), ("z", 0.78), ("q", 0.50)]
-    fused = retrieval.rank_fuse(lexical, semantic)
-    assert fused[0][1] == fused[1][1]
-    assert [chunk_id for chunk_id, _ in fused[:2]] == ["z", "a"]
-    # The same order whichever way round the rankings come.
-    assert retrieval.rank_fuse(semantic, lexical)[:2] == fused[:2]
-
-
-def test_rank_fuse_handles_empty_and_single_candidate_rankings():
-    assert retrieval.rank_fuse([], []) == []
-    assert retrieval.rank_fuse([("only", 3.0)], []) == [("only", pytest.approx(1 / 61))]
-    # All-equal scores: no division by zero, ties fall back to the id.
-    assert [c for c, _ in retrieval.rank_fuse([("b", 1.0)], [("a", 1.0)])] == ["a", "b"]
-
-
 def _long_answer(seed: int) -> str:
     words = [f"term{seed}x{number}" for number in range(220)]  # ~2 kB of distinct terms
     return "Our warranty covers " + " ".join(words) + "."
