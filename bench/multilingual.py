@@ -136,6 +136,8 @@ def tables(result: dict) -> list[dict]:
                 ("english_knowledge", "English"),
                 ("same_language_knowledge", "same language"),
             ):
+                if language == "en" and knowledge == "same_language_knowledge":
+                    continue  # the same knowledge base as the row above
                 rows.append(
                     [
                         f"{figures['embedder']} ({'default' if key == 'default' else 'opt-in'})",
