@@ -66,16 +66,22 @@ def table(*, title: str, columns: list[str], rows: list[list], note: str = "") -
 
 
 def revision() -> str:
-    try:
+    """The commit measured, `-dirty` when tracked files differ from it (the benchmark document
+    itself excepted: rendering changes it between a measure and its commit)."""
+
+    def git(*args: str) -> str:
         return subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=7"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
+            ["git", *args], capture_output=True, text=True, check=True, cwd=ROOT
         ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=7", "HEAD")
+        changed = git(
+            "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs/benchmarks.md"
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return commit + ("-dirty" if changed else "")
 
 
 def machine() -> str:
