@@ -20,6 +20,7 @@ import datetime as dt
 import importlib
 import os
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -53,16 +54,40 @@ def selected() -> list[str]:
     return [name for name in names if not only or name in only]
 
 
-def render(text: str) -> tuple[str, list[str]]:
-    """Splice every result file newer than its block into the document text."""
-    updated = []
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=OUTPUT.parent)
+
+
+def _measured_on_newer_code(text: str, name: str, payload: dict) -> bool:
+    """Whether the result was measured on code that includes the commit which put the block's
+    current figures in the document. A date alone is not enough: a checkout behind main can
+    measure later than a block another checkout landed, on code without that block's change.
+    A block not committed yet, or a document outside git, leaves the decision to the date."""
+    stamp = results.blocks(text).get(name)
+    if not stamp:
+        return True
+    found = _git("log", "-1", "--format=%H", "-S", f"<!-- bench:{name}:start {stamp} -->", "--", OUTPUT.name)
+    landed = found.stdout.strip() if found.returncode == 0 else ""
+    if not landed:
+        return True
+    measured = payload["measured"].get("revision", "").removesuffix("-dirty")
+    return _git("merge-base", "--is-ancestor", landed, measured).returncode == 0
+
+
+def render(text: str) -> tuple[str, list[str], list[str]]:
+    """Splice every result file newer than its block (in date and in code) into the document
+    text; returns the text, the blocks updated and the result files passed over as older code."""
+    updated, behind = [], []
     for name, payload in results.read_all().items():
         if payload.get("partial"):
+            continue
+        if not _measured_on_newer_code(text, name, payload):
+            behind.append(name)
             continue
         text, changed = results.splice(text, name, results.render(payload), payload["measured"]["date"])
         if changed:
             updated.append(name)
-    return text, updated
+    return text, updated, behind
 
 
 def run(names: list[str]) -> tuple[list[str], list[str]]:
@@ -108,7 +133,7 @@ def main(argv: list[str]) -> int:
     started = dt.datetime.now(dt.UTC)
     measured, failures = ([], []) if "--render" in argv else run(selected())
     text = OUTPUT.read_text() if OUTPUT.exists() else "# Benchmarks\n"
-    text, updated = render(text)
+    text, updated, behind = render(text)
     if "--render" not in argv:
         body = last_run(started=started, measured=measured, failures=failures)
         text, _ = results.splice(text, "last-run", body, started.isoformat(timespec="seconds"), force=True)
@@ -116,6 +141,7 @@ def main(argv: list[str]) -> int:
     OUTPUT.write_text(text)
     print(
         f"\n{OUTPUT}: updated {', '.join(updated) or 'no block'}"
+        + (f"; kept (result measured on code older than the block's): {', '.join(behind)}" if behind else "")
         + (f"; FAILED: {', '.join(failures)}" if failures else ""),
         flush=True,
     )
