@@ -165,3 +165,60 @@ def test_the_committed_document_keeps_its_notes_outside_the_blocks():
     assert "## Measured notes (by hand)" in outside
     assert "## The relevance gate and FAQ matching" in outside
     assert "<!-- bench:" not in outside.replace("<!-- bench:new -->", "").replace("`<!-- bench:", "")
+
+
+def _commit(repo: Path, message: str) -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", *args],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    git("add", "-A")
+    git("commit", "-q", "-m", message)
+    return git("rev-parse", "--short=7", "HEAD")
+
+
+def test_a_later_result_measured_on_code_without_the_block_does_not_replace_it(tmp_path):
+    """A checkout behind main measures later than a block another checkout landed: its date is
+    newer, its code is older, so the landed figures stay; measured on code that includes the
+    block's commit, it replaces them."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / "code.py").write_text("before\n")
+    before = _commit(repo, "code before the change the block measured")
+    (repo / "code.py").write_text("after\n")
+    (repo / "benchmarks.md").write_text(DOCUMENT)
+    landed = _commit(repo, "the change and its figures")
+    older_code = _result("faq_matching", "2026-12-06T11:00:00+00:00", text="FIGURES OF THE OLDER CODE")
+    older_code["measured"]["revision"] = before + "-dirty"
+
+    def render(payload: dict) -> str:
+        folder = tmp_path / "results"
+        folder.mkdir(exist_ok=True)
+        (folder / "faq_matching.json").write_text(json.dumps(payload))
+        completed = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "run_all.py"), "--render"],
+            env={
+                "PATH": "/usr/bin:/bin",
+                "BENCH_DOC": str(repo / "benchmarks.md"),
+                "BENCH_RESULTS_DIR": str(folder),
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert completed.returncode == 0, completed.stderr
+        return (repo / "benchmarks.md").read_text()
+
+    text = render(older_code)
+    assert "FIGURES OF THE OLDER CODE" not in text and "old figures" in text
+
+    newer_code = {**older_code, "text": "FIGURES OF THE LANDED CODE"}
+    newer_code["measured"] = {**older_code["measured"], "revision": landed}
+    text = render(newer_code)
+    assert "FIGURES OF THE LANDED CODE" in text and "old figures" not in text
