@@ -33,8 +33,9 @@ table per measure with a row per mode, so the report reads the same whoever chan
     ...generated...
     <!-- bench:<name>:end -->
 
-which `splice()` replaces in place when the result file is newer than the block's date; text
-outside the blocks is never touched. A measure without a block yet gets one inserted before
+which `splice()` replaces in place when the result file is newer than the block's date (and
+`run_all.py` checks that it was measured on code that includes the commit which landed the
+block); text outside the blocks is never touched. A measure without a block yet gets one inserted before
 the `<!-- bench:new -->` line (or at the end of the file).
 """
 
@@ -51,6 +52,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DIR = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / ".data" / "bench-results")
 NEW_ANCHOR = "<!-- bench:new -->"
+# Where the figures go and which measures run, not how they were measured: not in the stamp.
+RUNNER_SETTINGS = {"BENCH_ONLY", "BENCH_DOC", "BENCH_RESULTS_DIR"}
 BLOCK = re.compile(
     r"<!-- bench:(?P<name>[\w.-]+):start(?: (?P<stamp>\S+))? -->\n.*?<!-- bench:(?P=name):end -->",
     re.DOTALL,
@@ -134,7 +137,11 @@ def write(
             "load": _load(),
             "machine": machine(),
             "seconds": None if seconds is None else round(seconds),
-            "settings": {key: value for key, value in sorted(os.environ.items()) if key.startswith("BENCH_")},
+            "settings": {
+                key: value
+                for key, value in sorted(os.environ.items())
+                if key.startswith("BENCH_") and key not in RUNNER_SETTINGS
+            },
         },
         "method": method.strip(),
         "tables": list(tables),
