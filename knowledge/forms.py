@@ -105,3 +105,37 @@ class RetrievalTestForm(forms.Form):
 
     def clean_assistant(self):
         return self.assistants.get(self.cleaned_data.get("assistant") or "")
+
+
+def knowledge_embedder_choices() -> list[tuple[str, str]]:
+    """Settings › Knowledge: what the organization's knowledge is searched with."""
+    from django.conf import settings
+
+    from knowledge.embeddings import DEFAULT, MULTILINGUAL
+
+    default = (
+        f"Server default ({settings.EMBEDDING_MODEL})"
+        if settings.EMBEDDING_MODEL
+        else "English (fast): all-MiniLM-L6-v2"
+    )
+    return [
+        (DEFAULT, default),
+        (
+            MULTILINGUAL,
+            "Many languages: multilingual-e5-small (questions in one language find passages in another)",
+        ),
+    ]
+
+
+class KnowledgeSettingsForm(forms.Form):
+    knowledge_embedder = forms.ChoiceField(
+        label="Knowledge language",
+        widget=forms.RadioSelect,
+        help_text="Switching re-embeds every passage in the background; search keeps using the "
+        "current model until all are done. Many languages embeds ~3x slower and ranks English "
+        "a little less well (docs/benchmarks.md).",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["knowledge_embedder"].choices = knowledge_embedder_choices()

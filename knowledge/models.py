@@ -198,6 +198,21 @@ class Chunk(TenantModel):
         ]
 
 
+class ChunkEmbeddingStage(TenantModel):
+    """A chunk's vector from the embedder its organization is switching to, kept aside until
+    every chunk has one (`knowledge.services.embedder_switch`): search keeps ranking the
+    chunks' current vectors meanwhile, and one transaction then swaps all of them in, so no
+    search ever compares vectors of two models."""
+
+    chunk = models.OneToOneField(Chunk, on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=200)
+    embedding = VectorField()
+    question_embedding = VectorField(null=True, blank=True)  # a Q&A pair's question (Chunk's)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "model"], name="chunk_stage_org_model")]
+
+
 class TermStatistic(TenantModel):
     """How many chunks of an organization contain a (hashed) term: BM25's document frequency."""
 

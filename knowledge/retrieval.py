@@ -535,7 +535,8 @@ def chunk_search(
     k = max(1, min(int(k), MAX_K))
     if not (query or "").strip():
         return []
-    embedder = embedder_get() if mode in ("hybrid", "vector") else None
+    # The organization's active embedder: while a switch re-embeds its knowledge, the old one.
+    embedder = embedder_get(organization=organization) if mode in ("hybrid", "vector") else None
     analysed = query_analyse(query)
     query_embedding = _query_embedding(embedder=embedder, text=analysed.text, required=mode == "vector")
     counts = analysed.counts if mode in ("hybrid", "lexical") else Counter()

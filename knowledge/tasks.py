@@ -88,11 +88,32 @@ def sources_requeue_stuck_task() -> int:
 
 @shared_task(name="knowledge.tasks.chunks_reembed", acks_late=True, soft_time_limit=540, time_limit=600)
 def chunks_reembed_task() -> int:
-    """Beat: give chunks the current embedder's vectors (after a model change or a provider outage)."""
+    """Beat: give chunks their organization's embedder's vectors (after a model change or a
+    provider outage), and re-drive embedder switches whose task was lost (a dead worker, the
+    broker down when the switch was asked for)."""
+    from organizations.models import Organization
+
+    for organization_id in Organization.objects.exclude(knowledge_embedder_next="").values_list(
+        "pk", flat=True
+    ):
+        embedder_switch_task.delay(str(organization_id))
     try:
         return services.chunks_reembed(limit=5000)
     except SoftTimeLimitExceeded:
         return 0
+
+
+@shared_task(name="knowledge.tasks.embedder_switch", acks_late=True, soft_time_limit=540, time_limit=600)
+def embedder_switch_task(organization_id: str) -> str:
+    """Re-embeds an organization's knowledge with the embedder it switches to, a bounded part
+    per run (the next run is enqueued), and swaps the vectors in when all are ready."""
+    try:
+        outcome = services.embedder_switch_run(organization_id=organization_id)
+    except SoftTimeLimitExceeded:
+        outcome = "more"  # what was staged is kept; the next run goes on from there
+    if outcome == "more":
+        embedder_switch_task.delay(organization_id)
+    return outcome
 
 
 @shared_task(

@@ -15,6 +15,12 @@ api_v1: list = [
     *api_path("knowledge/search", api.KnowledgeSearchApi.as_view(), "knowledge-search"),
 ]
 pages = [
+    path("settings/knowledge/", views.KnowledgeSettingsView.as_view(), name="settings-knowledge"),
+    path(
+        "settings/knowledge/progress/",
+        views.KnowledgeSettingsProgressView.as_view(),
+        name="settings-knowledge-progress",
+    ),
     path("knowledge/", views.KnowledgeListView.as_view(), name="knowledge"),
     path("knowledge/qa/", views.QACreateView.as_view(), name="knowledge-qa-create"),
     path("knowledge/files/", views.FileUploadView.as_view(), name="knowledge-files"),

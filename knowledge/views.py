@@ -14,7 +14,15 @@ from assistants import selectors as assistant_selectors
 from core.dashboard import paginate, querystring_without_page, service_errors
 from core.errors import NotFound
 from knowledge import selectors, services
-from knowledge.forms import FileUploadForm, QAForm, RetrievalTestForm, SourceFilterForm, UrlForm
+from knowledge.forms import (
+    FileUploadForm,
+    KnowledgeSettingsForm,
+    QAForm,
+    RetrievalTestForm,
+    SourceFilterForm,
+    UrlForm,
+    knowledge_embedder_choices,
+)
 from knowledge.models import KnowledgeSource
 from organizations.dashboard import OrganizationMixin
 
@@ -242,3 +250,70 @@ class SourceDeleteView(KnowledgeMixin, TemplateView):
             request, f"“{source.display_title[:80]}” deleted with its {source.chunk_count} chunks."
         )
         return redirect("knowledge")
+
+
+class KnowledgeSettingsView(OrganizationMixin, TemplateView):
+    """Settings › Knowledge: the embedder the organization's knowledge is searched with
+    (owners and admins). A change re-embeds the knowledge in the worker; the page shows the
+    progress (polled) until the switch is complete."""
+
+    template_name = "knowledge/settings_knowledge.html"
+    manage_required = True
+    nav = "settings"
+    title = "Knowledge"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        organization = self.organization
+        selected = organization.knowledge_embedder_next or organization.knowledge_embedder
+        context.setdefault("form", KnowledgeSettingsForm(initial={"knowledge_embedder": selected}))
+        context.update(settings_tab="knowledge", **self.progress_context())
+        return context
+
+    def progress_context(self) -> dict:
+        progress = services.embedder_switch_progress(organization=self.organization)
+        names = dict(knowledge_embedder_choices())
+        percent = int(100 * progress["done"] / progress["total"]) if progress["total"] else 100
+        return {
+            "progress": progress,
+            "percent": percent,
+            "current_name": names.get(progress["current"], progress["current"]),
+            "next_name": names.get(progress["next"], progress["next"]),
+        }
+
+    def post(self, request):
+        form = KnowledgeSettingsForm(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form))
+        choice = form.cleaned_data["knowledge_embedder"]
+        before = self.organization.knowledge_embedder_next or self.organization.knowledge_embedder
+        with service_errors(form) as failure:
+            outcome = services.embedder_switch_start(organization=self.organization, choice=choice)
+        if failure:
+            return self.render_to_response(self.get_context_data(form=form))
+        if outcome != "unchanged":
+            self.audit(
+                "knowledge.embedder_changed",
+                target=self.organization,
+                changes={"knowledge_embedder": [before, choice], "outcome": outcome},
+            )
+        messages.success(
+            request,
+            {
+                "unchanged": "Nothing changed.",
+                "cancelled": "Switch cancelled: the knowledge stays on the current model.",
+                "switched": "Saved.",
+                "started": "Re-embedding the knowledge in the background; search uses the current "
+                "model until it is done.",
+            }[outcome],
+        )
+        return redirect("settings-knowledge")
+
+
+class KnowledgeSettingsProgressView(KnowledgeSettingsView):
+    """The progress fragment the settings page polls while a switch runs."""
+
+    template_name = "knowledge/_embedder_progress.html"
+
+    def post(self, request):
+        raise Http404("Not found.")

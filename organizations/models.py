@@ -38,6 +38,12 @@ class Organization(models.Model):
     retention_days = models.PositiveIntegerField(null=True, blank=True, default=None)
     # Uploaded knowledge files are deleted once parsed (their text and chunks stay) unless on.
     keep_original_files = models.BooleanField(default=False)
+    # The embedder the knowledge is searched with ("default": the server's, English;
+    # "multilingual": one vector space for many languages; knowledge.embeddings.CHOICES), and
+    # the one a switch is re-embedding the knowledge with ("" when none is running). Search
+    # keeps using `knowledge_embedder` until the switch swaps the new vectors in.
+    knowledge_embedder = models.CharField(max_length=20, default="default")
+    knowledge_embedder_next = models.CharField(max_length=20, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

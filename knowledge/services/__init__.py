@@ -1,5 +1,10 @@
 """Knowledge writes. Other apps import from here: `from knowledge import services`."""
 
+from knowledge.services.embedder_switch import (
+    embedder_switch_progress,
+    embedder_switch_run,
+    embedder_switch_start,
+)
 from knowledge.services.indexing import (
     chunks_reanalyse,
     chunks_reembed,
@@ -35,6 +40,9 @@ __all__ = [
     "chunks_reanalyse",
     "chunks_reembed",
     "document_store",
+    "embedder_switch_progress",
+    "embedder_switch_run",
+    "embedder_switch_start",
     "documents_remove",
     "documents_store",
     "files_ingest",

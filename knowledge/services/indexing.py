@@ -20,7 +20,7 @@ from pgvector import SparseVector
 
 from core.errors import UpstreamError
 from knowledge import analysis, retrieval
-from knowledge.embeddings import Embedder, embedder_get
+from knowledge.embeddings import CHOICES, Embedder, embed_with_questions, embedder_get
 from knowledge.models import LEXICAL_DIMENSIONS, Chunk, CorpusStatistic, KnowledgeDocument, KnowledgeSource
 from knowledge.types import ChunkDraft
 
@@ -42,9 +42,13 @@ def chunk_text_for_index(*, title: str, content: str) -> str:
     return f"{title}\n{content}" if title and not content.startswith(title) else content
 
 
-def _embed_or_none(*, embedder: Embedder, texts: list[str], required: bool) -> list[list[float]] | None:
+def _embed_or_none(
+    *, embedder: Embedder, texts: list[str], required: bool, questions: list[str] = ()
+) -> list[list[float]] | None:
+    """The vectors of `texts` (stored text), then of `questions` (a Q&A pair's question, matched
+    question-to-question: embedded as a question, e5's "query: " on both sides)."""
     try:
-        return embedder.embed(texts)
+        return embed_with_questions(embedder=embedder, texts=texts, questions=list(questions))
     except UpstreamError:
         if required:
             raise
@@ -139,7 +143,7 @@ def documents_store(
     organization = items[0].source.organization
     if any(item.source.organization_id != organization.pk for item in items):
         raise ValueError("documents_store takes documents of one organization")
-    embedder = embedder or embedder_get()
+    embedder = embedder or embedder_get(organization=organization)
     results: dict[int, StoreResult] = {}
     pending: list[tuple[int, DocumentDraft]] = []
     for index, item in enumerate(items):
@@ -163,7 +167,9 @@ def documents_store(
     questions = [draft.question for _, item in pending for draft in item.drafts if draft.question]
     # One embedding call for the chunks' texts and the Q&A questions (the questions last).
     vectors = (
-        _embed_or_none(embedder=embedder, texts=flat + questions, required=embedding_required) if flat else []
+        _embed_or_none(embedder=embedder, texts=flat, questions=questions, required=embedding_required)
+        if flat
+        else []
     )
     question_vectors = iter(vectors[len(flat) :] if vectors else [])
     vectors = vectors[: len(flat)] if vectors else vectors
@@ -283,46 +289,64 @@ def source_counts_refresh(*, source: KnowledgeSource) -> None:
 
 
 def chunks_reembed(*, organization=None, batch_size: int = 64, limit: int | None = None) -> int:
-    """Embed chunks whose vectors are missing or from another model, and Q&A chunks without
-    their question's vector (stored before questions had one); returns how many chunks.
+    """Embed chunks whose vectors are missing or from another model than their organization's
+    embedder (`organization`'s, or every organization's), and Q&A chunks without their
+    question's vector (stored before questions had one); returns how many chunks.
 
     A Q&A chunk's two vectors are always written together, by one embedder, so the chunk's
     `embedding_model` speaks for both."""
-    embedder = embedder_get()
-    queryset = (
-        Chunk.objects.for_organization(organization) if organization is not None else Chunk.objects.unscoped()
-    )
-    stale = ~Q(embedding_model=embedder.name) | (
-        Q(source__kind=KnowledgeSource.Kind.QA, question_embedding__isnull=True) & ~Q(source__question="")
-    )
-    done = 0
-    while limit is None or done < limit:
-        batch = list(
-            queryset.filter(stale)
-            .order_by("id")
-            .values_list("id", "title", "content", "source__kind", "source__question")[:batch_size]
-        )
-        if not batch:
-            break
-        texts = [chunk_text_for_index(title=title, content=content) for _id, title, content, _k, _q in batch]
-        questions = [
-            question for _id, _t, _c, kind, question in batch if kind == KnowledgeSource.Kind.QA and question
-        ]
-        vectors = embedder.embed(texts + questions)
-        question_vectors = iter(vectors[len(texts) :])
-        for (chunk_id, _title, _content, kind, question), vector in zip(
-            batch, vectors[: len(texts)], strict=True
-        ):
-            Chunk.objects.unscoped().filter(pk=chunk_id).update(
-                embedding=vector,
-                embedding_model=embedder.name,
-                embedding_dimensions=len(vector),
-                question_embedding=next(question_vectors)
-                if kind == KnowledgeSource.Kind.QA and question
-                else None,
+    from organizations.models import Organization
+
+    if organization is not None:
+        targets = [(embedder_get(organization=organization), Chunk.objects.for_organization(organization))]
+    else:
+        targets = [
+            (
+                embedder_get(choice=choice),
+                Chunk.objects.unscoped().filter(
+                    organization__in=Organization.objects.filter(knowledge_embedder=choice)
+                ),
             )
-        done += len(batch)
+            for choice in CHOICES
+        ]
+    done = 0
+    for embedder, queryset in targets:
+        stale = ~Q(embedding_model=embedder.name) | (
+            Q(source__kind=KnowledgeSource.Kind.QA, question_embedding__isnull=True) & ~Q(source__question="")
+        )
+        while limit is None or done < limit:
+            batch = list(
+                queryset.filter(stale)
+                .order_by("id")
+                .values_list("id", "title", "content", "source__kind", "source__question")[:batch_size]
+            )
+            if not batch:
+                break
+            vectors, question_vectors = chunk_vectors(embedder=embedder, rows=batch)
+            for (chunk_id, *_rest), vector, question_vector in zip(
+                batch, vectors, question_vectors, strict=True
+            ):
+                Chunk.objects.unscoped().filter(pk=chunk_id).update(
+                    embedding=vector,
+                    embedding_model=embedder.name,
+                    embedding_dimensions=len(vector),
+                    question_embedding=question_vector,
+                )
+            done += len(batch)
     return done
+
+
+def chunk_vectors(*, embedder: Embedder, rows: list[tuple]) -> tuple[list, list]:
+    """For rows (id, title, content, source kind, source question): each chunk's vector, and
+    its question's vector (a Q&A pair's; None for other chunks), in one embedding call."""
+    texts = [chunk_text_for_index(title=title, content=content) for _id, title, content, _k, _q in rows]
+    questions = [question for *_rest, kind, question in rows if kind == KnowledgeSource.Kind.QA and question]
+    vectors = _embed_or_none(embedder=embedder, texts=texts, questions=questions, required=True)
+    question_vectors = iter(vectors[len(texts) :])
+    return vectors[: len(texts)], [
+        next(question_vectors) if kind == KnowledgeSource.Kind.QA and question else None
+        for *_rest, kind, question in rows
+    ]
 
 
 def lexical_statistics_rebuild(*, organization) -> bool:

@@ -1,4 +1,4 @@
-"""Give chunks the current embedder's vectors now, instead of waiting for the re-embed job.
+"""Give chunks their organization's embedder's vectors now, instead of waiting for the re-embed job.
 
 The Celery beat job `knowledge.tasks.chunks_reembed` does the same every 15 minutes (at most
 5,000 chunks a run): chunks embedded by another model or not at all (a provider outage), and
