@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -37,10 +38,25 @@ def auth_headers(key: dict) -> dict[str, str]:
 
 
 def free_port() -> int:
-    """A free loopback port (bind port 0 and let the kernel choose)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port: the kernel's choice, or with `TEST_PORTS=8600-8699` (checkouts
+    sharing a host, each given its own range) the first free one in that range from a random
+    start, so two processes of one checkout seldom race for the same port."""
+    span = os.environ.get("TEST_PORTS", "")
+    if not span:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    low, high = (int(part) for part in span.split("-", 1))
+    ports = list(range(low, high + 1))
+    start = random.randrange(len(ports))
+    for port in ports[start:] + ports[:start]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"TEST_PORTS={span}: no free port")
 
 
 def gunicorn_command(*, port: int, workers: int = 2, threads: int = 8) -> list[str]:
