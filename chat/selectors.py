@@ -659,6 +659,8 @@ def privacy_export(*, organization, subject: Subject) -> dict:
             )
             if message.tool_calls:  # the arguments an answer's actions were called with
                 messages[-1]["tool_calls"] = message.tool_calls
+            if message.tool_rounds:  # an unanswered question's action calls and their results
+                messages[-1]["tool_rounds"] = message.tool_rounds
             if message.feedback is not None:
                 feedback.append(
                     {

@@ -504,6 +504,7 @@ def _order_note_action(assistant, orders):
     )
 
 
+VISITOR = "visitor-gift-wrap"
 NOTE_CALL = {
     "id": "call_note_1",
     "name": "order_note",
@@ -521,7 +522,10 @@ def test_a_retried_turn_never_runs_an_action_twice(tenant, assistant, orders, to
     settings.LLM_MAX_RETRIES = 0
     _order_note_action(assistant, orders)
     api = tenant.client()
-    session_id = _session(api, assistant)
+    created = api.post(
+        "/api/v1/sessions", {"assistant_id": str(assistant.pk), "visitor_id": VISITOR}, format="json"
+    )
+    session_id = created.json()["data"]["id"]
     url = f"/api/v1/sessions/{session_id}/messages"
     body = {"content": "Please gift wrap order A-1001"}
     headers = {"HTTP_IDEMPOTENCY_KEY": "turn-1"} | ({"HTTP_ACCEPT": "text/event-stream"} if stream else {})
@@ -534,6 +538,10 @@ def test_a_retried_turn_never_runs_an_action_twice(tenant, assistant, orders, to
     ]
     question = Message.objects.for_organization(tenant.organization).get(role="user")
     assert question.status == "failed"
+    # What the failed attempt ran is held on the question: a privacy export shows it.
+    exported = api.get(f"/api/v1/privacy/export?visitor_id={VISITOR}").json()["data"]
+    [held] = [message for message in exported["sessions"][0]["messages"] if message["role"] == "user"]
+    assert held["tool_rounds"][0]["calls"][0]["id"] == "call_note_1"
 
     asked = len(tools_llm.requests)
     tools_llm.then(tool_calls=[NOTE_CALL])  # the same call again: not run, its result reused
