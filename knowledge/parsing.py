@@ -26,12 +26,21 @@ DEEP_TREE_DEPTH = 250
 
 
 class ParseError(Exception):
-    """The file cannot be read; `code` is a stable machine-readable reason."""
+    """The file cannot be read; `code` is a stable machine-readable reason, `message` a
+    sentence for the operator (stored on the source, shown in the dashboard and the API),
+    `detail` what the parser raised, for the logs only."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, *, detail: str = ""):
         self.code = code
         self.message = message
+        self.detail = detail
         super().__init__(message)
+
+
+def error_detail(error: BaseException) -> str:
+    """What a parser raised, for the logs: its class and (a bounded) message."""
+    text = str(error).strip()
+    return f"{error.__class__.__name__}: {text[:300]}" if text else error.__class__.__name__
 
 
 # --- sniffing ---------------------------------------------------------------------------
@@ -104,7 +113,7 @@ def pdf_parse(data: bytes, *, max_pages: int) -> dict:
         raise
     except (PdfReadError, PdfStreamError, ValueError, KeyError, TypeError, AttributeError, OSError) as error:
         raise ParseError(
-            "malformed", f"The PDF is damaged or not a PDF ({error.__class__.__name__})."
+            "malformed", "The PDF is damaged or not a PDF file.", detail=error_detail(error)
         ) from error
     if page_total > max_pages:
         raise ParseError("page_limit", f"The PDF has {page_total} pages; the limit is {max_pages}.")
@@ -206,7 +215,7 @@ def docx_parse(data: bytes) -> dict:
         document = docx.Document(io.BytesIO(data))
     except Exception as error:
         raise ParseError(
-            "malformed", f"The DOCX file could not be read ({error.__class__.__name__})."
+            "malformed", "The DOCX file is damaged or not a Word document.", detail=error_detail(error)
         ) from error
     lines: list[str] = []
     for block in document.element.body.iterchildren():

@@ -150,7 +150,7 @@ class ParserSandbox:
         if not response["ok"]:
             if response["code"] == "parse_limit":
                 self.close()
-            raise ParseError(response["code"], response["message"])
+            raise ParseError(response["code"], response["message"], detail=response.get("detail") or "")
         return response["result"]
 
 

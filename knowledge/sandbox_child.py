@@ -2,7 +2,8 @@
 
 Protocol (one request at a time): a JSON header line {"kind", "url", "max_pages", "size"}
 followed by `size` raw bytes; the answer is one JSON line {"ok": true, "result": {...}}
-or {"ok": false, "code": ..., "message": ...}. No Django here, on purpose.
+or {"ok": false, "code": ..., "message": ..., "detail": ...} (`message` for the operator,
+`detail` — what the parser raised — for the parent's logs). No Django here, on purpose.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def main() -> int:
     import lxml.html  # noqa: F401
     import pypdf  # noqa: F401
 
-    from knowledge.parsing import ParseError, document_parse
+    from knowledge.parsing import ParseError, document_parse, error_detail
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     stdout.write(b"ready\n")
@@ -55,7 +56,7 @@ def main() -> int:
             )
             answer = {"ok": True, "result": result}
         except ParseError as error:
-            answer = {"ok": False, "code": error.code, "message": error.message}
+            answer = {"ok": False, "code": error.code, "message": error.message, "detail": error.detail}
         except MemoryError:
             answer = {
                 "ok": False,
@@ -72,7 +73,8 @@ def main() -> int:
             answer = {
                 "ok": False,
                 "code": "malformed",
-                "message": f"The document could not be read ({error.__class__.__name__}).",
+                "message": "The document is damaged or in a form that cannot be read.",
+                "detail": error_detail(error),
             }
         del data
         stdout.write(json.dumps(answer).encode() + b"\n")

@@ -173,7 +173,9 @@ def source_ingest(*, source_id) -> str:
     except (PermanentIngestionError, ParseError, UrlNotAllowed, ValidationFailed) as error:
         message = getattr(error, "message", None) or getattr(error, "detail", None) or str(error)
         source_fail(source_id=source.pk, error=str(message))
-        logger.info("knowledge source %s failed: %s", source.pk, message)
+        # The parser's own exception (class and text) is for the logs; operators read `message`.
+        detail = getattr(error, "detail", "") if isinstance(error, ParseError) else ""
+        logger.info("knowledge source %s failed: %s%s", source.pk, message, f" [{detail}]" if detail else "")
         return "failed"
     except (FetchTimeout, UpstreamTimeout) as error:
         _attempt_ended(source_id=source.pk)

@@ -3,6 +3,9 @@ test_worker.py runs the same through a real worker)."""
 
 from __future__ import annotations
 
+import logging
+import re
+
 import pytest
 
 from core import fetcher
@@ -154,6 +157,18 @@ def test_hostile_pdf_fails_that_source_only(tenant, data, error):
     assert error in bad.error
     assert _ingest(good) == "ready"
     assert not Chunk.objects.for_organization(tenant.organization).filter(source=bad).exists()
+
+
+def test_a_damaged_pdf_is_told_in_a_sentence_and_the_parser_error_is_logged(tenant, caplog):
+    """Operators read `error` in the dashboard and the API: a sentence, not a Python class
+    name ("… (PdfReadError)" before); what pypdf raised goes to the log."""
+    caplog.set_level(logging.INFO, logger="knowledge.services.ingestion")
+    bad = _file_source(tenant, "bad.pdf", pdf_malformed(), "pdf")
+    assert _ingest(bad) == "failed"
+    assert bad.error == "The PDF is damaged or not a PDF file."
+    [logged] = [record.getMessage() for record in caplog.records if str(bad.pk) in record.getMessage()]
+    assert logged.startswith(f"knowledge source {bad.pk} failed: The PDF is damaged or not a PDF file. [")
+    assert re.search(r"\[\w*(Error|Exception)\b", logged), logged
 
 
 def test_page_limit_is_enforced(tenant, settings):
