@@ -67,12 +67,12 @@ class OrganizationAPIView(RateLimitHeadersMixin, APIView):
 
     def audit(self, action: str, *, target=None, target_type: str = "", changes: dict | None = None) -> None:
         """Record an account-changing action of this request's credential in the audit log."""
-        audit_log.audit_record(
+        audit_log.audit_request(
+            request=self.request,
             organization=self.organization,
             action=action,
-            actor=audit_log.actor_from_request(self.request),
-            target_type=target_type or (target._meta.model_name if target is not None else ""),
-            target_id=getattr(target, "pk", "") or "",
+            target=target,
+            target_type=target_type,
             changes=changes,
         )
 

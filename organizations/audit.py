@@ -109,6 +109,28 @@ def audit_record(
     )
 
 
+def audit_request(
+    *,
+    request,
+    organization: Organization,
+    action: str,
+    target=None,
+    target_type: str = "",
+    changes: dict | None = None,
+) -> AuditEvent:
+    """An account-changing action of the caller of `request` (an API key, a signed-in
+    operator): what the API's and the dashboard's `audit()` record. The target is `target`'s
+    model name and primary key unless `target_type` says otherwise."""
+    return audit_record(
+        organization=organization,
+        action=action,
+        actor=actor_from_request(request),
+        target_type=target_type or (target._meta.model_name if target is not None else ""),
+        target_id=getattr(target, "pk", "") or "",
+        changes=changes,
+    )
+
+
 def audit_record_for_user(*, user, action: str, actor: AuditActor, changes: dict | None = None) -> int:
     """Account events (sign-in, password reset) belong to a person, not one organization:
     one event in each organization they are a member of."""

@@ -6,13 +6,13 @@ import uuid
 
 import pytest
 from django.db import DatabaseError, connection, transaction
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from assistants.models import Assistant
 from chat import services as chat_services
-from organizations.audit import AuditActor, audit_record
+from organizations.audit import AuditActor, audit_record, audit_request
 from organizations.models import AuditEvent, Membership
 from organizations.services import api_key_create
 from testkit.fixtures import member_add
@@ -265,3 +265,28 @@ def test_erasure_scrubs_personal_data_from_events_and_records_itself_without_it(
     }
     tenant.client().get(f"/api/v1/privacy/export?email={email}")
     assert actions(tenant.organization)[-1] == "privacy.exported"
+
+
+def test_audit_request_is_the_one_way_from_a_request_to_an_event(tenant):
+    """The API's and the dashboard's `audit()` both call `audit_request`: the actor from the
+    request, the target from the object (or an explicit `target_type`)."""
+    request = RequestFactory().post("/settings/", HTTP_USER_AGENT="pytest-agent", REMOTE_ADDR="203.0.113.9")
+    request.user = tenant.owner
+    assistant = Assistant.objects.create(organization=tenant.organization, name="A")
+    event = audit_request(
+        request=request,
+        organization=tenant.organization,
+        action="assistant.updated",
+        target=assistant,
+        changes={"name": ["B", "A"], "api_token": "tok-123"},
+    )
+    assert (event.actor, event.actor_type, event.user_agent) == (tenant.owner.email, "user", "pytest-agent")
+    assert (event.target_type, event.target_id) == ("assistant", str(assistant.pk))
+    assert event.changes == {"name": ["B", "A"], "api_token": "[redacted]"}
+    named = audit_request(
+        request=request,
+        organization=tenant.organization,
+        action="settings.updated",
+        target_type="organization",
+    )
+    assert (named.target_type, named.target_id) == ("organization", "")
