@@ -14,8 +14,8 @@ import json
 import socket
 import threading
 import time
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from testkit.loopback import LoopbackHandler, ScriptedServer
 
 
 def _chunk(model: str, delta: dict, finish_reason=None) -> bytes:
@@ -29,16 +29,10 @@ def _chunk(model: str, delta: dict, finish_reason=None) -> bytes:
     return f"data: {json.dumps(body)}\n\n".encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: LoopbackLLM.Server
-
-    def log_message(self, *args):  # keep test output quiet
-        pass
-
+class _Handler(LoopbackHandler):
     def do_POST(self):  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
-        llm = self.server.llm
+        body = json.loads(self.body_read() or b"{}")
+        llm = self.owner
         behaviour = llm.next_behaviour()
         with llm.lock:
             llm.requests.append(body)
@@ -51,13 +45,9 @@ class _Handler(BaseHTTPRequestHandler):
             payload = json.dumps(
                 {"error": {"message": behaviour.get("message", "upstream failure"), "type": "server_error"}}
             )
-            self.send_response(behaviour["code"])
-            self.send_header("Content-Type", "application/json")
-            if behaviour.get("retry_after") is not None:
-                self.send_header("Retry-After", str(behaviour["retry_after"]))
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload.encode())
+            retry_after = behaviour.get("retry_after")
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            self.payload_send(behaviour["code"], payload.encode(), headers=headers)
             return
         if kind == "hang":
             llm.hanging.set()
@@ -113,11 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
                     },
                 }
             ).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.payload_send(200, payload)
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -176,52 +162,21 @@ class _Handler(BaseHTTPRequestHandler):
                 llm.client_disconnected += 1
 
 
-class LoopbackLLM:
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-        llm: LoopbackLLM
+class LoopbackLLM(ScriptedServer):
+    handler_class = _Handler
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests: list[dict] = []
+        super().__init__()
         self.headers: list[dict] = []  # each request's headers (lower-case names), e.g. the key sent
-        self.script: deque[dict] = deque()
         self.hanging = threading.Event()
-        self.release = threading.Event()
         self.chunks_sent = 0
         self.client_disconnected = 0
         # What every request does once the script is empty (e.g. {"wait": 30}: a slow provider).
         self.default_behaviour: dict = {"kind": "ok"}
-        self.server = self.Server(("127.0.0.1", 0), _Handler)
-        self.server.llm = self
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return self.server.server_address[1]
 
     @property
     def api_base(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> LoopbackLLM:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-    def then(self, **behaviour) -> LoopbackLLM:
-        """Queue the behaviour of the next request (answers normally once the queue is empty)."""
-        self.script.append(behaviour)
-        return self
-
-    def next_behaviour(self) -> dict:
-        with self.lock:
-            return self.script.popleft() if self.script else dict(self.default_behaviour)
 
     @staticmethod
     def default_content(body: dict) -> str:

@@ -7,9 +7,8 @@ It records every request (method, path, headers, body) and answers as scripted p
 from __future__ import annotations
 
 import json
-import threading
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from testkit.loopback import LoopbackHandler, ScriptedServer
 
 ORDERS = {
     "A-1001": {"id": "A-1001", "status": "shipped", "carrier": "DHL", "eta": "2026-12-09"},
@@ -17,16 +16,10 @@ ORDERS = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: OrdersAPI.Server
-
-    def log_message(self, *args):
-        pass
-
+class _Handler(LoopbackHandler):
     def _handle(self):
-        api = self.server.api
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        api = self.owner
+        body = self.body_read()
         with api.lock:
             api.requests.append(
                 {
@@ -36,7 +29,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "body": body.decode("utf-8", "replace"),
                 }
             )
-            behaviour = api.script.popleft() if api.script else {}
+        behaviour = api.next_behaviour()
         if behaviour.get("wait"):
             api.release.wait(behaviour["wait"])
         status = behaviour.get("status", 200)
@@ -49,37 +42,15 @@ class _Handler(BaseHTTPRequestHandler):
             payload = order if order else {"error": "order not found"}
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            for name, value in (behaviour.get("headers") or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
+            self.payload_send(status, raw, headers=behaviour.get("headers"))
         except (BrokenPipeError, ConnectionResetError):
             pass
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815
 
 
-class OrdersAPI:
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-        api: OrdersAPI
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests: list[dict] = []
-        self.script: deque[dict] = deque()
-        self.release = threading.Event()
-        self.server = self.Server(("127.0.0.1", 0), _Handler)
-        self.server.api = self
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return self.server.server_address[1]
+class OrdersAPI(ScriptedServer):
+    handler_class = _Handler
 
     @property
     def base(self) -> str:
@@ -88,16 +59,3 @@ class OrdersAPI:
     @property
     def allow(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    def start(self) -> OrdersAPI:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-    def then(self, **behaviour) -> OrdersAPI:
-        self.script.append(behaviour)
-        return self
