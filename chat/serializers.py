@@ -28,6 +28,12 @@ class MessageSerializer(serializers.ModelSerializer):
             "feedback",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "tool_calls": {
+                "help_text": "The assistant actions called for this answer (API keys only: a widget "
+                "visitor's token reads messages without this field)."
+            }
+        }
 
     def get_feedback(self, message: Message) -> str | None:
         return {1: "up", -1: "down"}.get(message.feedback)

@@ -556,3 +556,33 @@ def test_a_retried_turn_never_runs_an_action_twice(tenant, assistant, orders, to
     assert answer["content"].startswith("Lookup result:")
     question.refresh_from_db()
     assert question.status == "complete" and question.tool_rounds == []  # nothing kept once answered
+
+
+def test_a_call_whose_outcome_was_never_written_is_not_repeated(
+    tenant, assistant, orders, tools_llm, settings
+):
+    """The process died during the action's request: the call is marked started on the
+    question, its outcome never written (here: a real failed turn whose outcome is then taken
+    off the row, as a worker killed mid-request leaves it). The retry does not send it again;
+    the model is told its result is unknown, and the answer records it as failed."""
+    settings.LLM_MAX_RETRIES = 0
+    _order_note_action(assistant, orders)
+    api = tenant.client()
+    url = f"/api/v1/sessions/{_session(api, assistant)}/messages"
+    body = {"content": "Please gift wrap order A-1001"}
+    orders.then(status=201, body={"noted": True})
+    tools_llm.then(tool_calls=[NOTE_CALL]).then(kind="status", code=500)
+    assert api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="turn-2").status_code == 502
+    questions = Message.objects.for_organization(tenant.organization).filter(role="user")
+    [rounds] = questions.values_list("tool_rounds", flat=True)
+    rounds[0]["outcomes"]["call_note_1"] = {"started": True}
+    questions.update(tool_rounds=rounds)
+
+    asked = len(tools_llm.requests)
+    tools_llm.then(tool_calls=[NOTE_CALL])
+    answer = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="turn-2").json()["data"]
+    assert len(orders.requests) == 1
+    told = json.loads(tools_llm.requests[asked]["messages"][-1]["content"])
+    assert told["error"].startswith("Unknown: the result of this call was lost")
+    [record] = answer["tool_calls"]
+    assert record["status"] == "failed" and "lost" in record["error"]
