@@ -35,8 +35,9 @@ def _organization():
     )  # fmt: skip
 
 
-def _measure(*, organization, questions: list[dict], ids: dict[str, str]) -> dict:
-    """{mode: {right_first, mrr_at_10}} for questions [{question, expect}]."""
+def _hits(*, organization, questions: list[dict], ids: dict[str, str]) -> dict[str, tuple[int, float]]:
+    """{mode: (questions with the right source first, summed reciprocal rank within the top 10)}
+    for questions [{question, expect}]."""
     from knowledge import retrieval
 
     result = {}
@@ -50,11 +51,19 @@ def _measure(*, organization, questions: list[dict], ids: dict[str, str]) -> dic
             expected = ids[question["expect"]]
             first += bool(ranked) and ranked[0] == expected
             reciprocal += 1 / (ranked.index(expected) + 1) if expected in ranked else 0.0
-        result[mode] = {
-            "right_first": round(first / len(questions), 3),
-            "mrr_at_10": round(reciprocal / len(questions), 3),
-        }
+        result[mode] = (first, reciprocal)
     return result
+
+
+def _rates(hits: tuple[int, float], count: int) -> dict:
+    first, reciprocal = hits
+    return {"right_first": round(first / count, 3), "mrr_at_10": round(reciprocal / count, 3)}
+
+
+def _measure(*, organization, questions: list[dict], ids: dict[str, str]) -> dict:
+    """{mode: {right_first, mrr_at_10}} for questions [{question, expect}]."""
+    hits = _hits(organization=organization, questions=questions, ids=ids)
+    return {mode: _rates(hits[mode], len(questions)) for mode in MODES}
 
 
 def _in_repo() -> dict:
@@ -91,7 +100,7 @@ def _support_kbs() -> dict:
 
     data = json.loads(SUPPORT_KBS.read_text())
     groups = ("dev", "test", "documents_dev", "documents_test")
-    hits: dict[str, dict[str, list[tuple[float, float]]]] = {group: {} for group in groups}
+    hits: dict[str, dict[str, list[tuple[int, float]]]] = {group: {} for group in groups}
     counts = dict.fromkeys(groups, 0)
     for knowledge_base in data["knowledge_bases"]:
         organization = _organization()
@@ -113,11 +122,9 @@ def _support_kbs() -> dict:
                     if not questions:
                         continue
                     counts[group] += len(questions)
-                    measured = _measure(organization=organization, questions=questions, ids=ids)
-                    for mode, row in measured.items():
-                        hits[group].setdefault(mode, []).append(
-                            (row["right_first"] * len(questions), row["mrr_at_10"] * len(questions))
-                        )
+                    measured = _hits(organization=organization, questions=questions, ids=ids)
+                    for mode, counted in measured.items():
+                        hits[group].setdefault(mode, []).append(counted)
         finally:
             organization.delete()
     result: dict = {"qa_pairs": sum(len(kb["qa"]) for kb in data["knowledge_bases"])}
@@ -126,10 +133,8 @@ def _support_kbs() -> dict:
             continue
         result[group] = {"questions": counts[group]}
         for mode in MODES:
-            result[group][mode] = {
-                "right_first": round(sum(first for first, _ in hits[group][mode]) / counts[group], 3),
-                "mrr_at_10": round(sum(mrr for _, mrr in hits[group][mode]) / counts[group], 3),
-            }
+            pooled = (sum(first for first, _ in hits[group][mode]), sum(mrr for _, mrr in hits[group][mode]))
+            result[group][mode] = _rates(pooled, counts[group])
         print(f"  support_kbs {group}: {result[group]}", flush=True)
     return result
 

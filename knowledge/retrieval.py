@@ -251,7 +251,11 @@ def vector_candidates(
     full_sql = f"((embedding::vector({dimensions})) <=> %s::vector({dimensions}))"
     question_sql = f"((question_embedding::vector({dimensions})) <=> %s::vector({dimensions}))"
     weight = float(QUESTION_WEIGHT)
-    distance_sql = f"({1 - weight!r} * {full_sql} + {weight!r} * COALESCE({question_sql}, {full_sql}))"
+    # A chunk without a question vector (a document) computes its one distance once.
+    distance_sql = (
+        f"(CASE WHEN question_embedding IS NULL THEN {full_sql} "
+        f"ELSE {1 - weight!r} * {full_sql} + {weight!r} * {question_sql} END)"
+    )
     distance_params = [literal, literal, literal]
     columns = f"id, {distance_sql} AS distance, question_embedding IS NOT NULL AS is_question"
     where = f"WHERE {scope} AND embedding_model = %s AND embedding_dimensions = {dimensions}"
