@@ -90,9 +90,9 @@ def _ask(*, organization, assistant, row: dict, mode: str, llm, ids: dict[str, s
 
     session = services.session_create(organization=organization, assistant=assistant)
     before = len(llm.requests) if llm else 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     answer = services.message_post(conversation=session, content=row["text"])
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     first = answer.sources[0]["source_id"] if answer.sources else None
     result = {
         **row,
@@ -100,6 +100,7 @@ def _ask(*, organization, assistant, row: dict, mode: str, llm, ids: dict[str, s
         "right_source": row["expect"] is not None and first == ids.get(row["expect"]),
         "answer": answer.content[:160],
         "ms": elapsed * 1000,
+        "cpu_ms": cpu * 1000,
     }
     if mode == "llm":
         request = llm.requests[before] if len(llm.requests) > before else {}
@@ -189,6 +190,14 @@ def run(*, verbose: bool = False) -> dict:
             kb["id"]: _rates([row for row in rows[mode] if row["split"] == "test" and row["kb"] == kb["id"]])
             for kb in data["knowledge_bases"]
         }
+    # CPU per turn (this process: the whole turn, retrieval, gate and answer; the database
+    # server's own CPU not included), offline mode where no loopback server shares the process.
+    cpu = sorted(row["cpu_ms"] for row in rows["offline"])
+    figures["offline_turn_cpu_ms"] = {
+        "mean": round(sum(cpu) / len(cpu), 2),
+        "p50": round(cpu[len(cpu) // 2], 2),
+        "p90": round(cpu[int(len(cpu) * 0.9)], 2),
+    }
     denver = next(
         row for row in rows["offline"] if row["text"].startswith("Can I pick up my order at your Denver")
     )
@@ -259,9 +268,18 @@ def tables(result: dict) -> list[dict]:
 
 
 def report(result: dict) -> str:
-    return (
+    lines = []
+    if "offline_turn_cpu_ms" in result:
+        cpu = result["offline_turn_cpu_ms"]
+        lines.append(
+            f"CPU of an offline chat turn in the benchmark process (retrieval, gate and answer; "
+            f"not the database server), ms: mean {cpu['mean']}, p50 {cpu['p50']}, p90 {cpu['p90']}."
+        )
+        lines.append("")
+    lines.append(
         f'"Can I pick up my order at your Denver store?" (shop, offline): "{result["denver_offline_answer"]}"'
     )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 import zlib
 from collections import Counter
 from collections.abc import Collection
@@ -163,6 +164,27 @@ def corpus_statistics(*, organization, terms: list[int]) -> tuple[int, dict[int,
     )
     frequencies = dict(rows)
     return frequencies.pop(_CHUNK_COUNT_TERM, 0), frequencies
+
+
+# The statistics the last search on this thread looked up: (organization pk, the terms looked
+# up, chunk count, their document frequencies). The relevance gate asks for the same terms
+# right after retrieval, in the same request, and should not cost a second query.
+_last_statistics = threading.local()
+
+
+def term_document_frequencies(*, organization, terms: list[str]) -> tuple[int, dict[str, int]]:
+    """(the organization's chunk count, how many of its chunks contain each of `terms`, analysed
+    terms as `knowledge.analysis` gives them; 0 = no chunk does). Served from the search this
+    thread just ran when it looked these terms up (a chat turn: no extra query), else one query."""
+    dimensions = {term: term_dimension(term) for term in terms}
+    last = getattr(_last_statistics, "value", None)
+    if last is not None and last[0] == organization.pk and set(dimensions.values()) <= last[1]:
+        chunk_count, frequencies = last[2], last[3]
+    else:
+        chunk_count, frequencies = corpus_statistics(
+            organization=organization, terms=list(set(dimensions.values()))
+        )
+    return chunk_count, {term: frequencies.get(dimension, 0) for term, dimension in dimensions.items()}
 
 
 def lexical_query_build(
@@ -548,6 +570,7 @@ def chunk_search(
     scope = {"organization": organization, "assistant": assistant}
     with timing.phase("retrieve"):
         chunk_count, frequencies = corpus_statistics(organization=organization, terms=list(counts))
+        _last_statistics.value = (organization.pk, frozenset(counts), chunk_count, frequencies)
         lexical = lexical_ranking(
             **scope,
             lexical_query=lexical_query_build(

@@ -136,3 +136,70 @@ def test_unanswered_turns_hand_the_conversation_over_and_show_in_the_overview(
     stats = selectors.chat_stats(organization=tenant.organization)
     assert (stats.answers, stats.answered, stats.unanswered) == (3, 1, 2)
     assert DENVER in [row["question"] for row in stats.top_unanswered]
+
+
+# The clinic knowledge base of bench/data/support_kbs.json (its Q&A pairs and help pages).
+def _clinic() -> dict:
+    import json
+    from pathlib import Path
+
+    data = json.loads(
+        (Path(__file__).resolve().parents[2] / "bench" / "data" / "support_kbs.json").read_text()
+    )
+    return next(kb for kb in data["knowledge_bases"] if kb["id"] == "clinic")
+
+
+@pytest.fixture
+def clinic(tenant):
+    from testkit.answer_quality import knowledge_build
+
+    return knowledge_build(organization=tenant.organization, data=_clinic())
+
+
+GLASSES = "Can I get a refill of my glasses prescription?"
+
+
+def test_a_near_miss_naming_what_the_knowledge_never_mentions_is_refused(tenant, assistant, clinic, offline):
+    # "refill" and "prescription" are the refill Q&A's own words, and the question sits close
+    # to it (cosine 0.73 to its question, far ahead of every other entry: the gate before the
+    # unknown-word signals answered it, relevance 0.92). "glasses" is in no chunk of this
+    # knowledge, and without it the question lands on the Q&A: a near-miss.
+    from chat import grounding
+
+    assert [
+        word for word, _rest in grounding._unknown_words(organization=tenant.organization, question=GLASSES)
+    ] == ["glasses"]
+    answer = _ask(tenant, assistant, GLASSES)
+    assert answer.answered is False
+    assert answer.sources == []
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("prescription renewal", "refill"),  # no unknown word
+        ("Do I need an appointment for the influenza vaccine?", "flu"),  # "influenza" is unknown
+        ("is there handicapped parking", "parking"),  # "handicapped" is unknown
+    ],
+)
+def test_a_paraphrase_with_words_the_knowledge_lacks_still_is_answered(
+    tenant, assistant, clinic, offline, question, expected
+):
+    answer = _ask(tenant, assistant, question)
+    assert answer.answered is True
+    assert answer.sources[0]["source_id"] == clinic[expected]
+
+
+def test_the_gate_reads_the_term_statistics_retrieval_just_looked_up(
+    tenant, clinic, django_assert_num_queries
+):
+    from knowledge import retrieval
+
+    retrieval.chunk_search(organization=tenant.organization, query=GLASSES)
+    with django_assert_num_queries(0):
+        _count, frequencies = retrieval.term_document_frequencies(
+            organization=tenant.organization, terms=["glass", "refil", "prescript"]
+        )
+    assert frequencies["glass"] == 0 and frequencies["refil"] > 0
+    with django_assert_num_queries(1):  # other terms: looked up
+        retrieval.term_document_frequencies(organization=tenant.organization, terms=["dentist"])
