@@ -8,7 +8,7 @@ moves the folder), whether it runs alone (`python bench/<name>.py`) or under `ma
       "name": "faq_matching",                      # the module's file name
       "title": "FAQ matching: right Q&A first",    # optional, the block's heading
       "measured": {"date": ISO-8601 UTC, "revision": "abc1234" or "abc1234-dirty",
-                   "load": [1, 5, 15 min], "machine": str, "seconds": int | null,
+                   "load": [1, 5, 15 min, when written], "machine": str, "seconds": int | null,
                    "settings": {BENCH_* variables set for the run}},
       "method": str,        # how it was measured and how parameters were chosen (markdown)
       "tables": [{"title": str, "columns": [str], "rows": [[cell]], "note": str}],
