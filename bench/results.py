@@ -18,7 +18,8 @@ moves the folder), whether it runs alone (`python bench/<name>.py`) or under `ma
                             # sharded run); such a file is never put in the document
     }
 
-A measure module keeps `main() -> dict` (its figures) and may define `tables(figures) ->
+A measure module keeps `main() -> dict` (its figures; a module with a `main()` that is a tool
+run by hand, not a measure, says `MEASURE = False` and `make bench` passes it over) and may define `tables(figures) ->
 list[dict]` (built with `table()`) and `report(figures) -> str`; `measure(module)` runs it,
 builds the file and writes it, and is what both `run_all.py` and the module's own
 `if __name__ == "__main__"` call. A run that is not a full measurement returns figures with a

@@ -222,3 +222,32 @@ def test_a_later_result_measured_on_code_without_the_block_does_not_replace_it(t
     newer_code["measured"] = {**older_code["measured"], "revision": landed}
     text = render(newer_code)
     assert "FIGURES OF THE LANDED CODE" in text and "old figures" not in text
+
+
+def test_every_bench_module_is_a_measure_that_writes_its_result_or_says_it_is_a_tool():
+    """Read from the source (tests never import bench): `make bench` runs every module with a
+    `main()` unless it says `MEASURE = False`; a measure run alone writes its result file
+    (`results.standalone`), and a tool that parses its own arguments is never run by it."""
+    import ast
+
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        if path.stem in {"run_all", "__init__", "results"}:
+            continue
+        source = path.read_text()
+        tree = ast.parse(source)
+        main = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main"), None)
+        if main is None:
+            continue
+        tool = any(
+            isinstance(node, ast.Assign)
+            and any(isinstance(target, ast.Name) and target.id == "MEASURE" for target in node.targets)
+            and isinstance(node.value, ast.Constant)
+            and node.value.value is False
+            for node in tree.body
+        )
+        if tool:
+            continue
+        assert "argparse" not in ast.unparse(main), (
+            f"{path.name}: main() parses arguments: a tool? MEASURE = False"
+        )
+        assert "results.standalone(" in source, f"{path.name}: run alone, it must write its result file"
