@@ -388,8 +388,7 @@ def _answer_store(
     tool_calls = list(plan.toolbox.records) if plan.toolbox is not None else []
     # An answer built on a successful lookup is an answer, even without a knowledge source.
     answered = answered or any(record["status"] == actions.OK for record in tool_calls)
-    # The question's record of the actions run (for a retry of this turn) is done with.
-    needs_status = question.status != Message.Status.COMPLETE or bool(question.tool_rounds)
+    needs_status = question.status != Message.Status.COMPLETE
     with transaction.atomic() if needs_status else nullcontext():
         answer = Message(
             organization_id=conversation.organization_id,
@@ -411,7 +410,9 @@ def _answer_store(
             latency_ms=int((time.perf_counter() - started) * 1000),
         )
         message_store(message=answer)
-        if needs_status:
+        # The question's record of the actions run (for a retry of this turn) is done with;
+        # without a status to fix, that alone needs no transaction around the answer.
+        if needs_status or question.tool_rounds:
             question.status = Message.Status.COMPLETE
             question.tool_rounds = []
             question.save(update_fields=["status", "tool_rounds"])
