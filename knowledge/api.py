@@ -6,7 +6,7 @@ import uuid
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from assistants.models import Assistant
@@ -17,6 +17,7 @@ from knowledge.models import KnowledgeSource
 from knowledge.serializers import (
     FileSourceCreateSerializer,
     FileSourceSerializer,
+    KnowledgeSettingsSerializer,
     PassageSerializer,
     QaSourceCreateSerializer,
     QaSourceSerializer,
@@ -25,6 +26,7 @@ from knowledge.serializers import (
     UrlSourceSerializer,
 )
 from organizations.api_base import OrganizationAPIView, OrganizationGenericAPIView
+from organizations.selectors import api_key_may_administer
 
 ASSISTANT_FILTER = OpenApiParameter(
     "assistant_id", str, description="Only this assistant's and org-wide sources"
@@ -282,3 +284,52 @@ class KnowledgeSearchApi(OrganizationAPIView):
             mode=data["mode"],
         )
         return Response(PassageSerializer(passages, many=True).data)
+
+
+# --- settings ----------------------------------------------------------------------------
+class KnowledgeSettingsApi(OrganizationAPIView):
+    """`GET /api/v1/knowledge/settings`, `PATCH` `{"knowledge_embedder": "default" | "multilingual"}`:
+    the embedder the organization's knowledge is searched with (Settings › Knowledge in the
+    dashboard). Changing it needs an API key made by an owner or admin."""
+
+    serializer_class = KnowledgeSettingsSerializer
+
+    def _data(self) -> dict:
+        from knowledge.embeddings import embedder_get
+
+        progress = services.embedder_switch_progress(organization=self.organization)
+        return {
+            "knowledge_embedder": progress["current"],
+            "knowledge_embedder_next": progress["next"],
+            "embedding_model": embedder_get(organization=self.organization).name,
+            "chunks": progress["total"],
+            "chunks_ready": progress["done"],
+        }
+
+    @extend_schema(operation_id="knowledge_settings_get", responses=KnowledgeSettingsSerializer)
+    def get(self, request):
+        return Response(self._data())
+
+    @extend_schema(
+        operation_id="knowledge_settings_update",
+        request=KnowledgeSettingsSerializer,
+        responses=KnowledgeSettingsSerializer,
+    )
+    def patch(self, request):
+        api_key = getattr(self.credential, "api_key", None)
+        if api_key is None or not api_key_may_administer(api_key=api_key):
+            raise exceptions.PermissionDenied(
+                "Only an API key made by an owner or admin may change the knowledge settings."
+            )
+        serializer = KnowledgeSettingsSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        choice = serializer.validated_data["knowledge_embedder"]
+        before = self.organization.knowledge_embedder_next or self.organization.knowledge_embedder
+        outcome = services.embedder_switch_start(organization=self.organization, choice=choice)
+        if outcome != "unchanged":
+            self.audit(
+                "knowledge.embedder_changed",
+                target=self.organization,
+                changes={"knowledge_embedder": [before, choice], "outcome": outcome},
+            )
+        return Response(self._data())

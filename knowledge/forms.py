@@ -132,8 +132,7 @@ class KnowledgeSettingsForm(forms.Form):
         label="Knowledge language",
         widget=forms.RadioSelect,
         help_text="Switching re-embeds every passage in the background; search keeps using the "
-        "current model until all are done. Many languages embeds ~3x slower and ranks English "
-        "a little less well (docs/benchmarks.md).",
+        "current model until all are done.",
     )
 
     def __init__(self, *args, **kwargs):

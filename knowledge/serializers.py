@@ -111,3 +111,22 @@ class PassageSerializer(serializers.Serializer):
     snippet = serializers.CharField()
     content = serializers.CharField()
     score = serializers.FloatField()
+
+
+class KnowledgeSettingsSerializer(serializers.Serializer):
+    """`/api/v1/knowledge/settings`: what the organization's knowledge is searched with."""
+
+    knowledge_embedder = serializers.ChoiceField(
+        choices=["default", "multilingual"],
+        help_text="default: the server's embedder (English); multilingual: one vector space for "
+        "~100 languages. A change re-embeds the knowledge in the background; search keeps the "
+        "current embedder until it is done.",
+    )
+    knowledge_embedder_next = serializers.CharField(
+        read_only=True, help_text='The embedder a running switch moves to ("" when none runs).'
+    )
+    embedding_model = serializers.CharField(read_only=True, help_text="The model of the current embedder.")
+    chunks = serializers.IntegerField(read_only=True, help_text="Passages in the knowledge base.")
+    chunks_ready = serializers.IntegerField(
+        read_only=True, help_text="Passages already embedded with the embedder a running switch moves to."
+    )

@@ -13,6 +13,7 @@ api_v1: list = [
     *api_path("knowledge/qa", api.QaSourceListCreateApi.as_view(), "knowledge-qa-list"),
     *api_path("knowledge/qa/<uuid:pk>", api.QaSourceDetailApi.as_view(), "knowledge-qa-detail"),
     *api_path("knowledge/search", api.KnowledgeSearchApi.as_view(), "knowledge-search"),
+    *api_path("knowledge/settings", api.KnowledgeSettingsApi.as_view(), "knowledge-settings"),
 ]
 pages = [
     path("settings/knowledge/", views.KnowledgeSettingsView.as_view(), name="settings-knowledge"),

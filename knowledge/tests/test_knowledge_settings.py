@@ -12,6 +12,7 @@ from knowledge.models import Chunk
 from knowledge.tests.conftest import wait_for
 from organizations.audit import audit_event_list
 from testkit.fixtures import member_add
+from tests.conftest import assert_error_shape
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
@@ -113,3 +114,67 @@ def test_the_celery_worker_re_embeds_and_search_switches_when_it_is_done(worker,
     )
     assert found[0].source_id == shipping.pk
     assert "embedder_switch" in worker.log_text()
+
+
+# --- the API: /api/v1/knowledge/settings ---------------------------------------------------
+SETTINGS_API = "/api/v1/knowledge/settings"
+
+
+@pytest.mark.django_db
+def test_the_api_reads_and_switches_the_knowledge_language_and_refuses_bad_input(api, tenant):
+    organization = tenant.organization
+    _qa(organization, "Do you ship to Canada?", "Yes.")
+    response = api.get(SETTINGS_API)
+    assert response.status_code == 200
+    assert response.json()["data"] == {
+        "knowledge_embedder": "default",
+        "knowledge_embedder_next": "",
+        "embedding_model": "local/all-MiniLM-L6-v2",
+        "chunks": 1,
+        "chunks_ready": 1,
+    }
+    for body in ({"knowledge_embedder": "klingon"}, {}, {"knowledge_embedder": ["multilingual"]}):
+        response = api.patch(SETTINGS_API, body, format="json")
+        assert "knowledge_embedder" in str(assert_error_shape(response, 400))
+    response = api.patch(SETTINGS_API, {"knowledge_embedder": "multilingual"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["data"] | {"chunks_ready": None} == {
+        "knowledge_embedder": "default",
+        "knowledge_embedder_next": "multilingual",
+        "embedding_model": "local/all-MiniLM-L6-v2",
+        "chunks": 1,
+        "chunks_ready": None,
+    }
+    event = audit_event_list(organization=organization, action="knowledge.embedder_changed").get()
+    assert event.actor == "api_key:test key"
+    services.embedder_switch_run(organization_id=organization.pk)
+    assert api.get(SETTINGS_API).json()["data"]["embedding_model"] == MULTILINGUAL_MODEL_NAME
+
+
+@pytest.mark.django_db
+def test_an_agents_key_cannot_switch_and_another_organizations_key_sees_and_switches_only_its_own(
+    tenant, other_api, other_tenant
+):
+    from rest_framework.test import APIClient
+
+    from organizations.services import api_key_create
+
+    agent = member_add(tenant, role="agent")
+    key, secret = api_key_create(organization=tenant.organization, name="agent's", created_by=agent)
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=key.client_id, HTTP_X_API_SECRET=secret)
+    assert client.get(SETTINGS_API).status_code == 200
+    assert_error_shape(client.patch(SETTINGS_API, {"knowledge_embedder": "multilingual"}, format="json"), 403)
+    _qa(tenant.organization, "Do you ship to Canada?", "Yes.")
+    assert other_api.get(SETTINGS_API).json()["data"]["chunks"] == 0
+    assert (
+        other_api.patch(SETTINGS_API, {"knowledge_embedder": "multilingual"}, format="json").status_code
+        == 200
+    )
+    tenant.organization.refresh_from_db()
+    other_tenant.organization.refresh_from_db()
+    assert (tenant.organization.knowledge_embedder, tenant.organization.knowledge_embedder_next) == (
+        "default",
+        "",
+    )
+    assert other_tenant.organization.knowledge_embedder == "multilingual"
