@@ -340,15 +340,53 @@ def _gate(signals: dict[str, float], parameters: dict) -> float:
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
 
+# What each unknown-word signal can be: the question without a word is never less close than
+# 0 apart (a gain, clipped), and a cosine is within [-1, 1].
+_UNKNOWN_WORD_RANGES = {
+    "drop_gain": (0.0, math.inf),
+    "unknown_word_min": (-1.0, 1.0),
+    "unknown_word_mean": (-1.0, 1.0),
+}
+
+
+def _unknown_words_may_matter(signals: list[dict], parameters: dict, threshold: float | None) -> bool:
+    """Whether the unknown-word signals are worth their embeddings: the parameters weigh them,
+    and (with a `threshold`) some candidate above the cosine floor could reach it with the most
+    favourable values they can take."""
+    weights = parameters["weights"]
+    if not any(weights.get(name) for name in UNKNOWN_WORD_SIGNALS):
+        return False
+    if threshold is None or not 0.0 < threshold < 1.0:
+        return True
+    cut = math.log(threshold / (1.0 - threshold))
+    best_case = sum(
+        max(weights.get(name, 0.0) * low, weights.get(name, 0.0) * high)
+        for name, (low, high) in _UNKNOWN_WORD_RANGES.items()
+    )
+    known = [name for name in weights if name not in UNKNOWN_WORD_SIGNALS]
+    return any(
+        parameters["bias"] + sum(weights[name] * signal[name] for name in known) + best_case >= cut
+        for signal in signals
+        if signal["cosine"] >= parameters["cosine_floor"]
+    )
+
+
 def candidate_signals(
-    *, question: str, candidates: list[Evidence], organization=None, parameters: dict | None = None
+    *,
+    question: str,
+    candidates: list[Evidence],
+    organization=None,
+    parameters: dict | None = None,
+    threshold: float | None = None,
 ) -> list[dict] | None:
     """The gate's signals for each candidate (GATE_SIGNALS, its `key` cosine and `cosine`: the
     larger of its key and full cosines, for the floor), or None without an embedder (the one
     `organization` searches with). `organization` also gives the term statistics the unknown
     words come from (without it every word counts as known); they are computed only when
-    `parameters` (default: the embedder's) weigh them. Also what `bench/relevance_gate_fit.py`
-    and `bench/gate_fit.py` fit on."""
+    `parameters` (default: the embedder's) weigh them, and with a relevance `threshold` only
+    when they could lift some candidate to it (`_unknown_words_may_matter`: the embeddings they
+    cost are spared on a question that is refused whatever they are; its candidates then get the
+    values of a question without unknown words, and stay under the threshold). Also what `bench/relevance_gate_fit.py` and `bench/gate_fit.py` fit on."""
     embedder = _embedder(organization)
     if embedder is None or not candidates:
         return None
@@ -356,8 +394,21 @@ def candidate_signals(
     if cosines is None:
         return None
     question_vector, fulls, pairs = cosines
-    weights = (parameters or gate_parameters(embedder))["weights"]
-    if any(weights.get(name) for name in UNKNOWN_WORD_SIGNALS):
+    parameters = parameters or gate_parameters(embedder)
+    signals = [
+        {
+            "key": key,
+            "full": full,
+            "cosine": max(key, full),
+            "lexical": _lexical(question, item),
+            "key_margin": key
+            - max((pair[0] for position, pair in enumerate(pairs) if position != index), default=0.0),
+            "full_margin": full
+            - max((pair[1] for position, pair in enumerate(pairs) if position != index), default=0.0),
+        }
+        for index, (item, (key, full)) in enumerate(zip(candidates, pairs, strict=True))
+    ]
+    if _unknown_words_may_matter(signals, parameters, threshold):
         unknown = _unknown_word_signals(
             embedder,
             organization=organization,
@@ -367,24 +418,8 @@ def candidate_signals(
         )
     else:
         unknown = [(0.0, 1.0, 1.0)] * len(candidates)
-    signals = []
-    for index, item in enumerate(candidates):
-        key, full = pairs[index]
-        others = [pair for position, pair in enumerate(pairs) if position != index]
-        drop_gain, word_min, word_mean = unknown[index]
-        signals.append(
-            {
-                "key": key,
-                "full": full,
-                "cosine": max(key, full),
-                "lexical": _lexical(question, item),
-                "key_margin": key - max((pair[0] for pair in others), default=0.0),
-                "full_margin": full - max((pair[1] for pair in others), default=0.0),
-                "drop_gain": drop_gain,
-                "unknown_word_min": word_min,
-                "unknown_word_mean": word_mean,
-            }
-        )
+    for signal, (drop_gain, word_min, word_mean) in zip(signals, unknown, strict=True):
+        signal.update(drop_gain=drop_gain, unknown_word_min=word_min, unknown_word_mean=word_mean)
     return signals
 
 
@@ -397,7 +432,11 @@ def candidates_score(*, question: str, candidates: list[Evidence], organization=
         return []
     parameters = gate_parameters(_embedder(organization))
     signals = candidate_signals(
-        question=question, candidates=candidates, organization=organization, parameters=parameters
+        question=question,
+        candidates=candidates,
+        organization=organization,
+        parameters=parameters,
+        threshold=settings.CHAT_RELEVANCE_THRESHOLD,
     )
     scored = []
     for index, item in enumerate(candidates):

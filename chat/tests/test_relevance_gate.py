@@ -203,3 +203,38 @@ def test_the_gate_reads_the_term_statistics_retrieval_just_looked_up(
     assert frequencies["glass"] == 0 and frequencies["refil"] > 0
     with django_assert_num_queries(1):  # other terms: looked up
         retrieval.term_document_frequencies(organization=tenant.organization, terms=["dentist"])
+
+
+def test_a_question_refused_whatever_its_unknown_words_costs_no_embedding_for_them(tenant, clinic):
+    # Far from every entry: even the most favourable unknown-word signals cannot lift a
+    # candidate to the threshold, so the question without each unknown word is never embedded.
+    import hashlib
+
+    from chat import grounding
+
+    question = "Can you recommend a good pizza recipe for my kids?"
+    unknown = grounding._unknown_words(organization=tenant.organization, question=question)
+    assert unknown  # "pizza", "recipe", ...
+    candidates = grounding.knowledge_search(organization=tenant.organization, assistant=None, query=question)
+    scored = grounding.candidates_score(
+        question=question, candidates=candidates, organization=tenant.organization
+    )
+    assert all(item.relevance < 0.5 for item in scored)
+    name = grounding._embedder(tenant.organization).name
+    for _word, rest in unknown:
+        key = (name, "query", hashlib.sha1(rest.encode(), usedforsecurity=False).hexdigest())
+        assert key not in grounding._vector_cache
+
+    # A question that may be answered computes them (and is answered).
+    question = "Do I need an appointment for the influenza vaccine?"
+    ((_word, rest),) = grounding._unknown_words(organization=tenant.organization, question=question)
+    candidates = grounding.knowledge_search(organization=tenant.organization, assistant=None, query=question)
+    scored = grounding.candidates_score(
+        question=question, candidates=candidates, organization=tenant.organization
+    )
+    assert scored[0].relevance >= 0.5
+    assert (
+        name,
+        "query",
+        hashlib.sha1(rest.encode(), usedforsecurity=False).hexdigest(),
+    ) in grounding._vector_cache
