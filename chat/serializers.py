@@ -28,6 +28,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "feedback",
         ]
         read_only_fields = fields
+        sometimes_absent = ("tool_calls",)  # not in the OpenAPI `required` list (core.api.schema)
         extra_kwargs = {
             "tool_calls": {
                 "help_text": "The assistant actions called for this answer (API keys only: a widget "

@@ -66,6 +66,18 @@ class EnvelopeAutoSchema(AutoSchema):
     handler really send: success bodies wrapped in `{"status","status_code","data"}`, and
     the error envelope documented for every error status an operation can return."""
 
+    def _map_basic_serializer(self, serializer, direction):
+        """A serializer's `Meta.sometimes_absent` names read-only fields that some readers do
+        not receive (a widget visitor's token reads messages without `tool_calls`): documented,
+        but not required, so the schema holds for every reader."""
+        schema = super()._map_basic_serializer(serializer, direction)
+        absent = set(getattr(getattr(serializer, "Meta", None), "sometimes_absent", ()))
+        if absent and "required" in schema:
+            schema["required"] = [name for name in schema["required"] if name not in absent]
+            if not schema["required"]:
+                del schema["required"]
+        return schema
+
     def _is_enveloped(self) -> bool:
         renderers = getattr(self.view, "renderer_classes", None) or []
         return bool(renderers) and issubclass(renderers[0], EnvelopeJSONRenderer)
