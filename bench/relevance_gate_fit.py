@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import uuid
 from pathlib import Path
@@ -156,17 +157,22 @@ def cut_off(rows: list[dict], scores: list[float]) -> tuple[float, float, float]
     return best[1], best[2], best[3]
 
 
-def frontier(rows: list[dict], scores: list[float]) -> list[tuple[float, float]]:
-    """(false answers, false refusals) at the cut-offs where false answers first fall to or
-    below 0.05, 0.10, 0.15, 0.20, 0.30 and 0.40."""
+def frontier(rows: list[dict], scores: list[float]) -> list[tuple[float, float, float]]:
+    """(false answers, false refusals, CHAT_RELEVANCE_THRESHOLD that gives them) at the cut-offs
+    where false answers first fall to or below 0.05, 0.10, 0.15, 0.20, 0.30 and 0.40. The
+    threshold is halfway (in logits) between the cut-off score and the next lower one."""
     out = sorted(score for row, score in zip(rows, scores, strict=True) if not row["answerable"])
     ins = [score for row, score in zip(rows, scores, strict=True) if row["answerable"]]
+    ordered = sorted(set(scores))
     points = []
     for goal in (0.05, 0.10, 0.15, 0.20, 0.30, 0.40):
-        for threshold in sorted(set(scores)) + [1e9]:
+        for position, threshold in enumerate([*ordered, 1e9]):
             false_answers = sum(score >= threshold for score in out) / len(out)
             if false_answers <= goal:
-                points.append((false_answers, sum(score < threshold for score in ins) / len(ins)))
+                lower = ordered[position - 1] if position else threshold - 1.0
+                middle = (threshold + lower) / 2 if threshold < 1e8 else lower + 1.0
+                setting = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, middle))))
+                points.append((false_answers, sum(score < threshold for score in ins) / len(ins), setting))
                 break
     return points
 
@@ -224,8 +230,8 @@ def fit_command() -> dict:
     threshold, false_answers, false_refusals = cut_off(rows, question_scores(rows, params))
     params["bias"] -= threshold if threshold < 1e8 else 0.0
     print("dev trade-off, moving only the cut-off (false answers / false refusals, in-sample):")
-    for point_answers, point_refusals in frontier(rows, question_scores(rows, params)):
-        print(f"  {point_answers:.3f} / {point_refusals:.3f}")
+    for point_answers, point_refusals, setting in frontier(rows, question_scores(rows, params)):
+        print(f"  {point_answers:.3f} / {point_refusals:.3f}  (CHAT_RELEVANCE_THRESHOLD={setting:.4f})")
     print(
         f"chosen λ={l2}; dev (in-sample) at the cut-off: false answers {false_answers:.3f}, false refusals {false_refusals:.3f}"
     )
