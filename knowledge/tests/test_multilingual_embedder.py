@@ -252,3 +252,18 @@ def test_chunks_written_while_a_switch_runs_are_switched_too(tenant, monkeypatch
     assert Chunk.objects.for_organization(organization).get(source=late).embedding_model == MINILM
     assert services.embedder_switch_run(organization_id=organization.pk) == "switched"
     assert _models(organization) == {E5}
+
+
+@pytest.mark.django_db
+def test_a_server_without_the_package_refuses_the_switch_and_searches_lexically(tenant, monkeypatch):
+    # The package installs on x86-64 Linux only (requirements.txt's marker); elsewhere it is absent.
+    organization = tenant.organization
+    ids = _shop(organization)
+    monkeypatch.setattr(embeddings, "multilingual_available", lambda: False)
+    monkeypatch.setattr(embedder_switch, "multilingual_available", lambda: False)
+    with pytest.raises(ValidationFailed, match="not installed on this server"):
+        services.embedder_switch_start(organization=organization, choice="multilingual")
+    # An organization switched before the package went away: hybrid search falls back to BM25.
+    monkeypatch.setattr(embeddings, "_multilingual", embeddings.MultilingualEmbedder())
+    organization.knowledge_embedder = "multilingual"
+    assert _first(organization, "Do you ship to Canada?", mode="hybrid") == ids["shipping"]
