@@ -112,8 +112,16 @@ def language_detect(text: str, default: str = DEFAULT_LANGUAGE) -> str:
     sample = (text or "")[:2000]
     if not any(character.isalpha() for character in sample):
         return default
-    language, confidence = _identifier_get().classify(sample)
+    language, confidence = _classified(sample)
     return language if confidence >= MIN_CONFIDENCE else default
+
+
+@lru_cache(maxsize=1024)
+def _classified(sample: str) -> tuple[str, float]:
+    """The identifier's verdict, remembered: `language_detect` is cached per (text, default),
+    and a chat turn asks about its question with two defaults (retrieval's analysis and the
+    answer's language)."""
+    return _identifier_get().classify(sample)
 
 
 def language_supported(language: str | None) -> str:

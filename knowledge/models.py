@@ -20,9 +20,9 @@ import uuid
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from pgvector.django import SparseVectorField, VectorField
+from pgvector.django import HalfVectorField, SparseVectorField, VectorField
 
-from core.tenancy import TenantModel
+from core.tenancy import TenantManager, TenantModel
 
 LEXICAL_DIMENSIONS = 2**20
 DEFAULT_EMBEDDING_DIMENSIONS = 384
@@ -211,6 +211,50 @@ class ChunkEmbeddingStage(TenantModel):
 
     class Meta:
         indexes = [models.Index(fields=["organization", "model"], name="chunk_stage_org_model")]
+
+
+class ChunkVector(models.Model):
+    """A narrow, half-precision copy of each embedded chunk's vector, for exact vector search.
+
+    An exact search compares the question with every chunk of the organization, and a chunk
+    row is wide (text, BM25 sparse vector, term array and the float32 vector: ~2.8 kB), so the
+    scan read ~2,850 buffers for 10,000 chunks and most of its time went into walking rows,
+    not into distances. These rows hold only what that search filters and orders by (~0.8 kB;
+    a Q&A pair's also its question's vector),
+    so it reads ~1,150; the few best are then re-scored with the chunk's own float32 vector
+    (`knowledge.retrieval.vector_ranking`), so scores and order are exactly the full-precision
+    ones (docs/knowledge.md, "Storage").
+
+    Postgres keeps this table in step with `Chunk` (a trigger on insert, and on update of the
+    vector, its model, the organization or the assistant; rows go with their chunk through an
+    ON DELETE CASCADE key): every writer of chunks, including bulk and raw SQL ones, keeps it
+    right without knowing it exists. Application code only reads it. Migration
+    `knowledge/0008_chunk_vector` creates the trigger and fills the table.
+    """
+
+    chunk = models.OneToOneField(
+        Chunk, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    organization = models.ForeignKey(
+        "organizations.Organization",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # chunkvector_org_model leads with it
+        related_name="+",
+    )
+    assistant_id = models.UUIDField(null=True, blank=True)
+    embedding_model = models.CharField(max_length=200)
+    embedding_dimensions = models.PositiveSmallIntegerField()
+    embedding = HalfVectorField()
+    question_embedding = HalfVectorField(null=True, blank=True)  # a Q&A pair's question (Chunk's)
+
+    objects = TenantManager()
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "embedding_model"], name="chunkvector_org_model")]
+
+    def __str__(self) -> str:
+        return f"{self.embedding_model} vector of chunk {self.chunk_id}"
 
 
 class TermStatistic(TenantModel):

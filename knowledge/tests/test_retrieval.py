@@ -182,7 +182,7 @@ def test_small_organizations_are_searched_exactly_large_ones_through_hnsw(tenant
     def statements(query: str) -> str:
         with CaptureQueriesContext(connection) as captured:
             retrieval.chunk_search(organization=tenant.organization, query=query, mode="vector")
-        return " ".join(item["sql"] for item in captured.captured_queries)
+        return " ; ".join(item["sql"] for item in captured.captured_queries)
 
     def plan(statement: str) -> str:
         with connection.cursor() as cursor:
@@ -190,24 +190,24 @@ def test_small_organizations_are_searched_exactly_large_ones_through_hnsw(tenant
             return " ".join(row[0] for row in cursor.fetchall())
 
     exact = statements("how long do refunds take")
-    # One statement (no transaction, no SET LOCAL), ordered by an expression HNSW cannot serve
-    # (a Q&A pair's blend of its two vectors).
+    # One statement (no transaction, no SET LOCAL) over the narrow half-precision copies,
+    # ordered by an expression HNSW cannot serve (a Q&A pair's blend of its two vectors).
     assert "hnsw" not in exact and "SET LOCAL" not in exact and "UNION ALL" not in exact
+    assert "knowledge_chunkvector" in exact
     with connection.cursor() as cursor:  # even where the planner would prefer the HNSW index
         cursor.execute("SET enable_seqscan = off")
         cursor.execute("SET enable_bitmapscan = off")
         try:
-            (vector_statement,) = [part for part in exact.split(" SELECT ") if "<=>" in part]
-            assert "chunk_embedding_384_hnsw" not in plan(
-                "SELECT " + vector_statement.removeprefix("SELECT ")
-            )
+            (vector_statement,) = [part for part in exact.split(" ; ") if "knowledge_chunkvector" in part]
+            assert "chunk_embedding_384_hnsw" not in plan(vector_statement)
         finally:
             cursor.execute("RESET enable_seqscan")
             cursor.execute("RESET enable_bitmapscan")
     settings.KNOWLEDGE_VECTOR_EXACT_MAX_CHUNKS = len(FAQ) - 1  # the organization is now "large"
     walked = statements("how long do refunds take")
-    # Two walks: the full vectors' index and the Q&A questions' one.
+    # Two walks: the full vectors' index and the Q&A questions' one, on the chunks themselves.
     assert "hnsw.iterative_scan" in walked and "UNION ALL" in walked
+    assert "knowledge_chunkvector" not in walked
 
 
 def test_search_with_an_empty_knowledge_base(tenant):

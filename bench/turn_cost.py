@@ -1,0 +1,293 @@
+"""What one chat turn costs in CPU and statements, measured in-process so the load of a shared
+machine moves it far less than wall-clock throughput (issue 14).
+
+N chat turns (default 100, `BENCH_TURNS`) through Django's test client — the full middleware
+and DRF stack, API-key authenticated, no HTTP socket, no wrk — on `/api/v1/sessions/{id}/messages`
+against the bench knowledge base (`bench/knowledge_base.py`: 10,000 chunks, the offline
+answerer), a unique question per turn so every query embedding is really computed. The same
+for the bare authenticated GET `/api/v1/organization`, the web-tier bench's baseline.
+
+Reported per request: this process's CPU (user + system from `/proc/self/stat`: Django, DRF,
+the embedder's forward pass and any threads it runs) and its Postgres backend's CPU (the
+backend serving this process's connection, `pg_backend_pid()`, from `/proc/<pid>/stat`), and
+the statements Django sent. `python -m bench.turn_cost --profile` also prints a cProfile of the
+turns with a thread-CPU clock (what the Python side spends its CPU on, waiting excluded).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/<name>.py` as well as `-m`
+
+TURNS = int(os.environ.get("BENCH_TURNS", 100))
+WARM_TURNS = 10
+QUESTION = "How do I reset my password? (ticket {n})"
+
+
+def _cpu_ms(pid: int | str) -> float:
+    """User + system CPU of a process so far, in milliseconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def _backend_pid() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def _measure(label: str, requests: int, send) -> dict:
+    """Runs `send(n)` `requests` times; CPU of both sides and statements per request.
+
+    Statements are counted by an execute wrapper, not Django's CaptureQueriesContext: that
+    forces the debug cursor, which formats every statement with its parameters and would be
+    counted as the turn's own CPU."""
+    from django.db import connection
+
+    statements = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal statements
+        statements += 1
+        return execute(sql, params, many, context)
+
+    backend = _backend_pid()
+    load = os.getloadavg()[0]
+    python_before, postgres_before = _cpu_ms("self"), _cpu_ms(backend)
+    started = time.monotonic()
+    with connection.execute_wrapper(count):
+        for n in range(requests):
+            send(n)
+    wall = time.monotonic() - started
+    python_ms = (_cpu_ms("self") - python_before) / requests
+    postgres_ms = (_cpu_ms(backend) - postgres_before) / requests
+    if _backend_pid() != backend:
+        raise RuntimeError("the database connection was replaced during the run: its CPU is lost")
+    return {
+        "request": label,
+        "requests": requests,
+        "python_cpu_ms": round(python_ms, 1),
+        "postgres_cpu_ms": round(postgres_ms, 1),
+        "total_cpu_ms": round(python_ms + postgres_ms, 1),
+        "statements": round(statements / requests, 2),
+        "wall_ms": round(wall * 1000 / requests, 1),
+        "load": round(load, 1),
+    }
+
+
+def _clients(kb: dict, *, sessions: int = 8):
+    from django.test import Client
+
+    headers = {
+        "HTTP_HOST": "localhost",
+        "HTTP_X_API_KEY": kb["client_id"],
+        "HTTP_X_API_SECRET": kb["client_secret"],
+    }
+    client = Client(**headers)
+    session_ids = []
+    for index in range(sessions):
+        response = client.post(
+            "/api/v1/sessions",
+            {"assistant_id": kb["assistant_id"], "visitor_id": f"turn-cost-{index}"},
+            content_type="application/json",
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"session create answered {response.status_code}: {response.content[:200]}")
+        session_ids.append(response.json()["data"]["id"])
+    return client, session_ids
+
+
+def main(
+    *, turns: int = TURNS, profile: bool = False, sample: bool = False, show_statements: bool = False
+) -> dict:
+    os.environ.setdefault("LOG_LEVEL", "WARNING")  # as the web-tier bench runs gunicorn
+    from bench import knowledge_base
+
+    kb = knowledge_base.knowledge_base_ensure()
+    client, session_ids = _clients(kb)
+    tag = int(time.time())
+
+    def turn(n: int) -> None:
+        response = client.post(
+            f"/api/v1/sessions/{session_ids[n % len(session_ids)]}/messages",
+            {"content": QUESTION.format(n=f"{tag}-{n}")},
+            content_type="application/json",
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"chat turn answered {response.status_code}: {response.content[:300]}")
+
+    def bare(n: int) -> None:
+        response = client.get("/api/v1/organization")
+        if response.status_code != 200:
+            raise RuntimeError(f"GET /api/v1/organization answered {response.status_code}")
+
+    for n in range(WARM_TURNS):  # the embedder loads, connections and caches warm
+        turn(-1 - n)
+        bare(n)
+    if show_statements:
+        _statements_print(lambda: turn(10**6))
+    rows = [_measure("bare GET /api/v1/organization", turns * 4, bare)]
+    if profile:
+        rows.append(_profiled(lambda: _measure("chat turn (profiled)", turns, turn)))
+    elif sample:
+        rows.append(_sampled(lambda: _measure("chat turn (sampled)", turns, turn)))
+    else:
+        rows.append(_measure("chat turn", turns, turn))
+    bare_row, turn_row = rows
+    return {
+        "turns": turns,
+        "chunks": kb["chunks"],
+        "rows": rows,
+        "turn_over_bare_cpu": round(turn_row["total_cpu_ms"] / bare_row["total_cpu_ms"], 1),
+    }
+
+
+def _statements_print(send) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        send()
+    for number, query in enumerate(captured.captured_queries, start=1):
+        print(f"{number:>2}. {query['time']}s {query['sql'][:220]}")
+
+
+def _profiled(run):
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile(time.thread_time)
+    profiler.enable()
+    try:
+        result = run()
+    finally:
+        profiler.disable()
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("tottime").print_stats(30)
+    return result
+
+
+def _project(filename: str, root: str) -> bool:
+    return filename.startswith(root) and "/.venv/" not in filename and "/bench/" not in filename
+
+
+def _sampled(run, *, interval: float = 0.0005):
+    """A statistical profile on the process's CPU clock: SIGPROF fires every `interval` s of
+    CPU and the handler records the main thread's stack (cProfile's per-call overhead
+    inflates Python-heavy code several times; sampling does not)."""
+    import signal
+    from collections import Counter
+
+    inclusive: Counter[str] = Counter()
+    exclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()  # the innermost project function (libraries it calls included)
+    samples = 0
+
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    names: dict = {}
+    busy = False
+
+    def where(code) -> str:
+        name = names.get(code)
+        if name is None:
+            short = code.co_filename.replace(root, "").split("site-packages/")[-1]
+            name = names[code] = f"{short}:{code.co_name}"
+        return name
+
+    def handler(signum, frame):
+        nonlocal samples, busy
+        if busy:  # a signal while recording the last one
+            return
+        busy = True
+        samples += 1
+        exclusive[where(frame.f_code)] += 1
+        innermost = None
+        seen = set()
+        while frame is not None:
+            name = where(frame.f_code)
+            if name not in seen:
+                seen.add(name)
+                inclusive[name] += 1
+            if innermost is None and _project(frame.f_code.co_filename, root):
+                innermost = name
+            frame = frame.f_back
+        own[innermost or "(outside project code)"] += 1
+        busy = False
+
+    previous = signal.signal(signal.SIGPROF, handler)
+    signal.setitimer(signal.ITIMER_PROF, interval, interval)
+    try:
+        result = run()
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, previous)
+    print(f"{samples} samples; inclusive share of the turn's CPU (project and hot library code):")
+    for name, count in inclusive.most_common(70):
+        print(f"  {100 * count / samples:5.1f} %  {name}")
+    print("by the innermost project function on the stack (what it calls included):")
+    for name, count in own.most_common(40):
+        print(f"  {100 * count / samples:5.1f} %  {name}")
+    print("exclusive (where the CPU was when sampled):")
+    for name, count in exclusive.most_common(30):
+        print(f"  {100 * count / samples:5.1f} %  {name}")
+    return result
+
+
+TITLE = "Chat turn cost: CPU and statements per turn"
+COLUMNS = [
+    "request",
+    "requests",
+    "python_cpu_ms",
+    "postgres_cpu_ms",
+    "total_cpu_ms",
+    "statements",
+    "wall_ms",
+    "load",
+]
+
+
+def tables(figures: dict) -> list[dict]:
+    from bench import results
+
+    return [
+        results.table(
+            title=f"In-process requests against a {figures['chunks']:,}-chunk knowledge base",
+            columns=COLUMNS,
+            rows=[[row[column] for column in COLUMNS] for row in figures["rows"]],
+            note="CPU per request of this process and of its Postgres backend (from /proc); "
+            "statements as Django sent them (transaction BEGIN/COMMIT are not statements here); load = 1-minute load "
+            "average when the run started.",
+        )
+    ]
+
+
+def report(figures: dict) -> str:
+    return f"A chat turn costs {figures['turn_over_bare_cpu']}× a bare GET's CPU (Python + Postgres)."
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", action="store_true", help="cProfile the turns (thread-CPU clock)")
+    parser.add_argument("--sample", action="store_true", help="sample the turns' stacks on the CPU clock")
+    parser.add_argument("--statements", action="store_true", help="print one turn's statements")
+    arguments = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
+    if arguments.profile or arguments.sample or arguments.statements:  # a look, not a measurement
+        figures = main(
+            profile=arguments.profile, sample=arguments.sample, show_statements=arguments.statements
+        )
+        print("\n".join(" | ".join(str(row[column]) for column in COLUMNS) for row in figures["rows"]))
+        print(report(figures))
+    else:
+        from bench import results
+
+        sys.exit(results.standalone(sys.modules[__name__]))
