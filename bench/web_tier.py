@@ -6,12 +6,18 @@ Scenarios: (a) the bare authenticated GET /api/v1/organization (the baseline);
 (d) widget token + session + first message. (b)–(d) run against the offline answerer and
 a 10,000-chunk knowledge base (see `bench/knowledge_base.py`); a scenario whose endpoint is
 not in this build is reported as skipped with the reason.
+
+Issue 14's check alone: `BENCH_WEB_SCENARIOS=a,b BENCH_WEB_CONCURRENCY=32 python bench/web_tier.py`
+measures only (a) and (b) at c=32 against the same server and prints the chat turn's share of
+the bare GET's throughput, its p95 and the load average (a narrowed run is partial: its result
+file is not put in docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +30,78 @@ from bench import common  # noqa: E402
 from testkit import processes  # noqa: E402
 
 CONCURRENCY = (1, 8, 32, 64)
+
+
+def _chosen() -> tuple[set[str], tuple[int, ...]]:
+    """BENCH_WEB_SCENARIOS=a,b and BENCH_WEB_CONCURRENCY=32 narrow a run (issue 14's check:
+    the chat turn against the bare GET at c=32); a narrowed run is partial (not documented)."""
+    letters = {part.strip() for part in os.environ.get("BENCH_WEB_SCENARIOS", "").split(",") if part.strip()}
+    levels = tuple(
+        int(part) for part in os.environ.get("BENCH_WEB_CONCURRENCY", "").split(",") if part.strip()
+    )
+    return letters or {"a", "b", "c", "d"}, levels or CONCURRENCY
+
+
+def _cpu_seconds(root_pid: int | None) -> float:
+    """CPU (user + system) of a process and its descendants so far, reaped ones included."""
+    import psutil
+
+    if root_pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(root_pid)
+        times = root.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in root.children(recursive=True):
+            try:
+                child_times = child.cpu_times()
+                total += child_times.user + child_times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+def _postgres_pid() -> int | None:
+    """The embedded Postgres server this run's database lives in (None with DATABASE_URL)."""
+    if os.environ.get("DATABASE_URL"):
+        return None
+    data = Path(os.environ.get("SUPPORTAI_DATA_DIR") or Path(__file__).resolve().parent.parent / ".data")
+    try:
+        return int((data / "pg" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _measured_run(context: dict, **wrk_arguments) -> dict:
+    """One wrk run plus the CPU it cost: the web server's processes, the database server's
+    (its backends, live or exited) and wrk's own, per request. On a loaded shared host the
+    throughput swings with the neighbours; CPU per request is what a quiet machine divides
+    its cores by."""
+    import resource
+
+    server_pid, postgres_pid = context["server_pid"], context["postgres_pid"]
+    before = (
+        _cpu_seconds(server_pid),
+        _cpu_seconds(postgres_pid),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    run = common.wrk_run(**wrk_arguments)
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    web = _cpu_seconds(server_pid) - before[0]
+    database = _cpu_seconds(postgres_pid) - before[1]
+    load_generator = (after_children.ru_utime + after_children.ru_stime) - (
+        before[2].ru_utime + before[2].ru_stime
+    )
+    requests_done = max(1, run["requests"])
+    run["cpu_ms_per_request"] = {
+        "web": round(web * 1000 / requests_done, 2),
+        "postgres": round(database * 1000 / requests_done, 2),
+        "wrk": round(load_generator * 1000 / requests_done, 2),
+        "total": round((web + database + load_generator) * 1000 / requests_done, 2),
+    }
+    return run
 
 
 def _scenario_bare_get(context: dict) -> dict:
@@ -183,8 +261,28 @@ def _widget_flow_available(context: dict) -> str | None:
     return None
 
 
-def main(*, duration: float | None = None, concurrency: tuple[int, ...] = CONCURRENCY) -> dict:
+def _widget_flow_measure(context: dict, results: dict, *, concurrency, duration: float) -> None:
+    title = "widget token + session + first message (one visitor start)"
+    reason = _widget_flow_available(context)
+    if reason:
+        results["scenarios"]["d"] = {"title": title, "skipped": reason}
+        print(f"(d) {title}: skipped — {reason}", flush=True)
+    else:
+        runs = []
+        for level in concurrency:
+            run = asyncio.run(_widget_flow_run(context, concurrency=level, duration=duration))
+            runs.append(run)
+            print(
+                f"(d) c={level:>2}: {run['rps']} flows/s p50 {run['p50_ms']} p95 {run['p95_ms']}",
+                flush=True,
+            )
+        results["scenarios"]["d"] = {"title": title, "runs": runs}
+
+
+def main(*, duration: float | None = None, concurrency: tuple[int, ...] | None = None) -> dict:
     duration = duration or common.duration_seconds(8)
+    letters, levels = _chosen()
+    concurrency = concurrency or levels
     env = common.bench_env()
     common.database_ready(env)
     tenant = processes.tenant_provision(env=env, name="Bench web", rate_limit=common.UNLIMITED)
@@ -197,10 +295,14 @@ def main(*, duration: float | None = None, concurrency: tuple[int, ...] = CONCUR
         "tenant": tenant,
         "key": key,
         "headers": common.auth_headers(key),
+        "server_pid": server.pid,
+        "postgres_pid": _postgres_pid(),
     }
     results: dict = {"duration_s": duration, "scenarios": {}}
     try:
         for letter, title, prepare in SCENARIOS:
+            if letter not in letters:
+                continue
             spec = prepare(context)
             if isinstance(spec, str):
                 results["scenarios"][letter] = {"title": title, "skipped": spec}
@@ -221,7 +323,8 @@ def main(*, duration: float | None = None, concurrency: tuple[int, ...] = CONCUR
             )
             runs = []
             for level in concurrency:
-                run = common.wrk_run(
+                run = _measured_run(
+                    context,
                     url=base_url + spec.get("path", "/"),
                     concurrency=level,
                     duration=duration,
@@ -234,29 +337,31 @@ def main(*, duration: float | None = None, concurrency: tuple[int, ...] = CONCUR
                 print(
                     f"({letter}) c={level:>2}: {run['rps']:>7} req/s  p50 {run['p50_ms']:.1f}  "
                     f"p95 {run['p95_ms']:.1f}  p99 {run['p99_ms']:.1f} ms  5xx {run['5xx']}  "
-                    f"codes {run['codes']}  timing {common.timing_text(run['server_timing_ms'])}",
+                    f"codes {run['codes']}  timing {common.timing_text(run['server_timing_ms'])}  "
+                    f"cpu/request {common.timing_text(run['cpu_ms_per_request'])}",
                     flush=True,
                 )
             results["scenarios"][letter] = {"title": title, "runs": runs}
 
-        title = "widget token + session + first message (one visitor start)"
-        reason = _widget_flow_available(context)
-        if reason:
-            results["scenarios"]["d"] = {"title": title, "skipped": reason}
-            print(f"(d) {title}: skipped — {reason}", flush=True)
-        else:
-            runs = []
-            for level in concurrency:
-                run = asyncio.run(_widget_flow_run(context, concurrency=level, duration=duration))
-                runs.append(run)
-                print(
-                    f"(d) c={level:>2}: {run['rps']} flows/s p50 {run['p50_ms']} p95 {run['p95_ms']}",
-                    flush=True,
-                )
-            results["scenarios"]["d"] = {"title": title, "runs": runs}
+        if "d" in letters:
+            _widget_flow_measure(context, results, concurrency=concurrency, duration=duration)
     finally:
         processes.process_stop(server)
     results["summary"] = _summary(results["scenarios"])
+    results["load_average"] = [round(value, 1) for value in os.getloadavg()]
+    for level, ratio in results["summary"].get("chat_over_bare_rps", {}).items():
+        chat_run = next(run for run in results["scenarios"]["b"]["runs"] if run["concurrency"] == level)
+        print(
+            f"c={level}: chat turn / bare GET throughput = {ratio} (1/{round(1 / ratio, 1) if ratio else '∞'}), "
+            f"chat p95 {chat_run['p95_ms']:.0f} ms; goal ≥ 1/6 with p95 < 1000 ms at c=32; "
+            f"by CPU per request (web + Postgres + wrk) the share is "
+            f"{results['summary']['bare_over_chat_cpu'].get(level)}; load average {results['load_average']}",
+            flush=True,
+        )
+    if letters != {"a", "b", "c", "d"} or tuple(concurrency) != CONCURRENCY:
+        results["partial"] = (
+            f"scenarios {','.join(sorted(letters))} at c={','.join(map(str, concurrency))} only"
+        )
     return results
 
 
@@ -273,6 +378,20 @@ def _summary(scenarios: dict) -> dict:
             if level in bare and bare[level]["p50_ms"]:
                 ratios[level] = round(chat[level]["p50_ms"] / bare[level]["p50_ms"], 2)
         summary["chat_over_bare_p50"] = ratios
+        summary["chat_over_bare_rps"] = {
+            level: round(chat[level]["rps"] / bare[level]["rps"], 3)
+            for level in chat
+            if level in bare and bare[level]["rps"]
+        }
+        # The same ratio as a CPU-bound quiet machine would see it: CPU per bare GET over CPU
+        # per chat turn (web server + Postgres + wrk), which the neighbours' load moves less.
+        summary["bare_over_chat_cpu"] = {
+            level: round(
+                bare[level]["cpu_ms_per_request"]["total"] / chat[level]["cpu_ms_per_request"]["total"], 3
+            )
+            for level in chat
+            if level in bare and chat[level].get("cpu_ms_per_request", {}).get("total")
+        }
         one = chat.get(1)
         if one and 1 in bare:
             phases = one["server_timing_ms"]
@@ -297,6 +416,7 @@ def report(results: dict) -> str:
             {
                 **run,
                 "server timing (mean ms)": common.timing_text(run["server_timing_ms"]),
+                "cpu ms per request": common.timing_text(run.get("cpu_ms_per_request", {})),
                 "codes": ", ".join(f"{code}×{count}" for code, count in sorted(run["codes"].items())),
             }
             for run in scenario["runs"]
@@ -313,6 +433,7 @@ def report(results: dict) -> str:
                     "5xx",
                     "codes",
                     "server timing (mean ms)",
+                    "cpu ms per request",
                 ],
             )
         )
