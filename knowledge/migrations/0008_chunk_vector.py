@@ -1,11 +1,11 @@
 """A narrow half-precision copy of chunk vectors for exact vector search (`ChunkVector`).
 
-Postgres keeps it in step with `knowledge_chunk`: the key to the chunk cascades on delete, and a
-trigger writes the copy when a chunk is inserted or its vector (or its Q&A question's vector),
-model, organization or assistant changes (and removes it when the vector is cleared). The copy is normalised to unit
-length before it is halved: cosine distance does not change with length, and a unit vector's
-components always fit half precision (a raw provider vector with a component over 65,504
-would not). Existing chunks are copied here.
+Postgres keeps it in step with `knowledge_chunk`: the key to the chunk cascades on delete,
+and a trigger writes the copy when a chunk is inserted or its vector (or its Q&A question's
+vector), model, organization or assistant changes, and removes it when the vector is cleared.
+The copies are normalised to unit length before they are halved: cosine distance does not
+change with length, and a unit vector's components always fit half precision (a raw provider
+vector with a component over 65,504 would not). Existing chunks are copied here.
 """
 
 import django.db.models.deletion
