@@ -13,6 +13,18 @@ How: each knowledge base is built in a throw-away organization searching with th
 Prints the parameters in the shape of `grounding.GATE_BY_EMBEDDER` and the dev rates, both
 for the fitted parameters and for the parameters in force.
 Run: `.venv/bin/python bench/gate_fit.py --embedder multilingual`.
+
+`--cross-language` (what made the multilingual embedder's entry in force): the gate's
+per-question fit (`bench/relevance_gate_fit.py`: one example per question, standardised L2
+logistic regression, λ by leave-one-knowledge-base-out cross-validation, bias shifted to the
+dev cut-off) on the English dev questions *plus* the same shop dev questions written in
+Spanish and German (`bench/data/support_kbs_translated.json`, dev only), in the shop fold of
+the cross-validation. The multilingual embedder exists for questions in another language
+than the knowledge, and a gate fitted on English questions alone refused most of them. The
+signal set (all seven, or the first four: the unknown-word signals count every word of a
+Spanish question as unknown to English knowledge) and λ are chosen together by that
+cross-validation; both sets include `other_language` (the question is not in the candidate's
+language), which lets the fit treat cross-language candidates apart from English ones.
 """
 
 from __future__ import annotations
@@ -160,12 +172,120 @@ def fit(rows: list[dict]) -> dict:
     return parameters
 
 
+TRANSLATED = Path(__file__).resolve().parent / "data" / "support_kbs_translated.json"
+
+
+def translated_collect(*, choice: str) -> list[dict]:
+    """relevance_gate_fit's examples for the translated shop dev questions (kb "shop")."""
+    from assistants.models import Assistant
+    from bench.relevance_gate_fit import _every_signal
+    from chat import grounding
+    from organizations.services import organization_create
+    from testkit.answer_quality import knowledge_build
+
+    translated = json.loads(TRANSLATED.read_text())
+    data = json.loads(DATA.read_text())
+    knowledge_base = next(kb for kb in data["knowledge_bases"] if kb["id"] == translated["knowledge_base"])
+    stamp = uuid.uuid4().hex[:8]
+    organization = organization_create(
+        name=f"gate fit translated {stamp}", slug=f"bench-gate-fit-tr-{stamp}",
+        owner_email=f"gate-fit-tr-{stamp}@example.com", owner_password=uuid.uuid4().hex,
+    )  # fmt: skip
+    rows = []
+    try:
+        organization.knowledge_embedder = choice
+        organization.save(update_fields=["knowledge_embedder"])
+        assistant = Assistant.objects.create(organization=organization, name=knowledge_base["name"][:100])
+        knowledge_build(organization=organization, data=knowledge_base)
+        for item in translated["questions"]:
+            for language in ("es", "de"):
+                candidates = grounding.knowledge_search(
+                    organization=organization, assistant=assistant, query=item[language]
+                )
+                signals = (
+                    grounding.candidate_signals(
+                        question=item[language],
+                        candidates=candidates,
+                        organization=organization,
+                        parameters=_every_signal(),
+                    )
+                    or []
+                )
+                closest = max(signals, key=lambda row: max(row["key"], row["full"]), default=None)
+                rows.append(
+                    {
+                        "kb": knowledge_base["id"],
+                        "answerable": item["kind"] != "unanswerable",
+                        "signals": closest,
+                        "all": signals,
+                        "language": language,
+                    }
+                )
+    finally:
+        organization.delete()
+    return rows
+
+
+def cross_language_fit(*, choice: str) -> dict:
+    from bench import relevance_gate_fit as gate
+    from chat import grounding
+    from knowledge.embeddings import embedder_get
+
+    embedder = embedder_get(choice=choice)
+    gate.FLOOR["cosine_floor"] = grounding.gate_parameters(embedder)["cosine_floor"]
+    english = gate.examples_collect(choice=choice)
+    translated = translated_collect(choice=choice)
+    rows = english + translated
+    every = grounding.GATE_SIGNALS
+    results = {}
+    try:
+        # All signals, or the first four and the language flag (without the unknown-word ones).
+        for signals in (every, (*every[:4], "other_language")):
+            grounding.GATE_SIGNALS = tuple(signals)
+            for l2 in gate.L2_CHOICES:
+                results[(len(signals), l2)] = gate.cross_validate(rows, l2)
+                print(f"  {len(signals)} signals, λ={l2:>5}: leave-one-KB-out false answers / refusals "
+                      f"{results[(len(signals), l2)][0]:.3f} / {results[(len(signals), l2)][1]:.3f}")  # fmt: skip
+        count, l2 = min(results, key=lambda key: (sum(results[key]), results[key][0]))
+        grounding.GATE_SIGNALS = every if count == len(every) else (*every[:4], "other_language")
+        params = gate.fit(rows, l2)
+        threshold, false_answers, false_refusals = gate.cut_off(rows, gate.question_scores(rows, params))
+        params["bias"] -= threshold if threshold < 1e8 else 0.0
+        in_force = grounding.gate_parameters(embedder)
+        for label, parameters, names in (
+            ("fitted", params, grounding.GATE_SIGNALS),
+            ("in force", in_force, tuple(in_force["weights"])),
+        ):
+            grounding.GATE_SIGNALS = names
+            for name, part in (("English dev", english), ("es/de dev", translated)):
+                scores = gate.question_scores(part, parameters)
+                out = [score for row, score in zip(part, scores, strict=True) if not row["answerable"]]
+                ins = [score for row, score in zip(part, scores, strict=True) if row["answerable"]]
+                print(f"  {label}, {name}: false answers {sum(x >= 0 for x in out) / len(out):.3f}, "
+                      f"false refusals {sum(x < 0 for x in ins) / len(ins):.3f}")  # fmt: skip
+    finally:
+        grounding.GATE_SIGNALS = every
+    entry = {
+        "weights": {key: round(value, 3) for key, value in params["weights"].items()},
+        "bias": round(params["bias"], 3),
+        "cosine_floor": gate.FLOOR["cosine_floor"],
+    }
+    print(f"chosen: {count} signals, λ={l2}; dev (in-sample) false answers {false_answers:.3f}, "
+          f"false refusals {false_refusals:.3f}")  # fmt: skip
+    print(f"GATE_BY_EMBEDDER[{embedder.name!r}] = {json.dumps(entry, indent=4)}")
+    return entry
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--embedder", default="multilingual")
     parser.add_argument("--rows", help="a JSON file of collected rows (skips building the knowledge bases)")
+    parser.add_argument("--cross-language", action="store_true", help="see the module's docstring")
     args = parser.parse_args()
     _setup()
+    if args.cross_language:
+        cross_language_fit(choice=args.embedder)
+        return
     from chat import grounding
     from knowledge.embeddings import embedder_get
 

@@ -70,3 +70,16 @@ def test_a_spanish_question_is_answered_from_english_knowledge_once_the_organiza
     assert "Canada and Mexico" in answer.content
     # Out of scope stays out of scope in any language.
     assert not _ask(organization, assistant, "¿Tienen una tienda física en Denver?").answered
+
+
+def test_the_gate_knows_when_the_question_is_not_in_the_passages_language(tenant):
+    from chat import grounding
+
+    organization = tenant.organization
+    _knowledge(organization)
+    for question, other in (("¿Hacen envíos a Canadá?", 1.0), ("Do you ship to Canada?", 0.0)):
+        candidates = grounding.knowledge_search(organization=organization, assistant=None, query=question)
+        signals = grounding.candidate_signals(
+            question=question, candidates=candidates, organization=organization
+        )
+        assert {signal["other_language"] for signal in signals} == {other}
