@@ -74,3 +74,28 @@ def asks_for_person(*, text: str, languages: tuple[str, ...] = ()) -> bool:
             if pattern.search(normalised):
                 return True
     return False
+
+
+# "Yes" to the assistant's own offer ("Would you like me to connect you with a human agent?",
+# said with every answer that found nothing): the whole message is an affirmative, in any of
+# the languages the offer is made in, optionally with a polite word or two. Only ever read
+# right after such an offer (`chat.services.reply`), so a "yes" anywhere else is a message.
+_YES = {
+    "yes", "yeah", "yep", "yup", "sure", "please", "si", "claro", "vale", "ja",
+    "jawohl", "gerne", "oui", "sim", "certo", "graag", "certamente",
+}  # fmt: skip
+_YES_TAIL = {
+    "please", "pls", "plz", "do", "thanks", "thank", "you", "that", "would", "be", "great", "go",
+    "ahead", "por", "favor", "bitte", "gerne", "danke", "s'il", "vous", "plait", "merci", "d'accord",
+    "grazie", "obrigado", "obrigada", "graag", "dank", "u", "yes", "sure", "ok", "okay", "gracias",
+}  # fmt: skip
+
+
+def accepts_offer(*, text: str) -> bool:
+    """True when the whole message says yes (at most six words): the answer to an offer. "OK"
+    alone, or "ok thanks", is an acknowledgement (small talk), not a yes."""
+    words = [word.strip(".,!?¡¿;:") for word in _normalise(text or "").split()]
+    words = [word for word in words if word]
+    if not words or len(words) > 6 or words[0] not in _YES:
+        return False
+    return all(word in _YES_TAIL or word in _YES for word in words[1:])

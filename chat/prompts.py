@@ -119,7 +119,8 @@ _SMALL_TALK_PHRASES = {
 _SMALL_TALK_TAIL = {
     "there", "all", "everyone", "team", "again", "so", "much", "very", "a", "lot", "you", "!",
     "that", "s", "is", "it", "for", "your", "the", "help", "info", "information", "bye", "goodbye",
-    "great", "perfect", "everything", "now", "folks",
+    "great", "perfect", "everything", "now", "folks", "helps", "helped", "helpful", "was", "really",
+    "works", "answers", "my", "question", "good",
 }  # fmt: skip
 _SMALL_TALK_LEAD = {
     "ok",

@@ -612,10 +612,36 @@ def _person_needed(conversation: Conversation, question: Message) -> bool:
         handoff.handoff_request(conversation=conversation, trigger=Conversation.HandoffTrigger.REOPENED)
         return True
     languages = (conversation.locale, conversation.assistant.language)
-    if escalation.asks_for_person(text=question.content, languages=languages):
+    if escalation.asks_for_person(text=question.content, languages=languages) or _offer_accepted(
+        conversation, question
+    ):
         handoff.handoff_request(conversation=conversation, trigger=Conversation.HandoffTrigger.ASKED)
         return True
     return False
+
+
+def _offer_accepted(conversation: Conversation, question: Message) -> bool:
+    """ "Yes please" right after an answer that found nothing: every such answer ends with the
+    offer of a person (prompts.NO_ANSWER, the model's NOTHING_RELEVANT_INSTRUCTION), so
+    the visitor is taking it, not asking a new question. Found walking the widget: "yes
+    please" got the same refusal again and counted as a second unanswered question."""
+    if not escalation.accepts_offer(text=question.content) or prompts.small_talk_kind(question.content):
+        return False
+    previous = (
+        Message.objects.for_organization(conversation.organization_id)
+        .filter(conversation=conversation, seq__lt=question.seq)
+        .exclude(role=Message.Role.USER)
+        .order_by("-seq")
+        .values("role", "answered", "status", "metadata")
+        .first()
+    )
+    return bool(
+        previous
+        and previous["role"] == Message.Role.ASSISTANT
+        and previous["status"] == Message.Status.COMPLETE
+        and not previous["answered"]
+        and not (previous["metadata"] or {}).get("small_talk")
+    )
 
 
 def _turn_open(

@@ -218,6 +218,53 @@ def test_a_thank_you_between_questions_is_no_unanswered_question(tenant, assista
     assert "Do you sell garden gnomes?" in asked and "Thanks, that's all!" not in asked
 
 
+@pytest.mark.parametrize("reply", ["yes please", "Yes!", "sure", "Sí, por favor", "ja bitte", "oui merci"])
+def test_yes_to_the_offer_of_a_person_hands_over(tenant, assistant, faq, offline, reply):
+    """Found walking the widget: every answer that finds nothing ends "Would you like me to
+    connect you with a human agent?"; the shopper's "yes please" got the same refusal again
+    and counted as a second unanswered question."""
+    assistant.handoff_after_unanswered = 0  # the streak rule off: only the "yes" can hand over
+    assistant.save()
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    refusal = services.message_post(conversation=session, content="Do you sell garden gnomes?")
+    assert not refusal.answered and "human agent" in refusal.content
+    stored = services.message_post(conversation=session, content=reply)
+    assert stored.role == "user"  # the bot is silent: a person was asked for
+    session.refresh_from_db()
+    assert session.handoff_status == "waiting" and session.handoff_trigger == "asked"
+    assert _events(tenant.organization, "handoff.requested").count() == 1
+
+
+def test_yes_without_an_offer_and_ok_thanks_after_one_are_no_request(tenant, assistant, faq, offline):
+    assistant.handoff_after_unanswered = 0
+    assistant.save()
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    # After an answer from the knowledge base (or small talk), "yes" is just a message.
+    answered = services.message_post(conversation=session, content="What are your business hours?")
+    assert answered.answered
+    assert services.message_post(conversation=session, content="yes please").role == "assistant"
+    services.message_post(conversation=session, content="Hello!")
+    assert services.message_post(conversation=session, content="yes").role == "assistant"
+    # After the offer, an acknowledgement or a new question is not a yes.
+    services.message_post(conversation=session, content="Do you sell garden gnomes?")
+    assert services.message_post(conversation=session, content="ok thanks").role == "assistant"
+    services.message_post(conversation=session, content="Do you repair violins?")
+    follow = services.message_post(conversation=session, content="yes, and do you rent boats too?")
+    assert follow.role == "assistant"
+    session.refresh_from_db()
+    assert session.handoff_status == "bot"
+
+
+@pytest.mark.parametrize(
+    "text", ["thanks, that helps", "OK thanks, that helped", "thank you, that was helpful"]
+)
+def test_thanks_that_helps_is_small_talk(tenant, assistant, faq, offline, text):
+    """Found walking the widget: "thanks, that helps" got "I don't have information about that"."""
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    welcome = services.message_post(conversation=session, content=text)
+    assert "You're welcome" in welcome.content and welcome.metadata == {"small_talk": True}
+
+
 def test_unanswered_rule_is_an_assistant_setting(tenant, assistant, faq, offline):
     api = tenant.client()
     response = api.patch(f"/api/v1/assistants/{assistant.pk}", {"handoff_after_unanswered": 0}, format="json")
