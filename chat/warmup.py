@@ -1,5 +1,5 @@
-"""Loads what the first chat turn would otherwise pay for (the local embedder, the language
-detector, litellm).
+"""Loads what the first chat turn would otherwise pay for (the local embedder, the
+multilingual one when an organization uses it, the language detector, litellm).
 
 Called from gunicorn's `post_worker_init` hook in a background thread: the worker serves
 at once, and a question arriving during the load simply waits for it (the embedder
@@ -22,6 +22,11 @@ def engine_warm() -> None:
 
         if not settings.EMBEDDING_MODEL:  # a remote embedder has nothing to load
             embedder_get().embed(["warm up"])
+        from organizations.models import Organization
+
+        # The multilingual model (its file's hash is checked on load) when some organization uses it.
+        if Organization.objects.filter(knowledge_embedder="multilingual").exists():
+            embedder_get(choice="multilingual").embed_queries(["warm up"])
         from knowledge.analysis import language_detect
 
         language_detect("warm up the language detector")
