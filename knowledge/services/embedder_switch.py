@@ -114,7 +114,8 @@ def embedder_switch_run(*, organization_id, limit: int = SWITCH_RUN_LIMIT) -> st
     `limit`; the caller enqueues the next run) or "switched"."""
     from organizations.models import Organization
 
-    key = zlib.crc32(f"embedder-switch:{organization_id}".encode())
+    # A 64-bit key above the 32-bit range the chat turn lock uses (chat.services.reply).
+    key = 2**32 + zlib.crc32(f"embedder-switch:{organization_id}".encode())
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
         if not cursor.fetchone()[0]:
