@@ -10,8 +10,11 @@ for the bare authenticated GET `/api/v1/organization`, the web-tier bench's base
 Reported per request: this process's CPU (user + system from `/proc/self/stat`: Django, DRF,
 the embedder's forward pass and any threads it runs) and its Postgres backend's CPU (the
 backend serving this process's connection, `pg_backend_pid()`, from `/proc/<pid>/stat`), and
-the statements Django sent. `python -m bench.turn_cost --profile` also prints a cProfile of the
-turns with a thread-CPU clock (what the Python side spends its CPU on, waiting excluded).
+the statements Django sent. `python bench/turn_cost.py --sample` prints where the turns' CPU
+goes (a SIGPROF sampler on the process CPU clock: low overhead, the shares are the real ones);
+`--profile` a cProfile with a thread-CPU clock (exact call counts, but its per-call overhead
+inflates Python-heavy code several times); `--statements` one turn's statements. Those runs
+only print; without options the run is a measurement and writes its result file.
 """
 
 from __future__ import annotations
