@@ -337,8 +337,8 @@ def chat_stats(
     )
     # Questions a person was handed (asked while one was waited for or had the conversation,
     # or the one that reopened it) got no answer from the assistant at all: they are gaps in
-    # the knowledge too, marked as having led to a handoff. Asking for a person and small
-    # talk ("thanks!") are not questions worth a Q&A pair.
+    # the knowledge too, marked as having led to a handoff. Asking for a person (or "yes
+    # please" to the offer of one) and small talk ("thanks!") are not questions worth a Q&A pair.
     handed_questions = (
         messages.filter(role=Message.Role.USER)
         .filter(_handed_off_q("conversation__"))
@@ -358,6 +358,7 @@ def chat_stats(
         (content, asked_at, True)
         for content, asked_at, locale, language in handed_questions
         if not escalation.asks_for_person(text=content, languages=(locale, language))
+        and not escalation.accepts_offer(text=content)
         and prompts.small_talk_kind(content) is None
     ]
     covered = _questions_covered(organization=organization)

@@ -11,6 +11,7 @@ from django.db import close_old_connections
 
 from chat import services
 from chat.models import Conversation, CsatRating, Message
+from chat.selectors import chat_stats
 from chat.services.conversations import message_store
 from chat.tests.conftest import widget_client
 from organizations.models import Event
@@ -233,6 +234,9 @@ def test_yes_to_the_offer_of_a_person_hands_over(tenant, assistant, faq, offline
     session.refresh_from_db()
     assert session.handoff_status == "waiting" and session.handoff_trigger == "asked"
     assert _events(tenant.organization, "handoff.requested").count() == 1
+    # The overview lists the question as a gap in the knowledge, not the "yes".
+    asked = [entry["question"] for entry in chat_stats(organization=tenant.organization).top_unanswered]
+    assert asked == ["Do you sell garden gnomes?"]
 
 
 def test_yes_without_an_offer_and_ok_thanks_after_one_are_no_request(tenant, assistant, faq, offline):
