@@ -61,6 +61,15 @@ def beat_command() -> list[str]:
     return [str(BIN / "celery"), "-A", "supportai", "beat", "--loglevel", "INFO"]
 
 
+def site_url_record(data_dir: Path) -> None:
+    """Leaves this run's address in the data folder: `manage.py create_widget` (and any command
+    that prints a link) run by hand in another shell, without PORT, then uses it instead of
+    127.0.0.1:8000 (settings._site_url). An explicit SITE_URL is recorded as given."""
+    address = os.environ.get("SITE_URL") or os.environ.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{PORT}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "site_url").write_text(address.rstrip("/") + "\n")
+
+
 def _die_with_supervisor() -> None:
     """Runs in each child before exec (Linux): if this supervisor dies, even by SIGKILL, the
     child gets SIGTERM instead of living on as an orphan outside any terminal's reach."""
@@ -157,6 +166,7 @@ def main() -> int:
     from supportai.startup import process_start
 
     process_start()  # the embedded Postgres (and the development key), once, before any child
+    site_url_record(Path(os.environ.get("SUPPORTAI_DATA_DIR", ROOT / ".data")))
     try:
         manage("broker_check")
     except subprocess.CalledProcessError:

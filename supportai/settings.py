@@ -80,8 +80,15 @@ def _site_url() -> str:
                     "SITE_URL must be set when SUPPORTAI_ENV=production (e.g. https://support.example.com)."
                 )
             return f"https://{named[0]}"
-        # The address `make run` prints.
-        return f"http://127.0.0.1:{env.str('PORT', default='8000')}"
+        # The address `make run` prints; a manage.py command run by hand beside it (without
+        # PORT) takes the address that run recorded, so create_widget's snippet points at the
+        # server actually running (`PORT=8801 make run` used to get a :8000 snippet).
+        if env.str("PORT", default=""):
+            return f"http://127.0.0.1:{env.str('PORT')}"
+        recorded = DATA_DIR / "site_url"
+        if recorded.is_file():
+            return recorded.read_text().strip().rstrip("/") or "http://127.0.0.1:8000"
+        return "http://127.0.0.1:8000"
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
