@@ -26,7 +26,11 @@ class OfflineAnswerer:
     def complete(self, request: CompletionRequest) -> Completion:
         by_number = {item.number: item for item in request.evidence}
         relevant = [by_number[number] for number in request.relevant if number in by_number]
-        if not relevant and (kind := small_talk_kind(request.question)):
+        # Small talk first, whatever was retrieved: "thanks, that helps" after an answer is
+        # searched as a follow-up of the question before, finds its passage again, and used to
+        # get the same answer repeated (found walking the widget). The whole message being a
+        # greeting or a thank-you (small_talk_kind is that narrow) makes it no question.
+        if kind := small_talk_kind(request.question):
             text = small_talk_text(kind, request.language)
             return Completion(
                 content=text, model=MODEL_NAME, completion_tokens=_count(text), knows=True, cited=()

@@ -366,8 +366,11 @@ def _answer_rounds(*, provider, plan: TurnPlan, stream: bool):
 
 
 def _sources_for(plan: TurnPlan, completion: Completion) -> tuple[list[dict], bool]:
-    """(sources to store, whether the answer is grounded)."""
+    """(sources to store, whether the answer is grounded). A reply to small talk ("thanks, that
+    helps") cites nothing, even when the search, taking it as a follow-up, found passages."""
     if not completion.knows or prompts.says_no_answer(completion.content):
+        return [], False
+    if prompts.small_talk_kind(plan.request.question):
         return [], False
     numbers = list(completion.cited)
     if not numbers:

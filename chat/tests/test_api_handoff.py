@@ -269,6 +269,18 @@ def test_thanks_that_helps_is_small_talk(tenant, assistant, faq, offline, text):
     assert "You're welcome" in welcome.content and welcome.metadata == {"small_talk": True}
 
 
+@pytest.mark.parametrize("text", ["Thanks!", "thanks, that helps", "great, thank you so much"])
+def test_thanks_after_an_answer_is_not_answered_again(tenant, assistant, faq, offline, text):
+    """Found walking the widget: after an answer, "thanks, that helps" was searched as a
+    follow-up of the question before and got the same answer again."""
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    answer = services.message_post(conversation=session, content="What are your business hours?")
+    assert answer.answered
+    welcome = services.message_post(conversation=session, content=text)
+    assert "You're welcome" in welcome.content and welcome.metadata == {"small_talk": True}
+    assert welcome.content != answer.content and not welcome.sources
+
+
 def test_unanswered_rule_is_an_assistant_setting(tenant, assistant, faq, offline):
     api = tenant.client()
     response = api.patch(f"/api/v1/assistants/{assistant.pk}", {"handoff_after_unanswered": 0}, format="json")
