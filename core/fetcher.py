@@ -238,7 +238,7 @@ def url_parse(url: str) -> Target:
     if not host:
         raise UrlNotAllowed("the URL has no host", url=url)
     if "%" in host:
-        raise UrlNotAllowed("IPv6 zone identifiers are not allowed", url=url)
+        raise UrlNotAllowed("it has an IPv6 zone identifier", url=url)
     port = port or (443 if scheme == "https" else 80)
     try:
         ipaddress.ip_address(host)
@@ -257,7 +257,7 @@ def url_parse(url: str) -> Target:
     allowlisted = (host, port) in _allowlist() or ((parts.hostname or "").lower(), port) in _allowlist()
     if not allowlisted:
         if port not in (80, 443):
-            raise UrlNotAllowed(f"port {port} is not allowed (only 80 and 443)", url=url)
+            raise UrlNotAllowed(f"port {port} (only ports 80 and 443 are fetched)", url=url)
         labels = host.split(".")
         if not is_literal and not _NUMERIC_HOST.match(host):
             for suffix in BLOCKED_NAME_SUFFIXES:

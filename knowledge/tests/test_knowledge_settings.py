@@ -32,6 +32,8 @@ def test_owners_and_admins_switch_agents_cannot_and_the_page_shows_the_progress(
     page = owner_client.get(reverse(URL))
     assert page.status_code == 200
     assert b"English (fast)" in page.content and b"In use: <strong>English (fast)" in page.content
+    # The choices are a group named by its legend; no label points at nothing.
+    assert b"<legend>Knowledge language</legend>" in page.content and b'for=""' not in page.content
 
     assert agent_client.get(reverse(URL)).status_code == 403
     assert agent_client.post(reverse(URL), {"knowledge_embedder": "multilingual"}).status_code == 403
