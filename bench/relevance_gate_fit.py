@@ -11,16 +11,31 @@ of scope. The held-out `test` split is never read.
 
 The fit: features standardised on the dev examples, logistic regression with an L2 penalty
 (λ = L2, Newton's method), the standardisation folded back into weights on the raw signals.
+Each weight has a sign (`SIGNS`): ≥ 0 for what should only ever help a candidate (`full`,
+`lexical`, the margins, the unknown words' closeness to it), ≤ 0 for `drop_gain`. Kept simple:
+an active set (`_logistic`): a weight that comes out with the wrong sign is fixed at 0 (the
+signal is dropped) and the rest refitted, until every sign holds; a dropped signal whose
+gradient then points the allowed way is let back once. Without the signs the fit gave `lexical`
+a negative weight (on this dev set near-miss questions share more words with an entry than its
+paraphrases do) and leaned on the margins, which are large in any small knowledge base: "Do you
+sell submarines?" was answered from a four-pair one.
 λ was chosen by leave-one-knowledge-base-out cross-validation on the dev split (printed: the
 false-answer and false-refusal rates of each held-out knowledge base's questions under a
 model fitted on the other two, at each fold's own best cut-off). Then the bias is shifted so
 that relevance 0.5 is the cut-off that minimises false answers + false refusals on the dev
-split, with the embedder's cosine floor (in force) applied as the product applies it.
+split, with the embedder's cosine floor (in force: value and `floor_on`, or `--floor-on`)
+applied as the product applies it. The floor's value is kept (it guards small knowledge bases,
+which the dev split has none of); the script also prints what each floor would cost on dev, and
+`--choose-floor` takes the cross-validated one instead.
 (`bench/gate_fit.py` fits the first four signals one example per candidate, as the gate was
-fitted before; it made the multilingual embedder's entry.)
+fitted before; its `--cross-language` fit, which made the multilingual embedder's entry, uses
+this script's functions.)
 
-Run: `.venv/bin/python bench/relevance_gate_fit.py [--embedder default|multilingual]`; paste
-the printed entry into `GATE_BY_EMBEDDER` in chat/grounding.py.
+Run: `.venv/bin/python bench/relevance_gate_fit.py [--embedder default|multilingual]
+[--rows FILE]` (`--rows`: the collected dev examples, read if the file exists, else written);
+paste the printed entry into `GATE_BY_EMBEDDER` in chat/grounding.py. MiniLM's fit leaves
+`other_language` out (English knowledge and questions: it would only learn language detection's
+misses on short questions).
 """
 
 from __future__ import annotations
