@@ -194,6 +194,19 @@ def test_a_paraphrase_with_words_the_knowledge_lacks_still_is_answered(
     assert answer.sources[0]["source_id"] == clinic[expected]
 
 
+def test_a_token_with_a_digit_is_never_an_unknown_word(tenant, assistant, clinic, offline):
+    # Order numbers, ticket ids and prices are identifiers: no chunk contains "48213", but that
+    # is no topic the knowledge lacks, and each unknown word costs a forward pass.
+    from chat import grounding
+
+    question = "prescription renewal for ticket 48213, is it $40 or 2x?"
+    found = grounding._unknown_words(organization=tenant.organization, question=question)
+    assert [word for word, _rest in found] == ["renewal", "ticket"]
+    answer = _ask(tenant, assistant, "prescription renewal 48213")
+    assert answer.answered is True
+    assert answer.sources[0]["source_id"] == clinic["refill"]
+
+
 def test_the_gate_reads_the_term_statistics_retrieval_just_looked_up(
     tenant, clinic, django_assert_num_queries
 ):
