@@ -27,12 +27,14 @@ split, with the embedder's cosine floor (in force: value and `floor_on`, or `--f
 applied as the product applies it. The floor's value is kept (it guards small knowledge bases,
 which the dev split has none of); the script also prints what each floor would cost on dev, and
 `--choose-floor` takes the cross-validated one instead.
-(`bench/gate_fit.py` fits the first four signals one example per candidate, as the gate was
-fitted before; its `--cross-language` fit, which made the multilingual embedder's entry, uses
-this script's functions.)
+`--cross-language` (what made the multilingual embedder's entry, then without the signs) adds the
+shop's dev questions written in Spanish and German and chooses the signal set with λ
+(`cross_language_fit`). This is the one fit script: the per-candidate four-signal fit that was
+`bench/gate_fit.py` (a model of "is this the right entry" rather than "is this question
+answerable") is gone; its cross-language fit lives here.
 
 Run: `.venv/bin/python bench/relevance_gate_fit.py [--embedder default|multilingual]
-[--rows FILE]` (`--rows`: the collected dev examples, read if the file exists, else written);
+[--cross-language] [--rows FILE]` (`--rows`: the collected dev examples, read if the file exists, else written);
 paste the printed entry into `GATE_BY_EMBEDDER` in chat/grounding.py. MiniLM's fit leaves
 `other_language` out (English knowledge and questions: it would only learn language detection's
 misses on short questions).
@@ -294,6 +296,106 @@ def choose(rows: list[dict], *, floors, signals=None) -> tuple[float, float, dic
     return floor, l2, results
 
 
+TRANSLATED = Path(__file__).resolve().parent / "data" / "support_kbs_translated.json"
+
+
+def translated_collect(*, choice: str) -> list[dict]:
+    """`examples_collect`'s rows for the translated shop dev questions (kb "shop", each row with
+    its `language`)."""
+    from assistants.models import Assistant
+    from chat import grounding
+    from organizations.services import organization_create
+    from testkit.answer_quality import knowledge_build
+
+    translated = json.loads(TRANSLATED.read_text())
+    data = json.loads(DATA.read_text())
+    knowledge_base = next(kb for kb in data["knowledge_bases"] if kb["id"] == translated["knowledge_base"])
+    stamp = uuid.uuid4().hex[:8]
+    organization = organization_create(
+        name=f"gate fit translated {stamp}", slug=f"bench-gate-fit-tr-{stamp}",
+        owner_email=f"gate-fit-tr-{stamp}@example.com", owner_password=uuid.uuid4().hex,
+    )  # fmt: skip
+    rows = []
+    try:
+        organization.knowledge_embedder = choice
+        organization.save(update_fields=["knowledge_embedder"])
+        assistant = Assistant.objects.create(organization=organization, name=knowledge_base["name"][:100])
+        knowledge_build(organization=organization, data=knowledge_base)
+        for item in translated["questions"]:
+            for language in ("es", "de"):
+                candidates = grounding.knowledge_search(
+                    organization=organization, assistant=assistant, query=item[language]
+                )
+                signals = (
+                    grounding.candidate_signals(
+                        question=item[language],
+                        candidates=candidates,
+                        organization=organization,
+                        parameters=_every_signal(),
+                    )
+                    or []
+                )
+                closest = max(signals, key=lambda row: max(row["key"], row["full"]), default=None)
+                rows.append(
+                    {
+                        "kb": knowledge_base["id"],
+                        "answerable": item["kind"] != "unanswerable",
+                        "signals": closest,
+                        "all": signals,
+                        "language": language,
+                    }
+                )
+    finally:
+        organization.delete()
+    return rows
+
+
+def cross_language_fit(*, choice: str, in_force: dict, embedder_name: str) -> dict:
+    """`--cross-language`: the fit on the English dev questions *plus* the shop's dev questions
+    written in Spanish and German (`bench/data/support_kbs_translated.json`, dev only; in the
+    shop's fold of the cross-validation). The multilingual embedder exists for questions in
+    another language than the knowledge, and a gate fitted on English questions alone refused
+    most of them. The signal set (all, or the first four and `other_language`: the unknown-word
+    signals count every word of a Spanish question as unknown to English knowledge) and λ are
+    chosen together by that cross-validation; the floor in force is kept."""
+    from chat import grounding
+
+    FLOOR["cosine_floor"] = in_force["cosine_floor"]
+    english = examples_collect(choice=choice)
+    translated = translated_collect(choice=choice)
+    rows = english + translated
+    every = grounding.GATE_SIGNALS
+    sets = {len(every): every, 5: (*every[:4], "other_language")}
+    results = {}
+    for count, signals in sets.items():
+        for l2 in L2_CHOICES:
+            results[(count, l2)] = cross_validate(rows, l2, signals=signals)
+            print(f"  {count} signals, λ={l2:>5}: leave-one-KB-out false answers / refusals "
+                  f"{results[(count, l2)][0]:.3f} / {results[(count, l2)][1]:.3f}")  # fmt: skip
+    count, l2 = min(results, key=lambda key: (sum(results[key]), results[key][0]))
+    params = fit(rows, l2, signals=sets[count])
+    threshold, false_answers, false_refusals = cut_off(rows, question_scores(rows, params))
+    params["bias"] -= threshold if threshold < 1e8 else 0.0
+    for label, parameters in (("fitted", params), ("in force", in_force)):
+        for name, part in (("English dev", english), ("es/de dev", translated)):
+            scores = question_scores(part, parameters)
+            out = [score for row, score in zip(part, scores, strict=True) if not row["answerable"]]
+            ins = [score for row, score in zip(part, scores, strict=True) if row["answerable"]]
+            print(f"  {label}, {name}: false answers {sum(x >= 0 for x in out) / len(out):.3f}, "
+                  f"false refusals {sum(x < 0 for x in ins) / len(ins):.3f}")  # fmt: skip
+    print(f"chosen: {count} signals, λ={l2}; dev (in-sample) false answers {false_answers:.3f}, "
+          f"false refusals {false_refusals:.3f}")  # fmt: skip
+    entry = {
+        "weights": {key: round(value, 3) for key, value in params["weights"].items()},
+        "bias": round(params["bias"], 3),
+        "cosine_floor": FLOOR["cosine_floor"],
+    }
+    if FLOOR["floor_on"] != "cosine":
+        entry["floor_on"] = FLOOR["floor_on"]
+    print(f"GATE_BY_EMBEDDER[{embedder_name!r}] = {json.dumps(entry, indent=4)}")
+    return {"embedder": embedder_name, "l2": l2, "params": entry}
+
+
 def fit_command() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--embedder", default="default", help="the organizations' knowledge embedder")
@@ -304,6 +406,9 @@ def fit_command() -> dict:
         help="choose the floor's value with λ by cross-validation (default: keep the entry in force's)",
     )
     parser.add_argument("--rows", help="a JSON file of collected dev rows: read if it exists, else written")
+    parser.add_argument(
+        "--cross-language", action="store_true", help="add translated dev questions (`cross_language_fit`)"
+    )
     arguments = parser.parse_args()
     _setup()
     from chat import grounding
@@ -312,6 +417,8 @@ def fit_command() -> dict:
     embedder = embedder_get(choice=arguments.embedder)
     in_force = grounding.gate_parameters(embedder)
     FLOOR["floor_on"] = arguments.floor_on or in_force.get("floor_on", "cosine")
+    if arguments.cross_language:
+        return cross_language_fit(choice=arguments.embedder, in_force=in_force, embedder_name=embedder.name)
     path = Path(arguments.rows) if arguments.rows else None
     if path and path.exists():
         rows = json.loads(path.read_text())

@@ -95,7 +95,7 @@ def run(names: list[str]) -> tuple[list[str], list[str]]:
     for name in names:
         module = importlib.import_module(f"bench.{name}")
         if not callable(getattr(module, "main", None)) or getattr(module, "MEASURE", True) is False:
-            continue  # a helper, or a tool (`MEASURE = False`, e.g. gate_fit.py) run by hand
+            continue  # a helper, or a tool (`MEASURE = False`) run by hand
         print(f"\n=== bench/{name}.py ===", flush=True)
         try:
             results.measure(module, name=name)

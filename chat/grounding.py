@@ -105,7 +105,7 @@ GATE_BY_EMBEDDER: dict[str, dict] = {
     },
     # multilingual-e5's cosines bunch between 0.75 and 0.95 (an unrelated pair is rarely below
     # 0.7), so its margins are small numbers and it gets weights of its own, fitted by
-    # `bench/gate_fit.py --cross-language` on dev questions only: the English dev split plus the
+    # `bench/relevance_gate_fit.py --cross-language` on dev questions only: the English dev split plus the
     # shop's dev questions written in Spanish and German (bench/data/support_kbs_translated.json),
     # since this embedder exists for questions in another language than the knowledge. Signal set
     # and λ by leave-one-knowledge-base-out cross-validation: the first four signals and
@@ -409,7 +409,7 @@ def candidate_signals(
     `parameters` (default: the embedder's) weigh them, and with a relevance `threshold` only
     when they could lift some candidate to it (`_unknown_words_may_matter`: the embeddings they
     cost are spared on a question that is refused whatever they are; its candidates then get the
-    values of a question without unknown words, and stay under the threshold). Also what `bench/relevance_gate_fit.py` and `bench/gate_fit.py` fit on."""
+    values of a question without unknown words, and stay under the threshold). Also what `bench/relevance_gate_fit.py` fits on."""
     embedder = _embedder(organization)
     if embedder is None or not candidates:
         return None

@@ -18,7 +18,8 @@ def test_offline_answerer_quality_on_the_in_repo_set(offline):
     # question's words that no chunk contains) and question-to-question Q&A matching gave it
     # back: fact recall 0.935, right Q&A first 0.929, false refusals 0.065; false answers 0.111
     # ("Can I pay with Bitcoin?" is answered with the list of accepted payment methods, which
-    # does answer it by omission).
+    # does answer it by omission). The signed refit with the floor on the full-text cosine:
+    # false answers 0.0, false refusals 0.032, fact recall and right Q&A first unchanged.
     assert figures["fact_recall"] >= 0.88
     assert figures["false_answer_rate"] <= 0.15
     assert figures["right_qa_first"] >= 0.88
