@@ -287,6 +287,8 @@ def splice(text: str, name: str, body: str, stamp: str, *, force: bool = False) 
         if not force and current and candidate and candidate <= current:
             return text, False
         return text[: match.start()] + new + text[match.end() :], text[match.start() : match.end()] != new
-    if NEW_ANCHOR in text:
-        return text.replace(NEW_ANCHOR, new + "\n\n" + NEW_ANCHOR, 1), True
+    # The anchor is a line of its own: the document's prose names it too (in back-quotes).
+    anchor = re.search(rf"^{re.escape(NEW_ANCHOR)}$", text, flags=re.MULTILINE)
+    if anchor:
+        return text[: anchor.start()] + new + "\n\n" + text[anchor.start() :], True
     return text.rstrip("\n") + "\n\n" + new + "\n", True
