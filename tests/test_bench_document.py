@@ -148,11 +148,11 @@ def test_a_render_replaces_only_older_blocks_and_keeps_the_hand_written_text(tmp
 
     # A measure without a block gets one before the `bench:new` line, its raw figures as JSON.
     assert (
-        text.index("<!-- bench:web_tier:end -->") < text.index("\n<!-- bench:new -->\n") < text.index("\n---\n")
+        text.index("<!-- bench:web_tier:end -->")
+        < text.index("\n<!-- bench:new -->\n")
+        < text.index("\n---\n")
     )
-    assert (
-        "before the `<!-- bench:new -->` line (this sentence names it too)." in text
-    )
+    assert "before the `<!-- bench:new -->` line (this sentence names it too)." in text
     assert '"req_s": 355' in text
 
     # Rendering again changes nothing.
