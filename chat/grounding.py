@@ -102,6 +102,10 @@ GATE_BY_EMBEDDER: dict[str, dict] = {
         "bias": -1.123,
         "cosine_floor": 0.4,
         "floor_on": "full",
+        # Above every dev out-of-scope question's best key cosine (0.731), and no dev decision
+        # moves with it (bench/relevance_gate_fit.py's dev rows): "What is your warranty?" asked
+        # of the pair "What is your warranty?" whose answer is mostly markup (full cosine < 0.4).
+        "key_pass": 0.8,
     },
     # multilingual-e5's cosines bunch between 0.75 and 0.95 (an unrelated pair is rarely below
     # 0.7), so its margins are small numbers and it gets weights of its own, fitted by
@@ -353,7 +357,11 @@ def gate_parameters(embedder) -> dict:
 
 def _floored(signal: dict[str, float], parameters: dict) -> bool:
     """Whether a candidate is under the entry's `cosine_floor`, on the cosine its `floor_on`
-    names: `full` (its own text) or `cosine` (the larger of its key and full cosines; default)."""
+    names: `full` (its own text) or `cosine` (the larger of its key and full cosines; default).
+    A key cosine of `key_pass` or more is never floored: the visitor asked a Q&A pair's own
+    question nearly word for word, however little its answer's text resembles the question."""
+    if signal["key"] >= parameters.get("key_pass", math.inf):
+        return False
     return signal[parameters.get("floor_on", "cosine")] < parameters["cosine_floor"]
 
 

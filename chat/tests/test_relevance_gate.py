@@ -255,3 +255,34 @@ def test_a_question_refused_whatever_its_unknown_words_costs_no_embedding_for_th
         "query",
         hashlib.sha1(rest.encode(), usedforsecurity=False).hexdigest(),
     ) in grounding._vector_cache
+
+
+def test_a_pair_asked_word_for_word_is_answered_however_unlike_its_answer_is(tenant, assistant, offline):
+    """The floor reads a pair's question-and-answer cosine (a short question is close to any
+    question worded alike), but a visitor who asks the pair's own question is answered even when
+    the answer is mostly markup and barely resembles it; a question merely worded alike is not."""
+    from chat import grounding
+    from knowledge.services import qa_create
+
+    answer = (
+        "Two years. <img src=x> <svg></svg> [x](javascript:void(0)) [ref][evil]\n\n[evil]: javascript:void(0)"
+    )
+    qa_create(organization=tenant.organization, question="What is your warranty?", answer=answer)
+    qa_create(
+        organization=tenant.organization,
+        question="Do you ship internationally?",
+        answer="Yes, to 40 countries.",
+    )
+    evidence = grounding.knowledge_search(
+        organization=tenant.organization, assistant=assistant, query="What is your warranty?"
+    )
+    signals = grounding.candidate_signals(
+        question="What is your warranty?", candidates=evidence, organization=tenant.organization
+    )
+    warranty = next(s for item, s in zip(evidence, signals, strict=True) if "Two years" in item.content)
+    assert warranty["full"] < 0.4 <= 0.8 <= warranty["key"]  # what the case is about
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    reply = services.message_post(conversation=session, content="What is your warranty?")
+    assert reply.answered and "Two years." in reply.content
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    assert not services.message_post(conversation=session, content="Do you sell submarines?").answered
