@@ -5,28 +5,11 @@ The Celery beat job `knowledge.tasks.chunks_reembed` does the same every 15 minu
 Q&A pairs stored before their question had a vector of its own. For every organization or one
 (`--organization SLUG`); running it again changes nothing."""
 
-from django.core.management.base import BaseCommand, CommandError
-
 from knowledge import services
-from organizations.models import Organization
+from knowledge.management.commands._per_organization import PerOrganizationCommand
 
 
-class Command(BaseCommand):
+class Command(PerOrganizationCommand):
     help = "Embed knowledge chunks that lack the current embedder's vectors (and Q&A questions' vectors)."
-
-    def add_arguments(self, parser):
-        parser.add_argument("--organization", default="", help="an organization's slug (default: all)")
-
-    def handle(self, *args, **options):
-        organizations = Organization.objects.all().order_by("created_at")
-        if options["organization"]:
-            organizations = organizations.filter(slug=options["organization"])
-            if not organizations.exists():
-                raise CommandError(f"no organization with the slug {options['organization']!r}")
-        total = 0
-        for organization in organizations.iterator():
-            done = services.chunks_reembed(organization=organization)
-            total += done
-            if done:
-                self.stdout.write(f"{organization.slug}: {done} chunk(s) embedded")
-        self.stdout.write(f"{total} chunk(s) embedded")
+    run = staticmethod(services.chunks_reembed)
+    outcome = "embedded"
