@@ -25,13 +25,14 @@ SEED = 19  # issue 19; fixed so the folds are the same on every run
 
 def rankings_collect(*, organization, queries: dict[str, str], depth: int = DEPTH) -> dict[str, dict]:
     """{query id: {"lexical": [(chunk id, score)], "vector": [(chunk id, score)]}}, best first,
-    from the product's retrievers exactly as `chunk_search` calls them, `depth` deep."""
+    from the product's retrievers exactly as `chunk_search` calls them (the organization's
+    embedder), `depth` deep."""
     from django.conf import settings
 
     from knowledge import retrieval
     from knowledge.embeddings import embedder_get, query_embed
 
-    embedder = embedder_get()
+    embedder = embedder_get(organization=organization)
     collected = {}
     for query_id, text in queries.items():
         analysed = retrieval.query_analyse(text)

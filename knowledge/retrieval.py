@@ -8,9 +8,10 @@ One function is called from outside, `chunk_search`; the stages it runs, in orde
 3. **vector** (`vector_candidates`): the question's embedding against the chunks' through
    pgvector's HNSW index (iterative scan, `HNSW_EF_SEARCH`), or exactly in small organizations;
    a Q&A pair is matched on its question's own vector as well as on question and answer;
-4. **fusion** (`rank_fuse`, `FUSION`): each list's scores divided by its best, combined
+4. **fusion** (`rank_fuse`, `fusion_for`): each list's scores divided by its best, combined
    0.55 lexical / 0.45 vector (chosen by cross-validation, see `FUSION`), in which a Q&A pair's
-   lexical vote is never worse than its vector one;
+   lexical vote is never worse than its vector one; an embedder whose cosines have another
+   scale has its own (`FUSION_BY_EMBEDDER`: multilingual-e5's cosines above a floor, 0.25 / 0.75);
 5. **snippets** (`passages_build`, `snippet_make`): the ranked chunks as `Passage`s with the
    stretch of text that best matches the question.
 
@@ -45,7 +46,7 @@ from pgvector import SparseVector
 from core import timing
 from core.errors import UpstreamError, ValidationFailed
 from knowledge import analysis
-from knowledge.embeddings import embedder_get, query_embed
+from knowledge.embeddings import MULTILINGUAL_MODEL_NAME, embedder_get, query_embed
 from knowledge.models import LEXICAL_DIMENSIONS, KnowledgeSource
 from knowledge.types import Passage
 
@@ -373,7 +374,11 @@ class Fusion:
         lexical_weight * lexical' + (1 - lexical_weight) * vector',
     each list normalised ("minmax": (s - min) / (max - min); "zscore": (s - mean) / stdev;
     "max": s / max) with statistics taken over its first `window` entries only, so a search
-    asking for more results (a deeper list) fuses its top the same way.
+    asking for more results (a deeper list) fuses its top the same way. `vector_floor` (score
+    fusion): each cosine is first taken as its height above this floor (none below it), so
+    "max" becomes (cos - floor) / (best - floor); 0, the default, leaves cosines as they are.
+    An embedder whose cosines all sit high (multilingual-e5: unrelated text is rarely below
+    0.7) needs it for its best chunk to stand out over the others when divided by the best.
     """
 
     method: str = "rank"
@@ -381,17 +386,21 @@ class Fusion:
     k: int = RRF_K
     normalise: str = "minmax"
     window: int = CANDIDATES
+    vector_floor: float = 0.0
 
     def __post_init__(self):
         if self.method not in ("rank", "score") or self.normalise not in ("minmax", "zscore", "max"):
             raise ValueError(f"unknown fusion {self}")
         if self.method == "score" and not 0.0 <= self.lexical_weight <= 1.0:
             raise ValueError("a score fusion's lexical_weight is a share between 0 and 1")
+        if not 0.0 <= self.vector_floor < 1.0 or (self.vector_floor and self.method != "score"):
+            raise ValueError("a vector_floor is a cosine in [0, 1), for a score fusion")
 
     def label(self) -> str:
         if self.method == "rank":
             return f"rank k={self.k} lexical x{self.lexical_weight:g}"
-        return f"score {self.normalise} lexical {self.lexical_weight:g} (window {self.window})"
+        floor = f" vector floor {self.vector_floor:g}" if self.vector_floor else ""
+        return f"score {self.normalise} lexical {self.lexical_weight:g}{floor} (window {self.window})"
 
 
 # The lexical list's scores over their best (BM25 / the top BM25 score), 0.55 of the vote;
@@ -401,6 +410,24 @@ class Fusion:
 # matched at least as often as plain RRF; docs/benchmarks.md "Hybrid fusion chosen by
 # cross-validation" has the method, the folds and the figures.
 FUSION = Fusion(method="score", normalise="max", lexical_weight=0.55)
+# An embedder's own fusion, keyed by its name (cosines of another model have another scale);
+# an embedder without one (MiniLM, a provider's model set in EMBEDDING_MODEL) uses `FUSION`.
+FUSION_BY_EMBEDDER: dict[str, Fusion] = {
+    # multilingual-e5's cosines sit between ~0.7 and ~0.9 whatever the text, so divided by the
+    # best every candidate's vector vote is ~0.9-1 and BM25 decides (English questions against
+    # English pages: vector 19/20 right first, hybrid under `FUSION` 14/20). Its cosines are
+    # taken above 0.7 and the lexical share is 0.25. Chosen by bench/fusion_fit.py among 152
+    # fusions on dev questions only (support_kbs.json's dev split in English and the shop's dev
+    # questions in Spanish and German, against the knowledge as Q&A pairs and as help pages):
+    # right first 0.686 on all of them (vector alone 0.684, `FUSION` 0.647, lexical 0.377);
+    # leave-one-knowledge-base-out, choice included, 0.676. docs/benchmarks.md has the figures.
+    MULTILINGUAL_MODEL_NAME: Fusion(method="score", normalise="max", lexical_weight=0.25, vector_floor=0.7),
+}
+
+
+def fusion_for(embedder_name: str) -> Fusion:
+    """The fusion `chunk_search` applies for an organization whose active embedder is this one."""
+    return FUSION_BY_EMBEDDER.get(embedder_name, FUSION)
 
 
 def _normaliser(scores: list[float], *, how: str):
@@ -460,6 +487,8 @@ def rank_fuse(
     the retrievers were surer of, each list's scores min-max normalised and summed, then to
     the lower id, so the order never depends on chance or on which list came first.
     """
+    if fusion.vector_floor:
+        vector = [(chunk_id, max(score - fusion.vector_floor, 0.0)) for chunk_id, score in vector]
     rankings = [(lexical, fusion.lexical_weight), (vector, 1.0)]
     if fusion.method == "score":
         rankings = [(lexical, fusion.lexical_weight), (vector, 1.0 - fusion.lexical_weight)]
@@ -592,8 +621,8 @@ def chunk_search(
     """The best `k` passages of the organization's knowledge for `query`, best first.
 
     `assistant=None` searches the organization-wide knowledge; with an assistant, its own
-    sources are searched too. `mode`: "hybrid" (default: BM25 and vectors fused by
-    reciprocal rank), "lexical" (BM25 only) or "vector" (embeddings only).
+    sources are searched too. `mode`: "hybrid" (default: BM25 and vectors fused as the
+    organization's embedder's `fusion_for` says), "lexical" (BM25 only) or "vector" (embeddings only).
     """
     if mode not in SEARCH_MODES:
         raise ValidationFailed(f"mode must be one of {', '.join(SEARCH_MODES)}.")
@@ -633,7 +662,7 @@ def chunk_search(
         elif mode == "vector":
             ranked = vector[:k]
         else:
-            ranked = rank_fuse(lexical, vector, vector_led=questions)[:k]
+            ranked = rank_fuse(lexical, vector, fusion=fusion_for(embedder.name), vector_led=questions)[:k]
         return passages_build(
             ranked=ranked, query=analysed.text, embedder_name=embedder.name if embedder else ""
         )

@@ -191,3 +191,35 @@ def test_a_vector_led_candidates_lexical_vote_is_the_better_of_its_own_and_its_v
     assert weighted["qa"] == pytest.approx(2 / 11 + 1 / 11)  # lexical vote at its vector rank, weighted
     assert weighted["doc"] == pytest.approx(2 / 11 + 1 / 12)
     assert rank_fuse(lexical, [], fusion=fusion, vector_led={"qa"}) == rank_fuse(lexical, [], fusion=fusion)
+
+
+# --- per embedder ---------------------------------------------------------------------------
+def test_a_vector_floor_divides_each_cosines_height_above_it_by_the_best_ones():
+    fusion = Fusion(method="score", normalise="max", lexical_weight=0.25, vector_floor=0.7)
+    fused = dict(rank_fuse([("a", 2.0), ("b", 1.0)], [("b", 0.9), ("a", 0.8), ("c", 0.6)], fusion=fusion))
+    assert fused["b"] == pytest.approx(0.25 * 0.5 + 0.75 * 1.0)
+    assert fused["a"] == pytest.approx(0.25 * 1.0 + 0.75 * 0.5)  # (0.8 - 0.7) / (0.9 - 0.7)
+    assert fused["c"] == pytest.approx(0.25 * 0.5 + 0.0)  # below the floor: no vector vote
+    assert fusion.label() == "score max lexical 0.25 vector floor 0.7 (window 50)"
+    with pytest.raises(ValueError, match="vector_floor"):
+        Fusion(method="rank", vector_floor=0.7)
+    with pytest.raises(ValueError, match="vector_floor"):
+        Fusion(method="score", normalise="max", lexical_weight=0.5, vector_floor=1.0)
+
+
+def test_each_embedder_fuses_with_its_own_fusion_and_minilm_with_the_cross_validated_one():
+    from knowledge.embeddings import LOCAL_MODEL_NAME, MULTILINGUAL_MODEL_NAME
+    from knowledge.retrieval import FUSION, FUSION_BY_EMBEDDER, fusion_for
+
+    assert fusion_for(LOCAL_MODEL_NAME) is FUSION
+    assert FUSION == Fusion(method="score", normalise="max", lexical_weight=0.55)  # MiniLM's, unchanged
+    assert fusion_for("openai/text-embedding-3-small") is FUSION  # a provider's model: no entry
+    e5 = fusion_for(MULTILINGUAL_MODEL_NAME)
+    assert e5 is FUSION_BY_EMBEDDER[MULTILINGUAL_MODEL_NAME] and e5 != FUSION
+    # e5-like cosines (all between 0.8 and 0.9) that clearly prefer "returns", and one weak
+    # word in common with "changes": MiniLM's fusion hands the lexical side the decision (each
+    # cosine over the best is ~0.95-1), e5's lets the cosines decide.
+    lexical = [("changes", 0.2), ("returns", 0.11), ("payment", 0.11)]
+    vector = [("returns", 0.88), ("changes", 0.84), ("payment", 0.82)]
+    assert _order(rank_fuse(lexical, vector, fusion=FUSION))[0] == "changes"
+    assert _order(rank_fuse(lexical, vector, fusion=e5))[0] == "returns"

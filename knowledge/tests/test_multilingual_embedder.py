@@ -267,3 +267,46 @@ def test_a_server_without_the_package_refuses_the_switch_and_searches_lexically(
     monkeypatch.setattr(embeddings, "_multilingual", embeddings.MultilingualEmbedder())
     organization.knowledge_embedder = "multilingual"
     assert _first(organization, "Do you ship to Canada?", mode="hybrid") == ids["shipping"]
+
+
+# --- fusion ----------------------------------------------------------------------------------
+def _hybrid_against_fusions(organization, question: str):
+    """(hybrid search's (chunk, score) list; what the lexical and the vector rankings of the same
+    search give under e5's fusion and under MiniLM's)."""
+    search = {
+        mode: [
+            (str(p.chunk_id), p.score)
+            for p in retrieval.chunk_search(organization=organization, query=question, k=10, mode=mode)
+        ]
+        for mode in retrieval.SEARCH_MODES
+    }
+    return search["hybrid"], {
+        name: retrieval.rank_fuse(search["lexical"], search["vector"], fusion=fusion)
+        for name, fusion in (("e5", retrieval.fusion_for(E5)), ("minilm", retrieval.FUSION))
+    }
+
+
+@pytest.mark.django_db
+def test_hybrid_search_fuses_with_the_organizations_embedders_own_fusion(tenant, other_tenant):
+    question = "Which credit cards can I use to pay?"
+    multilingual, default = tenant.organization, other_tenant.organization
+    multilingual.knowledge_embedder = "multilingual"
+    multilingual.save(update_fields=["knowledge_embedder"])
+    _shop(multilingual)
+    _shop(default)
+    assert _models(multilingual) == {E5} and _models(default) == {MINILM}
+
+    hybrid, fused = _hybrid_against_fusions(multilingual, question)
+    assert len(hybrid) == 3
+    # The two fusions score this search differently (e5's cosines are all ~0.8-0.9: divided by
+    # the best, MiniLM's fusion gives every passage nearly the whole vector vote) ...
+    assert [round(score, 6) for _, score in fused["e5"]] != [round(score, 6) for _, score in fused["minilm"]]
+    # ... and the search is e5's.
+    assert [(chunk, round(score, 6)) for chunk, score in hybrid] == [
+        (chunk, round(score, 6)) for chunk, score in fused["e5"]
+    ]
+
+    hybrid, fused = _hybrid_against_fusions(default, question)
+    assert [(chunk, round(score, 6)) for chunk, score in hybrid] == [
+        (chunk, round(score, 6)) for chunk, score in fused["minilm"]
+    ]
