@@ -7,7 +7,10 @@ held-out test), with the same knowledge bases' help-page questions (right help p
 matching must not cost documents). Q&A pairs are created with `qa_create` in throw-away
 organizations. Parameters of Q&A matching (`knowledge.retrieval.QUESTION_WEIGHT`, the fusion's
 per-kind rule) were chosen on support_kbs' dev split; its test split and the in-repo set are held
-out."""
+out. For the dev split only, the questions vector or hybrid search misses are listed with the
+right source's rank in each mode, with how often lexical and vector search put different
+sources first and which of them was right (`bench/faq_rules_cv.py` compares other Q&A
+matching rules on the same split)."""
 
 from __future__ import annotations
 
@@ -35,24 +38,48 @@ def _organization():
     )  # fmt: skip
 
 
-def _hits(*, organization, questions: list[dict], ids: dict[str, str]) -> dict[str, tuple[int, float]]:
-    """{mode: (questions with the right source first, summed reciprocal rank within the top 10)}
-    for questions [{question, expect}]."""
+def _ranks(*, organization, questions: list[dict], ids: dict[str, str]) -> dict[str, list[tuple]]:
+    """{mode: [(the right source's rank within the top 10 or None, the source ranked first or
+    None) per question]} for questions [{question, expect}]."""
     from knowledge import retrieval
 
     result = {}
     for mode in MODES:
-        first, reciprocal = 0, 0.0
+        result[mode] = []
         for question in questions:
             passages = retrieval.chunk_search(
                 organization=organization, query=question["question"], k=10, mode=mode
             )
             ranked = list(dict.fromkeys(str(passage.source_id) for passage in passages))
             expected = ids[question["expect"]]
-            first += bool(ranked) and ranked[0] == expected
-            reciprocal += 1 / (ranked.index(expected) + 1) if expected in ranked else 0.0
-        result[mode] = (first, reciprocal)
+            rank = ranked.index(expected) + 1 if expected in ranked else None
+            result[mode].append((rank, ranked[0] if ranked else None))
     return result
+
+
+def _hits(ranks: dict[str, list[tuple]]) -> dict[str, tuple[int, float]]:
+    """{mode: (questions with the right source first, summed reciprocal rank within the top 10)}."""
+    return {
+        mode: (sum(rank == 1 for rank, _first in rows), sum(1 / rank for rank, _first in rows if rank))
+        for mode, rows in ranks.items()
+    }
+
+
+def _disagreements(questions: list[dict], ranks: dict[str, list[tuple]]) -> dict:
+    """Questions whose first source differs between lexical and vector retrieval, and which of
+    the two (if either) was right: what fusion has to decide."""
+    counts = {"questions": 0, "lexical_right": 0, "vector_right": 0, "neither": 0}
+    for index, _question in enumerate(questions):
+        (lexical_rank, lexical_first), (vector_rank, vector_first) = (
+            ranks["lexical"][index],
+            ranks["vector"][index],
+        )
+        if lexical_first == vector_first:
+            continue
+        counts["questions"] += 1
+        key = "lexical_right" if lexical_rank == 1 else "vector_right" if vector_rank == 1 else "neither"
+        counts[key] += 1
+    return counts
 
 
 def _rates(hits: tuple[int, float], count: int) -> dict:
@@ -62,7 +89,7 @@ def _rates(hits: tuple[int, float], count: int) -> dict:
 
 def _measure(*, organization, questions: list[dict], ids: dict[str, str]) -> dict:
     """{mode: {right_first, mrr_at_10}} for questions [{question, expect}]."""
-    hits = _hits(organization=organization, questions=questions, ids=ids)
+    hits = _hits(_ranks(organization=organization, questions=questions, ids=ids))
     return {mode: _rates(hits[mode], len(questions)) for mode in MODES}
 
 
@@ -102,6 +129,8 @@ def _support_kbs() -> dict:
     groups = ("dev", "test", "documents_dev", "documents_test")
     hits: dict[str, dict[str, list[tuple[int, float]]]] = {group: {} for group in groups}
     counts = dict.fromkeys(groups, 0)
+    misses: list[dict] = []
+    disagree: dict[str, int] = {}
     for knowledge_base in data["knowledge_bases"]:
         organization = _organization()
         try:
@@ -122,9 +151,14 @@ def _support_kbs() -> dict:
                     if not questions:
                         continue
                     counts[group] += len(questions)
-                    measured = _hits(organization=organization, questions=questions, ids=ids)
-                    for mode, counted in measured.items():
+                    ranks = _ranks(organization=organization, questions=questions, ids=ids)
+                    for mode, counted in _hits(ranks).items():
                         hits[group].setdefault(mode, []).append(counted)
+                    if split == "dev":  # the split parameters are chosen on: where each mode fails
+                        misses.extend(_misses(knowledge_base["id"], questions, ranks))
+                        if group == split:
+                            found = _disagreements(questions, ranks)
+                            disagree = {key: disagree.get(key, 0) + value for key, value in found.items()}
         finally:
             organization.delete()
     result: dict = {"qa_pairs": sum(len(kb["qa"]) for kb in data["knowledge_bases"])}
@@ -136,7 +170,27 @@ def _support_kbs() -> dict:
             pooled = (sum(first for first, _ in hits[group][mode]), sum(mrr for _, mrr in hits[group][mode]))
             result[group][mode] = _rates(pooled, counts[group])
         print(f"  support_kbs {group}: {result[group]}", flush=True)
+    result["dev_misses"] = misses
+    result["dev_disagreements"] = disagree
+    for miss in misses:
+        print(f"  dev miss {miss}", flush=True)
+    print(f"  dev paraphrases, lexical and vector first differ: {disagree}", flush=True)
     return result
+
+
+def _misses(knowledge_base: str, questions: list[dict], ranks: dict[str, list[tuple]]) -> list[dict]:
+    """The questions some mode does not answer with the right source first, with each mode's
+    rank of it (None: not in the top 10)."""
+    return [
+        {
+            "knowledge_base": knowledge_base,
+            "question": question["question"],
+            "expect": question["expect"],
+            **{mode: ranks[mode][index][0] for mode in MODES},
+        }
+        for index, question in enumerate(questions)
+        if any(ranks[mode][index][0] != 1 for mode in ("vector", "hybrid"))
+    ]
 
 
 def main() -> dict:
@@ -191,13 +245,36 @@ def tables(result: dict) -> list[dict]:
                     row["mrr_at_10"],
                 ]
             )
-    return [
+    result_tables = [
         table(
             title="FAQ matching: right Q&A first (goal ≥ 0.95 on paraphrases) and MRR@10",
             columns=["set", "questions", "retrieval mode", "right Q&A first", "MRR@10"],
             rows=rows,
         )
     ]
+    if support and "dev_misses" in support:
+        disagree = support["dev_disagreements"]
+        result_tables.append(
+            table(
+                title="support_kbs dev split: questions vector or hybrid search misses (rank of the right source; - = not in the top 10)",
+                columns=["knowledge base", "question", "right source", *MODES],
+                rows=[
+                    [
+                        miss["knowledge_base"],
+                        miss["question"],
+                        miss["expect"],
+                        *("-" if miss[mode] is None else miss[mode] for mode in MODES),
+                    ]
+                    for miss in support["dev_misses"]
+                ],
+                note=(
+                    f"Dev paraphrases on which lexical and vector search put different sources first: "
+                    f"{disagree.get('questions', 0)}; lexical right {disagree.get('lexical_right', 0)}, "
+                    f"vector right {disagree.get('vector_right', 0)}, neither {disagree.get('neither', 0)}."
+                ),
+            )
+        )
+    return result_tables
 
 
 if __name__ == "__main__":
