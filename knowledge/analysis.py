@@ -162,18 +162,42 @@ def _words(text: str, language: str) -> list[tuple[str, str]]:
     return words
 
 
+# Analysed texts are remembered per process, up to this many of at most ANALYSED_MAX_CHARS: a
+# chat turn analyses its question again for every candidate and sentence it scores, and the
+# passages it retrieves, scores and quotes come back turn after turn (analysis was ~7 % of a
+# turn's CPU, issue 14). An analysis is pure in its text and language. At most ~10 MB.
+ANALYSED_CACHE = 1024
+ANALYSED_MAX_CHARS = 4000
+
+
+def _analysis(text: str, language: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(terms, content terms) of `text` in a supported `language`."""
+    wrappers = QUESTION_WRAPPERS[language]
+    every, content = [], []
+    for token, word in _words(text, language):
+        term = stem(word, language)
+        every.append(term)
+        if token not in wrappers and word not in wrappers:
+            content.append(term)
+    return tuple(every), tuple(content)
+
+
+_analysis_remembered = lru_cache(maxsize=ANALYSED_CACHE)(_analysis)
+
+
+def _analysed(text: str, language: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    language = language_supported(language)
+    text = text or ""
+    if len(text) > ANALYSED_MAX_CHARS:  # a whole document being indexed: not worth keeping
+        return _analysis(text, language)
+    return _analysis_remembered(text, language)
+
+
 def terms(text: str, *, language: str = DEFAULT_LANGUAGE) -> list[str]:
     """Stemmed terms of `text` in order, stop words dropped: what BM25 indexes and searches."""
-    language = language_supported(language)
-    return [stem(word, language) for _token, word in _words(text, language)]
+    return list(_analysed(text, language)[0])
 
 
 def content_terms(text: str, *, language: str = DEFAULT_LANGUAGE) -> list[str]:
     """`terms` without the words a question is wrapped in (greetings, please, I need, tell me)."""
-    language = language_supported(language)
-    wrappers = QUESTION_WRAPPERS[language]
-    return [
-        stem(word, language)
-        for token, word in _words(text, language)
-        if token not in wrappers and word not in wrappers
-    ]
+    return list(_analysed(text, language)[1])
