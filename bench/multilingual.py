@@ -13,7 +13,10 @@ and judged relevant, as a chat turn decides), what indexing costs (passages per 
 this process, which embeds) and a question's embedding time (p50 of wall and CPU ms, one
 question at a time). Nothing here was tuned on this set: the gate's parameters were fitted on
 support_kbs.json's dev split and the shop's dev questions in Spanish and German
-(bench/relevance_gate_fit.py --cross-language); French and Portuguese are in no dev set."""
+(bench/relevance_gate_fit.py --cross-language), and the multilingual embedder's own hybrid
+fusion (`knowledge.retrieval.FUSION_BY_EMBEDDER`) was chosen on the same dev questions
+(bench/fusion_fit.py); MiniLM's is `FUSION`, chosen on SciFact. French and Portuguese are in no
+dev set."""
 
 from __future__ import annotations
 
