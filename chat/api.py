@@ -32,6 +32,7 @@ from chat.serializers import (
     MessageSerializer,
     SessionCreateSerializer,
     SessionSerializer,
+    message_data,
     message_serializer_for,
 )
 from chat.services import privacy as privacy_services
@@ -82,7 +83,7 @@ def stream_response(
                 if kind == "token":
                     yield _sse("token", {"content": payload})
                 else:
-                    yield _sse("done", serializer(payload).data)
+                    yield _sse("done", message_data(payload, serializer))
         except ApplicationError as error:
             yield _sse("error", application_error_parts(error)[1])
         except Exception:
@@ -128,7 +129,7 @@ def _message_post_response(
         return stream_response(services.message_post_stream(**arguments), serializer=serializer_class)
     message = services.message_post(**arguments)
     # While a person is waited for or has the conversation, `data` is the stored user message.
-    return Response(serializer_class(message).data, status=status.HTTP_201_CREATED)
+    return Response(message_data(message, serializer_class), status=status.HTTP_201_CREATED)
 
 
 MESSAGE_LIST_PARAMETERS = [
@@ -155,7 +156,7 @@ def _live_frame(event: live.LiveEvent, serializer: type[MessageSerializer]) -> b
     if event.kind == "ping":
         return b": ping\n\n"
     if event.kind == "message":
-        data = json.dumps(serializer(event.message).data, default=str)
+        data = json.dumps(message_data(event.message, serializer), default=str)
         return f"id: {event.message.pk}\nevent: message\ndata: {data}\n\n".encode()
     if event.kind == "status":
         return _sse("status", {"handoff_status": event.status})
@@ -418,7 +419,7 @@ class _FeedbackBase(OrganizationGenericAPIView):
         serializer = FeedbackSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         message = services.message_feedback_set(message=message, rating=serializer.validated_data["rating"])
-        return Response(message_serializer_for(self.credential)(message).data)
+        return Response(message_data(message, message_serializer_for(self.credential)))
 
 
 class SessionMessageFeedbackApi(_FeedbackBase):

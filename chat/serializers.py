@@ -1,3 +1,5 @@
+import functools
+
 from django.conf import settings
 from rest_framework import serializers
 
@@ -54,6 +56,21 @@ class VisitorMessageSerializer(MessageSerializer):
 def message_serializer_for(credential) -> type[MessageSerializer]:
     """The message shape a credential reads: a widget token's (a visitor's) or an API key's."""
     return VisitorMessageSerializer if credential.is_widget else MessageSerializer
+
+
+@functools.cache
+def _message_representer(serializer_class: type[MessageSerializer]) -> MessageSerializer:
+    serializer = serializer_class()
+    serializer.fields  # noqa: B018 (built and bound once, here)
+    return serializer
+
+
+def message_data(message: Message, serializer_class: type[MessageSerializer] = MessageSerializer) -> dict:
+    """`serializer_class(message).data`, from one serializer per class: a ModelSerializer builds
+    its twelve fields from the model on every instance, which was more Python than a chat
+    turn's whole representation. Safe to share: these fields read the message and nothing else
+    (no context, no state kept between calls)."""
+    return _message_representer(serializer_class).to_representation(message)
 
 
 class MessageCreateSerializer(serializers.Serializer):

@@ -34,7 +34,7 @@ from core import crypto, fetcher
 from core.errors import ValidationFailed
 from organizations.models import Event, Organization
 from organizations.selectors import admin_mail_recipients
-from organizations.services import EVENT_TYPES
+from organizations.services import EVENT_TYPES, EventWrite
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
 
 logger = logging.getLogger(__name__)
@@ -191,16 +191,14 @@ def _ordering_key(event: Event) -> str:
     return ""
 
 
-def event_deliveries_create(*, event: Event) -> list:
-    """One pending delivery per active endpoint subscribed to `event.type`, in the emitting
-    transaction (organizations.services.event_emit calls this, see EVENT_SUBSCRIBERS); the
-    worker is asked to send them once that transaction commits. One statement (INSERT …
-    SELECT): every stored chat message pays for it, whether or not there are endpoints.
+def event_deliveries_statement(*, event: Event) -> EventWrite | None:
+    """The INSERT … SELECT of `event`'s deliveries, one pending delivery per active endpoint
+    subscribed to `event.type` (RETURNING their ids), or None when none may be made.
 
     Events of the dashboard's playground (`data.playground`) are an operator's tests, not
     visitors: recorded, never delivered (a CRM must not file them as real conversations)."""
     if (event.data or {}).get("playground"):
-        return []
+        return None
     now = timezone.now()
     delivery, endpoint = Delivery._meta.db_table, Endpoint._meta.db_table
     # Table names from the models; every value is a parameter.
@@ -222,12 +220,31 @@ def event_deliveries_create(*, event: Event) -> list:
         event.organization_id,
         event.type,
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        delivery_ids = [row[0] for row in cursor.fetchall()]
+    return EventWrite(sql=statement, params=params, done=_deliveries_made)
+
+
+def _deliveries_made(delivery_ids: list) -> list:
     if delivery_ids:
         _enqueue_on_commit(delivery_ids)
     return delivery_ids
+
+
+def event_deliveries_create(*, event: Event) -> list:
+    """`event`'s deliveries, in the emitting transaction (organizations.services.event_emit
+    calls this, see EVENT_SUBSCRIBERS); the worker is asked to send them once that
+    transaction commits. One statement: every stored chat message pays for it, whether or
+    not there are endpoints, so the chat's message store folds it into its own statement
+    (`statement` below, see organizations.services.event_fold)."""
+    write = event_deliveries_statement(event=event)
+    if write is None:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(write.sql, write.params)
+        delivery_ids = [row[0] for row in cursor.fetchall()]
+    return write.done(delivery_ids)
+
+
+event_deliveries_create.statement = event_deliveries_statement
 
 
 def _enqueue_on_commit(delivery_ids: list, *, countdown: float | None = None) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import nullcontext
 
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models.expressions import RawSQL
@@ -13,7 +14,7 @@ from chat import live
 from chat.models import Conversation, Message
 from core.errors import NotFound, ValidationFailed
 from organizations.models import Event
-from organizations.services import event_build, event_emit, event_published
+from organizations.services import event_build, event_emit, event_fold
 
 
 def _assistant_check(*, organization, assistant: Assistant) -> None:
@@ -160,7 +161,9 @@ def message_store(*, message: Message) -> Message:
     Postgres runs them to completion with the INSERT, so all of them (and the NOTIFY in its
     RETURNING, delivered at commit) succeed or fail together — a duplicate Idempotency-Key's
     IntegrityError leaves the conversation untouched and records no event. The event's
-    webhook deliveries are one more statement (webhooks.services.event_deliveries_create).
+    webhook deliveries are one more CTE (organizations.services.event_fold): the whole write
+    is one autocommitted statement, no BEGIN/COMMIT round trips around it (it was four
+    statements a message: BEGIN, this, the deliveries, COMMIT).
 
     The same UPDATE numbers the message (`Message.seq` = the conversation's `message_seq` + 1):
     the row lock it takes is held until commit, so a second writer of the conversation gets
@@ -192,27 +195,37 @@ def message_store(*, message: Message) -> Message:
     event_query = InsertQuery(Event)
     event_query.insert_values(Event._meta.local_concrete_fields, [event])
     [(event_sql, event_params)] = event_query.get_compiler(using=using).as_sql()
+    # The event's subscribers' rows (webhook deliveries) go into the same statement, their ids
+    # come back with the message's number.
+    fold = event_fold(event=event)
     notify, notify_params = live.event_notify_sql(conversation_id=message.conversation_id, kind="message")
     conversation_table = connections[using].ops.quote_name(Conversation._meta.db_table)
     touched = message.created_at
+    writes = "".join(f", {name} AS ({sql})" for name, sql, _params in fold.ctes)
+    returning = "".join(f", {expression}" for expression in fold.returning)
     # Quoted identifiers and Django-compiled SQL only; every value is a parameter.
     statement = (
         f"WITH touched AS (UPDATE {conversation_table} SET last_message_at = %s, updated_at = %s, "  # noqa: S608
         f"message_seq = message_seq + 1 WHERE organization_id = %s AND id = %s "
-        f"RETURNING message_seq AS seq, {notify}), emitted AS ({event_sql}) {insert_sql}"
+        f"RETURNING message_seq AS seq, {notify}), emitted AS ({event_sql}){writes} {insert_sql}{returning}"
     )
     params = [touched, touched, message.organization_id, message.conversation_id, *notify_params]
-    # The message, its event and the event's webhook deliveries commit together (no savepoint:
-    # inside a caller's transaction this adds no round trip).
-    with transaction.atomic(using=using, savepoint=False):
+    params += event_params
+    for _name, _sql, write_params in fold.ctes:
+        params += write_params
+    # One statement commits the message, its event and the event's webhook deliveries together:
+    # no transaction of its own (and no savepoint inside a caller's) unless a subscriber writes
+    # in a statement of its own.
+    atomic = transaction.atomic(using=using, savepoint=False) if fold.needs_transaction else nullcontext()
+    with atomic:
         with connections[using].cursor() as cursor:
-            cursor.execute(statement, [*params, *event_params, *insert_params])
-            (message.seq,) = cursor.fetchone()
+            cursor.execute(statement, [*params, *insert_params])
+            message.seq, *arrays = cursor.fetchone()
         message._state.adding = False
         message._state.db = using
         event._state.adding = False
         event._state.db = using
-        event_published(event=event)
+        fold.published(arrays)
     conversation = message.conversation
     conversation.last_message_at = touched
     conversation.updated_at = touched

@@ -206,11 +206,22 @@ def operator_reply_record(*, conversation: Conversation) -> None:
         conversation.first_human_reply_at = now
 
 
-def unanswered_streak_check(*, conversation: Conversation) -> bool:
+def unanswered_streak_check(*, conversation: Conversation, answer: Message | None = None) -> bool:
     """After an answer: hand over when the assistant's last N answers in a row (since the
-    latest handoff) found nothing in the knowledge base. Returns whether it handed over."""
+    latest handoff) found nothing in the knowledge base. Returns whether it handed over.
+
+    `answer`: the one just stored. When it answered (and is not a reply to small talk, which
+    neither counts nor breaks a streak), it is among the last N and breaks any streak: no
+    query (most turns)."""
     limit = conversation.assistant.handoff_after_unanswered
     if not limit or conversation.handoff_status != Status.BOT:
+        return False
+    if (
+        answer is not None
+        and answer.answered
+        and answer.role == Message.Role.ASSISTANT
+        and not (answer.metadata or {}).get("small_talk")
+    ):
         return False
     # Replies to small talk ("thanks!") are not answers to questions: they neither count nor break.
     answers = (

@@ -710,7 +710,7 @@ def message_post(
         if settled is not None:
             return settled
         answer = reply_generate(conversation=conversation, question=question, rules=rules, verified=verified)
-    handoff.unanswered_streak_check(conversation=conversation)
+    handoff.unanswered_streak_check(conversation=conversation, answer=answer)
     return answer
 
 
@@ -790,5 +790,5 @@ def message_post_stream(
             completion=completion,
             started=answering.started,
         )
-    handoff.unanswered_streak_check(conversation=conversation)
+    handoff.unanswered_streak_check(conversation=conversation, answer=answer)
     yield ("done", answer)

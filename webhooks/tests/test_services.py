@@ -83,6 +83,61 @@ def test_a_rolled_back_change_leaves_no_event_and_no_delivery(tenant, receiver):
     assert receiver.received == []
 
 
+def test_a_stored_chat_messages_deliveries_are_written_by_its_own_statement(tenant, receiver):
+    """The chat's message store folds the deliveries into the statement inserting the message
+    and its event (organizations.services.event_fold): they commit or roll back with it."""
+    from django.db import IntegrityError, connection
+    from django.test.utils import CaptureQueriesContext
+
+    from assistants.models import Assistant
+    from chat.models import Message
+    from chat.services.conversations import message_store, session_create
+
+    _endpoint(tenant, receiver)
+    _endpoint(tenant, receiver, events=["csat.created"])  # not subscribed: no delivery
+    assistant = Assistant.objects.create(organization=tenant.organization, name="A")
+    session = session_create(organization=tenant.organization, assistant=assistant, visitor_id="v")
+    _deliveries(tenant).delete()  # conversation.created's
+
+    def store(key: str) -> Message:
+        return message_store(
+            message=Message(
+                organization_id=tenant.organization.pk,
+                conversation=session,
+                role=Message.Role.USER,
+                content="Hi",
+                idempotency_key=key,
+            )
+        )
+
+    with CaptureQueriesContext(connection) as captured:
+        message = store("k1")
+    assert len(captured.captured_queries) == 1  # autocommitted: no BEGIN/COMMIT either
+    event = Event.objects.for_organization(tenant.organization).get(type="message.created")
+    delivery = _deliveries(tenant).get()
+    assert (delivery.event_id, delivery.event_type, delivery.ordering_key, delivery.status) == (
+        event.pk,
+        "message.created",
+        f"conversation:{session.pk}",
+        Delivery.Status.PENDING,
+    )
+    assert services.delivery_attempt(delivery_id=delivery.pk) == "delivered"
+    [request] = receiver.received
+    assert request.json()["data"]["message_id"] == str(message.pk)
+    # A duplicate Idempotency-Key: no message, no event, no delivery.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        store("k1")
+    assert Event.objects.for_organization(tenant.organization).filter(type="message.created").count() == 1
+    assert _deliveries(tenant).count() == 1
+    # Rolled back with the caller's transaction: nothing of it stays.
+    with pytest.raises(RuntimeError), transaction.atomic():
+        store("k2")
+        assert _deliveries(tenant).count() == 2  # written in the caller's transaction
+        raise RuntimeError("the change failed")
+    assert _deliveries(tenant).count() == 1
+    assert Message.objects.for_organization(tenant.organization).count() == 1
+
+
 def test_the_seams_emit_their_events(tenant, receiver):
     from assistants.services import assistant_create
     from chat.models import Message
