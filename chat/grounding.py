@@ -417,7 +417,10 @@ def candidate_signals(
     `parameters` (default: the embedder's) weigh them, and with a relevance `threshold` only
     when they could lift some candidate to it (`_unknown_words_may_matter`: the embeddings they
     cost are spared on a question that is refused whatever they are; its candidates then get the
-    values of a question without unknown words, and stay under the threshold). Also what `bench/relevance_gate_fit.py` fits on."""
+    values of a question without unknown words, and stay under the threshold). `lexical` (word
+    coverage, an analysis of each candidate's whole text) is computed only when the parameters
+    weigh it, else 0.0 (MiniLM's do not). Also what `bench/relevance_gate_fit.py` fits on (with
+    every signal weighed)."""
     embedder = _embedder(organization)
     if embedder is None or not candidates:
         return None
@@ -427,12 +430,13 @@ def candidate_signals(
     question_vector, fulls, pairs = cosines
     parameters = parameters or gate_parameters(embedder)
     question_language = relevance.analysis.language_detect(question)
+    weighs_lexical = bool(parameters["weights"].get("lexical"))
     signals = [
         {
             "key": key,
             "full": full,
             "cosine": max(key, full),
-            "lexical": _lexical(question, item),
+            "lexical": _lexical(question, item) if weighs_lexical else 0.0,
             "key_margin": key
             - max((pair[0] for position, pair in enumerate(pairs) if position != index), default=0.0),
             "full_margin": full
