@@ -571,13 +571,37 @@ def _request_evidence(rules: CompanyRules) -> list[Evidence]:
     return items
 
 
-def knowledge_search(*, organization, assistant, query: str) -> list[Evidence]:
+def knowledge_search(*, organization, assistant, query: str, snippets: bool = True) -> list[Evidence]:
+    """The knowledge's candidates for `query`; without `snippets` their sources' snippets are ""
+    until `_snippet_add` makes them (for the few that reach the prompt or the answer)."""
     from knowledge.retrieval import chunk_search
 
     passages = chunk_search(
-        organization=organization, assistant=assistant, query=query, k=settings.CHAT_RETRIEVAL_K
+        organization=organization,
+        assistant=assistant,
+        query=query,
+        k=settings.CHAT_RETRIEVAL_K,
+        snippets=snippets,
     )
     return [_passage_evidence(passage) for passage in passages]
+
+
+def _snippet_add(item: Evidence, *, query: str) -> dict:
+    """`item`'s source with the snippet a search for `query` would have given it (a knowledge
+    passage's; the request's own rules bring theirs). A turn scores a dozen candidates and shows
+    a few: snippets (an analysis of every sentence) are made for those only."""
+    if item.kind in REQUEST_KINDS:
+        return item.source
+    from knowledge.retrieval import passage_snippet, query_text
+
+    snippet = passage_snippet(
+        kind=item.kind,
+        content=item.content,
+        answer=item.answer,
+        query=query_text(query),
+        language=item.language,
+    )
+    return dict(item.source, snippet=snippet)
 
 
 # Words that point back at the previous turn ("is it free?", "what about that one?").
@@ -605,7 +629,10 @@ def evidence_gather(
     """(evidence for the prompt, numbers of the relevant items, best first)."""
     threshold = settings.CHAT_RELEVANCE_THRESHOLD
     request_items = _request_evidence(rules)
-    candidates = knowledge_search(organization=organization, assistant=assistant, query=question)
+    candidates = knowledge_search(
+        organization=organization, assistant=assistant, query=question, snippets=False
+    )
+    query = question  # the search whose candidates are kept
     scored = candidates_score(
         question=question, candidates=request_items + candidates, organization=organization
     )
@@ -616,12 +643,14 @@ def evidence_gather(
     ):
         # A follow-up ("and on weekends?") often only makes sense with the previous turn.
         combined = f"{previous_question} {question}"
-        extra = knowledge_search(organization=organization, assistant=assistant, query=combined)
+        extra = knowledge_search(
+            organization=organization, assistant=assistant, query=combined, snippets=False
+        )
         rescored = candidates_score(
             question=combined, candidates=request_items + extra, organization=organization
         )
         if any(item.relevance >= threshold for item in rescored):
-            scored = rescored
+            scored, query = rescored, combined
     # The gate decides: with nothing relevant, no knowledge passage reaches the prompt (the
     # model is told nothing relevant was found); with something relevant, loosely related
     # passages come along with it.
@@ -632,6 +661,9 @@ def evidence_gather(
         if item.kind in REQUEST_KINDS
         or (anything_relevant and item.relevance >= threshold * PROMPT_RELEVANCE_FACTOR)
     ][:MAX_PROMPT_EVIDENCE]
-    evidence = [replace(item, number=number) for number, item in enumerate(evidence, start=1)]
+    evidence = [
+        replace(item, number=number, source=_snippet_add(item, query=query))
+        for number, item in enumerate(evidence, start=1)
+    ]
     relevant = tuple(item.number for item in evidence if item.relevance >= threshold)
     return tuple(evidence), relevant

@@ -110,6 +110,11 @@ class QueryAnalysis:
     counts: Counter[int]  # its hashed BM25 terms (term dimension -> count)
 
 
+def query_text(query: str) -> str:
+    """The question as searched: stripped, at most MAX_QUERY_CHARS."""
+    return (query or "").strip()[:MAX_QUERY_CHARS]
+
+
 def query_analyse(query: str) -> QueryAnalysis:
     """The question as the retrievers see it: its text, its language and its BM25 terms.
 
@@ -118,7 +123,7 @@ def query_analyse(query: str) -> QueryAnalysis:
     language of knowledge (names, products and numbers, and a safety net for a question
     the detector got wrong). A term counts once even when both analyses give it.
     """
-    text = (query or "").strip()[:MAX_QUERY_CHARS]
+    text = query_text(query)
     language = analysis.language_detect(text)
     counts = term_counts(text, language=language)
     if language != analysis.DEFAULT_LANGUAGE:
@@ -546,16 +551,30 @@ def snippet_make(
     return snippet
 
 
+def passage_snippet(*, kind: str, content: str, answer: str, query: str, language: str) -> str:
+    """A passage's snippet (`Passage.snippet`): a Q&A pair's answer when short, else the stretch of
+    its answer (a Q&A pair) or its text that best matches `query` (as searched, `query_text`)."""
+    if kind == KnowledgeSource.Kind.QA:
+        if len(answer) <= SNIPPET_CHARS:
+            return answer
+        content = answer
+    return snippet_make(content=content, query=query, language=language)
+
+
 _PASSAGE_COLUMNS = (
     "chunk.id, chunk.title, chunk.url, chunk.page, chunk.content, chunk.language, "
     "source.id, source.kind, source.title, source.url, source.file_name, source.question, source.answer"
 )
 
 
-def passages_build(*, ranked: list[tuple[str, float]], query: str, embedder_name: str = "") -> list[Passage]:
+def passages_build(
+    *, ranked: list[tuple[str, float]], query: str, embedder_name: str = "", snippets: bool = True
+) -> list[Passage]:
     """The ranked chunks as passages, in one statement with their sources. Written as SQL: the
     ORM's `select_related(...).only(...)` cost ~1.5 ms of Python per chat turn to build and
-    read, for five rows. A chunk's vector comes along only when it is `embedder_name`'s."""
+    read, for five rows. A chunk's vector comes along only when it is `embedder_name`'s.
+    Without `snippets` every snippet is "" (`passage_snippet` makes one later, for a caller that
+    shows only some of the passages)."""
     if not ranked:
         return []
     with connection.cursor() as cursor:
@@ -600,9 +619,9 @@ def passages_build(*, ranked: list[tuple[str, float]], query: str, embedder_name
                 page=page,
                 content=content,
                 snippet=(
-                    answer
-                    if is_qa and len(answer) <= SNIPPET_CHARS
-                    else snippet_make(content=answer if is_qa else content, query=query, language=language)
+                    passage_snippet(kind=kind, content=content, answer=answer, query=query, language=language)
+                    if snippets
+                    else ""
                 ),
                 score=score,
                 question=question if is_qa else "",
@@ -616,13 +635,14 @@ def passages_build(*, ranked: list[tuple[str, float]], query: str, embedder_name
 
 # --- the pipeline ----------------------------------------------------------------------------
 def chunk_search(
-    *, organization, assistant=None, query: str, k: int = 5, mode: str = "hybrid"
+    *, organization, assistant=None, query: str, k: int = 5, mode: str = "hybrid", snippets: bool = True
 ) -> list[Passage]:
     """The best `k` passages of the organization's knowledge for `query`, best first.
 
     `assistant=None` searches the organization-wide knowledge; with an assistant, its own
     sources are searched too. `mode`: "hybrid" (default: BM25 and vectors fused as the
     organization's embedder's `fusion_for` says), "lexical" (BM25 only) or "vector" (embeddings only).
+    `snippets=False`: passages without their snippet (see `passages_build`).
     """
     if mode not in SEARCH_MODES:
         raise ValidationFailed(f"mode must be one of {', '.join(SEARCH_MODES)}.")
@@ -664,7 +684,10 @@ def chunk_search(
         else:
             ranked = rank_fuse(lexical, vector, fusion=fusion_for(embedder.name), vector_led=questions)[:k]
         return passages_build(
-            ranked=ranked, query=analysed.text, embedder_name=embedder.name if embedder else ""
+            ranked=ranked,
+            query=analysed.text,
+            embedder_name=embedder.name if embedder else "",
+            snippets=snippets,
         )
 
 

@@ -82,3 +82,45 @@ def test_a_passage_is_scored_with_the_vector_it_brings(tenant):
         question=question, candidates=[Evidence(**{**unrelated.__dict__, "vector": None})]
     )
     assert without[0].relevance < 0.5
+
+
+def test_a_turns_evidence_carries_the_snippet_its_search_would_give(tenant):
+    """Snippets are made after the gate, for the evidence shown only: the same ones a search returns."""
+    from knowledge.retrieval import chunk_search
+
+    long_guide = " ".join(
+        [GUIDE, "Returns are free within 30 days of delivery."]
+        + [
+            f"Section {number} of the guide describes packaging rules for fragile goods."
+            for number in range(8)
+        ]
+        + ["Express parcels to Canada arrive in two business days with DHL Express."]
+    )
+    source = KnowledgeSource.objects.create(
+        organization=tenant.organization,
+        kind=KnowledgeSource.Kind.FILE,
+        title="Long shipping guide",
+        file_name="long.txt",
+        file_type=KnowledgeSource.FileType.TEXT,
+        status=KnowledgeSource.Status.READY,
+    )
+    document_store(
+        source=source,
+        key="file",
+        title="Long shipping guide",
+        drafts=[ChunkDraft(content=long_guide)],
+        text_hash=content_hash(long_guide),
+    )
+    question = "How fast do express parcels to Canada arrive?"
+    evidence, relevant = grounding.evidence_gather(
+        organization=tenant.organization, assistant=None, question=question, rules=CompanyRules()
+    )
+    (passage,) = [item for item in evidence if item.kind == "file"]
+    assert passage.number in relevant
+    (searched,) = chunk_search(organization=tenant.organization, query=question, k=1)
+    assert len(long_guide) > 300 and passage.source["snippet"] == searched.snippet
+    assert searched.snippet.startswith("Express parcels to Canada")
+    unsnipped = grounding.knowledge_search(
+        organization=tenant.organization, assistant=None, query=question, snippets=False
+    )
+    assert [item.source["snippet"] for item in unsnipped] == [""]
