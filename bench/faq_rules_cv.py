@@ -28,11 +28,14 @@ For each family: right Q&A first for every value on all dev paraphrases (in-samp
 cross-validated figures that include the choice: 10 folds (`bench.fusion_cv.folds_make`, fixed
 seed) and leave-one-knowledge-base-out; in each fold the value with the most right-first on the
 other folds is chosen (ties: the product's value, then the first listed) and scored on the
-held-out fold. (`bench/faq_matching.py` lists the dev paraphrases vector or hybrid search
-misses, with the right pair's rank in each mode, and how often lexical and vector search
-disagree on the first pair and which was right.)
+held-out fold. Then the same dev paraphrases against each knowledge base with half its pairs
+as help pages (twice, the halves swapped: every pair asked for once as a Q&A pair and once as a
+page), right first by what the right entry is, for the single retrievers, the product's hybrid,
+its fusion without the Q&A rule and smaller lexical shares. (`bench/faq_matching.py` lists
+the dev paraphrases vector or hybrid search misses, with the right pair's rank in each mode,
+and how often lexical and vector search disagree on the first pair and which was right.)
 
-Run: `.venv/bin/python bench/faq_rules_cv.py` (~10 s on a quiet machine). Figures and what they
+Run: `.venv/bin/python bench/faq_rules_cv.py` (~35 s at load average 3). Figures and what they
 mean: docs/benchmarks.md, "Why hybrid ties vector on paraphrases"."""
 
 from __future__ import annotations
@@ -51,10 +54,36 @@ MEASURE = False  # a tool run by hand (bench/results.py)
 QUESTION_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
-def _collect() -> list[dict]:
-    """One record per dev paraphrase: its knowledge base, the right pair's chunk ids, the
-    lexical ranking, a vector ranking per QUESTION_WEIGHTS value, the Q&A chunk ids, and what
-    the BM25 variants need (query term weights, each chunk's field term counts)."""
+def _shapes(knowledge_base: dict, shape: str) -> list[tuple[dict, set[str]]]:
+    """The knowledge base as built for `shape`, with the ids of the pairs kept as Q&A pairs:
+    "qa", as the set has it; "mixed", twice, every other pair a help page (its question as the
+    title and first line, as `bench/fusion_fit.py` makes one) and the rest Q&A pairs, then the
+    other way round, so every pair is asked for once as a Q&A pair and once as a page."""
+    if shape == "qa":
+        return [(knowledge_base, {pair["id"] for pair in knowledge_base["qa"]})]
+    built = []
+    for half in (0, 1):
+        kept = [pair for number, pair in enumerate(knowledge_base["qa"]) if number % 2 == half]
+        pages = [
+            {
+                "id": pair["id"],
+                "title": pair["question"],
+                "content": f"{pair['question']}\n{pair['answer']}",
+                "paraphrases": pair["paraphrases"],
+            }
+            for number, pair in enumerate(knowledge_base["qa"])
+            if number % 2 != half
+        ]
+        shaped = {**knowledge_base, "qa": kept, "documents": knowledge_base["documents"] + pages}
+        built.append((shaped, {pair["id"] for pair in kept}))
+    return built
+
+
+def _collect(shape: str = "qa", weights: tuple[float, ...] = QUESTION_WEIGHTS) -> list[dict]:
+    """One record per dev paraphrase (per build of its knowledge base, `_shapes`): its knowledge
+    base, whether the right entry is a Q&A pair or a page, the right source, the lexical
+    ranking, a vector ranking per `weights` value, the Q&A chunk ids, and what the BM25 variants
+    need (query term weights, each chunk's field term counts)."""
     from bench.faq_matching import SUPPORT_KBS, _organization
     from knowledge import retrieval
     from knowledge.embeddings import embedder_get, query_embed
@@ -64,7 +93,8 @@ def _collect() -> list[dict]:
     data = json.loads(SUPPORT_KBS.read_text())
     records = []
     product_weight = retrieval.QUESTION_WEIGHT
-    for knowledge_base in data["knowledge_bases"]:
+    builds = [built for original in data["knowledge_bases"] for built in _shapes(original, shape)]
+    for knowledge_base, as_pairs in builds:
         organization = _organization()
         try:
             ids = knowledge_build(organization=organization, data=knowledge_base)
@@ -80,7 +110,9 @@ def _collect() -> list[dict]:
                     "question": retrieval.term_counts(question, language=language) if is_qa else Counter(),
                     "rest": retrieval.term_counts(answer if is_qa else content, language=language),
                 }
-            for pair in knowledge_base["qa"]:
+            for pair in knowledge_base["qa"] + [
+                document for document in knowledge_base["documents"] if "paraphrases" in document
+            ]:
                 for paraphrase in pair["paraphrases"]:
                     if paraphrase["split"] != "dev":
                         continue
@@ -96,7 +128,7 @@ def _collect() -> list[dict]:
                     )
                     vector_embedding = query_embed(embedder=embedder, text=analysed.text)
                     vectors, questions = {}, set()
-                    for weight in QUESTION_WEIGHTS:
+                    for weight in weights:
                         retrieval.QUESTION_WEIGHT = weight
                         try:
                             vectors[weight], questions = retrieval.vector_candidates(
@@ -112,6 +144,7 @@ def _collect() -> list[dict]:
                     records.append(
                         {
                             "knowledge_base": knowledge_base["id"],
+                            "target": "qa" if pair["id"] in as_pairs else "page",
                             "text": paraphrase["text"],
                             "expect": ids[pair["id"]],
                             "lexical": lexical,
@@ -333,6 +366,46 @@ def main() -> dict:
             f"by knowledge base {figures['by_knowledge_base'] / total:.3f} "
             f"(chosen {figures['by_knowledge_base_chosen']})"
         )
+    result["mixed"] = mixed(_collect("mixed", weights=(QUESTION_WEIGHT,)))
+    return result
+
+
+def mixed(records: list[dict]) -> dict:
+    """Right first on the dev paraphrases with half the pairs as help pages (`_shapes`), by what
+    the right entry is: the single retrievers, the product's hybrid, the product's fusion without
+    its Q&A rule, and score fusions with a smaller lexical share (what pages would need)."""
+    from knowledge.retrieval import FUSION, QUESTION_WEIGHT
+
+    rows = {
+        "lexical": lambda record: [chunk_id for chunk_id, _ in record["lexical"]],
+        "vector": lambda record: [chunk_id for chunk_id, _ in record["vectors"][QUESTION_WEIGHT]],
+        "hybrid (product)": lambda record: _fuse(
+            record["lexical"], record["vectors"][QUESTION_WEIGHT], qa=record["questions"],
+            vote=_max_rule(), share=FUSION.lexical_weight,
+        ),
+        "hybrid without the Q&A rule": lambda record: _fuse(
+            record["lexical"], record["vectors"][QUESTION_WEIGHT], qa=set(),
+            vote=_max_rule(), share=FUSION.lexical_weight,
+        ),
+        **{
+            f"hybrid, lexical share {share:g}": lambda record, share=share: _fuse(
+                record["lexical"], record["vectors"][QUESTION_WEIGHT], qa=record["questions"],
+                vote=_max_rule(), share=share,
+            )
+            for share in (0.2, 0.3, 0.4)
+        },
+    }  # fmt: skip
+    result = {}
+    for target in ("qa", "page"):
+        chosen = [record for record in records if record["target"] == target]
+        result[target] = {"questions": len(chosen)}
+        for name, rank in rows.items():
+            hits = 0
+            for record in chosen:
+                sources = dict.fromkeys(record["chunks"][chunk_id]["source"] for chunk_id in rank(record))
+                hits += next(iter(sources), None) == record["expect"]
+            result[target][name] = round(hits / len(chosen), 3)
+        print(f"mixed shape, right entry a {'Q&A pair' if target == 'qa' else 'help page'}: {result[target]}")
     return result
 
 
