@@ -168,8 +168,9 @@ class Chunk(TenantModel):
     lexical = SparseVectorField(dimensions=LEXICAL_DIMENSIONS)
     lexical_length = models.PositiveIntegerField(help_text="BM25 document length (terms)")
     lexical_avgdl = models.FloatField(help_text="organization's average length when weighted")
-    # The same term dimensions as an array with a GIN index: in a large organization, BM25
-    # ranks only the chunks that contain one of the query's rarer terms (see selectors).
+    # The same term dimensions as an array: BM25 ranks only the chunks that contain one of the
+    # query's terms (in a large organization, one of its rarer terms), found through the GIN
+    # index on the narrow copy `ChunkLexical.terms` that a trigger keeps from this column.
     terms = ArrayField(models.IntegerField(), default=list, blank=True)
     # The language the chunk's terms were analysed in (knowledge.analysis: stop words, stemmer),
     # detected from its text when it was indexed. Chunks indexed before languages were
@@ -194,7 +195,6 @@ class Chunk(TenantModel):
         indexes = [
             models.Index(fields=["organization", "assistant"], name="chunk_org_assistant"),
             models.Index(fields=["organization", "embedding_model"], name="chunk_org_model"),
-            GinIndex(fields=["terms"], name="chunk_terms_gin"),
         ]
 
 
@@ -255,6 +255,54 @@ class ChunkVector(models.Model):
 
     def __str__(self) -> str:
         return f"{self.embedding_model} vector of chunk {self.chunk_id}"
+
+
+class ChunkLexical(models.Model):
+    """A narrow copy of each chunk's BM25 side, for lexical search: its term array (GIN-indexed)
+    and its sparse BM25 vector, with the organization and assistant that scope a search.
+
+    The BM25 statement scores every chunk that holds one of the query's terms, and a chunk
+    row is wide (text, float32 vectors, ~2.8 kB), its sparse vector compressed inline, so the
+    statement visited a heap page and decompressed the vector for nearly every candidate, and
+    the `terms` GIN index on the chunks could only narrow the candidates in large
+    organizations. These rows hold only what that statement filters and scores by (~0.6 kB,
+    stored uncompressed), so it reads ~14 rows a page with no decompression, and every search,
+    small organization or large, looks its candidates up through the GIN index here. Scores
+    are the same expression on the same values (`knowledge.retrieval.lexical_ranking`).
+
+    Postgres keeps this table in step with `Chunk` (a trigger on insert, and on update of the
+    sparse vector, the terms, the organization or the assistant; rows go with their chunk
+    through an ON DELETE CASCADE key), as for `ChunkVector`: every writer of chunks keeps it
+    right without knowing it exists. Application code only reads it. Migration
+    `knowledge/0009_chunk_lexical` creates the trigger and fills the table.
+    """
+
+    chunk = models.OneToOneField(
+        Chunk, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    organization = models.ForeignKey(
+        "organizations.Organization",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # chunklexical_org
+        related_name="+",
+    )
+    assistant_id = models.UUIDField(null=True, blank=True)
+    terms = ArrayField(models.IntegerField())
+    lexical = SparseVectorField(dimensions=LEXICAL_DIMENSIONS)
+
+    objects = TenantManager()
+
+    class Meta:
+        indexes = [
+            GinIndex(fields=["terms"], name="chunklexical_terms_gin"),
+            # Lets the planner intersect the GIN lookup with the organization where a term is
+            # common in other organizations' knowledge.
+            models.Index(fields=["organization"], name="chunklexical_org"),
+        ]
+
+    def __str__(self) -> str:
+        return f"BM25 terms of chunk {self.chunk_id}"
 
 
 class TermStatistic(TenantModel):

@@ -4,7 +4,8 @@ One function is called from outside, `chunk_search`; the stages it runs, in orde
 1. **query analysis** (`query_analyse`): the question's terms through the one text analyser
    (`knowledge.analysis`: stop words, Snowball stems);
 2. **lexical** (`lexical_query_build`, `lexical_ranking`): BM25 inside Postgres as sparse
-   vectors (the weighting below), pruned to rare-term candidates in large organizations;
+   vectors (the weighting below) over the chunks holding a query term (in large organizations,
+   a rare one), read from narrow copies of the chunks' BM25 side (`ChunkLexical`);
 3. **vector** (`vector_candidates`): the question's embedding against the chunks' through
    pgvector's HNSW index (iterative scan, `HNSW_EF_SEARCH`), or exactly in small organizations;
    a Q&A pair is matched on its question's own vector as well as on question and answer;
@@ -68,8 +69,8 @@ QUESTION_WEIGHT = 0.2
 K1 = 1.5
 B = 0.75
 # In organizations larger than settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS (default 5,000),
-# BM25 ranks a bounded candidate set instead of every chunk: the chunks holding the query's
-# rarest terms, found through the GIN index on `terms`. Terms are taken rarest first while
+# BM25 ranks a bounded candidate set instead of every chunk holding a query term: the chunks
+# holding the query's rarest terms, found through the GIN index on `ChunkLexical.terms`. Terms are taken rarest first while
 # their summed document frequencies stay within the candidate budget (the larger of
 # settings.KNOWLEDGE_LEXICAL_CANDIDATES and CANDIDATE_SHARE of the organization's chunks);
 # the rarest term is always taken. Rare terms carry most of a BM25 score, and the semantic
@@ -144,7 +145,7 @@ def scope_sql(*, organization, assistant) -> tuple[str, list]:
 @dataclass(frozen=True)
 class LexicalQuery:
     vector: SparseVector
-    rare_terms: list[int]  # candidates hold one of these; empty = rank every chunk of the organization
+    rare_terms: list[int]  # candidates hold one of these; empty = every chunk holding a query term
     chunk_count: int
 
 
@@ -227,19 +228,25 @@ def query_vector_lexical(*, organization, query: str) -> LexicalQuery | None:
 def lexical_ranking(
     *, organization, assistant, lexical_query: LexicalQuery | None, limit: int
 ) -> list[tuple[str, float]]:
+    """The best `limit` chunks by BM25, best first (equal scores by id). The candidates are the
+    chunks holding one of the query's terms (in a large organization, one of its rare terms:
+    `LexicalQuery.rare_terms`), looked up through the GIN index of the narrow copies
+    (`ChunkLexical`): a chunk sharing no term scores 0 and was never returned, so limiting the
+    small organizations' search to them changes nothing but its cost. Each candidate's score is
+    computed once (`ORDER BY` the score, not the distance expression again: Postgres evaluates
+    each separately), from the copy's sparse vector: the same values as the chunk's, so the
+    same score."""
     if lexical_query is None:
         return []
     scope, params = scope_sql(organization=organization, assistant=assistant)
     vector = lexical_query.vector.to_text()
-    prune = ""
-    if lexical_query.rare_terms:
-        prune = "AND terms && %s::int[] "
-        params = [*params, lexical_query.rare_terms]
+    candidates = lexical_query.rare_terms or sorted(lexical_query.vector.indices())
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id, score FROM (SELECT id, (lexical <#> %s::sparsevec) * -1 AS score FROM knowledge_chunk "  # noqa: S608
-            f"WHERE {scope} {prune}ORDER BY lexical <#> %s::sparsevec LIMIT %s) ranked WHERE score > 0",
-            [vector, *params, vector, limit],
+            "SELECT id, score FROM (SELECT chunk_id AS id, (lexical <#> %s::sparsevec) * -1 AS score "  # noqa: S608
+            f"FROM knowledge_chunklexical WHERE {scope} AND terms && %s::int[] "
+            "ORDER BY score DESC, id LIMIT %s) ranked WHERE score > 0",
+            [vector, *params, candidates, limit],
         )
         return [(str(chunk_id), float(score)) for chunk_id, score in cursor.fetchall()]
 
