@@ -113,3 +113,52 @@ class CompiledQuery:
                 populator.populate(row, instance)
             instances.append(instance)
         return instances
+
+
+@dataclass(frozen=True)
+class _CompiledInsert:
+    sql: str
+    fields: tuple  # the fields whose values are the parameters, in order
+
+
+class CompiledInsert:
+    """One row's INSERT of every local concrete field of `model`, as Django's save would write
+    it, compiled once per database alias. `expressions` (field name -> an expression without
+    parameters) are written in SQL in place of those fields' values; `returning` names fields
+    for a RETURNING clause. `as_sql(instance)` runs each field's `pre_save` (an `auto_now_add`
+    timestamp is set on the instance) and prepares its value as the insert compiler does."""
+
+    def __init__(self, model: type[models.Model], *, expressions: dict | None = None, returning: tuple = ()):
+        self._model = model
+        self._expressions = expressions or {}
+        self._returning = returning
+        self._compiled: dict[str, _CompiledInsert] = {}
+
+    def _compile(self, using: str) -> _CompiledInsert:
+        from django.db.models.sql import InsertQuery
+
+        meta = self._model._meta
+        fields = meta.local_concrete_fields
+        if any(getattr(field, "get_placeholder", None) is not None for field in fields):
+            raise ValueError("CompiledInsert writes fields with plain placeholders only")
+        template = self._model()
+        for name, expression in self._expressions.items():
+            setattr(template, meta.get_field(name).attname, expression)
+        query = InsertQuery(self._model)
+        query.insert_values(fields, [template])
+        compiler = query.get_compiler(using=using)
+        compiler.returning_fields = [meta.get_field(name) for name in self._returning] or None
+        [(sql, params)] = compiler.as_sql()
+        valued = tuple(field for field in fields if field.name not in self._expressions)
+        if len(params) != len(valued):
+            raise ValueError("CompiledInsert expressions must not take parameters")
+        compiled = self._compiled[using] = _CompiledInsert(sql=sql, fields=valued)
+        return compiled
+
+    def as_sql(self, instance: models.Model, *, using: str) -> tuple[str, list]:
+        compiled = self._compiled.get(using) or self._compile(using)
+        connection = connections[using]
+        return compiled.sql, [
+            field.get_db_prep_save(field.pre_save(instance, True), connection=connection)
+            for field in compiled.fields
+        ]

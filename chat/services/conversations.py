@@ -5,13 +5,13 @@ from contextlib import nullcontext
 
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models.expressions import RawSQL
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from assistants.models import Assistant, UserContext
 from assistants.services import user_context_merge
 from chat import live
 from chat.models import Conversation, Message
+from core.compiled import CompiledInsert
 from core.errors import NotFound, ValidationFailed
 from organizations.models import Event
 from organizations.services import event_build, event_emit, event_fold
@@ -151,7 +151,31 @@ def conversation_typing_signal(*, conversation: Conversation) -> None:
     live.conversation_event_publish(conversation_id=conversation.pk, kind="typing")
 
 
+# The two rows every stored message inserts, compiled once (the insert compiler's SQL for
+# them was a fifth of storing a message's Python). A message's number is the one the
+# conversation's UPDATE in the same statement hands out (no row: the conversation is gone,
+# and the NOT NULL column refuses the insert).
+_MESSAGE_INSERT = CompiledInsert(
+    Message, expressions={"seq": RawSQL("(SELECT seq FROM touched)", ())}, returning=("seq",)
+)
+_EVENT_INSERT = CompiledInsert(Event)
+
+
 def message_store(*, message: Message) -> Message:
+    """Insert a new message, bump its conversation and wake its live streams (see
+    `_message_insert`)."""
+    return _message_insert(message, read=None)[0]
+
+
+def message_store_reading(*, message: Message, read) -> tuple[Message, object]:
+    """`message_store`, and the value of a read-only SQL expression evaluated by the same
+    statement: `read(message)` (called once the message has its `created_at`) returns the
+    expression and its parameters. It sees the database as it was before this message was
+    stored (the statement's snapshot). A chat turn reads its history this way."""
+    return _message_insert(message, read=read)
+
+
+def _message_insert(message: Message, *, read) -> tuple[Message, object]:
     """Insert a new message, bump its conversation's `last_message_at`/`updated_at` and wake
     the conversation's live streams — in one statement, so one round trip and one commit
     (a chat turn stores two messages; as three autocommitted statements each, the commits
@@ -173,15 +197,8 @@ def message_store(*, message: Message) -> Message:
     if not message._state.adding:
         raise ValueError("message_store only inserts new messages")
     using = router.db_for_write(Message, instance=message)
-    # The number the conversation's UPDATE below hands out (no row: the conversation is gone,
-    # and the NOT NULL column refuses the insert).
-    message.seq = RawSQL("(SELECT seq FROM touched)", ())
-    query = InsertQuery(Message)
-    query.insert_values(Message._meta.local_concrete_fields, [message])
-    compiler = query.get_compiler(using=using)
-    compiler.returning_fields = [Message._meta.get_field("seq")]
     # as_sql() runs the fields' pre_save: created_at (auto_now_add) is set on `message` here.
-    [(insert_sql, insert_params)] = compiler.as_sql()
+    insert_sql, insert_params = _MESSAGE_INSERT.as_sql(message, using=using)
     # Its `message.created` event (ids and facts, no text) is inserted by the same statement.
     data = {
         "conversation_id": str(message.conversation_id),
@@ -192,9 +209,7 @@ def message_store(*, message: Message) -> Message:
     if is_playground(message.conversation):
         data["playground"] = True  # recorded, not sent to webhooks
     event = event_build(organization=message.organization_id, type="message.created", data=data)
-    event_query = InsertQuery(Event)
-    event_query.insert_values(Event._meta.local_concrete_fields, [event])
-    [(event_sql, event_params)] = event_query.get_compiler(using=using).as_sql()
+    event_sql, event_params = _EVENT_INSERT.as_sql(event, using=using)
     # The event's subscribers' rows (webhook deliveries) go into the same statement, their ids
     # come back with the message's number.
     fold = event_fold(event=event)
@@ -203,6 +218,10 @@ def message_store(*, message: Message) -> Message:
     touched = message.created_at
     writes = "".join(f", {name} AS ({sql})" for name, sql, _params in fold.ctes)
     returning = "".join(f", {expression}" for expression in fold.returning)
+    read_params = []
+    if read is not None:
+        read_sql, read_params = read(message)
+        returning += f", {read_sql}"
     # Quoted identifiers and Django-compiled SQL only; every value is a parameter.
     statement = (
         f"WITH touched AS (UPDATE {conversation_table} SET last_message_at = %s, updated_at = %s, "  # noqa: S608
@@ -219,15 +238,15 @@ def message_store(*, message: Message) -> Message:
     atomic = transaction.atomic(using=using, savepoint=False) if fold.needs_transaction else nullcontext()
     with atomic:
         with connections[using].cursor() as cursor:
-            cursor.execute(statement, [*params, *insert_params])
+            cursor.execute(statement, [*params, *insert_params, *read_params])
             message.seq, *arrays = cursor.fetchone()
         message._state.adding = False
         message._state.db = using
         event._state.adding = False
         event._state.db = using
-        fold.published(arrays)
+        fold.published(arrays[: len(fold.returning)])
     conversation = message.conversation
     conversation.last_message_at = touched
     conversation.updated_at = touched
     conversation.message_seq = message.seq
-    return message
+    return message, (arrays[-1] if read is not None else None)

@@ -43,7 +43,7 @@ from chat.llm import (
 )
 from chat.models import Conversation, Message
 from chat.services import handoff
-from chat.services.conversations import message_store
+from chat.services.conversations import message_store, message_store_reading
 from core import timing
 from core.concurrency import Cap, CapReached, slots_held
 from core.errors import (
@@ -124,18 +124,31 @@ def _question_store(
         "request_fingerprint": fingerprint if idempotency_key else "",
     }
     if idempotency_key:
-        existing = _question_by_key(conversation=conversation, key=idempotency_key)
-        if existing is None:
-            try:
-                with transaction.atomic():
-                    message = message_store(message=Message(**fields))
-                return message, False
-            except IntegrityError:  # a concurrent request with the same key won the insert
-                existing = _question_by_key(conversation=conversation, key=idempotency_key)
+        # Stored first, looked up only when the key is taken (a retry, or a concurrent request
+        # with the same key won the insert): the widget sends a key with every question, and
+        # a new one is then one autocommitted statement, not a lookup and a transaction
+        # around the insert (a savepoint inside a caller's transaction, to carry on after a
+        # refused insert).
+        try:
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                message = _question_insert(Message(**fields))
+            return message, False
+        except IntegrityError:
+            existing = _question_by_key(conversation=conversation, key=idempotency_key)
+            if existing is None:  # refused for another reason (the conversation is gone)
+                raise
         if existing.request_fingerprint != fingerprint:
             raise Conflict("This Idempotency-Key was already used with a different request body.")
         return existing, True
-    return message_store(message=Message(**fields)), False
+    return _question_insert(Message(**fields)), False
+
+
+def _question_insert(question: Message) -> Message:
+    """Stores the question; the statement reads its history too (kept on the instance for
+    `_history`, which takes it once)."""
+    question, pairs = message_store_reading(message=question, read=_history_read)
+    question.__dict__["_history_pairs"] = pairs
+    return question
 
 
 def _question_by_key(*, conversation: Conversation, key: str) -> Message | None:
@@ -187,27 +200,36 @@ class TurnPlan:
     refusal: str = ""  # the model must not be called (its base URL is no longer allowed)
 
 
+def _history_read(question: Message) -> tuple[str, list]:
+    """The SQL (an array of [role, content] pairs, newest first) of the question's history:
+    the last CHAT_HISTORY_TURNS exchanges before it, failed answers left out. Written as SQL:
+    the ORM built this fixed query for ~1 ms of Python on every chat turn. Read by the
+    statement storing the question (`message_store_reading`), or on its own for a stored one."""
+    return (
+        f"ARRAY(SELECT ARRAY[role::text, content] FROM {Message._meta.db_table} "  # noqa: S608
+        "WHERE organization_id = %s AND conversation_id = %s AND created_at < %s AND status <> %s "
+        "ORDER BY created_at DESC LIMIT %s)",
+        [
+            question.organization_id,
+            question.conversation_id,
+            question.created_at,
+            Message.Status.FAILED,
+            settings.CHAT_HISTORY_TURNS * 2,
+        ],
+    )
+
+
 def _history(conversation: Conversation, question: Message) -> tuple[tuple[ChatMessage, ...], str]:
-    # The last CHAT_HISTORY_TURNS exchanges before the question, failed answers left out.
-    # Written as SQL: the ORM built this fixed query for ~1 ms of Python on every chat turn.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT role, content FROM {Message._meta.db_table} "  # noqa: S608
-            "WHERE organization_id = %s AND conversation_id = %s AND created_at < %s AND status <> %s "
-            "ORDER BY created_at DESC LIMIT %s",
-            [
-                conversation.organization_id,
-                conversation.pk,
-                question.created_at,
-                Message.Status.FAILED,
-                settings.CHAT_HISTORY_TURNS * 2,
-            ],
-        )
-        rows = cursor.fetchall()
-    rows.reverse()
+    # Read with the question when this request stored it (one statement fewer a turn).
+    rows = question.__dict__.pop("_history_pairs", None)
+    if rows is None:
+        expression, params = _history_read(question)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {expression}", params)
+            (rows,) = cursor.fetchone()
     history = []
     previous_question = ""
-    for role, content in rows:
+    for role, content in reversed(rows):
         if role == Message.Role.USER:
             history.append(ChatMessage(role="user", content=content))
             previous_question = content

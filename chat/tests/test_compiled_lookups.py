@@ -99,3 +99,93 @@ def test_a_message_is_represented_as_its_serializer_does(tenant, session):
     assert message_data(message)["feedback"] == "down"
     question = Message.objects.for_organization(tenant.organization).get(pk=message.in_reply_to_id)
     assert message_data(question) == MessageSerializer(question).data
+
+
+def test_a_stored_message_is_the_row_its_instance_says(tenant, session):
+    """message_store's INSERT is compiled once: every field still goes in as save() would write
+    it (JSON, defaults, the auto_now_add stamp set on the instance), the number from the
+    conversation's UPDATE."""
+    from chat.services.conversations import message_store
+
+    first = message_store(
+        message=Message(
+            organization_id=tenant.organization.pk,
+            conversation=session,
+            role=Message.Role.USER,
+            content="Hello",
+            metadata={"page": "/cart", "items": [1, {"sku": "A-1"}]},
+            idempotency_key="k1",
+        )
+    )
+    second = message_store(
+        message=Message(
+            organization_id=tenant.organization.pk,
+            conversation=session,
+            role=Message.Role.ASSISTANT,
+            content="Hi!",
+            in_reply_to=first,
+            sources=[{"title": "FAQ", "number": 1}],
+            tool_calls=[{"name": "lookup"}],
+            cost=0.000123,
+            prompt_tokens=7,
+        )
+    )
+    for stored in (first, second):
+        assert stored.created_at is not None and stored._state.adding is False
+        read = Message.objects.for_organization(tenant.organization).get(pk=stored.pk)
+        assert _fields(read) == _fields(stored) | {"cost": read.cost}
+    assert (first.seq, second.seq) == (1, 2)
+    assert float(second.cost) == 0.000123
+
+
+def test_the_history_read_with_the_question_is_the_one_read_alone(tenant, session, settings):
+    """A new question's history comes back from the statement storing it; a stored question
+    (a retry) reads it on its own: the same exchanges either way, failed answers left out,
+    an operator's reply marked, at most CHAT_HISTORY_TURNS exchanges, oldest first."""
+    from chat.services import reply
+    from chat.services.conversations import message_store
+
+    settings.CHAT_HISTORY_TURNS = 2
+
+    def store(role, content, status=Message.Status.COMPLETE):
+        return message_store(
+            message=Message(
+                organization_id=tenant.organization.pk,
+                conversation=session,
+                role=role,
+                content=content,
+                status=status,
+            )
+        )
+
+    first = reply._question_insert(
+        Message(
+            organization_id=tenant.organization.pk, conversation=session, role=Message.Role.USER, content="1?"
+        )
+    )
+    assert reply._history(session, first) == ((), "")
+    store(Message.Role.ASSISTANT, "First answer")
+    store(Message.Role.USER, "Second?")
+    store(Message.Role.ASSISTANT, "Broken", status=Message.Status.FAILED)
+    store(Message.Role.OPERATOR, "A person here")
+    store(Message.Role.USER, "Third?")
+    question = reply._question_insert(
+        Message(
+            organization_id=tenant.organization.pk,
+            conversation=session,
+            role=Message.Role.USER,
+            content="Now?",
+        )
+    )
+    assert "_history_pairs" in question.__dict__
+    prefetched = reply._history(session, question)
+    assert "_history_pairs" not in question.__dict__  # taken once: a retry reads again
+    assert reply._history(session, question) == prefetched
+    history, previous_question = prefetched
+    assert [(m.role, m.content) for m in history] == [
+        ("assistant", "First answer"),
+        ("user", "Second?"),
+        ("assistant", "(human agent) A person here"),
+        ("user", "Third?"),
+    ]
+    assert previous_question == "Third?"

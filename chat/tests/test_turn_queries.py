@@ -20,19 +20,19 @@ def _turn(api, session_id: str, content: str):
     return response.json()["data"]
 
 
-def test_a_chat_turn_is_nine_statements(tenant, assistant, faq, offline, django_assert_num_queries):
+def test_a_chat_turn_is_eight_statements(tenant, assistant, faq, offline, django_assert_num_queries):
     """API key (1), the session (1), the question stored with its conversation bump, live
-    notification, `message.created` event and the event's webhook deliveries (1, no
-    transaction of its own), the history (1), retrieval (corpus size with the query terms'
-    statistics, BM25, vectors, the passages: 4), the answer stored the same way (1). The
-    support desk's unanswered-streak check reads nothing after an answer that answered.
-    It was 12 with the webhook deliveries and the streak check as statements of their own
-    (and a BEGIN/COMMIT around each stored message outside tests), 14 before the support-desk
-    check was folded in, 10 before webhooks."""
+    notification, `message.created` event, the event's webhook deliveries and the read of
+    the history before it (1, no transaction of its own), retrieval (corpus size with the
+    query terms' statistics, BM25, vectors, the passages: 4), the answer stored the same
+    way (1). The support desk's unanswered-streak check reads nothing after an answer that
+    answered. It was 12 with the webhook deliveries, the history and the streak check as
+    statements of their own (and a BEGIN/COMMIT around each stored message outside tests),
+    14 before the support-desk check was folded in, 10 before webhooks."""
     api = tenant.client()
     session = api.post("/api/v1/sessions/", {"assistant_id": str(assistant.id)}, format="json").json()["data"]
     _turn(api, session["id"], "Hello")  # the key's last-used stamp (once a minute) is written here
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         answer = _turn(api, session["id"], "How can I reset my password?")
     assert answer["content"] == 'Go to Settings > Security and click "Reset Password".'
     conversation = Conversation.objects.for_organization(tenant.organization).get(pk=session["id"])
@@ -43,6 +43,36 @@ def test_a_chat_turn_is_nine_statements(tenant, assistant, faq, offline, django_
         .filter(conversation=conversation)
         .values_list("role", flat=True)
     ) == ["user", "assistant", "user", "assistant"]
+
+
+def test_a_widget_turn_with_its_idempotency_key(tenant, assistant, faq, offline, django_assert_num_queries):
+    """The widget sends an Idempotency-Key with every question. A new key: the question is
+    stored first (no lookup before it), the answer written under the key's lock (lock, the
+    check for an answer stored by a concurrent request with the same key, unlock): 8 + 3,
+    and a savepoint around the insert only because the test runs inside a transaction. It
+    was one lookup more. A retry with the key stores nothing and returns the same answer."""
+    api = tenant.client()
+    session = api.post("/api/v1/sessions/", {"assistant_id": str(assistant.id)}, format="json").json()["data"]
+    _turn(api, session["id"], "Hello")
+    url = f"/api/v1/sessions/{session['id']}/messages"
+    body = {"content": "How can I reset my password?"}
+    with django_assert_num_queries(11 + 2) as captured:
+        first = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="q-1")
+    assert first.status_code == 201, first.content
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert len([sql for sql in statements if sql.startswith("SAVEPOINT")]) == 1
+    assert not [sql for sql in statements if '"chat_message"."idempotency_key" = ' in sql]
+    again = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="q-1")
+    assert again.status_code == 201 and again.json()["data"] == first.json()["data"]
+    other = api.post(url, {"content": "Something else"}, format="json", HTTP_IDEMPOTENCY_KEY="q-1")
+    assert other.status_code == 409
+    roles = (
+        Message.objects.for_organization(tenant.organization)
+        .filter(conversation_id=session["id"])
+        .order_by("seq")
+        .values_list("seq", "role")
+    )
+    assert list(roles) == [(1, "user"), (2, "assistant"), (3, "user"), (4, "assistant")]
 
 
 def test_storing_a_message_bumps_the_conversation_and_notifies_in_one_statement(tenant, assistant, offline):
