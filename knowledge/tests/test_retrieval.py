@@ -302,3 +302,21 @@ def test_chunk_vectors_stay_in_the_row_even_when_the_row_is_over_the_toast_thres
         organization=organization, question="And the extended warranty?", answer=_long_answer(2)
     )
     assert sorted(_vectors_out_of_line(organization)) == [False, True]
+
+
+def test_passages_carry_the_chunks_stored_vector_exactly(tenant):
+    """Read in pgvector's binary form: each component is the stored float32, not the nearest
+    double to its shortest decimal; another embedder's vector is not brought along."""
+    import numpy
+
+    source = services.qa_create(
+        organization=tenant.organization, question="Where is my parcel?", answer="Track it."
+    )
+    chunk = Chunk.objects.for_organization(tenant.organization).get(source=source)
+    ranked = [(str(chunk.pk), 1.0)]
+    (passage,) = retrieval.passages_build(ranked=ranked, query="parcel", embedder_name=chunk.embedding_model)
+    stored = numpy.asarray(chunk.embedding, dtype=numpy.float32)
+    assert len(passage.embedding) == 384 and all(type(value) is float for value in passage.embedding)
+    assert passage.embedding == tuple(stored.astype(numpy.float64).tolist())
+    (passage,) = retrieval.passages_build(ranked=ranked, query="parcel", embedder_name="other/model")
+    assert passage.embedding is None
