@@ -70,10 +70,10 @@ K1 = 1.5
 B = 0.75
 # In organizations larger than settings.KNOWLEDGE_LEXICAL_PRUNE_MIN_CHUNKS (default 5,000),
 # BM25 ranks a bounded candidate set instead of every chunk holding a query term: the chunks
-# holding the query's rarest terms, found through the GIN index on `ChunkLexical.terms`. Terms are taken rarest first while
-# their summed document frequencies stay within the candidate budget (the larger of
-# settings.KNOWLEDGE_LEXICAL_CANDIDATES and CANDIDATE_SHARE of the organization's chunks);
-# the rarest term is always taken. Rare terms carry most of a BM25 score, and the semantic
+# holding the query's rarest terms, found through the GIN index on `ChunkLexical.terms`.
+# Terms are taken rarest first while their summed document frequencies stay within the
+# candidate budget (the larger of settings.KNOWLEDGE_LEXICAL_CANDIDATES and CANDIDATE_SHARE of
+# the organization's chunks); the rarest term is always taken. Rare terms carry most of a BM25 score, and the semantic
 # retriever covers what the pruned lexical side misses (docs/knowledge.md has the measured
 # cost in quality).
 CANDIDATE_SHARE = 0.02
