@@ -158,9 +158,13 @@ def _embedder(organization=None):
         return None
 
 
-def _vectors(embedder, texts: list[str], *, queries: bool = False) -> list[list[float]] | None:
+def _vectors(
+    embedder, texts: list[str], *, queries: bool = False, stored: dict[str, str] | None = None
+) -> list[list[float]] | None:
     """Embeds texts (as questions with `queries`) with a per-process cache keyed by the
-    embedder, the kind and the text."""
+    embedder, the kind and the text. `stored`: vectors of some of the texts as stored with their
+    chunks, used instead of a forward pass on a cache miss when the embedder's stored vectors are
+    exactly what it would compute (`stored_vectors_exact`: MiniLM)."""
     if embedder is None:
         return None
     kind = "query" if queries else "passage"
@@ -175,6 +179,15 @@ def _vectors(embedder, texts: list[str], *, queries: bool = False) -> list[list[
                 _vector_cache.move_to_end(key)
                 found[index] = _vector_cache[key]
     missing = [index for index in range(len(texts)) if index not in found]
+    if missing and stored and getattr(embedder, "stored_vectors_exact", False):
+        for index in missing:
+            if texts[index] in stored:
+                found[index] = list(stored[texts[index]])
+        with _vector_lock:
+            for index in missing:
+                if index in found:
+                    _vector_cache[keys[index]] = found[index]
+        missing = [index for index in missing if index not in found]
     if missing:
         try:
             with timing.phase("embed"):
@@ -259,12 +272,17 @@ def _candidate_cosines(embedder, question: str, candidates: list[Evidence]) -> t
     if question_vector is None:
         return None
     # A Q&A pair's question is compared as a question (e5's "query: " on both sides: the
-    # model's symmetric task); full texts as passages, as their stored vectors were made.
+    # model's symmetric task); full texts as passages, as their stored vectors were made. A pair
+    # brings its question's stored vector, which `_vectors` reads when it is exactly what
+    # embedding the question gives (MiniLM): a process's first sight of a pair costs no forward pass.
+    stored = {
+        _key_text(item): item.key_vector for item in candidates if item.kind == "qa" and item.key_vector
+    }
     key_texts = list(dict.fromkeys(_key_text(item) for item in candidates if item.kind == "qa"))
     full_texts = list(
         dict.fromkeys(_full_text(item) for item in candidates if not _stored_vector_usable(item))
     )
-    key_vectors = _vectors(embedder, key_texts, queries=True) if key_texts else []
+    key_vectors = _vectors(embedder, key_texts, queries=True, stored=stored) if key_texts else []
     full_vectors = _vectors(embedder, full_texts) if full_texts else []
     if key_vectors is None or full_vectors is None:
         return None
@@ -508,6 +526,7 @@ def _passage_evidence(passage) -> Evidence:
         source=passage.as_source(),
         language=passage.language,
         vector=passage.embedding,
+        key_vector=passage.question_embedding,
     )
 
 

@@ -107,6 +107,11 @@ def _verified_bytes(path: Path, expected: str) -> bytes:
 class LocalEmbedder:
     name = LOCAL_MODEL_NAME
     dimensions = 384
+    # Its vectors are float32 values, and a text's does not depend on the texts batched with it
+    # (checked bitwise: 150 random batches of support texts, docs/benchmarks.md): a vector stored
+    # in a chunk, read back exactly (`retrieval._vector_unpack`), is the one embedding it again
+    # would give.
+    stored_vectors_exact = True
 
     def __init__(self) -> None:
         self._model = None

@@ -591,18 +591,19 @@ def passages_build(
 ) -> list[Passage]:
     """The ranked chunks as passages, in one statement with their sources. Written as SQL: the
     ORM's `select_related(...).only(...)` cost ~1.5 ms of Python per chat turn to build and
-    read, for five rows. A chunk's vector comes along only when it is `embedder_name`'s.
-    Without `snippets` every snippet is "" (`passage_snippet` makes one later, for a caller that
-    shows only some of the passages)."""
+    read, for five rows. A chunk's vector comes along only when it is `embedder_name`'s, and so
+    does a Q&A pair's question vector (`Passage.question_embedding`). Without `snippets` every snippet is "" (`passage_snippet` makes
+    one later, for a caller that shows only some of the passages)."""
     if not ranked:
         return []
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {_PASSAGE_COLUMNS}, "  # noqa: S608
-            "CASE WHEN chunk.embedding_model = %s THEN vector_send(chunk.embedding) END "
+            "CASE WHEN chunk.embedding_model = %s THEN vector_send(chunk.embedding) END, "
+            "CASE WHEN chunk.embedding_model = %s THEN vector_send(chunk.question_embedding) END "
             "FROM knowledge_chunk chunk JOIN knowledge_knowledgesource source ON source.id = chunk.source_id "
             "WHERE chunk.id = ANY(%s::uuid[])",
-            [embedder_name or None, [chunk_id for chunk_id, _ in ranked]],
+            [embedder_name or None, embedder_name or None, [chunk_id for chunk_id, _ in ranked]],
         )
         rows = {str(row[0]): row for row in cursor.fetchall()}
     passages = []
@@ -625,6 +626,7 @@ def passages_build(
             question,
             answer,
             embedding,
+            question_embedding,
         ) = row
         is_qa = kind == KnowledgeSource.Kind.QA
         passages.append(
@@ -647,6 +649,9 @@ def passages_build(
                 answer=answer if is_qa else "",
                 language=language,
                 embedding=_vector_unpack(embedding) if embedding else None,
+                question_embedding=_vector_unpack(question_embedding)
+                if is_qa and question_embedding
+                else None,
             )
         )
     return passages

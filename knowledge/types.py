@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 
@@ -24,6 +24,9 @@ class Passage:
     # The chunk's stored vector (of `chunk_text_for_index`) when it is the current embedder's:
     # the answering engine scores relevance with it instead of embedding the chunk again.
     embedding: tuple[float, ...] | None = None
+    # A Q&A pair's question's stored vector (`Chunk.question_embedding`, its float32 values
+    # exactly) when it is the current embedder's.
+    question_embedding: tuple[float, ...] | None = field(default=None, repr=False, compare=False)
 
     def as_source(self) -> dict:
         return {

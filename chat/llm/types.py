@@ -45,6 +45,8 @@ class Evidence:
     # A knowledge chunk's stored embedding (retrieval already has it): relevance is scored
     # with it instead of embedding the passage again on every turn.
     vector: tuple[float, ...] | None = field(default=None, repr=False, compare=False)
+    # A Q&A pair's question's stored vector (`knowledge.types.Passage.question_embedding`).
+    key_vector: tuple[float, ...] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

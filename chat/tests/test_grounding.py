@@ -124,3 +124,36 @@ def test_a_turns_evidence_carries_the_snippet_its_search_would_give(tenant):
         organization=tenant.organization, assistant=None, query=question, snippets=False
     )
     assert [item.source["snippet"] for item in unsnipped] == [""]
+
+
+def test_a_qa_pairs_question_vector_comes_from_its_chunk_exactly(tenant, monkeypatch):
+    """A process seeing a Q&A pair for the first time reads its question's stored vector (read back
+    as the exact float32 values) instead of a forward pass: the same vector, bitwise."""
+    from knowledge.services import qa_create
+
+    pair = "How do I reset my password?"
+    qa_create(organization=tenant.organization, question=pair, answer="Use the link on the login page.")
+    grounding._vector_cache.clear()
+    embeddings._query_cache.clear()
+    embedded: list[str] = []
+    encode = embeddings.LocalEmbedder._encode
+
+    def counting(model, texts):
+        embedded.extend(texts)
+        return encode(model, texts)
+
+    monkeypatch.setattr(embeddings.LocalEmbedder, "_encode", staticmethod(counting))
+    question = "I cannot remember my password, how do I reset it?"
+    evidence, relevant = grounding.evidence_gather(
+        organization=tenant.organization, assistant=None, question=question, rules=CompanyRules()
+    )
+    (item,) = [item for item in evidence if item.kind == "qa"]
+    assert item.number in relevant
+    assert question in embedded and pair not in embedded
+    key = (
+        embeddings.LOCAL_MODEL_NAME,
+        "query",
+        hashlib.sha1(pair.encode(), usedforsecurity=False).hexdigest(),
+    )
+    monkeypatch.setattr(embeddings.LocalEmbedder, "_encode", staticmethod(encode))
+    assert list(grounding._vector_cache[key]) == embeddings.embedder_get().embed_queries([pair])[0]
