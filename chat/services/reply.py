@@ -113,7 +113,7 @@ def _question_store(
                 ]
             },
         )
-    fingerprint = _fingerprint(content, metadata)
+    fingerprint = _fingerprint(content, metadata) if idempotency_key else ""
     fields = {
         "organization_id": conversation.organization_id,
         "conversation": conversation,
@@ -121,7 +121,7 @@ def _question_store(
         "content": content,
         "metadata": metadata or {},
         "idempotency_key": idempotency_key,
-        "request_fingerprint": fingerprint if idempotency_key else "",
+        "request_fingerprint": fingerprint,
     }
     if idempotency_key:
         # Stored first, looked up only when the key is taken (a retry, or a concurrent request
