@@ -86,34 +86,18 @@ def dev_questions() -> dict[str, list[dict]]:
 
 def _pages_build(*, organization, knowledge_base: dict) -> dict[str, str]:
     """The knowledge base as help pages only: each Q&A pair a one-page document."""
-    from knowledge.chunking import text_chunk
-    from knowledge.models import KnowledgeSource
-    from knowledge.services.indexing import content_hash, document_store, source_counts_refresh
+    from testkit.answer_quality import text_source_add
 
     pages = [
         {"id": pair["id"], "title": pair["question"], "content": f"{pair['question']}\n{pair['answer']}"}
         for pair in knowledge_base["qa"]
     ] + knowledge_base["documents"]
-    ids = {}
-    for page in pages:
-        source = KnowledgeSource.objects.create(
-            organization=organization,
-            kind=KnowledgeSource.Kind.FILE,
-            title=page["title"],
-            file_name=f"{page['id']}.txt",
-            file_type=KnowledgeSource.FileType.TEXT,
-            status=KnowledgeSource.Status.READY,
+    return {
+        page["id"]: text_source_add(
+            organization=organization, key=page["id"], title=page["title"], text=page["content"]
         )
-        document_store(
-            source=source,
-            key=page["id"],
-            title=page["title"],
-            drafts=text_chunk(page["content"]),
-            text_hash=content_hash(page["content"]),
-        )
-        source_counts_refresh(source=source)
-        ids[page["id"]] = str(source.id)
-    return ids
+        for page in pages
+    }
 
 
 def collect(*, choice: str) -> dict:

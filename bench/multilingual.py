@@ -52,27 +52,18 @@ def _setup() -> None:
 
 def knowledge_build(*, organization, data: dict, language: str) -> dict[str, str]:
     """The set's passages in `language` as one document each; returns {topic id: source id}."""
-    from knowledge.chunking import text_chunk
-    from knowledge.models import KnowledgeSource
-    from knowledge.services.indexing import content_hash, document_store, source_counts_refresh
+    from testkit.answer_quality import text_source_add
 
     ids = {}
     for topic in data["topics"]:
         text = topic["passages"][language]
-        title = text.split(":", 1)[0]
-        source = KnowledgeSource.objects.create(
+        ids[topic["id"]] = text_source_add(
             organization=organization,
-            kind=KnowledgeSource.Kind.FILE,
-            title=title,
+            key=topic["id"],
+            title=text.split(":", 1)[0],
+            text=text,
             file_name=f"{topic['id']}-{language}.txt",
-            file_type=KnowledgeSource.FileType.TEXT,
-            status=KnowledgeSource.Status.READY,
         )
-        document_store(
-            source=source, key=topic["id"], title=title, drafts=text_chunk(text), text_hash=content_hash(text)
-        )
-        source_counts_refresh(source=source)
-        ids[topic["id"]] = str(source.id)
     return ids
 
 

@@ -40,35 +40,38 @@ def setup() -> None:
     call_command("migrate", "--noinput", verbosity=0)
 
 
-def knowledge_build(*, organization, data: dict) -> dict[str, str]:
-    """Creates the set's Q&A pairs and documents; returns {set id: knowledge source id}."""
+def text_source_add(*, organization, key: str, title: str, text: str, file_name: str = "") -> str:
+    """A ready text document made of `text`, chunked and embedded as an upload of it would be;
+    returns its knowledge source id."""
     from knowledge.chunking import text_chunk
     from knowledge.models import KnowledgeSource
-    from knowledge.services import qa_create
     from knowledge.services.indexing import content_hash, document_store, source_counts_refresh
+
+    source = KnowledgeSource.objects.create(
+        organization=organization,
+        kind=KnowledgeSource.Kind.FILE,
+        title=title,
+        file_name=file_name or f"{key}.txt",
+        file_type=KnowledgeSource.FileType.TEXT,
+        status=KnowledgeSource.Status.READY,
+    )
+    document_store(source=source, key=key, title=title, drafts=text_chunk(text), text_hash=content_hash(text))
+    source_counts_refresh(source=source)
+    return str(source.id)
+
+
+def knowledge_build(*, organization, data: dict) -> dict[str, str]:
+    """Creates the set's Q&A pairs and documents; returns {set id: knowledge source id}."""
+    from knowledge.services import qa_create
 
     ids = {}
     for pair in data["qa"]:
         source = qa_create(organization=organization, question=pair["question"], answer=pair["answer"])
         ids[pair["id"]] = str(source.id)
     for document in data["documents"]:
-        source = KnowledgeSource.objects.create(
-            organization=organization,
-            kind=KnowledgeSource.Kind.FILE,
-            title=document["title"],
-            file_name=f"{document['id']}.txt",
-            file_type=KnowledgeSource.FileType.TEXT,
-            status=KnowledgeSource.Status.READY,
+        ids[document["id"]] = text_source_add(
+            organization=organization, key=document["id"], title=document["title"], text=document["content"]
         )
-        document_store(
-            source=source,
-            key=document["id"],
-            title=document["title"],
-            drafts=text_chunk(document["content"]),
-            text_hash=content_hash(document["content"]),
-        )
-        source_counts_refresh(source=source)
-        ids[document["id"]] = str(source.id)
     return ids
 
 
