@@ -213,7 +213,32 @@ class ChunkEmbeddingStage(TenantModel):
         indexes = [models.Index(fields=["organization", "model"], name="chunk_stage_org_model")]
 
 
-class ChunkVector(models.Model):
+class ChunkCopy(models.Model):
+    """What a narrow, trigger-kept copy of a chunk (`ChunkVector`, `ChunkLexical`) holds
+    besides its own columns: the chunk it copies (its primary key; the row goes with the chunk
+    through an ON DELETE CASCADE key the migration adds, Django's own constraint left out) and
+    the organization and assistant that scope a search. Each copy's organization index is in
+    its Meta."""
+
+    chunk = models.OneToOneField(
+        Chunk, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    organization = models.ForeignKey(
+        "organizations.Organization",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # each copy's Meta.indexes has one that leads with it
+        related_name="+",
+    )
+    assistant_id = models.UUIDField(null=True, blank=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        abstract = True
+
+
+class ChunkVector(ChunkCopy):
     """A narrow, half-precision copy of each embedded chunk's vector, for exact vector search.
 
     An exact search compares the question with every chunk of the organization, and a chunk
@@ -232,23 +257,10 @@ class ChunkVector(models.Model):
     `knowledge/0008_chunk_vector` creates the trigger and fills the table.
     """
 
-    chunk = models.OneToOneField(
-        Chunk, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    organization = models.ForeignKey(
-        "organizations.Organization",
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        db_index=False,  # chunkvector_org_model leads with it
-        related_name="+",
-    )
-    assistant_id = models.UUIDField(null=True, blank=True)
     embedding_model = models.CharField(max_length=200)
     embedding_dimensions = models.PositiveSmallIntegerField()
     embedding = HalfVectorField()
     question_embedding = HalfVectorField(null=True, blank=True)  # a Q&A pair's question (Chunk's)
-
-    objects = TenantManager()
 
     class Meta:
         indexes = [models.Index(fields=["organization", "embedding_model"], name="chunkvector_org_model")]
@@ -257,7 +269,7 @@ class ChunkVector(models.Model):
         return f"{self.embedding_model} vector of chunk {self.chunk_id}"
 
 
-class ChunkLexical(models.Model):
+class ChunkLexical(ChunkCopy):
     """A narrow copy of each chunk's BM25 side, for lexical search: its term array (GIN-indexed)
     and its sparse BM25 vector, with the organization and assistant that scope a search.
 
@@ -277,21 +289,8 @@ class ChunkLexical(models.Model):
     `knowledge/0009_chunk_lexical` creates the trigger and fills the table.
     """
 
-    chunk = models.OneToOneField(
-        Chunk, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    organization = models.ForeignKey(
-        "organizations.Organization",
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        db_index=False,  # chunklexical_org
-        related_name="+",
-    )
-    assistant_id = models.UUIDField(null=True, blank=True)
     terms = ArrayField(models.IntegerField())
     lexical = SparseVectorField(dimensions=LEXICAL_DIMENSIONS)
-
-    objects = TenantManager()
 
     class Meta:
         indexes = [
