@@ -623,11 +623,19 @@ def _snippet_add(item: Evidence, *, query: str) -> dict:
     return dict(item.source, snippet=snippet)
 
 
-# Words that point back at the previous turn ("is it free?", "what about that one?").
-_BACK_REFERENCES = frozenset(
-    "it its this that these those they them one ones also too "
-    "eso esto esa ese también das dies es auch ça cela celui aussi isso isto esse essa também".split()
-)
+# Words that point back at the previous turn ("is it free?", "what about that one?"), per
+# language: German's "es" (it) is Spanish's "is" and its "das" (that) Portuguese's "of the", so
+# one shared set made "¿Es gratis la reparación en garantía?" a follow-up of the question before
+# it, answered from that question's topic. A question of no confident language is checked
+# against them all.
+_BACK_REFERENCES = {
+    "en": frozenset("it its this that these those they them one ones also too".split()),
+    "es": frozenset("eso esto esa ese también".split()),
+    "de": frozenset("das dies es auch".split()),
+    "fr": frozenset("ça cela celui aussi".split()),
+    "pt": frozenset("isso isto esse essa também".split()),
+}
+_BACK_REFERENCES_ANY = frozenset().union(*_BACK_REFERENCES.values())
 
 
 def _is_follow_up(question: str) -> bool:
@@ -639,7 +647,8 @@ def _is_follow_up(question: str) -> bool:
     if len(own) <= 2:
         return True
     words = {word.strip(".,;:!?¿¡\"'()").lower() for word in question.split()}
-    return len(own) <= 4 and bool(words & _BACK_REFERENCES)
+    language = relevance.analysis.language_detect(question, default="")
+    return len(own) <= 4 and bool(words & _BACK_REFERENCES.get(language, _BACK_REFERENCES_ANY))
 
 
 def evidence_gather(

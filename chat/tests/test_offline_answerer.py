@@ -154,6 +154,28 @@ def test_a_question_that_stands_on_its_own_does_not_inherit_the_previous_topic(t
     assert "$28" in follow_up.content and follow_up.answered
 
 
+@pytest.mark.parametrize(
+    "question, follow_up",
+    [
+        # Spanish "es" is "is", not German's "it": walking the widget on multilingual-e5, this
+        # question, asked after "¿Hacen envíos internacionales?", was searched with it and
+        # answered with the international-shipping pair.
+        ("¿Es gratis la reparación en garantía?", False),
+        ("¿Es posible cambiar la dirección de envío?", False),
+        ("Can I pick up my order at your Denver store?", False),
+        # Real back references still lean on the previous turn, in each language.
+        ("Does it come in blue and green?", True),
+        ("¿Y eso cuánto cuesta en total?", True),
+        ("Gibt es das Zelt auch in Blau und Grün?", True),
+        ("And how long does it take?", True),
+    ],
+)
+def test_a_follow_up_is_told_by_its_own_language_s_back_references(question, follow_up):
+    from chat import grounding
+
+    assert grounding._is_follow_up(question) is follow_up
+
+
 def test_operator_replies_show_in_history_and_polling(tenant, assistant, offline):
     session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v")
     question = services.message_post(conversation=session, content="I want to talk to a person")
