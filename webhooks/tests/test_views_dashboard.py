@@ -41,6 +41,15 @@ def test_create_shows_the_secret_once(owner_client, tenant):
     assert detail.status_code == 200 and secret.encode() not in detail.content
 
 
+def test_the_events_checkboxes_are_one_group_named_by_a_legend(owner_client):
+    """Walking the dashboard: the events' checkboxes were laid out as one checkbox, the list
+    first and its "Events" label after it, beside it, with "This field is required" there."""
+    page = owner_client.get("/settings/webhooks/").content.decode()
+    assert '<fieldset class="fieldset"><legend>Events</legend>' in page
+    assert 'field--check">' not in page.split('id="id_url"')[1].split("Description")[0]
+    assert '<label for="id_events">Events</label>' not in page
+
+
 def test_create_refuses_internal_urls_and_unknown_events(owner_client, tenant):
     response = owner_client.post(
         "/settings/webhooks/", {"url": "http://169.254.169.254/", "events": ["csat.created"]}
