@@ -652,9 +652,19 @@ def _is_follow_up(question: str) -> bool:
 
 
 def evidence_gather(
-    *, organization, assistant, question: str, rules: CompanyRules, previous_question: str = ""
+    *,
+    organization,
+    assistant,
+    question: str,
+    rules: CompanyRules,
+    previous_question: str = "",
+    extracts: bool = False,
 ) -> tuple[tuple[Evidence, ...], tuple[int, ...]]:
-    """(evidence for the prompt, numbers of the relevant items, best first)."""
+    """(evidence for the prompt, numbers of the relevant items, best first).
+
+    `extracts`: the answer quotes the best passage (the offline answerer), so a question in
+    another language than that passage gets its `extract` chosen by meaning; a model reads
+    whole passages and needs none."""
     threshold = settings.CHAT_RELEVANCE_THRESHOLD
     request_items = _request_evidence(rules)
     candidates = knowledge_search(
@@ -694,4 +704,34 @@ def evidence_gather(
         for number, item in enumerate(evidence, start=1)
     ]
     relevant = tuple(item.number for item in evidence if item.relevance >= threshold)
+    if extracts and relevant:
+        best = evidence[relevant[0] - 1]
+        question_language = analysis.language_detect(question, default="")
+        if (
+            best.kind not in ("qa", *REQUEST_KINDS)
+            and best.language
+            and question_language
+            and question_language != best.language
+        ):
+            extract = _extract_by_meaning(organization=organization, question=query, item=best)
+            evidence[relevant[0] - 1] = replace(best, extract=extract)
     return tuple(evidence), relevant
+
+
+def _extract_by_meaning(*, organization, question: str, item: Evidence) -> str:
+    """The passage's sentence closest in meaning to a question written in another language:
+    the offline answerer picks a passage's sentences by the words they share with the question,
+    and a Spanish question shares none with an English passage (it quoted the first sentence,
+    whatever that said: "We ship every order from Portland" for the price of express shipping).
+    The sentences are embedded once per process (`_vectors`' cache); "" when the passage is one
+    sentence or no embedder is available (then words choose, as before)."""
+    parts = [part for part in relevance.sentences(item.content) if not relevance.is_heading(part)]
+    if len(parts) < 2:
+        return ""
+    embedder = _embedder(organization)
+    question_vector = _question_vector(embedder, question) if embedder is not None else None
+    vectors = _vectors(embedder, parts) if question_vector is not None else None
+    if vectors is None:
+        return ""
+    scores = [_cosine(question_vector, vector) for vector in vectors]
+    return parts[max(range(len(parts)), key=scores.__getitem__)]

@@ -52,7 +52,7 @@ def sentences(text: str) -> list[str]:
     return [part.strip() for part in _SENTENCE.split(text or "") if part and part.strip()]
 
 
-def _is_heading(part: str) -> bool:
+def is_heading(part: str) -> bool:
     """A heading or label on its own line ("Returns and refunds"): short, no closing punctuation."""
     return len(part) <= 80 and not part.rstrip().endswith((".", "!", "?", ":", ";", ")", "…"))
 
@@ -69,7 +69,7 @@ def best_sentences(question: str, text: str, *, limit: int = 3, max_chars: int =
     parts = sentences(text)
     if len(parts) <= 1:
         return (text or "").strip()[:max_chars]
-    body = [index for index, part in enumerate(parts) if not _is_heading(part)] or list(range(len(parts)))
+    body = [index for index, part in enumerate(parts) if not is_heading(part)] or list(range(len(parts)))
     scored = sorted(
         ((coverage(question, parts[index]), index) for index in body),
         key=lambda item: (-item[0], item[1]),

@@ -46,7 +46,7 @@ class OfflineAnswerer:
         elif best.kind == "policy":
             text = relevance.best_sentences(request.question, best.content, limit=4, max_chars=900)
         else:
-            text = relevance.best_sentences(request.question, best.content)
+            text = best.extract or relevance.best_sentences(request.question, best.content)
         if best.language and language_code(best.language) != language_code(request.language):
             # It cannot translate: it says so in the visitor's language, then quotes.
             text = f"{quote_preface(request.language)}\n\n{text}"

@@ -47,6 +47,10 @@ class Evidence:
     vector: tuple[float, ...] | None = field(default=None, repr=False, compare=False)
     # A Q&A pair's question's stored vector (`knowledge.types.Passage.question_embedding`).
     key_vector: tuple[float, ...] | None = field(default=None, repr=False, compare=False)
+    # The passage's sentence that answers the question, chosen by meaning where shared words
+    # cannot choose it (a question in another language than the passage; see
+    # chat.grounding.evidence_gather). The offline answerer quotes it; "" = chosen by words.
+    extract: str = ""
 
 
 @dataclass(frozen=True)

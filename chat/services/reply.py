@@ -261,6 +261,7 @@ def _plan(
         question=question.content,
         rules=rules,
         previous_question=previous_question,
+        extracts=getattr(provider, "name", "") == "offline",
     )
     traits = conversation.user_context.traits if conversation.user_context_id else {}
     # The visitor's own language when the question shows it, else the conversation's.

@@ -286,3 +286,40 @@ def test_the_visitor_is_told_in_their_language_when_nothing_answers(tenant, assi
     answer = services.message_post(conversation=session, content="¿Tienen una tienda en Madrid?")
     assert not answer.answered
     assert answer.content.startswith("Lo siento, no tengo información")
+
+
+SHIPPING_PAGE = (
+    "Shipping\n"
+    "We ship every order from our warehouse in Portland, Oregon. Standard shipping takes 3 to 7 "
+    "business days and is free on orders over $50. Express shipping costs $15 and arrives in 2 "
+    "business days. We also ship to Canada and Mexico."
+)
+
+
+def test_a_question_in_another_language_is_answered_with_the_sentence_closest_in_meaning(
+    tenant, assistant, offline
+):
+    """Shared words cannot pick the sentence of an English passage that answers a Spanish
+    question (there are none; it quoted the first sentence, about the warehouse): on the
+    multilingual embedder, the sentence closest in meaning is quoted."""
+    from knowledge import services as knowledge_services
+    from testkit.answer_quality import text_source_add
+
+    organization = tenant.organization
+    text_source_add(organization=organization, key="shipping", title="Shipping", text=SHIPPING_PAGE)
+    assert (
+        knowledge_services.embedder_switch_start(organization=organization, choice="multilingual")
+        == "started"
+    )
+    assert knowledge_services.embedder_switch_run(organization_id=organization.pk) == "switched"
+    organization.refresh_from_db()
+
+    session = services.session_create(organization=organization, assistant=assistant)
+    answer = services.message_post(conversation=session, content="¿Cuánto cuesta el envío exprés?")
+    assert answer.answered
+    assert answer.content.startswith("Solo puedo citar nuestra base de conocimientos")
+    assert answer.content.endswith("\n\nExpress shipping costs $15 and arrives in 2 business days.")
+
+    # The same passage asked in English is still chosen by its words.
+    answer = services.message_post(conversation=session, content="How much does express shipping cost?")
+    assert answer.content == "Express shipping costs $15 and arrives in 2 business days."
