@@ -159,7 +159,7 @@ def _embedder(organization=None):
 
 
 def _vectors(
-    embedder, texts: list[str], *, queries: bool = False, stored: dict[str, str] | None = None
+    embedder, texts: list[str], *, queries: bool = False, stored: dict[str, tuple[float, ...]] | None = None
 ) -> list[list[float]] | None:
     """Embeds texts (as questions with `queries`) with a per-process cache keyed by the
     embedder, the kind and the text. `stored`: vectors of some of the texts as stored with their
