@@ -19,7 +19,8 @@
   var REFRESH_MARGIN_S = 60;
   // Everything the visitor reads that the operator did not write, per language (en, es, de,
   // fr, pt): chosen from the script's data-locale, else the browser's languages, else English.
-  // The operator's own texts (title, greeting, placeholder, launcher label) are shown as set.
+  // The operator's own texts (title, greeting, placeholder, launcher label) are shown as set;
+  // left at the shipped English default, they are shown in the visitor's language (P.own).
   var STRINGS = {
     en: {
       statusBot: "We typically answer right away",
@@ -47,6 +48,7 @@
       emailInvalid: "Please enter a valid email address.",
       title: "Support",
       launcher: "Chat with us",
+      greeting: "Hi! How can we help you today?",
       placeholder: "Type your question…",
       closeChat: "Close chat",
       conversation: "Conversation",
@@ -95,6 +97,7 @@
       emailInvalid: "Introduce una dirección de correo válida.",
       title: "Soporte",
       launcher: "Chatea con nosotros",
+      greeting: "¡Hola! ¿En qué podemos ayudarte?",
       placeholder: "Escribe tu pregunta…",
       closeChat: "Cerrar el chat",
       conversation: "Conversación",
@@ -143,6 +146,7 @@
       emailInvalid: "Bitte gib eine gültige E-Mail-Adresse ein.",
       title: "Support",
       launcher: "Schreib uns",
+      greeting: "Hallo! Wie können wir dir helfen?",
       placeholder: "Deine Frage…",
       closeChat: "Chat schließen",
       conversation: "Unterhaltung",
@@ -191,6 +195,7 @@
       emailInvalid: "Veuillez saisir une adresse e-mail valide.",
       title: "Assistance",
       launcher: "Discutez avec nous",
+      greeting: "Bonjour ! Comment pouvons-nous vous aider ?",
       placeholder: "Posez votre question…",
       closeChat: "Fermer le chat",
       conversation: "Conversation",
@@ -239,6 +244,7 @@
       emailInvalid: "Introduza um endereço de e-mail válido.",
       title: "Suporte",
       launcher: "Fale connosco",
+      greeting: "Olá! Como podemos ajudar?",
       placeholder: "Escreva a sua pergunta…",
       closeChat: "Fechar o chat",
       conversation: "Conversa",
@@ -916,7 +922,8 @@
     (D.body || D.documentElement).appendChild(self.host);
 
     self.handoffControlUpdate(); // "always": shown before any answer
-    if (config.greeting) self.addMessage({ role: "assistant", content: config.greeting, greeting: true });
+    // An empty greeting stays empty (none shown); the shipped English one speaks the visitor's language.
+    if (config.greeting) self.addMessage({ role: "assistant", content: self.own(config.greeting, "greeting"), greeting: true });
     // Outside business hours the greeting area says so, and when the team is back.
     if (config.team_available === false) {
       var back = backAtText(config.team_back_at, self.lang);

@@ -18,7 +18,8 @@ from chat.models import Conversation
 from knowledge.services import qa_create
 from testkit.hostpage import HostSite
 from widget.selectors import widget_embed_snippet
-from widget.services import widget_client_key_get_or_create, widget_create
+from widget.models import Widget
+from widget.services import widget_client_key_get_or_create, widget_create, widget_update
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -492,6 +493,8 @@ def test_the_widget_speaks_the_visitors_language_and_says_when_the_team_is_away(
     panel = widget.locator("[role=dialog]")
     assert widget.locator("textarea").get_attribute("placeholder") == "Deine Frage…"
     assert "Unser Team ist gerade nicht da" in panel.inner_text()  # the away note, in German
+    # The operator's own greeting is shown as written, in any language.
+    assert "Hi! Ask me anything about your order" in panel.inner_text()
     widget.locator("textarea").fill("How do I return an item?")
     page.keyboard.press("Enter")
     widget.locator(".msg.assistant[data-id]").first.wait_for(timeout=30000)
@@ -502,7 +505,9 @@ def test_the_widget_speaks_the_visitors_language_and_says_when_the_team_is_away(
     assert conversation.locale == "de-DE"
     context.close()
 
-    # data-locale wins over the browser: an English browser on a Spanish shop page.
+    # data-locale wins over the browser: an English browser on a Spanish shop page. A widget
+    # left at the shipped English greeting greets in the visitor's language too.
+    widget_update(widget=shop.widget, greeting=Widget._meta.get_field("greeting").default)
     shop.snippet = english_snippet.replace("<script ", '<script data-locale="es" ', 1)
     context = browser.new_context(locale="en-US")
     page = context.new_page()
@@ -511,6 +516,8 @@ def test_the_widget_speaks_the_visitors_language_and_says_when_the_team_is_away(
     widget.locator(".launcher").click()
     assert widget.locator("textarea").get_attribute("placeholder") == "Escribe tu pregunta…"
     assert widget.locator("button[aria-label='Enviar mensaje']").count() == 1
+    greeting = widget.locator(".log > .msg.assistant").first
+    assert greeting.inner_text() == "¡Hola! ¿En qué podemos ayudarte?"
     widget.locator("textarea").fill("¿Cómo devuelvo un artículo?")
     page.keyboard.press("Enter")
     widget.locator(".msg.assistant[data-id]").first.wait_for(timeout=30000)
@@ -525,6 +532,7 @@ def test_the_widget_speaks_the_visitors_language_and_says_when_the_team_is_away(
     page.goto(shop.url)
     page.locator(WIDGET).locator(".launcher").click()
     assert page.locator(WIDGET).locator("textarea").get_attribute("placeholder") == "Type your question…"
+    assert page.locator(WIDGET).locator(".log > .msg.assistant").first.inner_text() == "Hi! How can we help you today?"
     context.close()
 
 
