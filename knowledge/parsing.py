@@ -281,7 +281,7 @@ def _max_depth(data: bytes) -> int:
 
 
 def html_parse(data: bytes, *, url: str = "") -> dict:
-    from bs4 import BeautifulSoup, Comment
+    from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction
 
     # lxml (libxml2) silently drops content nested deeper than 256 elements; such pages are
     # parsed with Python's html.parser instead, which has no depth limit.
@@ -361,15 +361,20 @@ def html_parse(data: bytes, *, url: str = "") -> dict:
                 lines.append(line)
             current.clear()
 
-    for node in root.descendants:
+    # A block ends its line where it starts and where it ends, so neither the text before it
+    # nor the text after it ("…the return.</p><a>Back</a>", "<div>Call us<p>…</p>tail</div>")
+    # is glued to its own; whitespace between inline elements stays a space ("<b>Free</b>
+    # <i>shipping</i>"). An explicit stack, not recursion: html.parser trees have no depth limit.
+    stack: list[tuple[object, bool]] = [(child, False) for child in reversed(list(root.children))]
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            flush()
+            continue
         name = getattr(node, "name", None)
         if name is None:
-            text = str(node)
-            if text.strip():
-                parent = node.parent
-                if parent is not None and parent.name and re.fullmatch(r"h[1-6]", parent.name):
-                    continue
-                current.append(text)
+            if not isinstance(node, Declaration | Doctype | ProcessingInstruction):
+                current.append(str(node))
             continue
         if re.fullmatch(r"h[1-6]", name):
             flush()
@@ -377,8 +382,11 @@ def html_parse(data: bytes, *, url: str = "") -> dict:
             if heading:
                 lines.append("")
                 lines.append("#" * int(name[1]) + " " + heading)
-        elif name in _BLOCK_TAGS:
+            continue  # its text is the heading line, read once
+        if name in _BLOCK_TAGS:
             flush()
+            stack.append((node, True))
+        stack.extend((child, False) for child in reversed(list(node.children)))
     flush()
     # Every block (heading, paragraph, list item, table row) is a paragraph of its own, so
     # the chunker never glues one to the sentence after it.

@@ -32,6 +32,28 @@ def test_html_blocks_stay_apart_headings_list_items_and_table_rows():
     ]
 
 
+
+def test_html_text_after_a_block_and_between_inline_elements_is_not_glued():
+    """Found on a walk with a crawled help site: a block's end is a boundary too ("…after we
+    receive the return.Back" came from a "Back" link after the last paragraph), whitespace
+    between inline elements is a space, and a heading with a link inside is read once."""
+    page = (
+        b"<html><body><h2><a href='/returns'>Returns</a> policy</h2>"
+        b"<p>Refunds are issued within 5 business days.</p>\n<a href='/'>Back</a>"
+        b"<div>Call us<p>Mon-Fri 9-5</p>or write to us</div>"
+        b"<p><b>Free</b> <i>shipping</i> over $75</p></body></html>"
+    )
+    [chunk] = text_chunk(html_parse(page)["pages"][0]["text"])
+    assert chunk.content.split("\n") == [
+        "Returns policy",
+        "Refunds are issued within 5 business days.",
+        "Back",
+        "Call us",
+        "Mon-Fri 9-5",
+        "or write to us",
+        "Free shipping over $75",
+    ]
+
 def test_pdf_soft_wrapped_lines_join_but_headings_and_list_items_stand_alone():
     page = (
         "Returns and refunds\n"
