@@ -32,7 +32,6 @@ def test_html_blocks_stay_apart_headings_list_items_and_table_rows():
     ]
 
 
-
 def test_html_text_after_a_block_and_between_inline_elements_is_not_glued():
     """Found on a walk with a crawled help site: a block's end is a boundary too ("…after we
     receive the return.Back" came from a "Back" link after the last paragraph), whitespace
@@ -53,6 +52,7 @@ def test_html_text_after_a_block_and_between_inline_elements_is_not_glued():
         "or write to us",
         "Free shipping over $75",
     ]
+
 
 def test_pdf_soft_wrapped_lines_join_but_headings_and_list_items_stand_alone():
     page = (

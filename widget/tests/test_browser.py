@@ -17,8 +17,8 @@ from chat import services as chat_services
 from chat.models import Conversation
 from knowledge.services import qa_create
 from testkit.hostpage import HostSite
-from widget.selectors import widget_embed_snippet
 from widget.models import Widget
+from widget.selectors import widget_embed_snippet
 from widget.services import widget_client_key_get_or_create, widget_create, widget_update
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -532,7 +532,10 @@ def test_the_widget_speaks_the_visitors_language_and_says_when_the_team_is_away(
     page.goto(shop.url)
     page.locator(WIDGET).locator(".launcher").click()
     assert page.locator(WIDGET).locator("textarea").get_attribute("placeholder") == "Type your question…"
-    assert page.locator(WIDGET).locator(".log > .msg.assistant").first.inner_text() == "Hi! How can we help you today?"
+    assert (
+        page.locator(WIDGET).locator(".log > .msg.assistant").first.inner_text()
+        == "Hi! How can we help you today?"
+    )
     context.close()
 
 
