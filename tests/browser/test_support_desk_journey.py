@@ -46,6 +46,10 @@ def test_visitor_to_agent_to_rating(browser_context, live_server, tenant):
 
         # The agent's inbox is open before anything happens.
         inbox = browser_context.new_page()
+        inbox_errors: list[str] = []
+        inbox.on(
+            "console", lambda message: inbox_errors.append(message.text) if message.type == "error" else None
+        )
         inbox.goto("/login/")
         inbox.fill("#id_username", agent.email)
         inbox.fill("#id_password", "correct-horse-battery")
@@ -75,6 +79,8 @@ def test_visitor_to_agent_to_rating(browser_context, live_server, tenant):
         # The visitor sees the reply live.
         chat.locator(".msg.operator[data-id]", has_text="Sam from Acme").wait_for(timeout=10000)
         expect(chat.locator("header p")).to_have_text("You are chatting with our team")
+        # Typing a reply (the composer's own typing request) logs nothing in the agent's console.
+        assert inbox_errors == []
 
         # The agent resolves; the visitor rates 4.
         inbox.click("button:has-text('Resolve')")
