@@ -1,5 +1,6 @@
 """Loads what the first chat turn would otherwise pay for (the local embedder, the
-multilingual one when an organization uses it, the language detector, litellm).
+multilingual one when an organization uses it, the language detector, litellm when the server
+has a model or an organization added one in Settings › AI model).
 
 Called from gunicorn's `post_worker_init` hook in a background thread: the worker serves
 at once, and a question arriving during the load simply waits for it (the embedder
@@ -28,7 +29,9 @@ def engine_warm() -> None:
         from knowledge.analysis import language_detect
 
         language_detect("warm up the language detector")
-        if settings.LLM_MODEL:
+        # litellm takes ~4 s to import: the first answer by an organization's own model (with no
+        # LLM_MODEL on the server) would otherwise wait for it in every web worker.
+        if settings.LLM_MODEL or settings.LLM_ALLOWED_MODELS or _model_connections_exist():
             from chat.llm.litellm_provider import _lib
 
             _lib()
@@ -40,16 +43,26 @@ def _multilingual_in_use() -> bool:
     """Whether some organization searches with the multilingual embedder; False when the
     database cannot say (starting, restarting): the first question that needs the model loads
     it, and an outage the web tier answers with 503s is not logged here as a crash."""
-    from django.db import DatabaseError
-
     from organizations.models import Organization
 
+    return _exists(Organization.objects.filter(knowledge_embedder="multilingual"), "the multilingual model")
+
+
+def _model_connections_exist() -> bool:
+    """Whether some organization added its own model (Settings › AI model); False when the
+    database cannot say, like `_multilingual_in_use`."""
+    from assistants.models import ModelConnection
+
+    return _exists(ModelConnection.all_organizations.all(), "litellm")
+
+
+def _exists(queryset, what: str) -> bool:
+    from django.db import DatabaseError
+
     try:
-        return Organization.objects.filter(knowledge_embedder="multilingual").exists()
+        return queryset.exists()
     except DatabaseError as error:
-        logger.warning(
-            "engine warm-up skipped the multilingual model: database unavailable (%s)", type(error).__name__
-        )
+        logger.warning("engine warm-up skipped %s: database unavailable (%s)", what, type(error).__name__)
         return False
 
 

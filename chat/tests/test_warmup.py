@@ -1,9 +1,12 @@
-"""The web worker's warm-up loads the embedders the organizations use."""
+"""The web worker's warm-up loads the embedders the organizations use, and litellm when some
+model may answer."""
 
 from __future__ import annotations
 
 import pytest
 
+from assistants.models import ModelConnection
+from chat.llm import litellm_provider
 from chat.warmup import engine_warm
 from knowledge import embeddings
 
@@ -39,3 +42,18 @@ def test_a_database_outage_skips_the_multilingual_model_without_a_traceback(tena
     assert fresh._model is None
     assert "database unavailable (OperationalError)" in caplog.text
     assert not any(record.exc_info for record in caplog.records)
+
+
+def test_litellm_is_loaded_when_an_organization_added_its_own_model(tenant, monkeypatch, settings):
+    """Found on a walk: with no LLM_MODEL on the server and a model added in Settings › AI
+    model, each web worker's first answer by that model waited ~4-6 s for litellm's import."""
+    settings.LLM_MODEL = ""
+    settings.LLM_ALLOWED_MODELS = []
+    monkeypatch.setattr(litellm_provider, "_litellm", None)
+    engine_warm()
+    assert litellm_provider._litellm is None  # the offline answerer alone needs no litellm
+    ModelConnection.objects.create(
+        organization=tenant.organization, provider="openai", model="gpt-4o-mini", name="openai/gpt-4o-mini"
+    )
+    engine_warm()
+    assert litellm_provider._litellm is not None
