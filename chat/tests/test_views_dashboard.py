@@ -249,6 +249,23 @@ def test_overview_tells_the_truth_playground_offline_tokens_and_questions_turned
 def test_overview_onboarding_for_a_new_organization(owner_client):
     page = owner_client.get(reverse("overview"))
     assert b"Get started" in page.content and b"No data in this period yet" in page.content
+    # Found on a walk: a brand-new organization was told every question found an answer.
+    assert b"No questions asked in this period yet." in page.content
+    assert b"Every question in this period found an answer" not in page.content
+
+
+def test_overview_says_every_question_was_answered_only_when_there_were_questions(
+    owner_client, tenant, assistant
+):
+    knowledge_services.qa_create(
+        organization=tenant.organization, question="What are your opening hours?", answer="9am to 5pm."
+    )
+    conversation = services.conversation_create(organization=tenant.organization, assistant=assistant)
+    services.message_post(conversation=conversation, content="What are your opening hours?")
+    assert conversation.messages.get(role="assistant").answered
+    page = owner_client.get(reverse("overview"))
+    assert b"Every question in this period found an answer in your knowledge base." in page.content
+    assert b"No questions asked in this period yet." not in page.content
 
 
 def test_csv_export_is_scoped_filtered_and_formula_safe(
