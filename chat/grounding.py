@@ -158,13 +158,12 @@ def _embedder(organization=None):
         return None
 
 
-def _vectors(
-    embedder, texts: list[str], *, queries: bool = False, stored: dict[str, tuple[float, ...]] | None = None
-) -> list[list[float]] | None:
+def _vectors(embedder, texts: list[str], *, queries: bool = False, stored: dict | None = None) -> list | None:
     """Embeds texts (as questions with `queries`) with a per-process cache keyed by the
     embedder, the kind and the text. `stored`: vectors of some of the texts as stored with their
-    chunks, used instead of a forward pass on a cache miss when the embedder's stored vectors are
-    exactly what it would compute (`stored_vectors_exact`: MiniLM)."""
+    chunks (numpy float32 arrays, kept as they are), used instead of a forward pass on a cache
+    miss when the embedder's stored vectors are exactly what it would compute
+    (`stored_vectors_exact`: MiniLM)."""
     if embedder is None:
         return None
     kind = "query" if queries else "passage"
@@ -182,7 +181,7 @@ def _vectors(
     if missing and stored and getattr(embedder, "stored_vectors_exact", False):
         for index in missing:
             if texts[index] in stored:
-                found[index] = list(stored[texts[index]])
+                found[index] = stored[texts[index]]
         with _vector_lock:
             for index in missing:
                 if index in found:
@@ -276,7 +275,9 @@ def _candidate_cosines(embedder, question: str, candidates: list[Evidence]) -> t
     # brings its question's stored vector, which `_vectors` reads when it is exactly what
     # embedding the question gives (MiniLM): a process's first sight of a pair costs no forward pass.
     stored = {
-        _key_text(item): item.key_vector for item in candidates if item.kind == "qa" and item.key_vector
+        _key_text(item): item.key_vector
+        for item in candidates
+        if item.kind == "qa" and item.key_vector is not None
     }
     key_texts = list(dict.fromkeys(_key_text(item) for item in candidates if item.kind == "qa"))
     full_texts = list(

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from uuid import UUID
+
+if TYPE_CHECKING:
+    import numpy
 
 
 @dataclass(frozen=True)
@@ -21,12 +25,13 @@ class Passage:
     question: str = ""  # Q&A pairs only
     answer: str = ""  # Q&A pairs only
     language: str = "en"  # the chunk's language (ISO 639-1), as knowledge.analysis detected it
-    # The chunk's stored vector (of `chunk_text_for_index`) when it is the current embedder's:
-    # the answering engine scores relevance with it instead of embedding the chunk again.
-    embedding: tuple[float, ...] | None = None
-    # A Q&A pair's question's stored vector (`Chunk.question_embedding`, its float32 values
-    # exactly) when it is the current embedder's.
-    question_embedding: tuple[float, ...] | None = field(default=None, repr=False, compare=False)
+    # The chunk's stored vector (of `chunk_text_for_index`) when it is the current embedder's, as
+    # a read-only numpy float32 array (its stored values exactly): the answering engine scores
+    # relevance with it instead of embedding the chunk again.
+    embedding: numpy.ndarray | None = field(default=None, repr=False, compare=False)
+    # A Q&A pair's question's stored vector (`Chunk.question_embedding`), likewise, when it is
+    # the current embedder's.
+    question_embedding: numpy.ndarray | None = field(default=None, repr=False, compare=False)
 
     def as_source(self) -> dict:
         return {

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy
 
 
 @dataclass(frozen=True)
@@ -42,11 +45,11 @@ class Evidence:
     answer: str = ""  # for Q&A pairs
     source: dict = field(default_factory=dict)  # the `sources` entry stored on the answer
     language: str = ""  # a knowledge passage's language (ISO 639-1); "" for request-supplied context
-    # A knowledge chunk's stored embedding (retrieval already has it): relevance is scored
-    # with it instead of embedding the passage again on every turn.
-    vector: tuple[float, ...] | None = field(default=None, repr=False, compare=False)
+    # A knowledge chunk's stored embedding (retrieval already has it; a read-only numpy float32
+    # array): relevance is scored with it instead of embedding the passage again on every turn.
+    vector: numpy.ndarray | None = field(default=None, repr=False, compare=False)
     # A Q&A pair's question's stored vector (`knowledge.types.Passage.question_embedding`).
-    key_vector: tuple[float, ...] | None = field(default=None, repr=False, compare=False)
+    key_vector: numpy.ndarray | None = field(default=None, repr=False, compare=False)
     # The passage's sentence that answers the question, chosen by meaning where shared words
     # cannot choose it (a question in another language than the passage; see
     # chat.grounding.evidence_gather). The offline answerer quotes it; "" = chosen by words.

@@ -316,7 +316,12 @@ def test_passages_carry_the_chunks_stored_vector_exactly(tenant):
     ranked = [(str(chunk.pk), 1.0)]
     (passage,) = retrieval.passages_build(ranked=ranked, query="parcel", embedder_name=chunk.embedding_model)
     stored = numpy.asarray(chunk.embedding, dtype=numpy.float32)
-    assert len(passage.embedding) == 384 and all(type(value) is float for value in passage.embedding)
-    assert passage.embedding == tuple(stored.astype(numpy.float64).tolist())
+    assert passage.embedding.dtype == numpy.float32 and passage.embedding.shape == (384,)
+    assert passage.embedding.tobytes() == stored.tobytes()  # bit for bit
+    assert not passage.embedding.flags.writeable  # shared through the gate's vector cache
+    assert (
+        passage.question_embedding.tobytes()
+        == numpy.asarray(chunk.question_embedding, dtype=numpy.float32).tobytes()
+    )
     (passage,) = retrieval.passages_build(ranked=ranked, query="parcel", embedder_name="other/model")
     assert passage.embedding is None
