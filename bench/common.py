@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -53,9 +54,16 @@ def wrk_run(
     threads: int | None = None,
 ) -> dict:
     """One bounded wrk run; returns req/s, latency percentiles (ms), status counts and the
-    mean Server-Timing phases (ms)."""
+    mean Server-Timing phases (ms).
+
+    "{n}" in `body` makes every request's body different (`wrk_report.lua` numbers each thread's
+    requests from 1): the run's own random prefix keeps them different from an earlier run's
+    against the same server too. Without it a measured run repeated its warm-up's questions
+    word for word ("ticket 0x1", "0x2", ...), which the web workers' query-embedding caches then
+    answered without a forward pass."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install -y wrk)")
+    body = body.replace("{n}", f"{secrets.token_hex(4)}-{{n}}")
     command = [
         "wrk",
         "-t",
