@@ -205,6 +205,13 @@ def test_test_connection_reports_success_and_failure_without_the_key(owner_clien
     connection = ModelConnection.objects.for_organization(tenant.organization).get()
     ok = owner_client.post(reverse("settings-ai-model-test", args=[connection.pk]), follow=True)
     assert b"Connection works" in ok.content and b"openai/house-llm answered" in ok.content
+    # A server that ignores max_tokens: its long reply is cut at a word and marked as cut
+    # (found on a walk: "…Would you li" in 6767 ms).
+    self_hosted.then(
+        content="Sorry, there is no information about that here. Would you like to talk to a person?"
+    )
+    long = owner_client.post(reverse("settings-ai-model-test", args=[connection.pk]), follow=True)
+    assert "answered “Sorry, there is no information about that here. Would you…”" in long.content.decode()
     self_hosted.then(kind="status", code=401, message=f"Incorrect API key provided: {ORG_KEY}")
     failed = owner_client.post(reverse("settings-ai-model-test", args=[connection.pk]), follow=True)
     assert b"did not answer" in failed.content

@@ -22,6 +22,9 @@ class ConnectionTest:
     milliseconds: int = 0
 
 
+REPLY_SHOWN_CHARS = 60
+
+
 def _scrubbed(text: str, secret: str) -> str:
     """A provider's error text, without the key (some echo part of it) and not too long."""
     text = " ".join(str(text or "").split())
@@ -53,7 +56,10 @@ def model_connection_test(*, connection) -> ConnectionTest:
             ok=False, detail=_scrubbed(str(error), route.api_key) or "The model did not answer."
         )
     elapsed = int((time.perf_counter() - started) * 1000)
-    reply = _scrubbed(completion.content, route.api_key)[:60] or "(an empty reply)"
+    reply = _scrubbed(completion.content, route.api_key)
+    if len(reply) > REPLY_SHOWN_CHARS:  # a model that ignores max_tokens: cut at a word, marked
+        reply = reply[:REPLY_SHOWN_CHARS].rsplit(" ", 1)[0].rstrip(" ,.;:") + "…"
+    reply = reply or "(an empty reply)"
     return ConnectionTest(
         ok=True, detail=f"{route.model} answered “{reply}” in {elapsed} ms.", milliseconds=elapsed
     )
