@@ -146,7 +146,13 @@ class InboxView(InboxMixin, TemplateView):
                     }
                     for saved in selectors.saved_reply_list(organization=self.organization)
                 ],
-                metadata=conversation.metadata or {},
+                # What the page sent, without the fields it left empty (a direct visit has no
+                # referrer: the widget sends null, which read "None").
+                metadata={
+                    key: value
+                    for key, value in (conversation.metadata or {}).items()
+                    if value not in (None, "")
+                },
             )
         return context
 

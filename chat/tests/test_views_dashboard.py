@@ -90,6 +90,23 @@ def test_inbox_lists_and_shows_transcript_with_sources_metadata_and_traits(owner
     assert b"/pricing" in content and b"gold" in content
 
 
+def test_inbox_visitor_details_leave_out_what_the_page_did_not_send(owner_client, tenant, assistant):
+    """Found on a walk: a direct visit (no referrer; the widget sends null) showed "referrer
+    None" under the visitor's details."""
+    session = services.session_create(
+        organization=tenant.organization,
+        assistant=assistant,
+        visitor_id="v-direct",
+        metadata={"url": "http://127.0.0.1:8812/", "referrer": None, "title": ""},
+    )
+    services.message_post(conversation=session, content="When are you open?")
+    detail = owner_client.get(reverse("inbox-conversation", args=[session.pk]))
+    assert detail.context["metadata"] == {"url": "http://127.0.0.1:8812/"}
+    details = detail.content.decode().split('data-testid="visitor-metadata"', 1)[1].split("</dl>", 1)[0]
+    assert "<dt>url</dt><dd>http://127.0.0.1:8812/</dd>" in details
+    assert "referrer" not in details and "None" not in details and "<dt>title</dt>" not in details
+
+
 def test_visitor_supplied_text_is_inert(owner_client, conversation):
     content = owner_client.get(reverse("inbox-conversation", args=[conversation.pk])).content
     assert XSS.encode() not in content
