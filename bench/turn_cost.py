@@ -15,18 +15,28 @@ goes (a SIGPROF sampler on the process CPU clock: low overhead, the shares are t
 `--profile` a cProfile with a thread-CPU clock (exact call counts, but its per-call overhead
 inflates Python-heavy code several times); `--statements` one turn's statements. Those runs
 only print; without options the run is a measurement and writes its result file.
+
+`--threads N` (or `BENCH_TURN_THREADS`) sends the turns from N threads at once, each with its
+own client and database connection, as a gunicorn worker's N threads serve them (the web-tier
+bench runs 8 per worker): the process's CPU per turn then includes what concurrency changes —
+the embedder's queue (`EncodeQueue`) encoding the texts of turns that wait for it together, the
+GIL's hand-offs — and Postgres's is summed over the N backends. `passes` is the embedder's
+forward passes per request (`session.run` calls), `texts` the texts they encoded.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/<name>.py` as well as `-m`
 
 TURNS = int(os.environ.get("BENCH_TURNS", 100))
+THREADS = int(os.environ.get("BENCH_TURN_THREADS", 1))
 WARM_TURNS = 10
 QUESTION = "How do I reset my password? (ticket {n})"
 
@@ -43,6 +53,40 @@ def _backend_pid() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         return cursor.fetchone()[0]
+
+
+@contextmanager
+def _passes_counted(counts: dict):
+    """Counts the local embedder's forward passes and the texts they encode while it is open."""
+    from knowledge import embeddings
+
+    encode = embeddings.LocalEmbedder.__dict__["_encode"]
+
+    def counted(model, texts):
+        counts["passes"] += -(-len(texts) // embeddings.LOCAL_BATCH_SIZE)
+        counts["texts"] += len(texts)
+        return encode.__func__(model, texts)
+
+    embeddings.LocalEmbedder._encode = staticmethod(counted)
+    try:
+        yield
+    finally:
+        embeddings.LocalEmbedder._encode = encode
+
+
+def _row(label, requests, *, python_ms, postgres_ms, statements, counts, wall, load) -> dict:
+    return {
+        "request": label,
+        "requests": requests,
+        "python_cpu_ms": round(python_ms, 1),
+        "postgres_cpu_ms": round(postgres_ms, 1),
+        "total_cpu_ms": round(python_ms + postgres_ms, 1),
+        "statements": round(statements / requests, 2),
+        "passes": round(counts["passes"] / requests, 2),
+        "texts": round(counts["texts"] / requests, 2),
+        "wall_ms": round(wall * 1000 / requests, 1),
+        "load": round(load, 1),
+    }
 
 
 def _measure(label: str, requests: int, send) -> dict:
@@ -62,9 +106,10 @@ def _measure(label: str, requests: int, send) -> dict:
 
     backend = _backend_pid()
     load = os.getloadavg()[0]
+    counts = {"passes": 0, "texts": 0}
     python_before, postgres_before = _cpu_ms("self"), _cpu_ms(backend)
     started = time.monotonic()
-    with connection.execute_wrapper(count):
+    with connection.execute_wrapper(count), _passes_counted(counts):
         for n in range(requests):
             send(n)
     wall = time.monotonic() - started
@@ -72,16 +117,87 @@ def _measure(label: str, requests: int, send) -> dict:
     postgres_ms = (_cpu_ms(backend) - postgres_before) / requests
     if _backend_pid() != backend:
         raise RuntimeError("the database connection was replaced during the run: its CPU is lost")
-    return {
-        "request": label,
-        "requests": requests,
-        "python_cpu_ms": round(python_ms, 1),
-        "postgres_cpu_ms": round(postgres_ms, 1),
-        "total_cpu_ms": round(python_ms + postgres_ms, 1),
-        "statements": round(statements / requests, 2),
-        "wall_ms": round(wall * 1000 / requests, 1),
-        "load": round(load, 1),
-    }
+    return _row(
+        label,
+        requests,
+        python_ms=python_ms,
+        postgres_ms=postgres_ms,
+        statements=statements,
+        counts=counts,
+        wall=wall,
+        load=load,
+    )
+
+
+def _measure_threads(label: str, requests: int, threads: int, send) -> dict:
+    """`send(n)` for n in range(requests) from `threads` threads at once (each its own database
+    connection, opened and warmed before the clock starts); CPU of this process and of every
+    thread's Postgres backend."""
+    import threading
+
+    from django.db import connection
+
+    statements = 0
+    lock = threading.Lock()
+
+    def count(execute, sql, params, many, context):
+        nonlocal statements
+        with lock:
+            statements += 1
+        return execute(sql, params, many, context)
+
+    backends: list[int] = []
+    ready, start, done = threading.Barrier(threads + 1), threading.Event(), threading.Barrier(threads + 1)
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            send(-1_000_000 - index)  # this thread's connection and client warm
+            backends.append(_backend_pid())
+        except Exception as error:  # reported once every thread has finished
+            errors.append(error)
+        ready.wait()
+        start.wait()
+        try:
+            if not errors:
+                with connection.execute_wrapper(count):
+                    for n in range(index, requests, threads):
+                        send(n)
+        except Exception as error:
+            errors.append(error)
+        finally:
+            done.wait()
+            connection.close()
+
+    workers = [threading.Thread(target=worker, args=(index,)) for index in range(threads)]
+    for thread in workers:
+        thread.start()
+    ready.wait()
+    load = os.getloadavg()[0]
+    counts = {"passes": 0, "texts": 0}
+    with _passes_counted(counts):
+        python_before = _cpu_ms("self")
+        postgres_before = sum(_cpu_ms(backend) for backend in backends)
+        started = time.monotonic()
+        start.set()
+        done.wait()
+        wall = time.monotonic() - started
+        python_ms = (_cpu_ms("self") - python_before) / requests
+        postgres_ms = (sum(_cpu_ms(backend) for backend in backends) - postgres_before) / requests
+    for thread in workers:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return _row(
+        f"{label} ({threads} threads)",
+        requests,
+        python_ms=python_ms,
+        postgres_ms=postgres_ms,
+        statements=statements,
+        counts=counts,
+        wall=wall,
+        load=load,
+    )
 
 
 def _clients(kb: dict, *, sessions: int = 8):
@@ -107,16 +223,23 @@ def _clients(kb: dict, *, sessions: int = 8):
 
 
 def main(
-    *, turns: int = TURNS, profile: bool = False, sample: bool = False, show_statements: bool = False
+    *,
+    turns: int = TURNS,
+    threads: int | None = None,
+    profile: bool = False,
+    sample: bool = False,
+    show_statements: bool = False,
 ) -> dict:
     os.environ.setdefault("LOG_LEVEL", "WARNING")  # as the web-tier bench runs gunicorn
     from bench import knowledge_base
+
+    threads = THREADS if threads is None else threads
 
     kb = knowledge_base.knowledge_base_ensure()
     client, session_ids = _clients(kb)
     tag = int(time.time())
 
-    def turn(n: int) -> None:
+    def turn(n: int, client=client) -> None:
         response = client.post(
             f"/api/v1/sessions/{session_ids[n % len(session_ids)]}/messages",
             {"content": QUESTION.format(n=f"{tag}-{n}")},
@@ -140,6 +263,15 @@ def main(
         rows.append(_profiled(lambda: _measure("chat turn (profiled)", turns, turn)))
     elif sample:
         rows.append(_sampled(lambda: _measure("chat turn (sampled)", turns, turn)))
+    elif threads > 1:
+        local = threading.local()
+
+        def threaded_turn(n: int) -> None:
+            if not hasattr(local, "client"):  # Django's test client is one per thread
+                local.client = _clients(kb, sessions=0)[0]
+            turn(n, client=local.client)
+
+        rows.append(_measure_threads("chat turn", turns, threads, threaded_turn))
     else:
         rows.append(_measure("chat turn", turns, turn))
     bare_row, turn_row = rows
@@ -251,6 +383,8 @@ COLUMNS = [
     "postgres_cpu_ms",
     "total_cpu_ms",
     "statements",
+    "passes",
+    "texts",
     "wall_ms",
     "load",
 ]
@@ -282,15 +416,20 @@ if __name__ == "__main__":
     parser.add_argument("--profile", action="store_true", help="cProfile the turns (thread-CPU clock)")
     parser.add_argument("--sample", action="store_true", help="sample the turns' stacks on the CPU clock")
     parser.add_argument("--statements", action="store_true", help="print one turn's statements")
+    parser.add_argument("--threads", type=int, default=THREADS, help="send the turns from N threads at once")
     arguments = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
     if arguments.profile or arguments.sample or arguments.statements:  # a look, not a measurement
         figures = main(
-            profile=arguments.profile, sample=arguments.sample, show_statements=arguments.statements
+            threads=arguments.threads,
+            profile=arguments.profile,
+            sample=arguments.sample,
+            show_statements=arguments.statements,
         )
         print("\n".join(" | ".join(str(row[column]) for column in COLUMNS) for row in figures["rows"]))
         print(report(figures))
     else:
         from bench import results
 
+        THREADS = arguments.threads  # main()'s default when the result module calls it
         sys.exit(results.standalone(sys.modules[__name__]))
