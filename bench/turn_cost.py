@@ -147,7 +147,8 @@ def _measure_threads(label: str, requests: int, threads: int, send) -> dict:
         return execute(sql, params, many, context)
 
     backends: list[int] = []
-    ready, start, done = threading.Barrier(threads + 1), threading.Event(), threading.Barrier(threads + 1)
+    ready, done = threading.Barrier(threads + 1), threading.Barrier(threads + 1)
+    start, measured = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
     def worker(index: int) -> None:
@@ -167,6 +168,7 @@ def _measure_threads(label: str, requests: int, threads: int, send) -> dict:
             errors.append(error)
         finally:
             done.wait()
+            measured.wait()  # the backend's CPU is read before its connection closes
             connection.close()
 
     workers = [threading.Thread(target=worker, args=(index,)) for index in range(threads)]
@@ -175,17 +177,24 @@ def _measure_threads(label: str, requests: int, threads: int, send) -> dict:
     ready.wait()
     load = os.getloadavg()[0]
     counts = {"passes": 0, "texts": 0}
-    with _passes_counted(counts):
-        python_before = _cpu_ms("self")
-        postgres_before = sum(_cpu_ms(backend) for backend in backends)
-        started = time.monotonic()
+    try:
+        with _passes_counted(counts):
+            python_before = _cpu_ms("self")
+            postgres_before = sum(_cpu_ms(backend) for backend in backends)
+            started = time.monotonic()
+            start.set()
+            done.wait()
+            wall = time.monotonic() - started
+            python_ms = (_cpu_ms("self") - python_before) / requests
+            postgres_ms = (sum(_cpu_ms(backend) for backend in backends) - postgres_before) / requests
+    except BaseException:
+        done.abort()  # no thread waits for a measurement that failed
+        raise
+    finally:
         start.set()
-        done.wait()
-        wall = time.monotonic() - started
-        python_ms = (_cpu_ms("self") - python_before) / requests
-        postgres_ms = (sum(_cpu_ms(backend) for backend in backends) - postgres_before) / requests
-    for thread in workers:
-        thread.join()
+        measured.set()
+        for thread in workers:
+            thread.join()
     if errors:
         raise errors[0]
     return _row(
