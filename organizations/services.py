@@ -15,13 +15,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
-from core.cache_guard import CacheUnavailable, cache_call
 from core.errors import Conflict, ValidationFailed
 from organizations.models import ApiKey, Event, Invitation, LLMUsageDay, Membership, Organization
 from organizations.selectors import admin_mail_recipients, utc_today
@@ -172,17 +171,23 @@ def api_key_verify_secret(*, secret: str) -> ApiKey | None:
 
 
 def api_key_mark_used(*, api_key: ApiKey) -> None:
-    """Record last use at most once a minute per key, not one write per request."""
-    try:
-        first_this_minute = cache_call(
-            lambda: cache.add(f"apikey-used:{api_key.pk}", 1, LAST_USED_RESOLUTION_SECONDS)
-        )
-    except CacheUnavailable:  # the cache being down must not lock users out
+    """Record last use at most once a minute per key, not one write per request.
+
+    The key's row was just read to verify the request, so its `last_used_at` tells whether
+    this minute is recorded already: a request within the minute sends nothing, the first one
+    after it one conditional UPDATE, which finds nothing to do if another process's request
+    wrote it first. It was a cache `add` per request: with the Postgres cache (`make run`'s
+    default) five statements whose INSERT failed on the existing key whenever the minute was
+    recorded — an ERROR in Postgres's log on nearly every API request, and the ROLLBACK made
+    psycopg drop the connection's prepared statements (docs/benchmarks.md)."""
+    now = timezone.now()
+    resolution = timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
+    if api_key.last_used_at is not None and now - api_key.last_used_at < resolution:
         return
-    if first_this_minute:
-        now = timezone.now()
-        ApiKey.objects.unscoped().filter(pk=api_key.pk).update(last_used_at=now)
-        api_key.last_used_at = now
+    ApiKey.objects.unscoped().filter(pk=api_key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - resolution)
+    ).update(last_used_at=now)
+    api_key.last_used_at = now
 
 
 # --- Dashboard: organization settings and members -----------------------------------------

@@ -1,7 +1,7 @@
 """R5/R14 (foundation part): the shared Redis stops during authenticated API traffic.
 
 Documented behaviour (docs/security.md): API-key requests keep working — the key is
-verified in Postgres, `last_used_at` bookkeeping is skipped, and the rate limiter degrades
+verified in Postgres (`last_used_at` too: it needs no cache), and the rate limiter degrades
 to a per-process window with the same limit (fail open); widget-token requests fail closed
 with 503 in the error shape; /readyz reports the cache as unavailable."""
 
