@@ -328,7 +328,9 @@ def vector_candidates(
         ]
         settings_sql = [
             ("SET LOCAL hnsw.iterative_scan = relaxed_order", []),
-            ("SET LOCAL hnsw.ef_search = %s", [max(HNSW_EF_SEARCH, limit)]),
+            # SET takes no parameter once they are bound server-side (settings.py): set_config
+            # with is_local is SET LOCAL as a function.
+            ("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(HNSW_EF_SEARCH, limit))]),
         ]
     with transaction.atomic() if settings_sql else nullcontext(), connection.cursor() as cursor:
         for setting, setting_params in settings_sql:

@@ -13,8 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote, urlencode
 
-# OPTIONS that Django's backend consumes itself; everything else is a libpq keyword.
-_DJANGO_ONLY_OPTIONS = {"isolation_level", "server_side_binding", "pool", "assume_role", "cursor_factory"}
+# OPTIONS that Django's backend or psycopg consume themselves; everything else is a libpq
+# keyword (libpq refuses unknown ones, e.g. a broker URL with `prepare_threshold`).
+_DJANGO_ONLY_OPTIONS = {
+    "isolation_level",
+    "server_side_binding",
+    "pool",
+    "assume_role",
+    "cursor_factory",
+    "prepare_threshold",
+    "prepared_max",
+}
 
 
 def database_url(database: Mapping, *, scheme: str = "postgresql") -> str:

@@ -177,6 +177,18 @@ DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 3
+# Parameters are bound server-side and psycopg prepares a statement on a connection once it
+# ran there DATABASE_PREPARE_THRESHOLD times: connections persist (CONN_MAX_AGE), so Postgres
+# parses a request's repeated statements once per connection, and plans once those whose
+# generic plan is as good as a custom one (docs/benchmarks.md "Prepared statements"). A
+# prepared statement lives in its server session: behind a pooler that hands a client a
+# different server connection per transaction (PgBouncer's transaction mode before 1.21 or
+# without `max_prepared_statements`) set DATABASE_PREPARED_STATEMENTS=false, which is
+# Django's default client-side binding (that mode breaks the advisory locks and LISTEN the
+# app relies on too: use a direct or session-pooled connection).
+if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+    DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, rate limits and the Celery broker ----------------------------------------
