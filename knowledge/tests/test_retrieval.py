@@ -325,3 +325,29 @@ def test_passages_carry_the_chunks_stored_vector_exactly(tenant):
     )
     (passage,) = retrieval.passages_build(ranked=ranked, query="parcel", embedder_name="other/model")
     assert passage.embedding is None
+
+
+def test_the_query_vectors_literal_gives_the_database_the_same_vector_as_its_shortest_repr():
+    """`vector_literal` writes nine significant digits of each component's float32: pgvector must
+    read bit for bit the vector the shortest double repr gave it, for an embedder's float32
+    values, a provider's float64 ones (rounded to the nearest float32 either way) and the odd
+    component (negative zero, a subnormal, the float32 extremes)."""
+    import numpy
+
+    rng = numpy.random.default_rng(14)
+    vectors = []
+    for _ in range(100):
+        unit = rng.standard_normal(384)
+        unit /= numpy.linalg.norm(unit)
+        vectors.append(unit.astype(numpy.float32).tolist())  # MiniLM / e5: float32 values
+        vectors.append(unit.tolist())  # a provider's normalised doubles
+    odd = [-0.0, 0.0, 1e-40, -1e-45, 3.4028234663852886e38, -1.1754943508222875e-38, 1.0, -1.0, 0.1, 1 / 3]
+    vectors.append(odd * 2)
+    with connection.cursor() as cursor:
+        for vector in vectors:
+            shortest = "[" + ",".join(map(repr, map(float, vector))) + "]"
+            literal = retrieval.vector_literal(vector)
+            assert len(literal) < len(shortest) or vector is vectors[-1]
+            cursor.execute("SELECT vector_send(%s::vector), vector_send(%s::vector)", [literal, shortest])
+            ours, theirs = cursor.fetchone()
+            assert bytes(ours) == bytes(theirs), (literal[:80], shortest[:80])
