@@ -606,6 +606,15 @@ def knowledge_search(*, organization, assistant, query: str, snippets: bool = Tr
     return [_passage_evidence(passage) for passage in passages]
 
 
+def searched_question(*, organization, question: str) -> str:
+    """`question` as the search just made for it searched it (a misspelt word corrected to the
+    word the knowledge uses, `knowledge.retrieval.spelling_correct`): the gate scores candidates
+    against what was searched, whose vector the search left in the query cache."""
+    from knowledge.retrieval import query_as_searched
+
+    return query_as_searched(organization=organization, query=question)
+
+
 def _snippet_add(item: Evidence, *, query: str) -> dict:
     """`item`'s source with the snippet a search for `query` would have given it (a knowledge
     passage's; the request's own rules bring theirs). A turn scores a dozen candidates and shows
@@ -671,6 +680,7 @@ def evidence_gather(
     candidates = knowledge_search(
         organization=organization, assistant=assistant, query=question, snippets=False
     )
+    question = searched_question(organization=organization, question=question)
     query = question  # the search whose candidates are kept
     scored = candidates_score(
         question=question, candidates=request_items + candidates, organization=organization
@@ -685,6 +695,7 @@ def evidence_gather(
         extra = knowledge_search(
             organization=organization, assistant=assistant, query=combined, snippets=False
         )
+        combined = searched_question(organization=organization, question=combined)
         rescored = candidates_score(
             question=combined, candidates=request_items + extra, organization=organization
         )

@@ -767,6 +767,7 @@ def retrieval_check(*, organization, assistant, question: str, limit: int = 5) -
     from chat import grounding
 
     candidates = grounding.knowledge_search(organization=organization, assistant=assistant, query=question)
+    question = grounding.searched_question(organization=organization, question=question)
     scored = grounding.candidates_score(question=question, candidates=candidates, organization=organization)
     threshold = settings.CHAT_RELEVANCE_THRESHOLD
     passages = [dict(item.source, relevant=item.relevance >= threshold) for item in scored[:limit]]

@@ -12,10 +12,15 @@ nothing about what is asked, so the gate does not look for them in a passage.
 when it is indexed, each question when it is searched): py3langid (langid.py's naive Bayes
 model over byte n-grams, shipped in its wheel, nothing downloaded) restricted to LANGUAGES.
 Below MIN_CONFIDENCE ("ok", "PayPal?", a number) the text gets the default, English.
+
+`spelling_suspects` finds the words of an English question that look misspelt (not English
+words, "pasword", "trackng") and the English words one edit away from each; retrieval keeps
+the candidate the organization's knowledge uses (`knowledge.retrieval.spelling_correct`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from functools import lru_cache
@@ -201,3 +206,76 @@ def terms(text: str, *, language: str = DEFAULT_LANGUAGE) -> list[str]:
 def content_terms(text: str, *, language: str = DEFAULT_LANGUAGE) -> list[str]:
     """`terms` without the words a question is wrapped in (greetings, please, I need, tell me)."""
     return list(_analysed(text, language)[1])
+
+
+# --- spelling -----------------------------------------------------------------------------
+# Visitors misspell ("how do I change my pasword", "trackng number"): a misspelt word matches no
+# term for BM25 and the embedder cuts it into word pieces ("pas", "##word"), so the question
+# lands near whatever its other words say (the password paraphrase above scored 0.320 against
+# its pair and 0.318 against the cancel-order one; spelt right, 0.694 against 0.312). A word is
+# a suspect when it is not an English word and is at least SPELLING_MIN_LENGTH letters (shorter
+# words have too many neighbours one edit away); its candidates are the English words one edit
+# (a letter deleted, inserted, replaced, or two swapped) away. Whether a suspect is corrected,
+# and to which candidate, is the organization's knowledge's to say (retrieval).
+SPELLING_MIN_LENGTH = 5
+# English words: the whole-word entries of MiniLM's WordPiece vocabulary (bert-base-uncased's,
+# ~22,000 words; shipped in this repository for the default embedder). A word outside it is one
+# the tokenizer has to cut into pieces: a misspelling, or a rare word or name (which the
+# knowledge then uses, or which has no English word one edit away).
+_ENGLISH_WORDS_FILE = Path(__file__).resolve().parent / "assets" / "all-MiniLM-L6-v2" / "tokenizer.json"
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_ASCII_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Lower-case English words (see _ENGLISH_WORDS_FILE), read once per process."""
+    vocabulary = json.loads(_ENGLISH_WORDS_FILE.read_text(encoding="utf-8"))["model"]["vocab"]
+    return frozenset(word for word in vocabulary if word.isascii() and word.isalpha())
+
+
+def _one_edit(word: str) -> set[str]:
+    splits = [(word[:index], word[index:]) for index in range(len(word) + 1)]
+    deleted = {left + right[1:] for left, right in splits if right}
+    swapped = {left + right[1] + right[0] + right[2:] for left, right in splits if len(right) > 1}
+    replaced = {left + letter + right[1:] for left, right in splits if right for letter in _LETTERS}
+    inserted = {left + letter + right for left, right in splits for letter in _LETTERS}
+    return (deleted | swapped | replaced | inserted) - {word}
+
+
+@lru_cache(maxsize=4096)
+def spelling_candidates(word: str) -> tuple[str, ...]:
+    """The English words one edit away from `word` (lower-case), sorted; () when `word` is
+    an English word itself or shorter than SPELLING_MIN_LENGTH."""
+    if len(word) < SPELLING_MIN_LENGTH or not word.isalpha() or word in english_words():
+        return ()
+    return tuple(sorted(_one_edit(word) & english_words()))
+
+
+def spelling_suspects(text: str) -> dict[str, tuple[str, ...]]:
+    """{suspect word (lower-case): its candidates} for the words of `text` (read as English)
+    that are not English words and have English words one edit away."""
+    suspects = {}
+    for match in _ASCII_WORD.finditer(text or ""):
+        word = match.group().lower()
+        if "'" in word or word in suspects:
+            continue
+        candidates = spelling_candidates(word)
+        if candidates:
+            suspects[word] = candidates
+    return suspects
+
+
+def spelling_apply(text: str, corrections: dict[str, str]) -> str:
+    """`text` with each word in `corrections` (lower-case keys) replaced, a capital kept."""
+    if not corrections:
+        return text
+
+    def replace(match: re.Match) -> str:
+        written = match.group()
+        corrected = corrections.get(written.lower())
+        if corrected is None:
+            return written
+        return corrected.capitalize() if written[0].isupper() else corrected
+
+    return _ASCII_WORD.sub(replace, text)

@@ -2,7 +2,9 @@
 
 One function is called from outside, `chunk_search`; the stages it runs, in order:
 1. **query analysis** (`query_analyse`): the question's terms through the one text analyser
-   (`knowledge.analysis`: stop words, Snowball stems);
+   (`knowledge.analysis`: stop words, Snowball stems); an English question's misspelt words are
+   corrected to the word one edit away that the organization's knowledge uses
+   (`spelling_correct`: "pasword" -> "password"), for both retrievers;
 2. **lexical** (`lexical_query_build`, `lexical_ranking`): BM25 inside Postgres as sparse
    vectors (the weighting below) over the chunks holding a query term (in large organizations,
    a rare one), read from narrow copies of the chunks' BM25 side (`ChunkLexical`);
@@ -187,6 +189,48 @@ def term_document_frequencies(*, organization, terms: list[str]) -> tuple[int, d
             organization=organization, terms=list(set(dimensions.values()))
         )
     return chunk_count, {term: frequencies.get(dimension, 0) for term, dimension in dimensions.items()}
+
+
+def spelling_terms(suspects: dict[str, tuple[str, ...]]) -> set[int]:
+    """The term dimensions `spelling_correct` needs the document frequencies of: each suspect
+    word's and each of its candidates'."""
+    words = [word for word, candidates in suspects.items() for word in (word, *candidates)]
+    return {term_dimension(analysis.stem(word)) for word in words}
+
+
+def spelling_correct(text: str, *, suspects: dict[str, tuple[str, ...]], frequencies: dict[int, int]) -> str:
+    """`text` with each suspect word (`analysis.spelling_suspects`) that no chunk of the
+    organization holds replaced by its candidate that the most chunks hold; a suspect the
+    knowledge uses ("Tasklane", a product's name) or with no candidate in it stays as written.
+    `frequencies`: the organization's document frequencies of `spelling_terms(suspects)`."""
+    corrections = {}
+    for word, candidates in suspects.items():
+        if frequencies.get(term_dimension(analysis.stem(word))):
+            continue
+        held = [
+            (frequencies.get(term_dimension(analysis.stem(candidate)), 0), candidate)
+            for candidate in candidates
+        ]
+        best = max(held, key=lambda item: item[0])  # ties: the first in alphabetical order
+        if best[0]:
+            corrections[word] = best[1]
+    return analysis.spelling_apply(text, corrections)
+
+
+# The question the last search on this thread searched for, as written and as searched (after
+# `spelling_correct`): (organization pk, as written, as searched). The relevance gate scores the
+# candidates against the question as searched (`query_as_searched`), whose vector is in the
+# query cache.
+_last_searched = threading.local()
+
+
+def query_as_searched(*, organization, query: str) -> str:
+    """`query` as the last `chunk_search` on this thread for this organization searched it
+    (misspellings corrected), or `query` itself when that search was for another question."""
+    last = getattr(_last_searched, "value", None)
+    if last is not None and last[0] == organization.pk and last[1] == query:
+        return last[2]
+    return query
 
 
 def lexical_query_build(
@@ -699,13 +743,27 @@ def chunk_search(
     # The organization's active embedder: while a switch re-embeds its knowledge, the old one.
     embedder = embedder_get(organization=organization) if mode in ("hybrid", "vector") else None
     analysed = query_analyse(query)
+    suspects = (
+        analysis.spelling_suspects(analysed.text) if analysed.language == analysis.DEFAULT_LANGUAGE else {}
+    )
+    looked_up = (set(analysed.counts) if mode in ("hybrid", "lexical") else set()) | spelling_terms(suspects)
+    with timing.phase("retrieve"):
+        chunk_count, frequencies = corpus_statistics(organization=organization, terms=list(looked_up))
+    searched = spelling_correct(analysed.text, suspects=suspects, frequencies=frequencies)
+    corrected = searched != analysed.text
+    if corrected:
+        analysed = query_analyse(searched)
+        if mode in ("hybrid", "lexical") and not set(analysed.counts) <= looked_up:
+            looked_up |= set(analysed.counts)  # the corrected text analysed otherwise (rare)
+            with timing.phase("retrieve"):
+                chunk_count, frequencies = corpus_statistics(organization=organization, terms=list(looked_up))
+    _last_searched.value = (organization.pk, query, searched if corrected else query)
     query_embedding = _query_embedding(embedder=embedder, text=analysed.text, required=mode == "vector")
     counts = analysed.counts if mode in ("hybrid", "lexical") else Counter()
     limit = max(CANDIDATES, k)
     scope = {"organization": organization, "assistant": assistant}
     with timing.phase("retrieve"):
-        chunk_count, frequencies = corpus_statistics(organization=organization, terms=list(counts))
-        _last_statistics.value = (organization.pk, frozenset(counts), chunk_count, frequencies)
+        _last_statistics.value = (organization.pk, frozenset(looked_up), chunk_count, frequencies)
         lexical = lexical_ranking(
             **scope,
             lexical_query=lexical_query_build(

@@ -286,3 +286,20 @@ def test_a_pair_asked_word_for_word_is_answered_however_unlike_its_answer_is(ten
     assert reply.answered and "Two years." in reply.content
     session = services.session_create(organization=tenant.organization, assistant=assistant)
     assert not services.message_post(conversation=session, content="Do you sell submarines?").answered
+
+
+def test_offline_a_misspelt_question_is_answered_from_the_pair_it_names(tenant, assistant, shop, offline):
+    # "pasword" is no word: searched as written, the question is only "change my ...", as close
+    # to the change-or-cancel pair as to the password one. Corrected to the word the knowledge
+    # uses, retrieval and the gate both see "change my password".
+    from knowledge.services import qa_create
+
+    password = qa_create(
+        organization=tenant.organization,
+        question="How do I reset my password?",
+        answer="Click Forgot password on the sign-in page and follow the link we email you.",
+    )
+    answer = _ask(tenant, assistant, "how do I change my pasword")
+    assert answer.answered is True
+    assert answer.sources[0]["source_id"] == str(password.pk)
+    assert answer.content == password.answer
