@@ -6,7 +6,8 @@ paraphrases of 56 Q&A pairs in three knowledge bases, each with its help pages, 
 held-out test), with the same knowledge bases' help-page questions (right help page first: Q&A
 matching must not cost documents). Q&A pairs are created with `qa_create` in throw-away
 organizations. Parameters of Q&A matching (`knowledge.retrieval.QUESTION_WEIGHT`, the fusion's
-per-kind rule) were chosen on support_kbs' dev split; its test split and the in-repo set are held
+per-kind rule, the correction of misspelt words, `knowledge.retrieval.spelling_correct`) were
+chosen on support_kbs' dev split; its test split and the in-repo set are held
 out. For the dev split only, the questions vector or hybrid search misses are listed with the
 right source's rank in each mode, with how often lexical and vector search put different
 sources first and which of them was right (`bench/faq_rules_cv.py` compares other Q&A
