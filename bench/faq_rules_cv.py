@@ -5,7 +5,7 @@ Why hybrid search ties vector search on paraphrased FAQ questions instead of bea
 whether another rule would do better, asked of the dev split only: the three knowledge bases
 of `bench/data/support_kbs.json` are built in throw-away organizations (as
 `bench/faq_matching.py` builds them), each *dev* paraphrase is run through the product's own
-retrievers (`knowledge.retrieval`: `query_analyse`, `lexical_ranking`, `vector_candidates`, the
+retrievers (`knowledge.retrieval`: `query_prepare`, `lexical_ranking`, `vector_candidates`, the
 calls `chunk_search` makes), and each family of rules below is scored offline on those inputs
 (right Q&A pair first). The held-out `test` split is never read.
 
@@ -116,10 +116,9 @@ def _collect(shape: str = "qa", weights: tuple[float, ...] = QUESTION_WEIGHTS) -
                 for paraphrase in pair["paraphrases"]:
                     if paraphrase["split"] != "dev":
                         continue
-                    analysed = retrieval.query_analyse(paraphrase["text"])
-                    chunk_count, frequencies = retrieval.corpus_statistics(
-                        organization=organization, terms=list(analysed.counts)
-                    )
+                    prepared = retrieval.query_prepare(organization=organization, query=paraphrase["text"])
+                    analysed, chunk_count = prepared.analysed, prepared.chunk_count
+                    frequencies = prepared.frequencies
                     lexical_query = retrieval.lexical_query_build(
                         counts=analysed.counts, chunk_count=chunk_count, frequencies=frequencies
                     )

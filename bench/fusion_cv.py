@@ -1,7 +1,7 @@
 """Choosing the hybrid fusion without choosing it on the queries it is scored on.
 
 `rankings_collect` runs each query through the product's own retrievers
-(`knowledge.retrieval`: `query_analyse`, `lexical_ranking`, `vector_candidates`, the same
+(`knowledge.retrieval`: `query_prepare`, `lexical_ranking`, `vector_candidates`, the same
 calls `chunk_search` makes) and keeps both best-first lists with their scores, deeper than
 the product fuses, so that every fusion candidate is scored offline on identical inputs by
 the product's own `rank_fuse`. `cross_validate` splits the queries into folds (fixed seed),
@@ -35,10 +35,8 @@ def rankings_collect(*, organization, queries: dict[str, str], depth: int = DEPT
     embedder = embedder_get(organization=organization)
     collected = {}
     for query_id, text in queries.items():
-        analysed = retrieval.query_analyse(text)
-        chunk_count, frequencies = retrieval.corpus_statistics(
-            organization=organization, terms=list(analysed.counts)
-        )
+        prepared = retrieval.query_prepare(organization=organization, query=text)
+        analysed, chunk_count, frequencies = prepared.analysed, prepared.chunk_count, prepared.frequencies
         lexical_query = retrieval.lexical_query_build(
             counts=analysed.counts, chunk_count=chunk_count, frequencies=frequencies
         )

@@ -233,6 +233,40 @@ def query_as_searched(*, organization, query: str) -> str:
     return query
 
 
+@dataclass(frozen=True)
+class PreparedQuery:
+    analysed: QueryAnalysis  # the question as searched: misspellings corrected (`spelling_correct`)
+    chunk_count: int  # the organization's
+    frequencies: dict[int, int]  # document frequencies of the terms looked up (absent: 0)
+
+
+def query_prepare(*, organization, query: str, lexical: bool = True) -> PreparedQuery:
+    """The question as `chunk_search` searches it, with the corpus statistics BM25 needs: analysed
+    (`query_analyse`), an English question's misspelt words corrected to the words the
+    organization's knowledge uses (`spelling_correct`), and its terms' document frequencies
+    (`lexical`: a search that ranks by BM25), looked up in the same statement as the suspects'.
+    Remembers the question as searched for `query_as_searched` and the statistics for
+    `term_document_frequencies`. (Benchmarks that collect the retrievers' lists call it too.)"""
+    analysed = query_analyse(query)
+    suspects = (
+        analysis.spelling_suspects(analysed.text) if analysed.language == analysis.DEFAULT_LANGUAGE else {}
+    )
+    looked_up = (set(analysed.counts) if lexical else set()) | spelling_terms(suspects)
+    with timing.phase("retrieve"):
+        chunk_count, frequencies = corpus_statistics(organization=organization, terms=list(looked_up))
+    searched = spelling_correct(analysed.text, suspects=suspects, frequencies=frequencies)
+    corrected = searched != analysed.text
+    if corrected:
+        analysed = query_analyse(searched)
+        if lexical and not set(analysed.counts) <= looked_up:
+            looked_up |= set(analysed.counts)  # the corrected text analysed otherwise (rare)
+            with timing.phase("retrieve"):
+                chunk_count, frequencies = corpus_statistics(organization=organization, terms=list(looked_up))
+    _last_searched.value = (organization.pk, query, searched if corrected else query)
+    _last_statistics.value = (organization.pk, frozenset(looked_up), chunk_count, frequencies)
+    return PreparedQuery(analysed=analysed, chunk_count=chunk_count, frequencies=frequencies)
+
+
 def lexical_query_build(
     *, counts: dict[int, int], chunk_count: int, frequencies: dict[int, int]
 ) -> LexicalQuery | None:
@@ -742,28 +776,13 @@ def chunk_search(
         return []
     # The organization's active embedder: while a switch re-embeds its knowledge, the old one.
     embedder = embedder_get(organization=organization) if mode in ("hybrid", "vector") else None
-    analysed = query_analyse(query)
-    suspects = (
-        analysis.spelling_suspects(analysed.text) if analysed.language == analysis.DEFAULT_LANGUAGE else {}
-    )
-    looked_up = (set(analysed.counts) if mode in ("hybrid", "lexical") else set()) | spelling_terms(suspects)
-    with timing.phase("retrieve"):
-        chunk_count, frequencies = corpus_statistics(organization=organization, terms=list(looked_up))
-    searched = spelling_correct(analysed.text, suspects=suspects, frequencies=frequencies)
-    corrected = searched != analysed.text
-    if corrected:
-        analysed = query_analyse(searched)
-        if mode in ("hybrid", "lexical") and not set(analysed.counts) <= looked_up:
-            looked_up |= set(analysed.counts)  # the corrected text analysed otherwise (rare)
-            with timing.phase("retrieve"):
-                chunk_count, frequencies = corpus_statistics(organization=organization, terms=list(looked_up))
-    _last_searched.value = (organization.pk, query, searched if corrected else query)
+    prepared = query_prepare(organization=organization, query=query, lexical=mode in ("hybrid", "lexical"))
+    analysed, chunk_count, frequencies = prepared.analysed, prepared.chunk_count, prepared.frequencies
     query_embedding = _query_embedding(embedder=embedder, text=analysed.text, required=mode == "vector")
     counts = analysed.counts if mode in ("hybrid", "lexical") else Counter()
     limit = max(CANDIDATES, k)
     scope = {"organization": organization, "assistant": assistant}
     with timing.phase("retrieve"):
-        _last_statistics.value = (organization.pk, frozenset(looked_up), chunk_count, frequencies)
         lexical = lexical_ranking(
             **scope,
             lexical_query=lexical_query_build(
