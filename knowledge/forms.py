@@ -13,9 +13,13 @@ class AssistantScopeMixin(forms.Form):
         required=False,
         help_text="Organization-wide knowledge is used by every assistant.",
     )
+    # The Knowledge page shows the upload, website, Q&A and test-retrieval forms together: each
+    # one's assistant picker has an id of its own, so each "Available to" labels its own select.
+    assistant_field_id = "id_assistant"
 
     def __init__(self, *args, assistants=(), **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["assistant"].widget.attrs["id"] = self.assistant_field_id
         self.assistants = {str(a.pk): a for a in assistants}
         self.fields["assistant"].choices = [(ORG_WIDE, "All assistants")] + [
             (pk, f"Only {a.name}") for pk, a in self.assistants.items()
@@ -26,6 +30,7 @@ class AssistantScopeMixin(forms.Form):
 
 
 class QAForm(AssistantScopeMixin):
+    assistant_field_id = "id_qa_assistant"
     question = forms.CharField(
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "What are your opening hours?"}),
@@ -64,10 +69,12 @@ class MultipleFileField(forms.FileField):
 
 
 class FileUploadForm(AssistantScopeMixin):
+    assistant_field_id = "id_file_assistant"
     files = MultipleFileField(label="Files")
 
 
 class UrlForm(AssistantScopeMixin):
+    assistant_field_id = "id_url_assistant"
     url = forms.URLField(
         label="Page URL",
         max_length=2000,
@@ -98,6 +105,7 @@ class RetrievalTestForm(forms.Form):
 
     def __init__(self, *args, assistants=(), **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["assistant"].widget.attrs["id"] = "id_retrieval_assistant"
         self.assistants = {str(a.pk): a for a in assistants}
         self.fields["assistant"].choices = [("", "Organization-wide only")] + [
             (pk, a.name) for pk, a in self.assistants.items()

@@ -85,6 +85,23 @@ def test_qa_for_one_assistant_and_not_for_a_foreign_one(owner_client, tenant, ot
     assert sources(tenant).count() == 1
 
 
+def test_every_label_on_the_knowledge_page_names_its_own_field(owner_client, tenant):
+    """Found on a walk: the upload, website, Q&A and test-retrieval forms each had a select
+    with id="id_assistant", so every "Available to" label pointed at the upload form's."""
+    import re
+
+    Assistant.objects.create(organization=tenant.organization, name="Helper")
+    page = owner_client.get(reverse("knowledge")).content.decode()
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+    targets = re.findall(r'<label[^>]*\sfor="([^"]+)"', page)
+    assert {"id_file_assistant", "id_url_assistant", "id_qa_assistant", "id_retrieval_assistant"} <= set(
+        targets
+    )
+    assert all(target in ids for target in targets)
+    assert page.count('name="assistant"') == 4
+
+
 def test_edit_qa_pair_reindexes_it(owner_client, tenant, qa):
     response = owner_client.post(
         reverse("knowledge-source", args=[qa.pk]),
