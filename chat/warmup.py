@@ -26,9 +26,10 @@ def engine_warm() -> None:
         # The multilingual model (its file's hash is checked on load) when some organization uses it.
         if _multilingual_in_use():
             embedder_get(choice="multilingual").embed_queries(["warm up"])
-        from knowledge.analysis import language_detect
+        from knowledge.analysis import english_words, language_detect
 
         language_detect("warm up the language detector")
+        english_words()  # the misspelling check's word list (~20 ms to read)
         # litellm takes ~4 s to import: the first answer by an organization's own model (with no
         # LLM_MODEL on the server) would otherwise wait for it in every web worker.
         if settings.LLM_MODEL or settings.LLM_ALLOWED_MODELS or _model_connections_exist():

@@ -57,3 +57,12 @@ def test_litellm_is_loaded_when_an_organization_added_its_own_model(tenant, monk
     )
     engine_warm()
     assert litellm_provider._litellm is not None
+
+
+def test_the_misspelling_word_list_is_read_by_the_warm_up(db):
+    from knowledge import analysis
+
+    analysis.english_words.cache_clear()
+    engine_warm()
+    assert analysis.english_words.cache_info().currsize == 1
+    assert "password" in analysis.english_words()
