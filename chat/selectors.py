@@ -381,12 +381,23 @@ def chat_stats(
             :2000
         ]
     )
+    # ... unless the assistant answered that very question from the knowledge in the period
+    # (in another conversation, or before the handoff): found on a walk, "can I throw my tent
+    # in the washer?" asked while a person was awaited was listed with "Turn into Q&A" beside
+    # the care guide's answer to it.
+    answered_keys = {
+        _question_key(content or "")
+        for content in answers.filter(answered=True, in_reply_to__isnull=False).values_list(
+            "in_reply_to__content", flat=True
+        )[:5000]
+    }
     rows = list(recent_unanswered) + [
         (content, asked_at, True)
         for content, asked_at, locale, language in handed_questions
         if not escalation.asks_for_person(text=content, languages=(locale, language))
         and not escalation.accepts_offer(text=content)
         and prompts.small_talk_kind(content) is None
+        and _question_key(content or "") not in answered_keys
     ]
     covered = _questions_covered(organization=organization)
     grouped: dict[str, dict] = {}

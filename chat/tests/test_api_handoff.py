@@ -219,6 +219,35 @@ def test_a_thank_you_between_questions_is_no_unanswered_question(tenant, assista
     assert "Do you sell garden gnomes?" in asked and "Thanks, that's all!" not in asked
 
 
+def test_a_question_asked_while_a_person_is_awaited_is_no_gap_when_the_assistant_answers_it(
+    tenant, assistant, faq, offline
+):
+    """Found on a walk: questions a visitor wrote while waiting for a person are listed as gaps
+    in the knowledge (the assistant stays quiet), also when the assistant answered the very same
+    question from the knowledge in another conversation."""
+    from chat.selectors import chat_stats
+
+    waiting = services.session_create(organization=tenant.organization, assistant=assistant)
+    services.message_post(conversation=waiting, content="Do you sell garden gnomes?")
+    services.message_post(conversation=waiting, content="Do you repair violins?")
+    waiting.refresh_from_db()
+    assert waiting.handoff_status == "waiting"
+    quiet = services.message_post(conversation=waiting, content="What are your business hours?")
+    assert quiet.role == "user"  # the assistant is quiet: a person was asked for
+    services.message_post(conversation=waiting, content="Can I pay with a cheque?")
+    asked = [entry["question"] for entry in chat_stats(organization=tenant.organization).top_unanswered]
+    assert "What are your business hours?" in asked  # nothing has answered it yet
+
+    other = services.session_create(organization=tenant.organization, assistant=assistant)
+    answer = services.message_post(conversation=other, content="what are your business hours")
+    assert answer.answered
+    stats = chat_stats(organization=tenant.organization)
+    asked = {entry["question"]: entry for entry in stats.top_unanswered}
+    assert "What are your business hours?" not in asked
+    assert asked["Can I pay with a cheque?"]["handoff"]  # still a gap: nothing answered it
+    assert "Do you repair violins?" in asked and "Do you sell garden gnomes?" in asked
+
+
 @pytest.mark.parametrize("reply", ["yes please", "Yes!", "sure", "Sí, por favor", "ja bitte", "oui merci"])
 def test_yes_to_the_offer_of_a_person_hands_over(tenant, assistant, faq, offline, reply):
     """Found walking the widget: every answer that finds nothing ends "Would you like me to
