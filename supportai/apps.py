@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
 
@@ -22,3 +23,6 @@ class SupportAIConfig(AppConfig):
         # Not `sender=self`: the handler must run whichever app's migrations ran. It runs
         # once per migrated app; each run after the first is one query that finds the table.
         post_migrate.connect(cache_table_ensure, dispatch_uid="supportai.cache_table_ensure")
+        from supportai.prepared import stale_plan_retry_install
+
+        connection_created.connect(stale_plan_retry_install, dispatch_uid="supportai.stale_plan_retry")

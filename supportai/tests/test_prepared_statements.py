@@ -97,3 +97,50 @@ def test_api_requests_keep_the_connection_prepared_statements(tenant):
         assert response.status_code == 200, response.content
     [(generic, custom)] = _prepared_on_this_connection('FROM "organizations_apikey"')
     assert generic + custom >= 3
+
+
+@pytest.fixture
+def widened_table():
+    """A table whose column another connection (a migration) widens while statements
+    selecting it are prepared on this one."""
+    import psycopg
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE prepared_probe (name varchar(5))")
+        cursor.execute("INSERT INTO prepared_probe VALUES ('a')")
+
+    def widen(type_: str) -> None:
+        with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+            other.execute(f"ALTER TABLE prepared_probe ALTER COLUMN name TYPE {type_}")
+
+    yield widen
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE prepared_probe")
+
+
+def _probe(cursor) -> list:
+    cursor.execute("SELECT name FROM prepared_probe WHERE name = %s", ["a"])
+    return cursor.fetchall()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_prepared_before_a_migration_changed_its_columns_still_runs(widened_table):
+    from django.db import NotSupportedError, transaction
+
+    threshold = _threshold()
+    with connection.cursor() as cursor:
+        for _ in range(threshold + 1):
+            assert _probe(cursor) == [("a",)]
+    assert _prepared_on_this_connection("FROM prepared_probe")
+    widened_table("varchar(10)")
+    with connection.cursor() as cursor:  # autocommit: deallocated and run again
+        assert _probe(cursor) == [("a",)]
+        for _ in range(threshold + 1):
+            assert _probe(cursor) == [("a",)]
+    assert _prepared_on_this_connection("FROM prepared_probe")  # prepared again, the new type
+    widened_table("text")
+    # Inside a transaction it fails once (the transaction is aborted); the rollback clears.
+    with pytest.raises(NotSupportedError), transaction.atomic(), connection.cursor() as cursor:
+        _probe(cursor)
+    with connection.cursor() as cursor:
+        assert _probe(cursor) == [("a",)]
