@@ -62,9 +62,11 @@ def best_sentences(question: str, text: str, *, limit: int = 3, max_chars: int =
 
     An extractive answer reads as the sentence or few of the source that answer, not a whole
     chunk: the best-matching sentence and, up to `limit` in all, the others that match at
-    least half as well (ties go to the earlier one). Headings on their own line are left out
-    (the answer cites its source, which names the page); a passage where nothing matches
-    gives its first sentence.
+    least half as well (ties go to the earlier one), the best one's siblings first
+    (`_siblings`: the sentences beside it that give the same kind of figure about the same
+    thing, "Standard shipping takes 5 to 7 business days" beside "Express shipping ... arrives
+    in 1 to 2 business days"). Headings on their own line are left out (the answer cites its
+    source, which names the page); a passage where nothing matches gives its first sentence.
     """
     parts = sentences(text)
     if len(parts) <= 1:
@@ -78,7 +80,9 @@ def best_sentences(question: str, text: str, *, limit: int = 3, max_chars: int =
     if best == 0:
         chosen = {body[0]}
     else:
-        chosen = {index for score, index in scored[:limit] if score >= best / 2}
+        ranked = [scored[0][1], *_siblings(question, parts, body, scored[0][1])]
+        ranked += [index for score, index in scored[1:] if score >= best / 2 and index not in ranked]
+        chosen = set(ranked[:limit])
     answer = ""
     for index in sorted(chosen):
         candidate = f"{answer} {parts[index]}".strip()
@@ -88,3 +92,55 @@ def best_sentences(question: str, text: str, *, limit: int = 3, max_chars: int =
     if len(answer) > max_chars:
         answer = answer[:max_chars].rsplit(" ", 1)[0] + "…"
     return answer
+
+
+def _figures(terms_: list[str], wanted: set[str]) -> set[str]:
+    """The question's words that `terms_` gives a figure in: a word right after a number, or
+    one word after it ("5 to 7 business days", "30 days"): the unit of the figure."""
+    units = set()
+    for position, term in enumerate(terms_):
+        if term[:1].isdigit():
+            units.update(unit for unit in terms_[position + 1 : position + 3] if unit in wanted)
+    return units
+
+
+def _siblings(question: str, parts: list[str], body: list[int], best: int) -> list[int]:
+    """The sentences beside `parts[best]` (a run on either side, nearest first) that are other
+    cases of its answer: each gives a figure in the same unit the question asks about and shares
+    a word with it beyond the question's words and the figures' own words (the thing both are
+    about: "shipping" in "Standard shipping takes 5 to 7 business days" beside "Express
+    shipping ... arrives in 1 to 2 business days").
+
+    Word overlap alone quoted only the express sentence for "how many days until my package
+    arrives?" (found on a new-user walk, issue 19): it shares "package" and "arrives", the
+    standard one says "takes" and shares only "days", below half the best's score. A figure
+    in the same unit about something else ("Refunds reach your card within 5 business days"
+    beside a 30-day return window) is no sibling, nor is a sentence without a figure."""
+    language = analysis.language_detect(question)
+    wanted = set(terms(question, language=language))
+    best_terms = terms(parts[best], language=language)
+    units = _figures(best_terms, wanted)
+    if not units:
+        return []
+
+    def topic(terms_: list[str]) -> set[str]:
+        # The words of a figure ("within 30 days", "takes 5 to 7 business days") say how much,
+        # not of what: the word before the number, the number and its unit are left out.
+        figure_words = set()
+        for position, term in enumerate(terms_):
+            if term[:1].isdigit():
+                figure_words.update(terms_[max(position - 1, 0) : position + 3])
+        return set(terms_) - wanted - figure_words
+
+    best_topic = topic(best_terms)
+    in_body = set(body)
+    found = []
+    for step in (-1, 1):
+        position = best + step
+        while position in in_body:  # a heading ends the run: the next section is another topic
+            part_terms = terms(parts[position], language=language)
+            if not (_figures(part_terms, wanted) & units and topic(part_terms) & best_topic):
+                break
+            found.append(position)
+            position += step
+    return sorted(found, key=lambda index: abs(index - best))

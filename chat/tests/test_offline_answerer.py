@@ -323,3 +323,63 @@ def test_a_question_in_another_language_is_answered_with_the_sentence_closest_in
     # The same passage asked in English is still chosen by its words.
     answer = services.message_post(conversation=session, content="How much does express shipping cost?")
     assert answer.content == "Express shipping costs $15 and arrives in 2 business days."
+
+
+DELIVERY_PAGE = (
+    "Shipping and delivery\n"
+    "Every order leaves our Portland warehouse within one business day. Standard shipping takes 5 "
+    "to 7 business days and is free on orders over $50. Express shipping costs $15 and your package "
+    "arrives in 1 to 2 business days. International orders take 10 to 15 business days, and customs "
+    "fees are paid by the recipient. You get a tracking number by email once your order ships."
+)
+
+
+def test_a_sentence_beside_the_best_that_gives_the_same_figure_is_quoted_with_it(tenant, assistant, offline):
+    """Found on a new-user walk (issue 19): "how many days until my package arrives?" quoted
+    only the express sentence, which shares "package" and "arrives" with the question, not the
+    standard delivery time beside it, which says "takes" and shares only "days". A sentence
+    next to the best one that gives a figure in the unit the question asks about ("5 to 7
+    business days") and is about the same thing ("shipping") is another case of the same
+    answer and is quoted with it, in page order: the general case first."""
+    from testkit.answer_quality import text_source_add
+
+    organization = tenant.organization
+    text_source_add(organization=organization, key="delivery", title="Shipping", text=DELIVERY_PAGE)
+    session = services.session_create(organization=organization, assistant=assistant)
+
+    answer = services.message_post(conversation=session, content="how many days until my package arrives?")
+    assert answer.answered
+    assert answer.content == (
+        "Standard shipping takes 5 to 7 business days and is free on orders over $50. "
+        "Express shipping costs $15 and your package arrives in 1 to 2 business days."
+    )
+    # Still trimmed: a question about one case gets that case only.
+    answer = services.message_post(conversation=session, content="How much does express shipping cost?")
+    assert answer.content == "Express shipping costs $15 and your package arrives in 1 to 2 business days."
+
+
+def test_only_neighbours_about_the_same_thing_join_the_best_sentence():
+    """A figure in the same unit is not enough: the refund time beside the return window
+    ("30 days" and "5 business days") answers another question, a sentence with no figure
+    beside the best one is left out as before, and a heading ends the run (another section)."""
+    returns = (
+        "You can return unused items within 30 days of delivery. "
+        "Refunds reach your card within 5 business days. Gift cards never expire."
+    )
+    assert (
+        relevance.best_sentences("How many days do I have to return an item?", returns)
+        == "You can return unused items within 30 days of delivery."
+    )
+    assert relevance.best_sentences("how many days until my package arrives?", DELIVERY_PAGE) == (
+        "Standard shipping takes 5 to 7 business days and is free on orders over $50. "
+        "Express shipping costs $15 and your package arrives in 1 to 2 business days."
+    )
+    sections = (
+        "Express shipping costs $15 and your package arrives in 1 to 2 business days.\n"
+        "Shipping abroad\n"
+        "International shipping takes 10 to 15 business days."
+    )
+    assert (
+        relevance.best_sentences("how many days until my package arrives?", sections)
+        == "Express shipping costs $15 and your package arrives in 1 to 2 business days."
+    )
