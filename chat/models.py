@@ -2,7 +2,7 @@ import json
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from core.tenancy import TenantModel
 
@@ -111,11 +111,28 @@ class Conversation(TenantModel):
         indexes = [
             models.Index(fields=["organization", "kind", "-created_at"], name="chat_conv_org_kind_created"),
             models.Index(fields=["organization", "customer_id"], name="chat_conv_org_customer"),
-            models.Index(fields=["organization", "-last_message_at"], name="chat_conv_org_last_message"),
+            # The inbox's orderings (`chat.selectors.INBOX_ORDER`, `WAITING_ORDER`) column for
+            # column, so its first page reads a page of index entries, not every conversation:
+            # all of them (the dashboard), one kind (the API's lists), the waiting queue.
             models.Index(
-                fields=["organization", "handoff_requested_at"],
+                F("organization"),
+                F("last_message_at").desc(nulls_last=True),
+                F("created_at").desc(),
+                F("id").desc(),
+                name="chat_conv_org_activity",
+            ),
+            models.Index(
+                F("organization"),
+                F("kind"),
+                F("last_message_at").desc(nulls_last=True),
+                F("created_at").desc(),
+                F("id").desc(),
+                name="chat_conv_org_kind_activity",
+            ),
+            models.Index(
+                fields=["organization", "handoff_requested_at", "created_at", "id"],
                 condition=Q(handoff_status="waiting"),
-                name="chat_conv_org_waiting",
+                name="chat_conv_org_waiting_queue",
             ),
         ]
 

@@ -124,6 +124,12 @@ def message_list_since(*, conversation: Conversation, after=None) -> QuerySet[Me
     return queryset.order_by("seq")
 
 
+# The inbox's orderings: newest activity first (a conversation without messages after every
+# one with), and the waiting queue oldest request first.
+INBOX_ORDER = (F("last_message_at").desc(nulls_last=True), F("created_at").desc(), F("id").desc())
+WAITING_ORDER = ("handoff_requested_at", "created_at", "id")
+
+
 def conversation_list(
     *,
     organization,
@@ -187,15 +193,20 @@ def conversation_list(
             | Q(visitor_id__icontains=search)
             | Exists(messages.filter(content__icontains=search))
         )
-    queryset = queryset.annotate(message_count=Count("messages"))
+    # A correlated subquery, not a join and GROUP BY over every conversation: Postgres
+    # computes it only for the rows it returns (the page), on the (conversation, seq) index,
+    # and `count()` (the paginators') leaves it out.
+    message_count = messages.order_by().values("conversation").annotate(count=Count("pk")).values("count")
+    queryset = queryset.annotate(message_count=Coalesce(Subquery(message_count), Value(0)))
+    # Each ordering ends in the primary key (a total order: a page boundary between rows
+    # that tie cannot repeat or skip one) and is the column order of an index, so the first
+    # page reads that many rows of it (`Conversation.Meta.indexes`).
     if handoff_status == Conversation.HandoffStatus.WAITING:
         last_answer = (
             messages.filter(role=Message.Role.ASSISTANT).order_by("-created_at").values("content")[:1]
         )
-        return queryset.annotate(last_answer=Subquery(last_answer)).order_by(
-            "handoff_requested_at", "created_at"
-        )
-    return queryset.order_by(F("last_message_at").desc(nulls_last=True), "-created_at")
+        return queryset.annotate(last_answer=Subquery(last_answer)).order_by(*WAITING_ORDER)
+    return queryset.order_by(*INBOX_ORDER)
 
 
 def conversation_notes(*, conversation: Conversation):

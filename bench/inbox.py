@@ -1,0 +1,209 @@
+"""The support desk's inbox at shop scale: the first page of the conversation list with
+N conversations in one organization (default 50,000, `BENCH_INBOX_CONVERSATIONS`).
+
+Seeds, once, an organization of N conversations (in SQL, `generate_series`): a tenth without
+messages (`last_message_at` NULL), the others 2-6 messages each (about 4 N messages), last
+activity scattered over the last ~35 days; 80 % sessions, 20 % customer conversations; 1 %
+waiting for a person, 2 % taken over by the operator, a third resolved. Other organizations'
+rows in the same database stay. Then, through Django's test client (the full middleware and
+view stack, no HTTP socket), each of: the dashboard inbox's first page (All, the Waiting tab,
+"Assigned to me", Status = Taken over / Resolved), the API's `GET /api/v1/conversations` and
+`GET /api/v1/sessions` first pages, `BENCH_INBOX_REPEATS` times (default 20) after two warm-up
+requests. Reported per request: the median wall time, and the CPU of this process and of its
+Postgres backend (`/proc`, as `bench/turn_cost.py`), which a shared machine moves far less.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/inbox.py` as well as `-m`
+
+TITLE = "Support desk inbox at shop scale"
+CONVERSATIONS = int(os.environ.get("BENCH_INBOX_CONVERSATIONS", 50_000))
+REPEATS = int(os.environ.get("BENCH_INBOX_REPEATS", 20))
+SLUG = "bench-inbox"
+OPERATOR_EMAIL = "bench-inbox-operator@example.com"
+COLUMNS = ["request", "median ms", "process CPU ms", "Postgres CPU ms"]
+
+CASES = [
+    ("inbox: All", "/inbox/"),
+    ("inbox: Waiting tab", "/inbox/?status=waiting"),
+    ("inbox: Assigned to me", "/inbox/?mine=on"),
+    ("inbox: Taken over", "/inbox/?status=human"),
+    ("inbox: Resolved", "/inbox/?status=resolved"),
+    ("inbox: All, page 50", "/inbox/?page=50"),
+    ("API: GET /api/v1/conversations", "/api/v1/conversations"),
+    ("API: GET /api/v1/sessions", "/api/v1/sessions"),
+]
+
+_SEED_SQL = """
+WITH inserted AS (
+INSERT INTO chat_conversation (
+    id, organization_id, created_at, updated_at, assistant_id, kind, visitor_id, customer_id,
+    visitor_verified, user_context_id, title, locale, metadata, external_session_id, widget_id,
+    handoff_status, assigned_to_id, handoff_trigger, handoff_reason, handoff_requested_at,
+    handoff_email, handoff_notified_at, visitor_seen_at, first_human_reply_at, resolved_at,
+    resolved_by_id, resolution_count, last_message_at, message_seq
+)
+SELECT gen_random_uuid(), %(organization)s, created, created, %(assistant)s,
+    CASE WHEN i %% 5 = 0 THEN 'conversation' ELSE 'session' END,
+    'visitor-' || i, CASE WHEN i %% 5 = 0 THEN 'customer-' || i ELSE '' END,
+    false, NULL, '', 'en', '{}'::jsonb, '', NULL,
+    status, CASE WHEN status = 'human' OR i %% 30 = 0 THEN %(operator)s::integer END,
+    CASE WHEN status = 'waiting' THEN 'asked' ELSE '' END, '',
+    CASE WHEN status IN ('waiting', 'human') THEN last_at END,
+    '', NULL, NULL, NULL, CASE WHEN status = 'resolved' THEN last_at END, NULL,
+    CASE WHEN status = 'resolved' THEN 1 ELSE 0 END, last_at, messages
+FROM (
+    SELECT i, created, messages,
+        CASE WHEN messages > 0 THEN created + (random() * interval '3 days') END AS last_at,
+        CASE WHEN i %% 100 = 0 THEN 'waiting' WHEN i %% 50 = 1 THEN 'human'
+             WHEN i %% 3 = 0 THEN 'resolved' ELSE 'bot' END AS status
+    FROM (
+        SELECT i, now() - interval '35 days' * (1 - i::float / %(count)s) AS created,
+            CASE WHEN i %% 10 = 0 THEN 0 ELSE 2 + i %% 5 END AS messages
+        FROM generate_series(1, %(count)s) AS i
+    ) numbered
+) drawn
+RETURNING id, organization_id, created_at, last_message_at, message_seq
+)
+INSERT INTO chat_message (
+    id, organization_id, created_at, conversation_id, role, content, metadata, sources,
+    tool_calls, tool_rounds, in_reply_to_id, status, answered, feedback, author_id, model,
+    prompt_tokens, completion_tokens, cost, latency_ms, idempotency_key, request_fingerprint, seq
+)
+SELECT gen_random_uuid(), c.organization_id,
+    c.created_at + (c.last_message_at - c.created_at) * n / c.message_seq, c.id,
+    CASE WHEN n %% 2 = 1 THEN 'user' ELSE 'assistant' END,
+    CASE WHEN n %% 2 = 1 THEN 'Where is my order ' || n || '?'
+         ELSE 'Your order ships within two days (' || n || ').' END,
+    '{}'::jsonb, '[]'::jsonb, '[]'::jsonb, '[]'::jsonb, NULL, 'complete', n %% 4 <> 0, NULL, NULL,
+    CASE WHEN n %% 2 = 0 THEN 'offline' ELSE '' END, 0, 0, 0, 0, '', '', n
+FROM inserted c, generate_series(1, c.message_seq) AS n
+"""
+
+
+def conversations_insert(cursor, *, organization, assistant, operator, count: int) -> None:
+    """`count` conversations of `organization` with their messages, as described above (the
+    same every time: `setseed`), then ANALYZE so the planner knows them (the tests use it too)."""
+    cursor.execute("SELECT setseed(0.42)")
+    arguments = {
+        "organization": organization.pk,
+        "assistant": assistant.pk,
+        "operator": operator.pk,
+        "count": count,
+    }
+    cursor.execute(_SEED_SQL, arguments)  # the conversations and their messages, one statement
+    cursor.execute("ANALYZE chat_conversation")
+    cursor.execute("ANALYZE chat_message")
+
+
+def seed(count: int = CONVERSATIONS) -> dict:
+    """The bench organization with `count` conversations (built once per count, then reused)."""
+    from bench import knowledge_base
+
+    knowledge_base._django()
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+
+    from assistants.models import Assistant
+    from assistants.services import assistant_create
+    from chat.models import Conversation
+    from organizations.models import Membership, Organization
+    from organizations.services import api_key_create, membership_create, organization_create
+
+    organization = Organization.objects.filter(slug=SLUG).first()
+    if organization is None:
+        organization = organization_create(name="Bench inbox", slug=SLUG, rate_limit_per_hour=10**9)
+    operator = get_user_model().objects.filter(email=OPERATOR_EMAIL).first()
+    if operator is None:
+        operator = get_user_model().objects.create_user(
+            username=OPERATOR_EMAIL, email=OPERATOR_EMAIL, password=None
+        )
+    if not Membership.objects.for_organization(organization).filter(user=operator).exists():
+        membership_create(organization=organization, user=operator, role=Membership.Role.OWNER)
+    assistant = Assistant.objects.for_organization(organization).first() or assistant_create(
+        organization=organization, name="Bench assistant"
+    )
+    have = Conversation.objects.for_organization(organization).count()
+    if have != count:
+        started = time.monotonic()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM chat_message WHERE organization_id = %s", [organization.pk])
+            cursor.execute("DELETE FROM chat_conversation WHERE organization_id = %s", [organization.pk])
+            conversations_insert(
+                cursor, organization=organization, assistant=assistant, operator=operator, count=count
+            )
+        print(f"seeded {count} conversations in {time.monotonic() - started:.1f} s", flush=True)
+    _key, secret = api_key_create(organization=organization, name="bench inbox")
+    return {"organization": organization, "operator": operator, "api_key": _key, "api_secret": secret}
+
+
+def _measure(client, url: str, repeats: int) -> dict:
+    from bench.turn_cost import _backend_pid, _cpu_ms
+
+    for _ in range(2):  # connections, caches, prepared statements warm
+        response = client.get(url)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {url} answered {response.status_code}: {response.content[:300]}")
+    backend = _backend_pid()
+    walls = []
+    process_cpu, postgres_cpu = _cpu_ms("self"), _cpu_ms(backend)
+    for _ in range(repeats):
+        started = time.perf_counter()
+        response = client.get(url)
+        walls.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {url} answered {response.status_code}")
+    return {
+        "median_ms": round(statistics.median(walls), 1),
+        "process_cpu_ms": round((_cpu_ms("self") - process_cpu) / repeats, 1),
+        "postgres_cpu_ms": round((_cpu_ms(backend) - postgres_cpu) / repeats, 1),
+    }
+
+
+def main(*, count: int = CONVERSATIONS, repeats: int = REPEATS) -> dict:
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    fixture = seed(count)
+    from django.test import Client
+
+    dashboard = Client(HTTP_HOST="localhost")
+    dashboard.force_login(fixture["operator"])
+    api = Client(
+        HTTP_HOST="localhost",
+        HTTP_X_API_KEY=fixture["api_key"].client_id,
+        HTTP_X_API_SECRET=fixture["api_secret"],
+    )
+    rows = []
+    for label, url in CASES:
+        client = api if url.startswith("/api/") else dashboard
+        rows.append({"request": label, **_measure(client, url, repeats)})
+        print(rows[-1], flush=True)
+    return {"conversations": count, "repeats": repeats, "rows": rows}
+
+
+def tables(figures: dict) -> list[dict]:
+    from bench import results
+
+    return [
+        results.table(
+            title=f"First page with {figures['conversations']:,} conversations in one organization",
+            columns=COLUMNS,
+            rows=[
+                [row["request"], row["median_ms"], row["process_cpu_ms"], row["postgres_cpu_ms"]]
+                for row in figures["rows"]
+            ],
+            note=f"per request, {figures['repeats']} requests each after two warm-up requests",
+        )
+    ]
+
+
+if __name__ == "__main__":
+    from bench import results
+
+    sys.exit(results.standalone(sys.modules[__name__]))
