@@ -7,7 +7,7 @@ activity scattered over the last ~35 days; 80 % sessions, 20 % customer conversa
 waiting for a person, 2 % taken over by the operator, a third resolved. Other organizations'
 rows in the same database stay. Then, through Django's test client (the full middleware and
 view stack, no HTTP socket), each of: the dashboard inbox's first page (All, the Waiting tab,
-"Assigned to me", Status = Taken over / Resolved), the API's `GET /api/v1/conversations` and
+"Assigned to me", Status = Taken over / Resolved, and page 50 of All), the API's `GET /api/v1/conversations` and
 `GET /api/v1/sessions` first pages, `BENCH_INBOX_REPEATS` times (default 20) after two warm-up
 requests. Reported per request: the median wall time, and the CPU of this process and of its
 Postgres backend (`/proc`, as `bench/turn_cost.py`), which a shared machine moves far less.
