@@ -15,9 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assistants.models import Assistant
-from bench.inbox import conversations_insert
 from chat import selectors, services
 from chat.models import Conversation
+from testkit.inbox import conversations_insert
 
 pytestmark = pytest.mark.django_db
 
