@@ -12,13 +12,11 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from testkit.processes import free_port
+from testkit.loopback import LoopbackHandler, ScriptedServer
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = '{"content": "How do I reset my password? (ticket {n})"}'
@@ -26,24 +24,21 @@ TEMPLATE = '{"content": "How do I reset my password? (ticket {n})"}'
 pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    bodies: list[str] = []
-    lock = threading.Lock()
-
+class _Recorder(LoopbackHandler):
     def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-        with self.lock:
-            self.bodies.append(body)
+        body = self.body_read().decode()
+        with self.owner.lock:
+            self.owner.requests.append(body)
         try:
-            self.send_response(201)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
+            self.payload_send(201, b"{}")
         except (BrokenPipeError, ConnectionResetError):  # wrk closes its connections when time is up
             pass
 
-    def log_message(self, *args):
-        pass
+
+class _BodyRecorder(ScriptedServer):
+    """Records each POST's body (`requests`) and answers 201."""
+
+    handler_class = _Recorder
 
 
 def _wrk_run(url: str) -> dict:
@@ -59,19 +54,15 @@ def _wrk_run(url: str) -> dict:
 
 
 def test_each_run_numbers_its_bodies_under_a_prefix_of_its_own():
-    _Recorder.bodies = []
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/api/v1/sessions/x/messages"
+    server = _BodyRecorder().start()
+    url = f"http://127.0.0.1:{server.port}/api/v1/sessions/x/messages"
     try:
         first = _wrk_run(url)
-        first_bodies = list(_Recorder.bodies)
+        first_bodies = list(server.requests)
         second = _wrk_run(url)
-        second_bodies = _Recorder.bodies[len(first_bodies) :]
+        second_bodies = server.requests[len(first_bodies) :]
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
     assert first["codes"] == {"201": first["requests"]} and second["codes"] == {"201": second["requests"]}
     pattern = re.compile(
         r'\{"content": "How do I reset my password\? \(ticket ([0-9a-f]{8})-(\d+)x(\d+)\)"\}'
