@@ -5,7 +5,8 @@ Seeds, once, an organization of N conversations (`testkit.inbox.conversations_in
 about 4 N messages, 80 % sessions, some waiting, taken over or resolved). Other organizations'
 rows in the same database stay. Then, through Django's test client (the full middleware and
 view stack, no HTTP socket), each of: the dashboard inbox's first page (All, the Waiting tab,
-"Assigned to me", Status = Taken over / Resolved, and page 50 of All), the API's `GET /api/v1/conversations` and
+"Assigned to me", Status = Taken over / Resolved, page 50 of All, the Unanswered and Feedback
+filters and a search of message text), the API's `GET /api/v1/conversations` and
 `GET /api/v1/sessions` first pages, `BENCH_INBOX_REPEATS` times (default 20) after two warm-up
 requests. Reported per request: the median wall time, and the CPU of this process and of its
 Postgres backend (`/proc`, as `bench/turn_cost.py`), which a shared machine moves far less.
@@ -35,6 +36,11 @@ CASES = [
     ("inbox: Taken over", "/inbox/?status=human"),
     ("inbox: Resolved", "/inbox/?status=resolved"),
     ("inbox: All, page 50", "/inbox/?page=50"),
+    ("inbox: Unanswered", "/inbox/?unanswered=on"),
+    ("inbox: Feedback = rated", "/inbox/?feedback=any"),
+    ("inbox: Feedback = helpful", "/inbox/?feedback=up"),
+    ("inbox: Feedback = not helpful", "/inbox/?feedback=down"),
+    ("inbox: Search (message text)", "/inbox/?q=ships+within"),
     ("API: GET /api/v1/conversations", "/api/v1/conversations"),
     ("API: GET /api/v1/sessions", "/api/v1/sessions"),
 ]

@@ -213,6 +213,18 @@ class Message(TenantModel):
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="chat_msg_conv_created"),
             models.Index(fields=["organization", "role", "-created_at"], name="chat_msg_org_role_created"),
+            # The inbox's Unanswered and Feedback filters (`chat.selectors.conversation_list`):
+            # their EXISTS reads only the flagged answers, not every message of the organization.
+            models.Index(
+                fields=["organization", "conversation"],
+                condition=Q(role="assistant", answered=False, status="complete"),
+                name="chat_msg_org_unanswered",
+            ),
+            models.Index(
+                fields=["organization", "conversation", "feedback"],
+                condition=Q(feedback__isnull=False),
+                name="chat_msg_org_feedback",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,7 +2,9 @@
 one organization with their messages in one statement (`generate_series`): a tenth without
 messages (`last_message_at` NULL), the others 2-6 messages each, last activity scattered over
 the last ~35 days; 80 % sessions, 20 % customer conversations; 1 % waiting for a person, 2 %
-taken over by the operator, a third resolved. Shared by the inbox's scale tests
+taken over by the operator, a third resolved; every fourth message (an answer) not grounded
+(`answered` false: over half the conversations are "unanswered"); the first answer of 2.5 % of
+the conversations rated up, of 2.5 % down and of 2.5 % 0. Shared by the inbox's scale tests
 (chat/tests/test_inbox_scale.py) and its benchmark (bench/inbox.py)."""
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ FROM (
         FROM generate_series(1, %(count)s) AS i
     ) numbered
 ) drawn
-RETURNING id, organization_id, created_at, last_message_at, message_seq
+RETURNING id, organization_id, created_at, last_message_at, message_seq, visitor_id
 )
 INSERT INTO chat_message (
     id, organization_id, created_at, conversation_id, role, content, metadata, sources,
@@ -48,7 +50,9 @@ SELECT gen_random_uuid(), c.organization_id,
     CASE WHEN n %% 2 = 1 THEN 'user' ELSE 'assistant' END,
     CASE WHEN n %% 2 = 1 THEN 'Where is my order ' || n || '?'
          ELSE 'Your order ships within two days (' || n || ').' END,
-    '{}'::jsonb, '[]'::jsonb, '[]'::jsonb, '[]'::jsonb, NULL, 'complete', n %% 4 <> 0, NULL, NULL,
+    '{}'::jsonb, '[]'::jsonb, '[]'::jsonb, '[]'::jsonb, NULL, 'complete', n %% 4 <> 0,
+    CASE WHEN n = 2 THEN CASE split_part(c.visitor_id, '-', 2)::integer %% 40
+        WHEN 7 THEN 1 WHEN 21 THEN -1 WHEN 33 THEN 0 END END, NULL,
     CASE WHEN n %% 2 = 0 THEN 'offline' ELSE '' END, 0, 0, 0, 0, '', '', n
 FROM inserted c, generate_series(1, c.message_seq) AS n
 """

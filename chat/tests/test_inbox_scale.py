@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from assistants.models import Assistant
 from chat import selectors, services
-from chat.models import Conversation
+from chat.models import Conversation, Message
 from testkit.inbox import conversations_insert
 
 pytestmark = pytest.mark.django_db
@@ -154,3 +154,56 @@ def test_queries_per_inbox_page_do_not_grow_with_the_conversations(
     for (url, client), before in zip(pages, few, strict=True):
         with django_assert_max_num_queries(before):
             assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize(
+    ("criteria", "flagged", "index"),
+    [
+        (
+            {"unanswered": True},
+            {"role": "assistant", "answered": False, "status": "complete"},
+            "chat_msg_org_unanswered",
+        ),
+        ({"feedback": "any"}, {"feedback__isnull": False}, "chat_msg_org_feedback"),
+        ({"feedback": "up"}, {"feedback": 1}, "chat_msg_org_feedback"),
+        ({"feedback": "down"}, {"feedback": -1}, "chat_msg_org_feedback"),
+    ],
+)
+def test_unanswered_and_feedback_filters_read_their_partial_index_not_the_messages(
+    many, other_tenant, criteria, flagged, index
+):
+    organization = many.organization
+    # Another organization's flagged answer on a conversation of its own: never listed.
+    other_assistant = Assistant.objects.create(organization=other_tenant.organization, name="Other")
+    elsewhere = services.session_create(organization=other_tenant.organization, assistant=other_assistant)
+    Message.objects.create(
+        organization=other_tenant.organization,
+        conversation=elsewhere,
+        role=Message.Role.ASSISTANT,
+        content="Not grounded.",
+        answered=False,
+        feedback=flagged.get("feedback", 1),
+        seq=1,
+    )
+    queryset = selectors.conversation_list(organization=organization, **criteria)
+    page_plan = _explain(queryset[:20])
+    with CaptureQueriesContext(connection) as captured:
+        count = queryset.count()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + captured.captured_queries[-1]["sql"])
+        count_plan = "\n".join(row[0] for row in cursor.fetchall())
+    for plan in (page_plan, count_plan):
+        assert f"using {index} on chat_message" in plan, plan
+        assert "Seq Scan on chat_message" not in plan, plan
+    # (Rare matches may be read from the partial index and sorted: a few rows, not the
+    # organization's conversations; common ones walk the activity index in order.)
+    # Same rows, order and counts as the filter on the flagged messages' conversation ids.
+    marked = Message.objects.for_organization(organization).filter(**flagged).values("conversation")
+    matching = set(
+        Conversation.objects.for_organization(organization).filter(pk__in=marked).values_list("pk", flat=True)
+    )
+    reference = [(pk, messages) for pk, messages in _reference(organization) if pk in matching]
+    assert 0 < len(reference) < 3000
+    assert count == len(reference)
+    assert [(row.pk, row.message_count) for row in queryset[:50]] == reference[:50]
+    assert elsewhere.pk not in {row.pk for row in queryset}
