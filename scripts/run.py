@@ -166,12 +166,14 @@ def main() -> int:
     from supportai.startup import process_start
 
     process_start()  # the embedded Postgres (and the development key), once, before any child
-    site_url_record(Path(os.environ.get("SUPPORTAI_DATA_DIR", ROOT / ".data")))
     try:
         manage("broker_check")
     except subprocess.CalledProcessError:
         log("the Celery broker cannot be reached (see above); nothing was started.")
         return 1
+    # Only a run that starts leaves its address for the commands run beside it: one that
+    # refused to start (the broker check above) must not repoint them at a port nothing serves.
+    site_url_record(Path(os.environ.get("SUPPORTAI_DATA_DIR", ROOT / ".data")))
     manage("migrate", "--noinput", "-v", "0")
     manage("collectstatic", "--noinput", "-v", "0")
     manage("seed_demo", "--port", PORT)

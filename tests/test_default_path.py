@@ -288,6 +288,8 @@ def test_a_worker_killed_mid_task_is_restarted_and_its_source_comes_back(stacks,
 
 def test_make_run_stops_at_once_with_a_clear_message_when_the_broker_is_unreachable(tmp_path):
     env = processes.base_env(REDIS_URL=f"redis://127.0.0.1:{processes.free_port()}/0", PORT="1")
+    recorded = ROOT / ".data" / "site_url"  # the address a run that starts leaves for commands
+    before = recorded.read_text() if recorded.is_file() else None
     started = time.monotonic()
     result = subprocess.run(  # noqa: S603
         [sys.executable, "scripts/run.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
@@ -297,3 +299,7 @@ def test_make_run_stops_at_once_with_a_clear_message_when_the_broker_is_unreacha
     assert "The Celery broker at redis://127.0.0.1:" in output and "cannot be reached" in output
     assert "nothing was started" in output and "Traceback" not in output
     assert time.monotonic() - started < 60
+    # A run that refused to start leaves no address behind: it recorded http://127.0.0.1:1,
+    # which the checkout's `manage.py create_widget` then printed, and which a server the tests
+    # started next took as its SITE_URL (embed snippets of another origin than the tests').
+    assert (recorded.read_text() if recorded.is_file() else None) == before

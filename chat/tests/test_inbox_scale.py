@@ -193,7 +193,9 @@ def test_unanswered_and_feedback_filters_read_their_partial_index_not_the_messag
         cursor.execute("EXPLAIN " + captured.captured_queries[-1]["sql"])
         count_plan = "\n".join(row[0] for row in cursor.fetchall())
     for plan in (page_plan, count_plan):
-        assert f"using {index} on chat_message" in plan, plan
+        # An index scan ("using <index> on chat_message") or, as the planner likes for the
+        # count, a bitmap scan of it ("Bitmap Index Scan on <index>"): the index either way.
+        assert f"using {index} on chat_message" in plan or f"Bitmap Index Scan on {index} " in plan, plan
         assert "Seq Scan on chat_message" not in plan, plan
     # (Rare matches may be read from the partial index and sorted: a few rows, not the
     # organization's conversations; common ones walk the activity index in order.)
