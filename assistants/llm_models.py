@@ -114,6 +114,9 @@ class ModelRoute:
     api_base: str = ""
     api_key: str = field(default="", repr=False)
     connection_id: str = ""  # set when the organization's own connection answers
+    # The base URL is the organization's: calls go through core.fetcher's checks (every
+    # connection, every redirect), not only this route's check of the first address.
+    api_base_checked: bool = False
     refusal: str = ""  # why the call must not be made (its base URL is no longer allowed)
 
     @property
@@ -147,6 +150,7 @@ def model_route(*, organization, assistant_model: str = "") -> ModelRoute:
         api_base=connection.base_url,
         api_key=key or NO_KEY,
         connection_id=str(connection.pk),
+        api_base_checked=bool(connection.base_url),
         refusal=refusal,
     )
 

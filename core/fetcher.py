@@ -17,7 +17,9 @@ For every URL, and again for every redirect hop:
 
 `fetch()` GETs pages (knowledge ingestion, the scrape endpoint); `post()` sends a body
 (webhook deliveries) under the same rules, never following redirects, and reads at most a
-capped excerpt of the answer whatever its status.
+capped excerpt of the answer whatever its status. `guarded_httpx_client()` is for a library
+that speaks HTTP itself (litellm calling an organization's own model server): steps 1-3 run
+at every TCP connection it opens, and it follows no redirects.
 
 `SCRAPE_ALLOWLIST=host:port,...` (exact pairs) is the only escape hatch: such a pair
 skips the address check (tests use it to reach servers on loopback, intranets to reach
@@ -28,8 +30,10 @@ with a fake resolver and a connect spy instead of connecting anywhere.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -38,6 +42,8 @@ from email.message import Message
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import certifi
+import httpcore
+import httpx
 import urllib3
 from django.conf import settings
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -71,6 +77,7 @@ _EXTRA_BLOCKED = tuple(
 )  # fmt: skip
 
 Resolver = Callable[[str, int], list[str]]
+logger = logging.getLogger(__name__)
 
 
 class UrlNotAllowed(ValidationFailed):
@@ -642,3 +649,59 @@ def post(
             response.close()
     finally:
         watchdog.cancel()
+
+
+# --- a guarded client for libraries that do their own HTTP --------------------------------
+def connect_address(
+    host: str, port: int, *, allowlist: Iterable[str] = (), resolve: Resolver | None = None
+) -> str:
+    """The address a connection to `host:port` may go to, checked now (steps 1-2): the host as
+    it is for an exact `allowlist` pair (`host:port`, the server admin's), otherwise the one
+    checked address of a public host on port 80/443 (or a SCRAPE_ALLOWLIST pair)."""
+    host = host.lower().strip("[]")
+    for entry in allowlist:
+        allowed_host, _, allowed_port = entry.strip().lower().rpartition(":")
+        if allowed_host.strip("[]") == host and allowed_port.isdigit() and int(allowed_port) == port:
+            return host
+    netloc = f"[{host}]" if ":" in host else host
+    return target_resolve(url_parse(f"http://{netloc}:{port}/"), resolve=resolve)
+
+
+class _CheckedBackend(httpcore.SyncBackend):
+    """httpcore's socket backend, but every TCP connection is checked and pinned first: the
+    socket goes to the address `connect_address` returned (TLS still names the host), so a
+    redirect or a second DNS answer can never point it anywhere else."""
+
+    def __init__(self, *, allowlist: Iterable[str], resolve: Resolver | None) -> None:
+        self._allowlist = tuple(allowlist)
+        self._resolve = resolve
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        try:
+            address = connect_address(host, port, allowlist=self._allowlist, resolve=self._resolve)
+        except (UrlNotAllowed, FetchFailed) as refusal:
+            reason = getattr(refusal, "reason", None) or refusal.message
+            logger.warning("outbound connection to %s:%s refused: %s", host, port, reason)
+            raise httpcore.ConnectError(f"Connection to {host}:{port} not allowed: {reason}") from None
+        return super().connect_tcp(
+            address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+
+
+def guarded_httpx_client(*, allowlist: Iterable[str] = (), resolve: Resolver | None = None) -> httpx.Client:
+    """An httpx client whose every connection is checked and pinned (`_CheckedBackend`); no
+    redirects, no proxies or certificates from the environment. `allowlist`: exact host:port
+    pairs that skip the address check (LLM_BASE_URL_ALLOWLIST). Close it when done."""
+    context = ssl.create_default_context(cafile=certifi.where())
+    transport = httpx.HTTPTransport(verify=context, trust_env=False, retries=0)
+    if not isinstance(getattr(transport, "_pool", None), httpcore.ConnectionPool):  # pragma: no cover
+        raise RuntimeError("httpx changed: its transport no longer has an httpcore pool to guard")
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=context,
+        max_connections=10,
+        max_keepalive_connections=5,
+        keepalive_expiry=5.0,
+        retries=0,
+        network_backend=_CheckedBackend(allowlist=allowlist, resolve=resolve),
+    )
+    return httpx.Client(transport=transport, follow_redirects=False, trust_env=False)

@@ -254,3 +254,103 @@ def test_offline_assistants_say_which_settings_have_no_effect(owner_client, tena
     assistant.model = connection.name
     assistant.save(update_fields=["model"])
     assert b"offline-notice" not in owner_client.get(reverse("assistant-edit", args=[assistant.pk])).content
+
+
+OLLAMA_REPLY = (
+    b'{"model": "llama3.1", "created_at": "2026-01-01T00:00:00Z", "message": {"role": "assistant", '
+    b'"content": "OK"}, "done": true, "done_reason": "stop", "prompt_eval_count": 5, "eval_count": 1}'
+)
+
+
+@pytest.fixture
+def public_and_internal(settings):
+    """A "public" model server (the admin allowed its host:port) and an internal service it
+    may try to send us to (not allowed: a loopback port standing in for 169.254.169.254)."""
+    from testkit.sites import LoopbackSite
+
+    public, internal = LoopbackSite(), LoopbackSite()
+    internal.page("/v1/chat/completions", b"{}", content_type="application/json")
+    internal.page("/api/chat", OLLAMA_REPLY, content_type="application/json")
+    settings.LLM_BASE_URL_ALLOWLIST = [public.netloc]
+    settings.LLM_MODEL = ""
+    settings.LLM_TIMEOUT = 5.0
+    settings.LLM_MAX_RETRIES = 0
+    yield public, internal
+    public.close()
+    internal.close()
+
+
+@pytest.mark.parametrize("status", [302, 307])
+@pytest.mark.parametrize(
+    ("provider", "path"), [("openai_compatible", "/v1/chat/completions"), ("ollama", "/api/chat")]
+)
+def test_a_model_server_redirecting_inward_is_not_followed(
+    tenant, public_and_internal, provider, path, status
+):
+    """Found by the security pass: litellm's HTTP clients followed a redirect from an allowed
+    base URL to any address (the OpenAI SDK showed the internal answer in "Test connection"),
+    and resolved the name again when connecting. Every connection is now checked and pinned."""
+    from chat.services.model_test import model_connection_test
+
+    public, internal = public_and_internal
+    public.redirect(path, internal.url(path), status=status)
+    connection = llm_models.connection_create(
+        organization=tenant.organization,
+        provider=provider,
+        model="house-llm",
+        base_url=public.url("/v1" if provider == "openai_compatible" else "/"),
+    )
+    result = model_connection_test(connection=connection)
+    assert not result.ok
+    assistant = Assistant.objects.create(organization=tenant.organization, name="A", model=connection.name)
+    session = chat_services.session_create(
+        organization=tenant.organization, assistant=assistant, visitor_id="v"
+    )
+    with pytest.raises(Exception, match="language model"):
+        chat_services.message_post(conversation=session, content="Where is my parcel?")
+    assert path in public.requests  # the allowed server was asked…
+    assert internal.requests == []  # …and the internal one never was
+
+
+def test_an_ollama_server_answers_through_the_checked_client(tenant, public_and_internal):
+    from chat.services.model_test import model_connection_test
+
+    public, _internal = public_and_internal
+    public.page("/api/chat", OLLAMA_REPLY, content_type="application/json")
+    connection = llm_models.connection_create(
+        organization=tenant.organization, provider="ollama", model="llama3.1", base_url=public.url("/")
+    )
+    result = model_connection_test(connection=connection)
+    assert result.ok, result.detail
+    assert "answered “OK”" in result.detail
+
+
+def test_the_checked_client_connects_only_to_the_address_it_checked(monkeypatch):
+    """DNS rebinding: the name is resolved by the guard at connect time and the socket goes to
+    that checked address; a later answer pointing inward is refused before any connect."""
+    import socket
+
+    import httpx
+
+    answers = [["93.184.216.34"], ["10.0.0.7"]]
+    resolved, connects = [], []
+
+    def resolve(host, port):
+        resolved.append(host)
+        return answers[min(len(resolved), len(answers)) - 1]
+
+    def connect_spy(address, *args, **kwargs):
+        connects.append(address)
+        raise ConnectionRefusedError("connect spy: no real connection in this test")
+
+    monkeypatch.setattr(socket, "create_connection", connect_spy)
+    with fetcher.guarded_httpx_client(resolve=resolve) as client:
+        for _attempt in range(2):
+            with pytest.raises(httpx.ConnectError):
+                client.post("https://llm.example.com/v1/chat/completions", json={})
+        with pytest.raises(httpx.ConnectError, match="not allowed"):
+            client.get("http://llm.example.com:8080/")  # not 80/443
+        with pytest.raises(httpx.ConnectError, match="not allowed"):
+            client.get("http://169.254.169.254/latest/meta-data/")
+    assert resolved == ["llm.example.com", "llm.example.com"]
+    assert connects == [("93.184.216.34", 443)]

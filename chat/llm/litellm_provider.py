@@ -123,7 +123,7 @@ class LiteLLMProvider:
         except Exception:
             return False
 
-    def _kwargs(self, request: CompletionRequest, *, timeout: float, stream: bool) -> dict:
+    def _kwargs(self, request: CompletionRequest, *, timeout: float, stream: bool, client=None) -> dict:
         kwargs = {
             "model": request.model,
             "messages": [_message_dict(message) for message in request.messages],
@@ -143,9 +143,40 @@ class LiteLLMProvider:
             kwargs["api_base"] = request.api_base
         if request.api_key:
             kwargs["api_key"] = request.api_key
+        if client is not None:
+            kwargs["client"] = client
         return kwargs
 
-    def _call(self, request: CompletionRequest, *, stream: bool):
+    def _checked_client(self, request: CompletionRequest):
+        """(httpx client, what litellm takes as `client`) for an organization's own base URL, or
+        (None, None). litellm's own clients follow redirects and resolve names again when they
+        connect, so a public base URL could lead them to 169.254.169.254 or a private service;
+        this client checks and pins every connection (core.fetcher) and follows no redirect."""
+        if not (request.api_base_checked and request.api_base):
+            return None, None
+        from django.conf import settings
+
+        from core import fetcher
+
+        prefix = request.model.split("/", 1)[0]
+        if prefix not in ("openai", "ollama_chat"):  # no checked path: do not call it at all
+            raise ProviderError(f"{prefix} cannot be reached at an organization's own base URL.")
+        http = fetcher.guarded_httpx_client(allowlist=settings.LLM_BASE_URL_ALLOWLIST)
+        if prefix == "openai":
+            import openai
+
+            return http, openai.OpenAI(
+                api_key=request.api_key or "no-key",
+                base_url=request.api_base,
+                http_client=http,
+                max_retries=0,
+                timeout=request.timeout,
+            )
+        from litellm.llms.custom_httpx.http_handler import HTTPHandler
+
+        return http, HTTPHandler(client=http)
+
+    def _call(self, request: CompletionRequest, *, stream: bool, client=None):
         """Calls litellm with bounded retries; returns the response or a stream wrapper."""
         litellm = _lib()
         deadline = time.monotonic() + request.timeout
@@ -155,7 +186,9 @@ class LiteLLMProvider:
             if remaining <= 0.05:
                 raise ProviderTimeout("The language model did not answer in time.")
             try:
-                return litellm.completion(**self._kwargs(request, timeout=remaining, stream=stream))
+                return litellm.completion(
+                    **self._kwargs(request, timeout=remaining, stream=stream, client=client)
+                )
             except Exception as exc:  # litellm maps every provider error to its own classes
                 error_class, retryable = _classify(exc)
                 retry_after = _retry_after(exc)
@@ -176,7 +209,12 @@ class LiteLLMProvider:
                 attempt += 1
 
     def complete(self, request: CompletionRequest) -> Completion:
-        response = self._call(request, stream=False)
+        http, client = self._checked_client(request)
+        try:
+            response = self._call(request, stream=False, client=client)
+        finally:
+            if http is not None:
+                http.close()
         choice = response.choices[0]
         content = (choice.message.content or "").strip()
         usage = getattr(response, "usage", None)
@@ -191,8 +229,16 @@ class LiteLLMProvider:
         )
 
     def stream(self, request: CompletionRequest) -> Iterator[Delta | Completion]:
+        http, client = self._checked_client(request)
+        try:
+            yield from self._stream(request, client=client)
+        finally:
+            if http is not None:
+                http.close()
+
+    def _stream(self, request: CompletionRequest, *, client=None) -> Iterator[Delta | Completion]:
         litellm = _lib()
-        wrapper = self._call(request, stream=True)
+        wrapper = self._call(request, stream=True, client=client)
         chunks = []
         parts: list[str] = []
         calls: dict[int, dict] = {}  # tool calls arrive in pieces, keyed by their index

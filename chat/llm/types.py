@@ -70,6 +70,9 @@ class CompletionRequest:
     max_retries: int = 2
     api_base: str = ""
     api_key: str = field(default="", repr=False)
+    # The api_base is an organization's own (Settings › AI model), not the server admin's:
+    # every connection to it is checked and pinned by core.fetcher, and no redirect is followed.
+    api_base_checked: bool = False
     # Functions the model may call (OpenAI tool format: {"type": "function", "function": {…}})
     # and whether it may call one now ("auto") or must answer in text ("none").
     tools: tuple[dict, ...] = ()

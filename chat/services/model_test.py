@@ -46,6 +46,7 @@ def model_connection_test(*, connection) -> ConnectionTest:
         timeout=min(settings.LLM_TIMEOUT, TEST_TIMEOUT_SECONDS),
         max_retries=0,
         api_base=route.api_base,
+        api_base_checked=route.api_base_checked,
         api_key=route.api_key,
     )
     started = time.perf_counter()

@@ -299,6 +299,7 @@ def _plan(
         timeout=settings.LLM_TIMEOUT,
         max_retries=settings.LLM_MAX_RETRIES,
         api_base=route.api_base,
+        api_base_checked=route.api_base_checked,
         api_key=route.api_key,
         tools=toolbox.specs if toolbox is not None else (),
     )
