@@ -6,9 +6,9 @@ about 4 N messages, 80 % sessions, some waiting, taken over or resolved). Other 
 rows in the same database stay. Then, through Django's test client (the full middleware and
 view stack, no HTTP socket), each of: the dashboard inbox's first page (All, the Waiting tab,
 "Assigned to me", Status = Taken over / Resolved, page 50 of All, the Unanswered and Feedback
-filters and a search of message text), the API's `GET /api/v1/conversations` and
-`GET /api/v1/sessions` first pages, `BENCH_INBOX_REPEATS` times (default 20) after two warm-up
-requests. Reported per request: the median wall time, and the CPU of this process and of its
+filters, searches for words most messages have, an order number, an email and a word no message
+has), the API's `GET /api/v1/conversations` and `GET /api/v1/sessions` first pages,
+`BENCH_INBOX_REPEATS` times (default 20) after two warm-up requests. Reported per request: the median wall time, and the CPU of this process and of its
 Postgres backend (`/proc`, as `bench/turn_cost.py`), which a shared machine moves far less.
 """
 
@@ -41,6 +41,9 @@ CASES = [
     ("inbox: Feedback = helpful", "/inbox/?feedback=up"),
     ("inbox: Feedback = not helpful", "/inbox/?feedback=down"),
     ("inbox: Search (message text)", "/inbox/?q=ships+within"),
+    ("inbox: Search (order number)", "/inbox/?q=A-31337"),
+    ("inbox: Search (email)", "/inbox/?q=customer-4242%40example.com"),
+    ("inbox: Search (no match)", "/inbox/?q=refund"),
     ("API: GET /api/v1/conversations", "/api/v1/conversations"),
     ("API: GET /api/v1/sessions", "/api/v1/sessions"),
 ]

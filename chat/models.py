@@ -1,9 +1,11 @@
 import json
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
 
+from chat.search import message_document
 from core.tenancy import TenantModel
 
 
@@ -225,6 +227,8 @@ class Message(TenantModel):
                 condition=Q(feedback__isnull=False),
                 name="chat_msg_org_feedback",
             ),
+            # The inbox's search of message text: its words (`chat.search`).
+            GinIndex(message_document(), name="chat_msg_search"),
         ]
 
     def __str__(self) -> str:

@@ -28,6 +28,7 @@ from django.utils import timezone
 from assistants.models import UserContext
 from chat import escalation, prompts
 from chat.models import Conversation, ConversationNote, CsatRating, Message, SavedReply
+from chat.search import message_document, message_query
 from core.compiled import CompiledQuery
 from core.errors import NotFound, ValidationFailed
 from organizations.models import Organization
@@ -187,12 +188,21 @@ def conversation_list(
     elif feedback == "any":
         queryset = queryset.filter(Exists(messages.filter(feedback__isnull=False)))
     if search:
-        queryset = queryset.filter(
-            Q(title__icontains=search)
-            | Q(customer_id__icontains=search)
-            | Q(visitor_id__icontains=search)
-            | Exists(messages.filter(content__icontains=search))
+        # The conversation's own short fields (identifiers: any part of them) as substrings;
+        # message text by its words, from the full-text index (`chat.search`).
+        matches = (
+            Q(title__icontains=search) | Q(customer_id__icontains=search) | Q(visitor_id__icontains=search)
         )
+        words = message_query(search)
+        if words is not None:
+            found = (
+                Message.objects.for_organization(organization)
+                .alias(document=message_document())
+                .filter(document=words)
+                .values("conversation")
+            )
+            matches |= Q(pk__in=found)
+        queryset = queryset.filter(matches)
     # A correlated subquery, not a join and GROUP BY over every conversation: Postgres
     # computes it only for the rows it returns (the page), on the (conversation, seq) index,
     # and `count()` (the paginators') leaves it out.

@@ -2,7 +2,8 @@
 one organization with their messages in one statement (`generate_series`): a tenth without
 messages (`last_message_at` NULL), the others 2-6 messages each, last activity scattered over
 the last ~35 days; 80 % sessions, 20 % customer conversations; 1 % waiting for a person, 2 %
-taken over by the operator, a third resolved; every fourth message (an answer) not grounded
+taken over by the operator, a third resolved; the first question of conversation i names its
+order and email ("customer-i@example.com … order A-i?"); every fourth message (an answer) not grounded
 (`answered` false: over half the conversations are "unanswered"); the first answer of 2.5 % of
 the conversations rated up, of 2.5 % down and of 2.5 % 0. Shared by the inbox's scale tests
 (chat/tests/test_inbox_scale.py) and its benchmark (bench/inbox.py)."""
@@ -48,7 +49,9 @@ INSERT INTO chat_message (
 SELECT gen_random_uuid(), c.organization_id,
     c.created_at + (c.last_message_at - c.created_at) * n / c.message_seq, c.id,
     CASE WHEN n %% 2 = 1 THEN 'user' ELSE 'assistant' END,
-    CASE WHEN n %% 2 = 1 THEN 'Where is my order ' || n || '?'
+    CASE WHEN n = 1 THEN 'Hi, this is customer-' || split_part(c.visitor_id, '-', 2)
+            || '@example.com. Where is my order A-' || split_part(c.visitor_id, '-', 2) || '?'
+         WHEN n %% 2 = 1 THEN 'Where is my order ' || n || '?'
          ELSE 'Your order ships within two days (' || n || ').' END,
     '{}'::jsonb, '[]'::jsonb, '[]'::jsonb, '[]'::jsonb, NULL, 'complete', n %% 4 <> 0,
     CASE WHEN n = 2 THEN CASE split_part(c.visitor_id, '-', 2)::integer %% 40
