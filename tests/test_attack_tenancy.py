@@ -208,3 +208,129 @@ def test_a_visitor_cannot_reach_another_visitors_session(victim):
     # Management endpoints stay closed to visitors.
     for path in ("/api/v1/assistants", "/api/v1/contexts", "/api/v1/api-keys", "/api/v1/conversations"):
         assert_error_shape(visitor_x.get(path), 403)
+
+
+# --- the dashboard: the same walk over its URL patterns -------------------------------------
+# Dashboard URLs whose object is public by design (the widget's own iframe page, like
+# widget.js) or named by an emailed token rather than an id.
+DASHBOARD_PUBLIC = {"widget-frame", "signup-verify", "password-reset-confirm", "invitation"}
+DASHBOARD_WRITE = {
+    "name": "pwned",
+    "title": "pwned",
+    "role": "agent",
+    "content": "pwned",
+    "body": "pwned",
+    "label": "pwned",
+    "base_url": "",
+    "url": "https://pwned.example/",
+    "assignee": "me",
+    "greeting": "pwned",
+}
+
+
+def _dashboard_object_patterns() -> list[tuple[str, str, list[str]]]:
+    """(name, route, parameter names) of every dashboard URL that names an object."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                yield pattern.name, prefix + str(pattern.pattern), list(pattern.pattern.converters)
+
+    return [
+        (name, route, params)
+        for name, route, params in walk(get_resolver().url_patterns)
+        if params and not route.startswith("api/")
+    ]
+
+
+def test_every_dashboard_object_url_answers_404_to_another_organization(victim, other_tenant):
+    """B's owner, signed in, with A's ids in every dashboard URL that names an object: GET and
+    POST answer 404 (or 405 where the route has no such method, whatever the id), and nothing
+    of A's changes. A new dashboard URL with an id the walk cannot fill fails the test."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from assistants import llm_models
+    from assistants.models import ModelConnection
+    from chat.models import Conversation
+    from organizations.models import ApiKey, Membership
+
+    organization = victim["tenant"].organization
+    ids = victim["ids"]
+    connection = llm_models.connection_create(
+        organization=organization, provider="openai", model="gpt-4o-mini", api_key="sk-a-own-key-123456"
+    )
+    membership = Membership.objects.for_organization(organization).get()
+    values = {
+        "settings-api-key-revoke": {"pk": ids["api-keys"]},
+        "settings-member-role": {"pk": membership.pk},
+        "settings-member-remove": {"pk": membership.pk},
+        "assistant-edit": {"pk": ids["assistants"]},
+        "assistant-delete": {"pk": ids["assistants"]},
+        "assistant-action-create": {"pk": ids["assistants"]},
+        "assistant-action-edit": {"pk": ids["assistants"], "action_id": victim["actions"]["assistants"]},
+        "assistant-action-delete": {"pk": ids["assistants"], "action_id": victim["actions"]["assistants"]},
+        "assistant-playground": {"pk": ids["assistants"]},
+        "assistant-playground-reset": {"pk": ids["assistants"]},
+        "settings-ai-model-edit": {"pk": connection.pk},
+        "settings-ai-model-delete": {"pk": connection.pk},
+        "settings-ai-model-test": {"pk": connection.pk},
+        "knowledge-source": {"pk": ids["knowledge/files"]},
+        "knowledge-source-row": {"pk": ids["knowledge/files"]},
+        "knowledge-source-retry": {"pk": ids["knowledge/files"]},
+        "knowledge-source-delete": {"pk": ids["knowledge/urls"]},
+        "widget-configure": {"pk": ids["widgets"]},
+        "widget-preview": {"pk": ids["widgets"]},
+        "widget-client-key": {"pk": ids["widgets"]},
+        "widget-delete": {"pk": ids["widgets"]},
+        "settings-webhook-detail": {"pk": ids["webhooks"]},
+        "settings-webhook-resend": {"pk": ids["webhooks"], "delivery_id": victim["deliveries"]["webhooks"]},
+    }
+    inbox = {"pk": ids["conversations"]}
+    for name in (
+        "inbox-conversation",
+        "inbox-transcript",
+        "inbox-reply",
+        "inbox-typing",
+        "inbox-assign",
+        "inbox-note",
+    ):
+        values[name] = inbox
+    actions = [{**inbox, "action": action} for action in ("take-over", "hand-back", "resolve", "reopen")]
+
+    def state():
+        return (
+            _snapshot(victim),
+            list(ApiKey.objects.for_organization(organization).values_list("pk", "revoked_at")),
+            list(Membership.objects.for_organization(organization).values_list("pk", "role")),
+            list(
+                ModelConnection.objects.for_organization(organization).values_list("pk", "label", "base_url")
+            ),
+            list(
+                Conversation.objects.for_organization(organization).values_list(
+                    "pk", "handoff_status", "assigned_to_id", "resolution_count"
+                )
+            ),
+        )
+
+    before = state()
+    attacker = Client()
+    attacker.force_login(other_tenant.owner)
+    walked = 0
+    for name, route, _params in _dashboard_object_patterns():
+        if name in DASHBOARD_PUBLIC:
+            continue
+        assert name in values or name == "inbox-action", (
+            f"the dashboard tenancy walk does not know how to fill {route} ({name}): add it"
+        )
+        for kwargs in actions if name == "inbox-action" else [values[name]]:
+            url = reverse(name, kwargs=kwargs)
+            for method in ("get", "post"):
+                response = getattr(attacker, method)(url, DASHBOARD_WRITE if method == "post" else None)
+                assert response.status_code in (404, 405), (method, url, response.status_code)
+                walked += 1
+    assert walked >= 60
+    assert state() == before

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_safe
-from django.views.generic import FormView, TemplateView
+from django.views.generic import FormView, TemplateView, View
 
 from assistants import selectors as assistant_selectors
 from core.dashboard import lines, paginate, service_errors
@@ -258,7 +258,7 @@ class WidgetDetailView(WidgetMixin, FormView):
         return redirect("widget-configure", pk=widget.pk)
 
 
-class WidgetKeyCreateView(WidgetMixin, TemplateView):
+class WidgetKeyCreateView(WidgetMixin, View):
     """The snippet needs a public client_id: create the organization's widget key if none."""
 
     manage_required = True

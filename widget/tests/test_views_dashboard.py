@@ -149,6 +149,8 @@ def test_without_an_api_key_the_configurator_offers_to_create_one(owner_client, 
     ApiKey.objects.for_organization(tenant.organization).update(revoked_at="2026-01-01T00:00:00Z")
     page = owner_client.get(reverse("widget-configure", args=[widget.pk]))
     assert page.context["snippet"] is None and b"Create a widget key" in page.content
+    # Only a POST creates it; a GET (a prefetch, a pasted link) is a 405, not a 500.
+    assert owner_client.get(reverse("widget-client-key", args=[widget.pk])).status_code == 405
     owner_client.post(reverse("widget-client-key", args=[widget.pk]))
     page = owner_client.get(reverse("widget-configure", args=[widget.pk]))
     assert page.context["snippet"] is not None
