@@ -164,3 +164,118 @@ def test_session_cookie_flags(tenant):
     assert response.status_code == 302, response.content[:300]
     cookie = response.cookies["sessionid"]
     assert cookie["httponly"] and cookie["samesite"] == "Lax"
+
+
+def test_support_desk_webhook_audit_and_action_payloads_are_escaped(tenant, poisoned, monkeypatch):
+    """The newer pages: the support desk (handoff reason and email, CSAT comment, operator
+    reply, private note, saved reply), webhooks (description, and the receiver's answer shown
+    in the delivery log), the audit log (a user agent), actions and an AI model label."""
+    from assistants import llm_models
+    from chat import services as chat_services
+    from chat.models import Conversation
+    from core import fetcher
+    from organizations import audit
+    from webhooks.models import Delivery
+
+    monkeypatch.setattr(
+        fetcher, "resolver", lambda host, port: ["93.184.216.34"]
+    )  # names only, no connection
+    organization = tenant.organization
+    joined = " ".join(PAYLOADS)
+    api = tenant.client()
+    conversation = Conversation.objects.for_organization(organization).get(pk=poisoned["conversation"]["id"])
+    chat_services.handoff_request(conversation=conversation, reason=joined, email="visitor@example.com")
+    chat_services.conversation_note_add(conversation=conversation, user=tenant.owner, body=joined)
+    chat_services.operator_reply_post(conversation=conversation, user=tenant.owner, content=joined)
+    chat_services.conversation_resolve(conversation=conversation, user=tenant.owner)
+    chat_services.csat_create(conversation=conversation, score=1, comment=joined)
+    chat_services.saved_reply_create(
+        organization=organization, title=PAYLOADS[0], shortcut="xss", body=joined
+    )
+    webhook = _data(
+        api.post(
+            "/api/v1/webhooks",
+            {
+                "url": "https://hooks.example.com/in",
+                "events": ["conversation.created"],
+                "description": joined,
+            },
+            format="json",
+        )
+    )
+    api.post("/api/v1/conversations", {"assistant_id": poisoned["assistant"]["id"]}, format="json")
+    Delivery.objects.for_organization(organization).update(response_excerpt=joined, error=PAYLOADS[1])
+    action = _data(
+        api.post(
+            f"/api/v1/assistants/{poisoned['assistant']['id']}/actions",
+            {
+                "name": "lookup",
+                "description": joined,
+                "url_template": "https://orders.shop-api.com/orders/{order_id}",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"order_id": {"type": "string", "description": joined}},
+                    "required": ["order_id"],
+                },
+            },
+            format="json",
+        )
+    )
+    llm_models.connection_create(
+        organization=organization,
+        provider="openai",
+        model="gpt-4o-mini",
+        api_key="sk-own-1234567890",
+        label=PAYLOADS[2],
+    )
+    audit.audit_record(
+        organization=organization,
+        action="settings.updated",
+        actor=audit.AuditActor(name=PAYLOADS[1], kind="user", user_agent=joined),
+        changes={"name": PAYLOADS[0]},
+    )
+    client = _operator(tenant)
+    pages = [
+        "/inbox/",
+        f"/inbox/{conversation.pk}/",
+        f"/inbox/{conversation.pk}/messages/",
+        "/inbox/saved-replies/",
+        "/settings/webhooks/",
+        f"/settings/webhooks/{webhook['id']}/",
+        "/settings/audit-log/",
+        f"/assistants/{poisoned['assistant']['id']}/",
+        f"/assistants/{poisoned['assistant']['id']}/actions/{action['id']}/",
+        "/settings/ai-model/",
+        "/settings/privacy/",
+    ]
+    shown = set()
+    for page in pages:
+        response = client.get(page, follow=True)
+        assert response.status_code == 200, (page, response.status_code)
+        html = response.content.decode()
+        for dangerous in DANGEROUS:
+            assert dangerous not in html, (page, dangerous)
+        if "&lt;script&gt;alert(" in html or "&lt;img src=x onerror" in html or "&lt;svg onload" in html:
+            shown.add(page)
+    assert len(shown) >= 8, sorted(set(pages) - shown)  # the payloads really are there, escaped
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example/", "https://evil.example/", "/\\evil.example/", "https:evil.example", "\\\\evil.example",
+     "http://testserver@evil.example/", "javascript:alert(1)"],
+)  # fmt: skip
+def test_login_and_logout_never_redirect_off_site(tenant, target):
+    """Open redirects through `next` on sign-in and sign-out."""
+    client = Client()
+    response = client.post(
+        f"/login/?next={target}",
+        {"username": tenant.owner.email, "password": "correct-horse-battery", "next": target},
+    )
+    assert response.status_code == 302 and response["Location"] == "/", response.get("Location")
+    response = client.post(f"/logout/?next={target}", {"next": target})
+    assert response.status_code == 302 and response["Location"] == "/login/", response.get("Location")
+    response = client.post(
+        "/login/?next=/settings/", {"username": tenant.owner.email, "password": "correct-horse-battery"}
+    )
+    assert response["Location"] == "/settings/"  # a path on this site is still honoured
