@@ -17,6 +17,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from testkit.source import parse
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Each app and what it may import from the project (itself included).
@@ -45,7 +47,7 @@ def _module_name(path: Path) -> str:
 
 def _imports(path: Path) -> list[tuple[int, str]]:
     """(line, imported module) for every import in the file, relative ones resolved."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = parse(path)
     package = _module_name(path).split(".")
     if path.name != "__init__.py":
         package = package[:-1]

@@ -235,11 +235,13 @@ def test_every_bench_module_is_a_measure_that_writes_its_result_or_says_it_is_a_
     (`results.standalone`), and a tool that parses its own arguments is never run by it."""
     import ast
 
+    from testkit.source import parse
+
     for path in sorted((ROOT / "bench").glob("*.py")):
         if path.stem in {"run_all", "__init__", "results"}:
             continue
         source = path.read_text()
-        tree = ast.parse(source)
+        tree = parse(path)
         main = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main"), None)
         if main is None:
             continue
