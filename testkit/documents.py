@@ -147,3 +147,16 @@ def docx_zip_bomb() -> bytes:
         archive.writestr("[Content_Types].xml", "<Types/>")
         archive.writestr("word/document.xml", b"<w:document>" + b" " * (20 * 1024 * 1024) + b"</w:document>")
     return out.getvalue()
+
+
+def docx_with_body_xml(document_xml: bytes) -> bytes:
+    """A real DOCX (docx_make's) whose word/document.xml is replaced by `document_xml`."""
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(docx_make([("Heading", "Body")])))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for item in source.infolist():
+            data = document_xml if item.filename == "word/document.xml" else source.read(item.filename)
+            archive.writestr(item.filename, data)
+    return out.getvalue()

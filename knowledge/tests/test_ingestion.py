@@ -15,6 +15,7 @@ from knowledge.models import Chunk, KnowledgeDocument, KnowledgeSource
 from knowledge.services import TransientIngestionError
 from knowledge.tests.conftest import upload
 from testkit.documents import (
+    docx_with_body_xml,
     docx_make,
     docx_zip_bomb,
     pdf_cyclic_pages,
@@ -182,6 +183,37 @@ def test_docx_zip_bomb_fails_cleanly(tenant):
     source = _file_source(tenant, "bomb.docx", docx_zip_bomb(), "docx")
     assert _ingest(source) == "failed"
     assert "expands to more than" in source.error
+
+
+W_NS = b'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+def test_docx_entities_are_never_expanded_or_fetched(tenant, tmp_path):
+    """XXE and "billion laughs" in an uploaded DOCX: an external entity naming a local file
+    is not read into the knowledge base, and nested entities do not expand."""
+    private = tmp_path / "private.txt"
+    private.write_text("PRIVATE-FILE-MARKER")
+    external = (
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "' + private.as_uri().encode() + b'">]>'
+        b"<w:document " + W_NS + b"><w:body><w:p><w:r><w:t>Returns take 30 days. &x;</w:t></w:r></w:p>"
+        b"</w:body></w:document>"
+    )
+    source = _file_source(tenant, "xxe.docx", docx_with_body_xml(external), "docx")
+    _ingest(source)
+    texts = " ".join(Chunk.objects.for_organization(tenant.organization).values_list("content", flat=True))
+    assert "PRIVATE-FILE-MARKER" not in texts and "PRIVATE-FILE-MARKER" not in source.error
+    entities = b"".join(
+        b'<!ENTITY l%d "%s">' % (level, b"&l%d;" % (level - 1) * 10 if level else b"lol")
+        for level in range(10)
+    )
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE d [' + entities + b"]><w:document " + W_NS + b"><w:body><w:p><w:r>"
+        b"<w:t>&l9;</w:t></w:r></w:p></w:body></w:document>"
+    )
+    bomb = _file_source(tenant, "laughs.docx", docx_with_body_xml(laughs), "docx")
+    assert _ingest(bomb) == "failed"
+    assert "damaged" in bomb.error
+    assert not Chunk.objects.for_organization(tenant.organization).filter(content__contains="lollol").exists()
 
 
 def test_sandbox_limits_kill_a_parse_and_recover(settings):
