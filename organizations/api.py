@@ -49,7 +49,9 @@ class ApiKeyListCreateApi(OrganizationGenericAPIView):
             "api_key.created", target=api_key, changes={"name": api_key.name, "client_id": api_key.client_id}
         )
         data = dict(ApiKeySerializer(api_key).data, client_secret=secret)
-        return Response(data, status=status.HTTP_201_CREATED)
+        response = Response(data, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"  # the only answer the secret is ever in
+        return response
 
 
 class ApiKeyDetailApi(OrganizationGenericAPIView):

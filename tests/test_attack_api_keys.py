@@ -92,6 +92,7 @@ def test_the_secret_exists_nowhere_in_the_database_and_is_shown_once(tenant):
     """Row 39: create a key through the API, then search every text column of every table."""
     created = tenant.client().post("/api/v1/api-keys", {"name": "Integration"}, format="json")
     assert created.status_code == 201
+    assert created["Cache-Control"] == "no-store"  # no cache may keep the one copy
     secret = created.json()["data"]["client_secret"]
     key_id = created.json()["data"]["id"]
     found = []

@@ -302,7 +302,8 @@ def test_every_dashboard_route_refuses_a_post_without_a_csrf_token(tenant):
         if route.startswith("api/") or not name:
             continue
         kwargs = {
-            key: uuid.uuid4() if "UUID" in type(converter).__name__ else "x" for key, converter in converters.items()
+            key: uuid.uuid4() if "UUID" in type(converter).__name__ else "x"
+            for key, converter in converters.items()
         }
         url = reverse(name, kwargs=kwargs)
         response = client.post(url, {"name": "stolen"}, HTTP_ORIGIN="https://evil.example")

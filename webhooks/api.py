@@ -52,6 +52,11 @@ def _with_secret(endpoint: Endpoint, secret: str) -> dict:
     return EndpointWithSecretSerializer(endpoint).data
 
 
+def _no_store(response: Response) -> Response:
+    response["Cache-Control"] = "no-store"  # the only answer the secret is ever in
+    return response
+
+
 class WebhookListCreateApi(WebhookApiView):
     @extend_schema(operation_id="webhooks_list", responses=EndpointSerializer(many=True))
     def get(self, request):
@@ -76,7 +81,7 @@ class WebhookListCreateApi(WebhookApiView):
         self.audit(
             "webhook.created", target=endpoint, changes={"url": endpoint.url, "events": endpoint.events}
         )
-        return Response(_with_secret(endpoint, secret), status=status.HTTP_201_CREATED)
+        return _no_store(Response(_with_secret(endpoint, secret), status=status.HTTP_201_CREATED))
 
 
 class WebhookDetailApi(WebhookApiView):
@@ -114,7 +119,7 @@ class WebhookSecretRotateApi(WebhookApiView):
     def post(self, request, pk):
         endpoint, secret = services.endpoint_secret_rotate(endpoint=self.endpoint(pk))
         self.audit("webhook.secret_rotated", target=endpoint)
-        return Response(_with_secret(endpoint, secret))
+        return _no_store(Response(_with_secret(endpoint, secret)))
 
 
 class WebhookDeliveryListApi(WebhookApiView):

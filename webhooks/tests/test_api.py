@@ -33,6 +33,7 @@ def _create(api, **overrides):
 def test_create_returns_the_secret_once_and_stores_it_encrypted(api, tenant):
     response = _create(api)
     assert response.status_code == 201, response.content
+    assert response["Cache-Control"] == "no-store"  # no cache may keep the one copy
     data = response.json()["data"]
     secret = data["secret"]
     assert secret.startswith("whsec_") and len(secret) > 40
@@ -59,7 +60,7 @@ def test_create_returns_the_secret_once_and_stores_it_encrypted(api, tenant):
 def test_rotate_returns_a_new_secret_once(api, tenant):
     created = _create(api).json()["data"]
     rotated = api.post(f"/api/v1/webhooks/{created['id']}/rotate-secret")
-    assert rotated.status_code == 200
+    assert rotated.status_code == 200 and rotated["Cache-Control"] == "no-store"
     new_secret = rotated.json()["data"]["secret"]
     assert new_secret != created["secret"] and new_secret.startswith("whsec_")
     endpoint = Endpoint.objects.for_organization(tenant.organization).get(pk=created["id"])
