@@ -15,8 +15,8 @@ from knowledge.models import Chunk, KnowledgeDocument, KnowledgeSource
 from knowledge.services import TransientIngestionError
 from knowledge.tests.conftest import upload
 from testkit.documents import (
-    docx_with_body_xml,
     docx_make,
+    docx_with_body_xml,
     docx_zip_bomb,
     pdf_cyclic_pages,
     pdf_decompression_bomb,
