@@ -110,6 +110,20 @@
     });
   }
 
+  // A scroll box opened at its bottom (the inbox transcript) stays there when the poller
+  // appends messages out of band: the operator sees their own reply and the visitor's next
+  // message. One scrolled up to read earlier messages is left where it is.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var box = event.detail.target;
+    if (box && box.hasAttribute && box.hasAttribute("data-scroll-bottom")) {
+      box.__supportaiAtBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+    }
+  });
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var box = event.detail.target;
+    if (box && box.__supportaiAtBottom) { box.scrollTop = box.scrollHeight; }
+  });
+
   // Chat composers: clear the box after a successful send, drop the empty state.
   document.addEventListener("htmx:afterRequest", function (event) {
     var form = event.detail.elt;

@@ -1,0 +1,63 @@
+"""Defects found walking SupportAI as a new user on a fresh clone (`make run`, a PDF, a crawled
+help site, the widget on another origin, the support desk) that only a browser shows."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from assistants.models import Assistant
+from chat import services
+from chat.models import Conversation
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+AT_BOTTOM = "el => el.scrollHeight - el.scrollTop - el.clientHeight < 4"
+
+
+def _login(page, email: str) -> None:
+    page.goto("/login/")
+    page.fill("#id_username", email)
+    page.fill("#id_password", "correct-horse-battery")
+    page.click("button:has-text('Sign in')")
+    expect(page.locator("h1")).to_have_text("Overview")
+
+
+def test_the_inbox_transcript_follows_new_messages(browser_context, tenant):
+    """The transcript is a scroll box opened at its bottom; messages that arrive while it is
+    open (the operator's own reply, the visitor's next message) are appended by the poller out
+    of band, and stayed below its fold: the operator sent a reply and did not see it, nor the
+    visitor's answer to it."""
+    assistant = Assistant.objects.create(organization=tenant.organization, name="Acme helper")
+    session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v-1")
+    for number in range(8):
+        services.message_post(conversation=session, content=f"Question number {number} about my order?")
+    services.message_post(conversation=session, content="Can I talk to a person please?")
+    page = browser_context.new_page()
+    _login(page, tenant.owner.email)
+    page.goto(f"/inbox/{session.pk}/")
+    transcript = page.get_by_test_id("transcript")
+    assert transcript.evaluate("el => el.scrollHeight > el.clientHeight + 100")  # it does scroll
+    assert transcript.evaluate(AT_BOTTOM)
+
+    page.click("button:has-text('Take over')")
+    page.fill("#reply-content", "Hi, I'm Sam. Let me check your order.")
+    page.click("button:has-text('Send reply')")
+    reply = transcript.locator(".msg", has_text="Let me check your order")
+    expect(reply).to_have_count(1, timeout=10000)
+    page.wait_for_function(f"() => ({AT_BOTTOM})(document.getElementById('transcript'))", timeout=5000)
+    expect(reply).to_be_in_viewport()
+
+    conversation = Conversation.objects.for_organization(tenant.organization).get(pk=session.pk)
+    services.message_post(conversation=conversation, content="Thanks Sam, it is order 1234.")
+    visitor = transcript.locator(".msg", has_text="it is order 1234")
+    expect(visitor).to_have_count(1, timeout=10000)
+    page.wait_for_function(f"() => ({AT_BOTTOM})(document.getElementById('transcript'))", timeout=5000)
+    expect(visitor).to_be_in_viewport()
+
+    # An operator who scrolled up to read is not pulled down by the next message.
+    transcript.evaluate("el => { el.scrollTop = 0; }")
+    services.message_post(conversation=conversation, content="Are you still there?")
+    expect(transcript.locator(".msg", has_text="still there")).to_have_count(1, timeout=10000)
+    page.wait_for_timeout(300)
+    assert transcript.evaluate("el => el.scrollTop") == 0
