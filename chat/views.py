@@ -598,7 +598,14 @@ class PlaygroundView(PlaygroundMixin, FormView):
                 if answer is not None and answer.role == "user":
                     turn = turn[-1:]
             response = self.render_to_response(
-                {"chat_messages": turn, "error_text": error_text},
+                # The note under the log says whether the assistant now stays quiet (this
+                # message asked for a person, or was one unanswered question too many).
+                {
+                    "chat_messages": turn,
+                    "error_text": error_text,
+                    "conversation": conversation,
+                    "handoff_refresh": True,
+                },
                 template_name="chat/_playground_messages.html",
             )
             if error_text:

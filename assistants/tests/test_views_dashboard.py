@@ -123,6 +123,36 @@ def test_playground_answers_with_sources(owner_client, tenant, assistant):
     assert b"Start a conversation" in owner_client.get(url).content
 
 
+def test_playground_says_when_the_assistant_stays_quiet_for_a_person(owner_client, tenant, assistant):
+    """Found on a new-user walk: "I want to talk to a human" in the playground put the
+    conversation in the waiting queue and every later question got no reply at all, with
+    nothing on the page saying why."""
+    url = reverse("assistant-playground", args=[assistant.pk])
+    page = owner_client.get(url)
+    assert b'data-testid="playground-handoff"' not in page.content
+    turn = owner_client.post(url, {"content": "Hello there"}, HTTP_HX_REQUEST="true")
+    assert b'data-testid="playground-handoff"' not in turn.content
+    turn = owner_client.post(url, {"content": "I want to talk to a human"}, HTTP_HX_REQUEST="true")
+    assert turn.status_code == 200 and b"I want to talk to a human" in turn.content
+    assert b'id="playground-handoff" hx-swap-oob="innerHTML"' in turn.content
+    assert b"waiting for a person</strong> (visitor asked for a person)" in turn.content
+    conversation = Conversation.objects.for_organization(tenant.organization).get()
+    assert reverse("inbox-conversation", args=[conversation.pk]).encode() in turn.content
+    # Still quiet on the next question, and the page says so when opened again.
+    turn = owner_client.post(url, {"content": "How long does shipping take?"}, HTTP_HX_REQUEST="true")
+    assert b"waiting for a person" in turn.content
+    assert b"waiting for a person" in owner_client.get(url).content
+    conversation.handoff_status = Conversation.HandoffStatus.HUMAN
+    conversation.save(update_fields=["handoff_status"])
+    assert b"A person has taken this conversation over" in owner_client.get(url).content
+    # A new conversation answers again, without the note.
+    owner_client.post(reverse("assistant-playground-reset", args=[assistant.pk]))
+    turn = owner_client.post(url, {"content": "Hello there"}, HTTP_HX_REQUEST="true")
+    assert b'id="playground-handoff" hx-swap-oob="innerHTML"' in turn.content  # emptied
+    assert b'data-testid="playground-handoff"' not in turn.content
+    assert b'data-testid="playground-handoff"' not in owner_client.get(url).content
+
+
 def test_playground_on_an_inactive_assistant_explains_the_error(owner_client, assistant):
     assistant.is_active = False
     assistant.save()

@@ -61,3 +61,30 @@ def test_the_inbox_transcript_follows_new_messages(browser_context, tenant):
     expect(transcript.locator(".msg", has_text="still there")).to_have_count(1, timeout=10000)
     page.wait_for_timeout(300)
     assert transcript.evaluate("el => el.scrollTop") == 0
+
+
+def test_the_playground_says_why_the_assistant_went_quiet(browser_context, tenant, screenshot):
+    """Asking for a person in the playground queued the conversation for the team, and every
+    later question got no reply, with nothing on the page saying why."""
+    assistant = Assistant.objects.create(organization=tenant.organization, name="Acme helper")
+    page = browser_context.new_page()
+    _login(page, tenant.owner.email)
+    page.goto(f"/assistants/{assistant.pk}/playground/")
+    note = page.get_by_test_id("playground-handoff")
+    page.fill("#id_content", "Can I talk to a person please?")
+    page.click("button:has-text('Send')")
+    expect(note).to_contain_text("waiting for a person (visitor asked for a person)")
+    expect(note).to_be_in_viewport()
+    expect(note.get_by_role("link", name="Inbox")).to_have_attribute(
+        "href", f"/inbox/{_conversation_id(tenant)}/"
+    )
+    screenshot(page, "playground-waiting-for-a-person", full_page=False)
+    page.click("button:has-text('New conversation')")
+    page.fill("#id_content", "Hello")
+    page.click("button:has-text('Send')")
+    expect(page.locator(".msg--assistant")).to_have_count(1)
+    expect(note).to_have_count(0)
+
+
+def _conversation_id(tenant) -> str:
+    return str(Conversation.objects.for_organization(tenant.organization).get().pk)
