@@ -482,10 +482,18 @@ class SupportStats:
 
 
 def support_stats(
-    *, organization, days: int = 30, assistant=None, today: dt.date | None = None
+    *,
+    organization,
+    days: int = 30,
+    assistant=None,
+    today: dt.date | None = None,
+    include_playground: bool = False,
 ) -> SupportStats:
     """Handoffs, time to the first human reply (median, from the request to the first
-    operator reply) and CSAT, per day and per assistant, for the overview."""
+    operator reply) and CSAT, per day and per assistant, for the overview. Playground
+    conversations are left out unless `include_playground`, as in `chat_stats` (a team
+    trying "talk to a person" in the playground counted as a visitor's handoff: the overview
+    said 2 handoffs, "100 % of" 1 conversation)."""
     today = today or timezone.localdate()
     since = today - dt.timedelta(days=days - 1)
     handed = Conversation.objects.for_organization(organization).filter(handoff_requested_at__date__gte=since)
@@ -493,6 +501,10 @@ def support_stats(
         first_human_reply_at__date__gte=since, handoff_requested_at__isnull=False
     )
     ratings = CsatRating.objects.for_organization(organization).filter(created_at__date__gte=since)
+    if not include_playground:
+        handed = handed.exclude(**PLAYGROUND)
+        replied = replied.exclude(**PLAYGROUND)
+        ratings = ratings.exclude(**{f"conversation__{key}": value for key, value in PLAYGROUND.items()})
     if assistant is not None:
         handed = handed.filter(assistant=assistant)
         replied = replied.filter(assistant=assistant)

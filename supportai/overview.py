@@ -68,7 +68,9 @@ class OverviewView(OrganizationMixin, TemplateView):
         stats = selectors.chat_stats(
             organization=self.organization, days=days, assistant=assistant, include_playground=playground
         )
-        support = selectors.support_stats(organization=self.organization, days=days, assistant=assistant)
+        support = selectors.support_stats(
+            organization=self.organization, days=days, assistant=assistant, include_playground=playground
+        )
         usage = selectors.message_usage_per_day(
             organization=self.organization, days=days, assistant=assistant, include_playground=playground
         )

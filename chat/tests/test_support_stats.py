@@ -76,3 +76,27 @@ def test_overview_shows_the_support_desk(owner_client, tenant):
     assert 'data-testid="kpi-first-reply">12 min<' in html
     assert 'data-testid="kpi-csat">4.0 / 5<' in html
     assert 'data-testid="support-per-assistant"' in html and "<td>Sales</td>" in html
+
+
+def test_playground_handoffs_follow_the_include_playground_filter(owner_client, tenant):
+    """Found on a new-user walk: the team tried "talk to a person" in the playground and the
+    overview's support desk said 2 handoffs, "100 % of conversations", beside 1 conversation
+    and a handoff rate counting 1: the support desk ignored "Include playground"."""
+    assistant = Assistant.objects.create(organization=tenant.organization, name="Sales")
+    _handled(tenant, assistant, reply_after_seconds=720, score=4)
+    playground = _handled(tenant, assistant, reply_after_seconds=60, score=1)
+    Conversation.objects.for_organization(tenant.organization).filter(pk=playground.pk).update(
+        metadata={"source": "playground"}
+    )
+    stats = selectors.support_stats(organization=tenant.organization, days=7)
+    assert stats.handoffs == 1 and stats.ratings == 1 and stats.csat_average == pytest.approx(4)
+    assert stats.median_first_reply_seconds == pytest.approx(720)
+    assert [row["handoffs"] for row in stats.per_assistant] == [1]
+    assert sum(day["handoffs"] for day in stats.days) == 1
+    both = selectors.support_stats(organization=tenant.organization, days=7, include_playground=True)
+    assert both.handoffs == 2 and both.ratings == 2
+
+    html = owner_client.get(reverse("overview")).content.decode()
+    assert 'data-testid="kpi-handoffs">1<' in html and 'data-testid="kpi-csat">4.0 / 5<' in html
+    html = owner_client.get(reverse("overview"), {"playground": "on"}).content.decode()
+    assert 'data-testid="kpi-handoffs">2<' in html and 'data-testid="kpi-csat">2.5 / 5<' in html
