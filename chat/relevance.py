@@ -57,6 +57,28 @@ def is_heading(part: str) -> bool:
     return len(part) <= 80 and not part.rstrip().endswith((".", "!", "?", ":", ";", ")", "…"))
 
 
+_CONJUNCTIONS = {"and", "or", "&", "y", "o", "e", "und", "oder", "et", "ou"}
+
+
+def _restates(part: str, wanted: set[str], language: str) -> bool:
+    """A run-in heading ("Payment methods. We accept Visa, …"): at most four words, each of
+    them one of the question's content words (or "and"), no figure. It matched the question
+    best and was the whole answer to "Which payment methods do you accept?" (found on a
+    new-user walk), though it says nothing the question did not. "PayPal is accepted." is a
+    sentence, not a label: "is" is no content word."""
+    words = re.findall(r"[^\W_]+(?:['’-][^\W_]+)*|&", part)
+    if not words or len(words) > 4 or any(character.isdigit() for character in part):
+        return False
+    content = [word for word in words if word.lower() not in _CONJUNCTIONS]
+    if not content:
+        return False
+    for word in content:
+        own = terms(word, language=language)
+        if not own or not set(own) <= wanted:
+            return False
+    return True
+
+
 def best_sentences(question: str, text: str, *, limit: int = 3, max_chars: int = 600) -> str:
     """The passage's sentences that answer `question`, in their original order.
 
@@ -71,7 +93,13 @@ def best_sentences(question: str, text: str, *, limit: int = 3, max_chars: int =
     parts = sentences(text)
     if len(parts) <= 1:
         return (text or "").strip()[:max_chars]
-    body = [index for index, part in enumerate(parts) if not is_heading(part)] or list(range(len(parts)))
+    language = analysis.language_detect(question)
+    wanted = set(terms(question, language=language))
+    body = [
+        index
+        for index, part in enumerate(parts)
+        if not is_heading(part) and not _restates(part, wanted, language)
+    ] or list(range(len(parts)))
     scored = sorted(
         ((coverage(question, parts[index]), index) for index in body),
         key=lambda item: (-item[0], item[1]),

@@ -110,6 +110,25 @@ def test_extracts_are_trimmed_to_the_sentences_that_answer():
     assert relevance.best_sentences("pizza", text).startswith("You can return")
 
 
+def test_a_run_in_heading_is_not_the_answer():
+    """Found on a new-user walk with a PDF of store policies: "Which payment methods do you
+    accept?" was answered "Payment methods." - the paragraph's run-in heading, which shares
+    the question's two longest words, while the sentence after it says what is accepted."""
+    text = (
+        "Payment methods. We accept Visa, Mastercard, American Express, PayPal and Apple Pay. "
+        "Gift cards can be used online only."
+    )
+    answer = relevance.best_sentences("Which payment methods do you accept?", text)
+    assert answer == "We accept Visa, Mastercard, American Express, PayPal and Apple Pay."
+    # A short sentence that adds a word or a figure of its own is still an answer.
+    assert relevance.best_sentences("Do you accept PayPal?", "PayPal is accepted. Cards too.") == (
+        "PayPal is accepted."
+    )
+    assert relevance.best_sentences("How long is the warranty?", "Warranty: 2 years. Ask us.") == (
+        "Warranty: 2 years."
+    )
+
+
 def test_stemming_and_coverage():
     assert analysis.stem("refunds") == analysis.stem("refunded") == "refund"
     assert (
