@@ -181,6 +181,19 @@ def test_file_upload_too_large(api, tenant, settings):
     assert _count(tenant) == 0
 
 
+def test_too_many_file_parts_or_fields_are_a_400(api, tenant):
+    """Row 17: Django's caps (100 files, 1,000 fields) answer in the API's error shape."""
+    files = {f"file{number}": upload(f"x{number}.txt", b"text") for number in range(101)}
+    response = api.post(f"{BASE}/files", {"file_type": "text", **files}, format="multipart")
+    assert response.status_code == 400 and response.json()["status"] == "error"
+    fields = {f"field{number}": "x" for number in range(1001)}
+    response = api.post(
+        f"{BASE}/files", {"file_type": "text", "file": upload("x.txt", b"text"), **fields}, format="multipart"
+    )
+    assert response.status_code == 400 and response.json()["status"] == "error"
+    assert _count(tenant) == 0
+
+
 def test_file_retry(api, tenant):
     source = services.file_source_create(
         organization=tenant.organization,
