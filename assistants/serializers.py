@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from assistants.models import Action, Assistant, UserContext
 from assistants.validators import model_validate
+from core.api.fields import JSONObjectField
 
 
 class AssistantSerializer(serializers.ModelSerializer):
@@ -41,7 +42,7 @@ class AssistantSerializer(serializers.ModelSerializer):
 
 class UserContextSerializer(serializers.ModelSerializer):
     user_reference = serializers.CharField(max_length=255)
-    traits = serializers.JSONField(required=False)
+    traits = JSONObjectField(required=False)
 
     class Meta:
         model = UserContext

@@ -340,6 +340,7 @@ class SessionDetailApi(OrganizationGenericAPIView):
     model = Conversation
     serializer_class = SessionSerializer
     allow_widget_token = True
+    widget_token_methods = ("GET", "HEAD", "OPTIONS")  # only an API key deletes a session
     cors = VISITOR_CORS
 
     @extend_schema(operation_id="sessions_retrieve", responses=SessionSerializer)
@@ -355,8 +356,6 @@ class SessionDetailApi(OrganizationGenericAPIView):
 
     @extend_schema(operation_id="sessions_destroy", responses={204: None})
     def delete(self, request, pk):
-        if self.credential.is_widget:
-            raise exceptions.PermissionDenied("Only an API key can delete sessions.")
         session = selectors.conversation_get(
             organization=self.organization, conversation_id=pk, kind=Conversation.Kind.SESSION
         )

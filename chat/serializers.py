@@ -4,6 +4,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from chat.models import Conversation, Message
+from core.api.fields import JSONObjectField, SourcesField, ToolCallsField
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -12,6 +13,13 @@ class MessageSerializer(serializers.ModelSerializer):
     conversation_id = serializers.UUIDField(read_only=True)
     in_reply_to = serializers.UUIDField(source="in_reply_to_id", read_only=True, allow_null=True)
     feedback = serializers.SerializerMethodField()
+    sources = SourcesField(read_only=True)
+    tool_calls = ToolCallsField(
+        read_only=True,
+        help_text="The assistant actions called for this answer (API keys only: a widget "
+        "visitor's token reads messages without this field).",
+    )
+    metadata = JSONObjectField(read_only=True)
 
     class Meta:
         model = Message
@@ -31,12 +39,6 @@ class MessageSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
         sometimes_absent = ("tool_calls",)  # not in the OpenAPI `required` list (core.api.schema)
-        extra_kwargs = {
-            "tool_calls": {
-                "help_text": "The assistant actions called for this answer (API keys only: a widget "
-                "visitor's token reads messages without this field)."
-            }
-        }
 
     def get_feedback(self, message: Message) -> str | None:
         return {1: "up", -1: "down"}.get(message.feedback)
@@ -75,7 +77,7 @@ def message_data(message: Message, serializer_class: type[MessageSerializer] = M
 
 class MessageCreateSerializer(serializers.Serializer):
     content = serializers.CharField(trim_whitespace=True)
-    metadata = serializers.JSONField(required=False, default=dict)
+    metadata = JSONObjectField(required=False, default=dict)
 
     def validate_content(self, value: str) -> str:
         limit = settings.CHAT_MAX_MESSAGE_CHARS
@@ -127,7 +129,7 @@ class SessionCreateSerializer(serializers.Serializer):
     assistant_id = serializers.UUIDField(required=False)
     visitor_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
     locale = serializers.CharField(max_length=20, required=False, allow_blank=True)
-    metadata = serializers.JSONField(required=False, default=dict, validators=[_metadata])
+    metadata = JSONObjectField(required=False, default=dict, validators=[_metadata])
 
 
 # The follow-up address a visitor left when asking for a person, or "" (documented as a
@@ -142,6 +144,7 @@ class SessionSerializer(serializers.ModelSerializer):
     status = serializers.CharField(source="handoff_status", read_only=True)
     handoff_email = serializers.CharField(**_HANDOFF_EMAIL)
     handoff_trigger = serializers.ChoiceField(**_HANDOFF_TRIGGER)
+    metadata = JSONObjectField(read_only=True)
 
     class Meta:
         model = Conversation
@@ -173,7 +176,7 @@ class ConversationCreateSerializer(serializers.Serializer):
     user_context_id = serializers.CharField(max_length=255, required=False, allow_blank=True, allow_null=True)
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
     locale = serializers.CharField(max_length=20, required=False, allow_blank=True)
-    metadata = serializers.JSONField(required=False, default=dict, validators=[_metadata])
+    metadata = JSONObjectField(required=False, default=dict, validators=[_metadata])
 
 
 class ConversationSerializer(serializers.ModelSerializer):
@@ -182,6 +185,7 @@ class ConversationSerializer(serializers.ModelSerializer):
     status = serializers.CharField(source="handoff_status", read_only=True)
     handoff_email = serializers.CharField(**_HANDOFF_EMAIL)
     handoff_trigger = serializers.ChoiceField(**_HANDOFF_TRIGGER)
+    metadata = JSONObjectField(read_only=True)
 
     class Meta:
         model = Conversation

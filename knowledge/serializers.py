@@ -59,6 +59,7 @@ class UrlSourceSerializer(SourceBaseSerializer):
 
 class QaSourceSerializer(SourceBaseSerializer):
     source = serializers.CharField(source="origin", read_only=True)
+    tags = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta(SourceBaseSerializer.Meta):
         fields = [*SourceBaseSerializer.Meta.fields, "question", "answer", "tags", "source"]

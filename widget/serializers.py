@@ -1,4 +1,5 @@
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from widget.models import Widget
@@ -121,13 +122,25 @@ class WidgetTokenSerializer(serializers.Serializer):
 
 # The widget chat API's optional fields also take an explicit `null` (JavaScript callers write
 # `sessionId: id ?? null`), which means the same as leaving the field out.
+@extend_schema_field(
+    {"type": "object", "properties": {"title": {"type": "string"}, "content": {"type": "string"}}}
+)
+class WidgetChatPolicyField(serializers.DictField):
+    """One of seed 000's `policies`: `{"title", "content"}` (strings, checked below)."""
+
+
+@extend_schema_field({"type": "string", "nullable": True})
+class WidgetChatScrapedDataField(serializers.JSONField):
+    """Seed 000's `scrapedData`: text from the customer's site (any other JSON is read as text)."""
+
+
 class WidgetChatContextRulesSerializer(serializers.Serializer):
     companyName = serializers.CharField(max_length=200, required=False, allow_blank=True, allow_null=True)  # noqa: N815
     companyDescription = serializers.CharField(  # noqa: N815
         max_length=2000, required=False, allow_blank=True, allow_null=True
     )
     policies = serializers.ListField(
-        child=serializers.DictField(), required=False, max_length=50, allow_null=True
+        child=WidgetChatPolicyField(), required=False, max_length=50, allow_null=True
     )
     tone = serializers.CharField(max_length=50, required=False, allow_blank=True, allow_null=True)
 
@@ -141,7 +154,7 @@ class WidgetChatContextRulesSerializer(serializers.Serializer):
 
 class WidgetChatContextSerializer(serializers.Serializer):
     rules = WidgetChatContextRulesSerializer(required=False, allow_null=True)
-    scrapedData = serializers.JSONField(required=False, allow_null=True)  # noqa: N815
+    scrapedData = WidgetChatScrapedDataField(required=False, allow_null=True)  # noqa: N815
 
 
 class WidgetChatRequestSerializer(serializers.Serializer):
@@ -160,9 +173,12 @@ class WidgetChatRequestSerializer(serializers.Serializer):
 
 
 class WidgetChatResponseSerializer(serializers.Serializer):
-    id = serializers.CharField()
+    """Documents seed 000's answer (widget.chat_api builds it): `resp_<epoch ms>`, the reply,
+    and when it was written (`2023-03-29T14:30:00.000Z`)."""
+
+    id = serializers.RegexField(r"^resp_[0-9]+$")
     message = serializers.CharField()
-    timestamp = serializers.CharField()
+    timestamp = serializers.DateTimeField()
 
 
 class WidgetChatConfigSerializer(serializers.Serializer):
@@ -182,6 +198,10 @@ class WidgetChatConfigSerializer(serializers.Serializer):
     showSources = serializers.BooleanField()  # noqa: N815
     collectFeedback = serializers.BooleanField()  # noqa: N815
     autoOpen = serializers.BooleanField()  # noqa: N815
+    humanHandoff = serializers.ChoiceField(  # noqa: N815
+        choices=["after_answer", "always", "off"],
+        help_text='when the "Talk to a person" control shows: once the assistant has answered, always, never',
+    )
     isActive = serializers.BooleanField()  # noqa: N815
 
 
@@ -194,4 +214,4 @@ class WidgetChatScrapeResponseSerializer(serializers.Serializer):
     url = serializers.CharField()
     title = serializers.CharField()
     content = serializers.CharField()
-    scrapedAt = serializers.CharField()  # noqa: N815
+    scrapedAt = serializers.DateTimeField()  # noqa: N815
