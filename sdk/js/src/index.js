@@ -1,7 +1,7 @@
 /**
  * SupportAI JavaScript SDK (ES module, no dependencies; Node 18+ and browsers).
  *
- *   import { ChatSupportAI } from "supportai-sdk";
+ *   import { ChatSupportAI } from "supportgenie-sdk";
  *   const client = new ChatSupportAI({ apiKey: "sk_…", widgetId: "…", baseUrl: "https://support.example.com" });
  *   const response = await client.sendMessage({ message: "Hello", sessionId: "unique_session_id" });
  *

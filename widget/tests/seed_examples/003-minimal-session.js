@@ -1,0 +1,1 @@
+fetch('https://app.companin.tech/api/v1/sessions', {  method: 'POST',  headers: {    'Authorization': `Bearer ${token}`,    'Content-Type': 'application/json'  },  body: JSON.stringify({ assistant_id: 'ASSISTANT_UUID' })})
