@@ -40,7 +40,7 @@ import time
 from concurrent import futures
 from functools import partial
 
-from gunicorn import http
+from gunicorn import http, util
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from core import shutdown
@@ -62,22 +62,61 @@ STREAM_PATH = re.compile(rb"^/api/v1/(sessions|conversations)/[0-9a-fA-F-]{36}/e
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d+)[ \t]*(?=\r\n)", re.IGNORECASE)
 _CHUNKED = re.compile(rb"\r\ntransfer-encoding[ \t]*:", re.IGNORECASE)
-_HEAD_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
+def error_answer(status: int, reason: str, detail: str, headers: bytes = b"") -> bytes:
+    """A whole HTTP answer in SPEC's error shape, for refusals made before the application
+    runs (this worker's own, and gunicorn's parse errors): never an HTML page or an empty body."""
+    body = json.dumps(error_body(status, detail), separators=(",", ":")).encode() + b"\n"
+    return (
+        b"HTTP/1.1 %d %s\r\nConnection: close\r\n%sContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+        % (status, reason.encode("latin-1"), headers, len(body))
+    ) + body
+
+
+_HEAD_TOO_LARGE = error_answer(
+    431,
+    "Request Header Fields Too Large",
+    "Request header fields too large - the request head is over 64 KiB.",
 )
-_TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-_BUSY = (
-    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 10\r\nContent-Length: 0\r\n\r\n"
+_TIMEOUT_ANSWER = error_answer(
+    408, "Request Timeout", "Request timeout - the request did not arrive in time."
+)
+_BUSY = error_answer(
+    503,
+    "Service Unavailable",
+    "Service temporarily unavailable - too many uploads in progress, retry shortly.",
+    b"Retry-After: 10\r\n",
 )
 # Every stream thread is taken: the client retries later (widget.js honours Retry-After)
 # instead of waiting minutes for a thread.
-_STREAMS_FULL_BODY = (
-    json.dumps(error_body(503, "Too many open live streams."), separators=(",", ":")).encode() + b"\n"
+_STREAMS_FULL = error_answer(
+    503, "Service Unavailable", "Too many open live streams.", b"Retry-After: 30\r\n"
 )
-_STREAMS_FULL = (
-    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 30\r\n"
-    b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(_STREAMS_FULL_BODY)
-) + _STREAMS_FULL_BODY
+# What gunicorn's own refusals (a request it cannot parse) say, by status; gunicorn writes a
+# small HTML page instead, which `BufferedThreadWorker.handle_error` replaces.
+_GUNICORN_ERROR_DETAILS = {
+    400: "Malformed HTTP request.",
+    403: "Forbidden.",
+    414: "URI too long - the request line is over the web server's limit.",
+    417: "Expectation failed.",
+    431: "Request header fields too large - over the web server's limit.",
+    500: "Internal server error.",
+    501: "Not implemented - unsupported transfer coding.",
+}
+
+
+class _ErrorCapture:
+    """Stands in for the client socket while gunicorn's `handle_error` writes its answer."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def gettimeout(self) -> float:
+        return 0.0
+
+    def sendall(self, data: bytes) -> None:
+        self.data += data
 
 
 def _whole_number(name: str, default: int) -> int:
@@ -313,6 +352,22 @@ class BufferedThreadWorker(ThreadWorker):
                 # Stopping: a connection accepted just before may still be sending its request
                 # (answered with "Connection: close"); one that sends nothing is closed soon.
                 head.deadline = min(head.deadline, now + STOP_LINGER)
+
+    def handle_error(self, req, client, addr, exc) -> None:
+        """gunicorn's own error handling (its status, logging and access log), answered in
+        SPEC's error shape instead of gunicorn's HTML page (e.g. 414 for an over-long URL)."""
+        capture = _ErrorCapture()
+        super().handle_error(req, capture, addr, exc)
+        status_line = capture.data.split(b"\r\n", 1)[0].split(b" ", 2)
+        try:
+            status, reason = int(status_line[1]), status_line[2].decode("latin-1")
+        except (IndexError, ValueError):
+            status, reason = 500, "Internal Server Error"
+        answer = error_answer(status, reason, _GUNICORN_ERROR_DETAILS.get(status, reason + "."))
+        try:
+            util.write_nonblock(client, answer)
+        except Exception:  # noqa: BLE001 (as gunicorn: the client may be gone)
+            self.log.debug("Failed to send error message.")
 
     # --- after a request -------------------------------------------------------------------
 

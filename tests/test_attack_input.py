@@ -9,6 +9,8 @@ every endpoint, whoever the caller is, before any view or serializer sees the va
 from __future__ import annotations
 
 import json
+import socket
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -135,3 +137,44 @@ def test_nul_bytes_and_deep_nesting_are_a_400_everywhere(stack):
     assert ok.status_code == 201, ok.text
     log = procs.log("web").read_text()
     assert "Traceback" not in log and "DataError" not in log and "RecursionError" not in log, log[-3000:]
+
+
+def _raw_exchange(url: str, request: bytes) -> tuple[bytes, bytes]:
+    """(status line and headers, body) of a request written byte for byte."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_requests_the_web_server_refuses_are_answered_in_the_error_shape(procs, live_env):
+    """What gunicorn refuses before the application runs (an over-long URL or header, a request
+    line it cannot parse) and what the worker refuses itself (a head over 64 KiB) used to be a
+    small HTML page or an empty body; SPEC: every error on every API path is the JSON shape."""
+    _web, url = procs.gunicorn(env=dict(live_env, LOG_LEVEL="WARNING"), workers=1)
+    assert_error_shape(requests.get(f"{url}/api/v1/assistants/?q={'a' * 5000}", timeout=30), 414)
+    assert_error_shape(
+        requests.get(f"{url}/api/v1/assistants/", headers={"X-Big": "a" * 9000}, timeout=30), 431
+    )
+    for status, request in (
+        (400, b"NOT AN HTTP REQUEST LINE\r\n\r\n"),
+        (431, b"GET /api/v1/assistants/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " + b"a" * 70000),
+    ):
+        head, body = _raw_exchange(url, request)
+        assert head.startswith(b"HTTP/1.1 %d " % status), head
+        assert b"\r\nContent-Type: application/json" in head, head
+        assert json.loads(body) == {
+            **json.loads(body),
+            "status": "error",
+            "status_code": status,
+            "data": None,
+        }
+    # The operation's documented answers say so too.
+    schema = requests.get(f"{url}/api/schema/?format=json", timeout=30).json()
+    for status in ("408", "414", "431"):
+        content = schema["paths"]["/api/v1/assistants/"]["get"]["responses"][status]["content"]
+        assert list(content) == ["application/json"], (status, content)

@@ -25,6 +25,8 @@ ERROR_SCHEMA = {
 # What any API operation can answer besides its success: bad input, credentials, a missing
 # or foreign object (same 404), method/media negotiation, size, conflicts (idempotency),
 # the rate limit, and dependencies that are down or slow (LLM provider, database, Redis).
+# 408, 414 and 431 come from the web tier before the application runs, in the same shape
+# (supportai.gunicorn_worker).
 ERROR_RESPONSES = {
     400: "Invalid input",
     401: "Missing, malformed, unknown or revoked credentials",
@@ -32,19 +34,16 @@ ERROR_RESPONSES = {
     404: "Not found (or belongs to another organization)",
     405: "Method not allowed",
     406: "Not acceptable",
+    408: "The request did not arrive in time (the web server's limit)",
     409: "Conflict",
     413: "Request body too large",
+    414: "Request line too long (the web server's limit)",
     415: "Unsupported media type",
     429: "Rate limit exceeded (see Retry-After)",
+    431: "Request header fields too large (the web server's limit)",
     502: "An upstream service (LLM provider, web site) failed",
     503: "Service temporarily unavailable (database or cache down; see Retry-After)",
     504: "An upstream service timed out",
-}
-
-
-FRONT_SERVER_RESPONSES = {
-    414: "Request line too long (the web server's limit)",
-    431: "Request header fields too large (the web server's limit)",
 }
 
 
@@ -105,11 +104,5 @@ class EnvelopeAutoSchema(AutoSchema):
             responses.setdefault(
                 str(status_code),
                 {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}},
-            )
-        # Refused by gunicorn before the application runs (its own small HTML page).
-        for status_code, description in FRONT_SERVER_RESPONSES.items():
-            responses.setdefault(
-                str(status_code),
-                {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}},
             )
         return responses
