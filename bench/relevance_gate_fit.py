@@ -69,7 +69,6 @@ FLOOR_CHOICES = [step / 100 for step in range(0, 41)]
 # cosines run lower, and the multilingual fit uses it to lift them.
 SIGNS = {
     "full": 1,
-    "full_hub": 1,
     "lexical": 1,
     "key_margin": 1,
     "full_margin": 1,
@@ -365,9 +364,8 @@ def cross_language_fit(*, choice: str, in_force: dict, embedder_name: str) -> di
     english = examples_collect(choice=choice)
     translated = translated_collect(choice=choice)
     rows = english + translated
-    # `full_hub` (hubness against English generic questions) is not weighed by this fit.
-    every = tuple(name for name in grounding.GATE_SIGNALS if name != "full_hub")
-    sets = {len(every): every, 5: ("full", "lexical", "key_margin", "full_margin", "other_language")}
+    every = grounding.GATE_SIGNALS
+    sets = {len(every): every, 5: (*every[:4], "other_language")}
     results = {}
     for count, signals in sets.items():
         for l2 in L2_CHOICES:
@@ -396,27 +394,6 @@ def cross_language_fit(*, choice: str, in_force: dict, embedder_name: str) -> di
         entry["floor_on"] = FLOOR["floor_on"]
     print(f"GATE_BY_EMBEDDER[{embedder_name!r}] = {json.dumps(entry, indent=4)}")
     return {"embedder": embedder_name, "l2": l2, "params": entry}
-
-
-def signal_set_choose(rows: list[dict], *, every: tuple[str, ...], floor: float) -> tuple[str, ...]:
-    """The closeness signal(s) the fit weighs, chosen with λ by leave-one-KB-out cross-validation
-    at the floor in force: the plain cosine (`full`), the hubness-corrected one (`full_hub`), or
-    both; the other signals are the same in each. Ties go to the plain cosine (listed first)."""
-    FLOOR["cosine_floor"] = floor
-    sets = {
-        "full": tuple(name for name in every if name != "full_hub"),
-        "full_hub": tuple(name for name in every if name != "full"),
-        "both": every,
-    }
-    results = {}
-    for name, signals in sets.items():
-        for l2 in L2_CHOICES:
-            results[(name, l2)] = cross_validate(rows, l2, signals=signals)
-            print(f"  closeness {name:>8}, λ={l2:>5}: leave-one-KB-out false answers / refusals "
-                  f"{results[(name, l2)][0]:.3f} / {results[(name, l2)][1]:.3f}")  # fmt: skip
-    name, _l2 = min(results, key=lambda key: (sum(results[key]), results[key][0]))
-    print(f"closeness chosen: {name}")
-    return sets[name]
 
 
 def fit_command() -> dict:
@@ -451,11 +428,10 @@ def fit_command() -> dict:
             path.write_text(json.dumps(rows))
     # MiniLM's knowledge and dev questions are English: `other_language` only flags language
     # detection's misses on short questions there, so MiniLM's fit leaves it out.
-    every = tuple(
+    signals = tuple(
         name for name in grounding.GATE_SIGNALS if arguments.embedder != "default" or name != "other_language"
     )
     print(f"dev questions: {len(rows)} ({sum(not row['answerable'] for row in rows)} out of scope)")
-    signals = signal_set_choose(rows, every=every, floor=in_force["cosine_floor"])
     # The dev split alone, floor and λ chosen together (printed: what each floor would cost).
     cv_floor, cv_l2, grid = choose(rows, floors=FLOOR_CHOICES, signals=signals)
     print(f"best λ at each floor on {FLOOR['floor_on']} (leave-one-KB-out false answers / refusals):")

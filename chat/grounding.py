@@ -49,13 +49,6 @@ logger = logging.getLogger(__name__)
 #   `unknown_word_min`, `unknown_word_mean`: cosine between each unknown word on its own and the
 #   candidate's text (least and mean; 1.0 when there is none): "couch" is close to a delivery
 #   answer, "Denver" is close to nothing in "change or cancel my order".
-# - `full_hub`: `full` corrected for hubness (CSLS, Conneau et al. 2018): 2·full − r(candidate) −
-#   r(question), where r(x) is the mean cosine of x to its HUB_NEIGHBOURS closest questions of
-#   HUB_PROBES, generic support questions any knowledge base gets ("How do I cancel?", "Can I
-#   get a refund?"). A bi-encoder puts some texts close to everything (a "hub": an order-change
-#   Q&A is the nearest entry of many unrelated order questions); their cosines are inflated, and
-#   so are those of generic questions. The probes are fixed, so the correction is the same in
-#   any organization and costs one forward pass per process (`_hub_probes`).
 # - `other_language`: 1 when the question's language (detected) is not the candidate's
 #   (`Chunk.language`): only the multilingual embedder's parameters weigh it.
 # Relevance = logistic(weights · signals + bias). The weights are fitted by
@@ -73,7 +66,6 @@ logger = logging.getLogger(__name__)
 # computed for it (the unknown-word signals cost embeddings).
 GATE_SIGNALS = (
     "full",
-    "full_hub",
     "lexical",
     "key_margin",
     "full_margin",
@@ -94,20 +86,20 @@ GATE_BY_EMBEDDER: dict[str, dict] = {
     # never lowers its relevance: lexical's unconstrained weight came out negative, so it is left
     # at 0), the floor on the full-text cosine (a four-word "Do you sell submarines?" is 0.44
     # from the pair "Do you ship internationally?" for sharing "Do you ...?", 0.25 from its
-    # question and answer). The closeness signal and λ by leave-one-knowledge-base-out
-    # cross-validation on dev (false answers / false refusals): `full_hub` in place of `full`,
-    # λ = 10, 0.102 / 0.331 (`full`, the fit before: 0.169 / 0.355; both: 0.102 / 0.364 at best);
-    # dev at the cut-off 0.102 / 0.298.
+    # question and answer), λ = 1 by leave-one-knowledge-base-out cross-validation on dev:
+    # 0.169 / 0.355 (false answers / false refusals; the same signed fit with the floor on
+    # max(key, full): 0.186 / 0.364; the unsigned weights before: 0.102 / 0.372); dev at the
+    # cut-off 0.119 / 0.306.
     LOCAL_MODEL_NAME: {
         "weights": {
-            "full_hub": 1.165,
-            "key_margin": 2.136,
-            "full_margin": 3.024,
-            "drop_gain": -22.325,
-            "unknown_word_min": 0.708,
-            "unknown_word_mean": 0.954,
+            "full": 2.166,
+            "key_margin": 2.916,
+            "full_margin": 5.201,
+            "drop_gain": -30.334,
+            "unknown_word_min": 0.011,
+            "unknown_word_mean": 2.152,
         },
-        "bias": -0.382,
+        "bias": -1.123,
         "cosine_floor": 0.4,
         "floor_on": "full",
         # Above every dev out-of-scope question's best key cosine (0.731), and no dev decision
@@ -139,31 +131,6 @@ GATE_BY_EMBEDDER: dict[str, dict] = {
         "cosine_floor": 0.81,
     },
 }
-# The fixed generic support questions `full_hub` measures hubness against (written for it, not
-# taken from any benchmark question; English, like MiniLM), and how many of the closest count.
-HUB_PROBES = (
-    "How do I contact customer support?",
-    "What are your opening hours?",
-    "Where are you located?",
-    "How much does it cost?",
-    "Can I get a refund?",
-    "How do I reset my password?",
-    "Do you have a phone number?",
-    "How long does it take?",
-    "Is it free?",
-    "Can I talk to a human?",
-    "How do I cancel?",
-    "What payment methods do you accept?",
-    "Do you offer discounts?",
-    "How do I create an account?",
-    "Is my data safe?",
-    "Can I change my appointment or order?",
-    "What is your privacy policy?",
-    "Do you have a mobile app?",
-    "How do I update my details?",
-    "Where can I find my invoice?",
-)
-HUB_NEIGHBOURS = 3
 # Unknown words looked at per question (in the question's order): each costs one short text
 # through the embedder (the question without it; the word alone is cached per process).
 MAX_UNKNOWN_WORDS = 6
@@ -179,9 +146,6 @@ REQUEST_KINDS = frozenset({"policy", "company", "scraped"})
 
 _vector_cache: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
 _vector_lock = threading.Lock()
-# HUB_PROBES' unit vectors per embedder name (one forward pass per process and embedder; kept
-# apart from `_vector_cache`, whose least recently used entries are evicted).
-_hub_probe_cache: dict[str, object] = {}
 
 
 def _embedder(organization=None):
@@ -405,41 +369,6 @@ def _unknown_word_signals(
     return list(zip(gains.tolist(), words.min(axis=0).tolist(), words.mean(axis=0).tolist(), strict=True))
 
 
-def _hub_probes(embedder):
-    """HUB_PROBES' unit vectors (a numpy matrix) for `embedder`, or None if embedding failed."""
-    import numpy
-
-    probes = _hub_probe_cache.get(embedder.name)
-    if probes is None:
-        vectors = _vectors(embedder, list(HUB_PROBES), queries=True)
-        if vectors is None:
-            return None
-        probes = numpy.asarray(vectors, dtype=numpy.float64)
-        probes /= numpy.clip(numpy.linalg.norm(probes, axis=1, keepdims=True), 1e-12, None)
-        _hub_probe_cache[embedder.name] = probes
-    return probes
-
-
-def _hub_corrected(
-    embedder, *, question_vector, fulls: list, full_cosines: list[float]
-) -> list[float] | None:
-    """`full_hub` of each candidate: 2·full − r(candidate) − r(question), r = the mean cosine to
-    the HUB_NEIGHBOURS closest of HUB_PROBES (see the gate above); None if embedding failed."""
-    import numpy
-
-    probes = _hub_probes(embedder)
-    if probes is None:
-        return None
-    try:
-        matrix = numpy.asarray([question_vector, *fulls], dtype=numpy.float64)
-        similarity = matrix @ probes.T
-    except ValueError:  # vectors of another dimension count (mixed embedders)
-        return None
-    similarity /= numpy.clip(numpy.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
-    closest = (-numpy.sort(-similarity, axis=1)[:, :HUB_NEIGHBOURS].mean(axis=1)).tolist()
-    return [2 * full - hub - closest[0] for full, hub in zip(full_cosines, closest[1:], strict=True)]
-
-
 def gate_parameters(embedder) -> dict:
     """The gate's weights, bias and cosine floor for `embedder` (MiniLM's unless it has its own)."""
     return GATE_BY_EMBEDDER.get(getattr(embedder, "name", "")) or GATE_BY_EMBEDDER[LOCAL_MODEL_NAME]
@@ -538,20 +467,6 @@ def candidate_signals(
         }
         for index, (item, (key, full)) in enumerate(zip(candidates, pairs, strict=True))
     ]
-    if parameters["weights"].get("full_hub"):
-        hub = _hub_corrected(
-            embedder,
-            question_vector=question_vector,
-            fulls=fulls,
-            full_cosines=[full for _key, full in pairs],
-        )
-        if hub is None:
-            return None
-        for signal, value in zip(signals, hub, strict=True):
-            signal["full_hub"] = value
-    else:
-        for signal in signals:
-            signal["full_hub"] = 0.0
     if _unknown_words_may_matter(signals, parameters, threshold):
         unknown = _unknown_word_signals(
             embedder,

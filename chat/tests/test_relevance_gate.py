@@ -138,19 +138,15 @@ def test_unanswered_turns_hand_the_conversation_over_and_show_in_the_overview(
     assert DENVER in [row["question"] for row in stats.top_unanswered]
 
 
-# A knowledge base of bench/data/support_kbs.json (its Q&A pairs and help pages).
-def _support_kb(name: str) -> dict:
+# The clinic knowledge base of bench/data/support_kbs.json (its Q&A pairs and help pages).
+def _clinic() -> dict:
     import json
     from pathlib import Path
 
     data = json.loads(
         (Path(__file__).resolve().parents[2] / "bench" / "data" / "support_kbs.json").read_text()
     )
-    return next(kb for kb in data["knowledge_bases"] if kb["id"] == name)
-
-
-def _clinic() -> dict:
-    return _support_kb("clinic")
+    return next(kb for kb in data["knowledge_bases"] if kb["id"] == "clinic")
 
 
 @pytest.fixture
@@ -307,100 +303,3 @@ def test_offline_a_misspelt_question_is_answered_from_the_pair_it_names(tenant, 
     assert answer.answered is True
     assert answer.sources[0]["source_id"] == str(password.pk)
     assert answer.content == password.answer
-
-
-@pytest.fixture
-def support_shop(tenant):
-    from testkit.answer_quality import knowledge_build
-
-    return knowledge_build(organization=tenant.organization, data=_support_kb("shop"))
-
-
-@pytest.mark.parametrize(
-    "question",
-    [
-        DENVER,
-        # Lands on "How do I change or cancel my order?", an entry close to every generic order
-        # question (a hub): the gate on the plain cosine answered it from that pair.
-        "Can I cancel my subscription box?",
-    ],
-)
-def test_offline_near_misses_of_a_hub_entry_are_refused(tenant, assistant, support_shop, offline, question):
-    answer = _ask(tenant, assistant, question)
-    assert answer.answered is False
-    assert answer.sources == []
-
-
-@pytest.mark.parametrize(
-    ("question", "expected"),
-    [
-        ("Is it possible to cancel something I just bought?", "cancel"),
-        # Refused by the gate on the plain cosine (relevance under 0.5): a paraphrase sharing no
-        # content word with "How long does delivery take?".
-        ("when will my stuff arrive?", "delivery-time"),
-    ],
-)
-def test_offline_paraphrases_of_the_shop_entries_are_answered(
-    tenant, assistant, support_shop, offline, question, expected
-):
-    answer = _ask(tenant, assistant, question)
-    assert answer.answered is True
-    assert answer.sources[0]["source_id"] == support_shop[expected]
-
-
-def test_llm_modes_agree_on_the_hub_entry(tenant, assistant, support_shop, llm):
-    # The model gets what the offline answerer answers from: nothing for the near-miss, the
-    # delivery pair for the paraphrase.
-    _ask(tenant, assistant, "Can I cancel my subscription box?")
-    system = _system(llm)
-    assert NOTHING_RELEVANT_MARKER in system and "<source number=" not in system
-    answer = _ask(tenant, assistant, "when will my stuff arrive?")
-    assert NOTHING_RELEVANT_MARKER not in _system(llm)
-    assert answer.sources[0]["source_id"] == support_shop["delivery-time"]
-
-
-def test_full_hub_is_the_cosine_corrected_for_both_sides_closeness_to_generic_questions(tenant, support_shop):
-    """full_hub = 2·full − r(candidate) − r(question), r(x) = the mean cosine of x to its
-    HUB_NEIGHBOURS closest of HUB_PROBES, computed from the vectors the gate already has."""
-    import numpy
-
-    from chat import grounding
-    from knowledge.embeddings import query_embed
-
-    question = "Can I cancel my subscription box?"
-    candidates = grounding.knowledge_search(organization=tenant.organization, assistant=None, query=question)
-    signals = grounding.candidate_signals(
-        question=question, candidates=candidates, organization=tenant.organization
-    )
-    embedder = grounding._embedder(tenant.organization)
-    probes = numpy.asarray(embedder.embed_queries(list(grounding.HUB_PROBES)))
-    probes /= numpy.linalg.norm(probes, axis=1, keepdims=True)
-
-    def hubness(vector) -> float:
-        vector = numpy.asarray(vector, dtype=float) / numpy.linalg.norm(vector)
-        return float(numpy.sort(probes @ vector)[-grounding.HUB_NEIGHBOURS :].mean())
-
-    question_hubness = hubness(query_embed(embedder=embedder, text=question))
-    for item, signal in zip(candidates, signals, strict=True):
-        expected = 2 * signal["full"] - hubness(item.vector) - question_hubness
-        assert signal["full_hub"] == pytest.approx(expected, abs=1e-5)
-    # The probes are embedded once per process and embedder.
-    assert grounding._hub_probe_cache[embedder.name].shape == (len(grounding.HUB_PROBES), 384)
-
-
-def test_an_entry_that_does_not_weigh_full_hub_never_embeds_the_probes(tenant, support_shop, monkeypatch):
-    from chat import grounding
-    from knowledge.embeddings import LOCAL_MODEL_NAME
-
-    monkeypatch.setattr(grounding, "_hub_probe_cache", {})
-    parameters = dict(grounding.GATE_BY_EMBEDDER[LOCAL_MODEL_NAME])
-    parameters["weights"] = {
-        ("full" if name == "full_hub" else name): weight for name, weight in parameters["weights"].items()
-    }
-    question = "Can I cancel my subscription box?"
-    candidates = grounding.knowledge_search(organization=tenant.organization, assistant=None, query=question)
-    signals = grounding.candidate_signals(
-        question=question, candidates=candidates, organization=tenant.organization, parameters=parameters
-    )
-    assert signals and all(signal["full_hub"] == 0.0 for signal in signals)
-    assert grounding._hub_probe_cache == {}
