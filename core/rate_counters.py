@@ -12,6 +12,10 @@ its current window, in one round trip whatever the number of buckets:
   of 1,200 concurrent requests through a limit of 100). The window is computed from the
   database's clock inside the statement, so several web hosts agree on it.
 
+Bucket keys are stored hashed (`stored_key`): the caller's key names a visitor, an email
+address, an IP or a client id as given; the store sees its policy and a keyed hash of the rest,
+so every stored key is short, fixed-length and safe for any cache backend, and names nobody.
+
 Windows are aligned to the Unix epoch (an hourly window ends on the hour), so "resets at
 14:00" is the same moment for every bucket of that size. Callers run outside any
 transaction (rate limits are checked before a view's work starts): inside one, the row
@@ -23,6 +27,7 @@ call in `core.cache_guard.cache_call` to degrade instead.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,8 +35,27 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
+from django.utils.crypto import salted_hmac
 
 PURGE_PROBABILITY = 0.001  # about one increment in a thousand also deletes ended windows
+_POLICY = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+_KEY_SALT = "supportai.rate_counters.stored_key"
+
+
+def stored_key(key: str) -> str:
+    """The name bucket `key` is stored under (a Redis key's middle, a Postgres row's key).
+
+    Callers' keys are "<policy>:<who>", where <who> is a visitor id, an email address, an IP
+    or a client id as it came (any length, spaces, control characters). The policy, a name
+    from the code, stays readable; <who> becomes a keyed hash: HMAC-SHA256 under a key derived
+    from SECRET_KEY (Django's `salted_hmac`), 32 hex digits. So the key is at most 73
+    characters of [a-z0-9_:-] (memcached's rules, the table's 250) and the store names nobody;
+    an outsider cannot compute a visitor's key. Changing SECRET_KEY starts every bucket afresh.
+    """
+    policy, separator, who = key.partition(":")
+    if not separator or not _POLICY.fullmatch(policy):
+        policy, who = "_", key  # "_" is no policy's name: no other key can be stored so
+    return f"{policy}:{salted_hmac(_KEY_SALT, who, algorithm='sha256').hexdigest()[:32]}"
 
 
 @dataclass(frozen=True)
@@ -86,7 +110,10 @@ def window_counts_delete(*, keys: Sequence[str]) -> int:
     if not keys:
         return 0
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM supportai_rate_counter WHERE key = ANY(%s::text[])", [list(keys)])
+        cursor.execute(
+            "DELETE FROM supportai_rate_counter WHERE key = ANY(%s::text[])",
+            [[stored_key(key) for key in keys]],
+        )
         return cursor.rowcount
 
 
@@ -99,7 +126,7 @@ def window_count_release(*, counted: WindowCount) -> None:
             cursor.execute(
                 "UPDATE supportai_rate_counter SET count = count - 1 "
                 "WHERE key = %s AND window_end = %s AND count > 0",
-                [counted.key, counted.window_end],
+                [stored_key(counted.key), counted.window_end],
             )
         return
     client, keyed = _redis_client_and_keys(
@@ -134,9 +161,10 @@ WHERE window_end <= floor(extract(epoch FROM clock_timestamp()))::bigint
 
 def _postgres_increment(buckets: list[tuple[str, int]]) -> dict[str, WindowCount]:
     windows = dict(buckets)
+    named = {stored_key(key): key for key, _ in buckets}
     with connection.cursor() as cursor:
-        cursor.execute(_UPSERT, [[key for key, _ in buckets], [window for _, window in buckets]])
-        rows = cursor.fetchall()
+        cursor.execute(_UPSERT, [list(named), [window for _, window in buckets]])
+        rows = [(named[stored], window_end, count) for stored, window_end, count in cursor.fetchall()]
         if random.random() < PURGE_PROBABILITY:
             # A row whose window has ended is worth nothing (the next increment restarts it):
             # dropping them keeps the table as small as the set of recently active buckets.
@@ -149,9 +177,13 @@ def _postgres_increment(buckets: list[tuple[str, int]]) -> dict[str, WindowCount
 
 def _postgres_read(buckets: list[tuple[str, int]]) -> dict[str, WindowCount]:
     windows = dict(buckets)
+    named = {stored_key(key): key for key, _ in buckets}
     with connection.cursor() as cursor:
-        cursor.execute(_READ, [[key for key, _ in buckets]])
-        rows = {key: (int(window_end), int(count), int(now)) for key, window_end, count, now in cursor}
+        cursor.execute(_READ, [list(named)])
+        rows = {
+            named[stored]: (int(window_end), int(count), int(now))
+            for stored, window_end, count, now in cursor
+        }
     now = int(time.time())
     result = {}
     for key, window in buckets:
@@ -171,7 +203,9 @@ def _redis_client_and_keys(buckets: list[tuple[str, int]], now: int):
     for key, window in buckets:
         window_end = (now // window + 1) * window
         # The window is part of the key: a new window is a new key, and EXPIREAT drops the old.
-        keyed.append((key, window, window_end, cache.make_and_validate_key(f"rc:{key}:{window_end}")))
+        keyed.append(
+            (key, window, window_end, cache.make_and_validate_key(f"rc:{stored_key(key)}:{window_end}"))
+        )
     # Django's RedisCache keeps its redis-py client behind `_cache`; the pipeline below is
     # what makes N buckets one round trip.
     client = cache._cache.get_client(keyed[0][3], write=True)

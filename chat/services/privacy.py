@@ -76,8 +76,8 @@ def privacy_erase(*, organization: Organization, subject: Subject) -> dict[str, 
     Message.objects.for_organization(organization).filter(conversation_id__in=conversation_ids).delete()
     Conversation.objects.for_organization(organization).filter(pk__in=conversation_ids).delete()
     UserContext.objects.for_organization(organization).filter(pk__in=context_ids).delete()
-    # Without Redis, a visitor's own rate-limit buckets are rows named after their visitor id
-    # (exact keys: a substring match would reset other visitors' limits).
+    # Without Redis, a visitor's own rate-limit buckets are rows keyed by a keyed hash of their
+    # visitor id (exact keys: `window_counts_delete` hashes them as the counters do).
     counter_keys = [
         key
         for visitor in sorted(visitor_ids)

@@ -382,16 +382,20 @@ def test_agents_cannot_open_the_privacy_page_or_erase(tenant, assistant, offline
 
 
 def test_erase_removes_only_that_visitors_own_rate_counters(tenant, assistant):
+    from core.rate_counters import stored_key
     from supportai.models import RateCounter
 
     org = tenant.organization.pk
     keys = [f"visitor:{org}:v_abc", f"visitor-messages:{org}:v_abc", f"visitor:{org}:v_abcdef", f"org:{org}"]
     for key in keys:
-        RateCounter.objects.create(key=key, window_end=2**40, count=5)
+        RateCounter.objects.create(key=stored_key(key), window_end=2**40, count=5)
     Conversation.objects.create(organization=tenant.organization, assistant=assistant, visitor_id="v_abc")
     response = tenant.client().post("/api/v1/privacy/erase", {"visitor_id": "v_abc"}, format="json")
     assert response.json()["data"]["rate_counters"] == 2
-    assert set(RateCounter.objects.values_list("key", flat=True)) == {f"visitor:{org}:v_abcdef", f"org:{org}"}
+    assert set(RateCounter.objects.values_list("key", flat=True)) == {
+        stored_key(f"visitor:{org}:v_abcdef"),
+        stored_key(f"org:{org}"),
+    }
     # A one-character "identifier" resets nobody's limits.
     tenant.client().post("/api/v1/privacy/erase", {"visitor_id": "v"}, format="json")
     assert RateCounter.objects.count() == 2

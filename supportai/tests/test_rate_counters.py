@@ -1,13 +1,18 @@
 """The fixed-window counters under concurrency, on both stores (Redis and Postgres)."""
 
+import hashlib
+import re
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from django.core.cache.backends.base import CacheKeyWarning
 from django.db import connection
 
-from core.rate_counters import window_counts_increment, window_counts_read
+from core.rate_counters import stored_key, window_counts_increment, window_counts_read
+from supportai.models import RateCounter
 from testkit.fixtures import tenant_create
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.without_redis]
@@ -56,7 +61,8 @@ def test_postgres_counter_survives_an_ended_window_row(settings):
     settings.RATE_COUNTER_STORE = "postgres"
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO supportai_rate_counter (key, window_end, count) VALUES ('test:stale', 1, 999)"
+            "INSERT INTO supportai_rate_counter (key, window_end, count) VALUES (%s, 1, 999)",
+            [stored_key("test:stale")],
         )
     assert window_counts_read(buckets=[("test:stale", 60)])["test:stale"].count == 0
     assert window_counts_increment(buckets=[("test:stale", 60)])["test:stale"].count == 1
@@ -82,3 +88,31 @@ def test_without_redis_120_concurrent_requests_against_a_limit_of_40_let_exactly
     assert statuses.count(200) == 40 and statuses.count(429) == 80
     remaining = sorted(int(h["X-RateLimit-Remaining"]) for s, h in results if s == 200)
     assert remaining == list(range(40))
+
+
+def test_any_key_is_stored_short_hashed_and_without_a_cache_key_warning(store):
+    """Keys name visitors, emails, addresses as callers give them: spaces, control characters,
+    over 250 characters. Stored, they are the policy and a keyed hash (memcached-safe, within
+    the table's 250); before, Redis warned (CacheKeyWarning) and Postgres failed (DataError,
+    which opened the counter store's circuit for everyone)."""
+    odd = ["with spaces", "ctl\x00\x01\x7f\n\tend", "x" * 300 + "@example.com", "ünï 👍"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheKeyWarning)  # it fails the test
+        for who in odd:
+            key = f"visitor:org-1:{who}"
+            counts = [window_counts_increment(buckets=[(key, 3600)])[key].count for _ in range(3)]
+            assert counts == [1, 2, 3]
+            assert window_counts_read(buckets=[(key, 3600)])[key].count == 3
+        other = "visitor:org-1:with spaces "  # another visitor: a count of its own
+        assert window_counts_increment(buckets=[(other, 3600)])[other].count == 1
+    stored = {stored_key(f"visitor:org-1:{who}") for who in odd}
+    assert len(stored) == len(odd)
+    for key in stored:
+        assert re.fullmatch(r"visitor:[0-9a-f]{32}", key), key
+    if store == "postgres":
+        assert stored <= set(RateCounter.objects.values_list("key", flat=True))
+    # Keyed: not a plain hash of the id, so nobody without SECRET_KEY can name a visitor's key.
+    assert stored_key("visitor:org-1:with spaces").split(":")[1] not in {
+        hashlib.sha256(b"org-1:with spaces").hexdigest()[:32],
+        hashlib.sha256(b"with spaces").hexdigest()[:32],
+    }

@@ -3,9 +3,11 @@ separately, one visitor or address is absorbed by its own budget, loading the wi
 never what gets refused, and every /api/ response shows the budget it counted against."""
 
 import re
+import warnings
 
 import pytest
 from django.core import mail
+from django.core.cache.backends.base import CacheKeyWarning
 from rest_framework.test import APIClient
 
 from organizations.budget_alerts import budget_alert_mail
@@ -260,3 +262,68 @@ def test_overview_banner_also_tells_about_the_daily_ai_budget(tenant, client):
     client.force_login(tenant.owner)
     page = text_of(client.get("/"))
     assert "85 % of today's AI budget used: 850 of 1,000 tokens." in page
+
+
+@pytest.mark.parametrize("store", ["redis", "postgres"])
+def test_a_visitor_id_of_any_shape_has_its_own_budget_under_a_key_that_names_nobody(
+    tenant, widget, settings, store
+):
+    """A visitor's budget key holds a keyed hash of the visitor id, not the id: ids with spaces,
+    control characters or 300 characters raise no CacheKeyWarning (Redis) and no DataError
+    (Postgres: before, a 503 for every widget until the counter store's circuit closed)."""
+    from django.core.cache import caches
+
+    from supportai.models import RateCounter
+    from widget.tokens import widget_token_issue
+
+    if store == "redis" and not settings.REDIS_URL:
+        pytest.skip("no Redis in this configuration (make test runs both)")
+    settings.RATE_COUNTER_STORE = store
+    settings.WIDGET_RATE_PER_VISITOR = "3/h"
+    api_key = ApiKey.objects.for_organization(tenant.organization).get(client_id=tenant.client_id)
+    odd = ["visitor with spaces", "ctl\x01\x7f\n\tend", "v" * 300]
+
+    def client_for(visitor_id: str) -> APIClient:
+        token, _ = widget_token_issue(
+            organization_id=tenant.organization.id,
+            widget_id=widget.id,
+            visitor_id=visitor_id,
+            api_key_id=api_key.pk,
+        )
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+    config = f"/api/v1/widgets/{widget.id}/config"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheKeyWarning)  # it fails the test
+        for visitor_id in odd:
+            client = client_for(visitor_id)
+            statuses = [client.get(config).status_code for _ in range(4)]
+            assert statuses == [200, 200, 200, 429], visitor_id
+            assert policy(client.get(config)) == "visitor"
+    if store == "postgres":
+        keys = list(RateCounter.objects.values_list("key", flat=True))
+    else:
+        cache = caches[settings.RATELIMIT_USE_CACHE]
+        client = cache._cache.get_client(write=False)
+        keys = [key.decode() for key in client.scan_iter(match="*rc:visitor:*", count=1000)]
+    visitor_keys = [key for key in keys if "visitor:" in key]
+    assert len(visitor_keys) >= len(odd)
+    assert not any(
+        str(tenant.organization.pk) in key or "visitor with" in key or "vvvv" in key for key in keys
+    )
+    assert all(len(key) < 100 for key in keys)
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as in production: the error alone shows
+def test_a_249_character_address_on_the_reset_form_does_not_take_the_counters_down(tenant, widget, settings):
+    """The reset form's counter key (policy "reset-mail" and the address) was stored as it
+    came: past the counter table's 250 characters Postgres refused it, which opened the
+    counter store's circuit, and the next visitor's widget token (fail closed) got a 503."""
+    settings.RATE_COUNTER_STORE = "postgres"
+    address = "a" * 64 + "@" + "b" * 60 + "." + "c" * 60 + "." + "d" * 50 + ".example.com"
+    assert len(address) == 249
+    response = APIClient().post("/password-reset/", {"email": address})
+    assert (response.status_code, response["Location"]) == (302, "/password-reset/sent/")
+    assert mint(tenant, widget).status_code == 200
