@@ -191,17 +191,24 @@ def test_a_visitor_cannot_reach_another_visitors_session(victim):
     session = _data(
         visitor_x.post("/api/v1/sessions", {"assistant_id": victim["ids"]["assistants"]}, format="json")
     )
-    _data(
+    question = _data(
         visitor_x.post(
             f"/api/v1/sessions/{session['id']}/messages", {"content": "x's question"}, format="json"
         )
     )
     count = Message.objects.for_organization(tenant.organization).count()
-    assert_error_shape(visitor_y.get(f"/api/v1/sessions/{session['id']}"), 404)
-    assert_error_shape(visitor_y.get(f"/api/v1/sessions/{session['id']}/messages"), 404)
-    assert_error_shape(
-        visitor_y.post(f"/api/v1/sessions/{session['id']}/messages", {"content": "y"}, format="json"), 404
-    )
+    base = f"/api/v1/sessions/{session['id']}"
+    assert_error_shape(visitor_y.get(base), 404)
+    assert_error_shape(visitor_y.get(f"{base}/messages"), 404)
+    assert_error_shape(visitor_y.get(f"{base}/events"), 404)
+    for path, body in (
+        ("messages", {"content": "y"}),
+        ("handoff", {"reason": "y", "email": "y@example.com"}),
+        ("csat", {"score": 1}),
+        (f"messages/{question['id']}/feedback", {"rating": "down"}),
+    ):
+        assert_error_shape(visitor_y.post(f"{base}/{path}", body, format="json"), 404)
+    assert _data(visitor_x.get(base))["handoff_status"] == "bot"
     # The API-key session of the operator's server is not the visitor's either.
     assert_error_shape(visitor_x.get(f"/api/v1/sessions/{victim['ids']['sessions']}"), 404)
     assert Message.objects.for_organization(tenant.organization).count() == count
