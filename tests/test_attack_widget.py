@@ -7,6 +7,8 @@ X-Forwarded-For does not dodge; and failing closed when the limiter cannot count
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
@@ -63,6 +65,11 @@ def test_a_token_works_only_from_its_origin_on_every_widget_call(tenant, locked_
         ("get", f"/api/v1/sessions/{session_id}/messages", None),
         ("post", f"/api/v1/sessions/{session_id}/messages", {"content": "hi"}),
         ("get", f"/api/v1/widgets/{locked_widget.id}/config", None),
+        ("get", "/api/v1/sessions", None),
+        ("get", f"/api/v1/sessions/{session_id}/events", None),
+        ("post", f"/api/v1/sessions/{session_id}/handoff", {"reason": "hi"}),
+        ("post", f"/api/v1/sessions/{session_id}/csat", {"score": 5}),
+        ("post", f"/api/v1/sessions/{session_id}/messages/{uuid.uuid4()}/feedback", {"rating": "up"}),
     ]
     for method, path, body in calls:
         for headers in ({"HTTP_ORIGIN": "https://evil.example"}, {}):
