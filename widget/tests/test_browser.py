@@ -250,6 +250,18 @@ def test_html_and_javascript_in_answers_never_execute(browser, shop, tenant):
     assert dialogs == []
     assert not any(path.startswith("/track.png") for path in shop.requests)  # images never load
 
+    # An operator's reply goes through the same renderer: inert too.
+    conversation = Conversation.objects.for_organization(tenant.organization).get()
+    chat_services.operator_reply_post(
+        conversation=conversation,
+        user=tenant.owner,
+        content="Agent here. <img src=x onerror=\"window.__xss='operator'\"> [y](javascript:window.__xss='op')",
+    )
+    reply = widget.locator(".msg.operator[data-id]").first
+    reply.wait_for(timeout=30000)
+    assert "<img src=x onerror=" in reply.inner_text()
+    assert reply.locator("img, a[href^='javascript']").count() == 0
+
     # The renderer itself, over every link and image form (security plan rows 32, 33, 35).
     payloads = [
         '<iframe srcdoc="<script>parent.__xss=1</script>"></iframe>',
