@@ -1,4 +1,5 @@
-"""The JS SDK (sdk/js) tested with Node's own test runner against a real running server."""
+"""The JS SDK (sdk/js) tested with Node's own test runner against a real running server, and the
+API references' own JavaScript and curl examples (seed_examples/) run as written against one."""
 
 from __future__ import annotations
 
@@ -207,3 +208,63 @@ def test_the_references_js_examples_run_as_written(live_server, tenant, tmp_path
     )
     assert faq["status"] == 201 and faq["body"]["data"]["tags"] == ["password", "security"]
     assert web["status"] == 202 and web["body"]["data"]["url"] == f"{site.url}/blog/new-features"
+
+
+def test_the_references_curl_examples_run_as_written(live_server, tenant, tmp_path, settings):
+    """Every curl example of both references (seed_examples/curl.sh), run by curl with only the
+    base URL, credentials and ids substituted: the documented statuses and JSON answers."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    settings.LLM_MODEL = ""
+    settings.LLM_PROVIDER = ""
+    assistant = Assistant.objects.create(organization=tenant.organization, name="Reference helper")
+    widget = widget_create(
+        organization=tenant.organization, assistant_id=assistant.id, title="Reference widget"
+    )
+    (tmp_path / "product_manual.pdf").write_bytes(pdf_make(["To reset the device, hold the power button."]))
+    substitutions = {
+        "https://supportgenie.online": live_server.url,
+        "https://app.companin.tech": live_server.url,
+        "YOUR_API_KEY": tenant.client_secret,
+        "YOUR_WIDGET_ID": str(widget.id),
+        "YOUR_CLIENT_ID": tenant.client_id,
+        "YOUR_CLIENT_SECRET": tenant.client_secret,
+        "550e8400-e29b-41d4-a716-446655440000": str(assistant.id),
+    }
+    env = {"PATH": os.environ["PATH"]}
+    answers = []
+    for command in (EXAMPLES / "curl.sh").read_text().strip().split("\n\n"):
+        for placeholder, value in substitutions.items():
+            command = command.replace(placeholder, value)
+        run = subprocess.run(
+            ["bash", "-c", command + " -s -o answer.json -w '%{http_code} %{content_type}'"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        status, content_type = run.stdout.split(" ", 1)
+        assert content_type.startswith("application/json"), (command, run.stdout)
+        body = json.loads((tmp_path / "answer.json").read_text())
+        answers.append((int(status), body))
+        data = body.get("data") if isinstance(body, dict) else None
+        if "/api/v1/sessions/ " in command + " " and status == "201":
+            env["SESSION_ID"] = data["id"]
+        if "/api/v1/conversations/ " in command + " " and status == "201":
+            env["CONVERSATION_ID"] = data["id"]
+    statuses = [status for status, _body in answers]
+    assert statuses == [200, 200, 201, 201, 201, 201, 201, 201, 202, 201, 200], answers
+    chat, listed, created = answers[0][1], answers[1][1], answers[2][1]
+    assert set(chat) == {"id", "message", "timestamp"}
+    assert listed["status"] == "success" and listed["data"]["count"] == 1
+    assert created["data"]["default_tasks"] == ["answer_questions", "provide_support"]
+    session, message, conversation, reply, context, upload, qa, token = (body for _s, body in answers[3:])
+    assert session["data"]["metadata"] == {"source": "website", "page": "/contact"}
+    assert message["data"]["role"] == "assistant" and reply["data"]["role"] == "assistant"
+    assert conversation["data"]["customer_id"] == "user-456"
+    assert context["data"]["traits"]["preferences"] == {"language": "en", "notifications": True}
+    assert upload["data"]["file_name"] == "product_manual.pdf" and upload["data"]["status"] == "pending"
+    assert qa["data"]["tags"] == ["hours", "support"]
+    assert set(token) == {"token", "expires_in", "token_type"} and token["expires_in"] == 3600
