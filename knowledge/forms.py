@@ -13,13 +13,14 @@ class AssistantScopeMixin(forms.Form):
         required=False,
         help_text="Organization-wide knowledge is used by every assistant.",
     )
-    # The Knowledge page shows the upload, website, Q&A and test-retrieval forms together: each
-    # one's assistant picker has an id of its own, so each "Available to" labels its own select.
-    assistant_field_id = "id_assistant"
+    # The Knowledge page shows the upload, website, Q&A and test-retrieval forms together, and
+    # each has an "assistant" field: each form's fields get ids of their own (Django's
+    # `auto_id`, e.g. "id_qa_%s" → id_qa_assistant), which every label's `for` follows.
+    auto_id_format = "id_%s"
 
     def __init__(self, *args, assistants=(), **kwargs):
+        kwargs.setdefault("auto_id", self.auto_id_format)
         super().__init__(*args, **kwargs)
-        self.fields["assistant"].widget.attrs["id"] = self.assistant_field_id
         self.assistants = {str(a.pk): a for a in assistants}
         self.fields["assistant"].choices = [(ORG_WIDE, "All assistants")] + [
             (pk, f"Only {a.name}") for pk, a in self.assistants.items()
@@ -30,7 +31,7 @@ class AssistantScopeMixin(forms.Form):
 
 
 class QAForm(AssistantScopeMixin):
-    assistant_field_id = "id_qa_assistant"
+    auto_id_format = "id_qa_%s"
     question = forms.CharField(
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "What are your opening hours?"}),
@@ -69,12 +70,12 @@ class MultipleFileField(forms.FileField):
 
 
 class FileUploadForm(AssistantScopeMixin):
-    assistant_field_id = "id_file_assistant"
+    auto_id_format = "id_file_%s"
     files = MultipleFileField(label="Files")
 
 
 class UrlForm(AssistantScopeMixin):
-    assistant_field_id = "id_url_assistant"
+    auto_id_format = "id_url_%s"
     url = forms.URLField(
         label="Page URL",
         max_length=2000,
@@ -104,8 +105,8 @@ class RetrievalTestForm(forms.Form):
     assistant = forms.ChoiceField(label="As assistant", required=False)
 
     def __init__(self, *args, assistants=(), **kwargs):
+        kwargs.setdefault("auto_id", "id_retrieval_%s")  # on the Knowledge page: see AssistantScopeMixin
         super().__init__(*args, **kwargs)
-        self.fields["assistant"].widget.attrs["id"] = "id_retrieval_assistant"
         self.assistants = {str(a.pk): a for a in assistants}
         self.fields["assistant"].choices = [("", "Organization-wide only")] + [
             (pk, a.name) for pk, a in self.assistants.items()

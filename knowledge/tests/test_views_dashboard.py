@@ -98,6 +98,18 @@ def test_every_label_on_the_knowledge_page_names_its_own_field(owner_client, ten
     assert {"id_file_assistant", "id_url_assistant", "id_qa_assistant", "id_retrieval_assistant"} <= set(
         targets
     )
+    # Every field of those forms has its form's ids (Django's auto_id), its label following.
+    assert {
+        "id_file_files",
+        "id_url_url",
+        "id_url_crawl",
+        "id_url_max_pages",
+        "id_url_sync_interval_hours",
+        "id_qa_question",
+        "id_qa_answer",
+        "id_qa_tags",
+        "id_retrieval_query",
+    } <= set(targets)
     assert all(target in ids for target in targets)
     assert page.count('name="assistant"') == 4
 

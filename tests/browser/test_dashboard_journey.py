@@ -76,12 +76,13 @@ def test_sign_up_to_live_inbox_reply(browser_context, screenshot):
 
     # 4. Add a Q&A pair and check what retrieval finds.
     operator.click("nav >> text=Knowledge")
-    operator.fill("#add-qa #id_question", "What are your opening hours?")
-    operator.fill("#add-qa #id_answer", "Our support team is available Monday to Friday, 9am to 5pm CET.")
-    operator.fill("#add-qa #id_tags", "hours, support")
+    qa = operator.locator("#add-qa")  # by their labels: each label names its own field
+    qa.get_by_label("Question").fill("What are your opening hours?")
+    qa.get_by_label("Answer").fill("Our support team is available Monday to Friday, 9am to 5pm CET.")
+    qa.get_by_label("Tags").fill("hours, support")
     operator.click("button:has-text('Add Q&A pair')")
     expect(operator.locator("tr[data-status='ready']")).to_have_count(1)
-    operator.fill("#id_query", "when can I reach you?")
+    operator.fill("#id_retrieval_query", "when can I reach you?")
     operator.click("button:has-text('Search knowledge')")
     expect(operator.get_by_test_id("retrieval-results")).to_contain_text("9am to 5pm")
     screenshot(operator, "knowledge")
