@@ -78,7 +78,33 @@ class SignUpView(SecurityHeadersMixin, FormView):
         return redirect("signup-sent")
 
 
-class SignUpSentView(SecurityHeadersMixin, TemplateView):
+def mail_delivery_hint() -> str:
+    """Where this server's email went when it sends none: `make run` on a fresh machine
+    uses Django's console backend, and its "Check your inbox" sent a new user to an inbox
+    nothing would ever reach (found on a new-user walk: the link was in the terminal, among
+    the access log). Empty in production and with a real mail backend."""
+    if settings.PRODUCTION:
+        return ""
+    backend = settings.EMAIL_BACKEND.rsplit(".", 2)[-2] if settings.EMAIL_BACKEND.count(".") >= 2 else ""
+    if backend == "console":
+        return (
+            "This server sends no real email yet: it printed the message in the terminal "
+            "where SupportAI runs (make run). Set EMAIL_BACKEND and the SMTP settings to send mail."
+        )
+    if backend == "filebased":
+        return (
+            f"This server sends no real email yet: it wrote the message to a file in "
+            f"{settings.EMAIL_FILE_PATH}. Set EMAIL_BACKEND and the SMTP settings to send mail."
+        )
+    return ""
+
+
+class MailHintMixin:
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(**kwargs) | {"mail_hint": mail_delivery_hint()}
+
+
+class SignUpSentView(SecurityHeadersMixin, MailHintMixin, TemplateView):
     template_name = "organizations/signup_sent.html"
 
 
@@ -198,7 +224,7 @@ class PasswordResetView(RateLimitHeadersPageMixin, SecurityHeadersMixin, auth_vi
         return {"site_url": settings.SITE_URL}
 
 
-class PasswordResetDoneView(SecurityHeadersMixin, auth_views.PasswordResetDoneView):
+class PasswordResetDoneView(SecurityHeadersMixin, MailHintMixin, auth_views.PasswordResetDoneView):
     template_name = "registration/password_reset_done.html"
 
 
@@ -599,7 +625,8 @@ class MemberListView(OrganizationMixin, FormView):
             "member.invited", target=invitation, changes={"email": invitation.email, "role": invitation.role}
         )
         messages.success(
-            self.request, f"Invitation sent to {invitation.email}. They join once they accept it."
+            self.request,
+            f"Invitation sent to {invitation.email}. They join once they accept it. {mail_delivery_hint()}".strip(),
         )
         return redirect("settings-members")
 

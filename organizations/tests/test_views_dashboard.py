@@ -58,6 +58,35 @@ def test_sign_up_confirms_the_address_then_creates_user_organization_and_owner_m
     assert Organization.objects.filter(name="Engines Ltd").count() == 1
 
 
+def test_check_your_inbox_says_where_the_email_went_when_no_mail_is_sent(client, settings, tenant):
+    """Found on a new-user walk: `make run` prints email in its terminal (the console
+    backend), and "Check your inbox" sent the new user to an inbox nothing would reach."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    for page in (reverse("signup-sent"), reverse("password-reset-done")):
+        html = client.get(page).content.decode()
+        assert 'data-testid="mail-hint"' in html and "printed the message in the terminal" in html
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = "/srv/supportai/mail"
+    assert (
+        "wrote the message to a file in /srv/supportai/mail"
+        in client.get(reverse("signup-sent")).content.decode()
+    )
+    for backend, production in (
+        ("django.core.mail.backends.smtp.EmailBackend", False),
+        (settings.EMAIL_BACKEND, True),
+    ):
+        settings.EMAIL_BACKEND, settings.PRODUCTION = backend, production
+        assert b"mail-hint" not in client.get(reverse("signup-sent")).content
+        assert b"mail-hint" not in client.get(reverse("password-reset-done")).content
+    settings.PRODUCTION = False
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    client.force_login(tenant.owner)
+    invited = client.post(
+        reverse("settings-members"), {"email": "new@example.com", "role": "agent"}, follow=True
+    )
+    assert b"printed the message in the terminal" in invited.content
+
+
 def test_sign_up_refuses_a_weak_password_and_never_says_an_address_is_taken(client, tenant):
     response = client.post(
         reverse("signup"),
