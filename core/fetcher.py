@@ -85,10 +85,13 @@ class UrlNotAllowed(ValidationFailed):
 
     code = "url_not_allowed"
 
-    def __init__(self, reason: str, *, url: str = ""):
+    def __init__(self, reason: str, *, url: str = "", allowlist_entry: str = ""):
         super().__init__(f"URL not allowed: {reason}", details={"code": self.code, "url": [reason]})
         self.reason = reason
         self.url = url
+        # The SCRAPE_ALLOWLIST pair that would let the fetcher go there (refused only for being
+        # private, internal or on another port), for messages to the people who can set it.
+        self.allowlist_entry = allowlist_entry
 
 
 class FetchFailed(UpstreamError):
@@ -263,15 +266,18 @@ def url_parse(url: str) -> Target:
                 raise UrlNotAllowed("the host name is not valid", url=url) from None
     allowlisted = (host, port) in _allowlist() or ((parts.hostname or "").lower(), port) in _allowlist()
     if not allowlisted:
+        entry = _allowlist_entry(host, port)
         if port not in (80, 443):
-            raise UrlNotAllowed(f"port {port} (only ports 80 and 443 are fetched)", url=url)
+            raise UrlNotAllowed(
+                f"port {port} (only ports 80 and 443 are fetched)", url=url, allowlist_entry=entry
+            )
         labels = host.split(".")
         if not is_literal and not _NUMERIC_HOST.match(host):
             for suffix in BLOCKED_NAME_SUFFIXES:
                 if host == suffix or host.endswith("." + suffix):
-                    raise UrlNotAllowed(f"{host} is an internal host name", url=url)
+                    raise UrlNotAllowed(f"{host} is an internal host name", url=url, allowlist_entry=entry)
             if len(labels) < 2:
-                raise UrlNotAllowed(f"{host} is not a public host name", url=url)
+                raise UrlNotAllowed(f"{host} is not a public host name", url=url, allowlist_entry=entry)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -279,21 +285,32 @@ def url_parse(url: str) -> Target:
     return Target(url=clean, scheme=scheme, host=host, port=port, path=path, allowlisted=allowlisted)
 
 
+def _allowlist_entry(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def target_resolve(target: Target, *, resolve: Resolver | None = None) -> str:
     """The one address to connect to; refuses if any address of the host is not public."""
     resolve = resolve or resolver
     try:
         ipaddress.ip_address(target.host)
-        addresses = [target.host]
+        addresses, literal = [target.host], True
     except ValueError:
-        addresses = list(resolve(target.host, target.port))
+        addresses, literal = list(resolve(target.host, target.port)), False
     if not addresses:
         raise FetchFailed(f"Could not resolve {target.host}.")
     if not target.allowlisted:
         for address in addresses:
             reason = address_refusal(address)
             if reason:
-                raise UrlNotAllowed(f"{target.host} resolves to {reason}", url=target.url)
+                # An address written in the URL is not "resolved" ("10.0.0.5 resolves to
+                # 10.0.0.5 is a private address" was the dashboard's message), and a name's
+                # reason is a clause of its own.
+                raise UrlNotAllowed(
+                    reason if literal else f"{target.host} resolves to a refused address ({reason})",
+                    url=target.url,
+                    allowlist_entry=_allowlist_entry(target.host, target.port),
+                )
     return addresses[0]
 
 

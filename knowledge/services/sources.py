@@ -262,6 +262,21 @@ def file_source_create(
     return source
 
 
+def url_refusal_text(error) -> str:
+    """The dashboard's and API's words for a refused URL: a sentence, and for an address that
+    is refused only for being private, internal or on another port (a help site on the
+    intranet, or on loopback while trying SupportAI out) who can allow it and how. The
+    fetcher's bare reason ("port 8151 (only ports 80 and 443 are fetched)") left a new user
+    without a way forward."""
+    text = f"This URL is not fetched: {error.reason}."
+    if error.allowlist_entry:
+        text += (
+            " SupportAI fetches only public web sites on ports 80 and 443; the server's operator can "
+            f"allow this one with SCRAPE_ALLOWLIST={error.allowlist_entry}."
+        )
+    return text
+
+
 def url_source_create(
     *,
     organization,
@@ -285,6 +300,10 @@ def url_source_create(
     except fetcher.FetchFailed as error:
         raise ValidationFailed(
             f"The URL cannot be fetched: {error.message}", details={"url": [str(error.message)]}
+        ) from error
+    except fetcher.UrlNotAllowed as error:
+        raise ValidationFailed(
+            error.message, details={"code": error.code, "url": [url_refusal_text(error)]}
         ) from error
     limit = settings.KNOWLEDGE_CRAWL_MAX_PAGES
     try:

@@ -333,3 +333,24 @@ def test_the_fetcher_is_the_only_module_that_opens_outbound_http():
                 if name in forbidden or any(name.startswith(prefix + ".") for prefix in forbidden):
                     offenders.append(f"{relative}: {name}")
     assert offenders == []
+
+
+def test_an_address_written_in_the_url_is_not_said_to_resolve_to_itself():
+    """The dashboard said "10.0.0.5 resolves to 10.0.0.5 is a private address"."""
+    with pytest.raises(UrlNotAllowed) as error:
+        fetcher.url_check("http://10.0.0.5/")
+    assert error.value.reason == "10.0.0.5 is a private address"
+    assert error.value.allowlist_entry == "10.0.0.5:80"
+    with pytest.raises(UrlNotAllowed) as error:
+        fetcher.url_check(
+            "https://help.acme-intranet.com/faq",
+            resolve=FakeResolver({"help.acme-intranet.com": ["10.1.2.3"]}),
+        )
+    assert (
+        error.value.reason
+        == "help.acme-intranet.com resolves to a refused address (10.1.2.3 is a private address)"
+    )
+    assert error.value.allowlist_entry == "help.acme-intranet.com:443"
+    with pytest.raises(UrlNotAllowed) as error:
+        fetcher.url_check("file:///etc/passwd")
+    assert error.value.allowlist_entry == ""  # no allow-list entry makes this fetchable

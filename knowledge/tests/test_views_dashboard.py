@@ -256,6 +256,39 @@ def test_add_url_refuses_internal_addresses_with_a_clear_error(owner_client, ten
     assert not sources(tenant).exists()
 
 
+def test_a_refused_url_says_why_in_a_sentence_and_who_can_allow_it(owner_client, api, tenant):
+    """Found on a new-user walk (a help site served on loopback to try crawling): the form said
+    "port 8151 (only ports 80 and 443 are fetched)", and "10.0.0.5 resolves to 10.0.0.5 is a
+    private address", with no way forward."""
+    cases = {
+        "http://127.0.0.1:8151/help": (
+            "This URL is not fetched: port 8151 (only ports 80 and 443 are fetched). SupportAI fetches "
+            "only public web sites on ports 80 and 443; the server's operator can allow this one with "
+            "SCRAPE_ALLOWLIST=127.0.0.1:8151."
+        ),
+        "http://10.0.0.5/": "This URL is not fetched: 10.0.0.5 is a private address. SupportAI",
+        "http://[::1]:8080/": "can allow this one with SCRAPE_ALLOWLIST=[::1]:8080.",
+        "http://intranet.local/faq": "intranet.local is an internal host name. SupportAI",
+    }
+    for url, expected in cases.items():
+        response = owner_client.post(reverse("knowledge-url-create"), {"url": url, "max_pages": "5"})
+        assert response.status_code == 200
+        (error,) = response.context["url_form"].errors["url"]
+        assert expected in error, (url, error)
+        assert "resolves to" not in error
+    # Refusals no allow-list can lift get no such advice.
+    response = owner_client.post(reverse("knowledge-url-create"), {"url": "http://user:pw@example.com/"})
+    (error,) = response.context["url_form"].errors["url"]
+    assert error == "This URL is not fetched: URLs with user names or passwords are not fetched."
+    # The API: the same sentence in the error's details, the documented shape kept.
+    answer = api.post("/api/v1/knowledge/urls", {"url": "http://127.0.0.1:8151/help"}, format="json")
+    body = answer.json()
+    assert answer.status_code == 400 and body["detail"].startswith("URL not allowed: port 8151")
+    assert body["data"]["code"] == "url_not_allowed"
+    assert body["data"]["url"] == [cases["http://127.0.0.1:8151/help"]]
+    assert not sources(tenant).exists()
+
+
 def test_retry_a_failed_source(owner_client, foreign_client, tenant):
     failed = KnowledgeSource.objects.create(
         organization=tenant.organization,
