@@ -180,42 +180,79 @@ def audit_event_list(
     return events.order_by("-created_at", "-id")
 
 
+def _email_pattern(value: str) -> re.Pattern | None:
+    """For an erased email address: the address inside longer text ("Ada <ada@x.example>"),
+    delimited so that a longer address does not match. None for anything else."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    try:
+        validate_email(value)
+    except ValidationError:
+        return None
+    return re.compile(r"(?<![\w.+\-])" + re.escape(value) + r"(?![\w\-]|\.\w)")
+
+
+def _names(value, wanted: set[str], emails: list[re.Pattern]) -> bool:
+    """Whether a logged value names an erased identifier: a string equal to one (any case,
+    surrounding spaces aside) or holding an erased email address; lists and dicts by their
+    items. Never a substring: erasing "e" must not blank every event that has an "e" in it."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        return text in wanted or any(pattern.search(text) for pattern in emails)
+    if isinstance(value, dict):
+        return any(_names(item, wanted, emails) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_names(item, wanted, emails) for item in value)
+    return False
+
+
 @transaction.atomic
 def audit_scrub(*, organization: Organization, values: list[str]) -> int:
-    """Erasure: blank personal data (`values`: an erased identifier, an email) wherever it
-    appears in this organization's events (actor, user agent, target id, changes). The one
-    path allowed through the append-only trigger, for this transaction only."""
-    values = [value for value in values if value]
-    if not values:
+    """Erasure: blank personal data (`values`: an erased identifier, an email) wherever an
+    event names it (actor, user agent, target id, changes). The one path allowed through the
+    append-only trigger, for this transaction only.
+
+    A value is named only whole (`_names`), and the actor of an event is blanked only when it
+    is a person who is no longer a member here: API keys and the system are not personal data,
+    and a current member's actions stay attributed (a member who leaves is removed first)."""
+    from organizations.models import Membership
+
+    wanted = {value.strip().lower() for value in values if value and value.strip()}
+    if not wanted:
         return 0
+    emails = [pattern for pattern in map(_email_pattern, sorted(wanted)) if pattern is not None]
+    members = {
+        email.lower()
+        for email in Membership.objects.for_organization(organization).values_list("user__email", flat=True)
+    }
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('supportai.audit_scrub', 'on', true)")
     scrubbed = 0
     for event in AuditEvent.objects.for_organization(organization).iterator():
-        fields = {
-            "actor": event.actor,
-            "user_agent": event.user_agent,
-            "target_id": event.target_id,
-        }
-        text_of_changes = str(event.changes)
-        hit = any(value.lower() in text_of_changes.lower() for value in values) or any(
-            value.lower() in (text or "").lower() for text in fields.values() for value in values
-        )
-        if not hit:
+        actor = event.actor
+        if (
+            event.actor_type == "user"
+            and actor.strip().lower() not in members
+            and _names(actor, wanted, emails)
+        ):
+            actor = "[erased]"
+        user_agent = "[erased]" if _names(event.user_agent, wanted, emails) else event.user_agent
+        target_id = "[erased]" if _names(event.target_id, wanted, emails) else event.target_id
+        changes = {"erased": True} if _names(event.changes, wanted, emails) else event.changes
+        if (actor, user_agent, target_id, changes) == (
+            event.actor,
+            event.user_agent,
+            event.target_id,
+            event.changes,
+        ):
             continue
-        updates = {
-            name: ("[erased]" if any(v.lower() in (text or "").lower() for v in values) else text)
-            for name, text in fields.items()
-        }
-        changes = (
-            {"erased": True} if any(v.lower() in text_of_changes.lower() for v in values) else event.changes
-        )
         # Through the base manager's queryset: AuditEventQuerySet.update refuses on purpose.
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE organizations_auditevent SET actor = %s, user_agent = %s, target_id = %s, changes = %s::jsonb "
                 "WHERE id = %s",
-                [updates["actor"], updates["user_agent"], updates["target_id"], _json(changes), event.pk],
+                [actor, user_agent, target_id, _json(changes), event.pk],
             )
         scrubbed += 1
     with connection.cursor() as cursor:

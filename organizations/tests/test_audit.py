@@ -267,6 +267,42 @@ def test_erasure_scrubs_personal_data_from_events_and_records_itself_without_it(
     assert actions(tenant.organization)[-1] == "privacy.exported"
 
 
+def test_erasure_cannot_be_used_to_blank_the_log(tenant):
+    """Found by the security pass: scrubbing matched substrings, so erasing the customer id
+    "e" (or "@", "a") blanked the actor, target and diff of nearly every event: an admin key
+    could wipe the append-only log. Only whole values are named now; API keys, the system and
+    current members stay attributed; an erased address inside longer text still goes."""
+    member = member_add(tenant, role="admin", email="dana@acme.example")  # a user
+    audit_record(
+        organization=tenant.organization,
+        action="api_key.created",
+        actor=AuditActor(name="api_key:deploy", kind="api_key"),
+        target_type="apikey",
+        target_id="2d8c3a57-6c2e-4b83-9a37-6ee2a35f4f3e",
+        changes={"name": "deploy key", "client_id": "ci_abc"},
+    )
+    audit_record(
+        organization=tenant.organization,
+        action="member.role_changed",
+        actor=AuditActor(name=member.email, kind="user", user_agent="Mozilla/5.0 (X11; Linux x86_64)"),
+        changes={"role": ["agent", "admin"], "note": "asked by ada@customer.example today"},
+    )
+    before = list(
+        AuditEvent.objects.for_organization(tenant.organization).values_list("actor", "target_id", "changes")
+    )
+    api = tenant.client()
+    for value in ("e", "a", "@", ".", "deploy", "api_key:deploy", "dana", member.email):
+        response = api.post("/api/v1/privacy/erase", {"customer_id": value}, format="json")
+        assert response.status_code == 200 and response.json()["data"]["audit_events"] == 0, value
+    kept = AuditEvent.objects.for_organization(tenant.organization).exclude(action="privacy.erased")
+    assert list(kept.values_list("actor", "target_id", "changes")) == before
+    # A real subject's address, inside a longer note, is still erased (its event's diff goes).
+    response = api.post("/api/v1/privacy/erase", {"email": "ADA@customer.example"}, format="json")
+    assert response.json()["data"]["audit_events"] == 1
+    event = kept.get(action="member.role_changed")
+    assert event.changes == {"erased": True} and event.actor == member.email
+
+
 def test_audit_request_is_the_one_way_from_a_request_to_an_event(tenant):
     """The API's and the dashboard's `audit()` both call `audit_request`: the actor from the
     request, the target from the object (or an explicit `target_type`)."""
