@@ -21,7 +21,8 @@ def error_response(status_code: int, detail: str, data: Any = None) -> JsonRespo
 
 
 def is_api_path(path: str) -> bool:
-    return path.startswith("/api/")
+    """`/api` itself and everything under `/api/` (not `/apix`)."""
+    return path == "/api" or path.startswith("/api/")
 
 
 # The one map from a domain error's machine `code` to its HTTP status. A subclass with its

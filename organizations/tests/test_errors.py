@@ -16,6 +16,8 @@ def assert_error_shape(response, status_code):
 def test_unknown_api_path_is_json_404(api):
     assert_error_shape(api.get("/api/v1/does-not-exist"), 404)
     assert_error_shape(APIClient().get("/api/nothing/here/"), 404)
+    assert_error_shape(APIClient().get("/api"), 404)  # the API's root, without its slash
+    assert not APIClient().get("/apiary")["Content-Type"].startswith("application/json")  # not the API
 
 
 def test_unknown_object_is_404_with_same_shape(api):
