@@ -38,6 +38,7 @@ class InboxFilterForm(forms.Form):
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     q = forms.CharField(
         required=False,
+        max_length=200,
         label="Search",
         widget=forms.TextInput(attrs={"placeholder": "Text, visitor, customer…"}),
     )

@@ -10,7 +10,7 @@ import json
 import uuid
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
@@ -74,15 +74,19 @@ class InboxMixin(OrganizationMixin):
         except NotFound:
             raise Http404("Not found.") from None
 
-    def inbox_filters(self) -> tuple[InboxFilterForm, dict]:
+    def inbox_filters(self) -> tuple[InboxFilterForm, dict | None]:
         """The filter form from the query string and the `conversation_list` criteria it gives:
-        the inbox list and its CSV export (whose link carries the same query) select alike."""
+        the inbox list and its CSV export (whose link carries the same query) select alike.
+        Criteria are None when a filter is not valid (a malformed date, a search over 200
+        characters): dropping it would list, or export, more than the operator asked for."""
         filters = InboxFilterForm(
             self.request.GET or None,
             assistants=assistant_selectors.assistant_list(organization=self.organization),
         )
-        if not filters.is_valid():
+        if not filters.is_bound:
             return filters, {}
+        if not filters.is_valid():
+            return filters, None
         data = filters.cleaned_data
         return filters, {
             "assistant": data["assistant"],
@@ -105,7 +109,11 @@ class InboxView(InboxMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         filters, criteria = self.inbox_filters()
-        conversations = selectors.conversation_list(organization=self.organization, **criteria)
+        if criteria is None:
+            conversations = selectors.conversation_list(organization=self.organization).none()
+        else:
+            conversations = selectors.conversation_list(organization=self.organization, **criteria)
+        criteria = criteria or {}
         conversation = self.get_conversation() if "pk" in self.kwargs else None
         page_obj = paginate(self.request, conversations)
         last_messages = selectors.conversation_last_messages(
@@ -118,7 +126,7 @@ class InboxView(InboxMixin, TemplateView):
             conversation.label = conversation_label(conversation)
         context.update(
             filters=filters if filters.is_bound else InboxFilterForm(assistants=filters.assistants.values()),
-            filtered=any(value for value in criteria.values()),
+            filtered=filters.is_bound and (bool(filters.errors) or any(criteria.values())),
             queue=criteria.get("handoff_status") == Conversation.HandoffStatus.WAITING,
             mine=criteria.get("assigned_to") is not None,
             notifications_form=NotificationsForm(
@@ -172,7 +180,17 @@ class InboxExportView(InboxMixin, View):
     max_conversations = 2000
 
     def get(self, request):
-        _filters, criteria = self.inbox_filters()
+        filters, criteria = self.inbox_filters()
+        if criteria is None:
+            problems = "; ".join(
+                f"{filters.fields[name].label}: {' '.join(errors)}"
+                if name in filters.fields
+                else " ".join(errors)
+                for name, errors in filters.errors.items()
+            )
+            return HttpResponseBadRequest(
+                f"The inbox filters are not valid ({problems}).", content_type="text/plain; charset=utf-8"
+            )
         conversations = selectors.conversation_list(organization=self.organization, **criteria)[
             : self.max_conversations
         ]

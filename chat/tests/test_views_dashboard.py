@@ -318,6 +318,25 @@ def test_csv_export_selects_what_the_inbox_list_shows(owner_client, tenant, assi
     assert "Where is my parcel?" in everything and "When are you open?" in everything
 
 
+def test_invalid_filters_are_shown_and_never_widen_the_list_or_the_export(owner_client, conversation):
+    """A malformed date or a search over 200 characters is reported beside the filters; the
+    list and the CSV export select nothing rather than everything."""
+    for params in ({"q": "x" * 201}, {"date_from": "yesterday"}, {"q": "open", "date_to": "2026-13-45"}):
+        page = owner_client.get(reverse("inbox"), params)
+        assert page.status_code == 200
+        assert list(page.context["page_obj"]) == []
+        body = page.content.decode()
+        assert 'data-testid="filter-errors"' in body and "Filters not applied" in body
+        export = owner_client.get(reverse("inbox-export"), params)
+        assert export.status_code == 400 and export["Content-Type"].startswith("text/plain")
+        assert "The inbox filters are not valid" in export.content.decode()
+        assert "When are you open?" not in export.content.decode()
+    long = owner_client.get(reverse("inbox"), {"q": "x" * 201}).content.decode()
+    assert "Search: Ensure this value has at most 200 characters" in long
+    fine = owner_client.get(reverse("inbox"), {"q": "open " * 40})
+    assert [c.pk for c in fine.context["page_obj"]] == [conversation.pk]
+
+
 def test_session_cookie_flags_and_no_cors_on_dashboard(client, tenant):
     response = client.post(
         reverse("login"), {"username": tenant.owner.email, "password": "correct-horse-battery"}
