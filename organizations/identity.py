@@ -50,6 +50,18 @@ def identity_secret_rotate(*, organization: Organization, created_by=None) -> tu
     return row, plain
 
 
+@transaction.atomic
+def identity_secret_previous_end(*, organization: Organization) -> int:
+    """Stop accepting every previous secret now (one that leaked must not keep working for the
+    grace period); returns how many were still accepted. The current secret is untouched."""
+    now = timezone.now()
+    return (
+        IdentitySecret.objects.for_organization(organization)
+        .filter(expires_at__gt=now)
+        .update(expires_at=now)
+    )
+
+
 def identity_secrets_usable(*, organization: Organization, now: datetime | None = None) -> list[str]:
     """The plain secrets a proof may be signed with now: the current one first, then any
     previous one still in its grace period."""

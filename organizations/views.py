@@ -36,7 +36,11 @@ from organizations.forms import (
     OrganizationForm,
     SignUpForm,
 )
-from organizations.identity import identity_secret_rotate, identity_secret_status
+from organizations.identity import (
+    identity_secret_previous_end,
+    identity_secret_rotate,
+    identity_secret_status,
+)
 from organizations.models import ApiKey, Membership
 
 # --- Accounts -------------------------------------------------------------------------------
@@ -582,6 +586,13 @@ class SecuritySettingsView(OrganizationMixin, TemplateView):
         return context
 
     def post(self, request):
+        if request.POST.get("action") == "end-previous":
+            ended = identity_secret_previous_end(organization=self.organization)
+            self.audit(
+                "identity_secret.previous_ended", target_type="identitysecret", changes={"ended": ended}
+            )
+            messages.success(request, "The previous secret is no longer accepted.")
+            return redirect("settings-security")
         row, secret = identity_secret_rotate(organization=self.organization, created_by=request.user)
         self.audit("identity_secret.rotated", target=row, changes={"hint": row.hint})
         response = self.render_to_response(self.get_context_data(new_secret=secret))

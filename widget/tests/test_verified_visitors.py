@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 from assistants.models import UserContext
 from chat.models import Conversation
 from organizations.identity import identity_secret_rotate, identity_secrets_usable
-from organizations.models import IdentitySecret
+from organizations.models import AuditEvent, IdentitySecret
 from testkit.fixtures import member_add
 from widget.services import widget_update
 from widget.tests.conftest import assert_error
@@ -271,6 +271,42 @@ def test_visitor_ids_differ_between_organizations(tenant, other_tenant, secret):
     assert (
         widget_token_decode(ours.json()["token"])["vis"] != widget_token_decode(theirs.json()["token"])["vis"]
     )
+
+
+def test_a_leaked_previous_secret_can_be_ended_at_once(tenant, widget, secret):
+    """Found by the security pass: after a rotation the old secret stayed accepted for the whole
+    grace period (24 h), so a leaked one could keep proving any customer's identity. The owner
+    can now end it at once (Settings › Security, or the command's --end-previous)."""
+    client = Client()
+    client.force_login(tenant.owner)
+    client.post("/settings/security/")
+    old_proof = {"client_id": tenant.client_id, "user_id": "c", "user_hash": user_hash(secret, "c")}
+    assert mint(old_proof).status_code == 200  # the grace period
+    page = client.get("/settings/security/").content.decode()
+    assert "Stop accepting the previous secret now" in page
+    response = client.post("/settings/security/", {"action": "end-previous"})
+    assert response.status_code == 302
+    assert_error(mint(old_proof), 401)
+    [current] = identity_secrets_usable(organization=tenant.organization)
+    assert (
+        mint(
+            {"client_id": tenant.client_id, "user_id": "c", "user_hash": user_hash(current, "c")}
+        ).status_code
+        == 200
+    )
+    assert "Stop accepting" not in client.get("/settings/security/").content.decode()
+    assert (
+        AuditEvent.objects.for_organization(tenant.organization)
+        .filter(action="identity_secret.previous_ended", actor=tenant.owner.email, changes={"ended": 1})
+        .exists()
+    )
+    # The command does the same in one step.
+    out = io.StringIO()
+    call_command(
+        "rotate_identity_secret", "--org", tenant.organization.slug, "--end-previous", "--json", stdout=out
+    )
+    newest = json.loads(out.getvalue())["identity_secret"]
+    assert identity_secrets_usable(organization=tenant.organization) == [newest]
 
 
 def test_security_page_shows_the_secret_once_and_only_to_managers(tenant, secret):
