@@ -29,6 +29,15 @@ class OrganizationDetailApi(OrganizationAPIView):
         return Response(OrganizationSerializer(self.organization).data)
 
 
+def _administering_key_required(api_key: ApiKey, what: str) -> None:
+    """Only owners and admins manage keys in the dashboard; through the API, only a key that
+    may administer (`api_key_may_administer`). Before this, a key of a member since demoted or
+    removed could mint a key without a creator, which may administer (erasure, export, the
+    audit log, webhooks)."""
+    if not api_key_may_administer(api_key=api_key):
+        raise exceptions.PermissionDenied(f"Only an API key made by an owner or admin may {what}.")
+
+
 class ApiKeyListCreateApi(OrganizationGenericAPIView):
     model = ApiKey
     serializer_class = ApiKeySerializer
@@ -40,10 +49,15 @@ class ApiKeyListCreateApi(OrganizationGenericAPIView):
 
     @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeySerializer})
     def post(self, request):
+        _administering_key_required(self.credential.api_key, "create API keys")
         serializer = ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        # The new key is the calling key's creator's, so it can never do more than the key
+        # that made it (a key "made by a command", with no creator, may administer).
         api_key, secret = services.api_key_create(
-            organization=self.organization, name=serializer.validated_data["name"]
+            organization=self.organization,
+            name=serializer.validated_data["name"],
+            created_by=self.credential.api_key.created_by,
         )
         self.audit(
             "api_key.created", target=api_key, changes={"name": api_key.name, "client_id": api_key.client_id}
@@ -63,7 +77,9 @@ class ApiKeyDetailApi(OrganizationGenericAPIView):
 
     @extend_schema(operation_id="api_keys_revoke", responses={200: ApiKeySerializer})
     def delete(self, request, pk):
-        api_key = services.api_key_revoke(api_key=self.get_object())
+        api_key = self.get_object()
+        _administering_key_required(self.credential.api_key, "revoke API keys")
+        api_key = services.api_key_revoke(api_key=api_key)
         self.audit("api_key.revoked", target=api_key, changes={"name": api_key.name})
         return Response(ApiKeySerializer(api_key).data)
 

@@ -138,6 +138,43 @@ def test_api_key_crud_shows_the_secret_once(tenant, other_tenant):
     assert_error(fresh.get(URL), 401)
 
 
+def test_a_key_cannot_mint_a_key_that_may_do_more_than_itself(tenant):
+    """Found by the security pass: a key made by an admin since demoted may not erase, export
+    or read the audit log, but it could create a key through the API, and that key (with no
+    creator, like a command's) could do all of it. Keys now manage keys only if they may
+    administer, and a key made by a key has that key's creator."""
+    from organizations.models import Membership
+    from organizations.selectors import api_key_may_administer
+    from organizations.services import api_key_create, membership_role_change
+    from testkit.fixtures import member_add
+
+    bob = member_add(tenant, role="admin", email="bob@demoted.example")
+    key, secret = api_key_create(organization=tenant.organization, name="bob's", created_by=bob)
+    bobs = APIClient()
+    bobs.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    made = bobs.post("/api/v1/api-keys", {"name": "made by bob's key"}, format="json")
+    assert made.status_code == 201
+    child = ApiKey.objects.for_organization(tenant.organization).get(pk=made.json()["data"]["id"])
+    assert child.created_by_id == bob.pk and api_key_may_administer(api_key=child)
+    membership_role_change(
+        membership=Membership.objects.for_organization(tenant.organization).get(user=bob), role="agent"
+    )
+    assert not api_key_may_administer(api_key=child)  # it followed its maker's demotion
+    count = ApiKey.objects.for_organization(tenant.organization).count()
+    assert_error(bobs.post("/api/v1/api-keys", {"name": "escalated"}, format="json"), 403)
+    assert ApiKey.objects.for_organization(tenant.organization).count() == count
+    assert_error(bobs.delete(f"/api/v1/api-keys/{child.pk}"), 403)
+    assert ApiKey.objects.for_organization(tenant.organization).get(pk=child.pk).revoked_at is None
+    assert_error(bobs.get("/api/v1/audit-events"), 403)
+    # A key made by an operator command (no creator) still manages keys, and so do its keys.
+    made = tenant.client().post("/api/v1/api-keys", {"name": "ops"}, format="json")
+    assert made.status_code == 201
+    assert (
+        ApiKey.objects.for_organization(tenant.organization).get(pk=made.json()["data"]["id"]).created_by_id
+        is None
+    )
+
+
 def test_api_key_create_validation(tenant):
     body = assert_error(tenant.client().post("/api/v1/api-keys", {}, format="json"), 400)
     assert "name" in body["data"]
