@@ -23,6 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 PORT = os.environ.get("PORT", "8000")
+# Loopback only unless told: the demo organization's login is printed for anyone to read, and
+# ALLOWED_HOSTS trusts a client's Host header, so on 0.0.0.0 every machine on the network
+# could sign in as the demo owner by sending "Host: 127.0.0.1" (found on a new-user walk).
+BIND_ADDRESS = os.environ.get("BIND_ADDRESS", "") or "127.0.0.1"
 
 # Restart delays: 1, 2, 4 … capped, reset once a child has stayed up for STABLE_AFTER seconds.
 BACKOFF_MAX_SECONDS = 30.0
@@ -39,7 +43,8 @@ def manage(*args: str) -> None:
 
 def web_command() -> list[str]:
     # Workers, threads, timeouts and the worker class come from gunicorn.conf.py.
-    return [str(BIN / "gunicorn"), "supportai.wsgi:application", "--bind", f"0.0.0.0:{PORT}"]
+    host = f"[{BIND_ADDRESS}]" if ":" in BIND_ADDRESS else BIND_ADDRESS
+    return [str(BIN / "gunicorn"), "supportai.wsgi:application", "--bind", f"{host}:{PORT}"]
 
 
 def worker_command() -> list[str]:
@@ -195,6 +200,12 @@ def main() -> int:
     for child in children:
         child.start()
     print(f"\nSupportAI is running on http://127.0.0.1:{PORT}/  (Ctrl-C stops everything)\n", flush=True)
+    if BIND_ADDRESS not in ("127.0.0.1", "::1", "localhost"):
+        print(
+            f"Listening on {BIND_ADDRESS}: other machines can reach it, and the demo login printed on first "
+            "start signs in there too. Change that user's password or delete the demo organization.\n",
+            flush=True,
+        )
 
     while not stopping:
         for child in children:

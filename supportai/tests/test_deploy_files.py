@@ -126,3 +126,29 @@ def test_web_sizes_come_from_the_environment(monkeypatch, name):
     assert config["workers" if name == "WEB_CONCURRENCY" else "threads"] == 3
     with pytest.raises(ValueError, match=f"{name} must be a whole number"):
         _gunicorn_config(monkeypatch, **{name: "many"})
+
+
+def _run_script(monkeypatch, **env):
+    import importlib.util
+    import sys
+
+    for name in ("PORT", "BIND_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.spec_from_file_location("run_script_under_test", ROOT / "scripts" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_make_run_listens_on_loopback_unless_told(monkeypatch):
+    """`make run` bound 0.0.0.0 while printing a demo owner's login: any machine on the network
+    could sign in with it (ALLOWED_HOSTS trusts the Host header a client sends)."""
+    command = _run_script(monkeypatch, PORT="8123").web_command()
+    assert command[command.index("--bind") + 1] == "127.0.0.1:8123"
+    command = _run_script(monkeypatch, PORT="8123", BIND_ADDRESS="0.0.0.0").web_command()
+    assert command[command.index("--bind") + 1] == "0.0.0.0:8123"
+    command = _run_script(monkeypatch, PORT="8123", BIND_ADDRESS="::").web_command()
+    assert command[command.index("--bind") + 1] == "[::]:8123"
