@@ -88,3 +88,26 @@ def test_the_playground_says_why_the_assistant_went_quiet(browser_context, tenan
 
 def _conversation_id(tenant) -> str:
     return str(Conversation.objects.for_organization(tenant.organization).get().pk)
+
+
+def test_form_fields_keep_their_shape_beside_longer_neighbours(browser_context, tenant):
+    """Two layout defects of the first screens: a checkbox with help text ("Require verified
+    visitors") squeezed its label into a narrow column beside the help, and an input beside a
+    field with help text ("Max pages" beside "Re-sync every") grew taller than its neighbour."""
+    from widget.services import widget_create
+
+    assistant = Assistant.objects.create(organization=tenant.organization, name="Acme helper")
+    widget = widget_create(organization=tenant.organization, assistant_id=assistant.id, title="Acme help")
+    page = browser_context.new_page()
+    _login(page, tenant.owner.email)
+    page.goto(f"/widgets/{widget.pk}/")
+    label = page.locator("label[for=id_require_verified_visitors]").bounding_box()
+    help_text = page.locator(".field--check:has(#id_require_verified_visitors) .field__help").bounding_box()
+    assert label["height"] < 24, label  # one line
+    assert help_text["y"] >= label["y"] + label["height"] - 1, (label, help_text)  # below it
+    page.goto("/knowledge/")
+    heights = [
+        page.locator(f"#id_{name}").bounding_box()["height"]
+        for name in ("url_max_pages", "url_sync_interval_hours")
+    ]
+    assert abs(heights[0] - heights[1]) < 1, heights
