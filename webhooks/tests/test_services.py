@@ -326,6 +326,31 @@ def test_the_address_is_checked_again_at_every_delivery(tenant, receiver, fake_d
     assert "link-local" in delivery.error and delivery.response_status is None
 
 
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_from_the_receiver_is_never_followed(tenant, settings, status):
+    """An allowed receiver answering with a redirect to an internal address: the delivery is a
+    failed attempt (the 3xx is its answer), and the internal address never hears of it."""
+    from testkit.sites import LoopbackSite
+
+    public, internal = LoopbackSite(), LoopbackSite()
+    try:
+        settings.SCRAPE_ALLOWLIST = [public.netloc]
+        public.redirect("/in", internal.url("/in"), status=status)
+        internal.page("/in", b"ok", content_type="text/plain")
+        services.endpoint_create(
+            organization=tenant.organization, url=public.url("/in"), events=["message.created"]
+        )
+        event_emit(organization=tenant.organization, type="message.created", data={})
+        delivery = _deliveries(tenant).get()
+        assert services.delivery_attempt(delivery_id=delivery.pk) == "retrying"
+        delivery.refresh_from_db()
+        assert delivery.response_status == status and delivery.error == f"HTTP {status}"
+        assert public.requests == ["/in"] and internal.requests == []
+    finally:
+        public.close()
+        internal.close()
+
+
 def test_disabled_after_consecutive_failures_and_admins_emailed(tenant, receiver, settings):
     from chat.tests.smtp_sink import SmtpSink
     from testkit.fixtures import member_add
