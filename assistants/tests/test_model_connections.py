@@ -323,6 +323,14 @@ def test_an_ollama_server_answers_through_the_checked_client(tenant, public_and_
     result = model_connection_test(connection=connection)
     assert result.ok, result.detail
     assert "answered “OK”" in result.detail
+    assistant = Assistant.objects.create(organization=tenant.organization, name="A", model=connection.name)
+    session = chat_services.session_create(
+        organization=tenant.organization, assistant=assistant, visitor_id="v"
+    )
+    chat_services.message_post(conversation=session, content="Where is my parcel?")
+    assert session.messages.filter(role="assistant").get().content == "OK"
+    # litellm asks the tenant's server nothing else (no /api/show through a client of its own).
+    assert public.requests == ["/api/chat", "/api/chat"]
 
 
 def test_the_checked_client_connects_only_to_the_address_it_checked(monkeypatch):
