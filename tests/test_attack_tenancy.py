@@ -130,6 +130,32 @@ def test_every_object_endpoint_answers_404_to_another_organization(victim, other
     assert _snapshot(victim) == before
 
 
+def test_a_parent_of_ours_with_a_child_of_theirs_is_404(victim, other_tenant, site):
+    """Nested paths: B's own assistant, conversation, session or webhook with A's action,
+    message or delivery id in the same URL — the child is looked up under the parent (and the
+    organization), never by its id alone."""
+    attacker = other_tenant.client()
+
+    def post(path: str, body: dict, file=None) -> dict:
+        return _data(attacker.post(f"/api/v1/{path}", body, format="json"))
+
+    own = {
+        "assistants": post("assistants", {"name": "B bot"})["id"],
+        "webhooks": post("webhooks", {"url": site.url("/b-hook"), "events": ["message.created"]})["id"],
+    }
+    own["sessions"] = post("sessions", {"assistant_id": own["assistants"], "visitor_id": "v_b"})["id"]
+    own["conversations"] = post("conversations", {"assistant_id": own["assistants"]})["id"]
+    before = _snapshot(victim)
+    nested = [(path, method) for path, method in _object_operations() if path.count("{") == 2]
+    assert len(nested) >= 8
+    for path, method in nested:
+        kind = re.match(r"^/api/v1/(?P<kind>[a-z\-/]+?)/\{id\}", path)["kind"]
+        url = _fill(path, victim).replace(victim["ids"][kind], own[kind], 1)
+        response = attacker.generic(method, url, data=json.dumps(WRITE_BODY), content_type="application/json")
+        assert_error_shape(response, 404)
+    assert _snapshot(victim) == before
+
+
 def test_creates_cannot_reference_another_organizations_objects(victim, other_tenant):
     before = _snapshot(victim)
     attacker = other_tenant.client()
