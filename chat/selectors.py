@@ -816,3 +816,28 @@ def retrieval_check(*, organization, assistant, question: str, limit: int = 5) -
     threshold = settings.CHAT_RELEVANCE_THRESHOLD
     passages = [dict(item.source, relevant=item.relevance >= threshold) for item in scored[:limit]]
     return RetrievalCheck(answers=any(passage["relevant"] for passage in passages), passages=passages)
+
+
+def knowledge_language_hint(*, organization, answer: Message | None) -> str:
+    """The language a question found nothing in because the organization's knowledge search
+    understands English only ("" otherwise), for the playground to say what to switch: a new
+    user's Spanish question got "Lo siento, no tengo información" from English knowledge that
+    answers it, with nothing saying Settings › Knowledge › Many languages would find it."""
+    from knowledge import analysis, embeddings
+
+    if answer is None or answer.role != Message.Role.ASSISTANT or answer.answered:
+        return ""
+    if (answer.metadata or {}).get("small_talk"):
+        return ""
+    if embeddings.MULTILINGUAL in (organization.knowledge_embedder, organization.knowledge_embedder_next):
+        return ""
+    question = (
+        Message.objects.for_organization(organization)
+        .filter(pk=answer.in_reply_to_id)
+        .values_list("content", flat=True)
+        .first()
+    )
+    language = analysis.language_detect(question or "", default="")
+    if not language or language == "en":
+        return ""
+    return prompts.LANGUAGE_NAMES.get(language, language)

@@ -623,6 +623,9 @@ class PlaygroundView(PlaygroundMixin, FormView):
                     "error_text": error_text,
                     "conversation": conversation,
                     "handoff_refresh": True,
+                    "language_hint": selectors.knowledge_language_hint(
+                        organization=self.organization, answer=answer
+                    ),
                 },
                 template_name="chat/_playground_messages.html",
             )

@@ -153,6 +153,30 @@ def test_playground_says_when_the_assistant_stays_quiet_for_a_person(owner_clien
     assert b'data-testid="playground-handoff"' not in owner_client.get(url).content
 
 
+def test_playground_says_when_a_question_found_nothing_for_its_language(owner_client, tenant, assistant):
+    """Found on a new-user walk: "¿Cuánto tarda el envío?" against English knowledge that
+    answers it got "Lo siento, no tengo información sobre eso", and nothing said that the
+    knowledge language (Settings › Knowledge) decides whether it can be found."""
+    knowledge_services.qa_create(
+        organization=tenant.organization,
+        question="How long does shipping take?",
+        answer="Standard shipping takes 3 to 5 business days.",
+    )
+    url = reverse("assistant-playground", args=[assistant.pk])
+    turn = owner_client.post(url, {"content": "¿Cuánto tarda el envío a mi casa?"}, HTTP_HX_REQUEST="true")
+    assert b"Lo siento" in turn.content
+    assert b'data-testid="language-hint"' in turn.content and b"This question is in Spanish." in turn.content
+    assert reverse("settings-knowledge").encode() in turn.content
+    for question in ("How long does shipping take?", "Do you rent rockets on weekends?", "Hola"):
+        turn = owner_client.post(url, {"content": question}, HTTP_HX_REQUEST="true")
+        assert b"language-hint" not in turn.content, question  # answered, English, or a greeting
+    organization = tenant.organization
+    organization.knowledge_embedder_next = "multilingual"  # switching already
+    organization.save(update_fields=["knowledge_embedder_next"])
+    turn = owner_client.post(url, {"content": "¿Cuánto tarda el envío a mi casa?"}, HTTP_HX_REQUEST="true")
+    assert b"Lo siento" in turn.content and b"language-hint" not in turn.content
+
+
 def test_playground_on_an_inactive_assistant_explains_the_error(owner_client, assistant):
     assistant.is_active = False
     assistant.save()
