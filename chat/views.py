@@ -123,6 +123,7 @@ class InboxView(InboxMixin, TemplateView):
             item.label = conversation_label(item)
             item.last_message = last_messages.get(item.pk)
         if conversation is not None:
+            services.conversation_user_context(conversation=conversation)
             conversation.label = conversation_label(conversation)
         context.update(
             filters=filters if filters.is_bound else InboxFilterForm(assistants=filters.assistants.values()),

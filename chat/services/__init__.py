@@ -3,6 +3,7 @@
 from chat.services.conversations import (
     conversation_create,
     conversation_typing_signal,
+    conversation_user_context,
     session_create,
     visitor_seen,
     widget_conversation_get_or_create,
@@ -36,6 +37,7 @@ __all__ = [
     "company_rules_from_payload",
     "conversation_assign",
     "conversation_create",
+    "conversation_user_context",
     "conversation_note_add",
     "conversation_reopen",
     "conversation_resolve",

@@ -88,10 +88,16 @@ def conversation_create(
     locale: str = "",
     metadata: dict | None = None,
 ) -> Conversation:
-    """A known customer's persistent conversation; its user context personalises answers."""
+    """A known customer's persistent conversation; its user context personalises answers.
+    Without `user_context`, the organization's context for `customer_id` is the one, if any
+    (created later, it is linked before the next answer: `conversation_user_context`)."""
     _assistant_check(organization=organization, assistant=assistant)
     if user_context is not None and user_context.organization_id != organization.pk:
         raise NotFound("User context not found.")
+    if user_context is None and customer_id:
+        user_context = (
+            UserContext.objects.for_organization(organization).filter(user_reference=customer_id).first()
+        )
     return _created(
         organization=organization,
         assistant=assistant,
@@ -102,6 +108,28 @@ def conversation_create(
         locale=locale or assistant.language or "",
         metadata=metadata or {},
     )
+
+
+def conversation_user_context(*, conversation: Conversation) -> UserContext | None:
+    """The customer's context: the one the conversation is linked to or, for a conversation
+    that names a `customer_id` and has none, the organization's context with that
+    `user_reference`, linked now (the API reference creates the conversation first and the
+    context after it). One indexed read per answer while the customer has no context."""
+    if conversation.user_context_id:
+        return conversation.user_context
+    if not conversation.customer_id:
+        return None
+    context = (
+        UserContext.objects.for_organization(conversation.organization_id)
+        .filter(user_reference=conversation.customer_id)
+        .first()
+    )
+    if context is not None:
+        Conversation.objects.for_organization(conversation.organization_id).filter(
+            pk=conversation.pk, user_context__isnull=True
+        ).update(user_context=context)
+        conversation.user_context = context
+    return context
 
 
 def widget_conversation_get_or_create(*, organization, widget, session_id: str = "") -> Conversation:

@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 
 from chat.models import Conversation, ConversationNote, Message, SavedReply
 from chat.services import notifications
-from chat.services.conversations import message_store
+from chat.services.conversations import conversation_user_context, message_store
 from chat.services.handoff import handoff_take_over, operator_reply_record, thumbs_down_check
 from core.errors import Conflict, ValidationFailed
 from organizations.services import event_emit
@@ -124,7 +124,8 @@ def saved_reply_delete(*, saved_reply: SavedReply) -> None:
 def saved_reply_render(*, body: str, conversation: Conversation) -> str:
     """Fills `{{visitor.<trait>}}` from the conversation's context traits (and `name` from its
     metadata when the traits have none); an unknown trait becomes empty text."""
-    traits = conversation.user_context.traits if conversation.user_context_id else {}
+    context = conversation_user_context(conversation=conversation)
+    traits = context.traits if context is not None else {}
     traits = traits if isinstance(traits, dict) else {}
     metadata = conversation.metadata or {}
 

@@ -43,7 +43,7 @@ from chat.llm import (
 )
 from chat.models import Conversation, Message
 from chat.services import handoff
-from chat.services.conversations import message_store, message_store_reading
+from chat.services.conversations import conversation_user_context, message_store, message_store_reading
 from core import timing
 from core.concurrency import Cap, CapReached, slots_held
 from core.errors import (
@@ -263,7 +263,8 @@ def _plan(
         previous_question=previous_question,
         extracts=getattr(provider, "name", "") == "offline",
     )
-    traits = conversation.user_context.traits if conversation.user_context_id else {}
+    context = conversation_user_context(conversation=conversation)
+    traits = context.traits if context is not None else {}
     # The visitor's own language when the question shows it, else the conversation's.
     question_language = analysis.language_detect(question.content, default="")
     persona = prompts.Persona(

@@ -77,6 +77,52 @@ def test_seed_curl_conversation_flow(tenant, assistant, offline):
     assert transcript["count"] == 2
 
 
+def test_a_customers_context_reaches_their_conversation_in_either_order(
+    tenant, other_tenant, assistant, llm, llm_server
+):
+    """Seed 003's curl examples create the conversation (customer_id "user-456") first and the
+    context (user_reference "user-456") after it: the next answer is personalised all the same,
+    and a conversation created once the context exists is linked at once. Another
+    organization's context for the same reference is never used."""
+    api = tenant.client()
+    other_tenant.client().post(
+        "/api/v1/contexts/", {"user_reference": "user-456", "traits": {"name": "Mallory"}}, format="json"
+    )
+    created = api.post(
+        "/api/v1/conversations/",
+        {"assistant_id": str(assistant.id), "customer_id": "user-456", "title": "Order Support"},
+        format="json",
+    ).json()["data"]
+    assert created["user_context_id"] is None
+    first = api.post(
+        f"/api/v1/conversations/{created['id']}/messages", {"content": "Can you help me?"}, format="json"
+    )
+    assert first.status_code == 201
+    assert (
+        "<user_profile>\n" not in llm_server.system_prompt() and "Mallory" not in llm_server.system_prompt()
+    )
+    context = api.post(
+        "/api/v1/contexts/",
+        {"user_reference": "user-456", "traits": {"name": "John Doe", "subscription_tier": "premium"}},
+        format="json",
+    ).json()["data"]
+    second = api.post(
+        f"/api/v1/conversations/{created['id']}/messages", {"content": "Track my order?"}, format="json"
+    )
+    assert second.status_code == 201
+    system = llm_server.system_prompt()
+    assert '"name": "John Doe"' in system and "premium" in system and "Mallory" not in system
+    assert (
+        api.get(f"/api/v1/conversations/{created['id']}").json()["data"]["user_context_id"] == context["id"]
+    )
+    later = api.post(
+        "/api/v1/conversations/",
+        {"assistant_id": str(assistant.id), "customer_id": "user-456"},
+        format="json",
+    ).json()["data"]
+    assert later["user_context_id"] == context["id"]
+
+
 def test_user_context_by_uuid_and_unknown_reference(tenant, assistant):
     api = tenant.client()
     context = UserContext.objects.create(organization=tenant.organization, user_reference="u-9", traits={})
