@@ -194,7 +194,7 @@ def headers_validate(headers) -> dict[str, str | None]:
     for name, value in headers.items():
         if not isinstance(name, str) or not HEADER_NAME_PATTERN.match(name):
             raise ActionInvalid("headers", f"{str(name)[:100]!r} is not a valid header name.")
-        if name.lower() in FORBIDDEN_HEADERS:
+        if name.lower() in FORBIDDEN_HEADERS or name.lower().startswith("x-supportai-"):
             raise ActionInvalid("headers", f"{name} is set by the server and cannot be configured.")
         if value is not None:
             if not isinstance(value, str):

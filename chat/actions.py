@@ -95,6 +95,7 @@ class Toolbox:
     question: Message | None = None
     rounds: list[dict] = field(default_factory=list)
     earlier: int = 0  # how many of `rounds` earlier attempts ran
+    caller: dict[str, str] = field(default_factory=dict)  # `caller_headers`, sent on every call
 
     @property
     def specs(self) -> tuple[dict, ...]:
@@ -159,6 +160,18 @@ LOST_RESULT = json.dumps({"error": f"Unknown: {LOST}.", "instruction": FAILED_HI
 NOT_CALLED_RESULT = json.dumps({"error": "Not called: the answer was interrupted before this call."})
 
 
+def caller_headers(conversation) -> dict[str, str]:
+    """Who is asking, set by SupportAI on every call (never by the model or the action's
+    stored headers): the conversation, and for a widget visitor whose identity the
+    organization's server proved, that customer's user id. The model chooses the arguments
+    and a visitor can talk it into any order number or email address; the endpoint can
+    answer only about `X-SupportAI-Verified-User`, which no visitor can choose."""
+    headers = {"X-SupportAI-Conversation": str(conversation.pk)}
+    if conversation.visitor_verified and conversation.customer_id:
+        headers["X-SupportAI-Verified-User"] = conversation.customer_id
+    return headers
+
+
 def toolbox_for(
     *, conversation, provider, model: str, verified: bool, question: Message | None = None
 ) -> Toolbox | None:
@@ -177,6 +190,7 @@ def toolbox_for(
         question=question,
         rounds=rounds,
         earlier=len(rounds),
+        caller=caller_headers(conversation),
     )
     for stored in rounds:
         for call in stored["calls"]:
@@ -342,6 +356,7 @@ def call_run(*, toolbox: Toolbox, call: ToolCall) -> Outcome:
     if body is not None:
         sent["Content-Type"] = "application/json"
     sent.update(headers)
+    sent.update(toolbox.caller)
     try:
         response = fetcher.fetch(
             url,

@@ -273,6 +273,29 @@ def test_verified_only_actions_are_not_offered_to_anonymous_visitors(tenant, ass
     assert _offered(tools_llm.last_request) == ["order_lookup", "store_hours"]
 
 
+def test_the_endpoint_is_told_which_verified_customer_asks(tenant, assistant, orders, tools_llm):
+    """Found by the security pass: the model chooses the arguments, so a verified customer
+    could talk it into looking up another customer's order, and the endpoint could not tell
+    who was asking. Every call now carries the conversation and, for a verified visitor, the
+    customer id the organization's server proved — set by SupportAI, not the model."""
+    _action(assistant, orders, requires_verified_visitor=True)
+    verified, session_id = _widget_session(tenant, assistant, verified_user_id="cust-42")
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "A-1001"}}])
+    _ask(verified, session_id, "Where is order A-1001 of ceo@other.example?")
+    [call] = orders.requests
+    assert call["headers"]["x-supportai-verified-user"] == "cust-42"
+    assert call["headers"]["x-supportai-conversation"] == session_id
+    api_key = tenant.client()
+    conversation = _session(api_key, assistant)
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "A-1001"}}])
+    _ask(api_key, conversation)
+    assert "x-supportai-verified-user" not in orders.requests[-1]["headers"]  # not a proven visitor
+    assert orders.requests[-1]["headers"]["x-supportai-conversation"] == conversation
+    # An action cannot be configured to send these itself.
+    with pytest.raises(Exception, match="set by the server"):
+        _action(assistant, orders, name="spoof", headers={"X-SupportAI-Verified-User": "cust-1"})
+
+
 def test_inactive_actions_and_models_without_tools_offer_nothing(
     tenant, assistant, orders, tools_llm, settings
 ):
