@@ -765,6 +765,19 @@
         })
         .catch(function (error) {
           attempt++;
+          // No answer at all (no status): the browser blocked it - an origin the widget does
+          // not allow gets no CORS grant, so the page cannot even read the 403 - or the server
+          // is down. Say so once, naming this page's origin: a site owner trying the snippet on
+          // a host not in the allowed domains saw only the browser's CORS error (found on a
+          // new-user walk).
+          if (!error.status && attempt === 1 && W.console) {
+            var origin = W.location.origin;
+            console.warn(
+              "SupportAI widget: could not reach " + self.base + " from " + origin + ". If " + origin +
+                " is not among the widget's allowed domains (dashboard: Widget, Where it may run), add it;" +
+                " otherwise check that " + self.base + " is up. Retrying."
+            );
+          }
           // Busy (a rate limit, or the limiter unavailable): show the launcher anyway, in the
           // default look; a send says "busy, try again in N s" until the server has room.
           if ((error.status === 429 || error.status === 503) && !self.launcher) {

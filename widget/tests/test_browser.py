@@ -299,11 +299,22 @@ def test_a_site_that_is_not_allowed_gets_no_token_and_no_widget(browser, shop, t
     with HostSite(shop.snippet) as intruder:
         context = browser.new_context()
         page = context.new_page()
-        attempts = []
+        attempts, warnings = [], []
         page.on("request", lambda r: attempts.append(r) if "widget-token" in r.url else None)
+        page.on(
+            "console", lambda message: warnings.append(message.text) if message.type == "warning" else None
+        )
         page.goto(intruder.url)
         page.wait_for_timeout(1500)
         assert attempts, "the widget asked for a token"
+        # The site's owner is told what to check, once, on this page's console (a snippet
+        # tried on a host not in the allowed domains showed only the browser's CORS error).
+        origin = intruder.url.rstrip("/")
+        assert [text for text in warnings if "SupportAI" in text] == [
+            f"SupportAI widget: could not reach {live_server.url} from {origin}. If {origin} is not among "
+            "the widget's allowed domains (dashboard: Widget, Where it may run), add it; otherwise check "
+            f"that {live_server.url} is up. Retrying."
+        ]
         # The API refused (403) and, the origin not being allowed, sent no CORS grant:
         # the page's script cannot even read the refusal.
         for attempt in attempts:
