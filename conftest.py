@@ -10,8 +10,6 @@ embedded Postgres server itself is shared: it starts under pgserver's inter-proc
 
 import os
 
-os.environ.setdefault("REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
-
 # The test process starts like every SupportAI process (supportai/startup.py: the embedded
 # Postgres, the development key). pytest-django has read the settings already, which only
 # named where the server listens; nothing has connected yet.
@@ -64,7 +62,17 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_configure(config):
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker:
+    if not worker:
+        from django.conf import settings
+
+        # testkit.pytest_env named the Redis before the settings were read; a run that bypassed
+        # it (`-p no:testkit.pytest_env`, another addopts) would otherwise test another stack.
+        if settings.REDIS_URL != os.environ.get("REDIS_URL", ""):
+            raise pytest.UsageError(
+                f"REDIS_URL {os.environ.get('REDIS_URL')!r} was set after the settings read "
+                f"{settings.REDIS_URL!r}: load testkit.pytest_env (pyproject's addopts)"
+            )
+    else:
         from django.conf import settings
 
         # Settings were read before this file: make sure they saw this worker's db.
