@@ -280,6 +280,52 @@ def _max_depth(data: bytes) -> int:
     return deepest
 
 
+def _table_rows_flatten(table) -> None:
+    """Each row of `table` as one line. Under a header row (its cells all `<th>`) a row reads as
+    a sentence that names every column ("Destination: Canada; Standard: 5-8 business days, $12;
+    Express: 2-4 business days, $29."), and the header row goes: a visitor quoted one row of
+    "Canada | 5-8 business days, $12 | 2-4 business days, $29" could not tell standard from
+    express, and a question about express shipping found no "express" in any row. Without a
+    header, cells are joined as "Plan | Price"."""
+    rows = [row for row in table.find_all("tr") if row.find_parent("table") is table]
+    header: list[str] = []
+    for position, row in enumerate(rows):
+        cells = row.find_all(["td", "th"], recursive=False) or row.find_all(["td", "th"])
+        texts = [" ".join(cell.get_text(" ").split()) for cell in cells]
+        row.clear()
+        if position == 0 and cells and all(cell.name == "th" for cell in cells) and len(cells) > 1:
+            header = texts
+            continue
+        if header and len(texts) == len(header):
+            named = [
+                f"{name}: {text}" if name else text for name, text in zip(header, texts, strict=True) if text
+            ]
+            line = "; ".join(named)
+            row.append(line if line.endswith(_ENDS_SENTENCE) else f"{line}.")
+        else:
+            row.append(" | ".join(text for text in texts if text))
+
+
+def _list_items_mark(root) -> None:
+    """A list item's line starts with its marker ("- " or "2. "), as in Markdown and PDF text: it
+    is never read as a heading (a short line without end punctuation), and an answer quoting
+    it can show the list it belongs to."""
+    for item in root.find_all("li"):
+        if not item.get_text(" ").strip():
+            continue
+        parent = item.find_parent(["ul", "ol"])
+        if parent is not None and parent.name == "ol":
+            try:
+                start = int(parent.get("start", 1))
+            except (TypeError, ValueError):
+                start = 1
+            siblings = parent.find_all("li", recursive=False)
+            number = start + next((index for index, node in enumerate(siblings) if node is item), 0)
+            item.insert(0, f"{number}. ")
+        else:
+            item.insert(0, "- ")
+
+
 def html_parse(data: bytes, *, url: str = "") -> dict:
     from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction
 
@@ -346,11 +392,9 @@ def html_parse(data: bytes, *, url: str = "") -> dict:
             element.decompose()
 
     root = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.find("article") or soup.body or soup
-    # A table row reads as one line of cells ("Plan | Price"), not one line per cell.
-    for row in root.find_all("tr"):
-        cells = [" ".join(cell.get_text(" ").split()) for cell in row.find_all(["td", "th"])]
-        row.clear()
-        row.append(" | ".join(cell for cell in cells if cell))
+    for table in reversed(root.find_all("table")):  # innermost first
+        _table_rows_flatten(table)
+    _list_items_mark(root)
     lines: list[str] = []
     current: list[str] = []
 

@@ -23,12 +23,39 @@ def test_html_blocks_stay_apart_headings_list_items_and_table_rows():
     assert chunk.content.split("\n") == [
         "Returns and refunds",
         "You can return items within 30 days.",
-        "Free returns",
-        "Label included",
-        "Plan | Price",
-        "Pro | 49 EUR",
+        "- Free returns",
+        "- Label included",
+        "Plan: Pro; Price: 49 EUR.",
         "Shipping",
         "We ship worldwide.",
+    ]
+
+
+def test_html_list_items_keep_their_marker_and_rows_under_a_header_name_their_columns():
+    """Found walking the demo shop with a help page: list items came out as bare short lines,
+    which the answerer took for headings ("PayPal"), and a shipping table's rows as "Canada |
+    5-8 business days, $12 | 2-4 business days, $29": quoted alone, nobody could tell standard
+    from express, and "how much is express shipping" found "express" in no row."""
+    page = (
+        b"<main><p>We accept:</p><ul><li>PayPal</li><li> </li><li>Apple <b>Pay</b></li></ul>"
+        b"<ol start='2'><li>Print the label.</li><li>Drop the parcel.</li></ol>"
+        b"<table><thead><tr><th>Destination</th><th>Standard</th><th>Express</th></tr></thead>"
+        b"<tbody><tr><td>Canada</td><td>5-8 days, $12</td><td>2-4 days, $29</td></tr>"
+        b"<tr><td>Mexico</td><td></td><td>3 days.</td></tr>"
+        b"<tr><td colspan='3'>Prices include tax</td></tr></tbody></table>"
+        b"<table><tr><td>No</td><td>header</td></tr></table></main>"
+    )
+    [chunk] = text_chunk(html_parse(page)["pages"][0]["text"])
+    assert chunk.content.split("\n") == [
+        "We accept:",
+        "- PayPal",
+        "- Apple Pay",
+        "2. Print the label.",
+        "3. Drop the parcel.",
+        "Destination: Canada; Standard: 5-8 days, $12; Express: 2-4 days, $29.",
+        "Destination: Mexico; Express: 3 days.",
+        "Prices include tax",
+        "No | header",
     ]
 
 
