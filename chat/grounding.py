@@ -736,14 +736,19 @@ def _extract_by_meaning(*, organization, question: str, item: Evidence) -> str:
     and a Spanish question shares none with an English passage (it quoted the first sentence,
     whatever that said: "We ship every order from Portland" for the price of express shipping).
     The sentences are embedded once per process (`_vectors`' cache); "" when the passage is one
-    sentence or no embedder is available (then words choose, as before)."""
-    parts = [part for part in relevance.sentences(item.content) if not relevance.is_heading(part)]
-    if len(parts) < 2:
+    sentence or no embedder is available (then words choose, as before). A list item is one
+    sentence, never taken for a heading, and is quoted with its list ("Kann ich mit PayPal
+    bezahlen?" got "- Klarna (pay in 4 …)" alone: "- PayPal", a short line, was left out as a
+    heading)."""
+    parts, items = relevance.passage_units(item.content)
+    body = [index for index, part in enumerate(parts) if index in items or not relevance.is_heading(part)]
+    if len(body) < 2:
         return ""
     embedder = _embedder(organization)
     question_vector = _question_vector(embedder, question) if embedder is not None else None
-    vectors = _vectors(embedder, parts) if question_vector is not None else None
+    vectors = _vectors(embedder, [parts[index] for index in body]) if question_vector is not None else None
     if vectors is None:
         return ""
     scores = [_cosine(question_vector, vector) for vector in vectors]
-    return parts[max(range(len(parts)), key=scores.__getitem__)]
+    best = body[max(range(len(body)), key=scores.__getitem__)]
+    return relevance.quote(parts, items, {best})

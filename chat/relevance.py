@@ -52,6 +52,51 @@ def sentences(text: str) -> list[str]:
     return [part.strip() for part in _SENTENCE.split(text or "") if part and part.strip()]
 
 
+# A list item's line, as extraction leaves it ("- PayPal", "• PayPal", "2. Print the label").
+_LIST_ITEM = re.compile(r"^(?:[-*+•▪◦·‣–]|\d{1,3}[.)])\s+\S")
+
+
+def _units(text: str) -> tuple[list[str], set[int]]:
+    """(the passage's sentences, in order, with each list item whole as one of them; the
+    positions of the list items). A list item is never split into sentences ("- Portland - 415
+    NW 11th Ave, Portland, OR. Open every day, 11 AM to 7 PM." says when *Portland* opens)."""
+    parts: list[str] = []
+    items: set[int] = set()
+    for line in (text or "").split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        if _LIST_ITEM.match(line):
+            items.add(len(parts))
+            parts.append(line)
+        else:
+            parts.extend(sentences(line))
+    return parts, items
+
+
+def _list_of(index: int, parts: list[str], items: set[int]) -> list[int]:
+    """The list `parts[index]` belongs to: its run of items and the lead-in line before the run
+    when it ends with a colon ("We accept:"), or the run after `index` when it is that lead-in;
+    [] when it is neither."""
+    if index not in items:
+        if not parts[index].rstrip().endswith(":") or index + 1 not in items:
+            return []
+        start = index + 1
+    else:
+        start = index
+        while start - 1 in items:
+            start -= 1
+    end = start
+    while end + 1 in items:
+        end += 1
+    lead = (
+        [start - 1]
+        if start > 0 and start - 1 not in items and parts[start - 1].rstrip().endswith(":")
+        else []
+    )
+    return [*lead, *range(start, end + 1)]
+
+
 def is_heading(part: str) -> bool:
     """A heading or label on its own line ("Returns and refunds"): short, no closing punctuation."""
     return len(part) <= 80 and not part.rstrip().endswith((".", "!", "?", ":", ";", ")", "…"))
@@ -90,7 +135,7 @@ def best_sentences(question: str, text: str, *, limit: int = 3, max_chars: int =
     in 1 to 2 business days"). Headings on their own line are left out (the answer cites its
     source, which names the page); a passage where nothing matches gives its first sentence.
     """
-    parts = sentences(text)
+    parts, items = _units(text)
     if len(parts) <= 1:
         return (text or "").strip()[:max_chars]
     language = analysis.language_detect(question)
@@ -98,28 +143,122 @@ def best_sentences(question: str, text: str, *, limit: int = 3, max_chars: int =
     body = [
         index
         for index, part in enumerate(parts)
-        if not is_heading(part) and not _restates(part, wanted, language)
+        if index in items or (not is_heading(part) and not _restates(part, wanted, language))
     ] or list(range(len(parts)))
+    headings = _headings_over(parts, items)
     scored = sorted(
-        ((coverage(question, parts[index]), index) for index in body),
+        (
+            (
+                _unit_score(
+                    question, parts[index], headings.get(index, ""), lead_in=_leads_list(index, parts, items)
+                ),
+                index,
+            )
+            for index in body
+        ),
         key=lambda item: (-item[0], item[1]),
     )
     best = scored[0][0]
     if best == 0:
         chosen = {body[0]}
+    elif _list_of(scored[0][1], parts, items):
+        chosen = {scored[0][1]}  # the list it belongs to is the answer (`_with_lists`)
     else:
         ranked = [scored[0][1], *_siblings(question, parts, body, scored[0][1])]
         ranked += [index for score, index in scored[1:] if score >= best / 2 and index not in ranked]
         chosen = set(ranked[:limit])
+    return quote(parts, items, chosen, max_chars=max_chars)
+
+
+def passage_units(text: str) -> tuple[list[str], set[int]]:
+    """(the passage's sentences, with each list item whole as one; the list items' positions)."""
+    return _units(text)
+
+
+def quote(parts: list[str], items: set[int], chosen: set[int], *, max_chars: int = 600) -> str:
+    """The `chosen` sentences of a passage (`passage_units`) in their order, each chosen list item
+    or lead-in with its list (`_with_lists`), within `max_chars`."""
+    chosen = _with_lists(chosen, parts, items, max_chars=max_chars)
     answer = ""
+    previous = None
     for index in sorted(chosen):
-        candidate = f"{answer} {parts[index]}".strip()
+        # A list item is a line of its own, as is the line after a list.
+        separator = "\n" if index in items or previous in items else " "
+        candidate = f"{answer}{separator}{parts[index]}".strip()
         if len(candidate) > max_chars and answer:
             break
-        answer = candidate
+        answer, previous = candidate, index
     if len(answer) > max_chars:
         answer = answer[:max_chars].rsplit(" ", 1)[0] + "…"
     return answer
+
+
+# What a question's word found only in the heading over a sentence counts, against 0.85 for
+# one in the sentence (`coverage`): enough to choose "We accept:" under "Payment methods" over a
+# sentence elsewhere that names "the original payment method", too little to bring a section's
+# every sentence into the answer ("Returns and refunds" over a sentence about the warehouse).
+HEADING_WORD_WEIGHT = 0.5
+
+
+def _headings_over(parts: list[str], items: set[int]) -> dict[int, str]:
+    """{position: the heading line over it} for the sentences under a heading."""
+    over: dict[int, str] = {}
+    current = ""
+    for index, part in enumerate(parts):
+        if index not in items and is_heading(part):
+            current = part
+        elif current:
+            over[index] = current
+    return over
+
+
+def _leads_list(index: int, parts: list[str], items: set[int]) -> bool:
+    return index not in items and bool(_list_of(index, parts, items))
+
+
+def _unit_score(question: str, part: str, heading: str, *, lead_in: bool = False) -> float:
+    """`coverage` of the question by `part`, with the question's words that only the heading
+    over it has counted at HEADING_WORD_WEIGHT: the heading says what the sentences under it are
+    about ("Payment methods" over "We accept:"). It confirms, it does not make a match: a sentence
+    sharing no word with the question scores 0 whatever its heading ("Our warehouse is in Ohio"
+    under "Returns and refunds" is no answer to "how long do refunds take?"), except a list's
+    lead-in ("We accept:"), which says nothing on its own."""
+    own = coverage(question, part)
+    if not heading or (own == 0 and not lead_in):
+        return own
+    language = analysis.language_detect(question)
+    wanted = list(dict.fromkeys(terms(question, language=language)))
+    if not wanted:
+        return 0.0
+    body = set(terms(part, language=language))
+    over = set(terms(heading, language=language))
+    total = matched = 0.0
+    for term in wanted:
+        weight = math.log(2 + len(term))
+        total += weight
+        if term in body:
+            matched += 0.85 * weight
+        elif term in over:
+            matched += HEADING_WORD_WEIGHT * weight
+    return matched / total
+
+
+def _with_lists(chosen: set[int], parts: list[str], items: set[int], *, max_chars: int) -> set[int]:
+    """`chosen` with the list around each chosen list item or lead-in: "PayPal" alone does not
+    answer "can I pay with PayPal?", "We accept:" followed by the list does (found walking the
+    demo shop: the items, short lines without end punctuation, were taken for headings and
+    left out, and "what payment methods do you accept" was answered with a sentence about
+    refunds). A list longer than `max_chars` brings only its lead-in."""
+    result = set(chosen)
+    for index in sorted(chosen):
+        members = _list_of(index, parts, items)
+        if not members or set(members) <= result:
+            continue
+        if sum(len(parts[member]) + 1 for member in set(members) | result) <= max_chars:
+            result.update(members)
+        elif members[0] not in items:
+            result.add(members[0])
+    return result
 
 
 def _figures(terms_: list[str], wanted: set[str]) -> set[str]:

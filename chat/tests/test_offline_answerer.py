@@ -402,3 +402,69 @@ def test_only_neighbours_about_the_same_thing_join_the_best_sentence():
         relevance.best_sentences("how many days until my package arrives?", sections)
         == "Express shipping costs $15 and your package arrives in 1 to 2 business days."
     )
+
+
+HELP_PAGE = (
+    "Payment methods\n"
+    "We accept:\n"
+    "- Visa, Mastercard and American Express\n"
+    "- PayPal\n"
+    "- Apple Pay and Google Pay\n"
+    "Prices are shown in US dollars. Your card is charged when the order ships.\n"
+    "Returns and refunds\n"
+    "Refunds go back to the original payment method within 5 business days.\n"
+    "Store locations\n"
+    "Visit us in person:\n"
+    "- Austin - 1200 South Congress Ave, Austin, TX. Open Monday to Saturday, 10 AM to 8 PM.\n"
+    "- Portland - 415 NW 11th Ave, Portland, OR. Open every day, 11 AM to 7 PM."
+)
+PAYMENT_LIST = "We accept:\n- Visa, Mastercard and American Express\n- PayPal\n- Apple Pay and Google Pay"
+
+
+def test_a_list_is_quoted_with_its_lead_in_and_its_items_are_no_headings():
+    """Found walking the demo shop (a help page's <ul>): the items, short lines without end
+    punctuation, were taken for headings and left out, so "what payment methods do you accept"
+    got "Refunds go back to the original payment method …" and "can i pay with paypal" got the
+    one item that ends with a bracket."""
+    assert relevance.best_sentences("what payment methods do you accept", HELP_PAGE) == PAYMENT_LIST
+    assert relevance.best_sentences("can i pay with paypal", HELP_PAGE) == PAYMENT_LIST
+    # An item with two sentences is one: the store's hours stay with the store.
+    assert relevance.best_sentences("when does the Portland store open?", HELP_PAGE) == (
+        "Visit us in person:\n"
+        "- Austin - 1200 South Congress Ave, Austin, TX. Open Monday to Saturday, 10 AM to 8 PM.\n"
+        "- Portland - 415 NW 11th Ave, Portland, OR. Open every day, 11 AM to 7 PM."
+    )
+    # A sentence after a list starts a line of its own, and a list too long to quote brings only
+    # its lead-in.
+    long_list = "We accept:\n" + "\n".join(f"- Card number {n} of our long list" for n in range(40))
+    assert relevance.best_sentences("which cards do you accept", long_list, max_chars=200) == "We accept:"
+
+
+def test_the_heading_over_a_sentence_counts_for_it():
+    """ "Payment methods" over "We accept:" says what the list is about: the heading's words count
+    for the sentences under it, at less than their own (a section's every sentence does not join
+    the answer for sharing the heading's word)."""
+    text = (
+        "Returns and refunds\n"
+        "You can return unused items within 30 days of delivery. Our warehouse is in Ohio and ships "
+        "every weekday."
+    )
+    assert relevance.best_sentences("How long do I have to return an item?", text) == (
+        "You can return unused items within 30 days of delivery."
+    )
+    # Without the heading, "We accept:" shares no word with the question, and only the sentence
+    # about refunds to "the original payment method" was quoted.
+    assert PAYMENT_LIST in relevance.best_sentences("Which payment methods?", HELP_PAGE)
+
+
+def test_a_quote_by_meaning_keeps_the_list_around_its_item():
+    """Found walking the shop with the multilingual embedder: "Kann ich mit PayPal bezahlen?" was
+    answered with "- Klarna (pay in 4 …)" alone: the sentence closest in meaning is chosen among
+    the passage's sentences, and the list items other than that one were taken for headings."""
+    from chat import grounding
+
+    item = _evidence(1, "file", "Help centre", HELP_PAGE, 0.9, language="en")
+    extract = grounding._extract_by_meaning(
+        organization=None, question="Kann ich mit PayPal bezahlen?", item=item
+    )
+    assert extract == PAYMENT_LIST
