@@ -59,6 +59,16 @@ SMALL_TALK = {
         "pt": "De nada! Posso ajudar em mais alguma coisa?",
         "nl": "Graag gedaan! Kan ik u nog ergens anders mee helpen?",
     },
+    # "ok", "got it": the visitor read the answer; nothing was asked.
+    "ack": {
+        "en": "Is there anything else I can help you with?",
+        "fr": "Puis-je vous aider pour autre chose ?",
+        "es": "¿Puedo ayudarle en algo más?",
+        "de": "Kann ich Ihnen sonst noch helfen?",
+        "it": "Posso aiutarla in altro?",
+        "pt": "Posso ajudar em mais alguma coisa?",
+        "nl": "Kan ik u nog ergens anders mee helpen?",
+    },
 }
 _SMALL_TALK_PHRASES = {
     "greeting": {
@@ -138,11 +148,26 @@ _SMALL_TALK_LEAD = {
 }
 
 
+# A message made only of these is an acknowledgement ("ok", "got it", "alright, cool"). Not the
+# yeses of `chat.escalation.accepts_offer` ("yes", "sure", "vale"): after an answer that found
+# nothing, those take the offer of a person.
+_ACKNOWLEDGEMENT_WORDS = {
+    "ok", "okay", "k", "kk", "alright", "cool", "great", "perfect", "awesome", "nice", "fine",
+    "got", "it", "understood", "noted", "i", "see", "oh", "ah", "super", "good", "bueno",
+    "entendido", "perfecto", "genial", "alles", "klar", "gut", "verstanden", "prima", "entendu",
+    "parfait", "très", "bien", "entendi", "ótimo", "otimo", "perfeito", "beleza",
+}  # fmt: skip
+
+
 def small_talk_kind(text: str) -> str | None:
-    """ "greeting" or "thanks" when the whole message is one (a few words at most), else None."""
+    """ "greeting", "thanks" or "ack" (an acknowledgement: "ok", "got it") when the whole message
+    is one (a few words at most), else None. Found walking the demo shop: "ok" after an answer
+    was searched as a follow-up of the question before and got a list's lead-in ("We accept:")."""
     words = re.sub(r"[^\w\s]", " ", (text or "").lower()).split()
     if not words or len(words) > 8:
         return None
+    if len(words) <= 4 and all(word in _ACKNOWLEDGEMENT_WORDS for word in words):
+        return "ack"
     while len(words) > 1 and words[0] in _SMALL_TALK_LEAD:
         words = words[1:]
     for kind, phrases in _SMALL_TALK_PHRASES.items():

@@ -9,7 +9,7 @@ import threading
 import pytest
 from django.db import close_old_connections
 
-from chat import services
+from chat import prompts, services
 from chat.models import Conversation, CsatRating, Message
 from chat.selectors import chat_stats
 from chat.services.conversations import message_store
@@ -308,6 +308,23 @@ def test_thanks_after_an_answer_is_not_answered_again(tenant, assistant, faq, of
     welcome = services.message_post(conversation=session, content=text)
     assert "You're welcome" in welcome.content and welcome.metadata == {"small_talk": True}
     assert welcome.content != answer.content and not welcome.sources
+
+
+@pytest.mark.parametrize("text", ["ok", "OK!", "okay, got it", "alright cool", "perfecto, entendido"])
+def test_an_acknowledgement_after_an_answer_is_small_talk(tenant, assistant, faq, offline, text):
+    """Found walking the demo shop: "ok" after the list of payment methods was searched as a
+    follow-up of that question and got the list's lead-in, "We accept:", alone."""
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    answer = services.message_post(conversation=session, content="What are your business hours?")
+    assert answer.answered
+    reply = services.message_post(conversation=session, content=text)
+    assert reply.metadata == {"small_talk": True} and not reply.sources
+    assert reply.content in prompts.SMALL_TALK["ack"].values()
+    # After an answer that found nothing, "ok" is still no yes to the offer of a person.
+    services.message_post(conversation=session, content="Do you repair violins?")
+    assert services.message_post(conversation=session, content="ok").role == "assistant"
+    session.refresh_from_db()
+    assert session.handoff_status == "bot"
 
 
 def test_unanswered_rule_is_an_assistant_setting(tenant, assistant, faq, offline):
