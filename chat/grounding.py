@@ -661,6 +661,76 @@ def _is_follow_up(question: str) -> bool:
     return len(own) <= 4 and bool(words & _BACK_REFERENCES.get(language, _BACK_REFERENCES_ANY))
 
 
+# Where a question of several parts is cut: after a question mark followed by more, and before
+# "and" / "also" that opens another question ("… and can I return it?", "…, also do you ship to
+# Canada?"). English only for the conjunctions: a part must be a question of its own.
+_PART_BREAK = re.compile(
+    r"(?<=\?)\s+(?=\S)|,?\s+(?:and|also|plus)\s+(?=(?:can|could|do|does|did|is|are|will|would|how|what|"
+    r"when|where|which|who|why|should|may|must)\b)",
+    re.IGNORECASE,
+)
+MAX_QUESTION_PARTS = 3
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions a message asks, when it asks two or three that each stand on their own (at
+    least two content words each); else []."""
+    parts = [part.strip(" ,;") for part in _PART_BREAK.split(question or "") if part and part.strip(" ,;")]
+    if not 2 <= len(parts) <= MAX_QUESTION_PARTS:
+        return []
+    language = relevance.analysis.language_detect(question)
+    if any(len(relevance.terms(part, language=language)) < 2 for part in parts):
+        return []
+    return parts
+
+
+def _parts_answered(*, organization, assistant, question: str, request_items: list) -> list[Evidence]:
+    """Scored candidates for a question of several parts (`question_parts`) when the gate finds a
+    relevant candidate for every part and they are not all the same, each part's best first in the
+    parts' order, tagged with the part it answers (`Evidence.asked`), then the rest; [] otherwise,
+    and the whole question is answered as one (a part that finds nothing leaves the decision to
+    the whole question, as before). Found walking the demo shop: "How long does shipping take and
+    can I return it if it doesn't fit?" was refused, and a two-part question answered by the entry
+    of one part reads as if both were answered."""
+    parts = question_parts(question)
+    if not parts:
+        return []
+    threshold = settings.CHAT_RELEVANCE_THRESHOLD
+    best: list[Evidence] = []
+    rest: list[Evidence] = []
+    for part in parts:
+        candidates = knowledge_search(
+            organization=organization, assistant=assistant, query=part, snippets=False
+        )
+        searched = searched_question(organization=organization, question=part)
+        scored = candidates_score(
+            question=searched, candidates=request_items + candidates, organization=organization
+        )
+        if not scored or scored[0].relevance < threshold:
+            return []
+        best.append(replace(scored[0], asked=searched))
+        rest.extend(scored[1:])
+    chosen: list[Evidence] = []
+    for item in best:
+        same = next((other for other in chosen if _identity(other) == _identity(item)), None)
+        if same is None:
+            chosen.append(item)
+        elif same.asked != item.asked:  # one passage answers two parts: quoted for the whole question
+            chosen[chosen.index(same)] = replace(same, asked="")
+    if sum(bool(item.asked) for item in chosen) < 2:
+        return []
+    seen = {_identity(item) for item in chosen}
+    for item in sorted(rest, key=lambda candidate: -candidate.relevance):
+        if _identity(item) not in seen:
+            chosen.append(item)
+            seen.add(_identity(item))
+    return chosen
+
+
+def _identity(item: Evidence) -> tuple:
+    return (item.kind, item.title, item.question, item.content)
+
+
 def evidence_gather(
     *,
     organization,
@@ -701,6 +771,13 @@ def evidence_gather(
         )
         if any(item.relevance >= threshold for item in rescored):
             scored, query = rescored, combined
+    # A question of several parts ("How long does shipping take and can I return it?") is close
+    # to no one passage, or to the one that answers one part; each part may be close to its own.
+    answered_parts = _parts_answered(
+        organization=organization, assistant=assistant, question=question, request_items=request_items
+    )
+    if answered_parts:
+        scored, query = answered_parts, question
     # The gate decides: with nothing relevant, no knowledge passage reaches the prompt (the
     # model is told nothing relevant was found); with something relevant, loosely related
     # passages come along with it.

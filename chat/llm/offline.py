@@ -40,14 +40,16 @@ class OfflineAnswerer:
             return Completion(
                 content=text, model=MODEL_NAME, completion_tokens=_count(text), knows=False, cited=()
             )
-        best = relevant[0]
-        if best.kind == "qa" and best.answer:
-            text = best.answer.strip()
-        elif best.kind == "policy":
-            text = relevance.best_sentences(request.question, best.content, limit=4, max_chars=900)
-        else:
-            text = best.extract or relevance.best_sentences(request.question, best.content)
-        if best.language and language_code(best.language) != language_code(request.language):
+        # A question of several parts, each answered by its own item (chat.grounding tags them),
+        # gets each part's answer in turn; otherwise the best item answers.
+        quoted = [item for item in relevant if item.asked]
+        if len(quoted) < 2:
+            quoted = relevant[:1]
+        text = "\n\n".join(_quote(item, item.asked or request.question) for item in quoted)
+        if any(
+            item.language and language_code(item.language) != language_code(request.language)
+            for item in quoted
+        ):
             # It cannot translate: it says so in the visitor's language, then quotes.
             text = f"{quote_preface(request.language)}\n\n{text}"
         return Completion(
@@ -55,7 +57,7 @@ class OfflineAnswerer:
             model=MODEL_NAME,
             prompt_tokens=sum(_count(message.content) for message in request.messages),
             completion_tokens=_count(text),
-            cited=(best.number,),
+            cited=tuple(item.number for item in quoted),
             knows=True,
         )
 
@@ -66,6 +68,16 @@ class OfflineAnswerer:
         for index, word in enumerate(words):
             yield Delta(text=word if index == 0 else " " + word)
         yield completion
+
+
+def _quote(item, question: str) -> str:
+    """What the answer quotes of `item` for `question`: a Q&A pair's answer, else the sentences
+    of the passage that answer it."""
+    if item.kind == "qa" and item.answer:
+        return item.answer.strip()
+    if item.kind == "policy":
+        return relevance.best_sentences(question, item.content, limit=4, max_chars=900)
+    return item.extract or relevance.best_sentences(question, item.content)
 
 
 def _count(text: str) -> int:

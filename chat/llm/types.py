@@ -54,6 +54,10 @@ class Evidence:
     # cannot choose it (a question in another language than the passage; see
     # chat.grounding.evidence_gather). The offline answerer quotes it; "" = chosen by words.
     extract: str = ""
+    # The part of a question of several parts this item answers ("can I return it if it doesn't
+    # fit?" of "How long does shipping take and can I return it if it doesn't fit?"); "" = the
+    # whole question (chat.grounding.evidence_gather).
+    asked: str = ""
 
 
 @dataclass(frozen=True)

@@ -468,3 +468,26 @@ def test_a_quote_by_meaning_keeps_the_list_around_its_item():
         organization=None, question="Kann ich mit PayPal bezahlen?", item=item
     )
     assert extract == PAYMENT_LIST
+
+
+def test_a_question_of_two_parts_gets_both_answers(tenant, assistant, faq, offline):
+    """A message asking two things is close to no one entry, and was refused though each half is
+    answered on its own, or answered from the entry of one part as if that answered both. Each
+    part is gated on its own; the answer quotes each part's entry and cites both. When a part finds
+    nothing, the whole question decides, as before (here: nothing answers it)."""
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    question = "What are your business hours and how do I reset my password?"
+    answer = services.message_post(conversation=session, content=question)
+    assert answer.answered
+    assert answer.content == (
+        "We are open Monday to Friday, 9 AM to 6 PM EST.\n\n"
+        'Go to Settings > Security and click "Reset Password".'
+    )
+    assert [source["title"] for source in answer.sources] == [
+        "What are your business hours?",
+        "How do I reset my password?",
+    ]
+    half = services.message_post(
+        conversation=session, content="What are your business hours and do you repair violins?"
+    )
+    assert not half.answered
