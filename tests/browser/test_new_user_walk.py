@@ -111,3 +111,24 @@ def test_form_fields_keep_their_shape_beside_longer_neighbours(browser_context, 
         for name in ("url_max_pages", "url_sync_interval_hours")
     ]
     assert abs(heights[0] - heights[1]) < 1, heights
+
+
+def test_every_settings_tab_is_in_sight_at_1280_px(browser_context, tenant, screenshot):
+    """Eleven settings tabs in one row that scrolled sideways: at 1280 px Security, Privacy and
+    Audit log (which the README points owners to) were cut off out of sight."""
+    page = browser_context.new_page()  # 1280 x 860
+    _login(page, tenant.owner.email)
+    page.goto("/settings/usage/")
+    nav = page.locator("nav.tabs")
+    box = nav.bounding_box()
+    links = nav.locator("a")
+    assert links.count() == 11
+    for index in range(links.count()):
+        link = links.nth(index).bounding_box()
+        assert link["x"] >= box["x"] and link["x"] + link["width"] <= box["x"] + box["width"] + 0.5, (
+            links.nth(index).inner_text(),
+            link,
+            box,
+        )
+    assert nav.evaluate("el => el.scrollWidth <= el.clientWidth")
+    screenshot(page, "settings-tabs-1280", full_page=False)
