@@ -40,7 +40,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from jsonschema import Draft202012Validator
@@ -168,7 +168,9 @@ def caller_headers(conversation) -> dict[str, str]:
     answer only about `X-SupportAI-Verified-User`, which no visitor can choose."""
     headers = {"X-SupportAI-Conversation": str(conversation.pk)}
     if conversation.visitor_verified and conversation.customer_id:
-        headers["X-SupportAI-Verified-User"] = conversation.customer_id
+        # Percent-encoded UTF-8 (a header carries neither control characters nor most of
+        # Unicode); an id of letters, digits and the usual punctuation is sent unchanged.
+        headers["X-SupportAI-Verified-User"] = quote(conversation.customer_id, safe="!#$&'()*+,-./:;=?@_~")
     return headers
 
 

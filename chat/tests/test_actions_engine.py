@@ -291,6 +291,12 @@ def test_the_endpoint_is_told_which_verified_customer_asks(tenant, assistant, or
     _ask(api_key, conversation)
     assert "x-supportai-verified-user" not in orders.requests[-1]["headers"]  # not a proven visitor
     assert orders.requests[-1]["headers"]["x-supportai-conversation"] == conversation
+    # An id with characters a header cannot carry arrives percent-encoded (UTF-8).
+    odd, odd_session = _widget_session(tenant, assistant, verified_user_id="Zoë 42\r\nX-Admin: 1")
+    tools_llm.then(tool_calls=[{"name": "order_lookup", "arguments": {"order_id": "A-1001"}}])
+    _ask(odd, odd_session)
+    assert orders.requests[-1]["headers"]["x-supportai-verified-user"] == "Zo%C3%AB%2042%0D%0AX-Admin:%201"
+    assert "x-admin" not in orders.requests[-1]["headers"]
     # An action cannot be configured to send these itself.
     with pytest.raises(Exception, match="set by the server"):
         _action(assistant, orders, name="spoof", headers={"X-SupportAI-Verified-User": "cust-1"})
