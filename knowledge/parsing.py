@@ -296,14 +296,60 @@ def _table_rows_flatten(table) -> None:
         if position == 0 and cells and all(cell.name == "th" for cell in cells) and len(cells) > 1:
             header = texts
             continue
-        if header and len(texts) == len(header):
-            named = [
-                f"{name}: {text}" if name else text for name, text in zip(header, texts, strict=True) if text
-            ]
-            line = "; ".join(named)
-            row.append(line if line.endswith(_ENDS_SENTENCE) else f"{line}.")
-        else:
-            row.append(" | ".join(text for text in texts if text))
+        row.append(_row_line(header, texts))
+
+
+def _row_line(header: list[str], cells: list[str]) -> str:
+    """A table row as one line: a sentence naming each cell's column under a header of as many
+    cells, else the cells joined by " | "; "" for a row without text."""
+    if header and len(cells) == len(header):
+        named = [
+            f"{name}: {text}" if name else text for name, text in zip(header, cells, strict=True) if text
+        ]
+        line = "; ".join(named)
+        return line if not line or line.endswith(_ENDS_SENTENCE) else f"{line}."
+    return " | ".join(text for text in cells if text)
+
+
+_MARKDOWN_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+
+
+def _markdown_cells(line: str) -> list[str]:
+    line = line.strip()
+    if line.startswith("|"):
+        line = line[1:]
+    if line.endswith("|") and not line.endswith("\\|"):
+        line = line[:-1]
+    return [" ".join(cell.split()) for cell in re.split(r"(?<!\\)\|", line)]
+
+
+def _markdown_tables(text: str) -> str:
+    """Markdown pipe tables (a header line, a `|---|---|` rule, rows) as HTML tables under a
+    header are read: each row a sentence naming its columns, a paragraph of its own, the header
+    and the rule dropped. Quoted, "| Canada | 5-8 days | $12 |" was table debris and did not say
+    which column was which."""
+    lines = text.split("\n")
+    out: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if (
+            "|" in line
+            and index + 1 < len(lines)
+            and "|" in lines[index + 1]
+            and _MARKDOWN_TABLE_RULE.match(lines[index + 1])
+        ):
+            header = _markdown_cells(line)
+            index += 2
+            rows = []
+            while index < len(lines) and "|" in lines[index] and lines[index].strip():
+                rows.append(_row_line(header, _markdown_cells(lines[index])))
+                index += 1
+            out += ["", "\n\n".join(row for row in rows if row), ""]
+            continue
+        out.append(line)
+        index += 1
+    return "\n".join(out)
 
 
 def _list_items_mark(root) -> None:
@@ -447,7 +493,7 @@ def html_parse(data: bytes, *, url: str = "") -> dict:
 
 
 def plain_parse(data: bytes) -> dict:
-    text = text_decode(data)
+    text = _markdown_tables(text_decode(data))
     title = ""
     for line in text.splitlines():
         stripped = line.strip()

@@ -2,7 +2,7 @@
 never glued to the sentence after it ("Returns and refunds You can return…")."""
 
 from knowledge.chunking import text_chunk
-from knowledge.parsing import docx_parse, html_parse, pdf_parse
+from knowledge.parsing import docx_parse, html_parse, pdf_parse, plain_parse
 from testkit.documents import docx_make, pdf_make
 
 
@@ -134,3 +134,22 @@ def test_markdown_list_items_and_table_rows_without_blank_lines_stay_apart():
 def test_a_heading_inside_a_chunk_starts_its_own_line():
     [chunk] = text_chunk("# A\nShort.\n# B\nAlso short.")
     assert chunk.content == "A\nShort.\nB\nAlso short."
+
+
+def test_a_markdown_table_reads_as_rows_that_name_their_columns():
+    """As an HTML table under a header: a Markdown file's pipe table was kept as it was written,
+    and an answer quoting a row showed "| Canada | 5-8 days, $12 | 2-4 days, $29 |"."""
+    text = plain_parse(
+        b"# Shipping\nRates:\n| Destination | Standard | Express |\n|---|:---:|---:|\n"
+        b"| Canada | 5-8 days, $12 | 2-4 days, $29 |\n| Mexico |  | 3 days |\nAfter the table.\n\n"
+        b"Not a table | no rule under it\n"
+    )["pages"][0]["text"]
+    [chunk] = text_chunk(text)
+    assert chunk.content.split("\n") == [
+        "Shipping",
+        "Rates:",
+        "Destination: Canada; Standard: 5-8 days, $12; Express: 2-4 days, $29.",
+        "Destination: Mexico; Express: 3 days.",
+        "After the table.",
+        "Not a table | no rule under it",
+    ]
