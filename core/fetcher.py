@@ -398,6 +398,18 @@ def pool_open(*, target: Target, address: str, timeout: urllib3.Timeout, watchdo
 Connector = Callable[..., object]
 
 
+def _status_meaning(status: int) -> str:
+    """What an error status means for the person who typed the URL (a failed source showed
+    only "127.0.0.1 answered HTTP 404.")."""
+    if status in (404, 410):
+        return ": there is no page at this address (check the URL)"
+    if status in (401, 403):
+        return ": the site refuses to show this page without a sign-in, or to robots"
+    if status >= 500:
+        return ": the site had an error"
+    return ""
+
+
 def _media_type(value: str) -> tuple[str, str]:
     message = Message()
     message["content-type"] = value or ""
@@ -559,7 +571,11 @@ def _response_read(
     headers = {key.lower(): value for key, value in response.headers.items()}
     if raise_for_status and status >= 400:
         transient = status >= 500 or status in (408, 425, 429)
-        raise FetchFailed(f"{target.host} answered HTTP {status}.", transient=transient, status=status)
+        raise FetchFailed(
+            f"{target.host} answered HTTP {status}{_status_meaning(status)}.",
+            transient=transient,
+            status=status,
+        )
     if raise_for_status and not 200 <= status < 300:
         raise FetchFailed(f"{target.host} answered HTTP {status}.", status=status)
     encoding = headers.get("content-encoding", "").strip().lower()

@@ -41,7 +41,9 @@ def test_a_crawl_yields_each_page_once_until_max_pages_with_text(site, parse):
     assert [page.has_text for page in pages] == [True, False, True, True, True]  # four with text: done
     assert pages[0].is_start and pages[0].title == "Start" and "Start here." in pages[0].text
     assert not any(page.is_start for page in pages[1:])
-    assert crawl.failures == [f"{site.url('/')}: {site.host} answered HTTP 404."]
+    assert crawl.failures == [
+        f"{site.url('/')}: {site.host} answered HTTP 404: there is no page at this address (check the URL)."
+    ]
 
 
 def test_a_single_page_is_read_without_robots_sitemaps_or_links(site, parse):

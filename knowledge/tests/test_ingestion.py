@@ -426,7 +426,7 @@ def test_transient_site_failure_is_retried_not_failed(tenant, site):
 def test_missing_page_fails_permanently(tenant, site):
     source = services.url_source_create(organization=tenant.organization, url=site.url("/nope"))
     assert _ingest(source) == "failed"
-    assert "HTTP 404" in source.error
+    assert "HTTP 404: there is no page at this address (check the URL)." in source.error
 
 
 def test_page_scrape(tenant, site):
