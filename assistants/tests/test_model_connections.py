@@ -308,6 +308,8 @@ def test_a_model_server_redirecting_inward_is_not_followed(
     )
     with pytest.raises(Exception, match="language model"):
         chat_services.message_post(conversation=session, content="Where is my parcel?")
+    with pytest.raises(Exception, match="language model"):  # a streamed answer takes the same client
+        list(chat_services.message_post_stream(conversation=session, content="And my other parcel?"))
     assert path in public.requests  # the allowed server was asked…
     assert internal.requests == []  # …and the internal one never was
 
