@@ -817,7 +817,7 @@ def _extract_by_meaning(*, organization, question: str, item: Evidence) -> str:
     sentence, never taken for a heading, and is quoted with its list ("Kann ich mit PayPal
     bezahlen?" got "- Klarna (pay in 4 …)" alone: "- PayPal", a short line, was left out as a
     heading)."""
-    parts, items = relevance.passage_units(item.content)
+    parts, items, starts = relevance.passage_units(item.content)
     body = [index for index, part in enumerate(parts) if index in items or not relevance.is_heading(part)]
     if len(body) < 2:
         return ""
@@ -828,4 +828,4 @@ def _extract_by_meaning(*, organization, question: str, item: Evidence) -> str:
         return ""
     scores = [_cosine(question_vector, vector) for vector in vectors]
     best = body[max(range(len(body)), key=scores.__getitem__)]
-    return relevance.quote(parts, items, {best})
+    return relevance.quote(parts, items, {best}, starts=starts)

@@ -56,22 +56,25 @@ def sentences(text: str) -> list[str]:
 _LIST_ITEM = re.compile(r"^(?:[-*+•▪◦·‣–]|\d{1,3}[.)])\s+\S")
 
 
-def _units(text: str) -> tuple[list[str], set[int]]:
+def _units(text: str) -> tuple[list[str], set[int], set[int]]:
     """(the passage's sentences, in order, with each list item whole as one of them; the
-    positions of the list items). A list item is never split into sentences ("- Portland - 415
-    NW 11th Ave, Portland, OR. Open every day, 11 AM to 7 PM." says when *Portland* opens)."""
+    positions of the list items; the positions that start a line of the passage). A list item
+    is never split into sentences ("- Portland - 415 NW 11th Ave, Portland, OR. Open every day,
+    11 AM to 7 PM." says when *Portland* opens)."""
     parts: list[str] = []
     items: set[int] = set()
+    starts: set[int] = set()
     for line in (text or "").split("\n"):
         line = line.strip()
         if not line:
             continue
+        starts.add(len(parts))
         if _LIST_ITEM.match(line):
             items.add(len(parts))
             parts.append(line)
         else:
             parts.extend(sentences(line))
-    return parts, items
+    return parts, items, starts
 
 
 def _list_of(index: int, parts: list[str], items: set[int]) -> list[int]:
@@ -135,7 +138,7 @@ def best_sentences(question: str, text: str, *, limit: int = 3, max_chars: int =
     in 1 to 2 business days"). Headings on their own line are left out (the answer cites its
     source, which names the page); a passage where nothing matches gives its first sentence.
     """
-    parts, items = _units(text)
+    parts, items, starts = _units(text)
     if len(parts) <= 1:
         return (text or "").strip()[:max_chars]
     language = analysis.language_detect(question)
@@ -167,23 +170,33 @@ def best_sentences(question: str, text: str, *, limit: int = 3, max_chars: int =
         ranked = [scored[0][1], *_siblings(question, parts, body, scored[0][1])]
         ranked += [index for score, index in scored[1:] if score >= best / 2 and index not in ranked]
         chosen = set(ranked[:limit])
-    return quote(parts, items, chosen, max_chars=max_chars)
+    return quote(parts, items, chosen, max_chars=max_chars, starts=starts)
 
 
-def passage_units(text: str) -> tuple[list[str], set[int]]:
-    """(the passage's sentences, with each list item whole as one; the list items' positions)."""
+def passage_units(text: str) -> tuple[list[str], set[int], set[int]]:
+    """(the passage's sentences, with each list item whole as one; the list items' positions;
+    the positions that start a line)."""
     return _units(text)
 
 
-def quote(parts: list[str], items: set[int], chosen: set[int], *, max_chars: int = 600) -> str:
+def quote(
+    parts: list[str],
+    items: set[int],
+    chosen: set[int],
+    *,
+    max_chars: int = 600,
+    starts: set[int] = frozenset(),
+) -> str:
     """The `chosen` sentences of a passage (`passage_units`) in their order, each chosen list item
-    or lead-in with its list (`_with_lists`), within `max_chars`."""
+    or lead-in with its list (`_with_lists`), within `max_chars`. A sentence that starts a line of
+    the passage (another paragraph, a table row) starts a line of the quote: three shipping-table
+    rows ran together as one paragraph."""
     chosen = _with_lists(chosen, parts, items, max_chars=max_chars)
     answer = ""
     previous = None
     for index in sorted(chosen):
-        # A list item is a line of its own, as is the line after a list.
-        separator = "\n" if index in items or previous in items else " "
+        # A list item is a line of its own, as is the line after a list, and a new paragraph.
+        separator = "\n" if index in items or previous in items or index in starts else " "
         candidate = f"{answer}{separator}{parts[index]}".strip()
         if len(candidate) > max_chars and answer:
             break

@@ -491,3 +491,21 @@ def test_a_question_of_two_parts_gets_both_answers(tenant, assistant, faq, offli
         conversation=session, content="What are your business hours and do you repair violins?"
     )
     assert not half.answered
+
+
+def test_sentences_from_different_paragraphs_are_quoted_on_their_own_lines():
+    """Found looking at the demo shop's answers in the widget: the three rows of the shipping
+    table, each a paragraph of the page, ran together into one block of text."""
+    table = (
+        "Shipping rates\n"
+        "Destination: United States; Standard: 3-5 business days, $5.95; Express: 1-2 business days, $15.\n"
+        "Destination: Canada; Standard: 5-8 business days, $12; Express: 2-4 business days, $29.\n"
+        "Gift cards never expire."
+    )
+    assert relevance.best_sentences("how much is express shipping", table) == (
+        "Destination: United States; Standard: 3-5 business days, $5.95; Express: 1-2 business days, $15.\n"
+        "Destination: Canada; Standard: 5-8 business days, $12; Express: 2-4 business days, $29."
+    )
+    # Sentences of one paragraph stay one paragraph.
+    text = "Standard shipping takes 5 days. Express shipping takes 1 day and costs $15."
+    assert relevance.best_sentences("how long does standard and express shipping take", text) == text
