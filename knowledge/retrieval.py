@@ -331,13 +331,33 @@ def lexical_ranking(
 
 
 # --- 3. vector: pgvector HNSW (or exact in small organizations) ----------------------------
-# Exact search ranks the organization's half-precision copies (`ChunkVector`) and re-scores
-# this many times `limit` of the best with the chunks' own float32 vectors. Half precision
-# moved a cosine by at most 7.7e-5 on real MiniLM vectors, and every float32 top-50 chunk of
-# SciFact's 300 test queries was within the half-precision top 51, so the re-scored list is the
-# full-precision top `limit` (docs/knowledge.md, "Exact search reads narrow copies"). The
-# factor 2 was chosen before that check, as a margin; the check confirmed it, nothing was fitted.
-EXACT_RESCORE_FACTOR = 2
+# Exact search ranks the organization's half-precision copies (`ChunkVector`), re-scores the
+# best `exact_window(limit)` of them with the chunks' own float32 vectors, then proves that no
+# chunk outside that window could have made the top `limit` (`_exact_window_holds`), and
+# otherwise ranks every chunk in float32 (`_exact_full_statement`). The proof rests on
+# HALF_PRECISION_ERROR, a bound on how far a copy's blended distance can be from the float32
+# one (docs/knowledge.md, "Exact search reads narrow copies"):
+# - a unit vector's components rounded to half precision are each off by at most 2^-11 of
+#   their value (2^-25 absolute below half's normal range, 2^-14), so an inner product of two
+#   such vectors is off by at most (2 x 2^-11 + 2^-22) x sum |a_i b_i| + 2^-25 x (|a|_1 + |b|_1)
+#   <= 9.77e-4 + 1.2e-6 (sum |a_i b_i| <= 1, |v|_1 <= sqrt(384) x 1.001);
+# - float32 accumulation of 384 products on either side: <= 383 x 2^-24 = 2.3e-5 for the
+#   copies' inner product, and for pgvector's cosine (dot and both norms) <= ~7e-5; the
+#   normalisation before halving, one float32 rounding a component: < 1e-6;
+# - the Q&A blend is a convex combination of two such distances, so the same bound holds.
+# In all < 1.1e-3; the constant leaves about twice that. On real MiniLM vectors (SciFact) the
+# largest difference seen was 8.1e-5. A larger bound only costs more full scans, never a
+# wrong ranking. The window, 1.5 x `limit`: the smallest window the proof needed was at most
+# 68 of 50 over the bench knowledge base's 464 chat and support questions (and 61 for
+# SciFact's 300 test queries on its own corpus, checked after the choice); a window that is
+# too small costs a full scan (~2-3 x the search), one too large re-scores rows for nothing.
+EXACT_RESCORE_FACTOR = 1.5
+HALF_PRECISION_ERROR = 2e-3
+
+
+def exact_window(limit: int) -> int:
+    """How many of the best half-precision copies an exact search re-scores in float32."""
+    return math.ceil(limit * EXACT_RESCORE_FACTOR)
 
 
 def vector_ranking(
@@ -433,6 +453,19 @@ def vector_candidates(
             cursor.execute(setting, setting_params)
         cursor.execute(statement, statement_params)
         rows = cursor.fetchall()
+        if exact:
+            if not _exact_window_holds(rows, limit=limit, window=exact_window(limit)):
+                cursor.execute(
+                    *_exact_full_statement(
+                        columns=columns,
+                        distance_params=distance_params,
+                        where=where,
+                        where_params=where_params,
+                        limit=limit,
+                    )
+                )
+                rows = cursor.fetchall()
+            rows = [row[:3] for row in rows]
     ranking = [(str(chunk_id), 1.0 - float(distance)) for chunk_id, distance, _is_question in rows]
     return ranking, {str(chunk_id) for chunk_id, _distance, is_question in rows if is_question}
 
@@ -452,9 +485,13 @@ def _exact_statement(
     and exact. One statement, no `SET LOCAL`: the organization's narrow half-precision copies
     (`ChunkVector`) are ordered by the blended distance (no index serves it, so the planner
     sorts them: ~1,150 buffers for 10,000 chunks, where the wide chunk rows took ~2,850), and
-    the best EXACT_RESCORE_FACTOR x `limit` are re-scored from the chunks' float32 vectors by
-    primary key, so scores and order are the full-precision ones. The copies and the query are
-    at unit length, so inner products order them as cosines do, without the norms."""
+    the best `exact_window(limit)` (the window) are re-scored from the chunks' float32
+    vectors by primary key, so scores and order are the full-precision ones. The copies and the
+    query are at unit length, so inner products order them as cosines do, without the norms.
+
+    Each row also carries the window's largest half-precision distance and the window's size,
+    for `_exact_window_holds` to prove that no chunk outside the window belongs in the top
+    `limit`."""
     weight = float(QUESTION_WEIGHT)
     near = (
         "CASE WHEN copy.question_embedding IS NULL THEN copy.embedding <#> query.unit "
@@ -462,15 +499,51 @@ def _exact_statement(
         f"+ {weight!r} * (copy.question_embedding <#> query.unit) END"
     )
     statement = (
-        f"SELECT {columns} FROM knowledge_chunk WHERE id IN ("  # noqa: S608
-        "SELECT copy.chunk_id FROM knowledge_chunkvector copy, "
+        "SELECT id, distance, is_question, max(approximate) OVER () AS boundary, "  # noqa: S608
+        "count(*) OVER () AS window_size FROM ("
+        f"SELECT {columns}, near.approximate FROM knowledge_chunk JOIN ("
+        f"SELECT copy.chunk_id, {near} AS approximate FROM knowledge_chunkvector copy, "
         f"(SELECT l2_normalize(%s::vector({dimensions}))::halfvec AS unit) query "
         f"WHERE {scope} "
         f"AND copy.embedding_model = %s AND copy.embedding_dimensions = {dimensions} "
-        f"ORDER BY {near} LIMIT %s) "
+        "ORDER BY approximate LIMIT %s"
+        # OFFSET 0 keeps the re-scoring in its subquery: the window functions then buffer its
+        # narrow rows, not the chunks' two float32 vectors the distance is computed from.
+        ") near ON near.chunk_id = knowledge_chunk.id OFFSET 0"
+        ") rescored ORDER BY distance, id LIMIT %s"
+    )
+    return statement, [*distance_params, literal, *scope_params, exact_window(limit), limit]
+
+
+def _exact_window_holds(rows: list[tuple], *, limit: int, window: int) -> bool:
+    """Whether `_exact_statement`'s rows are the float32 top `limit` of every chunk in scope.
+
+    Rows: (id, float32 distance, is_question, the window's largest half-precision distance, the
+    window's size), best first. A chunk outside the window has a half-precision distance
+    (a negative inner product, so 1 + it is its cosine distance) at least the window's largest,
+    so a float32 distance of at least 1 + that - HALF_PRECISION_ERROR: if the `limit`-th row is
+    strictly below, no such chunk can take its place (nor tie it and win on its id). A window
+    that is not full held every chunk in scope."""
+    if not rows:
+        return True
+    _id, _distance, _is_question, boundary, window_size = rows[0]
+    if window_size < window or len(rows) < limit:
+        return True
+    kth = rows[limit - 1][1]
+    return kth is not None and kth < 1.0 + boundary - HALF_PRECISION_ERROR
+
+
+def _exact_full_statement(
+    *, columns: str, distance_params: list, where: str, where_params: list, limit: int
+) -> tuple[str, list]:
+    """Every chunk in scope ranked by its float32 distance: what `_exact_statement`'s window
+    stands in for, run when `_exact_window_holds` cannot prove the window held the top
+    `limit` (chunks nearly tied at the window's edge)."""
+    statement = (
+        f"SELECT {columns} FROM knowledge_chunk {where} AND embedding IS NOT NULL "  # noqa: S608
         "ORDER BY distance, id LIMIT %s"
     )
-    return statement, [*distance_params, literal, *scope_params, limit * EXACT_RESCORE_FACTOR, limit]
+    return statement, [*distance_params, *where_params, limit]
 
 
 # --- 4. fusion --------------------------------------------------------------------------

@@ -194,3 +194,75 @@ def test_exact_search_stays_in_its_organization_and_assistant(tenant, other_tena
     assert found(helper) == ids(own) | ids(helpers)
     assert found(other_helper) == ids(own) | ids(others)
     assert not found(helper) & ids(foreign)
+
+
+@pytest.fixture
+def full_scans(monkeypatch) -> list[int]:
+    """Counts exact searches that ranked every chunk in float32 (`_exact_full_statement`)."""
+    calls: list[int] = []
+    full_statement = retrieval._exact_full_statement
+
+    def counted(**kwargs):
+        calls.append(kwargs["limit"])
+        return full_statement(**kwargs)
+
+    monkeypatch.setattr(retrieval, "_exact_full_statement", counted)
+    return calls
+
+
+def _float32_ranking(chunks: list[Chunk], limit: int) -> list[str]:
+    vectors = {str(chunk.pk): numpy.array(chunk.embedding, dtype=numpy.float32) for chunk in chunks}
+    return [
+        chunk_id
+        for chunk_id, _cosine in sorted(
+            ((chunk_id, float(vector[0] / numpy.linalg.norm(vector))) for chunk_id, vector in vectors.items()),
+            key=lambda pair: (-pair[1], pair[0]),
+        )[:limit]
+    ]
+
+
+def test_exact_search_ranks_every_chunk_when_ties_straddle_the_window(tenant, full_scans):
+    """Thirty chunks 1e-6 apart, which half precision cannot tell apart, stored worst first:
+    the window of the best `exact_window(5)` copies holds some of them, not necessarily the five
+    best, and its edge is within half precision's error of the fifth: the search cannot prove
+    the window held the top 5, so it ranks every chunk in float32."""
+    tied = [0.9 + index * 1e-6 for index in range(30)]
+    far = [0.1 + index * 0.01 for index in range(30)]
+    assert retrieval.exact_window(5) < len(tied)
+    chunks = _chunks_store(organization=tenant.organization, cosines=tied + far, tag="tied")
+    found = retrieval.vector_ranking(
+        organization=tenant.organization, assistant=None, vector=QUERY, model=MODEL, limit=5, exact=True
+    )
+    assert [chunk_id for chunk_id, _ in found] == _float32_ranking(chunks, 5)
+    assert full_scans == [5]
+
+
+def test_exact_search_keeps_to_its_window_when_the_gap_proves_it(tenant, full_scans):
+    """Twelve near-tied chunks, then a gap far wider than half precision's error: the window
+    of the best `exact_window(10)` copies ends in that gap, so it provably holds the top 10 (no
+    full scan), re-scored in float32."""
+    close = [0.9 + index * 1e-6 for index in range(12)]
+    far = [0.1 + index * 0.01 for index in range(45)]
+    assert len(close) < retrieval.exact_window(10) < len(close + far)
+    chunks = _chunks_store(organization=tenant.organization, cosines=close + far, tag="gap")
+    found = retrieval.vector_ranking(
+        organization=tenant.organization, assistant=None, vector=QUERY, model=MODEL, limit=10, exact=True
+    )
+    assert [chunk_id for chunk_id, _ in found] == _float32_ranking(chunks, 10)
+    assert full_scans == []
+
+
+@pytest.mark.parametrize(
+    ("rows", "holds"),
+    [
+        ([], True),  # nothing in scope
+        ([("a", 0.30, False, -0.60, 3), ("b", 0.31, False, -0.60, 3)], True),  # the window held all 3
+        ([("a", 0.30, False, -0.60, 4)] * 2, True),  # the 2nd is 0.30 < 1 - 0.60 - error: proven
+        ([("a", 0.30, False, -0.69, 4)] * 2, True),
+        ([("a", 0.30, False, -0.699, 4)] * 2, False),  # within the error of the window's edge
+        ([("a", 0.30, False, -0.70, 4)] * 2, False),  # a chunk outside could tie it
+        ([("a", float("nan"), False, -0.60, 4)] * 2, False),
+    ],
+)
+def test_window_proof(rows, holds):
+    assert retrieval._exact_window_holds(rows, limit=2, window=4) is holds
