@@ -215,7 +215,10 @@ def _float32_ranking(chunks: list[Chunk], limit: int) -> list[str]:
     return [
         chunk_id
         for chunk_id, _cosine in sorted(
-            ((chunk_id, float(vector[0] / numpy.linalg.norm(vector))) for chunk_id, vector in vectors.items()),
+            (
+                (chunk_id, float(vector[0] / numpy.linalg.norm(vector)))
+                for chunk_id, vector in vectors.items()
+            ),
             key=lambda pair: (-pair[1], pair[0]),
         )[:limit]
     ]
