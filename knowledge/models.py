@@ -247,8 +247,9 @@ class ChunkVector(ChunkCopy):
     not into distances. These rows hold only what that search filters and orders by (~0.8 kB;
     a Q&A pair's also its question's vector),
     so it reads ~1,150; the few best are then re-scored with the chunk's own float32 vector
-    (`knowledge.retrieval.vector_ranking`), so scores and order are exactly the full-precision
-    ones (docs/knowledge.md, "Storage").
+    (`knowledge.retrieval.vector_ranking`; when a bound on half precision's error cannot prove
+    that window held the top, every chunk is ranked in float32), so scores and order are exactly
+    the full-precision ones (docs/knowledge.md, "Exact search reads narrow copies").
 
     Postgres keeps this table in step with `Chunk` (a trigger on insert, and on update of the
     vector, its model, the organization or the assistant; rows go with their chunk through an
