@@ -178,3 +178,59 @@ def test_requests_the_web_server_refuses_are_answered_in_the_error_shape(procs, 
     for status in ("408", "414", "431"):
         content = schema["paths"]["/api/v1/assistants/"]["get"]["responses"][status]["content"]
         assert list(content) == ["application/json"], (status, content)
+
+
+def test_a_chunked_body_is_read_like_one_with_a_length(procs, live_env):
+    """`Transfer-Encoding: chunked` (a client streaming its body, no Content-Length): gunicorn
+    decodes it, and the API reads the same JSON or multipart form it would with a length. It
+    read an empty body: "This field is required." A body over the largest any endpoint takes
+    is refused with 413 in the error shape before it is all read."""
+    tenant = tenant_create("Chunked Org", rate_limit_per_hour=100_000)
+    _web, url = procs.gunicorn(
+        env=dict(live_env, LOG_LEVEL="WARNING", KNOWLEDGE_MAX_FILE_BYTES="4096"), workers=1
+    )
+    headers = {"X-API-Key": tenant.client_id, "X-API-Secret": tenant.client_secret}
+
+    def chunks(data: bytes, size: int = 7):
+        for start in range(0, len(data), size):
+            yield data[start : start + size]
+
+    body = json.dumps({"user_reference": "streamed-1", "traits": {"plan": "pro"}}).encode()
+    created = requests.post(
+        f"{url}/api/v1/contexts",
+        data=chunks(body),
+        headers={**headers, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert created.request.headers.get("Transfer-Encoding") == "chunked"
+    assert "Content-Length" not in created.request.headers
+    assert created.status_code == 201, created.text
+    assert created.json()["data"]["traits"] == {"plan": "pro"}
+
+    boundary = "chunkedboundary"
+    form = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nStreamed notes\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="notes.txt"\r\n'
+        f"Content-Type: text/plain\r\n\r\nReturns are accepted within 30 days.\r\n--{boundary}--\r\n"
+    ).encode()
+    uploaded = requests.post(
+        f"{url}/api/v1/knowledge/files",
+        data=chunks(form, 50),
+        headers={**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        timeout=30,
+    )
+    assert uploaded.status_code in (201, 202), uploaded.text
+    assert uploaded.json()["data"]["title"] == "Streamed notes"
+
+    too_big = requests.post(
+        f"{url}/api/v1/contexts",
+        data=chunks(b"x" * (4096 + 1024 * 1024 + 1), 64 * 1024),
+        headers={**headers, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert_error_shape(too_big, 413)
+    # The server is still there for the next client.
+    again = requests.post(
+        f"{url}/api/v1/contexts", json={"user_reference": "streamed-2"}, headers=headers, timeout=30
+    )
+    assert again.status_code == 201, again.text
