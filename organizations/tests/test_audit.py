@@ -303,6 +303,24 @@ def test_erasure_cannot_be_used_to_blank_the_log(tenant):
     assert event.changes == {"erased": True} and event.actor == member.email
 
 
+def test_dashboard_audit_log_says_when_a_date_filter_is_not_a_date(tenant, owner_client):
+    """A hand-edited URL with a malformed date lists and exports nothing, and says why; the log
+    is not shown (or exported) whole as if the filter had applied."""
+    audit_record(
+        organization=tenant.organization, action="member.removed", actor=AuditActor(name="boss@acme")
+    )
+    for query in ("date_from=yesterday", "date_to=2026-02-30", "actor=boss&date_from=06/12/2026"):
+        page = owner_client.get(f"/settings/audit-log/?{query}")
+        assert page.status_code == 200 and list(page.context["page_obj"]) == []
+        body = page.content.decode()
+        assert "enter a date as YYYY-MM-DD" in body and "Filters not applied" in body
+        assert "boss@acme" not in body.split('data-testid="audit-filters"', 1)[1]
+        export = owner_client.get(f"/settings/audit-log/?format=csv&{query}")
+        assert export.status_code == 400 and "boss@acme" not in export.content.decode()
+    fine = owner_client.get("/settings/audit-log/?date_from=2000-01-01")
+    assert [event.action for event in fine.context["page_obj"]] == ["member.removed"]
+
+
 def test_audit_request_is_the_one_way_from_a_request_to_an_event(tenant):
     """The API's and the dashboard's `audit()` both call `audit_request`: the actor from the
     request, the target from the object (or an explicit `target_type`)."""
