@@ -64,6 +64,16 @@ class _SourceListCreateApi(OrganizationGenericAPIView):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
+    def _add(self, create, **data) -> tuple[KnowledgeSource, bool]:
+        """(source, added): `create`'s new (or re-queued) source, or the one already in the
+        knowledge that this request would have duplicated (`SourceExists`): answered 200 with it,
+        in the success shape, so a client that adds its files and FAQ again (an import re-run, a
+        retried request) gets the existing source's id instead of an error or a second copy."""
+        try:
+            return create(organization=self.organization, **data), True
+        except services.SourceExists as exists:
+            return exists.source, False
+
     def _input(self, request) -> dict:
         serializer = self.create_serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -123,9 +133,11 @@ class FileSourceListCreateApi(_SourceListCreateApi):
     @extend_schema(
         operation_id="knowledge_files_create",
         request={"multipart/form-data": FileSourceCreateSerializer},
-        responses={202: FileSourceSerializer},
+        responses={202: FileSourceSerializer, 200: FileSourceSerializer},
         description="Upload a PDF, text, Markdown, HTML or DOCX file. Answers 202 with status `pending`; "
-        "a worker moves it to `processing`, then `ready` or `failed` (with `error`).",
+        "a worker moves it to `processing`, then `ready` or `failed` (with `error`). The same bytes "
+        "already in this scope (organization-wide, or the assistant's): 200 with that source, nothing "
+        "stored; if that source failed, this upload replaces its file and it is queued again (202).",
     )
     def post(self, request, *args, **kwargs):
         # Refuse an oversized body before it is read (the multipart parser would spool it to disk).
@@ -134,13 +146,15 @@ class FileSourceListCreateApi(_SourceListCreateApi):
         if declared.isdigit() and int(declared) > limit + 1024 * 1024:
             raise PayloadTooLarge(f"The upload is larger than the {limit // (1024 * 1024)} MB limit.")
         data = self._input(request)
-        source = services.file_source_create(
-            organization=self.organization,
+        source, added = self._add(
+            services.file_source_create,
             title=data["title"],
             file_type=data["file_type"],
             uploaded_file=data["file"],
             assistant=data["assistant"],
         )
+        if not added:
+            return Response(FileSourceSerializer(source).data, status=status.HTTP_200_OK)
         self.audit(
             "knowledge.created", target=source, changes={"kind": source.kind, "file_name": source.file_name}
         )
@@ -187,13 +201,17 @@ class UrlSourceListCreateApi(_SourceListCreateApi):
     @extend_schema(
         operation_id="knowledge_urls_create",
         request=UrlSourceCreateSerializer,
-        responses={202: UrlSourceSerializer},
+        responses={202: UrlSourceSerializer, 200: UrlSourceSerializer},
         description="Add a web page (or, with `crawl`, up to `max_pages` pages of the same site, honouring "
-        "robots.txt and sitemap.xml). Internal addresses are refused with 400.",
+        "robots.txt and sitemap.xml). Internal addresses are refused with 400. The same URL (and crawl "
+        "setting) already in this scope: 200 with that source, nothing stored; if it failed, it is "
+        "queued again with this request's options (202).",
     )
     def post(self, request, *args, **kwargs):
         data = self._input(request)
-        source = services.url_source_create(organization=self.organization, **data)
+        source, added = self._add(services.url_source_create, **data)
+        if not added:
+            return Response(UrlSourceSerializer(source).data, status=status.HTTP_200_OK)
         self.audit("knowledge.created", target=source, changes={"kind": source.kind, "url": source.url})
         return Response(UrlSourceSerializer(source).data, status=status.HTTP_202_ACCEPTED)
 
@@ -238,12 +256,15 @@ class QaSourceListCreateApi(_SourceListCreateApi):
     @extend_schema(
         operation_id="knowledge_qa_create",
         request=QaSourceCreateSerializer,
-        responses={201: QaSourceSerializer},
-        description="A question and its answer; searchable as soon as this returns (status `ready`).",
+        responses={201: QaSourceSerializer, 200: QaSourceSerializer},
+        description="A question and its answer; searchable as soon as this returns (status `ready`). The "
+        "same question and answer already in this scope: 200 with that pair, nothing stored.",
     )
     def post(self, request, *args, **kwargs):
         data = self._input(request)
-        source = services.qa_create(organization=self.organization, **data)
+        source, added = self._add(services.qa_create, **data)
+        if not added:
+            return Response(QaSourceSerializer(source).data, status=status.HTTP_200_OK)
         self.audit("knowledge.created", target=source, changes={"kind": source.kind})
         return Response(QaSourceSerializer(source).data, status=status.HTTP_201_CREATED)
 

@@ -90,6 +90,11 @@ class KnowledgeSource(TenantModel):
     )
     last_synced_at = models.DateTimeField(null=True, blank=True)
 
+    # sha256 of what makes two sources the same (`knowledge.duplicates`): a file's bytes, a
+    # page's normalised URL (and whether it is crawled), a Q&A pair's question and answer.
+    # Adding one whose fingerprint a source of the same scope already has returns that source.
+    fingerprint = models.CharField(max_length=64, blank=True, default="")
+
     # Worker bookkeeping
     attempts = models.PositiveIntegerField(default=0)
     processing_started_at = models.DateTimeField(null=True, blank=True)
@@ -98,7 +103,14 @@ class KnowledgeSource(TenantModel):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["organization", "kind", "-created_at"], name="ks_org_kind_created")]
+        indexes = [
+            models.Index(fields=["organization", "kind", "-created_at"], name="ks_org_kind_created"),
+            models.Index(
+                fields=["organization", "fingerprint"],
+                name="ks_org_fingerprint",
+                condition=~models.Q(fingerprint=""),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title or self.question[:80] or self.url or self.file_name

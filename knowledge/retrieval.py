@@ -875,17 +875,48 @@ def chunk_search(
             else ([], set())
         )
         if mode == "lexical":
-            ranked = lexical[:k]
+            ranked = lexical
         elif mode == "vector":
-            ranked = vector[:k]
+            ranked = vector
         else:
-            ranked = rank_fuse(lexical, vector, fusion=fusion_for(embedder.name), vector_led=questions)[:k]
-        return passages_build(
+            ranked = rank_fuse(lexical, vector, fusion=fusion_for(embedder.name), vector_led=questions)
+        return _distinct_passages(
             ranked=ranked,
+            k=k,
             query=analysed.text,
             embedder_name=embedder.name if embedder else "",
             snippets=snippets,
         )
+
+
+def _passage_identity(passage: Passage) -> str:
+    return " ".join(passage.content.split()).casefold()
+
+
+def _distinct_passages(
+    *, ranked: list[tuple[str, float]], k: int, query: str, embedder_name: str, snippets: bool
+) -> list[Passage]:
+    """The first `k` ranked chunks as passages, a chunk whose text (spacing and case aside)
+    a better-ranked one already has left out, and the next ones read in its place. Two sources
+    holding the same text (a page added as a file and as a URL, one paragraph in two
+    documents) would otherwise fill two of the few places, be cited twice, and be each other's
+    closest other candidate in the relevance gate, whose margins then collapse
+    (docs/knowledge.md, "Duplicate sources"). Without duplicates this reads exactly the first
+    `k`, as before."""
+    passages: list[Passage] = []
+    seen: set[str] = set()
+    start = 0
+    while len(passages) < k and start < len(ranked):
+        batch = ranked[start : start + k - len(passages)]
+        start += len(batch)
+        for passage in passages_build(
+            ranked=batch, query=query, embedder_name=embedder_name, snippets=snippets
+        ):
+            identity = _passage_identity(passage)
+            if identity not in seen:
+                seen.add(identity)
+                passages.append(passage)
+    return passages
 
 
 def _query_embedding(*, embedder, text: str, required: bool) -> list[float] | None:

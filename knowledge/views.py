@@ -7,6 +7,9 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
@@ -46,6 +49,19 @@ class KnowledgeMixin(OrganizationMixin):
     def require_manage(self):
         if not self.membership.can_manage:
             raise PermissionDenied("Only owners and admins can change the knowledge base.")
+
+
+def _already_there(request, exists: services.SourceExists) -> None:
+    """The flash for something the knowledge already has: its title, when it was added, and a
+    link to it (nothing new was stored)."""
+    messages.info(
+        request,
+        format_html(
+            '{} <a href="{}">Open it</a>',
+            exists.message,
+            reverse("knowledge-source", kwargs={"pk": exists.source.pk}),
+        ),
+    )
 
 
 class KnowledgeListView(KnowledgeMixin, TemplateView):
@@ -108,6 +124,9 @@ class QACreateView(KnowledgeListView):
                     source="dashboard",
                     made_from_question=form.cleaned_data["made_from"],
                 )
+            if isinstance(failure.error, services.SourceExists):
+                _already_there(request, failure.error)
+                return redirect("knowledge")
             if not failure:
                 messages.success(request, f"Q&A pair added — assistants can answer “{qa.question[:80]}” now.")
                 return redirect("knowledge")
@@ -122,8 +141,9 @@ class FileUploadView(KnowledgeListView):
         form = FileUploadForm(request.POST, request.FILES, assistants=self.assistants())
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(file_form=form))
-        added, refused = [], []
+        added, requeued, refused = [], [], []
         for uploaded in form.cleaned_data["files"]:
+            started = timezone.now()
             with service_errors() as failure:
                 source = services.file_source_create(
                     organization=self.organization,
@@ -132,10 +152,19 @@ class FileUploadView(KnowledgeListView):
                     uploaded_file=uploaded,
                     assistant=form.cleaned_data["assistant"],
                 )
-            if failure:
+            if isinstance(failure.error, services.SourceExists):
+                _already_there(request, failure.error)
+            elif failure:
                 refused.append(f"{uploaded.name}: {failure.message}")
+            elif source.created_at < started:  # the same file had failed: this upload retries it
+                requeued.append(source)
             else:
                 added.append(source.file_name)
+        for source in requeued:
+            messages.success(
+                request,
+                f"“{source.display_title[:80]}” had failed; this upload replaces it and it is queued again.",
+            )
         if added:
             messages.success(
                 request,
@@ -153,6 +182,7 @@ class UrlCreateView(KnowledgeListView):
         form = UrlForm(request.POST, assistants=self.assistants())
         if form.is_valid():
             data = form.cleaned_data
+            started = timezone.now()
             with service_errors(form) as failure:
                 source = services.url_source_create(
                     organization=self.organization,
@@ -163,6 +193,12 @@ class UrlCreateView(KnowledgeListView):
                     max_pages=data["max_pages"] or 1,
                     sync_interval_hours=data["sync_interval_hours"],
                 )
+            if isinstance(failure.error, services.SourceExists):
+                _already_there(request, failure.error)
+                return redirect("knowledge")
+            if not failure and source.created_at < started:  # it had failed: queued again
+                messages.success(request, f"“{source.display_title[:80]}” had failed; it is queued again.")
+                return redirect("knowledge")
             if not failure:
                 what = f"up to {source.max_pages} pages of {source.url}" if source.crawl else source.url
                 messages.success(request, f"Fetching {what}. Its status updates here on its own.")

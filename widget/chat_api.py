@@ -142,12 +142,15 @@ class WidgetChatScrapeApi(OrganizationAPIView):
         page = knowledge_services.page_scrape(organization=self.organization, url=url)
         page_url, title = _field(page, "url") or url, _field(page, "title") or ""
         if widget is not None:
-            knowledge_services.url_source_create(
-                organization=self.organization,
-                url=page_url,
-                title=title or page_url,
-                assistant=widget.assistant,
-            )
+            try:
+                knowledge_services.url_source_create(
+                    organization=self.organization,
+                    url=page_url,
+                    title=title or page_url,
+                    assistant=widget.assistant,
+                )
+            except knowledge_services.SourceExists:
+                pass  # the page is already in that assistant's knowledge (and re-synced there)
         scraped_at = _field(page, "scraped_at")
         return Response(
             {

@@ -26,6 +26,7 @@ from knowledge.services.ingestion import (
     sources_stuck,
 )
 from knowledge.services.sources import (
+    SourceExists,
     file_source_create,
     qa_create,
     qa_update,
@@ -36,6 +37,7 @@ from knowledge.services.sources import (
 
 __all__ = [
     "ScrapedPage",
+    "SourceExists",
     "TransientIngestionError",
     "chunks_reanalyse",
     "chunks_reembed",

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from core.errors import ValidationFailed
+from core.errors import Conflict, ValidationFailed
+from knowledge import duplicates
 from knowledge.chunking import text_normalise
 from knowledge.models import KnowledgeSource
 from knowledge.services.indexing import content_hash, document_store, documents_remove, source_counts_refresh
@@ -24,6 +25,45 @@ logger = logging.getLogger(__name__)
 def _assistant_check(*, organization, assistant) -> None:
     if assistant is not None and assistant.organization_id != organization.pk:
         raise ValidationFailed("Unknown assistant.", details={"assistant_id": ["Not found."]})
+
+
+class SourceExists(Conflict):
+    """The source being added is already in the knowledge (same fingerprint, same scope):
+    nothing new was stored. `source` is the one already there."""
+
+    code = "source_exists"
+
+    def __init__(self, *, source: KnowledgeSource):
+        self.source = source
+        added = timezone.localtime(source.created_at).strftime("%-d %b %Y")
+        title = source.display_title
+        title = title if len(title) <= 80 else title[:79] + "…"
+        super().__init__(
+            f"Already in your knowledge as “{title}”, added {added}.",
+            details={"id": str(source.pk), "title": title, "status": source.status},
+        )
+
+
+def _same_source_lock_get(*, organization, assistant, fingerprint: str) -> KnowledgeSource | None:
+    """The source of this scope (organization, and assistant or organization-wide) with this
+    fingerprint, oldest first; call inside a transaction. A transaction-scoped advisory lock on
+    the fingerprint makes two concurrent adds of the same thing wait for each other, so the
+    second one finds the first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"knowledge-source:{organization.pk}:{fingerprint}"],
+        )
+    return (
+        KnowledgeSource.objects.for_organization(organization)
+        .filter(fingerprint=fingerprint, assistant=assistant)
+        .order_by("created_at")
+        .first()
+    )
+
+
+def _retryable(source: KnowledgeSource) -> bool:
+    return source.status == KnowledgeSource.Status.FAILED or source.unpicked
 
 
 def qa_text(*, question: str, answer: str) -> str:
@@ -82,10 +122,18 @@ def qa_create(
     """A Q&A pair, searchable (lexically and semantically) as soon as this returns.
 
     `made_from_question`: the visitor's wording it answers, when it was made from a question
-    without an answer on the overview (which then leaves that list)."""
+    without an answer on the overview (which then leaves that list).
+
+    The same question and answer already in this scope: `SourceExists` (nothing stored)."""
     question, answer, tags = _qa_clean(question=question, answer=answer, tags=tags)
     _assistant_check(organization=organization, assistant=assistant)
+    fingerprint = duplicates.qa_fingerprint(question=question, answer=answer)
     with transaction.atomic():
+        existing = _same_source_lock_get(
+            organization=organization, assistant=assistant, fingerprint=fingerprint
+        )
+        if existing is not None:
+            raise SourceExists(source=existing)
         knowledge_source = KnowledgeSource.objects.create(
             organization=organization,
             kind=KnowledgeSource.Kind.QA,
@@ -96,6 +144,7 @@ def qa_create(
             tags=tags,
             origin=(source or "manual")[:100],
             made_from_question=text_normalise(made_from_question or "")[:MAX_QUESTION_CHARS],
+            fingerprint=fingerprint,
             # Ready as it commits: its one chunk is stored in the same transaction.
             status=KnowledgeSource.Status.READY,
             ready_at=timezone.now(),
@@ -111,11 +160,18 @@ def qa_update(
     if source.kind != KnowledgeSource.Kind.QA:
         raise ValidationFailed("Only Q&A pairs can be edited.")
     question, answer, tags = _qa_clean(question=question, answer=answer, tags=tags)
+    fingerprint = duplicates.qa_fingerprint(question=question, answer=answer)
     with transaction.atomic():
+        existing = _same_source_lock_get(
+            organization=source.organization, assistant=source.assistant, fingerprint=fingerprint
+        )
+        if existing is not None and existing.pk != source.pk:
+            raise SourceExists(source=existing)
         source.question, source.answer, source.title = question, answer, question[:500]
+        source.fingerprint = fingerprint
         if tags is not None:
             source.tags = tags
-        source.save(update_fields=["question", "answer", "title", "tags", "updated_at"])
+        source.save(update_fields=["question", "answer", "title", "tags", "fingerprint", "updated_at"])
         _qa_index(source=source)
     return source
 
@@ -187,7 +243,11 @@ def _file_name_clean(name: str) -> str:
 def file_source_create(
     *, organization, title: str, file_type: str, uploaded_file, assistant=None
 ) -> KnowledgeSource:
-    """Store an uploaded file (under a random name) and enqueue its ingestion."""
+    """Store an uploaded file (under a random name) and enqueue its ingestion.
+
+    The same bytes already in this scope: `SourceExists` (nothing stored), unless that source
+    failed (or no worker picked it up): then this upload replaces its file and it is queued
+    again, and that source is returned."""
     from django.conf import settings
 
     from knowledge.parsing import BINARY_KINDS, file_kind_sniff
@@ -240,7 +300,21 @@ def file_source_create(
     _assistant_check(organization=organization, assistant=assistant)
     file_name = _file_name_clean(getattr(uploaded_file, "name", ""))
     title = (title or "").strip()[:500]
+    fingerprint = duplicates.uploaded_file_fingerprint(uploaded_file)
     with transaction.atomic():
+        existing = _same_source_lock_get(
+            organization=organization, assistant=assistant, fingerprint=fingerprint
+        )
+        if existing is not None and not _retryable(existing):
+            raise SourceExists(source=existing)
+        if existing is not None:
+            return _file_source_replace(
+                source=existing,
+                title=title,
+                file_name=file_name,
+                file_type=declared,
+                uploaded_file=uploaded_file,
+            )
         source = KnowledgeSource(
             organization=organization,
             kind=KnowledgeSource.Kind.FILE,
@@ -250,6 +324,7 @@ def file_source_create(
             file_type=declared,
             file_size=size,
             status=KnowledgeSource.Status.PENDING,
+            fingerprint=fingerprint,
         )
         source.file.save(file_name, uploaded_file, save=False)
         stored_name = source.file.name
@@ -259,6 +334,40 @@ def file_source_create(
             source.file.storage.delete(stored_name)
             raise
         _ingestion_enqueue(source=source)
+    return source
+
+
+def _file_source_replace(
+    *, source: KnowledgeSource, title: str, file_name: str, file_type: str, uploaded_file
+) -> KnowledgeSource:
+    """A failed file source given the same bytes again: the new upload takes its place (its
+    stored file may be what was missing) and it is queued again (inside the caller's
+    transaction)."""
+    previous = source.file.name if source.file else ""
+    source.file.save(file_name, uploaded_file, save=False)
+    stored_name = source.file.name
+    source.title = title or source.title or file_name
+    source.file_name, source.file_type = file_name, file_type
+    source.status, source.error, source.attempts = KnowledgeSource.Status.PENDING, "", 0
+    try:
+        source.save(
+            update_fields=[
+                "file",
+                "title",
+                "file_name",
+                "file_type",
+                "status",
+                "error",
+                "attempts",
+                "updated_at",
+            ]
+        )
+    except Exception:
+        source.file.storage.delete(stored_name)
+        raise
+    if previous:
+        transaction.on_commit(lambda: source.file.storage.delete(previous))
+    _ingestion_enqueue(source=source)
     return source
 
 
@@ -287,7 +396,11 @@ def url_source_create(
     max_pages: int = 1,
     sync_interval_hours: int | None = None,
 ) -> KnowledgeSource:
-    """Check the URL now (refusing internal addresses before anything is stored), store it, enqueue."""
+    """Check the URL now (refusing internal addresses before anything is stored), store it, enqueue.
+
+    The same page (or crawl from it) already in this scope: `SourceExists`, unless that source
+    failed (or no worker picked it up): then it is queued again with this request's title and
+    options, and returned."""
     from django.conf import settings
 
     from core import fetcher
@@ -320,22 +433,51 @@ def url_source_create(
             details={"sync_interval_hours": ["Between 1 and 8760."]},
         )
     _assistant_check(organization=organization, assistant=assistant)
+    crawl = bool(crawl)
+    fingerprint = duplicates.url_fingerprint(
+        normalised_url=duplicates.url_normalise(target.url),
+        crawl=crawl,
+    )
+    sync_interval_hours = (
+        sync_interval_hours if sync_interval_hours is not None else settings.KNOWLEDGE_DEFAULT_SYNC_HOURS
+    ) or None
     with transaction.atomic():
+        existing = _same_source_lock_get(
+            organization=organization, assistant=assistant, fingerprint=fingerprint
+        )
+        if existing is not None and not _retryable(existing):
+            raise SourceExists(source=existing)
+        if existing is not None:
+            # A failed page added again: queued again with what was asked this time.
+            existing.title = (title or "").strip()[:500] or existing.title
+            existing.url, existing.max_pages = target.url, max_pages if crawl else 1
+            existing.sync_interval_hours = sync_interval_hours
+            existing.status, existing.error, existing.attempts = KnowledgeSource.Status.PENDING, "", 0
+            existing.save(
+                update_fields=[
+                    "title",
+                    "url",
+                    "max_pages",
+                    "sync_interval_hours",
+                    "status",
+                    "error",
+                    "attempts",
+                    "updated_at",
+                ]
+            )
+            _ingestion_enqueue(source=existing)
+            return existing
         source = KnowledgeSource.objects.create(
             organization=organization,
             kind=KnowledgeSource.Kind.URL,
             assistant=assistant,
             title=(title or "").strip()[:500],
             url=target.url,
-            crawl=bool(crawl),
+            crawl=crawl,
             max_pages=max_pages if crawl else 1,
-            sync_interval_hours=(
-                sync_interval_hours
-                if sync_interval_hours is not None
-                else settings.KNOWLEDGE_DEFAULT_SYNC_HOURS
-            )
-            or None,
+            sync_interval_hours=sync_interval_hours,
             status=KnowledgeSource.Status.PENDING,
+            fingerprint=fingerprint,
         )
         _ingestion_enqueue(source=source)
     return source

@@ -180,6 +180,12 @@ def test_scrape_with_widget_adds_the_page_to_its_assistants_knowledge(tenant, wi
     (source,) = url_sources(tenant.organization)
     assert source.url == site.url + "/" and source.assistant_id == widget.assistant_id
     assert source.title == "Acme shop"
+    # Scraping it again answers the same and leaves the one source (not a second copy).
+    again = bearer(tenant).post(
+        "/api/widget/scrape", {"url": site.url + "/", "widgetId": str(widget.id)}, format="json"
+    )
+    assert again.status_code == 200, again.content
+    assert url_sources(tenant.organization) == [source]
 
 
 @pytest.mark.parametrize(
