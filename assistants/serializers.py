@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from assistants.models import Action, Assistant, UserContext
 from assistants.validators import model_validate
-from core.api.fields import JSONObjectField
+from core.api.fields import JSONField, JSONObjectField
 
 
 class AssistantSerializer(serializers.ModelSerializer):
@@ -69,7 +69,7 @@ class ActionSerializer(serializers.ModelSerializer):
     description = serializers.CharField(max_length=1000)
     method = serializers.CharField(max_length=10, required=False, default="GET")
     url_template = serializers.CharField(max_length=2000)
-    parameters = serializers.JSONField(required=False)
+    parameters = JSONField(required=False)
     headers = serializers.DictField(
         child=serializers.CharField(
             allow_null=True, allow_blank=True, max_length=4096, trim_whitespace=False
@@ -109,7 +109,7 @@ class ActionSerializer(serializers.ModelSerializer):
 class ActionImportSerializer(serializers.Serializer):
     """An OpenAPI 3 document or operation to turn into a prefilled (unsaved) action."""
 
-    document = serializers.JSONField(help_text="an OpenAPI 3 document, or one operation object")
+    document = JSONField(help_text="an OpenAPI 3 document, or one operation object")
     path = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     method = serializers.CharField(required=False, allow_blank=True, max_length=10)
     base_url = serializers.CharField(required=False, allow_blank=True, max_length=2000)
@@ -120,4 +120,4 @@ class ActionImportResultSerializer(serializers.Serializer):
     description = serializers.CharField()
     method = serializers.CharField()
     url_template = serializers.CharField()
-    parameters = serializers.JSONField()
+    parameters = JSONField()

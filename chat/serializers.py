@@ -4,7 +4,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from chat.models import Conversation, Message
-from core.api.fields import JSONObjectField, SourcesField, ToolCallsField
+from core.api.fields import JSONField, JSONObjectField, SourcesField, ToolCallsField
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -100,7 +100,7 @@ class HandoffRequestSerializer(serializers.Serializer):
 
 
 class CsatCreateSerializer(serializers.Serializer):
-    score = serializers.JSONField(help_text="a whole number from 1 to 5")
+    score = JSONField(help_text="a whole number from 1 to 5")
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 

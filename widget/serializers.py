@@ -2,6 +2,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.fields import JSONField
 from widget.models import Widget
 
 
@@ -130,7 +131,7 @@ class WidgetChatPolicyField(serializers.DictField):
 
 
 @extend_schema_field({"type": "string", "nullable": True})
-class WidgetChatScrapedDataField(serializers.JSONField):
+class WidgetChatScrapedDataField(JSONField):
     """Seed 000's `scrapedData`: text from the customer's site (any other JSON is read as text)."""
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.parsers import input_problem
+
 JSON_OBJECT = {"type": "object", "additionalProperties": {}}
 
 # What a message was grounded on (knowledge.types.Passage.as_source, chat.grounding): a Q&A
@@ -46,16 +48,30 @@ TOOL_CALL = {
 }
 
 
+class JSONField(serializers.JSONField):
+    """`serializers.JSONField` with the parsers' guard (`core.api.parsers.input_problem`) on
+    the value it decodes. A form or multipart field holding JSON text is decoded here, after
+    the parsers ran: `{"plan": "\\u0000"}` in a form field became a NUL in a jsonb write, a
+    500. Every JSON field of the API derives from this one (tests/test_api_json_fields.py)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        problem = input_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+
 @extend_schema_field(JSON_OBJECT)
-class JSONObjectField(serializers.JSONField):
+class JSONObjectField(JSONField):
     """A JSON object (free-form keys)."""
 
 
 @extend_schema_field({"type": "array", "items": SOURCE})
-class SourcesField(serializers.JSONField):
+class SourcesField(JSONField):
     """A message's `sources`."""
 
 
 @extend_schema_field({"type": "array", "items": TOOL_CALL})
-class ToolCallsField(serializers.JSONField):
+class ToolCallsField(JSONField):
     """A message's `tool_calls`."""
