@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from organizations.models import ApiKey
 from testkit import processes
 from testkit.fixtures import objects_of_every_kind, tenant_create
 
@@ -98,6 +99,7 @@ def test_schemathesis_finds_no_server_errors_schema_violations_or_cross_tenant_r
         )
     )
     headers = {"X-API-Key": fuzzer.client_id, "X-API-Secret": fuzzer.client_secret}
+    own_key = str(ApiKey.objects.for_organization(fuzzer.organization).get(client_id=fuzzer.client_id).pk)
     owner_headers = {"X-API-Key": owner.client_id, "X-API-Secret": owner.client_secret}
     assistant = requests.post(f"{url}/api/v1/assistants", json={"name": "Fuzz"}, headers=headers, timeout=30)
     assert assistant.status_code == 201, assistant.text
@@ -152,6 +154,7 @@ def test_schemathesis_finds_no_server_errors_schema_violations_or_cross_tenant_r
             SCHEMATHESIS_HOOKS="tests.schemathesis_hooks",
             SUPPORTAI_FUZZ_FOREIGN=json.dumps(foreign),
             SUPPORTAI_FUZZ_EVIDENCE=str(evidence),
+            SUPPORTAI_FUZZ_OWN_KEY=own_key,
             PYTHONPATH=str(Path(__file__).resolve().parent.parent),
         )
         result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=170)
