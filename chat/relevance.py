@@ -31,21 +31,26 @@ def coverage(question: str, text: str, *, emphasis: str = "") -> float:
     in `emphasis` (a Q&A pair's own question, a policy's title) count fully, words found
     only in the body count 0.85. Both sides are analysed in the question's language.
     """
+    return _layered_coverage(question, ((emphasis, 1.0), (text, 0.85)))
+
+
+def _layered_coverage(question: str, layers: tuple[tuple[str, float], ...]) -> float:
+    """`coverage` over texts in layers: each of the question's content words (weighing
+    log(2 + its length)) counts at the factor of the first layer whose text has it."""
     language = analysis.language_detect(question)
     wanted = list(dict.fromkeys(terms(question, language=language)))
     if not wanted:
         return 0.0
-    body = set(terms(text, language=language))
-    emphasised = set(terms(emphasis, language=language))
+    found = [(set(terms(text, language=language)), factor) for text, factor in layers]
     total = matched = 0.0
     for term in wanted:
         weight = math.log(2 + len(term))
         total += weight
-        if term in emphasised:
-            matched += weight
-        elif term in body:
-            matched += 0.85 * weight
-    return matched / total if total else 0.0
+        for words, factor in found:
+            if term in words:
+                matched += factor * weight
+                break
+    return matched / total
 
 
 def sentences(text: str) -> list[str]:
@@ -239,21 +244,7 @@ def _unit_score(question: str, part: str, heading: str, *, lead_in: bool = False
     own = coverage(question, part)
     if not heading or (own == 0 and not lead_in):
         return own
-    language = analysis.language_detect(question)
-    wanted = list(dict.fromkeys(terms(question, language=language)))
-    if not wanted:
-        return 0.0
-    body = set(terms(part, language=language))
-    over = set(terms(heading, language=language))
-    total = matched = 0.0
-    for term in wanted:
-        weight = math.log(2 + len(term))
-        total += weight
-        if term in body:
-            matched += 0.85 * weight
-        elif term in over:
-            matched += HEADING_WORD_WEIGHT * weight
-    return matched / total
+    return _layered_coverage(question, ((part, 0.85), (heading, HEADING_WORD_WEIGHT)))
 
 
 def _with_lists(chosen: set[int], parts: list[str], items: set[int], *, max_chars: int) -> set[int]:
