@@ -664,19 +664,26 @@ def _is_follow_up(question: str) -> bool:
 # Where a question of several parts is cut: after a question mark followed by more, and before
 # "and" / "also" that opens another question ("… and can I return it?", "…, also do you ship to
 # Canada?"). English only for the conjunctions: a part must be a question of its own.
+_QUESTION_WORDS = "can|could|do|does|did|is|are|will|would|how|what|when|where|which|who|why|should|may|must"
 _PART_BREAK = re.compile(
-    r"(?<=\?)\s+(?=\S)|,?\s+(?:and|also|plus)\s+(?=(?:can|could|do|does|did|is|are|will|would|how|what|"
-    r"when|where|which|who|why|should|may|must)\b)",
+    rf"(?<=\?)\s+(?=\S)|,?\s+(?:and|also|plus)\s+(?=(?:{_QUESTION_WORDS})\b)",
     re.IGNORECASE,
 )
+_OPENS_QUESTION = re.compile(rf"[¿\s]*(?:{_QUESTION_WORDS})\b", re.IGNORECASE)
 MAX_QUESTION_PARTS = 3
 
 
 def question_parts(question: str) -> list[str]:
     """The questions a message asks, when it asks two or three that each stand on their own (at
-    least two content words each); else []."""
+    least two content words each, and each a question: it ends with a question mark or opens
+    with a question word); else []. Text around one question is not another: "How do I reset my
+    password? (ticket 12)" or "Where is my order? I paid last week" is one question, and
+    searching its pieces as well tripled a chat turn's retrieval (issue 14's bench asks the
+    first)."""
     parts = [part.strip(" ,;") for part in _PART_BREAK.split(question or "") if part and part.strip(" ,;")]
     if not 2 <= len(parts) <= MAX_QUESTION_PARTS:
+        return []
+    if not all(part.endswith("?") or _OPENS_QUESTION.match(part) for part in parts):
         return []
     language = relevance.analysis.language_detect(question)
     if any(len(relevance.terms(part, language=language)) < 2 for part in parts):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from chat import relevance, services
+from chat import grounding, relevance, services
 from chat.llm import CompletionRequest, Evidence
 from chat.llm.offline import OfflineAnswerer
 from chat.models import Message
@@ -509,3 +509,19 @@ def test_sentences_from_different_paragraphs_are_quoted_on_their_own_lines():
     # Sentences of one paragraph stay one paragraph.
     text = "Standard shipping takes 5 days. Express shipping takes 1 day and costs $15."
     assert relevance.best_sentences("how long does standard and express shipping take", text) == text
+
+
+@pytest.mark.parametrize(
+    ("message", "parts"),
+    [
+        ("What are your business hours and how do I reset my password?", 2),
+        ("How long does shipping take? Can I return it if it does not fit?", 2),
+        ("¿Cuánto tarda el envío? ¿Puedo devolver el pedido?", 2),
+        ("How do I reset my password? (ticket 12)", 0),
+        ("Where is my order? I paid last week", 0),
+        ("How do I reset my password? thanks", 0),
+    ],
+)
+def test_only_questions_are_parts(message, parts):
+    """Text around one question (a ticket number, a remark, thanks) is not a second question."""
+    assert len(grounding.question_parts(message)) == parts
