@@ -4,9 +4,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import BooleanField, Case, Exists, OuterRef, QuerySet, Value, When
 
-from organizations.models import ApiKey, LLMUsageDay, Membership, Organization
+from organizations.models import ApiKey, Invitation, LLMUsageDay, Membership, Organization
 
 
 def organization_get_by_slug(*, slug: str) -> Organization | None:
@@ -14,7 +14,54 @@ def organization_get_by_slug(*, slug: str) -> Organization | None:
 
 
 def api_key_list(*, organization: Organization) -> QuerySet[ApiKey]:
-    return ApiKey.objects.for_organization(organization).order_by("-created_at")
+    """The organization's keys, newest first, each with who made it (`created_by`) and
+    `creator_is_member`: whether that person still belongs to the organization (None for a key
+    made by an operator command). A key whose maker left keeps working only if an admin chose
+    to keep it when they left (`membership_remove`); the list says so either way."""
+    return (
+        ApiKey.objects.for_organization(organization)
+        .select_related("created_by")
+        .annotate(
+            creator_is_member=Case(
+                When(created_by__isnull=True, then=Value(None)),
+                default=Exists(
+                    Membership.objects.unscoped().filter(
+                        organization_id=OuterRef("organization_id"), user_id=OuterRef("created_by_id")
+                    )
+                ),
+                output_field=BooleanField(null=True),
+            )
+        )
+        .order_by("-created_at")
+    )
+
+
+def api_key_creator_is_member(*, api_key: ApiKey) -> bool | None:
+    """`creator_is_member` for one key read without `api_key_list`'s annotation."""
+    if api_key.created_by_id is None:
+        return None
+    return (
+        Membership.objects.for_organization(api_key.organization_id)
+        .filter(user_id=api_key.created_by_id)
+        .exists()
+    )
+
+
+def api_key_list_made_by(*, organization: Organization, user) -> QuerySet[ApiKey]:
+    """The active keys `user` made in `organization` (in the dashboard, or through a key of
+    theirs): what ends, unless an admin keeps it, when they leave or lose the right to make keys."""
+    return (
+        ApiKey.objects.for_organization(organization)
+        .filter(created_by=user, revoked_at__isnull=True)
+        .order_by("created_at")
+    )
+
+
+def invitation_list_sent_by(*, organization: Organization, user) -> QuerySet[Invitation]:
+    """The open invitations `user` sent for `organization`."""
+    return Invitation.objects.for_organization(organization).filter(
+        invited_by=user, accepted_at__isnull=True, declined_at__isnull=True
+    )
 
 
 def api_key_widget_facing(*, organization: Organization) -> ApiKey | None:
@@ -135,10 +182,10 @@ def llm_budget_status(*, organization: Organization) -> LLMBudgetStatus:
 def invitation_list_open(*, organization: Organization):
     """Invitations of `organization` still waiting for an answer (expired ones included, marked
     by the template from `sent_at`)."""
-    from organizations.models import Invitation
-
-    return Invitation.objects.for_organization(organization).filter(
-        accepted_at__isnull=True, declined_at__isnull=True
+    return (
+        Invitation.objects.for_organization(organization)
+        .filter(accepted_at__isnull=True, declined_at__isnull=True)
+        .select_related("invited_by")
     )
 
 

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from organizations import selectors
 from organizations.models import ApiKey, AuditEvent, Organization
 
 
@@ -12,6 +13,13 @@ class OrganizationSerializer(serializers.ModelSerializer):
 
 class ApiKeySerializer(serializers.ModelSerializer):
     secret_prefix = serializers.CharField(source="masked_secret", read_only=True)
+    created_by = serializers.SerializerMethodField(
+        help_text="The email of the person who made the key; null for a key made by an operator command."
+    )
+    created_by_is_member = serializers.SerializerMethodField(
+        help_text="Whether that person still belongs to the organization (null without one). "
+        "A key whose maker left keeps working only if an admin kept it when they left."
+    )
 
     class Meta:
         model = ApiKey
@@ -24,8 +32,21 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "last_used_at",
             "revoked_at",
             "is_active",
+            "created_by",
+            "created_by_is_member",
         ]
         read_only_fields = fields
+
+    def get_created_by(self, api_key) -> str | None:
+        return api_key.created_by.email if api_key.created_by_id else None
+
+    def get_created_by_is_member(self, api_key) -> bool | None:
+        if api_key.created_by_id is None:
+            return None
+        annotated = getattr(api_key, "creator_is_member", None)
+        if annotated is not None:
+            return annotated
+        return selectors.api_key_creator_is_member(api_key=api_key)
 
 
 class ApiKeyCreateSerializer(serializers.Serializer):

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
-from core.errors import Conflict, ValidationFailed
+from core.errors import Conflict, PermissionDenied, ValidationFailed
 from organizations.models import ApiKey, Event, Invitation, LLMUsageDay, Membership, Organization
 from organizations.selectors import admin_mail_recipients, utc_today
 
@@ -400,6 +400,11 @@ def member_invite(
         raise ValidationFailed("Enter a valid email address.")
     if role not in Membership.Role.values:
         raise ValidationFailed("Unknown role.")
+    if role == Membership.Role.OWNER and getattr(invited_by, "pk", None):
+        inviter = Membership.objects.for_organization(organization).filter(user=invited_by).first()
+        if inviter is None or inviter.role != Membership.Role.OWNER:
+            # Admins manage agents and admins; an owner invitation would make one.
+            raise PermissionDenied("Only an owner can invite an owner.")
     if Membership.objects.for_organization(organization).filter(user__username=email).exists():
         raise Conflict("That user is already a member of this organization.")
     Invitation.objects.for_organization(organization).filter(
@@ -443,7 +448,28 @@ def invitation_get_open(*, token: str) -> Invitation | None:
     )
     if invitation is None or invitation.sent_at < timezone.now() - INVITATION_MAX_AGE:
         return None
+    if not invitation_inviter_may_grant(invitation=invitation):
+        return None
     return invitation
+
+
+def invitation_inviter_may_grant(*, invitation: Invitation) -> bool:
+    """Whether the person who sent the invitation may still grant its role: an owner or admin
+    of the organization now (an owner, for an owner invitation). An invitation is their act,
+    so it lapses with their right to make it — removed, demoted, or their account deleted —
+    even if it was not withdrawn when that happened."""
+    if invitation.invited_by_id is None:
+        return False
+    granting = (
+        {Membership.Role.OWNER}
+        if invitation.role == Membership.Role.OWNER
+        else {Membership.Role.OWNER, Membership.Role.ADMIN}
+    )
+    return (
+        Membership.objects.for_organization(invitation.organization_id)
+        .filter(user_id=invitation.invited_by_id, role__in=granting)
+        .exists()
+    )
 
 
 @transaction.atomic
@@ -489,8 +515,67 @@ def invitation_decline(*, invitation: Invitation) -> None:
     ).update(declined_at=timezone.now())
 
 
+@dataclass(frozen=True)
+class MemberCredentialsEnded:
+    """What ended, and what an admin chose to keep, when a member left or stopped managing:
+    the API keys they made (revoked unless kept) and the invitations they sent (withdrawn).
+    The view layer audits each item (`api_key.revoked`, and the member event's `changes`)."""
+
+    revoked_keys: tuple[ApiKey, ...] = ()
+    kept_keys: tuple[ApiKey, ...] = ()
+    withdrawn_invitations: tuple[Invitation, ...] = ()
+
+    def summary(self) -> dict:
+        """For the member event's audit `changes`: names and client ids, never secrets."""
+        return {
+            "api_keys_revoked": [key.client_id for key in self.revoked_keys],
+            "api_keys_kept": [key.client_id for key in self.kept_keys],
+            "invitations_withdrawn": [invitation.email for invitation in self.withdrawn_invitations],
+        }
+
+
+def _member_credentials_end(*, membership: Membership, keep_api_key_ids) -> MemberCredentialsEnded:
+    """Revokes the active keys the member made, except those in `keep_api_key_ids` (which must
+    all be theirs: anything else is refused before anything changes), and withdraws the open
+    invitations they sent. Call inside the transaction that changes the membership."""
+    from organizations.selectors import api_key_list_made_by, invitation_list_sent_by
+
+    organization = membership.organization
+    keys = list(api_key_list_made_by(organization=organization, user=membership.user_id).select_for_update())
+    keep = {str(key_id) for key_id in keep_api_key_ids or ()}
+    unknown = keep - {str(key.pk) for key in keys}
+    if unknown:
+        raise ValidationFailed(
+            "Only active API keys this member made can be kept.", details={"keep": sorted(unknown)}
+        )
+    revoked = tuple(key for key in keys if str(key.pk) not in keep)
+    now = timezone.now()
+    ApiKey.objects.for_organization(organization).filter(pk__in=[key.pk for key in revoked]).update(
+        revoked_at=now
+    )
+    for key in revoked:
+        key.revoked_at = now
+    invitations = tuple(invitation_list_sent_by(organization=organization, user=membership.user_id))
+    Invitation.objects.for_organization(organization).filter(pk__in=[i.pk for i in invitations]).delete()
+    return MemberCredentialsEnded(
+        revoked_keys=revoked,
+        kept_keys=tuple(key for key in keys if str(key.pk) in keep),
+        withdrawn_invitations=invitations,
+    )
+
+
+def member_may_manage(role: str) -> bool:
+    """Owners and admins make API keys and invite people; agents do neither."""
+    return role in {Membership.Role.OWNER, Membership.Role.ADMIN}
+
+
 @transaction.atomic
-def membership_role_change(*, membership: Membership, role: str) -> Membership:
+def membership_role_change(
+    *, membership: Membership, role: str, keep_api_key_ids=()
+) -> tuple[Membership, MemberCredentialsEnded]:
+    """A new role. A demotion to a role that may not make keys or invite (agent) ends what the
+    member made with the old one, as a removal does: their API keys are revoked except those
+    in `keep_api_key_ids`, their open invitations withdrawn."""
     if role not in Membership.Role.values:
         raise ValidationFailed("Unknown role.")
     # Lock the organization's owner rows so two concurrent demotions cannot leave none.
@@ -505,13 +590,20 @@ def membership_role_change(*, membership: Membership, role: str) -> Membership:
         and _owner_count(organization=membership.organization) <= 1
     ):
         raise Conflict("An organization needs at least one owner; make someone else owner first.")
+    ended = MemberCredentialsEnded()
+    if member_may_manage(membership.role) and not member_may_manage(role):
+        ended = _member_credentials_end(membership=membership, keep_api_key_ids=keep_api_key_ids)
     membership.role = role
     membership.save(update_fields=["role"])
-    return membership
+    return membership, ended
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership) -> None:
+def membership_remove(*, membership: Membership, keep_api_key_ids=()) -> MemberCredentialsEnded:
+    """The member loses access at once (the dashboard checks membership on every request).
+    The API keys they made are revoked except those in `keep_api_key_ids` (an admin's explicit
+    choice: a key may run a production integration), and the invitations they sent are
+    withdrawn, so nothing they hold or handed out outlives their membership by default."""
     list(
         Membership.objects.for_organization(membership.organization)
         .select_for_update()
@@ -519,7 +611,9 @@ def membership_remove(*, membership: Membership) -> None:
     )
     if membership.role == Membership.Role.OWNER and _owner_count(organization=membership.organization) <= 1:
         raise Conflict("The last owner cannot be removed.")
+    ended = _member_credentials_end(membership=membership, keep_api_key_ids=keep_api_key_ids)
     membership.delete()
+    return ended
 
 
 # --- The daily LLM token budget -------------------------------------------------------------

@@ -678,8 +678,56 @@ class MemberMixin(OrganizationMixin):
             return "Only an owner can change or remove owners."
         return None
 
+    def member_credentials(self, member: Membership) -> dict:
+        """What the confirmation page lists: the active keys the member made (the one widgets
+        embed marked) and the open invitations they sent."""
+        widget_key = selectors.api_key_widget_facing(organization=self.organization)
+        return {
+            "member_keys": list(
+                selectors.api_key_list_made_by(organization=self.organization, user=member.user_id)
+            ),
+            "widget_key_id": widget_key.pk if widget_key else None,
+            "member_invitations": list(
+                selectors.invitation_list_sent_by(organization=self.organization, user=member.user_id)
+            ),
+        }
 
-class MemberRoleView(MemberMixin, View):
+    def kept_key_ids(self) -> list[uuid.UUID] | None:
+        """The keys the admin ticked to keep (`keep`); None if one is not even an id."""
+        kept = []
+        for value in self.request.POST.getlist("keep"):
+            try:
+                kept.append(uuid.UUID(value))
+            except ValueError:
+                return None
+        return kept
+
+    def audit_credentials_ended(self, member: Membership, ended: services.MemberCredentialsEnded, why: str):
+        for api_key in ended.revoked_keys:
+            self.audit(
+                "api_key.revoked",
+                target=api_key,
+                changes={"name": api_key.name, "reason": why, "created_by": member.user.email},
+            )
+
+    def credentials_message(self, ended: services.MemberCredentialsEnded) -> str:
+        parts = []
+        if ended.revoked_keys:
+            parts.append(f"{len(ended.revoked_keys)} API key(s) they made revoked")
+        if ended.kept_keys:
+            parts.append(f"{len(ended.kept_keys)} kept working")
+        if ended.withdrawn_invitations:
+            parts.append(f"{len(ended.withdrawn_invitations)} invitation(s) they sent withdrawn")
+        return f" ({'; '.join(parts)})." if parts else ""
+
+
+class MemberRoleView(MemberMixin, TemplateView):
+    """A new role. A demotion to agent of someone who made API keys or sent invitations first
+    asks which keys to keep (`member_role_confirm.html`), as a removal does."""
+
+    template_name = "organizations/member_role_confirm.html"
+    title = "Change role"
+
     def post(self, request, pk):
         member = self.get_member()
         form = MemberRoleForm(request.POST)
@@ -697,26 +745,49 @@ class MemberRoleView(MemberMixin, View):
         if refusal:
             messages.error(request, refusal)
             return redirect("settings-members")
+        demotion = services.member_may_manage(member.role) and not services.member_may_manage(role)
+        if demotion and request.POST.get("confirm") != "1":
+            credentials = self.member_credentials(member)
+            if credentials["member_keys"] or credentials["member_invitations"]:
+                context = self.get_context_data(
+                    member=member, role=role, role_label=dict(Membership.Role.choices)[role], **credentials
+                )
+                return self.render_to_response(context | {"settings_tab": "members"})
+        kept = self.kept_key_ids()
+        if kept is None:
+            messages.error(request, "Choose the keys to keep from the list.")
+            return redirect("settings-members")
         old_role = member.role
         with service_errors(request=request) as failure:
-            services.membership_role_change(membership=member, role=role)
+            _member, ended = services.membership_role_change(
+                membership=member, role=role, keep_api_key_ids=kept
+            )
         if not failure:
+            self.audit_credentials_ended(member, ended, "member_demoted")
             self.audit(
                 "member.role_changed",
                 target=member,
-                changes={"email": member.user.email, "role": [old_role, member.role]},
+                changes={"email": member.user.email, "role": [old_role, member.role], **ended.summary()},
             )
-            messages.success(request, f"{member.user.email} is now {member.get_role_display().lower()}.")
+            messages.success(
+                request,
+                f"{member.user.email} is now {member.get_role_display().lower()}"
+                f"{self.credentials_message(ended) or '.'}",
+            )
         return redirect("settings-members")
 
 
 class MemberRemoveView(MemberMixin, TemplateView):
+    """Asks first, listing the API keys the member made (each revoked unless ticked to keep)
+    and the invitations they sent (withdrawn)."""
+
     template_name = "organizations/member_remove.html"
     title = "Remove member"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update(member=self.get_member(), settings_tab="members")
+        member = self.get_member()
+        context.update(member=member, settings_tab="members", **self.member_credentials(member))
         return context
 
     def post(self, request, pk):
@@ -725,12 +796,25 @@ class MemberRemoveView(MemberMixin, TemplateView):
         if refusal:
             messages.error(request, refusal)
             return redirect("settings-members")
+        kept = self.kept_key_ids()
+        if kept is None:
+            messages.error(request, "Choose the keys to keep from the list.")
+            return redirect("settings-member-remove", pk=member.pk)
         with service_errors(request=request) as failure:
-            services.membership_remove(membership=member)
+            ended = services.membership_remove(membership=member, keep_api_key_ids=kept)
         if failure:
             return redirect("settings-members")
-        self.audit("member.removed", target=member, changes={"email": member.user.email, "role": member.role})
-        messages.success(request, f"{member.user.email} no longer has access to {self.organization.name}.")
+        self.audit_credentials_ended(member, ended, "member_removed")
+        self.audit(
+            "member.removed",
+            target=member,
+            changes={"email": member.user.email, "role": member.role, **ended.summary()},
+        )
+        messages.success(
+            request,
+            f"{member.user.email} no longer has access to {self.organization.name}"
+            f"{self.credentials_message(ended) or '.'}",
+        )
         if member.user_id == request.user.pk:
             return redirect(reverse("overview"))
         return redirect("settings-members")

@@ -156,8 +156,10 @@ def test_a_key_cannot_mint_a_key_that_may_do_more_than_itself(tenant):
     assert made.status_code == 201
     child = ApiKey.objects.for_organization(tenant.organization).get(pk=made.json()["data"]["id"])
     assert child.created_by_id == bob.pk and api_key_may_administer(api_key=child)
-    membership_role_change(
-        membership=Membership.objects.for_organization(tenant.organization).get(user=bob), role="agent"
+    membership_role_change(  # the demoting admin keeps both keys working (else they are revoked)
+        membership=Membership.objects.for_organization(tenant.organization).get(user=bob),
+        role="agent",
+        keep_api_key_ids=[key.pk, child.pk],
     )
     assert not api_key_may_administer(api_key=child)  # it followed its maker's demotion
     count = ApiKey.objects.for_organization(tenant.organization).count()
