@@ -350,8 +350,11 @@ SPECTACULAR_SETTINGS = {
 
 WIDGET_TOKEN_LIFETIME = timedelta(seconds=env.int("WIDGET_TOKEN_LIFETIME", default=3600))
 # A returning visitor presents their previous token (even expired) to keep their identity,
-# and so their sessions, across page loads; after this long away they start afresh.
-WIDGET_VISITOR_MAX_AGE = timedelta(days=env.int("WIDGET_VISITOR_MAX_AGE_DAYS", default=30))
+# and so their sessions, across page loads; after this long away they start afresh (a week,
+# like Intercom's anonymous-visitor session). Each token renews once: the same one presented
+# again later than the grace (two tabs renewing at once) starts a fresh visitor instead.
+WIDGET_VISITOR_MAX_AGE = timedelta(days=env.int("WIDGET_VISITOR_MAX_AGE_DAYS", default=7))
+WIDGET_VISITOR_RENEWAL_GRACE = timedelta(seconds=env.int("WIDGET_VISITOR_RENEWAL_GRACE_SECONDS", default=60))
 WIDGET_TOKEN_AUDIENCE = "supportai-widget"
 # Verified visitors: after a rotation the previous identity secret is still accepted this
 # long (24 h = the longest a customer's user_token may live), so pages rendered just before

@@ -93,7 +93,9 @@ class WidgetTokenRequestSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         max_length=4096,
-        help_text="The visitor's previous widget token (may be expired), to keep their identity.",
+        help_text="The visitor's latest widget token (may be expired, for less than a week), to keep "
+        "an anonymous visitor's identity: only a token of the same client id, widget and origin, and "
+        "each token once. Otherwise the visitor is new.",
     )
     user_id = serializers.CharField(
         required=False, max_length=255, trim_whitespace=False, help_text="Your user's id (verified visitors)."

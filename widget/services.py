@@ -17,7 +17,7 @@ from organizations.services import api_key_create
 from widget.identity import user_id_normalize, visitor_id_for_user, visitor_identity_verify
 from widget.models import Widget
 from widget.origins import InvalidOrigin, origin_allowed, origin_normalize
-from widget.tokens import widget_token_issue, widget_token_previous_claims
+from widget.tokens import widget_token_issue, widget_token_previous_claims, widget_token_renewal_claim
 
 MAX_ALLOWED_DOMAINS = 50
 MAX_SUGGESTED_QUESTIONS = 8
@@ -256,19 +256,32 @@ def widget_client_key_get_or_create(*, organization: Organization) -> ApiKey:
 
 
 def _returning_visitor(
-    *, visitor_token: str | None, organization: Organization, origin: str | None
+    *, visitor_token: str | None, api_key: ApiKey, widget: Widget | None, origin: str | None
 ) -> str | None:
-    """The visitor id of an earlier token of the same organization and site, if valid."""
+    """The visitor id of an earlier token, if it may be renewed, else None (a fresh visitor).
+
+    Renewal keeps an anonymous visitor's conversations across page loads and days away. What
+    renews is only what the widget itself would present: a validly signed token, expired less
+    than `WIDGET_VISITOR_MAX_AGE` ago, minted for this same client id key (claim `cid`: a
+    revoked key's tokens stay ended), this same widget (claim `wid`, None for both when minted
+    without one), and this same origin; never a verified customer's (their history needs a
+    fresh proof); and each token only once (`widget_token_renewal_claim`)."""
     if not visitor_token:
         return None
     claims = widget_token_previous_claims(visitor_token, max_age=settings.WIDGET_VISITOR_MAX_AGE)
-    if claims is None or claims["org"] != str(organization.id):
+    if claims is None or claims["org"] != str(api_key.organization_id):
         return None
     if claims.get("uid"):
         # A verified customer's visitor id is theirs only while a proof is presented: a
         # token without one (signed out, another person on the same browser) starts afresh.
         return None
+    if claims.get("cid") != str(api_key.pk):
+        return None
+    if claims.get("wid") != (str(widget.pk) if widget is not None else None):
+        return None
     if (claims.get("origin") or None) != origin:
+        return None
+    if not widget_token_renewal_claim(claims):
         return None
     return claims["vis"]
 
@@ -288,8 +301,9 @@ def widget_token_create(
     """Mint a widget token for a public client_id, if the calling site may have one.
 
     `origin` is the request's normalised Origin (None when missing or `null`); a Referer that
-    disagrees with the Origin is refused, as a browser never sends such a pair. A previous
-    token of this organization and site (`visitor_token`) keeps the visitor id, so a
+    disagrees with the Origin is refused, as a browser never sends such a pair. The previous
+    token of an anonymous visitor (`visitor_token`: same client id, widget and site, expired
+    less than a week ago, renewing once; `_returning_visitor`) keeps the visitor id, so a
     returning visitor sees their own sessions; anything else gets a fresh visitor.
     `own_origin` is this server's origin, which is always allowed.
     With `user_id` + `user_hash` or `user_token` (a proof signed with the organization's
@@ -366,7 +380,9 @@ def widget_token_create(
         )
         user_context_merge(organization=organization, user_reference=identity.user_id, traits=traits)
     else:
-        visitor_id = _returning_visitor(visitor_token=visitor_token, organization=organization, origin=origin)
+        visitor_id = _returning_visitor(
+            visitor_token=visitor_token, api_key=api_key, widget=widget, origin=origin
+        )
     token, expires_in = widget_token_issue(
         organization_id=organization.id,
         widget_id=widget.id if widget else None,

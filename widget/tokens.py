@@ -6,14 +6,18 @@ token whose lifetime exceeds the configured policy is refused even if correctly 
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from datetime import timedelta
 
 import jwt
 from django.conf import settings
+from django.core.cache import cache
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import Token
+
+logger = logging.getLogger(__name__)
 
 
 class WidgetToken(Token):
@@ -69,7 +73,8 @@ def widget_token_issue(
 def widget_token_previous_claims(raw: str, *, max_age: timedelta) -> dict | None:
     """Claims of an earlier widget token, expired or not (but expired less than `max_age`
     ago), or None. Used only to keep a returning visitor's identity when minting anew; such
-    a token is never accepted as a credential."""
+    a token is never accepted as a credential. The caller decides whether it may renew
+    (same key, widget and origin; not a verified visitor's; `widget_token_renewal_claim`)."""
     try:
         claims = jwt.decode(
             raw,
@@ -88,6 +93,30 @@ def widget_token_previous_claims(raw: str, *, max_age: timedelta) -> dict | None
     if claims["exp"] < time.time() - max_age.total_seconds():
         return None
     return claims
+
+
+def widget_token_renewal_claim(claims: dict) -> bool:
+    """Whether this earlier token (its `jti`) may still renew: the first time, or again within
+    `WIDGET_VISITOR_RENEWAL_GRACE` of the first (two tabs of one visitor renewing together).
+    The widget always presents its newest token, so a copy of an older one (from a log, a
+    shared HAR file, a screenshot of devtools) renews nothing: whoever presents a token first
+    owns its chain. The record lives in the shared cache as long as the token could be
+    presented; if the cache cannot answer, the renewal is refused (a fresh visitor)."""
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti:
+        return False
+    now = time.time()
+    grace = settings.WIDGET_VISITOR_RENEWAL_GRACE.total_seconds()
+    lives_until = claims["exp"] + settings.WIDGET_VISITOR_MAX_AGE.total_seconds() + grace
+    key = f"widget-token-renewed:{jti}"
+    try:
+        if cache.add(key, now, timeout=max(1, int(lives_until - now) + 1)):
+            return True
+        first = cache.get(key)
+    except Exception:  # noqa: BLE001 - any cache failure: renew nothing rather than answer 500
+        logger.warning("widget token renewal: the cache did not answer; starting a fresh visitor")
+        return False
+    return isinstance(first, int | float) and now - first <= grace
 
 
 def widget_token_decode(raw: str) -> dict:

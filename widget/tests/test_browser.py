@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from testkit.hostpage import HostSite
 from widget.models import Widget
 from widget.selectors import widget_embed_snippet
 from widget.services import widget_client_key_get_or_create, widget_create, widget_update
+from widget.tokens import widget_token_decode
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -605,3 +606,49 @@ def test_a_streaming_provider_answer_appears_in_the_widget_as_it_is_written(brow
         context.close()
     finally:
         llm.stop()
+
+
+def test_a_returning_visitor_keeps_their_conversation_when_the_token_is_renewed(
+    browser, shop, tenant, live_server, settings
+):
+    """The renewal's legitimate use, in the browser: the stored token has run out (the visitor
+    was away), the widget presents it once to mint a new one, and the conversation is back. A
+    copy of that old token presented again gets a stranger (widget/tests/test_widget_token_renewal.py)."""
+    settings.WIDGET_VISITOR_RENEWAL_GRACE = timedelta(0)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(shop.url)
+    widget = page.locator(WIDGET)
+    widget.locator(".launcher").click()
+    widget.locator("textarea").fill("What are your business hours?")
+    page.keyboard.press("Enter")
+    widget.locator(".msg.assistant[data-id]").first.wait_for(timeout=30000)
+    storage_key = page.evaluate("() => Object.keys(localStorage).find((k) => k.startsWith('supportai:'))")
+
+    def expire_stored_token() -> str:
+        return page.evaluate(
+            "(key) => { const s = JSON.parse(localStorage.getItem(key)); s.exp = 0;"
+            " localStorage.setItem(key, JSON.stringify(s)); return s.token; }",
+            storage_key,
+        )
+
+    for _away in range(2):  # twice: each renewal's token renews the next time
+        old_token = expire_stored_token()
+        with page.expect_response(lambda r: r.url.endswith("/api/v1/auth/widget-token")) as minted:
+            page.reload()
+        assert minted.value.status == 200
+        widget.locator(".msg.assistant[data-id]").first.wait_for(timeout=15000)
+        assert "What are your business hours?" in shadow_text(page)  # the same visitor's history
+        new_token = page.evaluate("(key) => JSON.parse(localStorage.getItem(key)).token", storage_key)
+        assert new_token != old_token
+        assert widget_token_decode(new_token)["vis"] == widget_token_decode(old_token)["vis"]
+    client_id = widget_client_key_get_or_create(organization=tenant.organization).client_id
+    replay = requests.post(
+        f"{live_server.url}/api/v1/auth/widget-token",
+        json={"client_id": client_id, "config_id": str(shop.widget.pk), "visitor_token": old_token},
+        headers={"Origin": shop.url},
+        timeout=10,
+    )
+    assert replay.status_code == 200
+    assert widget_token_decode(replay.json()["token"])["vis"] != widget_token_decode(old_token)["vis"]
+    context.close()

@@ -196,26 +196,46 @@ def test_returning_visitor_keeps_their_identity(tenant, other_tenant, widget):
     )
 
 
-def test_an_expired_token_still_identifies_a_recent_visitor_but_not_an_old_one(tenant, widget, settings):
+def test_an_expired_token_still_identifies_a_visitor_back_within_a_week_but_not_later(
+    tenant, widget, settings
+):
     now = int(time.time())
+    key = ApiKey.objects.for_organization(tenant.organization).get(client_id=tenant.client_id)
 
-    def signed(issued_at):
+    def signed(issued_at, **extra):
         payload = {
             "token_type": "widget",
             "iat": issued_at,
             "exp": issued_at + 3600,
+            "jti": f"jti-{issued_at}",
             "aud": "supportai-widget",
             "iss": "supportai",
             "org": str(tenant.organization.id),
+            "cid": str(key.pk),
             "vis": "v_returning",
             "sub": "v_returning",
-        }
+        } | extra
         return jwt.encode(payload, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
 
     recent = signed(now - 2 * 86400)
     assert claims_of(mint({"client_id": tenant.client_id, "visitor_token": recent}))["vis"] == "v_returning"
-    ancient = signed(now - 40 * 86400)
-    assert claims_of(mint({"client_id": tenant.client_id, "visitor_token": ancient}))["vis"] != "v_returning"
+    for days in (8, 40):  # the window is a week (WIDGET_VISITOR_MAX_AGE), no longer 30 days
+        old = signed(now - days * 86400)
+        assert claims_of(mint({"client_id": tenant.client_id, "visitor_token": old}))["vis"] != "v_returning"
+    # Signed correctly but without the claims every minted token has (no key, no id): refused.
+    for missing in ("cid", "jti"):
+        bare = jwt.decode(signed(now - 86400 - len(missing)), options={"verify_signature": False})
+        del bare[missing]
+        token = jwt.encode(bare, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
+        assert (
+            claims_of(mint({"client_id": tenant.client_id, "visitor_token": token}))["vis"] != "v_returning"
+        )
+    # A longer window is the operator's choice.
+    settings.WIDGET_VISITOR_MAX_AGE = timedelta(days=60)
+    assert (
+        claims_of(mint({"client_id": tenant.client_id, "visitor_token": signed(now - 40 * 86400)}))["vis"]
+        == "v_returning"
+    )
 
 
 # --- token forgery and misuse (security plan rows 21, 23, 24) -------------------------------

@@ -176,7 +176,8 @@ export class ChatSupportAI {
 
   /**
    * POST /api/v1/auth/widget-token (no secret needed) → `{ token, expires_in, token_type }`.
-   * `visitorToken`: the visitor's previous token, to keep their identity (and sessions).
+   * `visitorToken`: the visitor's latest token (same client id and config, expired less than a
+   * week ago), to keep their identity (and sessions); each token renews once.
    */
   getWidgetToken({ clientId, configId, visitorToken } = {}) {
     return this._request("POST", "/api/v1/auth/widget-token", {
