@@ -526,12 +526,14 @@ class MemberCredentialsEnded:
     withdrawn_invitations: tuple[Invitation, ...] = ()
 
     def summary(self) -> dict:
-        """For the member event's audit `changes`: names and client ids, never secrets."""
-        return {
+        """For the member event's audit `changes`: client ids and addresses, never secrets;
+        only what there was (a promotion's event stays as it was)."""
+        summary = {
             "api_keys_revoked": [key.client_id for key in self.revoked_keys],
             "api_keys_kept": [key.client_id for key in self.kept_keys],
             "invitations_withdrawn": [invitation.email for invitation in self.withdrawn_invitations],
         }
+        return {name: values for name, values in summary.items() if values}
 
 
 def _member_credentials_end(*, membership: Membership, keep_api_key_ids) -> MemberCredentialsEnded:

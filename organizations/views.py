@@ -727,6 +727,7 @@ class MemberRoleView(MemberMixin, TemplateView):
 
     template_name = "organizations/member_role_confirm.html"
     title = "Change role"
+    http_method_names = ["post"]  # the question is only ever the answer to a POST
 
     def post(self, request, pk):
         member = self.get_member()
