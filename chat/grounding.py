@@ -705,14 +705,19 @@ def _parts_answered(*, organization, assistant, question: str, request_items: li
     threshold = settings.CHAT_RELEVANCE_THRESHOLD
     best: list[Evidence] = []
     rest: list[Evidence] = []
-    for part in parts:
-        candidates = knowledge_search(
-            organization=organization, assistant=assistant, query=part, snippets=False
+    for position, part in enumerate(parts):
+        scored, searched = _part_scored(
+            organization=organization, assistant=assistant, query=part, request_items=request_items
         )
-        searched = searched_question(organization=organization, question=part)
-        scored = candidates_score(
-            question=searched, candidates=request_items + candidates, organization=organization
-        )
+        if (not scored or scored[0].relevance < threshold) and position and _is_follow_up(part):
+            # "… cost and how long does it take?": "it" is the part before's subject, searched
+            # with it (as a follow-up turn is with the turn before); quoted for this part's words.
+            scored, _searched = _part_scored(
+                organization=organization,
+                assistant=assistant,
+                query=f"{parts[position - 1]} {part}",
+                request_items=request_items,
+            )
         if not scored or scored[0].relevance < threshold:
             return []
         best.append(replace(scored[0], asked=searched))
@@ -722,8 +727,10 @@ def _parts_answered(*, organization, assistant, question: str, request_items: li
         same = next((other for other in chosen if _identity(other) == _identity(item)), None)
         if same is None:
             chosen.append(item)
-        elif same.asked != item.asked:  # one passage answers two parts: quoted for the whole question
-            chosen[chosen.index(same)] = replace(same, asked="")
+        elif item.asked not in same.asked.split("\n"):
+            # One passage answers two parts: quoted for both ("How much does express shipping
+            # cost" and "how long does it take?"), once.
+            chosen[chosen.index(same)] = replace(same, asked=f"{same.asked}\n{item.asked}")
     if sum(bool(item.asked) for item in chosen) < 2:
         return []
     seen = {_identity(item) for item in chosen}
@@ -732,6 +739,16 @@ def _parts_answered(*, organization, assistant, question: str, request_items: li
             chosen.append(item)
             seen.add(_identity(item))
     return chosen
+
+
+def _part_scored(*, organization, assistant, query: str, request_items: list) -> tuple[list[Evidence], str]:
+    """(the scored candidates for one part of a question, the part as searched)."""
+    candidates = knowledge_search(organization=organization, assistant=assistant, query=query, snippets=False)
+    searched = searched_question(organization=organization, question=query)
+    scored = candidates_score(
+        question=searched, candidates=request_items + candidates, organization=organization
+    )
+    return scored, searched
 
 
 def _identity(item: Evidence) -> tuple:
@@ -803,15 +820,55 @@ def evidence_gather(
     if extracts and relevant:
         best = evidence[relevant[0] - 1]
         question_language = analysis.language_detect(question, default="")
-        if (
-            best.kind not in ("qa", *REQUEST_KINDS)
-            and best.language
-            and question_language
-            and question_language != best.language
-        ):
+        if best.kind in ("qa", *REQUEST_KINDS) or best.asked:
+            pass  # a pair's answer is quoted whole; a part of a question is quoted for that part
+        elif best.language and question_language and question_language != best.language:
             extract = _extract_by_meaning(organization=organization, question=query, item=best)
             evidence[relevant[0] - 1] = replace(best, extract=extract)
+        elif extract := _extract_checked_by_meaning(organization=organization, question=query, item=best):
+            evidence[relevant[0] - 1] = replace(best, extract=extract)
     return tuple(evidence), relevant
+
+
+# How much closer in meaning (cosine, the embedder's) a passage's sentence must be to the question
+# than the sentence that shares the most words with it, to lead the offline answer instead.
+# Found on a new-user walk: "When will I get my money back after sending something back?" was
+# answered "We will send you a prepaid return label within one business day." (it shares "send";
+# cosine 0.45) beside "Refunds are issued to the original payment method within 5 business days
+# after we receive the returned item." (no shared word; cosine 0.66): a confident wrong answer.
+MEANING_LEAD_MARGIN = 0.15
+# A sentence covering at least this share of the question's words leads without a second look
+# (no sentence is embedded): what the words choose is checked only when they choose weakly.
+LEXICAL_LEAD_SURE = 0.5
+
+
+def _extract_checked_by_meaning(*, organization, question: str, item: Evidence) -> str:
+    """The passage's answer led by the sentence closest in meaning to `question`, when it is
+    MEANING_LEAD_MARGIN closer than the sentence that shares the most words with it (which
+    `relevance.best_sentences` leads with) and that sentence covers less than LEXICAL_LEAD_SURE of
+    the question; "" otherwise (the answer by words stands), and when the passage is one sentence
+    or no embedder is available. Sentences are embedded once per
+    process (`_vectors`' cache)."""
+    parts, items, _starts = relevance.passage_units(item.content)
+    body = [index for index, part in enumerate(parts) if index in items or not relevance.is_heading(part)]
+    if len(body) < 2:
+        return ""
+    lexical_lead, lexical_score = relevance.best_lead(question, item.content)
+    if lexical_score >= LEXICAL_LEAD_SURE:
+        return ""
+    embedder = _embedder(organization)
+    question_vector = _question_vector(embedder, question) if embedder is not None else None
+    vectors = _vectors(embedder, [parts[index] for index in body]) if question_vector is not None else None
+    if vectors is None:
+        return ""
+    scores = dict(zip(body, _cosines([question_vector, *vectors]), strict=True))
+    meaning_lead = max(body, key=scores.__getitem__)
+    if (
+        lexical_lead is not None
+        and scores[meaning_lead] - scores.get(lexical_lead, 0.0) < MEANING_LEAD_MARGIN
+    ):
+        return ""
+    return relevance.best_sentences(question, item.content, lead=meaning_lead)
 
 
 def _extract_by_meaning(*, organization, question: str, item: Evidence) -> str:

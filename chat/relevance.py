@@ -132,7 +132,9 @@ def _restates(part: str, wanted: set[str], language: str) -> bool:
     return True
 
 
-def best_sentences(question: str, text: str, *, limit: int = 3, max_chars: int = 600) -> str:
+def best_sentences(
+    question: str, text: str, *, limit: int = 3, max_chars: int = 600, lead: int | None = None
+) -> str:
     """The passage's sentences that answer `question`, in their original order.
 
     An extractive answer reads as the sentence or few of the source that answer, not a whole
@@ -142,10 +144,35 @@ def best_sentences(question: str, text: str, *, limit: int = 3, max_chars: int =
     thing, "Standard shipping takes 5 to 7 business days" beside "Express shipping ... arrives
     in 1 to 2 business days"). Headings on their own line are left out (the answer cites its
     source, which names the page); a passage where nothing matches gives its first sentence.
+
+    `lead`: the position (in `passage_units`) of the sentence that answers, chosen by the caller
+    (by meaning: `chat.grounding`); the answer is that sentence, its siblings and the others
+    that match at least half as well as it does.
     """
     parts, items, starts = _units(text)
     if len(parts) <= 1:
         return (text or "").strip()[:max_chars]
+    scored, body = _ranked(question, parts, items)
+    led = lead is not None and lead in body
+    if led:
+        lead_score = next(score for score, index in scored if index == lead)
+        scored = [(lead_score, lead), *((score, index) for score, index in scored if index != lead)]
+    best = scored[0][0]
+    if best == 0 and not led:
+        chosen = {body[0]}
+    elif _list_of(scored[0][1], parts, items):
+        chosen = {scored[0][1]}  # the list it belongs to is the answer (`_with_lists`)
+    else:
+        ranked = [scored[0][1], *_siblings(question, parts, body, scored[0][1])]
+        ranked += [index for score, index in scored[1:] if 0 < best / 2 <= score and index not in ranked]
+        chosen = set(ranked[:limit])
+    return quote(parts, items, chosen, max_chars=max_chars, starts=starts)
+
+
+def _ranked(question: str, parts: list[str], items: set[int]) -> tuple[list[tuple[float, int]], list[int]]:
+    """([(score, position)] of the passage's answering units for `question`, best first (ties:
+    earlier); the positions of those units: list items, sentences that are no heading nor a
+    restatement of the question)."""
     language = analysis.language_detect(question)
     wanted = set(terms(question, language=language))
     body = [
@@ -166,16 +193,18 @@ def best_sentences(question: str, text: str, *, limit: int = 3, max_chars: int =
         ),
         key=lambda item: (-item[0], item[1]),
     )
-    best = scored[0][0]
-    if best == 0:
-        chosen = {body[0]}
-    elif _list_of(scored[0][1], parts, items):
-        chosen = {scored[0][1]}  # the list it belongs to is the answer (`_with_lists`)
-    else:
-        ranked = [scored[0][1], *_siblings(question, parts, body, scored[0][1])]
-        ranked += [index for score, index in scored[1:] if score >= best / 2 and index not in ranked]
-        chosen = set(ranked[:limit])
-    return quote(parts, items, chosen, max_chars=max_chars, starts=starts)
+    return scored, body
+
+
+def best_lead(question: str, text: str) -> tuple[int | None, float]:
+    """(the position, in `passage_units`, of the sentence `best_sentences` leads with, or None
+    when nothing in the passage shares a word with the question or it is one sentence; its
+    score, 0..1)."""
+    parts, items, _starts = _units(text)
+    if len(parts) <= 1:
+        return None, 0.0
+    scored, _body = _ranked(question, parts, items)
+    return (scored[0][1], scored[0][0]) if scored[0][0] > 0 else (None, 0.0)
 
 
 def passage_units(text: str) -> tuple[list[str], set[int], set[int]]:

@@ -525,3 +525,83 @@ def test_sentences_from_different_paragraphs_are_quoted_on_their_own_lines():
 def test_only_questions_are_parts(message, parts):
     """Text around one question (a ticket number, a remark, thanks) is not a second question."""
     assert len(grounding.question_parts(message)) == parts
+
+
+RETURNS_PAGE = (
+    "Returns and refunds\n\n"
+    "You can return any unused lamp within 30 days of delivery for a full refund. Items must be in "
+    "their original packaging.\n\n"
+    "How to start a return\n\n"
+    "Email returns@lumenlamps.test with your order number. We will send you a prepaid return label "
+    "within one business day.\n\n"
+    "Refund timing\n\n"
+    "Refunds are issued to the original payment method within 5 business days after we receive the "
+    "returned item.\n\n"
+    "Non-returnable items\n\n"
+    "LED bulbs that have been installed and custom engraved lamps cannot be returned."
+)
+
+
+def test_a_sentence_far_closer_in_meaning_leads_over_one_sharing_a_word(tenant, assistant, offline):
+    """Found on a new-user walk: "When will I get my money back after sending something back?"
+    was answered "We will send you a prepaid return label within one business day." (the one
+    sentence sharing a word with it, "send"), a confident wrong answer beside the sentence that
+    answers, which shares none. When the words choose weakly and another sentence is much closer
+    in meaning, that one leads; a sentence the words choose well keeps leading."""
+    from testkit.answer_quality import text_source_add
+
+    organization = tenant.organization
+    text_source_add(organization=organization, key="returns", title="Returns", text=RETURNS_PAGE)
+    session = services.session_create(organization=organization, assistant=assistant)
+
+    answer = services.message_post(
+        conversation=session, content="When will I get my money back after sending something back?"
+    )
+    assert answer.answered
+    assert answer.content == (
+        "Refunds are issued to the original payment method within 5 business days after we receive "
+        "the returned item."
+    )
+    answer = services.message_post(conversation=session, content="How long do I have to return a lamp?")
+    assert answer.content.startswith("You can return any unused lamp within 30 days of delivery")
+    # Without an embedder the words choose, as before.
+    assert (
+        grounding._extract_checked_by_meaning(
+            organization=organization,
+            question="When will I get my money back after sending something back?",
+            item=Evidence(
+                number=1, kind="chunk", title="Returns", content="One sentence only.", relevance=1.0
+            ),
+        )
+        == ""
+    )
+
+
+def test_a_part_that_leans_on_the_part_before_is_searched_with_it(tenant, assistant, faq, offline):
+    """Found on a new-user walk: "How much does express shipping cost and how long does it take?
+    Also, can I pay with PayPal?" was answered about shipping only: its middle part ("how long
+    does it take?") found nothing on its own, so the whole message was answered as one question
+    and the PayPal part was dropped. A part pointing back ("it") is searched with the part
+    before it; one passage answering both is quoted once, for both."""
+    from knowledge.services import qa_create
+    from testkit.answer_quality import text_source_add
+
+    organization = tenant.organization
+    text_source_add(organization=organization, key="delivery", title="Shipping", text=DELIVERY_PAGE)
+    qa_create(
+        organization=organization,
+        question="What payment methods do you accept?",
+        answer="We accept Visa, Mastercard, PayPal and Apple Pay.",
+        tags=[],
+    )
+    session = services.session_create(organization=organization, assistant=assistant)
+    question = "How much does express shipping cost and how long does it take? Also, what payment methods do you accept?"
+    assert len(grounding.question_parts(question)) == 3
+    answer = services.message_post(conversation=session, content=question)
+    assert answer.answered
+    assert "Express shipping costs $15 and your package arrives in 1 to 2 business days." in answer.content
+    assert answer.content.endswith("We accept Visa, Mastercard, PayPal and Apple Pay.")
+    assert [source["title"] for source in answer.sources][:2] == [
+        "Shipping",
+        "What payment methods do you accept?",
+    ]
