@@ -132,3 +132,21 @@ def test_every_settings_tab_is_in_sight_at_1280_px(browser_context, tenant, scre
         )
     assert nav.evaluate("el => el.scrollWidth <= el.clientWidth")
     screenshot(page, "settings-tabs-1280", full_page=False)
+
+
+def test_a_long_handoff_status_stays_inside_the_inbox_column(browser_context, tenant):
+    """At 1280 px the conversation's status, "Waiting for a person since Dec 6, 20:00 (unanswered
+    questions in a row)", was one unbreakable line wider than the inbox's middle column, and the
+    column cut it off mid-word."""
+    assistant = Assistant.objects.create(organization=tenant.organization, name="Acme helper")
+    session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v-1")
+    services.message_post(conversation=session, content="Can I talk to a person please?")
+    page = browser_context.new_page()  # 1280 x 860
+    _login(page, tenant.owner.email)
+    page.goto(f"/inbox/{session.pk}/")
+    status = page.get_by_test_id("handoff-status")
+    expect(status).to_contain_text("Waiting for a person since")
+    column = page.locator(".inbox__detail").bounding_box()
+    box = status.bounding_box()
+    assert box["x"] + box["width"] <= column["x"] + column["width"] + 0.5, (box, column)
+    assert status.evaluate("el => el.scrollWidth <= el.clientWidth + 1")
