@@ -248,7 +248,10 @@ class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAP
         self.seen(conversation)
         after = _last_event_id(request)
         events = live.conversation_events(
-            conversation=conversation, after=after, client_gone=client_gone_check(request)
+            conversation=conversation,
+            after=after,
+            client_gone=client_gone_check(request),
+            credential_valid=self.credential.still_valid,
         )
         return live_response(events, serializer=message_serializer_for(self.credential))
 

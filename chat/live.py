@@ -246,21 +246,38 @@ def _never_gone() -> bool:
     return False
 
 
+def _credential_still_valid(credential_valid: Callable[[], bool]) -> bool:
+    with _reads:
+        try:
+            return credential_valid()
+        finally:
+            _connection_release()
+
+
 def conversation_events(
-    *, conversation: Conversation, after=None, client_gone: Callable[[], bool] = _never_gone
+    *,
+    conversation: Conversation,
+    after=None,
+    client_gone: Callable[[], bool] = _never_gone,
+    credential_valid: Callable[[], bool] | None = None,
 ) -> Iterator[LiveEvent]:
     """The live events of one conversation, for `LIVE_STREAM_SECONDS`: first its status and
     the messages after `after` (a message id, the client's Last-Event-ID), then each change as
     it is committed, and a `ping` every `HEARTBEAT_SECONDS` while nothing happens.
 
-    Ends early when the web process stops, or when `client_gone()` says the client left
+    Ends early when the web process stops, when `client_gone()` says the client left
     (checked every few seconds, so its thread is free long before a heartbeat write would
-    notice); the client reconnects with Last-Event-ID.
+    notice), or when `credential_valid()` (asked every `LIVE_CREDENTIAL_CHECK_SECONDS`) says
+    the credential that opened it was revoked, switched off or ran out: a stream never
+    outlives its credential by more than that. The client reconnects with Last-Event-ID (and
+    a revoked credential then gets its 401).
     """
     conversation_id = str(conversation.pk)
     inbox, status_changed, stopping = _hub.subscribe(conversation_id)
     try:
         deadline = time.monotonic() + settings.LIVE_STREAM_SECONDS
+        check_every = settings.LIVE_CREDENTIAL_CHECK_SECONDS
+        next_check = time.monotonic() + check_every
         # The first status is the row the request just loaded (for its 404 and visitor
         # checks), not read again; unless the status changed lately, maybe between that read
         # and the subscription above (whose notification this stream would not get).
@@ -277,6 +294,10 @@ def conversation_events(
             now = time.monotonic()
             if now >= deadline:
                 return
+            if credential_valid is not None and now >= next_check:
+                if not _credential_still_valid(credential_valid):
+                    return
+                next_check = time.monotonic() + check_every
             try:
                 kinds = {
                     inbox.get(timeout=max(0.01, min(GONE_CHECK_SECONDS, next_ping - now, deadline - now)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import authentication, exceptions
 
 from organizations.credentials import Credential
+from organizations.selectors import api_key_is_active
 from organizations.services import SECRET_PREFIX, api_key_verify_pair, api_key_verify_secret
 
 INVALID = "Invalid or revoked API credentials."
@@ -39,7 +40,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             api_key = api_key_verify_secret(secret=token)
         if api_key is None:
             raise exceptions.AuthenticationFailed(INVALID)
-        credential = Credential(organization=api_key.organization, kind="api_key", api_key=api_key)
+        credential = Credential(
+            organization=api_key.organization,
+            kind="api_key",
+            api_key=api_key,
+            still_valid=lambda: api_key_is_active(api_key_id=api_key.pk),
+        )
         return credential, credential
 
     def authenticate_header(self, request) -> str:

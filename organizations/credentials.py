@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,6 +21,10 @@ class Credential:
     widget: Any = None
     visitor_id: str | None = None
     claims: dict | None = None
+    # Whether the credential would still be accepted (key not revoked; a widget token not
+    # expired, its key and widget still on): set by the authentication class, asked again by
+    # what outlives one request (a live event stream), so a revocation ends those too.
+    still_valid: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
 
     # DRF treats request.user as the principal; the credential is that principal.
     is_authenticated = True

@@ -90,6 +90,10 @@ class ApiKey(TenantModel):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Who made it, kept when their account is deleted (`created_by` then becomes null): a key
+    # with neither was made by an operator command, which is what may administer without a
+    # maker — a deleted person's key must not turn into one.
+    created_by_email = models.CharField(max_length=254, blank=True, default="")
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 

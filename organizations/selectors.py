@@ -23,7 +23,8 @@ def api_key_list(*, organization: Organization) -> QuerySet[ApiKey]:
         .select_related("created_by")
         .annotate(
             creator_is_member=Case(
-                When(created_by__isnull=True, then=Value(None)),
+                When(created_by__isnull=True, created_by_email="", then=Value(None)),
+                When(created_by__isnull=True, then=Value(False)),  # their account was deleted
                 default=Exists(
                     Membership.objects.unscoped().filter(
                         organization_id=OuterRef("organization_id"), user_id=OuterRef("created_by_id")
@@ -39,7 +40,7 @@ def api_key_list(*, organization: Organization) -> QuerySet[ApiKey]:
 def api_key_creator_is_member(*, api_key: ApiKey) -> bool | None:
     """`creator_is_member` for one key read without `api_key_list`'s annotation."""
     if api_key.created_by_id is None:
-        return None
+        return False if api_key.created_by_email else None
     return (
         Membership.objects.for_organization(api_key.organization_id)
         .filter(user_id=api_key.created_by_id)
@@ -62,6 +63,12 @@ def invitation_list_sent_by(*, organization: Organization, user) -> QuerySet[Inv
     return Invitation.objects.for_organization(organization).filter(
         invited_by=user, accepted_at__isnull=True, declined_at__isnull=True
     )
+
+
+def api_key_is_active(*, api_key_id) -> bool:
+    """Whether the key is still accepted (one indexed query): asked again by what outlives the
+    request that authenticated it."""
+    return ApiKey.objects.unscoped().filter(pk=api_key_id, revoked_at__isnull=True).exists()
 
 
 def api_key_widget_facing(*, organization: Organization) -> ApiKey | None:
@@ -231,9 +238,10 @@ def business_hours_status(*, organization: Organization, now: datetime | None = 
 def api_key_may_administer(*, api_key: ApiKey) -> bool:
     """Whether a key may do what only owners and admins may (privacy erasure and export, the
     audit log): a key made by an operator command (no creator) or by someone who is an owner
-    or admin of its organization now — not one made by a member since demoted or removed."""
+    or admin of its organization now — not one made by a member since demoted or removed, nor
+    by one whose account was deleted since (`created_by` is then null, `created_by_email` not)."""
     if api_key.created_by_id is None:
-        return True
+        return not api_key.created_by_email
     return (
         Membership.objects.for_organization(api_key.organization_id)
         .filter(user_id=api_key.created_by_id, role__in=[Membership.Role.OWNER, Membership.Role.ADMIN])

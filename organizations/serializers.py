@@ -14,7 +14,8 @@ class OrganizationSerializer(serializers.ModelSerializer):
 class ApiKeySerializer(serializers.ModelSerializer):
     secret_prefix = serializers.CharField(source="masked_secret", read_only=True)
     created_by = serializers.SerializerMethodField(
-        help_text="The email of the person who made the key; null for a key made by an operator command."
+        help_text="The email of the person who made the key (kept if their account is deleted); "
+        "null for a key made by an operator command."
     )
     created_by_is_member = serializers.SerializerMethodField(
         help_text="Whether that person still belongs to the organization (null without one). "
@@ -38,11 +39,13 @@ class ApiKeySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_created_by(self, api_key) -> str | None:
-        return api_key.created_by.email if api_key.created_by_id else None
+        if api_key.created_by_id:
+            return api_key.created_by.email
+        return api_key.created_by_email or None  # their account may be gone; the name stays
 
     def get_created_by_is_member(self, api_key) -> bool | None:
         if api_key.created_by_id is None:
-            return None
+            return False if api_key.created_by_email else None
         annotated = getattr(api_key, "creator_is_member", None)
         if annotated is not None:
             return annotated

@@ -122,6 +122,7 @@ def api_key_create(*, organization: Organization, name: str, created_by=None) ->
                     secret_prefix=f"{SECRET_PREFIX}{lookup}",
                     secret_hash=_hash_secret(secret),
                     created_by=created_by,
+                    created_by_email=(created_by.email or created_by.username) if created_by else "",
                 )
             return api_key, secret
         except IntegrityError:

@@ -365,6 +365,10 @@ IDENTITY_TOKEN_MAX_AHEAD = timedelta(hours=24)
 # How long one live event stream (GET sessions/{id}/events) stays open before the client
 # reconnects with Last-Event-ID: bounds a stream's thread and re-checks its credential.
 LIVE_STREAM_SECONDS = env.int("LIVE_STREAM_SECONDS", default=300)
+# An open stream asks this often whether the credential that opened it is still good (a
+# revoked key, a switched-off widget, an expired widget token end it): the security plan's
+# "revocation effective within 60 s", at one indexed query per stream per interval.
+LIVE_CREDENTIAL_CHECK_SECONDS = env.int("LIVE_CREDENTIAL_CHECK_SECONDS", default=60)
 # An empty JWT_SIGNING_KEY (a blank line in .env) must not mean "sign with an empty key".
 JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY
 if PRODUCTION and len(JWT_SIGNING_KEY) < 50:

@@ -6,6 +6,7 @@ every call against the Origin it was minted for, its client_id key and its widge
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from django.db.models import Exists, OuterRef
@@ -86,6 +87,7 @@ class WidgetTokenAuthentication(authentication.BaseAuthentication):
             widget=widget,
             visitor_id=claims["vis"],
             claims=claims,
+            still_valid=lambda: time.time() < claims["exp"] and _token_holder(claims) is not None,
         )
         return credential, credential
 

@@ -313,3 +313,86 @@ def test_a_message_committed_last_with_the_earlier_created_at_is_not_skipped(
     assert [event_id for _, event_id, _ in _events(resumed)[1:]] == [str(early.pk)]
     listed = visitor.get(f"/api/v1/sessions/{session.pk}/messages?after={late.pk}").json()["data"]["results"]
     assert [message["id"] for message in listed] == [str(early.pk)]
+
+
+class StreamReader:
+    """Reads a streamed response to its end in a thread of its own, as a client would, and
+    notes when it ended."""
+
+    def __init__(self, response) -> None:
+        self.started = time.monotonic()
+        self.ended: float | None = None
+        self.body = b""
+        self.thread = threading.Thread(target=self._read, args=(response,))
+        self.thread.start()
+
+    def _read(self, response) -> None:
+        try:
+            for chunk in response.streaming_content:
+                self.body += chunk
+        finally:
+            self.ended = time.monotonic()
+            connection.close()
+
+    def lasted(self, *, within: float) -> float:
+        self.thread.join(within)
+        assert not self.thread.is_alive(), f"still streaming after {within} s"
+        return self.ended - self.started
+
+
+@pytest.fixture
+def quick_credential_checks(settings):
+    settings.LIVE_STREAM_SECONDS = 30
+    settings.LIVE_CREDENTIAL_CHECK_SECONDS = 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_open_stream_ends_soon_after_its_api_key_is_revoked(tenant, assistant, quick_credential_checks):
+    from organizations.models import ApiKey
+    from organizations.services import api_key_revoke
+
+    session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v1")
+    api = tenant.client()
+    stream = StreamReader(api.get(f"/api/v1/sessions/{session.pk}/events", HTTP_ACCEPT="text/event-stream"))
+    time.sleep(0.5)
+    revoked_at = time.monotonic()
+    api_key_revoke(
+        api_key=ApiKey.objects.for_organization(tenant.organization).get(client_id=tenant.client_id)
+    )
+    stream.lasted(within=10)
+    assert stream.ended - revoked_at < 3  # one check interval (1 s here, 60 s by default), not 30 s
+    assert b"event: status" in stream.body
+    reconnect = api.get(f"/api/v1/sessions/{session.pk}/events", HTTP_ACCEPT="text/event-stream")
+    assert reconnect.status_code == 401 and reconnect.json()["status"] == "error"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_open_visitor_stream_ends_soon_after_its_widget_is_switched_off(
+    tenant, assistant, widget, quick_credential_checks
+):
+    from widget.services import widget_update
+
+    session = services.session_create(
+        organization=tenant.organization, assistant=assistant, visitor_id="v1", widget=widget
+    )
+    visitor = widget_client(organization=tenant.organization, widget=widget, visitor_id="v1")
+    stream = StreamReader(
+        visitor.get(f"/api/v1/sessions/{session.pk}/events", HTTP_ACCEPT="text/event-stream")
+    )
+    time.sleep(0.5)
+    switched_off = time.monotonic()
+    widget_update(widget=widget, is_active=False)
+    stream.lasted(within=10)
+    assert stream.ended - switched_off < 3
+    assert visitor.get(f"/api/v1/sessions/{session.pk}/events").status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_whose_credential_stays_good_runs_its_full_time(tenant, assistant, settings):
+    settings.LIVE_STREAM_SECONDS = 3
+    settings.LIVE_CREDENTIAL_CHECK_SECONDS = 1
+    session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v1")
+    stream = StreamReader(
+        tenant.client().get(f"/api/v1/sessions/{session.pk}/events", HTTP_ACCEPT="text/event-stream")
+    )
+    assert 2.8 <= stream.lasted(within=10) < 6

@@ -321,3 +321,51 @@ def test_an_admin_cannot_invite_an_owner(tenant):
         ).status_code
         == 302
     )
+
+
+def test_a_deleted_accounts_key_does_not_turn_into_an_operators_key(owner_client, tenant, bob):
+    """Found here: `created_by` is set to null when the account is deleted (Django admin, a
+    shell), and a key without a maker is an operator command's, which may administer. The
+    maker's address is now kept with the key, so such a key stays a former member's."""
+    nightly, nightly_secret = bob["keys"]["nightly"]
+    owner_client.post(
+        reverse("settings-member-remove", args=[membership_of(tenant, bob["user"]).pk]),
+        {"keep": [str(nightly.pk)]},
+    )
+    get_user_model().objects.filter(pk=bob["user"].pk).delete()
+    key = ApiKey.objects.for_organization(tenant.organization).get(pk=nightly.pk)
+    assert key.created_by_id is None and key.created_by_email == "bob@acme.example"
+    bobs = key_client(nightly_secret)
+    assert bobs.get("/api/v1/assistants").status_code == 200  # kept: it still works…
+    assert_error(bobs.get("/api/v1/audit-events"), 403)  # …but administers nothing
+    assert_error(bobs.post("/api/v1/api-keys", {"name": "escalated"}, format="json"), 403)
+    assert_error(bobs.post("/api/v1/privacy/erase", {"customer_id": "c-1"}, format="json"), 403)
+    listed = {
+        row["client_id"]: row for row in tenant.client().get("/api/v1/api-keys").json()["data"]["results"]
+    }
+    assert listed[nightly.client_id]["created_by"] == "bob@acme.example"
+    assert listed[nightly.client_id]["created_by_is_member"] is False
+    html = owner_client.get(reverse("settings-api-keys")).content.decode()
+    row = html[html.index(nightly.client_id) - 600 : html.index(nightly.client_id)]
+    assert "bob@acme.example" in row and "no longer a member" in row
+    # A key made by an operator command (no maker at all) still may.
+    assert tenant.client().get("/api/v1/audit-events").status_code == 200
+
+
+def test_the_migration_remembers_the_makers_of_existing_keys(tenant, bob):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("organizations.migrations.0013_api_key_created_by_email")
+    nightly, _ = bob["keys"]["nightly"]
+    ApiKey.objects.for_organization(tenant.organization).update(created_by_email="")  # as before the field
+    migration.remember_makers(apps, None)
+    keys = {key.pk: key for key in ApiKey.objects.for_organization(tenant.organization)}
+    assert keys[nightly.pk].created_by_email == "bob@acme.example"
+    assert (
+        keys[
+            ApiKey.objects.for_organization(tenant.organization).get(client_id=tenant.client_id).pk
+        ].created_by_email
+        == ""
+    )
