@@ -541,7 +541,7 @@ def _member_credentials_end(*, membership: Membership, keep_api_key_ids) -> Memb
     """Revokes the active keys the member made, except those in `keep_api_key_ids` (which must
     all be theirs: anything else is refused before anything changes), and withdraws the open
     invitations they sent. Call inside the transaction that changes the membership."""
-    from organizations.selectors import api_key_list_made_by, invitation_list_sent_by
+    from organizations.selectors import api_key_list_made_by
 
     organization = membership.organization
     keys = list(api_key_list_made_by(organization=organization, user=membership.user_id).select_for_update())
@@ -558,13 +558,26 @@ def _member_credentials_end(*, membership: Membership, keep_api_key_ids) -> Memb
     )
     for key in revoked:
         key.revoked_at = now
-    invitations = tuple(invitation_list_sent_by(organization=organization, user=membership.user_id))
-    Invitation.objects.for_organization(organization).filter(pk__in=[i.pk for i in invitations]).delete()
     return MemberCredentialsEnded(
         revoked_keys=revoked,
         kept_keys=tuple(key for key in keys if str(key.pk) in keep),
-        withdrawn_invitations=invitations,
+        withdrawn_invitations=_invitations_withdraw(membership=membership),
     )
+
+
+def _invitations_withdraw(*, membership: Membership, role: str | None = None) -> tuple[Invitation, ...]:
+    """Deletes the open invitations the member sent (only those for `role`, if given): their
+    links stop working. Returns what was withdrawn."""
+    from organizations.selectors import invitation_list_sent_by
+
+    invitations = invitation_list_sent_by(organization=membership.organization, user=membership.user_id)
+    if role is not None:
+        invitations = invitations.filter(role=role)
+    invitations = tuple(invitations)
+    Invitation.objects.for_organization(membership.organization).filter(
+        pk__in=[invitation.pk for invitation in invitations]
+    ).delete()
+    return invitations
 
 
 def member_may_manage(role: str) -> bool:
@@ -578,7 +591,8 @@ def membership_role_change(
 ) -> tuple[Membership, MemberCredentialsEnded]:
     """A new role. A demotion to a role that may not make keys or invite (agent) ends what the
     member made with the old one, as a removal does: their API keys are revoked except those
-    in `keep_api_key_ids`, their open invitations withdrawn."""
+    in `keep_api_key_ids`, their open invitations withdrawn. An owner made admin loses only the
+    owner invitations they sent (an admin may not invite owners)."""
     if role not in Membership.Role.values:
         raise ValidationFailed("Unknown role.")
     # Lock the organization's owner rows so two concurrent demotions cannot leave none.
@@ -596,6 +610,11 @@ def membership_role_change(
     ended = MemberCredentialsEnded()
     if member_may_manage(membership.role) and not member_may_manage(role):
         ended = _member_credentials_end(membership=membership, keep_api_key_ids=keep_api_key_ids)
+    elif membership.role == Membership.Role.OWNER and role != Membership.Role.OWNER:
+        # An admin may still invite, but not owners: the owner invitations they sent end.
+        ended = MemberCredentialsEnded(
+            withdrawn_invitations=_invitations_withdraw(membership=membership, role=Membership.Role.OWNER)
+        )
     membership.role = role
     membership.save(update_fields=["role"])
     return membership, ended

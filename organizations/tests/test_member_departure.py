@@ -291,16 +291,20 @@ def test_an_invitation_lapses_when_its_sender_may_no_longer_grant_it(
     agent_link = invite(
         signed_in(second), "next-agent@elsewhere.example", capture=django_capture_on_commit_callbacks
     )
-    owner_client.post(
-        reverse("settings-member-role", args=[membership_of(tenant, second).pk]), {"role": "admin"}
-    )
+    # Demoted behind the services' back (a shell, a future code path): the role change would
+    # also withdraw the invitation; the accept-time check holds on its own.
+    Membership.objects.for_organization(tenant.organization).filter(user=second).update(role="admin")
     assert Client().get(link).status_code == 400
     assert Client().post(link, {"action": "create", "password": "my-own-pass-987"}).status_code == 400
     assert not get_user_model().objects.filter(username="next-owner@elsewhere.example").exists()
     assert Client().get(agent_link).status_code == 200  # an admin may still invite agents
-    # The sender's account deleted (Django admin): what they sent lapses with it.
+    # The sender's account deleted (Django admin): what they sent lapses with it, and says so.
     get_user_model().objects.filter(pk=second.pk).delete()
     assert Client().get(agent_link).status_code == 400
+    assert (
+        "a deleted account — this link no longer works"
+        in owner_client.get(reverse("settings-members")).content.decode()
+    )
     joined = Client().post(agent_link, {"action": "create", "password": "my-own-pass-987"})
     assert joined.status_code == 400
     assert (
@@ -369,3 +373,25 @@ def test_the_migration_remembers_the_makers_of_existing_keys(tenant, bob):
         ].created_by_email
         == ""
     )
+
+
+def test_an_owner_made_admin_loses_the_owner_invitations_they_sent_and_only_those(
+    owner_client, tenant, django_capture_on_commit_callbacks
+):
+    second = member_add(tenant, role="owner", email="second@acme.example")
+    capture = django_capture_on_commit_callbacks
+    owner_link = invite(signed_in(second), "next-owner@elsewhere.example", "owner", capture=capture)
+    admin_link = invite(signed_in(second), "next-admin@elsewhere.example", "admin", capture=capture)
+    response = owner_client.post(
+        reverse("settings-member-role", args=[membership_of(tenant, second).pk]),
+        {"role": "admin"},
+        follow=True,
+    )
+    assert "1 invitation(s) they sent withdrawn" in response.content.decode()
+    assert Client().get(owner_link).status_code == 400
+    assert Client().get(admin_link).status_code == 200
+    changed = audit_event_list(organization=tenant.organization, action="member.role_changed").get()
+    assert changed.changes["invitations_withdrawn"] == ["next-owner@elsewhere.example"]
+    assert list(Invitation.objects.for_organization(tenant.organization).values_list("email", flat=True)) == [
+        "next-admin@elsewhere.example"
+    ]
