@@ -166,7 +166,45 @@ def best_sentences(
         ranked = [scored[0][1], *_siblings(question, parts, body, scored[0][1])]
         ranked += [index for score, index in scored[1:] if 0 < best / 2 <= score and index not in ranked]
         chosen = set(ranked[:limit])
+        chosen |= _figure_after(question, parts, items, starts, body, scored[0][1], chosen)
     return quote(parts, items, chosen, max_chars=max_chars, starts=starts)
+
+
+# What a question asks a figure of: a price ("how much is shipping to Canada?", "what does it
+# cost?") or a time ("how long does delivery take?"), in English.
+_ASKS_PRICE = re.compile(r"\b(?:how much|cost|costs|price|prices|fee|fees|charge|charges)\b", re.IGNORECASE)
+_ASKS_TIME = re.compile(r"\b(?:how long|how many (?:days|weeks|hours)|how soon)\b", re.IGNORECASE)
+_PRICE = re.compile(r"[$€£]\s?\d|\d\s?(?:USD|EUR|GBP|dollars?|euros?)\b|\bfree\b", re.IGNORECASE)
+_TIME = re.compile(
+    r"\d+\s*(?:(?:to|-|–)\s*\d+\s*)?(?:business\s+|working\s+)?(?:days?|weeks?|hours?|months?|years?)\b",
+    re.IGNORECASE,
+)
+
+
+def _figure_after(
+    question: str,
+    parts: list[str],
+    items: set[int],
+    starts: set[int],
+    body: list[int],
+    lead: int,
+    chosen: set[int],
+) -> set[int]:
+    """The sentence after `lead` in its paragraph that gives the figure the question asks for,
+    when no chosen sentence gives one; else nothing. Found on a new-user walk: "how much is
+    shipping to canada?" was answered "We ship to Canada, the United Kingdom and the European
+    Union." (the sentence naming Canada) without the next one, "International delivery takes 7
+    to 14 business days and costs $24.95.", which shares no word with the question."""
+    figure = _PRICE if _ASKS_PRICE.search(question) else _TIME if _ASKS_TIME.search(question) else None
+    if figure is None or lead in items or any(figure.search(parts[index]) for index in chosen):
+        return set()
+    in_body = set(body)
+    position = lead + 1
+    while position < len(parts) and position not in starts and position in in_body and position not in items:
+        if figure.search(parts[position]):
+            return {position}
+        position += 1
+    return set()
 
 
 def _ranked(question: str, parts: list[str], items: set[int]) -> tuple[list[tuple[float, int]], list[int]]:

@@ -605,3 +605,30 @@ def test_a_part_that_leans_on_the_part_before_is_searched_with_it(tenant, assist
         "Shipping",
         "What payment methods do you accept?",
     ]
+
+
+def test_the_sentence_after_that_gives_the_asked_figure_joins_the_answer():
+    """Found on a new-user walk: "how much is shipping to canada?" was answered "We ship to
+    Canada, the United Kingdom and the European Union." (the sentence naming Canada) without the
+    next sentence of its paragraph, which gives the price and shares no word with the question.
+    A question asking how much (or how long) whose chosen sentences give no such figure gets the
+    next sentence of the paragraph that does; nothing changes when the question asks for none."""
+    page = (
+        "Shipping and delivery\n"
+        "Standard shipping within the United States takes 3 to 5 business days and costs $6.95.\n"
+        "International shipping\n"
+        "We ship to Canada, the United Kingdom and the European Union. International delivery takes "
+        "7 to 14 business days and costs $24.95. Customs duties are paid by the customer.\n"
+        "Tracking\n"
+        "Every order gets a tracking number by email."
+    )
+    assert relevance.best_sentences("how much is shipping to canada?", page) == (
+        "We ship to Canada, the United Kingdom and the European Union. International delivery takes "
+        "7 to 14 business days and costs $24.95."
+    )
+    assert relevance.best_sentences("how long does shipping to canada take?", page).endswith(
+        "International delivery takes 7 to 14 business days and costs $24.95."
+    )
+    assert relevance.best_sentences("do you ship to canada?", page) == (
+        "We ship to Canada, the United Kingdom and the European Union."
+    )
