@@ -32,6 +32,10 @@ def test_owners_and_admins_switch_agents_cannot_and_the_page_shows_the_progress(
     page = owner_client.get(reverse(URL))
     assert page.status_code == 200
     assert b"English (fast)" in page.content and b"In use: <strong>English (fast)" in page.content
+    # The trust cost is said where the choice is made (a new-user walk switched and got confident
+    # answers to "Do you have a discount code?" from an unrelated Q&A pair; the page had said
+    # only that it "ranks English questions a little less well").
+    assert b"it more often answers a question your knowledge does not cover" in page.content
     # The choices are a group named by its legend; no label points at nothing.
     assert b"<legend>Knowledge language</legend>" in page.content and b'for=""' not in page.content
 
