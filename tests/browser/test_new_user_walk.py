@@ -150,3 +150,15 @@ def test_a_long_handoff_status_stays_inside_the_inbox_column(browser_context, te
     box = status.bounding_box()
     assert box["x"] + box["width"] <= column["x"] + column["width"] + 0.5, (box, column)
     assert status.evaluate("el => el.scrollWidth <= el.clientWidth + 1")
+
+
+def test_a_long_checkbox_label_stays_beside_its_box(browser_context, tenant):
+    """ "Also crawl linked pages on the same site" is wider than the knowledge page's card: the
+    whole label wrapped onto a line of its own below the checkbox, which sat alone above it."""
+    page = browser_context.new_page()  # 1280 x 860
+    _login(page, tenant.owner.email)
+    page.goto("/knowledge/")
+    box = page.locator("input[name=crawl]").bounding_box()
+    label = page.locator("label:has-text('Also crawl linked pages')").bounding_box()
+    assert label["x"] > box["x"] + box["width"] - 1, (box, label)  # to its right
+    assert label["y"] <= box["y"] + box["height"] and box["y"] <= label["y"] + label["height"], (box, label)
