@@ -377,6 +377,9 @@ def test_questions_that_led_to_a_handoff_feed_turn_into_qa(
     assert (
         'data-testid="led-to-handoff"' in bitcoin and "?question=Can%20I%20pay%20with%20bitcoin%3F" in bitcoin
     )
+    # Asked after the handoff, it did not lead to one (a new-user walk read "Led to a handoff"
+    # beside questions typed while a person was awaited): the badge says where it went.
+    assert ">Handed to a person</span>" in bitcoin and "Led to a handoff" not in html
     spaceships = html[html.index("Do you sell spaceships?") :].split("</li>")[0]
     assert "led-to-handoff" not in spaceships
     assert b"bitcoin" not in foreign_client.get(reverse("overview")).content
