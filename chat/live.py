@@ -34,7 +34,7 @@ from core import shutdown
 logger = logging.getLogger(__name__)
 
 CHANNEL = "supportai_live"
-KINDS = ("message", "status", "typing")
+KINDS = ("message", "status", "typing", "gone")  # gone: the conversation was deleted
 HEARTBEAT_SECONDS = 15.0
 GONE_CHECK_SECONDS = 3.0
 READS_AT_ONCE = 4
@@ -59,6 +59,19 @@ def conversation_event_publish(*, conversation_id, kind: str) -> None:
     expression, params = event_notify_sql(conversation_id=conversation_id, kind=kind)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {expression}", params)
+
+
+def conversations_gone_publish(*, conversation_ids) -> None:
+    """End the live streams of conversations being deleted (a privacy erase, a DELETE): one
+    `NOTIFY` each, delivered when the deleting transaction commits."""
+    ids = [str(conversation_id) for conversation_id in conversation_ids]
+    if not ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_notify(%s, conversation_id || ':gone') FROM unnest(%s::text[]) AS conversation_id",
+            [CHANNEL, ids],
+        )
 
 
 @dataclass(eq=False)
@@ -268,9 +281,10 @@ def conversation_events(
     Ends early when the web process stops, when `client_gone()` says the client left
     (checked every few seconds, so its thread is free long before a heartbeat write would
     notice), or when `credential_valid()` (asked every `LIVE_CREDENTIAL_CHECK_SECONDS`) says
-    the credential that opened it was revoked, switched off or ran out: a stream never
-    outlives its credential by more than that. The client reconnects with Last-Event-ID (and
-    a revoked credential then gets its 401).
+    the credential that opened it was revoked, switched off, ran out or was issued to a
+    visitor since erased: a stream never outlives its credential by more than that. It ends
+    at once when the conversation is deleted (a privacy erase, a DELETE: `gone`). The client
+    reconnects with Last-Event-ID (and a revoked credential then gets its 401).
     """
     conversation_id = str(conversation.pk)
     inbox, status_changed, stopping = _hub.subscribe(conversation_id)
@@ -314,7 +328,7 @@ def conversation_events(
                     kinds.add(inbox.get_nowait())
                 except queue.Empty:
                     break
-            if _STOP in kinds:
+            if _STOP in kinds or "gone" in kinds:
                 return
             if kinds & {"status", _RESYNC}:
                 current = _read_status(conversation)

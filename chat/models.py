@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
+from django.utils.crypto import salted_hmac
 
 from chat.search import message_document
 from core.tenancy import TenantModel
@@ -302,3 +303,32 @@ class SavedReply(TenantModel):
 
     def __str__(self) -> str:
         return f"/{self.shortcut}"
+
+
+class ErasedVisitor(TenantModel):
+    """A visitor or customer whose data a privacy erase deleted, remembered only as a keyed
+    hash, so that credentials issued to them before the erase stop at once: a widget token
+    (claim `vis`, or `uid` for a verified customer) with `iat` at or before `erased_at` is
+    refused on its next request and cannot renew into that visitor, and their open live
+    streams end. A token minted afterwards (the customer signs in again) is a new start.
+
+    `digest` is `erased_visitor_digest(kind, value)`: HMAC-SHA256 under a key derived from
+    SECRET_KEY of "visitor:<id>" or "customer:<id>", so the table names nobody. Rows older
+    than the longest a token can still be presented (its lifetime plus the renewal window)
+    are purged by the daily retention task."""
+
+    digest = models.CharField(max_length=64)
+    erased_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "digest"], name="unique_erased_visitor_digest")
+        ]
+
+    def __str__(self) -> str:
+        return self.digest[:12]
+
+
+def erased_visitor_digest(kind: str, value: str) -> str:
+    """The keyed hash an `ErasedVisitor` row is stored under (`kind`: "visitor" or "customer")."""
+    return salted_hmac("chat.ErasedVisitor", f"{kind}:{value}", algorithm="sha256").hexdigest()

@@ -27,7 +27,15 @@ from django.utils import timezone
 
 from assistants.models import UserContext
 from chat import escalation, prompts
-from chat.models import Conversation, ConversationNote, CsatRating, Message, SavedReply
+from chat.models import (
+    Conversation,
+    ConversationNote,
+    CsatRating,
+    ErasedVisitor,
+    Message,
+    SavedReply,
+    erased_visitor_digest,
+)
 from chat.search import message_document, message_query
 from core.compiled import CompiledQuery
 from core.errors import NotFound, ValidationFailed
@@ -702,6 +710,30 @@ def subject_conversations(*, organization, subject: Subject):
     if references:
         match |= Q(user_context__user_reference__in=references) | Q(customer_id__in=references)
     return conversations.filter(match)
+
+
+def token_erased_exists(*, claims: dict, organization_ref: str) -> Exists:
+    """Whether the person a widget token was issued to (its visitor, claim `vis`, or its
+    verified customer, `uid`) was erased by a privacy erase at or after the token was issued
+    (`iat`): an `Exists` over `ErasedVisitor` for the organization `organization_ref` names
+    (an `OuterRef` path), so it joins the token's one query per request."""
+    digests = [erased_visitor_digest("visitor", str(claims["vis"]))]
+    if claims.get("uid"):
+        digests.append(erased_visitor_digest("customer", str(claims["uid"])))
+    issued = dt.datetime.fromtimestamp(int(claims["iat"]), tz=dt.UTC)
+    return Exists(
+        ErasedVisitor.objects.unscoped().filter(
+            organization=OuterRef(organization_ref), digest__in=digests, erased_at__gte=issued
+        )
+    )
+
+
+def token_erased(*, organization_id, claims: dict) -> bool:
+    """`token_erased_exists` for one organization, on its own (a returning visitor's
+    previous token, which is not a credential and is read once)."""
+    return Organization.objects.filter(
+        token_erased_exists(claims=claims, organization_ref="pk"), pk=organization_id
+    ).exists()
 
 
 def _iso(moment) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from chat.services import notifications
-from chat.services.privacy import retention_sweep_all
+from chat.services.privacy import erased_visitors_purge, retention_sweep_all
 from core.mail_tasks import mail_task
 
 MAIL_RETRIES = 6
@@ -36,5 +36,7 @@ def visitor_reply_mail_task(message_id: str) -> int:
 @shared_task(name="chat.tasks.retention_sweep", soft_time_limit=3000, time_limit=3300)
 def retention_sweep_task() -> dict[str, int]:
     """Daily (beat): delete conversations older than their organization's retention period.
-    Idempotent: a second run finds nothing left to delete."""
+    Idempotent: a second run finds nothing left to delete. Also forgets erasures no token
+    issued before them can outlive any more."""
+    erased_visitors_purge()
     return retention_sweep_all()

@@ -13,6 +13,7 @@ from django.db.models import Exists, OuterRef
 from rest_framework import authentication, exceptions
 from rest_framework_simplejwt.exceptions import TokenError
 
+from chat.selectors import token_erased_exists
 from organizations.authentication import bearer_token
 from organizations.credentials import Credential
 from organizations.models import ApiKey, Organization
@@ -23,9 +24,10 @@ from widget.tokens import widget_token_decode
 
 def _token_holder(claims: dict) -> tuple[Organization, Widget | None] | None:
     """The token's organization and widget, if the token is still good: its client_id key
-    (claim `cid`) not revoked and its widget (claim `wid`) still there and switched on. One
-    indexed query per request, so revoking a key or switching a widget off ends its tokens
-    at once, not when they expire."""
+    (claim `cid`) not revoked, its widget (claim `wid`) still there and switched on, and its
+    visitor (or verified customer) not erased by a privacy erase since it was issued. One
+    indexed query per request, so revoking a key, switching a widget off or erasing the
+    visitor ends its tokens at once, not when they expire."""
     try:
         organization_id = uuid.UUID(str(claims["org"]))
         api_key_id = uuid.UUID(str(claims["cid"])) if claims.get("cid") else None
@@ -45,12 +47,15 @@ def _token_holder(claims: dict) -> tuple[Organization, Widget | None] | None:
             Widget.objects.unscoped()
             .select_related("organization")
             .filter(pk=widget_id, organization_id=organization_id, is_active=True)
+            .exclude(token_erased_exists(claims=claims, organization_ref="organization"))
         )
         if api_key_id is not None:
             widgets = widgets.filter(key_live("organization"))
         widget = widgets.first()
         return (widget.organization, widget) if widget is not None else None
-    organizations = Organization.objects.filter(pk=organization_id)
+    organizations = Organization.objects.filter(pk=organization_id).exclude(
+        token_erased_exists(claims=claims, organization_ref="pk")
+    )
     if api_key_id is not None:
         organizations = organizations.filter(key_live("pk"))
     organization = organizations.first()

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from assistants.models import Assistant
 from assistants.services import assistant_create, user_context_merge
+from chat.selectors import token_erased
 from core.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from organizations.models import ApiKey, Organization
 from organizations.selectors import api_key_widget_facing
@@ -265,7 +266,8 @@ def _returning_visitor(
     than `WIDGET_VISITOR_MAX_AGE` ago, minted for this same client id key (claim `cid`: a
     revoked key's tokens stay ended), this same widget (claim `wid`, None for both when minted
     without one), and this same origin; never a verified customer's (their history needs a
-    fresh proof); and each token only once (`widget_token_renewal_claim`)."""
+    fresh proof); never a visitor erased since (`chat.selectors.token_erased`); and each token
+    only once (`widget_token_renewal_claim`)."""
     if not visitor_token:
         return None
     claims = widget_token_previous_claims(visitor_token, max_age=settings.WIDGET_VISITOR_MAX_AGE)
@@ -280,6 +282,9 @@ def _returning_visitor(
     if claims.get("wid") != (str(widget.pk) if widget is not None else None):
         return None
     if (claims.get("origin") or None) != origin:
+        return None
+    if token_erased(organization_id=api_key.organization_id, claims=claims):
+        # The visitor was erased after this token was issued: whoever presents it starts afresh.
         return None
     if not widget_token_renewal_claim(claims):
         return None

@@ -396,3 +396,39 @@ def test_a_stream_whose_credential_stays_good_runs_its_full_time(tenant, assista
         tenant.client().get(f"/api/v1/sessions/{session.pk}/events", HTTP_ACCEPT="text/event-stream")
     )
     assert 2.8 <= stream.lasted(within=10) < 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_open_visitor_stream_ends_at_once_when_the_visitor_is_erased(tenant, assistant, widget, settings):
+    from chat.selectors import Subject
+    from chat.services.privacy import privacy_erase
+
+    settings.LIVE_STREAM_SECONDS = 30
+    settings.LIVE_CREDENTIAL_CHECK_SECONDS = 60  # the erase itself ends it, not the minute's check
+    session = services.session_create(
+        organization=tenant.organization, assistant=assistant, visitor_id="v1", widget=widget
+    )
+    visitor = widget_client(organization=tenant.organization, widget=widget, visitor_id="v1")
+    stream = StreamReader(
+        visitor.get(f"/api/v1/sessions/{session.pk}/events", HTTP_ACCEPT="text/event-stream")
+    )
+    time.sleep(0.5)
+    erased = time.monotonic()
+    privacy_erase(organization=tenant.organization, subject=Subject(kind="visitor_id", value="v1"))
+    stream.lasted(within=10)
+    assert stream.ended - erased < 3
+    reconnect = visitor.get(f"/api/v1/sessions/{session.pk}/events", HTTP_ACCEPT="text/event-stream")
+    assert reconnect.status_code == 401 and reconnect.json()["status"] == "error"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_open_stream_ends_when_its_conversation_is_deleted(tenant, assistant, settings):
+    settings.LIVE_STREAM_SECONDS = 30
+    session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v1")
+    api = tenant.client()
+    stream = StreamReader(api.get(f"/api/v1/sessions/{session.pk}/events", HTTP_ACCEPT="text/event-stream"))
+    time.sleep(0.5)
+    deleted = time.monotonic()
+    assert api.delete(f"/api/v1/sessions/{session.pk}").status_code == 204
+    stream.lasted(within=10)
+    assert stream.ended - deleted < 3
