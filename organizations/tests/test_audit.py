@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import json
 import uuid
 
 import pytest
+from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.test import Client, RequestFactory
 from django.urls import reverse
@@ -13,7 +16,7 @@ from rest_framework.test import APIClient
 from assistants.models import Assistant
 from chat import services as chat_services
 from organizations.audit import AuditActor, audit_record, audit_request
-from organizations.models import AuditEvent, Membership
+from organizations.models import AuditEvent, Membership, Organization
 from organizations.services import api_key_create
 from testkit.fixtures import member_add
 from tests.conftest import assert_error_shape
@@ -74,6 +77,30 @@ def test_api_key_lifecycle_is_recorded_without_the_secret(tenant):
             "SELECT count(*) FROM organizations_auditevent WHERE changes::text LIKE %s", [f"%{secret[-16:]}%"]
         )
         assert cursor.fetchone()[0] == 0
+
+
+def test_keys_and_widgets_made_by_the_operator_commands_are_recorded_without_the_secret(tenant):
+    """The README's first steps (`create_api_key`, `create_widget`) left no trace in the log,
+    although the same actions through the API and the dashboard are recorded."""
+    out = io.StringIO()
+    call_command(
+        "create_api_key", "--org", tenant.organization.slug, "--name", "server", "--json", stdout=out
+    )
+    secret = json.loads(out.getvalue())["client_secret"]
+    call_command("create_widget", "--org", tenant.organization.slug, "--json", stdout=io.StringIO())
+    events = list(AuditEvent.objects.for_organization(tenant.organization).order_by("created_at"))
+    assert [(event.action, event.actor, event.actor_type) for event in events] == [
+        ("api_key.created", "manage.py create_api_key", "system"),
+        ("widget.created", "manage.py create_widget", "system"),
+    ]
+    assert events[0].changes["name"] == "server" and events[0].target_type == "apikey"
+    assert events[1].target_type == "widget" and events[1].target_id
+    assert secret not in json.dumps([event.changes for event in events])
+
+    # An organization without a key gets one from create_widget: that key is recorded too.
+    bare = Organization.objects.create(name="Bare", slug="bare")
+    call_command("create_widget", "--org", "bare", "--json", stdout=io.StringIO())
+    assert actions(bare) == ["api_key.created", "widget.created"]
 
 
 def test_sign_in_success_failure_and_password_reset_are_recorded(tenant):

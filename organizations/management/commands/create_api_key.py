@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ApplicationError
+from organizations.audit import AuditActor, audit_record
 from organizations.selectors import organization_get_by_slug
 from organizations.services import api_key_create
 
@@ -23,6 +24,14 @@ class Command(BaseCommand):
             api_key, secret = api_key_create(organization=organization, name=options["name"])
         except ApplicationError as error:
             raise CommandError(error.message) from None
+        audit_record(
+            organization=organization,
+            action="api_key.created",
+            actor=AuditActor(name="manage.py create_api_key", kind="system"),
+            target_type="apikey",
+            target_id=api_key.pk,
+            changes={"name": api_key.name, "client_id": api_key.client_id},
+        )
         if options["json"]:
             self.stdout.write(json.dumps({"client_id": api_key.client_id, "client_secret": secret}))
         else:

@@ -2,9 +2,11 @@ import json
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from core.errors import ApplicationError
-from organizations.selectors import organization_get_by_slug
+from organizations.audit import AuditActor, audit_record
+from organizations.selectors import api_key_widget_facing, organization_get_by_slug
 from widget.selectors import widget_embed_snippet
 from widget.services import widget_client_key_get_or_create, widget_create
 
@@ -37,9 +39,29 @@ class Command(BaseCommand):
             fields["title"] = options["title"]
         if options["instance"]:
             fields["options"] = {"instance": options["instance"]}
+        actor = AuditActor(name="manage.py create_widget", kind="system")
         try:
-            api_key = widget_client_key_get_or_create(organization=organization)
-            widget = widget_create(organization=organization, assistant_id=options["assistant"], **fields)
+            with transaction.atomic():
+                known_key = api_key_widget_facing(organization=organization)
+                api_key = widget_client_key_get_or_create(organization=organization)
+                widget = widget_create(organization=organization, assistant_id=options["assistant"], **fields)
+                if known_key is None:
+                    audit_record(
+                        organization=organization,
+                        action="api_key.created",
+                        actor=actor,
+                        target_type="apikey",
+                        target_id=api_key.pk,
+                        changes={"name": api_key.name, "client_id": api_key.client_id},
+                    )
+                audit_record(
+                    organization=organization,
+                    action="widget.created",
+                    actor=actor,
+                    target_type="widget",
+                    target_id=widget.pk,
+                    changes={"title": widget.title},
+                )
         except ApplicationError as error:
             raise CommandError(error.message) from None
         if options["json"]:
