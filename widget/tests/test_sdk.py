@@ -15,6 +15,7 @@ from django.conf import settings
 
 from assistants.models import Assistant
 from knowledge.services import qa_create
+from organizations.identity import identity_secret_rotate
 from organizations.services import api_key_create
 from testkit.documents import pdf_make
 from testkit.hostpage import HostSite
@@ -49,6 +50,7 @@ def test_js_sdk_against_a_live_server(live_server, tenant, other_tenant, setting
         "SUPPORTAI_WIDGET_ID": str(widget.id),
         "SUPPORTAI_ASSISTANT_ID": str(assistant.id),
         "SUPPORTAI_OTHER_WIDGET_ID": str(other_widget.id),
+        "SUPPORTAI_IDENTITY_SECRET": identity_secret_rotate(organization=tenant.organization)[1],
     }
     site = HostSite("")  # a web page for scrapeUrl, allowed although it is on loopback
     settings.SCRAPE_ALLOWLIST = [site.url.removeprefix("http://")]
@@ -65,7 +67,7 @@ def test_js_sdk_against_a_live_server(live_server, tenant, other_tenant, setting
     report = result.stdout + result.stderr
     assert result.returncode == 0, report
     assert "# fail 0" in report or "fail 0" in report, report
-    assert "pass 11" in report and "skipped 0" in report, report
+    assert "pass 12" in report and "skipped 0" in report, report
 
 
 EXAMPLES = Path(__file__).resolve().parent / "seed_examples"

@@ -93,6 +93,10 @@ export class ChatSupportAI {
         this.v1("POST", `sessions/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/feedback`, {
           rating,
         }),
+      handoff: (id, { reason, email } = {}) =>
+        this.v1("POST", `sessions/${encodeURIComponent(id)}/handoff`, compact({ reason, email })),
+      rate: (id, { score, comment } = {}) =>
+        this.v1("POST", `sessions/${encodeURIComponent(id)}/csat`, compact({ score, comment })),
     };
     this.conversations = {
       create: ({ assistantId, customerId, userContextId, title, locale, metadata } = {}) =>
@@ -119,6 +123,10 @@ export class ChatSupportAI {
           `conversations/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/feedback`,
           { rating }
         ),
+      handoff: (id, { reason, email } = {}) =>
+        this.v1("POST", `conversations/${encodeURIComponent(id)}/handoff`, compact({ reason, email })),
+      rate: (id, { score, comment } = {}) =>
+        this.v1("POST", `conversations/${encodeURIComponent(id)}/csat`, compact({ score, comment })),
     };
     this.knowledge = {
       /** What the assistant would retrieve for `q` → [{ content, title, url, score, … }]. */
@@ -178,11 +186,21 @@ export class ChatSupportAI {
    * POST /api/v1/auth/widget-token (no secret needed) → `{ token, expires_in, token_type }`.
    * `visitorToken`: the visitor's latest token (same client id and config, expired less than a
    * week ago), to keep their identity (and sessions); each token renews once.
+   * A signed-in customer (verified visitors): `userId` + `userHash` (the hex HMAC-SHA256 of the
+   * user id under the identity secret, computed by your server), or `userToken` (an HS256 JWT
+   * your server signed with it); a bad proof rejects with AuthenticationError (401).
    */
-  getWidgetToken({ clientId, configId, visitorToken } = {}) {
+  getWidgetToken({ clientId, configId, visitorToken, userId, userHash, userToken } = {}) {
     return this._request("POST", "/api/v1/auth/widget-token", {
       auth: false,
-      body: compact({ client_id: clientId || this.clientId, config_id: configId, visitor_token: visitorToken }),
+      body: compact({
+        client_id: clientId || this.clientId,
+        config_id: configId,
+        visitor_token: visitorToken,
+        user_id: userId,
+        user_hash: userHash,
+        user_token: userToken,
+      }),
     });
   }
 

@@ -2,7 +2,8 @@
 // creates an organization, key, assistant, Q&A and widget, then runs `node --test` with:
 //   SUPPORTAI_BASE_URL, SUPPORTAI_API_KEY (bearer secret), SUPPORTAI_CLIENT_ID,
 //   SUPPORTAI_CLIENT_SECRET, SUPPORTAI_WIDGET_ID, SUPPORTAI_ASSISTANT_ID,
-//   SUPPORTAI_OTHER_WIDGET_ID (a widget of another organization).
+//   SUPPORTAI_OTHER_WIDGET_ID (a widget of another organization), SUPPORTAI_IDENTITY_SECRET
+//   (the organization's identity secret, which only a customer's server would hold).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -10,6 +11,7 @@ import {
   AuthenticationError,
   ChatSupportAI,
   ChatSupportAIError,
+  ConflictError,
   NetworkError,
   NotFoundError,
   PermissionDeniedError,
@@ -133,6 +135,32 @@ test("v1: widget token, then a visitor session with streamed and plain answers",
   await rejects(visitor.widgets.list(), PermissionDeniedError, 403);
   const other = client.withWidgetToken((await client.getWidgetToken({ clientId: env.SUPPORTAI_CLIENT_ID })).token);
   await rejects(other.sessions.listMessages(session.id), NotFoundError, 404);
+});
+
+test("v1: a verified customer's token (user hash computed as docs/widget.md shows), handoff and rating", async () => {
+  const { createHmac } = await import("node:crypto");
+  const user = { id: "cust-sdk-7" };
+  // Your server computes this (docs/widget.md, "Verified visitors", Node):
+  const userHash = createHmac("sha256", env.SUPPORTAI_IDENTITY_SECRET).update(user.id).digest("hex");
+  const minted = await client.getWidgetToken({ clientId: env.SUPPORTAI_CLIENT_ID, userId: user.id, userHash });
+  const customer = client.withWidgetToken(minted.token);
+  const session = await customer.sessions.create({ assistantId: env.SUPPORTAI_ASSISTANT_ID });
+  assert.equal(session.customer_id, user.id);
+  assert.equal(session.visitor_verified, true);
+  const own = await customer.sessions.list();
+  assert.deepEqual(own.results.map((item) => item.id), [session.id]);
+  await rejects(
+    client.getWidgetToken({ clientId: env.SUPPORTAI_CLIENT_ID, userId: user.id, userHash: "0".repeat(64) }),
+    AuthenticationError,
+    401
+  );
+
+  const waiting = await customer.sessions.handoff(session.id, { reason: "sdk", email: "cust@example.com" });
+  assert.equal(waiting.handoff_status, "waiting");
+  await rejects(customer.sessions.rate(session.id, { score: 5 }), ConflictError, 409); // not resolved yet
+  await rejects(customer.sessions.handoff(session.id, { email: "no\nt@x.y" }), ValidationError, 400);
+  const stranger = client.withWidgetToken((await client.getWidgetToken({ clientId: env.SUPPORTAI_CLIENT_ID })).token);
+  await rejects(stranger.sessions.handoff(session.id), NotFoundError, 404);
 });
 
 test("v1 with client id and secret: assistants, contexts, conversations", async () => {
