@@ -1,3 +1,4 @@
+import re
 from datetime import UTC, datetime, time
 
 from django.utils import timezone
@@ -87,6 +88,8 @@ class ApiKeyDetailApi(OrganizationGenericAPIView):
 def _since(value: str | None):
     if not value:
         return None
+    # `?since=2026-12-06T08:00:00+01:00` typed into a URL unencoded: its "+" arrives as a space.
+    value = re.sub(r"([T ]\d\d:\d\d(:\d\d(\.\d+)?)?) (\d\d(:?\d\d)?)$", r"\1+\4", value)
     moment = parse_datetime(value)
     if moment is None:
         day = parse_date(value)

@@ -244,6 +244,21 @@ def test_audit_events_api_filters_pages_and_is_for_admin_keys_only(tenant, other
     assert AuditEvent.objects.for_organization(tenant.organization).count() == 6
 
 
+def test_a_since_with_an_unencoded_plus_and_a_foreign_cursor_are_read_or_named(tenant):
+    """Two things a developer types by hand: `since=…T08:00:00+01:00` without encoding the "+"
+    (it arrives as a space, and was a 400), and a cursor that is not one of ours (was a 404
+    "Not found.", as if the endpoint were gone)."""
+    audit_record(organization=tenant.organization, action="api_key.created", actor=AuditActor(name="a@x"))
+    api = tenant.client()
+    assert api.get(URL + "?since=2000-01-01T08:00:00+01:00").json()["data"]["count"] == 1
+    assert api.get(URL + "?since=2999-01-01T08:00:00+01:00").json()["data"]["count"] == 0
+    assert (
+        api.get(URL + "?since=2000-01-01 08:00").json()["data"]["count"] == 1
+    )  # a space separator stays one
+    body = assert_error_shape(api.get(URL + "?cursor=garbage"), 400)
+    assert "cursor" in body["data"]
+
+
 def test_dashboard_audit_log_filters_exports_csv_and_is_for_managers(tenant, owner_client):
     audit_record(
         organization=tenant.organization, action="api_key.created", actor=AuditActor(name="=cmd|x@evil")

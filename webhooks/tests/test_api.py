@@ -223,6 +223,8 @@ def test_deliveries_list_paginates_and_filters(api, tenant):
     assert api.get(base + "?status=delivered").json()["data"]["count"] == 1
     assert api.get(base + "?status=pending").json()["data"]["count"] == 2
     assert api.get(base + "?status=bogus").status_code == 400
+    bad_cursor = api.get(base + "?cursor=zzz")  # not one of ours: a bad parameter, not a missing list
+    assert bad_cursor.status_code == 400 and "cursor" in bad_cursor.json()["data"]
     detail = api.get(f"{base}/{first['id']}").json()["data"]
     assert detail["attempt_log"] == []
 
