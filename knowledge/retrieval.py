@@ -49,7 +49,7 @@ from pgvector import SparseVector
 
 from core import timing
 from core.errors import UpstreamError, ValidationFailed
-from knowledge import analysis
+from knowledge import analysis, vector_cache
 from knowledge.embeddings import MULTILINGUAL_MODEL_NAME, embedder_get, query_embed
 from knowledge.models import LEXICAL_DIMENSIONS, KnowledgeSource
 from knowledge.types import Passage
@@ -137,12 +137,28 @@ def query_analyse(query: str) -> QueryAnalysis:
 
 # --- 2. lexical: BM25 as sparse vectors ---------------------------------------------------
 def scope_sql(*, organization, assistant) -> tuple[str, list]:
+    """The chunks a search of `organization` (for `assistant`, or organization-wide) may rank:
+    the organization's own, organization-wide or the assistant's. `scope_mask` is the same rule
+    over the rows of one organization held in the web process (`knowledge.vector_cache`)."""
     if assistant is None:
         return "organization_id = %s AND assistant_id IS NULL", [organization.pk]
     return "organization_id = %s AND (assistant_id IS NULL OR assistant_id = %s)", [
         organization.pk,
         assistant.pk,
     ]
+
+
+def scope_mask(entry, *, organization, assistant):
+    """`scope_sql` over a `vector_cache.Entry`: which of its rows a search may rank. The entry
+    holds one organization's rows only; one of another organization allows none."""
+    import numpy
+
+    if entry.organization_id != organization.pk:
+        return numpy.zeros(len(entry.ids), dtype=bool)
+    allowed = entry.assistants == -1
+    if assistant is not None and assistant.pk in entry.assistant_ids:
+        allowed |= entry.assistants == entry.assistant_ids[assistant.pk]
+    return allowed
 
 
 @dataclass(frozen=True)
@@ -154,20 +170,36 @@ class LexicalQuery:
 
 def corpus_statistics(*, organization, terms: list[int]) -> tuple[int, dict[int, int]]:
     """(the organization's chunk count, each of `terms`' document frequency) in one query: a
-    search needs both before it ranks (the count also picks exact or HNSW vector search).
+    search needs both before it ranks (the count also picks exact or HNSW vector search)."""
+    chunk_count, frequencies, _generation = _corpus_statistics(organization=organization, terms=terms)
+    return chunk_count, frequencies
+
+
+def _corpus_statistics(
+    *, organization, terms: list[int]
+) -> tuple[int, dict[int, int], vector_cache.Generation | None]:
+    """`corpus_statistics`, and the organization's vector generation (None: no corpus row yet),
+    which tells whether the vectors this process holds for it are current (`vector_cache`).
 
     Written as SQL: the ORM's union of two querysets cost ~1 ms of Python per chat turn to
     build, five times the round trip's own client cost."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT NULL, chunk_count FROM knowledge_corpusstatistic WHERE organization_id = %s "
-            "UNION ALL SELECT term, document_frequency FROM knowledge_termstatistic "
+            "SELECT NULL, chunk_count, vector_generation, "
+            "extract(epoch FROM statement_timestamp() - vector_changed_at)::float8 "
+            "FROM knowledge_corpusstatistic WHERE organization_id = %s "
+            "UNION ALL SELECT term, document_frequency, NULL, NULL FROM knowledge_termstatistic "
             "WHERE organization_id = %s AND term = ANY(%s)",
             [organization.pk, organization.pk, list(terms)],
         )
         rows = cursor.fetchall()
-    frequencies = dict(rows)
-    return frequencies.pop(None, 0), frequencies
+    chunk_count, generation, frequencies = 0, None, {}
+    for term, value, vector_generation, age in rows:
+        if term is None:
+            chunk_count, generation = value, vector_cache.Generation(value=vector_generation, age_seconds=age)
+        else:
+            frequencies[term] = value
+    return chunk_count, frequencies, generation
 
 
 # The statistics the last search on this thread looked up: (organization pk, the terms looked
@@ -238,6 +270,7 @@ class PreparedQuery:
     analysed: QueryAnalysis  # the question as searched: misspellings corrected (`spelling_correct`)
     chunk_count: int  # the organization's
     frequencies: dict[int, int]  # document frequencies of the terms looked up (absent: 0)
+    generation: vector_cache.Generation | None = None  # its vectors' (None: no corpus row)
 
 
 def query_prepare(*, organization, query: str, lexical: bool = True) -> PreparedQuery:
@@ -253,7 +286,9 @@ def query_prepare(*, organization, query: str, lexical: bool = True) -> Prepared
     )
     looked_up = (set(analysed.counts) if lexical else set()) | spelling_terms(suspects)
     with timing.phase("retrieve"):
-        chunk_count, frequencies = corpus_statistics(organization=organization, terms=list(looked_up))
+        chunk_count, frequencies, generation = _corpus_statistics(
+            organization=organization, terms=list(looked_up)
+        )
     searched = spelling_correct(analysed.text, suspects=suspects, frequencies=frequencies)
     corrected = searched != analysed.text
     if corrected:
@@ -261,10 +296,14 @@ def query_prepare(*, organization, query: str, lexical: bool = True) -> Prepared
         if lexical and not set(analysed.counts) <= looked_up:
             looked_up |= set(analysed.counts)  # the corrected text analysed otherwise (rare)
             with timing.phase("retrieve"):
-                chunk_count, frequencies = corpus_statistics(organization=organization, terms=list(looked_up))
+                chunk_count, frequencies, generation = _corpus_statistics(
+                    organization=organization, terms=list(looked_up)
+                )
     _last_searched.value = (organization.pk, query, searched if corrected else query)
     _last_statistics.value = (organization.pk, frozenset(looked_up), chunk_count, frequencies)
-    return PreparedQuery(analysed=analysed, chunk_count=chunk_count, frequencies=frequencies)
+    return PreparedQuery(
+        analysed=analysed, chunk_count=chunk_count, frequencies=frequencies, generation=generation
+    )
 
 
 def lexical_query_build(
@@ -388,7 +427,15 @@ def vector_literal(vector) -> str:
 
 
 def vector_candidates(
-    *, organization, assistant, vector: list[float], model: str, limit: int, exact: bool = False
+    *,
+    organization,
+    assistant,
+    vector: list[float],
+    model: str,
+    limit: int,
+    exact: bool = False,
+    generation: vector_cache.Generation | None = None,
+    chunk_count: int = 0,
 ) -> tuple[list[tuple[str, float]], set[str]]:
     """(chunks by similarity to the question's vector, best first; the ids among them that are
     Q&A pairs' chunks).
@@ -398,8 +445,27 @@ def vector_candidates(
     A visitor's paraphrase is about the pair's question, and the answer's words (often about
     something else: "Go to Account > Orders…") dilute the pair's full vector; a question worded
     like the answer still finds the pair through the full vector. Other chunks have one vector.
+
+    An exact search given the organization's vector `generation` (and `chunk_count`, both from
+    `query_prepare`) ranks the vectors this process holds for the organization when they are
+    at that generation (`knowledge.vector_cache`: the same ranking as the SQL below, from a
+    numpy product); otherwise, and without a generation, it runs in SQL.
     """
     dimensions = int(len(vector))
+    if exact and generation is not None:
+        rows = _exact_in_process(
+            organization=organization,
+            assistant=assistant,
+            vector=vector,
+            model=model,
+            limit=limit,
+            generation=generation,
+            chunk_count=chunk_count,
+        )
+        if rows is not None:
+            return [(chunk_id, 1.0 - distance) for chunk_id, distance, _q in rows], {
+                chunk_id for chunk_id, _distance, is_question in rows if is_question
+            }
     scope, params = scope_sql(organization=organization, assistant=assistant)
     literal = vector_literal(vector)
     full_sql = f"((embedding::vector({dimensions})) <=> %s::vector({dimensions}))"
@@ -468,6 +534,28 @@ def vector_candidates(
             rows = [row[:3] for row in rows]
     ranking = [(str(chunk_id), 1.0 - float(distance)) for chunk_id, distance, _is_question in rows]
     return ranking, {str(chunk_id) for chunk_id, _distance, is_question in rows if is_question}
+
+
+def _exact_in_process(
+    *, organization, assistant, vector, model: str, limit: int, generation, chunk_count: int
+) -> list[tuple[str, float, bool]] | None:
+    """The exact search's rows (id, distance, is Q&A), best first, from the vectors this process
+    holds (`vector_cache`); None when it holds none current for this search (search in SQL)."""
+    import numpy
+
+    query = numpy.asarray(vector, dtype=numpy.float32)
+    entry = vector_cache.cache.get(
+        organization_id=organization.pk,
+        model=model,
+        dimensions=len(query),
+        generation=generation,
+        chunk_count=chunk_count,
+    )
+    if entry is None:
+        return None
+    distance = vector_cache.distances(entry, query=query, question_weight=float(QUESTION_WEIGHT))
+    mask = scope_mask(entry, organization=organization, assistant=assistant)
+    return vector_cache.top(entry, distance=distance, mask=mask, limit=limit)
 
 
 def _exact_statement(
@@ -870,6 +958,8 @@ def chunk_search(
                 model=embedder.name,
                 limit=limit,
                 exact=chunk_count <= settings.KNOWLEDGE_VECTOR_EXACT_MAX_CHUNKS,
+                generation=prepared.generation,
+                chunk_count=chunk_count,
             )
             if query_embedding is not None
             else ([], set())

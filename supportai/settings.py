@@ -496,6 +496,13 @@ KNOWLEDGE_LEXICAL_CANDIDATES = env.int("KNOWLEDGE_LEXICAL_CANDIDATES", default=2
 # Organizations with at most this many chunks are searched exactly (their own rows), not
 # through the shared HNSW index (see knowledge.retrieval.vector_ranking).
 KNOWLEDGE_VECTOR_EXACT_MAX_CHUNKS = env.int("KNOWLEDGE_VECTOR_EXACT_MAX_CHUNKS", default=10_000)
+# Those organizations' vectors held in each web process for the exact search (a numpy product
+# instead of a scan in Postgres), at most this many bytes per process together, least recently
+# used dropped first; 0 turns it off. A 10,000-chunk organization of 384-d vectors is ~16 MB.
+# An organization whose vectors changed less than the settle time ago is searched in SQL
+# (knowledge.vector_cache).
+KNOWLEDGE_VECTOR_CACHE_BYTES = env.int("KNOWLEDGE_VECTOR_CACHE_BYTES", default=64 * 1024 * 1024)
+KNOWLEDGE_VECTOR_CACHE_SETTLE_SECONDS = env.float("KNOWLEDGE_VECTOR_CACHE_SETTLE_SECONDS", default=10.0)
 KNOWLEDGE_CRAWL_MAX_PAGES = env.int("KNOWLEDGE_CRAWL_MAX_PAGES", default=200)
 KNOWLEDGE_DEFAULT_SYNC_HOURS = env.int("KNOWLEDGE_DEFAULT_SYNC_HOURS", default=24)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

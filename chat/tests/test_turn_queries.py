@@ -20,7 +20,16 @@ def _turn(api, session_id: str, content: str):
     return response.json()["data"]
 
 
-def test_a_chat_turn_is_eight_statements(tenant, assistant, faq, offline, django_assert_num_queries):
+@pytest.fixture
+def vectors_in_sql(settings):
+    """Exact vector search as a statement (`knowledge.vector_cache` off), as a process that
+    does not hold the organization's vectors (yet) searches."""
+    settings.KNOWLEDGE_VECTOR_CACHE_BYTES = 0
+
+
+def test_a_chat_turn_is_eight_statements(
+    tenant, assistant, faq, offline, vectors_in_sql, django_assert_num_queries
+):
     """API key (1), the session (1), the question stored with its conversation bump, live
     notification, `message.created` event, the event's webhook deliveries and the read of
     the history before it (1, no transaction of its own), retrieval (corpus size with the
@@ -45,8 +54,29 @@ def test_a_chat_turn_is_eight_statements(tenant, assistant, faq, offline, django
     ) == ["user", "assistant", "user", "assistant"]
 
 
+def test_a_chat_turn_with_the_organizations_vectors_held_is_seven_statements(
+    tenant, assistant, faq, offline, settings, django_assert_num_queries
+):
+    """The web process holds the organization's vectors (`knowledge.vector_cache`, read by the
+    first turn once the knowledge stopped changing): the exact vector search is no statement,
+    and whether they are current came with the corpus statistics."""
+    from knowledge import vector_cache
+
+    settings.KNOWLEDGE_VECTOR_CACHE_SETTLE_SECONDS = 0.0
+    vector_cache.cache.clear()
+    api = tenant.client()
+    session = api.post("/api/v1/sessions/", {"assistant_id": str(assistant.id)}, format="json").json()["data"]
+    _turn(api, session["id"], "Do you ship internationally?")  # reads the vectors
+    assert vector_cache.cache.loads == 1
+    with django_assert_num_queries(7):
+        answer = _turn(api, session["id"], "How can I reset my password?")
+    assert answer["content"] == 'Go to Settings > Security and click "Reset Password".'
+    assert vector_cache.cache.loads == 1
+    vector_cache.cache.clear()
+
+
 def test_text_around_one_question_costs_no_second_search(
-    tenant, assistant, faq, offline, django_assert_num_queries
+    tenant, assistant, faq, offline, vectors_in_sql, django_assert_num_queries
 ):
     """A message of two questions is searched part by part (chat.grounding.question_parts); text
     around one question is not a second question. "… password? (ticket 7)" (issue 14's bench

@@ -34,7 +34,7 @@ from django.db.models import Exists, OuterRef, Q
 from core.errors import ValidationFailed
 from knowledge.embeddings import CHOICES, MULTILINGUAL, embedder_get, multilingual_available
 from knowledge.models import Chunk, ChunkEmbeddingStage
-from knowledge.services.indexing import chunk_vectors, chunks_reembed
+from knowledge.services.indexing import _statistics_lock, chunk_vectors, chunks_reembed
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +170,7 @@ def _switch_finish(*, organization, target: str) -> str:
         locked = type(organization).objects.select_for_update().get(pk=organization.pk)
         if locked.knowledge_embedder_next != target:  # cancelled or retargeted meanwhile
             return "idle"
+        _statistics_lock(organization=locked)  # before the chunk rows, as every index write
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE knowledge_chunk AS chunk SET embedding = stage.embedding, embedding_model = stage.model, "

@@ -57,13 +57,17 @@ def _embed_or_none(
 
 
 def _statistics_lock(*, organization) -> CorpusStatistic:
-    """The organization's corpus row, locked: every index write of one organization queues here,
-    which also keeps the term-statistic upserts free of deadlocks."""
+    """The organization's corpus row (`organization`: the organization or its id), locked: every
+    index write of one organization queues here, which also keeps the term-statistic upserts
+    free of deadlocks, and so does every other writer of chunk vectors (re-embedding, the
+    embedder switch's swap): the trigger that renews the organization's vector generation
+    (`knowledge/0011`) updates this row after a statement's chunk rows are locked, so a writer
+    that locked chunks first and this row second could deadlock with one that did the reverse."""
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO knowledge_corpusstatistic (id, organization_id, created_at, chunk_count, total_length) "
             "VALUES (gen_random_uuid(), %s, now(), 0, 0) ON CONFLICT (organization_id) DO NOTHING",
-            [organization.pk],
+            [getattr(organization, "pk", organization)],
         )
     return CorpusStatistic.objects.for_organization(organization).select_for_update().get()
 
@@ -318,20 +322,26 @@ def chunks_reembed(*, organization=None, batch_size: int = 64, limit: int | None
             batch = list(
                 queryset.filter(stale)
                 .order_by("id")
-                .values_list("id", "title", "content", "source__kind", "source__question")[:batch_size]
+                .values_list("id", "title", "content", "source__kind", "source__question", "organization_id")[
+                    :batch_size
+                ]
             )
             if not batch:
                 break
-            vectors, question_vectors = chunk_vectors(embedder=embedder, rows=batch)
-            for (chunk_id, *_rest), vector, question_vector in zip(
-                batch, vectors, question_vectors, strict=True
-            ):
-                Chunk.objects.unscoped().filter(pk=chunk_id).update(
-                    embedding=vector,
-                    embedding_model=embedder.name,
-                    embedding_dimensions=len(vector),
-                    question_embedding=question_vector,
-                )
+            vectors, question_vectors = chunk_vectors(embedder=embedder, rows=[row[:5] for row in batch])
+            by_organization: dict = {}
+            for row, vector, question_vector in zip(batch, vectors, question_vectors, strict=True):
+                by_organization.setdefault(row[5], []).append((row[0], vector, question_vector))
+            for organization_id in sorted(by_organization):
+                with transaction.atomic():  # the corpus row first, as every index write (`_statistics_lock`)
+                    _statistics_lock(organization=organization_id)
+                    for chunk_id, vector, question_vector in by_organization[organization_id]:
+                        Chunk.objects.unscoped().filter(pk=chunk_id).update(
+                            embedding=vector,
+                            embedding_model=embedder.name,
+                            embedding_dimensions=len(vector),
+                            question_embedding=question_vector,
+                        )
             done += len(batch)
     return done
 
