@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from assistants import actions as action_rules
 from assistants.models import Action, Assistant, UserContext
 from core.errors import Conflict, ValidationFailed
+from knowledge import services as knowledge_services
 
 ASSISTANT_FIELDS = (
     "name",
@@ -35,7 +36,11 @@ def assistant_update(*, assistant: Assistant, **fields) -> Assistant:
     return assistant
 
 
+@transaction.atomic
 def assistant_delete(*, assistant: Assistant) -> None:
+    """The assistant and the knowledge only it answers from (the organization's shared knowledge
+    stays)."""
+    knowledge_services.assistant_sources_delete(assistant=assistant)
     assistant.delete()
 
 

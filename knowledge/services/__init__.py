@@ -27,6 +27,7 @@ from knowledge.services.ingestion import (
 )
 from knowledge.services.sources import (
     SourceExists,
+    assistant_sources_delete,
     file_source_create,
     qa_create,
     qa_update,
@@ -38,6 +39,7 @@ from knowledge.services.sources import (
 __all__ = [
     "ScrapedPage",
     "SourceExists",
+    "assistant_sources_delete",
     "TransientIngestionError",
     "chunks_reanalyse",
     "chunks_reembed",

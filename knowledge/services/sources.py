@@ -12,7 +12,13 @@ from core.errors import Conflict, ValidationFailed
 from knowledge import duplicates
 from knowledge.chunking import text_normalise
 from knowledge.models import KnowledgeSource
-from knowledge.services.indexing import content_hash, document_store, documents_remove, source_counts_refresh
+from knowledge.services.indexing import (
+    _statistics_lock,
+    content_hash,
+    document_store,
+    documents_remove,
+    source_counts_refresh,
+)
 from knowledge.types import ChunkDraft
 
 MAX_QUESTION_CHARS = 2_000
@@ -184,6 +190,22 @@ def source_delete(*, source: KnowledgeSource) -> None:
         source.delete()
         if stored_file:
             transaction.on_commit(lambda: source.file.storage.delete(stored_file))
+
+
+def assistant_sources_delete(*, assistant) -> int:
+    """Remove the knowledge only `assistant` answers from, each source as `source_delete` does
+    (its weight taken out of the term statistics, its stored file deleted after commit); returns
+    how many sources. Call before deleting the assistant: the database's cascade would delete
+    their chunks but leave the statistics counting them and the uploaded files on disk, and it
+    would lock the chunk rows before the organization's corpus row, the reverse of every index
+    write (`_statistics_lock`), so it could deadlock with an ingestion of the same organization."""
+    organization = assistant.organization_id
+    with transaction.atomic():
+        _statistics_lock(organization=organization)
+        sources = list(KnowledgeSource.objects.for_organization(organization).filter(assistant=assistant))
+        for source in sources:
+            source_delete(source=source)
+    return len(sources)
 
 
 # --- files and URLs: stored now, ingested by a worker -----------------------------------
