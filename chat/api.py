@@ -30,6 +30,7 @@ from chat.serializers import (
     HandoffRequestSerializer,
     MessageCreateSerializer,
     MessageSerializer,
+    OperatorReplySerializer,
     SessionCreateSerializer,
     SessionSerializer,
     message_data,
@@ -492,6 +493,51 @@ CSAT_DESCRIPTION = (
 )
 
 
+class _DeskBase(_HandoffBase):
+    """The support desk from your own backend (a helpdesk that took the handoff): reply as the
+    team, resolve, hand back to the assistant, reopen. API keys only; the same services and
+    audit events as the inbox. The person acting is the key's maker while still a member
+    (`author` of the reply, `resolved_by`), else nobody (a key made by a command)."""
+
+    def acting_user(self):
+        api_key = self.credential.api_key
+        if api_key.created_by_id and organization_selectors.api_key_creator_is_member(api_key=api_key):
+            return api_key.created_by
+        return None
+
+    def reply(self, request, pk):
+        conversation = self.conversation(pk)
+        serializer = OperatorReplySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = services.operator_reply_post(
+            conversation=conversation, user=self.acting_user(), content=serializer.validated_data["content"]
+        )
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    def change(self, request, pk, action: str):
+        conversation = self.conversation(pk)
+        if action == "resolve":
+            conversation = services.conversation_resolve(conversation=conversation, user=self.acting_user())
+            self.audit("conversation.resolved", target=conversation)
+        elif action == "hand-back":
+            conversation = services.handoff_hand_back(conversation=conversation)
+            self.audit("conversation.handed_back", target=conversation)
+        else:
+            conversation = services.conversation_reopen(conversation=conversation)
+            self.audit("conversation.reopened", target=conversation)
+        return Response(self.output_serializer(conversation).data)
+
+
+DESK_DESCRIPTIONS = {
+    "reply": "Reply as your team (`role: operator`): the conversation becomes `human` (the "
+    "assistant stays quiet) and the reply reaches the visitor's open widget live. API keys only.",
+    "resolve": "Resolve: `handoff_status` becomes `resolved`, `conversation.resolved` is sent and "
+    "the visitor may rate it (`csat`). API keys only.",
+    "hand-back": "Hand back to the assistant: `handoff_status` becomes `bot`. API keys only.",
+    "reopen": "Reopen: back in the waiting queue (`waiting`). API keys only.",
+}
+
+
 class SessionHandoffApi(_HandoffBase):
     allow_widget_token = True
     cors = VISITOR_CORS
@@ -678,3 +724,120 @@ class ConversationCsatApi(_HandoffBase):
     )
     def post(self, request, pk):
         return self.rate(request, pk)
+
+
+# --- the support desk from your backend ------------------------------------------------
+
+
+class SessionReplyApi(_DeskBase):
+    kind = Conversation.Kind.SESSION
+    output_serializer = SessionSerializer
+    serializer_class = OperatorReplySerializer
+
+    @extend_schema(
+        operation_id="sessions_reply",
+        description=DESK_DESCRIPTIONS["reply"],
+        request=OperatorReplySerializer,
+        responses={201: MessageSerializer},
+    )
+    def post(self, request, pk):
+        return self.reply(request, pk)
+
+
+class SessionResolveApi(_DeskBase):
+    kind = Conversation.Kind.SESSION
+    output_serializer = SessionSerializer
+
+    @extend_schema(
+        operation_id="sessions_resolve",
+        description=DESK_DESCRIPTIONS["resolve"],
+        request=None,
+        responses=SessionSerializer,
+    )
+    def post(self, request, pk):
+        return self.change(request, pk, "resolve")
+
+
+class SessionHandBackApi(_DeskBase):
+    kind = Conversation.Kind.SESSION
+    output_serializer = SessionSerializer
+
+    @extend_schema(
+        operation_id="sessions_hand_back",
+        description=DESK_DESCRIPTIONS["hand-back"],
+        request=None,
+        responses=SessionSerializer,
+    )
+    def post(self, request, pk):
+        return self.change(request, pk, "hand-back")
+
+
+class SessionReopenApi(_DeskBase):
+    kind = Conversation.Kind.SESSION
+    output_serializer = SessionSerializer
+
+    @extend_schema(
+        operation_id="sessions_reopen",
+        description=DESK_DESCRIPTIONS["reopen"],
+        request=None,
+        responses=SessionSerializer,
+    )
+    def post(self, request, pk):
+        return self.change(request, pk, "reopen")
+
+
+class ConversationReplyApi(_DeskBase):
+    kind = Conversation.Kind.CONVERSATION
+    output_serializer = ConversationSerializer
+    serializer_class = OperatorReplySerializer
+
+    @extend_schema(
+        operation_id="conversations_reply",
+        description=DESK_DESCRIPTIONS["reply"],
+        request=OperatorReplySerializer,
+        responses={201: MessageSerializer},
+    )
+    def post(self, request, pk):
+        return self.reply(request, pk)
+
+
+class ConversationResolveApi(_DeskBase):
+    kind = Conversation.Kind.CONVERSATION
+    output_serializer = ConversationSerializer
+
+    @extend_schema(
+        operation_id="conversations_resolve",
+        description=DESK_DESCRIPTIONS["resolve"],
+        request=None,
+        responses=ConversationSerializer,
+    )
+    def post(self, request, pk):
+        return self.change(request, pk, "resolve")
+
+
+class ConversationHandBackApi(_DeskBase):
+    kind = Conversation.Kind.CONVERSATION
+    output_serializer = ConversationSerializer
+
+    @extend_schema(
+        operation_id="conversations_hand_back",
+        description=DESK_DESCRIPTIONS["hand-back"],
+        request=None,
+        responses=ConversationSerializer,
+    )
+    def post(self, request, pk):
+        return self.change(request, pk, "hand-back")
+
+
+class ConversationReopenApi(_DeskBase):
+    kind = Conversation.Kind.CONVERSATION
+    output_serializer = ConversationSerializer
+
+    @extend_schema(
+        operation_id="conversations_reopen",
+        description=DESK_DESCRIPTIONS["reopen"],
+        request=None,
+        responses=ConversationSerializer,
+    )
+    def post(self, request, pk):
+        return self.change(request, pk, "reopen")

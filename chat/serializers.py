@@ -99,6 +99,10 @@ class HandoffRequestSerializer(serializers.Serializer):
     email = serializers.CharField(max_length=254, required=False, allow_blank=True, trim_whitespace=False)
 
 
+class OperatorReplySerializer(serializers.Serializer):
+    content = serializers.CharField(max_length=4000, help_text="the reply the visitor reads")
+
+
 class CsatCreateSerializer(serializers.Serializer):
     score = JSONField(help_text="a whole number from 1 to 5")
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)

@@ -30,6 +30,18 @@ api_v1 = [
         api.ConversationMessageFeedbackApi.as_view(),
         "conversation-message-feedback",
     ),
+    *api_path("sessions/<uuid:pk>/reply", api.SessionReplyApi.as_view(), "session-reply"),
+    *api_path("sessions/<uuid:pk>/resolve", api.SessionResolveApi.as_view(), "session-resolve"),
+    *api_path("sessions/<uuid:pk>/hand-back", api.SessionHandBackApi.as_view(), "session-hand-back"),
+    *api_path("sessions/<uuid:pk>/reopen", api.SessionReopenApi.as_view(), "session-reopen"),
+    *api_path("conversations/<uuid:pk>/reply", api.ConversationReplyApi.as_view(), "conversation-reply"),
+    *api_path(
+        "conversations/<uuid:pk>/resolve", api.ConversationResolveApi.as_view(), "conversation-resolve"
+    ),
+    *api_path(
+        "conversations/<uuid:pk>/hand-back", api.ConversationHandBackApi.as_view(), "conversation-hand-back"
+    ),
+    *api_path("conversations/<uuid:pk>/reopen", api.ConversationReopenApi.as_view(), "conversation-reopen"),
     *api_path("privacy/erase", api_privacy.PrivacyEraseApi.as_view(), "privacy-erase"),
     *api_path("privacy/export", api_privacy.PrivacyExportApi.as_view(), "privacy-export"),
 ]
