@@ -747,6 +747,7 @@ class SessionReplyApi(_DeskBase):
 class SessionResolveApi(_DeskBase):
     kind = Conversation.Kind.SESSION
     output_serializer = SessionSerializer
+    serializer_class = SessionSerializer  # what OPTIONS describes: no body, the answer
 
     @extend_schema(
         operation_id="sessions_resolve",
@@ -761,6 +762,7 @@ class SessionResolveApi(_DeskBase):
 class SessionHandBackApi(_DeskBase):
     kind = Conversation.Kind.SESSION
     output_serializer = SessionSerializer
+    serializer_class = SessionSerializer  # what OPTIONS describes: no body, the answer
 
     @extend_schema(
         operation_id="sessions_hand_back",
@@ -775,6 +777,7 @@ class SessionHandBackApi(_DeskBase):
 class SessionReopenApi(_DeskBase):
     kind = Conversation.Kind.SESSION
     output_serializer = SessionSerializer
+    serializer_class = SessionSerializer  # what OPTIONS describes: no body, the answer
 
     @extend_schema(
         operation_id="sessions_reopen",
@@ -804,6 +807,7 @@ class ConversationReplyApi(_DeskBase):
 class ConversationResolveApi(_DeskBase):
     kind = Conversation.Kind.CONVERSATION
     output_serializer = ConversationSerializer
+    serializer_class = ConversationSerializer  # what OPTIONS describes: no body, the answer
 
     @extend_schema(
         operation_id="conversations_resolve",
@@ -818,6 +822,7 @@ class ConversationResolveApi(_DeskBase):
 class ConversationHandBackApi(_DeskBase):
     kind = Conversation.Kind.CONVERSATION
     output_serializer = ConversationSerializer
+    serializer_class = ConversationSerializer  # what OPTIONS describes: no body, the answer
 
     @extend_schema(
         operation_id="conversations_hand_back",
@@ -832,6 +837,7 @@ class ConversationHandBackApi(_DeskBase):
 class ConversationReopenApi(_DeskBase):
     kind = Conversation.Kind.CONVERSATION
     output_serializer = ConversationSerializer
+    serializer_class = ConversationSerializer  # what OPTIONS describes: no body, the answer
 
     @extend_schema(
         operation_id="conversations_reopen",

@@ -50,7 +50,9 @@ def test_a_helpdesk_answers_a_handoff_resolves_and_the_visitor_rates_it(tenant, 
 
     assert helpdesk.post(f"{base}/reopen").json()["data"]["handoff_status"] == "waiting"
     assert helpdesk.post(f"{base}/hand-back").json()["data"]["handoff_status"] == "bot"
-    recorded = AuditEvent.objects.for_organization(tenant.organization).filter(action__startswith="conversation.")
+    recorded = AuditEvent.objects.for_organization(tenant.organization).filter(
+        action__startswith="conversation."
+    )
     assert sorted(recorded.values_list("action", "actor")) == [
         ("conversation.handed_back", "api_key:helpdesk"),
         ("conversation.reopened", "api_key:helpdesk"),
@@ -85,12 +87,15 @@ def test_bad_input_widget_tokens_and_other_organizations(tenant, other_tenant, v
         # Another organization's key: the same 404 as an id that does not exist.
         theirs = other_tenant.client().post(f"{base}/{action}", {"content": "hi"}, format="json")
         missing = other_tenant.client().post(
-            f"/api/v1/sessions/00000000-0000-0000-0000-000000000000/{action}", {"content": "hi"}, format="json"
+            f"/api/v1/sessions/00000000-0000-0000-0000-000000000000/{action}",
+            {"content": "hi"},
+            format="json",
         )
         assert_error_shape(theirs, 404)
         assert theirs.json() == missing.json()
         # A session is not a conversation.
         assert_error_shape(api.post(f"/api/v1/conversations/{session.pk}/{action}", {"content": "hi"}), 404)
         assert_error_shape(api.get(f"{base}/{action}"), 405)
+        assert api.options(f"{base}/{action}").status_code == 200  # was a 500 without a serializer
     session.refresh_from_db()
     assert session.handoff_status == "bot" and not session.messages.filter(role="operator").exists()
