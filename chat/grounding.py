@@ -849,20 +849,16 @@ def _extract_checked_by_meaning(*, organization, question: str, item: Evidence) 
     the question; "" otherwise (the answer by words stands), and when the passage is one sentence
     or no embedder is available. Sentences are embedded once per
     process (`_vectors`' cache)."""
-    parts, items, _starts = relevance.passage_units(item.content)
-    body = [index for index, part in enumerate(parts) if index in items or not relevance.is_heading(part)]
+    parts, _items, _starts, body = _body_units(item)
     if len(body) < 2:
         return ""
     lexical_lead, lexical_score = relevance.best_lead(question, item.content)
     if lexical_score >= LEXICAL_LEAD_SURE:
         return ""
-    embedder = _embedder(organization)
-    question_vector = _question_vector(embedder, question) if embedder is not None else None
-    vectors = _vectors(embedder, [parts[index] for index in body]) if question_vector is not None else None
-    if vectors is None:
+    scores = _body_cosines(organization=organization, question=question, units={i: parts[i] for i in body})
+    if scores is None:
         return ""
-    scores = dict(zip(body, _cosines([question_vector, *vectors]), strict=True))
-    meaning_lead = max(body, key=scores.__getitem__)
+    meaning_lead = max(scores, key=scores.__getitem__)
     if (
         lexical_lead is not None
         and scores[meaning_lead] - scores.get(lexical_lead, 0.0) < MEANING_LEAD_MARGIN
@@ -881,15 +877,30 @@ def _extract_by_meaning(*, organization, question: str, item: Evidence) -> str:
     sentence, never taken for a heading, and is quoted with its list ("Kann ich mit PayPal
     bezahlen?" got "- Klarna (pay in 4 …)" alone: "- PayPal", a short line, was left out as a
     heading)."""
-    parts, items, starts = relevance.passage_units(item.content)
-    body = [index for index, part in enumerate(parts) if index in items or not relevance.is_heading(part)]
+    parts, items, starts, body = _body_units(item)
     if len(body) < 2:
         return ""
+    scores = _body_cosines(organization=organization, question=question, units={i: parts[i] for i in body})
+    if scores is None:
+        return ""
+    best = max(scores, key=scores.__getitem__)
+    return relevance.quote(parts, items, {best}, starts=starts)
+
+
+def _body_units(item: Evidence) -> tuple[list[str], set[int], set[int], list[int]]:
+    """`relevance.passage_units` of the passage, and the indexes of its body: its sentences and
+    list items, not its headings."""
+    parts, items, starts = relevance.passage_units(item.content)
+    body = [index for index, part in enumerate(parts) if index in items or not relevance.is_heading(part)]
+    return parts, items, starts, body
+
+
+def _body_cosines(*, organization, question: str, units: dict[int, str]) -> dict[int, float] | None:
+    """The cosine of each of a passage's `units` (text by position) to `question`, by position,
+    or None without an embedder. The units are embedded once per process (`_vectors`' cache)."""
     embedder = _embedder(organization)
     question_vector = _question_vector(embedder, question) if embedder is not None else None
-    vectors = _vectors(embedder, [parts[index] for index in body]) if question_vector is not None else None
+    vectors = _vectors(embedder, list(units.values())) if question_vector is not None else None
     if vectors is None:
-        return ""
-    scores = [_cosine(question_vector, vector) for vector in vectors]
-    best = body[max(range(len(body)), key=scores.__getitem__)]
-    return relevance.quote(parts, items, {best}, starts=starts)
+        return None
+    return dict(zip(units, _cosines([question_vector, *vectors]), strict=True))
