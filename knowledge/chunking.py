@@ -90,7 +90,13 @@ def text_chunk(
     page: int | None = None,
     max_chars: int = MAX_CHARS,
     overlap_chars: int = OVERLAP_CHARS,
+    sections_apart: bool = False,
 ) -> list[ChunkDraft]:
+    """`sections_apart`: every heading with text under it starts a chunk, however short the
+    section before it (a PDF's headings read from its fonts: a product sheet's "Care" and
+    "Warranty" paragraphs are passages of their own, so a question on one is not weighed against
+    the others). Otherwise a section shorter than MIN_SECTION_CHARS shares a chunk with the next
+    (tried as the rule for every format and dropped: docs/benchmarks.md, shopper questions)."""
     text = text_normalise(text)
     if not text:
         return []
@@ -111,7 +117,9 @@ def text_chunk(
         heading_line = f"{section.heading}\n" if section.heading else ""
         section_length = len(heading_line) + sum(len(unit) + 1 for unit in section.units)
         has_body = any(not item.endswith("\n") for item in buffer[carried:])
-        if has_body and (buffer_length >= MIN_SECTION_CHARS or buffer_length + section_length > max_chars):
+        if has_body and (
+            sections_apart or buffer_length >= MIN_SECTION_CHARS or buffer_length + section_length > max_chars
+        ):
             flush()
         if not any(not item.endswith("\n") for item in buffer[carried:]):
             buffer_heading = section.heading or buffer_heading  # the most specific heading

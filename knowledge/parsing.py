@@ -6,15 +6,19 @@ process with memory, CPU and wall-clock limits (`knowledge.sandbox`), so a hosti
 
 Every parser returns {"title": str, "pages": [{"page": int | None, "text": str}],
 "canonical_url": str, "links": [str]}; headings in `text` are Markdown lines so the
-chunker can keep sections together.
+chunker can keep sections together. A PDF page whose headings were read from its fonts also
+has "sections_apart": True (each of its sections is chunked on its own: `text_chunk`).
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import math
 import re
 import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
 from urllib.parse import urldefrag, urljoin
 
 logger = logging.getLogger(__name__)
@@ -125,21 +129,28 @@ def pdf_parse(data: bytes, *, max_pages: int) -> dict:
         title = str((reader.metadata or {}).get("/Title") or "").strip()
     except Exception:  # broken metadata must not cost the text
         title = ""
-    pages = []
+    read: list[tuple[str, list[_LineStyle] | None]] = []
     total = 0
     failures = 0
-    for number, page in enumerate(reader.pages, start=1):
+    for page in reader.pages:
         try:
-            text = page.extract_text() or ""
+            text, styles = _pdf_page_read(page)
         except RecursionError as error:
             raise ParseError("malformed", "The PDF's structure is too deeply nested.") from error
         except Exception:
             failures += 1
-            text = ""
+            text, styles = "", None
         total += len(text)
         if total > MAX_TEXT_CHARS:
             raise ParseError("text_limit", "The PDF holds more text than the limit allows.")
-        pages.append({"page": number, "text": _pdf_blocks(text)})
+        read.append((text, styles))
+    headings = _pdf_headings(read)
+    pages = []
+    for number, ((text, _styles), page_headings) in enumerate(zip(read, headings, strict=True), start=1):
+        page = {"page": number, "text": _pdf_blocks(text, headings=page_headings)}
+        if page_headings:
+            page["sections_apart"] = True  # each heading's section a chunk (`text_chunk`)
+        pages.append(page)
     if failures == page_total:
         raise ParseError("malformed", "No page of the PDF could be read.")
     if not any(item["text"].strip() for item in pages):
@@ -151,7 +162,7 @@ _LIST_ITEM = re.compile(r"^(?:[-•*–▪◦·‣]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.
 _ENDS_SENTENCE = (".", "!", "?", ":", ";", "…", '."', ".)")
 
 
-def _pdf_blocks(text: str) -> str:
+def _pdf_blocks(text: str, *, headings: dict[int, str] | None = None) -> str:
     """A page's printed lines as paragraphs: soft-wrapped lines stay one paragraph, and a
     blank line goes wherever a block ends, so a heading, a list item or a table row is never
     glued to the sentence after it.
@@ -160,11 +171,16 @@ def _pdf_blocks(text: str) -> str:
     page's usual line length ended its block (a heading, a paragraph's last line, a cell); a
     list item starts one; so does a short line without end punctuation after a sentence (a
     heading that follows a full-width last line).
+
+    `headings` ({line index: Markdown heading line, or "" for the second line of a heading
+    printed on two}, from `_pdf_headings`) puts those lines as a block of their own in
+    Markdown, so the chunker starts a section at each.
     """
+    headings = headings or {}
     lines = [" ".join(line.split()) for line in text.split("\n")]
     lengths = sorted(len(line) for line in lines if len(line.split()) >= 3)
     if not lengths:
-        return "\n\n".join(line for line in lines if line)
+        return "\n\n".join(item for index, line in enumerate(lines) if (item := headings.get(index, line)))
     usual = lengths[min(len(lengths) - 1, int(len(lengths) * 0.8))]
 
     def short(line: str) -> bool:
@@ -172,7 +188,14 @@ def _pdf_blocks(text: str) -> str:
 
     out: list[str] = []
     previous = ""
-    for line in lines:
+    for index, line in enumerate(lines):
+        if index in headings:
+            if headings[index]:
+                if out and out[-1]:
+                    out.append("")
+                out += [headings[index], ""]
+            previous = ""
+            continue
         if not line:
             if out and out[-1]:
                 out.append("")
@@ -187,6 +210,279 @@ def _pdf_blocks(text: str) -> str:
         out.append(line)
         previous = line
     return "\n".join(out).strip()
+
+
+# --- PDF headings -----------------------------------------------------------------------
+# A PDF has no heading marks, only text set in fonts. pypdf's text visitor reports each printed
+# run with its font and size; a line set larger than the document's body text, or in a bold
+# face at body size standing alone, is a heading (the rules: `_pdf_headings`).
+# What pypdf looks for before it reads a page (Tj, TJ, Do, ', "), found as it finds them: a
+# character class first, which runs through megabytes of drawing operators far faster.
+_TEXT_OPERATORS = (b"Tj", b"TJ", b"Do")
+_TEXT_OPERATOR_START = re.compile(rb"[TD'\"]")
+_BOLD_NAME = re.compile(r"bold|black|heavy|demi", re.I)  # Arial-BoldMT, Inter-SemiBold, …
+_FORCE_BOLD = 1 << 18  # font descriptor flag 19
+MAX_STYLED_RUNS = 20_000  # per page; a page printed glyph by glyph is read without headings
+HEADING_SIZE_RATIO = 1.15
+HEADING_MAX_CHARS = 120
+HEADING_MAX_WORDS = 15
+HEADING_MAX_LINES = 3
+_NOT_HEADING_END = (".", ",", ";", "…")
+_BULLET = re.compile(r"^[-•*–▪◦·‣]\s")
+_PAGE_NUMBER = re.compile(r"^(?:page|p\.|seite|página|pagina)?\s*\d+(?:\s*(?:of|/|von|de|sur)\s*\d+)?$", re.I)
+
+
+@dataclass
+class _LineStyle:
+    """What one printed line of a page was set in: characters per (size, bold), and where
+    each run of it starts (x, size, characters) to tell table cells apart."""
+
+    counts: Counter = field(default_factory=Counter)
+    starts: list[tuple[float, float, int]] = field(default_factory=list)
+
+    def style(self) -> tuple[float, bool] | None:
+        """The line's size and weight when (nearly) all of it is set in one."""
+        total = sum(self.counts.values())
+        if not total:
+            return None
+        style, count = self.counts.most_common(1)[0]
+        return style if count >= 0.9 * total else None
+
+    def cells(self) -> bool:
+        """Runs on one baseline far apart (columns of a table, tab stops): not one heading."""
+        for (x, size, chars), (next_x, _size, _chars) in zip(self.starts, self.starts[1:], strict=False):
+            if next_x - x > chars * 0.6 * size + 1.5 * size:
+                return True
+        return False
+
+
+class _PageRuns:
+    """pypdf's `visitor_text` callback for one page: the text it reports, in order, with each
+    run's size (the font size through the text and page matrices, to half a point) and weight.
+    It never raises (a surprise in a font dictionary costs the page its headings, not its text)."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.runs: list[tuple[int, int, float, bool, float]] = []  # start, end, size, bold, x
+        self.length = 0
+        self.broken = False
+        self._bold: dict[int, bool] = {}
+
+    def visit(self, text, cm, tm, font, size) -> None:
+        if self.broken or not text:
+            return
+        try:
+            start = self.length
+            self.pieces.append(text)
+            self.length += len(text)
+            if not text.strip():
+                return
+            if len(self.runs) >= MAX_STYLED_RUNS:
+                self.broken = True
+                return
+            _a, _b, c, d, e, f = (float(value) for value in tm)
+            ca, cb, cc, cd, ce, _cf = (float(value) for value in cm)
+            scale = math.hypot(c * ca + d * cc, c * cb + d * cd)
+            x = e * ca + f * cc + ce
+            effective = round(float(size) * scale * 2) / 2
+            if not math.isfinite(effective) or not math.isfinite(x):
+                raise ValueError("size")
+            self.runs.append((start, self.length, effective, self._is_bold(font), x))
+        except Exception:
+            self.broken = True
+
+    def _is_bold(self, font) -> bool:
+        if font is None:
+            return False
+        key = id(font)
+        if key not in self._bold:
+            self._bold[key] = _font_bold(font)
+        return self._bold[key]
+
+    def lines(self, text: str) -> list[_LineStyle] | None:
+        """Per line of `text` (split at "\\n"), what it was set in; None when the visitor's
+        runs do not spell the page's text exactly."""
+        if self.broken or "".join(self.pieces) != text:
+            return None
+        styles = [_LineStyle() for _ in range(text.count("\n") + 1)]
+        line = 0
+        position = 0
+        for start, end, size, bold, x in self.runs:
+            line += text.count("\n", position, start)
+            first = True
+            for part in text[start:end].split("\n"):
+                chars = sum(1 for character in part if not character.isspace())
+                if chars:
+                    styles[line].counts[(size, bold)] += chars
+                    if first:
+                        styles[line].starts.append((x, size, len(part)))
+                first = False
+                line += 1
+            line -= 1
+            position = end
+        return styles
+
+
+def _font_bold(font) -> bool:
+    """Whether a font dictionary names a bold face (its name, weight or ForceBold flag)."""
+    try:
+        if _BOLD_NAME.search(str(font.get("/BaseFont", ""))):
+            return True
+        descriptor = font.get("/FontDescriptor")
+        if descriptor is None and font.get("/DescendantFonts"):
+            descriptor = font["/DescendantFonts"][0].get_object().get("/FontDescriptor")
+        if descriptor is None:
+            return False
+        descriptor = descriptor.get_object()
+        weight = descriptor.get("/FontWeight")
+        if weight is not None and float(weight) >= 600:
+            return True
+        return bool(int(descriptor.get("/Flags", 0)) & _FORCE_BOLD)
+    except Exception:
+        return False
+
+
+def _pdf_page_read(page) -> tuple[str, list[_LineStyle] | None]:
+    """A page's text, exactly as `page.extract_text()` gives it, and what each line was set in.
+
+    With a visitor pypdf parses a page's content even when it holds no text operator (a page
+    of drawing operators, a decompression bomb); without one it skips such a page, and a page
+    without fonts or forms before it even inflates the content. So a page is read with the
+    visitor only when it has fonts or forms and its content a text operator: the text is then
+    the same, and a page of drawings costs what it cost before."""
+    try:
+        resources = page.get_inherited("/Resources", None)
+        resources = resources.get_object() if resources is not None else None
+        has_text = False
+        if hasattr(resources, "get") and (resources.get("/Font") or resources.get("/XObject")):
+            contents = page.get_contents()
+            has_text = contents is not None and _has_text_operator(contents.get_data())
+    except RecursionError:
+        raise
+    except Exception:
+        has_text = False
+    if not has_text:
+        return page.extract_text() or "", None
+    runs = _PageRuns()
+    text = page.extract_text(visitor_text=runs.visit) or ""
+    return text, runs.lines(text)
+
+
+def _has_text_operator(data: bytes) -> bool:
+    for match in _TEXT_OPERATOR_START.finditer(data):
+        if match[0] in (b"'", b'"') or data[match.start() : match.start() + 2] in _TEXT_OPERATORS:
+            return True
+    return False
+
+
+def _edge_key(line: str) -> str:
+    return " ".join(line.split()).lower()
+
+
+def _running_lines(read: list[tuple[str, list[_LineStyle] | None]]) -> set[str]:
+    """Page headers and footers: a line among a page's first or last two that recurs so, word
+    for word, on more than one page. (Numbered headings that open each page, "1. Setup",
+    "2. Care", differ; a page number, "Page 2 of 9", is never a heading: `_PAGE_NUMBER`.)"""
+    if len(read) < 2:
+        return set()
+    seen: Counter = Counter()
+    for text, _styles in read:
+        lines = [line for line in text.split("\n") if line.strip()]
+        seen.update({_edge_key(line) for line in lines[:2] + lines[-2:]})
+    return {key for key, count in seen.items() if count >= 2}
+
+
+def _heading_text(line: str) -> bool:
+    text = " ".join(line.split())
+    return (
+        0 < len(text) <= HEADING_MAX_CHARS
+        and len(text.split()) <= HEADING_MAX_WORDS
+        and any(character.isalpha() for character in text)
+        and not text.endswith(_NOT_HEADING_END)
+        and not _BULLET.match(text)
+    )
+
+
+def _table_like(line: str, style: _LineStyle | None) -> bool:
+    """A table row: cells far apart on the line, or mostly figures ("M 38-40 32-34")."""
+    words = line.split()
+    figures = sum(1 for word in words if any(character.isdigit() for character in word))
+    return bool(style and style.cells()) or (len(words) >= 2 and figures * 2 >= len(words))
+
+
+def _pdf_headings(read: list[tuple[str, list[_LineStyle] | None]]) -> list[dict[int, str]]:
+    """Per page, {line index: "## Heading"} (and "" for a heading's second printed line).
+
+    The body style is the (size, weight) most of the document's characters are set in. A
+    heading is a run of one to three lines (a heading may wrap) set alike, with letters, at most
+    120 characters and 15 words, not ending like a sentence or a clause (".", ",", ";"), not a
+    bullet item, not a table row, not a running header or footer, and either
+    - set at least 15 % larger than the body text (levels by size, the largest "#"), or
+    - one line in a bold face at body size (body text not bold) standing alone: the lines
+      around it are set otherwise, and the next is no table row (a bold table header) — one
+      level below the sized headings.
+    A document set in one size and weight gets no headings: its text is what it was."""
+    body: Counter = Counter()
+    for _text, styles in read:
+        for style in styles or []:
+            body.update(style.counts)
+    if not body:
+        return [{} for _ in read]
+    (body_size, body_bold), _count = body.most_common(1)[0]
+    running = _running_lines(read)
+    found: list[list[tuple[int, list[int], float | None, str]]] = []
+    for text, styles in read:
+        lines = text.split("\n")
+        page: list[tuple[int, list[int], float | None, str]] = []
+        found.append(page)
+        if not styles:
+            continue
+        kinds = [style.style() for style in styles]
+        index = 0
+        while index < len(lines):
+            kind = kinds[index]
+            if kind is None or not lines[index].strip():
+                index += 1
+                continue
+            group = [index]
+            while (
+                group[-1] + 1 < len(lines) and kinds[group[-1] + 1] == kind and lines[group[-1] + 1].strip()
+            ):
+                group.append(group[-1] + 1)
+            index = group[-1] + 1
+            size, bold = kind
+            heading = " ".join(" ".join(lines[position].split()) for position in group)
+            if (
+                len(group) > HEADING_MAX_LINES
+                or not _heading_text(heading)
+                or any(_edge_key(lines[position]) in running for position in group)
+                or _PAGE_NUMBER.match(heading)
+                or any(styles[position].cells() for position in group)
+            ):
+                continue
+            if size >= body_size * HEADING_SIZE_RATIO:
+                page.append((group[0], group, size, heading))
+            elif (
+                bold
+                and not body_bold
+                and size >= body_size - 0.5
+                and len(group) == 1
+                and not _LIST_ITEM.match(heading)
+                and not _table_like(heading, None)
+                and not (index < len(lines) and _table_like(lines[index], styles[index]))
+            ):
+                page.append((group[0], group, None, heading))
+    sizes = sorted({size for page in found for _first, _group, size, _text in page if size}, reverse=True)
+    levels = {size: level for level, size in enumerate(sizes, start=1)}
+    result = []
+    for page in found:
+        marks: dict[int, str] = {}
+        for first, group, size, heading in page:
+            level = min(6, levels[size] if size else len(sizes) + 1)
+            marks[first] = "#" * level + " " + heading
+            marks.update(dict.fromkeys(group[1:], ""))
+        result.append(marks)
+    return result
 
 
 # --- DOCX -------------------------------------------------------------------------------

@@ -10,8 +10,16 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def pdf_make(pages: list[str], *, title: str = "") -> bytes:
-    """A valid PDF whose page N shows the lines of pages[N-1] (Helvetica, extractable text)."""
+PdfLine = str | tuple  # see pdf_make
+
+
+def pdf_make(pages: list[str | list[PdfLine]], *, title: str = "") -> bytes:
+    """A valid PDF whose page N shows the lines of pages[N-1] (Helvetica, extractable text).
+
+    A page is a string (its lines in 11 pt Helvetica, each cut every 90 characters) or a list of
+    lines: a string is such an 11 pt line; `(text, size)` or `(text, size, bold)` sets the font
+    size in points and Helvetica-Bold, cut at as many characters as fit the same width; `text`
+    may be a list of cells, placed side by side on one baseline (a table row)."""
     objects: list[bytes] = []
 
     def add(body: bytes) -> int:
@@ -21,15 +29,33 @@ def pdf_make(pages: list[str], *, title: str = "") -> bytes:
     catalog = add(b"")  # filled in below
     pages_id = add(b"")
     font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    bold_font = None
     page_ids = []
-    for text in pages:
+    for page in pages:
         lines = []
         y = 760
-        for line in text.split("\n"):
-            while line:
-                piece, line = line[:90], line[90:]
-                lines.append(f"BT /F1 11 Tf 50 {y} Td ({_escape(piece)}) Tj ET")
-                y -= 14
+        uses_bold = False
+        for item in page.split("\n") if isinstance(page, str) else page:
+            text, size, bold = (item, 11, False) if isinstance(item, str) else (*item, False)[:3]
+            name = "F2" if bold else "F1"
+            uses_bold = uses_bold or bool(bold)
+            if isinstance(text, list):  # cells of a table row, each a text object of its own
+                for column, cell in enumerate(text):
+                    x = 50 + 150 * column
+                    lines.append(f"BT /{name} {size:g} Tf {x} {y} Td ({_escape(cell)}) Tj ET")
+                y -= max(14, round(size * 1.3))
+                continue
+            width = 90 if size == 11 else max(10, int(90 * 11 / size))
+            for line in text.split("\n"):
+                while line:
+                    piece, line = line[:width], line[width:]
+                    lines.append(f"BT /{name} {size:g} Tf 50 {y} Td ({_escape(piece)}) Tj ET")
+                    y -= max(14, round(size * 1.3))
+        if uses_bold and bold_font is None:
+            bold_font = add(
+                b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>"
+            )
+        fonts = b"/F1 %d 0 R" % font + (b" /F2 %d 0 R" % bold_font if uses_bold else b"")
         stream = zlib.compress("\n".join(lines).encode("latin-1", "replace"))
         content = add(
             b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream"
@@ -37,7 +63,7 @@ def pdf_make(pages: list[str], *, title: str = "") -> bytes:
         page_ids.append(
             add(
                 b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
-                b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (pages_id, content, font)
+                b"/Resources << /Font << %s >> >> >>" % (pages_id, content, fonts)
             )
         )
     objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id

@@ -316,7 +316,9 @@ def _file_document(*, source: KnowledgeSource) -> DocumentDraft:
     title = source.title or parsed["title"] or source.file_name
     drafts = []
     for page in parsed["pages"]:
-        drafts.extend(text_chunk(page["text"], page=page["page"]))
+        drafts.extend(
+            text_chunk(page["text"], page=page["page"], sections_apart=page.get("sections_apart", False))
+        )
     if not drafts:
         raise PermanentIngestionError("The file contains no text.")
     full_text = "\n\f".join(page["text"] for page in parsed["pages"])
@@ -366,7 +368,13 @@ def _page_store(*, source: KnowledgeSource, page: CrawledPage) -> bool:
     if page.is_start and page.canonical_url:
         source.canonical_url = page.key[:2000]
         source.save(update_fields=["canonical_url", "updated_at"])
-    drafts = [draft for part in page.pages for draft in text_chunk(part["text"], page=part["page"])]
+    drafts = [
+        draft
+        for part in page.pages
+        for draft in text_chunk(
+            part["text"], page=part["page"], sections_apart=part.get("sections_apart", False)
+        )
+    ]
     if not drafts:
         return False
     title = page.title or (source.title if page.is_start else "") or page.key

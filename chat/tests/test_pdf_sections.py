@@ -1,0 +1,72 @@
+"""A shop's product PDF through the real ingestion and the offline answerer (issue 19 item 5).
+
+Found on a new-user walk: a one-page product sheet (sections "Aria desk lamp", "Care",
+"Warranty", each a short paragraph under a heading set in a larger font) became one passage
+without headings, and "Does the Aria desk lamp have a USB port?" or "How do I clean the shade?"
+asked on their own got "I don't know": the relevance gate weighed the question against the
+whole mixed passage. The parser now reads the larger lines as headings, so each section is a
+section of its own, with its heading over the sentences under it."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from chat import services
+from knowledge.models import Chunk
+from knowledge.services import file_source_create
+from knowledge.services.ingestion import source_ingest
+from testkit.documents import pdf_make
+
+pytestmark = pytest.mark.django_db
+
+PRODUCT_SHEET = [
+    ("Lumen Home product sheet", 20, True),
+    ("Aria desk lamp", 15, True),
+    "The Aria has a dimmable warm-white LED, a weighted oak base and a USB-C port for",
+    "charging a phone. It costs $89.",
+    ("Care", 15, True),
+    "Unplug the lamp before you clean it. Wipe the linen shade with a dry microfibre cloth;",
+    "water or sprays stain the linen.",
+    ("Warranty", 15, True),
+    "Every lamp comes with a three-year warranty covering the LED and the switch.",
+    ("Shipping", 15, True),
+    "Orders leave our warehouse within two business days.",
+    ("Lumen Home - lumen.example - Page 1", 8),
+]
+
+
+def _ingest(organization, data: bytes) -> None:
+    source = file_source_create(
+        organization=organization,
+        title="Product sheet",
+        file_type="pdf",
+        uploaded_file=SimpleUploadedFile("product-sheet.pdf", data),
+    )
+    assert source_ingest(source_id=source.pk) == "ready"
+
+
+def _ask(organization, assistant, question: str):
+    session = services.session_create(organization=organization, assistant=assistant)
+    return services.message_post(conversation=session, content=question)
+
+
+def test_questions_on_one_section_of_a_product_pdf_are_answered_from_it(tenant, assistant, offline):
+    _ingest(tenant.organization, pdf_make([PRODUCT_SHEET], title="Product sheet"))
+    chunks = Chunk.objects.for_organization(tenant.organization)
+    headings = set(chunks.values_list("heading", flat=True))
+    assert headings and headings <= {"Aria desk lamp", "Care", "Warranty", "Shipping"}
+
+    usb = _ask(tenant.organization, assistant, "Does the Aria desk lamp have a USB port?")
+    assert usb.answered and "USB-C port" in usb.content
+    assert "microfibre" not in usb.content and "warranty" not in usb.content.lower()
+    clean = _ask(tenant.organization, assistant, "How do I clean the shade?")
+    assert clean.answered and "microfibre cloth" in clean.content
+    assert "USB" not in clean.content
+    warranty = _ask(tenant.organization, assistant, "How long is the warranty on a lamp?")
+    assert warranty.answered and "three-year warranty" in warranty.content
+    for message in (usb, clean, warranty):
+        assert [source["title"] for source in message.sources][:1] == ["Product sheet"]
+        assert "#" not in message.content
+
+    unrelated = _ask(tenant.organization, assistant, "Can I pick up my order at your Denver store?")
+    assert not unrelated.answered
+    assert "USB" not in unrelated.content and "microfibre" not in unrelated.content
