@@ -311,7 +311,7 @@ class _PageRuns:
             line += text.count("\n", position, start)
             first = True
             for part in text[start:end].split("\n"):
-                chars = sum(1 for character in part if not character.isspace())
+                chars = len("".join(part.split()))  # its printed characters
                 if chars:
                     styles[line].counts[(size, bold)] += chars
                     if first:
