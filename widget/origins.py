@@ -42,6 +42,11 @@ def _with_scheme(raw: str) -> str:
     return f"{'http' if _loopback(host) else 'https'}://{raw}"
 
 
+# A scheme without `//` (`javascript:alert(1)`), which a bare host would otherwise read as a
+# host with a port that is not a number.
+_OTHER_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(?![0-9])")
+
+
 def origin_normalize(value: str, *, allow_wildcard: bool = False, bare_host: bool = False) -> str:
     """`HTTPS://Shop.Example.com:443/` → `https://shop.example.com`; raises InvalidOrigin.
     With `bare_host`, `shop.example` is read as `https://shop.example` (see the module)."""
@@ -51,6 +56,8 @@ def origin_normalize(value: str, *, allow_wildcard: bool = False, bare_host: boo
     if not raw or any(ch.isspace() or ord(ch) < 32 for ch in raw):
         raise InvalidOrigin("must be a host like shop.example.com or an origin like https://shop.example.com")
     if bare_host and "://" not in raw:
+        if _OTHER_SCHEME.match(raw):  # `javascript:…`, `data:…`, `mailto:…`: not `host:port`
+            raise InvalidOrigin("must start with http:// or https://")
         raw = _with_scheme(raw)
     try:
         parts = urlsplit(raw)

@@ -41,6 +41,25 @@ def test_bad_origins_are_refused(raw):
         origin_normalize(raw)
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("shop.example.com", "https://shop.example.com"),
+        ("localhost:8080", "http://localhost:8080"),
+        ("127.0.0.1:5173", "http://127.0.0.1:5173"),
+    ],
+)
+def test_bare_hosts_take_their_scheme(raw, expected):
+    assert origin_normalize(raw, bare_host=True) == expected
+
+
+@pytest.mark.parametrize("raw", ["javascript:alert(1)", "data:text/html,x", "mailto:a@b.c", "ftp:"])
+def test_a_bare_value_with_another_scheme_says_so(raw):
+    """It read as a host with a port that is not a number: 'has an invalid port'."""
+    with pytest.raises(InvalidOrigin, match="must start with http:// or https://"):
+        origin_normalize(raw, bare_host=True)
+
+
 def test_wildcards_match_subdomains_only():
     allowed = origin_normalize("https://*.example.com", allow_wildcard=True)
     assert allowed == "https://*.example.com"
