@@ -76,7 +76,7 @@ class WebhookListCreateApi(WebhookApiView):
             url=body.get("url"),
             events=body.get("events"),
             description=body.get("description", ""),
-            is_active=body.get("is_active", True) is not False,
+            is_active=body.get("is_active", True),
         )
         self.audit(
             "webhook.created", target=endpoint, changes={"url": endpoint.url, "events": endpoint.events}

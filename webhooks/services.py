@@ -77,6 +77,14 @@ def events_clean(events) -> list[str]:
     return sorted(set(events))
 
 
+def _active_clean(is_active) -> bool:
+    if not isinstance(is_active, bool):
+        raise ValidationFailed(
+            "is_active must be true or false.", details={"is_active": ["Must be a boolean."]}
+        )
+    return is_active
+
+
 def _description_clean(description) -> str:
     if description is None:
         return ""
@@ -108,8 +116,28 @@ def endpoint_create(
     is_active: bool = True,
     created_by=None,
 ) -> tuple[Endpoint, str]:
-    """A new endpoint; returns (endpoint, plain signing secret — shown this once)."""
-    url, events, description = _url_clean(url), events_clean(events), _description_clean(description)
+    """A new endpoint; returns (endpoint, plain signing secret — shown this once). Every field's
+    error is reported at once (a bad URL used to hide bad events until the next attempt)."""
+    cleaned, errors, first = {}, {}, None
+    for name, clean, value in (
+        ("url", _url_clean, url),
+        ("events", events_clean, events),
+        ("description", _description_clean, description),
+        ("is_active", _active_clean, is_active),
+    ):
+        try:
+            cleaned[name] = clean(value)
+        except ValidationFailed as error:
+            first = first or error
+            errors.update(error.details if isinstance(error.details, dict) else {name: [error.message]})
+    if first is not None:
+        raise ValidationFailed(first.message, details=errors)
+    url, events, description, is_active = (
+        cleaned["url"],
+        cleaned["events"],
+        cleaned["description"],
+        cleaned["is_active"],
+    )
     Organization.objects.select_for_update().filter(pk=organization.pk).first()  # count, then insert
     if Endpoint.objects.for_organization(organization).count() >= settings.WEBHOOK_MAX_ENDPOINTS:
         raise ValidationFailed(
@@ -122,7 +150,7 @@ def endpoint_create(
         url=url,
         events=events,
         description=description,
-        is_active=bool(is_active),
+        is_active=is_active,
         secret_encrypted=encrypted,
         secret_hint=plain[-4:],
         created_by=created_by,
@@ -146,10 +174,7 @@ def endpoint_update(*, endpoint: Endpoint, **changes) -> Endpoint:
         fields.append("description")
     enabled = False
     if "is_active" in changes:
-        if not isinstance(changes["is_active"], bool):
-            raise ValidationFailed(
-                "is_active must be true or false.", details={"is_active": ["Must be a boolean."]}
-            )
+        _active_clean(changes["is_active"])
         enabled = changes["is_active"] and not endpoint.is_active
         endpoint.is_active = changes["is_active"]
         fields.append("is_active")

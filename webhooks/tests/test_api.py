@@ -114,6 +114,17 @@ def test_create_refuses_bad_input(api, tenant, body, field):
     assert not Endpoint.objects.for_organization(tenant.organization).exists()
 
 
+def test_create_names_every_bad_field_at_once_and_takes_is_active_as_a_boolean_only(api, tenant):
+    both = _create(api, url="http://10.0.0.1/hook", events=["nope"])
+    assert both.status_code == 400 and set(both.json()["data"]) == {"url", "events"}  # was url alone
+    # A string or a number was taken as "active" (`"false"` made an active endpoint); PATCH refused it.
+    for value in ("false", 0, None):
+        refused = _create(api, is_active=value)
+        assert refused.status_code == 400 and refused.json()["data"] == {"is_active": ["Must be a boolean."]}
+    assert not Endpoint.objects.for_organization(tenant.organization).exists()
+    assert _create(api, is_active=False).json()["data"]["is_active"] is False
+
+
 def test_bad_json_and_non_object_bodies(api):
     assert api.post("/api/v1/webhooks", "[1, 2]", content_type="application/json").status_code == 400
     broken = api.post("/api/v1/webhooks", "{not json", content_type="application/json")
