@@ -1,6 +1,8 @@
 """Cutting extracted text into chunks that respect headings and sentences, with overlap.
 
-Extractors hand over text where headings are Markdown lines (`# Title`, `## Section`).
+Extractors hand over text where headings are Markdown lines (`# Title`, `## Section`), and a
+body line that starts with "#" escaped with a backslash (`parsing.body_escape`): it is text, and
+the chunk shows it without the backslash.
 A chunk never spans two pages, starts a new section when the previous one is long enough
 to stand alone, never breaks a sentence unless that sentence alone exceeds the chunk size,
 and repeats the previous chunk's last sentences (up to `overlap_chars`) so an answer that
@@ -19,6 +21,7 @@ OVERLAP_CHARS = 200
 MIN_SECTION_CHARS = 300
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_ESCAPED_HASH = re.compile(r"^\\(?=\\*#)")  # `parsing.body_escape`'s backslash
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9À-Ý])")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 # Lines that start a block of their own even without a blank line before them: Markdown
@@ -75,6 +78,7 @@ def _sections(text: str, max_chars: int) -> list[_Section]:
                 heading = match.group(2).strip()[:500]
                 sections.append(_Section(heading=heading, units=[]))
             elif line.strip():
+                line = _ESCAPED_HASH.sub("", line, count=1)
                 if paragraph_lines and _BLOCK_START.match(line.strip()):
                     paragraph_add(paragraph_lines)  # a list item or table row is its own paragraph
                     paragraph_lines = []

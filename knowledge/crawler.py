@@ -66,6 +66,8 @@ def page_kind(content_type: str) -> str:
     """The parser for a fetched page's content type."""
     if content_type in fetcher.PDF_TYPES:
         return "pdf"
+    if content_type == "text/markdown":
+        return "markdown"  # its "#" lines are headings; a text/plain page's are text
     if content_type in fetcher.TEXT_TYPES:
         return "text"
     return "html"

@@ -8,6 +8,9 @@ Every parser returns {"title": str, "pages": [{"page": int | None, "text": str}]
 "canonical_url": str, "links": [str]}; headings in `text` are Markdown lines so the
 chunker can keep sections together. A PDF page whose headings were read from its fonts also
 has "sections_apart": True (each of its sections is chunked on its own: `text_chunk`).
+Only the headings a parser emits are heading lines: a body line of a PDF, DOCX, HTML or plain
+text file that itself starts with "#" ("#1 best seller", "# of items: 3", a shell comment) is
+handed over escaped (`body_escape`).
 """
 
 from __future__ import annotations
@@ -45,6 +48,20 @@ def error_detail(error: BaseException) -> str:
     """What a parser raised, for the logs: its class and (a bounded) message."""
     text = str(error).strip()
     return f"{error.__class__.__name__}: {text[:300]}" if text else error.__class__.__name__
+
+
+# A body line starting with "#" gets a backslash before its first "#" (after any leading
+# whitespace, which the chunker strips), one that starts with backslashes and "#" one more
+# backslash, so the escape is reversible: the chunker never reads the line as a heading and
+# removes the one backslash (`chunking._ESCAPED_HASH`), and the reader sees the line as written.
+# Lines break at "\n" and "\r", as the chunker's `text_normalise` breaks them.
+_HASH_LINE = re.compile(r"(^|\r)((?:[^\S\r\n]|\x00)*)(\\*#)", re.M)
+
+
+def body_escape(text: str) -> str:
+    """`text` (body text, never a heading a parser emits) with each line that starts with "#"
+    escaped, so the chunker reads it as text, not as a Markdown heading."""
+    return _HASH_LINE.sub(r"\1\2\\\3", text)
 
 
 # --- sniffing ---------------------------------------------------------------------------
@@ -180,7 +197,11 @@ def _pdf_blocks(text: str, *, headings: dict[int, str] | None = None) -> str:
     lines = [" ".join(line.split()) for line in text.split("\n")]
     lengths = sorted(len(line) for line in lines if len(line.split()) >= 3)
     if not lengths:
-        return "\n\n".join(item for index, line in enumerate(lines) if (item := headings.get(index, line)))
+        return "\n\n".join(
+            item
+            for index, line in enumerate(lines)
+            if (item := headings[index] if index in headings else body_escape(line))
+        )
     usual = lengths[min(len(lengths) - 1, int(len(lengths) * 0.8))]
 
     def short(line: str) -> bool:
@@ -207,7 +228,7 @@ def _pdf_blocks(text: str, *, headings: dict[int, str] | None = None) -> str:
             or (previous.endswith(_ENDS_SENTENCE) and short(line) and not line.endswith(_ENDS_SENTENCE))
         ):
             out.append("")
-        out.append(line)
+        out.append(body_escape(line))
         previous = line
     return "\n".join(out).strip()
 
@@ -530,12 +551,12 @@ def docx_parse(data: bytes) -> dict:
             elif style == "Title":
                 lines.append("# " + text)
             else:
-                lines.append(text)
+                lines.append(body_escape(text))
         elif tag == "tbl":
             table = Table(block, document)
             lines.append("")
             for row in table.rows:
-                lines.append(" | ".join(cell.text.strip() for cell in row.cells))
+                lines.append(body_escape(" | ".join(cell.text.strip() for cell in row.cells)))
     # One paragraph per Word paragraph (and per table row): never glued to the next one.
     text = "\n\n".join(line for line in lines if line)
     title = (document.core_properties.title or "").strip()
@@ -744,7 +765,7 @@ def html_parse(data: bytes, *, url: str = "") -> dict:
         if current:
             line = " ".join("".join(current).split())
             if line:
-                lines.append(line)
+                lines.append(body_escape(line))
             current.clear()
 
     # A block ends its line where it starts and where it ends, so neither the text before it
@@ -788,14 +809,18 @@ def html_parse(data: bytes, *, url: str = "") -> dict:
     }
 
 
-def plain_parse(data: bytes) -> dict:
+def plain_parse(data: bytes, *, markdown: bool) -> dict:
+    """A Markdown file's "#" lines are its headings; a plain text file has none (its "#" lines,
+    "# of items: 3" or a shell comment, are text: `body_escape`)."""
     text = _markdown_tables(text_decode(data))
     title = ""
     for line in text.splitlines():
         stripped = line.strip()
         if stripped:
-            title = stripped.lstrip("#").strip()[:200]
+            title = (stripped.lstrip("#") if markdown else stripped).strip()[:200]
             break
+    if not markdown:
+        text = body_escape(text)
     return {"title": title, "pages": [{"page": None, "text": text}], "canonical_url": "", "links": []}
 
 
@@ -807,5 +832,5 @@ def document_parse(kind: str, data: bytes, *, url: str = "", max_pages: int = 20
     if kind == "html":
         return html_parse(data, url=url)
     if kind in ("text", "markdown"):
-        return plain_parse(data)
+        return plain_parse(data, markdown=kind == "markdown")
     raise ParseError("unsupported", f"Unsupported file type: {kind}.")

@@ -45,6 +45,7 @@ from knowledge.services.indexing import (
     documents_store,
     source_counts_refresh,
 )
+from knowledge.services.sources import file_kind_parsed
 from organizations.services import event_emit
 
 logger = logging.getLogger(__name__)
@@ -312,7 +313,7 @@ def _file_document(*, source: KnowledgeSource) -> DocumentDraft:
         raise PermanentIngestionError("The file is larger than the upload limit.")
     sandbox = sandbox_shared()
     with sandbox.lock:
-        parsed = sandbox.parse(source.file_type, data)
+        parsed = sandbox.parse(file_kind_parsed(source), data)
     title = source.title or parsed["title"] or source.file_name
     drafts = []
     for page in parsed["pages"]:

@@ -225,6 +225,19 @@ FILE_TYPE_ALIASES = {
     "docx": "docx",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
 }
+# An upload without a declared type that reads as text is Markdown when its name says so: its
+# "#" lines are headings, where a plain text file's are text (`parsing.plain_parse`).
+MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
+
+
+def file_kind_parsed(source: KnowledgeSource) -> str:
+    """The parser for a stored file: its type, Markdown for a text file named as Markdown
+    (uploaded before the type was inferred from the name)."""
+    if source.file_type == "text" and source.file_name.lower().endswith(MARKDOWN_SUFFIXES):
+        return "markdown"
+    return source.file_type
+
+
 _KIND_NAMES = {
     "pdf": "a PDF",
     "docx": "a Word document",
@@ -308,6 +321,10 @@ def file_source_create(
     if declared is None:
         if sniffed in ("pdf", "docx", "html", "text"):
             declared = sniffed
+            if sniffed == "text" and str(getattr(uploaded_file, "name", "") or "").lower().endswith(
+                MARKDOWN_SUFFIXES
+            ):
+                declared = "markdown"
         else:
             raise ValidationFailed(
                 f"The file is {_KIND_NAMES.get(sniffed, sniffed)}, which cannot be ingested.",

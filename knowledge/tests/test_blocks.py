@@ -142,7 +142,8 @@ def test_a_markdown_table_reads_as_rows_that_name_their_columns():
     text = plain_parse(
         b"# Shipping\nRates:\n| Destination | Standard | Express |\n|---|:---:|---:|\n"
         b"| Canada | 5-8 days, $12 | 2-4 days, $29 |\n| Mexico |  | 3 days |\nAfter the table.\n\n"
-        b"Not a table | no rule under it\n"
+        b"Not a table | no rule under it\n",
+        markdown=True,
     )["pages"][0]["text"]
     [chunk] = text_chunk(text)
     assert chunk.content.split("\n") == [
