@@ -96,9 +96,12 @@ class WebhookDetailApi(WebhookApiView):
     )
     def patch(self, request, pk):
         endpoint = self.endpoint(pk)
+        enabled = services.endpoint_enable_audit(endpoint)
         changes = self.body()
         endpoint = services.endpoint_update(endpoint=endpoint, **changes)
         self.audit("webhook.updated", target=endpoint, changes=changes)
+        if enabled is not None and endpoint.is_active:
+            self.audit("webhook.enabled", target=endpoint, changes=enabled)
         return Response(EndpointSerializer(endpoint).data)
 
     @extend_schema(operation_id="webhooks_destroy", responses={200: None})
@@ -173,5 +176,11 @@ class WebhookDeliveryResendApi(DeliveryApiView):
         description="Send the delivery's event again, as a new delivery (same event `id` in the body).",
     )
     def post(self, request, pk, delivery_id):
-        copy = services.delivery_resend(delivery=self.delivery(pk, delivery_id))
+        delivery = self.delivery(pk, delivery_id)
+        copy = services.delivery_resend(delivery=delivery)
+        self.audit(
+            "webhook.delivery_resent",
+            target=delivery.endpoint,
+            changes=services.delivery_resend_audit(delivery=delivery, copy=copy),
+        )
         return Response(DeliverySerializer(copy).data, status=status.HTTP_202_ACCEPTED)

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from core import crypto, fetcher
 from core.errors import ValidationFailed
+from organizations import audit as audit_log
 from organizations.models import Event, Organization
 from organizations.selectors import admin_mail_recipients
 from organizations.services import EVENT_TYPES, EventWrite
@@ -192,6 +193,29 @@ def endpoint_update(*, endpoint: Endpoint, **changes) -> Endpoint:
             pending.update(next_attempt_at=timezone.now())
             transaction.on_commit(lambda: deliveries_sweep(endpoint_id=endpoint.pk, grace=0))
     return endpoint
+
+
+def endpoint_enable_audit(endpoint: Endpoint) -> dict | None:
+    """Taken before an update: what the `webhook.enabled` audit event records (when and why the
+    endpoint was disabled) if the update enables it again; None while it is active."""
+    if endpoint.is_active:
+        return None
+    return {
+        "is_active": True,
+        "disabled_at": endpoint.disabled_at.isoformat() if endpoint.disabled_at else None,
+        "disabled_reason": endpoint.disabled_reason,
+    }
+
+
+def delivery_resend_audit(*, delivery: Delivery, copy: Delivery) -> dict:
+    """What the `webhook.delivery_resent` audit event records: the delivery sent again, the new
+    one and its event (never the payload)."""
+    return {
+        "delivery_id": str(delivery.pk),
+        "resend_id": str(copy.pk),
+        "event_id": str(delivery.event_id),
+        "event_type": delivery.event_type,
+    }
 
 
 def endpoint_secret_rotate(*, endpoint: Endpoint) -> tuple[Endpoint, str]:
@@ -502,16 +526,33 @@ def _attempt_record(*, delivery: Delivery, status_code, excerpt: str, error: str
 
 def _endpoint_disable_if_failing(*, endpoint_id) -> None:
     threshold = settings.WEBHOOK_DISABLE_AFTER_FAILURES
-    disabled = (
-        Endpoint.objects.unscoped()
-        .filter(pk=endpoint_id, is_active=True, consecutive_failures__gte=threshold)
-        .update(
-            is_active=False,
-            disabled_at=timezone.now(),
-            disabled_reason=f"Disabled after {threshold} failed deliveries in a row.",
-            updated_at=timezone.now(),
+    with transaction.atomic():
+        disabled = (
+            Endpoint.objects.unscoped()
+            .filter(pk=endpoint_id, is_active=True, consecutive_failures__gte=threshold)
+            .update(
+                is_active=False,
+                disabled_at=timezone.now(),
+                disabled_reason=f"Disabled after {threshold} failed deliveries in a row.",
+                updated_at=timezone.now(),
+            )
         )
-    )
+        if disabled:
+            # In the audit log as the system's doing: the endpoint and why, never its URL (a
+            # receiver's URL may carry a token in its path or query).
+            endpoint = Endpoint.objects.unscoped().select_related("organization").get(pk=endpoint_id)
+            audit_log.audit_record(
+                organization=endpoint.organization,
+                action="webhook.disabled",
+                actor=audit_log.SYSTEM,
+                target_type="endpoint",
+                target_id=endpoint.pk,
+                changes={
+                    "is_active": False,
+                    "disabled_reason": endpoint.disabled_reason,
+                    "consecutive_failures": endpoint.consecutive_failures,
+                },
+            )
     if disabled:
         logger.warning("webhook endpoint %s disabled after %s failures in a row", endpoint_id, threshold)
 

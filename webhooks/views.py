@@ -128,12 +128,16 @@ class WebhookDetailView(OrganizationMixin, FormView):
             "description": form.cleaned_data["description"],
             "is_active": form.cleaned_data["is_active"],
         }
+        endpoint = self.get_endpoint()
+        enabled = services.endpoint_enable_audit(endpoint)
         try:
-            endpoint = services.endpoint_update(endpoint=self.get_endpoint(), **changes)
+            endpoint = services.endpoint_update(endpoint=endpoint, **changes)
         except ValidationFailed as error:
             form_error_apply(form, error)
             return self.form_invalid(form)
         self.audit("webhook.updated", target=endpoint, changes=changes)
+        if enabled is not None and endpoint.is_active:
+            self.audit("webhook.enabled", target=endpoint, changes=enabled)
         messages.success(self.request, "Webhook endpoint saved.")
         return redirect(reverse("settings-webhook-detail", args=[endpoint.pk]))
 
@@ -147,9 +151,14 @@ class WebhookResendView(OrganizationMixin, View):
         if delivery is None:
             raise Http404("Not found.")
         try:
-            services.delivery_resend(delivery=delivery)
+            copy = services.delivery_resend(delivery=delivery)
         except ValidationFailed as error:
             messages.error(request, error.message)
         else:
+            self.audit(
+                "webhook.delivery_resent",
+                target=endpoint,
+                changes=services.delivery_resend_audit(delivery=delivery, copy=copy),
+            )
             messages.success(request, f"{delivery.event_type} queued to be sent again.")
         return redirect(reverse("settings-webhook-detail", args=[endpoint.pk]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.utils import timezone
 
 from core import crypto
 from organizations.models import AuditEvent
@@ -252,3 +253,46 @@ def test_resend_creates_a_new_delivery_of_the_same_event(api, tenant):
     api.patch(f"/api/v1/webhooks/{created['id']}", {"is_active": False}, format="json")
     refused = api.post(f"/api/v1/webhooks/{created['id']}/deliveries/{original.pk}/resend")
     assert refused.status_code == 400
+
+
+def test_enabling_a_disabled_endpoint_and_resending_are_in_the_audit_log_as_the_key(api, tenant):
+    created = _create(api).json()["data"]
+    base = f"/api/v1/webhooks/{created['id']}"
+    event_emit(organization=tenant.organization, type="message.created", data={"conversation_id": "c"})
+    original = Delivery.objects.for_organization(tenant.organization).get()
+    audit = AuditEvent.objects.for_organization(tenant.organization)
+
+    resent = api.post(f"{base}/deliveries/{original.pk}/resend").json()["data"]
+    [event] = audit.filter(action="webhook.delivery_resent")
+    assert (event.actor, event.actor_type) == ("api_key:test key", "api_key")
+    assert (event.target_type, event.target_id) == ("endpoint", created["id"])
+    assert event.changes == {
+        "delivery_id": str(original.pk),
+        "resend_id": resent["id"],
+        "event_id": str(original.event_id),
+        "event_type": "message.created",
+    }
+
+    # Disabled by the worker after failures, then enabled again with a PATCH.
+    disabled_at = timezone.now()
+    Endpoint.objects.unscoped().filter(pk=created["id"]).update(
+        is_active=False,
+        disabled_at=disabled_at,
+        disabled_reason="Disabled after 20 failed deliveries in a row.",
+    )
+    assert api.post(f"{base}/deliveries/{original.pk}/resend").status_code == 400
+    assert audit.filter(action="webhook.delivery_resent").count() == 1  # a refused resend is not one
+    assert api.patch(base, {"is_active": True}, format="json").status_code == 200
+    [enabled] = audit.filter(action="webhook.enabled")
+    assert (enabled.actor, enabled.target_id) == ("api_key:test key", created["id"])
+    assert enabled.changes == {
+        "is_active": True,
+        "disabled_at": disabled_at.isoformat(),
+        "disabled_reason": "Disabled after 20 failed deliveries in a row.",
+    }
+    # An active endpoint saved as active, or paused, is an update only.
+    api.patch(base, {"is_active": True, "description": "again"}, format="json")
+    api.patch(base, {"is_active": False}, format="json")
+    assert audit.filter(action="webhook.enabled").count() == 1
+    assert audit.filter(action="webhook.updated").count() == 3
+    assert all(created["secret"] not in str(row.changes) for row in audit)

@@ -11,7 +11,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from organizations.models import Event
+from organizations.models import AuditEvent, Event
 from organizations.services import event_emit
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
@@ -376,6 +376,16 @@ def test_disabled_after_consecutive_failures_and_admins_emailed(tenant, receiver
         assert not endpoint.is_active and endpoint.consecutive_failures == 20
         assert "20 failed deliveries" in endpoint.disabled_reason
         assert len(receiver.received) == 20
+        # In the audit log once, as the system's doing, without the receiver's URL.
+        [audited] = AuditEvent.objects.for_organization(tenant.organization).filter(action="webhook.disabled")
+        assert (audited.actor, audited.actor_type) == ("system", "system")
+        assert (audited.target_type, audited.target_id) == ("endpoint", str(endpoint.pk))
+        assert audited.changes == {
+            "is_active": False,
+            "disabled_reason": endpoint.disabled_reason,
+            "consecutive_failures": 20,
+        }
+        assert receiver.url("") not in str(audited.changes)
         assert services.endpoint_disabled_mail(endpoint_id=endpoint.pk) == 2
         [message] = sink.messages
         assert sorted(message["To"].split(", ")) == ["admin@acme.example", "owner@acme-inc.example"]

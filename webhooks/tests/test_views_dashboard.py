@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from organizations.models import AuditEvent
 from organizations.services import event_emit
 from webhooks import services
 from webhooks.models import Delivery, Endpoint
@@ -107,6 +108,30 @@ def test_delivery_log_and_resend(owner_client, tenant):
     assert resent.status_code == 302
     copy = Delivery.objects.for_organization(tenant.organization).get(resend_of=delivery)
     assert copy.status == "pending" and copy.event_id == delivery.event_id
+    [audited] = AuditEvent.objects.for_organization(tenant.organization).filter(
+        action="webhook.delivery_resent"
+    )
+    assert (audited.actor, audited.actor_type) == (tenant.owner.email, "user")
+    assert (audited.target_id, audited.changes["resend_id"]) == (str(endpoint.pk), str(copy.pk))
+
+
+def test_enabling_an_endpoint_disabled_after_failures_is_audited_as_the_operator(owner_client, tenant):
+    endpoint, _ = services.endpoint_create(organization=tenant.organization, url=URL, events=["csat.created"])
+    Endpoint.objects.unscoped().filter(pk=endpoint.pk).update(
+        is_active=False, disabled_reason="Disabled after 20 failed deliveries in a row."
+    )
+    form = {"action": "save", "url": URL, "events": ["csat.created"], "description": ""}
+    assert owner_client.post(f"/settings/webhooks/{endpoint.pk}/", form).status_code == 302  # still off
+    assert not AuditEvent.objects.for_organization(tenant.organization).filter(action="webhook.enabled")
+    saved = owner_client.post(f"/settings/webhooks/{endpoint.pk}/", {**form, "is_active": "on"})
+    assert saved.status_code == 302
+    [audited] = AuditEvent.objects.for_organization(tenant.organization).filter(action="webhook.enabled")
+    assert (audited.actor, audited.actor_type, audited.target_id) == (
+        tenant.owner.email,
+        "user",
+        str(endpoint.pk),
+    )
+    assert audited.changes["disabled_reason"] == "Disabled after 20 failed deliveries in a row."
 
 
 def test_agents_are_refused_and_other_organizations_get_404(agent_client, foreign_client, tenant):

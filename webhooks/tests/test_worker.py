@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from organizations.models import AuditEvent
 from organizations.services import event_emit
 from testkit.webhook_receiver import WebhookReceiver
 from webhooks import services
@@ -204,6 +205,9 @@ def test_twenty_failures_in_a_row_disable_the_endpoint_and_email_admins(tenant, 
 
     _wait(disabled, timeout=120, message="endpoint disabled")
     assert endpoint.consecutive_failures >= 20 and endpoint.disabled_at is not None
+    # Three conversations' attempts race to disable it: the audit log says so once, as the system.
+    [audited] = AuditEvent.objects.for_organization(tenant.organization).filter(action="webhook.disabled")
+    assert (audited.actor_type, audited.target_id) == ("system", str(endpoint.pk))
     _wait(lambda: smtp.messages, timeout=60, message="disabled email sent")
     [message] = smtp.messages
     assert message["To"] == tenant.owner.email and "disabled" in message["Subject"].lower()
