@@ -67,7 +67,7 @@ def test_js_sdk_against_a_live_server(live_server, tenant, other_tenant, setting
     report = result.stdout + result.stderr
     assert result.returncode == 0, report
     assert "# fail 0" in report or "fail 0" in report, report
-    assert "pass 12" in report and "skipped 0" in report, report
+    assert "pass 13" in report and "skipped 0" in report, report
 
 
 EXAMPLES = Path(__file__).resolve().parent / "seed_examples"

@@ -97,6 +97,7 @@ export class ChatSupportAI {
         this.v1("POST", `sessions/${encodeURIComponent(id)}/handoff`, compact({ reason, email })),
       rate: (id, { score, comment } = {}) =>
         this.v1("POST", `sessions/${encodeURIComponent(id)}/csat`, compact({ score, comment })),
+      ...this._desk("sessions"),
     };
     this.conversations = {
       create: ({ assistantId, customerId, userContextId, title, locale, metadata } = {}) =>
@@ -127,6 +128,7 @@ export class ChatSupportAI {
         this.v1("POST", `conversations/${encodeURIComponent(id)}/handoff`, compact({ reason, email })),
       rate: (id, { score, comment } = {}) =>
         this.v1("POST", `conversations/${encodeURIComponent(id)}/csat`, compact({ score, comment })),
+      ...this._desk("conversations"),
     };
     this.knowledge = {
       /** What the assistant would retrieve for `q` → [{ content, title, url, score, … }]. */
@@ -223,6 +225,22 @@ export class ChatSupportAI {
       get: (id) => this.v1("GET", `${resource}/${encodeURIComponent(id)}`),
       update: (id, body) => this.v1("PATCH", `${resource}/${encodeURIComponent(id)}`, body),
       delete: (id) => this.v1("DELETE", `${resource}/${encodeURIComponent(id)}`),
+    };
+  }
+
+  /**
+   * The support desk from your own backend (API keys only; docs/support-desk.md): `reply(id,
+   * { content })` posts a reply as your team (→ the operator message; the conversation becomes
+   * `human`), `resolve(id)`, `handBack(id)` (to the assistant) and `reopen(id)` (to the waiting
+   * queue) → the session or conversation.
+   */
+  _desk(kind) {
+    const path = (id, action) => `${kind}/${encodeURIComponent(id)}/${action}`;
+    return {
+      reply: (id, { content } = {}) => this.v1("POST", path(id, "reply"), compact({ content })),
+      resolve: (id) => this.v1("POST", path(id, "resolve")),
+      handBack: (id) => this.v1("POST", path(id, "hand-back")),
+      reopen: (id) => this.v1("POST", path(id, "reopen")),
     };
   }
 

@@ -163,6 +163,46 @@ test("v1: a verified customer's token (user hash computed as docs/widget.md show
   await rejects(stranger.sessions.handoff(session.id), NotFoundError, 404);
 });
 
+test("v1: the support desk from your own helpdesk: reply, resolve, reopen, hand back", async () => {
+  const minted = await client.getWidgetToken({ clientId: env.SUPPORTAI_CLIENT_ID, configId: env.SUPPORTAI_WIDGET_ID });
+  const visitor = client.withWidgetToken(minted.token);
+  const session = await visitor.sessions.create({ assistantId: env.SUPPORTAI_ASSISTANT_ID });
+  await visitor.sessions.handoff(session.id, { reason: "billing" });
+
+  const reply = await client.sessions.reply(session.id, { content: "Hi, Ana from billing here." });
+  assert.equal(reply.role, "operator");
+  assert.equal(reply.content, "Hi, Ana from billing here.");
+  assert.equal((await client.sessions.get(session.id)).handoff_status, "human");
+  const seen = await visitor.sessions.listMessages(session.id);
+  assert.deepEqual(
+    seen.results.filter((message) => message.role === "operator").map((message) => message.content),
+    ["Hi, Ana from billing here."]
+  );
+  assert.equal((await client.sessions.resolve(session.id)).handoff_status, "resolved");
+  const rated = await visitor.sessions.rate(session.id, { score: 5 });
+  assert.equal(rated.score, 5);
+  assert.equal((await client.sessions.reopen(session.id)).handoff_status, "waiting");
+  const back = await client.sessions.handBack(session.id);
+  assert.equal(back.id, session.id);
+  assert.equal(back.handoff_status, "bot");
+
+  // The visitor's own token never acts as the team; bad input and unknown ids are typed errors.
+  await rejects(visitor.sessions.reply(session.id, { content: "I am the team" }), PermissionDeniedError, 403);
+  await rejects(visitor.sessions.resolve(session.id), PermissionDeniedError, 403);
+  await rejects(client.sessions.reply(session.id, { content: "   " }), ValidationError, 400);
+  await rejects(client.sessions.reply(session.id), ValidationError, 400);
+  const nobody = "00000000-0000-0000-0000-000000000000";
+  await rejects(client.sessions.handBack(nobody), NotFoundError, 404);
+  await rejects(client.conversations.reopen(session.id), NotFoundError, 404); // a session is not a conversation
+
+  const conversation = await pair.conversations.create({ assistantId: env.SUPPORTAI_ASSISTANT_ID, customerId: "desk-1" });
+  const answer = await pair.conversations.reply(conversation.id, { content: "We are on it." });
+  assert.equal(answer.role, "operator");
+  assert.equal((await pair.conversations.resolve(conversation.id)).handoff_status, "resolved");
+  assert.equal((await pair.conversations.reopen(conversation.id)).handoff_status, "waiting");
+  assert.equal((await pair.conversations.handBack(conversation.id)).handoff_status, "bot");
+});
+
 test("v1 with client id and secret: assistants, contexts, conversations", async () => {
   const assistants = await pair.assistants.list();
   assert.ok(assistants.results.some((assistant) => assistant.id === env.SUPPORTAI_ASSISTANT_ID));
