@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 
 from assistants import actions as action_rules
 from assistants.models import Action, Assistant, UserContext
 from core.errors import Conflict, ValidationFailed
-from knowledge import services as knowledge_services
 
 ASSISTANT_FIELDS = (
     "name",
@@ -36,11 +36,18 @@ def assistant_update(*, assistant: Assistant, **fields) -> Assistant:
     return assistant
 
 
+# Sent by `assistant_delete` with `assistant`, in its transaction, before the row goes: the
+# knowledge app (above this one) removes the knowledge only that assistant answers from through
+# its own service (`knowledge.services.assistant_sources_delete`), which the database's cascade
+# would delete without its statistics, its uploaded files or its lock order.
+assistant_deleting = Signal()
+
+
 @transaction.atomic
 def assistant_delete(*, assistant: Assistant) -> None:
     """The assistant and the knowledge only it answers from (the organization's shared knowledge
     stays)."""
-    knowledge_services.assistant_sources_delete(assistant=assistant)
+    assistant_deleting.send(sender=Assistant, assistant=assistant)
     assistant.delete()
 
 

@@ -208,6 +208,12 @@ def assistant_sources_delete(*, assistant) -> int:
     return len(sources)
 
 
+def assistant_deleting_receive(sender, *, assistant, **_kwargs) -> None:
+    """`assistants.services.assistant_deleting` → `assistant_sources_delete` (assistants is below
+    knowledge: it announces the deletion, this app removes what is its own)."""
+    assistant_sources_delete(assistant=assistant)
+
+
 # --- files and URLs: stored now, ingested by a worker -----------------------------------
 FILE_TYPE_ALIASES = {
     "pdf": "pdf",
