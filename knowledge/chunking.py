@@ -22,6 +22,7 @@ MIN_SECTION_CHARS = 300
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _ESCAPED_HASH = re.compile(r"^\\(?=\\*#)")  # `parsing.body_escape`'s backslash
+_ESCAPED_HASH_LINE = re.compile(r"^\\(?=\\*#)", re.M)
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9À-Ý])")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 # Lines that start a block of their own even without a blank line before them: Markdown
@@ -34,6 +35,12 @@ _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 class _Section:
     heading: str
     units: list[str]
+
+
+def body_unescape(text: str) -> str:
+    """Normalised text (`text_normalise`) as a reader sees it: each escaped "#" line without
+    the one backslash `parsing.body_escape` added, as the chunker shows it in a chunk."""
+    return _ESCAPED_HASH_LINE.sub("", text)
 
 
 def text_normalise(text: str) -> str:

@@ -32,7 +32,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.fetcher import FetchFailed, FetchTimeout, UrlNotAllowed
-from knowledge.chunking import text_chunk, text_normalise
+from knowledge.chunking import body_unescape, text_chunk, text_normalise
 from knowledge.crawler import CrawledPage, Crawler, RobotsDisallowed, page_kind
 from knowledge.models import KnowledgeSource
 from knowledge.parsing import ParseError
@@ -438,5 +438,6 @@ def _page_scrape(*, url: str, total_timeout: float) -> ScrapedPage:
             parsed = sandbox.parse(page_kind(response.content_type), response.content, url=response.url)
     except ParseError as error:
         raise UpstreamError(f"The page could not be read: {error.message}") from error
-    content = text_normalise("\n\n".join(page["text"] for page in parsed["pages"]))
+    # Shown as read: a body line starting with "#" without the chunker's escape (`body_unescape`).
+    content = body_unescape(text_normalise("\n\n".join(page["text"] for page in parsed["pages"])))
     return ScrapedPage(url=response.url, title=parsed["title"], content=content, scraped_at=timezone.now())

@@ -443,6 +443,16 @@ def test_page_scrape(tenant, site):
         services.page_scrape(organization=tenant.organization, url=site.url("/missing"))
 
 
+def test_page_scrape_shows_hash_lines_as_written(tenant, site):
+    """The parsers escape a body line that starts with "#" for the chunker (`parsing.body_escape`);
+    a scraped page's content is read by people and the assistant, so it shows the line as written."""
+    site.page("/lamps", html_page("Lamps", "<p>#1 best seller in lamps</p><p># of items: 3</p>"))
+    page = services.page_scrape(organization=tenant.organization, url=site.url("/lamps"))
+    assert "#1 best seller in lamps" in page.content.split("\n")
+    assert "# of items: 3" in page.content.split("\n")
+    assert "\\" not in page.content
+
+
 def test_deeply_nested_html_keeps_its_text(tenant):
     deep = (
         b"<html><body><main>"
