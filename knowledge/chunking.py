@@ -7,11 +7,13 @@ A chunk never spans two pages, starts a new section when the previous one is lon
 to stand alone, never breaks a sentence unless that sentence alone exceeds the chunk size,
 and repeats the previous chunk's last sentences (up to `overlap_chars`) so an answer that
 straddles a boundary is still found whole.
+A PDF's section that runs onto the next page keeps its heading there (`pages_chunk`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from knowledge.types import ChunkDraft
@@ -65,7 +67,8 @@ def _sentences(paragraph: str, max_chars: int) -> list[str]:
     return units
 
 
-def _sections(text: str, max_chars: int) -> list[_Section]:
+def _sections(text: str, max_chars: int, *, heading_carried: str = "") -> list[_Section]:
+    """`heading_carried`: the heading of the text before the first heading line, if any."""
     sections = [_Section(heading="", units=[])]
 
     def paragraph_add(lines: list[str]) -> None:
@@ -92,6 +95,8 @@ def _sections(text: str, max_chars: int) -> list[_Section]:
                 paragraph_lines.append(line)
         if paragraph_lines:
             paragraph_add(paragraph_lines)
+    if sections[0].units:
+        sections[0].heading = heading_carried
     return [section for section in sections if section.units or section.heading]
 
 
@@ -102,8 +107,13 @@ def text_chunk(
     max_chars: int = MAX_CHARS,
     overlap_chars: int = OVERLAP_CHARS,
     sections_apart: bool = False,
+    heading_carried: str = "",
 ) -> list[ChunkDraft]:
-    """`sections_apart`: every heading with text under it starts a chunk, however short the
+    """`heading_carried`: the heading the text before the first heading line is under (a
+    section begun on the previous page: `pages_chunk`); the chunk shows it as its first line,
+    as it shows a heading printed over the text, and has it as its heading.
+
+    `sections_apart`: every heading with text under it starts a chunk, however short the
     section before it (a PDF's headings read from its fonts: a product sheet's "Care" and
     "Warranty" paragraphs are passages of their own, so a question on one is not weighed against
     the others). Otherwise a section shorter than MIN_SECTION_CHARS shares a chunk with the next
@@ -124,7 +134,7 @@ def text_chunk(
             drafts.append(ChunkDraft(content=content, heading=buffer_heading, page=page))
         buffer, buffer_length, carried = [], 0, 0
 
-    for section in _sections(text, max_chars):
+    for section in _sections(text, max_chars, heading_carried=heading_carried):
         heading_line = f"{section.heading}\n" if section.heading else ""
         section_length = len(heading_line) + sum(len(unit) + 1 for unit in section.units)
         has_body = any(not item.endswith("\n") for item in buffer[carried:])
@@ -153,4 +163,29 @@ def text_chunk(
             buffer.append(unit)
             buffer_length += len(unit) + 1
     flush()
+    return drafts
+
+
+def pages_chunk(pages: Iterable[dict]) -> list[ChunkDraft]:
+    """The chunks of a parsed document's pages (`parsing`'s {"page", "text", "sections_apart"}),
+    each page chunked on its own, for its page number.
+
+    In a PDF whose headings were read from its fonts (its pages with headings have
+    "sections_apart"), the heading in force at the end of a page goes on over the next page's
+    text before its first heading: the second half of a "Warranty" section ("Claims need the
+    order number…") is a chunk under "Warranty", not a passage about nothing. A document with no
+    such page, and every other format, is chunked as each page alone."""
+    drafts: list[ChunkDraft] = []
+    carried = ""
+    for page in pages:
+        sections_apart = page.get("sections_apart", False)
+        text = page["text"]
+        drafts.extend(
+            text_chunk(text, page=page["page"], sections_apart=sections_apart, heading_carried=carried)
+        )
+        if sections_apart:
+            headings = [
+                section.heading for section in _sections(text_normalise(text), MAX_CHARS) if section.heading
+            ]
+            carried = headings[-1] if headings else carried
     return drafts

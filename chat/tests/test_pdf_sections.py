@@ -70,3 +70,38 @@ def test_questions_on_one_section_of_a_product_pdf_are_answered_from_it(tenant, 
     unrelated = _ask(tenant.organization, assistant, "Can I pick up my order at your Denver store?")
     assert not unrelated.answered
     assert "USB" not in unrelated.content and "microfibre" not in unrelated.content
+
+
+# A section that runs across the page break: "Warranty" starts at the foot of page 1 and its
+# second half is at the top of page 2, which says "warranty" nowhere. Each page chunked alone,
+# that half was a passage about nothing, and "What happens if my lamp is faulty under
+# warranty?" was answered with page 1's "Every lamp comes with a three-year warranty…".
+TWO_PAGE_SHEET = [
+    [
+        ("Lumen Home product sheet", 20, True),
+        ("Care", 15, True),
+        "Unplug the lamp before you clean it. Wipe the linen shade with a dry microfibre cloth.",
+        ("Warranty", 15, True),
+        "Every lamp comes with a three-year warranty covering the LED and the switch.",
+    ],
+    [
+        "Send us the order number and a photo of the fault, and a new lamp ships within a week.",
+        ("Shipping", 15, True),
+        "Orders leave our warehouse within two business days.",
+    ],
+]
+
+
+def test_a_question_on_a_section_continued_on_the_next_page_is_answered_from_that_section(
+    tenant, assistant, offline
+):
+    _ingest(tenant.organization, pdf_make(TWO_PAGE_SHEET, title="Product sheet"))
+    continued = Chunk.objects.for_organization(tenant.organization).get(content__contains="Send us")
+    assert (continued.heading, continued.page) == ("Warranty", 2)
+    assert continued.content.startswith("Warranty\nSend us the order number")
+
+    faulty = _ask(tenant.organization, assistant, "What happens if my lamp is faulty under warranty?")
+    assert faulty.answered and "order number and a photo of the fault" in faulty.content
+    assert "Orders leave our warehouse" not in faulty.content and "microfibre" not in faulty.content
+    assert "#" not in faulty.content
+    assert [(source["title"], source.get("page")) for source in faulty.sources][:1] == [("Product sheet", 2)]

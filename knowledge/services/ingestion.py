@@ -32,7 +32,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.fetcher import FetchFailed, FetchTimeout, UrlNotAllowed
-from knowledge.chunking import body_unescape, text_chunk, text_normalise
+from knowledge.chunking import body_unescape, pages_chunk, text_normalise
 from knowledge.crawler import CrawledPage, Crawler, RobotsDisallowed, page_kind
 from knowledge.models import KnowledgeSource
 from knowledge.parsing import ParseError
@@ -315,11 +315,7 @@ def _file_document(*, source: KnowledgeSource) -> DocumentDraft:
     with sandbox.lock:
         parsed = sandbox.parse(file_kind_parsed(source), data)
     title = source.title or parsed["title"] or source.file_name
-    drafts = []
-    for page in parsed["pages"]:
-        drafts.extend(
-            text_chunk(page["text"], page=page["page"], sections_apart=page.get("sections_apart", False))
-        )
+    drafts = pages_chunk(parsed["pages"])
     if not drafts:
         raise PermanentIngestionError("The file contains no text.")
     full_text = "\n\f".join(page["text"] for page in parsed["pages"])
@@ -369,13 +365,7 @@ def _page_store(*, source: KnowledgeSource, page: CrawledPage) -> bool:
     if page.is_start and page.canonical_url:
         source.canonical_url = page.key[:2000]
         source.save(update_fields=["canonical_url", "updated_at"])
-    drafts = [
-        draft
-        for part in page.pages
-        for draft in text_chunk(
-            part["text"], page=part["page"], sections_apart=part.get("sections_apart", False)
-        )
-    ]
+    drafts = pages_chunk(page.pages)
     if not drafts:
         return False
     title = page.title or (source.title if page.is_start else "") or page.key

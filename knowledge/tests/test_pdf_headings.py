@@ -12,7 +12,7 @@ import pytest
 from pypdf import PdfReader
 from pypdf.generic import DictionaryObject, NameObject, NumberObject
 
-from knowledge.chunking import text_chunk
+from knowledge.chunking import pages_chunk, text_chunk
 from knowledge.parsing import ParseError, _font_bold, _PageRuns, _pdf_blocks, pdf_parse
 from testkit.documents import pdf_make, pdf_malformed
 
@@ -203,3 +203,79 @@ def test_a_pdf_printed_by_chromium_gets_its_headings_and_nothing_else():
         ("Warranty", 1),
         ("Shipping", 2),
     ]
+
+
+WARRANTY_SHEET = [
+    [
+        ("Lumen Home product sheet", 20, True),
+        ("Care", 15, True),
+        "Wipe the linen shade with a dry microfibre cloth.",
+        ("Warranty", 15, True),
+        BODY,
+    ],
+    [
+        "Claims need the order number and a photo of the fault; a new lamp ships in a week.",
+        ("Shipping", 15, True),
+        "Orders leave our warehouse within two business days.",
+    ],
+    ["Free shipping starts at $50. Parcels to Alaska and Hawaii take a week longer."],
+]
+
+
+def test_a_section_that_runs_onto_the_next_page_keeps_its_heading_there():
+    """The heading in force at the end of a page goes on over the next page's text before its
+    first heading: as the chunk's heading, and as its first line (as a heading printed over a
+    chunk shows); the chunk keeps its own page. A page without headings of its own carries the
+    heading on further."""
+    pages = pdf_parse(pdf_make(WARRANTY_SHEET), max_pages=5)["pages"]
+    assert [page.get("sections_apart", False) for page in pages] == [True, True, False]
+    chunks = pages_chunk(pages)
+    assert [(chunk.heading, chunk.page, chunk.content) for chunk in chunks] == [
+        ("Care", 1, "Lumen Home product sheet\n\nCare\nWipe the linen shade with a dry microfibre cloth."),
+        ("Warranty", 1, f"Warranty\n{BODY}"),
+        (
+            "Warranty",
+            2,
+            "Warranty\nClaims need the order number and a photo of the fault; a new lamp ships in a week.",
+        ),
+        ("Shipping", 2, "Shipping\nOrders leave our warehouse within two business days."),
+        (
+            "Shipping",
+            3,
+            "Shipping\nFree shipping starts at $50. Parcels to Alaska and Hawaii take a week longer.",
+        ),
+    ]
+    # The pages' text is the parser's, unchanged (the document's hash and full text with it).
+    assert pages[1]["text"].startswith("Claims need the order number")
+    # Each page on its own (before): the continued half had no heading.
+    alone = [
+        chunk
+        for page in pages
+        for chunk in text_chunk(
+            page["text"], page=page["page"], sections_apart=page.get("sections_apart", False)
+        )
+    ]
+    assert [(chunk.heading, chunk.content[:6]) for chunk in alone if chunk.page > 1] == [
+        ("", "Claims"),
+        ("Shipping", "Shippi"),
+        ("", "Free s"),
+    ]
+
+
+def test_no_heading_is_carried_without_headings_read_from_fonts():
+    """A PDF set in one size and weight, and any other format's pages (headings of their own, no
+    `sections_apart`), are chunked page by page exactly as before."""
+    documents = [
+        pdf_parse(pdf_make([[BODY, BODY], [BODY, "Claims need the order number."]]), max_pages=5)["pages"],
+        [
+            {"page": 1, "text": "# Warranty\n\n" + BODY},
+            {"page": 2, "text": "Claims need the order number.\n\n## Shipping\n\nOrders ship in two days."},
+        ],
+    ]
+    for pages in documents:
+        before = [chunk for page in pages for chunk in text_chunk(page["text"], page=page["page"])]
+        assert pages_chunk(pages) == before
+    assert [chunk.heading for chunk in pages_chunk(documents[1])] == [
+        "Warranty",
+        "",
+    ]  # "Shipping" shares the short page's chunk
