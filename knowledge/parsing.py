@@ -287,7 +287,8 @@ class _PageRuns:
         self.runs: list[tuple[int, int, float, bool, float]] = []  # start, end, size, bold, x
         self.length = 0
         self.broken = False
-        self._bold: dict[int, bool] = {}
+        # id(font) -> (font, bold): the font is kept so its id cannot be reused by another.
+        self._bold: dict[int, tuple[object, bool]] = {}
 
     def visit(self, text, cm, tm, font, size) -> None:
         if self.broken or not text:
@@ -317,8 +318,8 @@ class _PageRuns:
             return False
         key = id(font)
         if key not in self._bold:
-            self._bold[key] = _font_bold(font)
-        return self._bold[key]
+            self._bold[key] = (font, _font_bold(font))
+        return self._bold[key][1]
 
     def lines(self, text: str) -> list[_LineStyle] | None:
         """Per line of `text` (split at "\\n"), what it was set in; None when the visitor's
