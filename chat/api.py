@@ -515,16 +515,19 @@ class _DeskBase(_HandoffBase):
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
     def change(self, request, pk, action: str):
+        """Idempotent: asking for the state a conversation is already in answers 200 with it, and
+        records no audit event (nothing changed)."""
         conversation = self.conversation(pk)
+        before = services.desk_state(conversation)
         if action == "resolve":
             conversation = services.conversation_resolve(conversation=conversation, user=self.acting_user())
-            self.audit("conversation.resolved", target=conversation)
         elif action == "hand-back":
             conversation = services.handoff_hand_back(conversation=conversation)
-            self.audit("conversation.handed_back", target=conversation)
         else:
             conversation = services.conversation_reopen(conversation=conversation)
-            self.audit("conversation.reopened", target=conversation)
+        if services.desk_state(conversation) != before:
+            audit = {"resolve": "resolved", "hand-back": "handed_back", "reopen": "reopened"}[action]
+            self.audit(f"conversation.{audit}", target=conversation)
         return Response(self.output_serializer(conversation).data)
 
 

@@ -271,6 +271,7 @@ class ConversationActionView(InboxMixin, View):
         conversation = self.get_conversation()
         if action not in self.ACTIONS:
             raise Http404("Not found.")
+        before = services.desk_state(conversation)
         if action == "take-over":
             services.handoff_take_over(conversation=conversation, user=request.user)
         elif action == "hand-back":
@@ -285,7 +286,8 @@ class ConversationActionView(InboxMixin, View):
             "resolve": "resolved",
             "reopen": "reopened",
         }
-        self.audit(f"conversation.{audit_actions[action]}", target=conversation)
+        if services.desk_state(conversation) != before:  # a repeated click changed nothing
+            self.audit(f"conversation.{audit_actions[action]}", target=conversation)
         messages.success(request, self.ACTIONS[action])
         return redirect(_conversation_url(conversation, request))
 

@@ -145,6 +145,13 @@ def handoff_hand_back(*, conversation: Conversation) -> Conversation:
     return conversation
 
 
+def desk_state(conversation: Conversation) -> tuple:
+    """What the desk's actions change (status, who works it, how often resolved): equal before
+    and after an action that changed nothing (resolving a resolved conversation, reopening an
+    open one), which is then not audited."""
+    return (conversation.handoff_status, conversation.assigned_to_id, conversation.resolution_count)
+
+
 def conversation_resolve(*, conversation: Conversation, user=None) -> Conversation:
     """Done: opens a new rating window (one CSAT per resolution). Resolving a resolved
     conversation changes nothing."""

@@ -60,6 +60,46 @@ def test_a_helpdesk_answers_a_handoff_resolves_and_the_visitor_rates_it(tenant, 
     ]
 
 
+def test_asking_for_the_state_it_is_in_changes_nothing_and_records_nothing(tenant, assistant):
+    api = tenant.client()
+    conversation = api.post(
+        "/api/v1/conversations", {"assistant_id": str(assistant.pk), "customer_id": "c-2"}, format="json"
+    ).json()["data"]
+    base = f"/api/v1/conversations/{conversation['id']}"
+    # Not resolved: reopening and handing back (it is with the assistant) change nothing.
+    for action in ("reopen", "hand-back"):
+        answer = api.post(f"{base}/{action}")
+        assert answer.status_code == 200 and answer.json()["data"]["handoff_status"] == "bot"
+    assert api.post(f"{base}/resolve").json()["data"]["handoff_status"] == "resolved"
+    assert api.post(f"{base}/resolve").json()["data"]["handoff_status"] == "resolved"  # again: nothing
+    assert (
+        Event.objects.for_organization(tenant.organization).filter(type="conversation.resolved").count() == 1
+    )
+    recorded = AuditEvent.objects.for_organization(tenant.organization).filter(
+        action__startswith="conversation."
+    )
+    assert list(recorded.values_list("action", flat=True)) == ["conversation.resolved"]
+
+
+def test_a_repeated_inbox_click_is_audited_once(tenant, assistant, owner_client):
+    conversation = services.session_create(organization=tenant.organization, assistant=assistant)
+    for _click in range(2):
+        owner_client.post(f"/inbox/{conversation.pk}/take-over/")
+        owner_client.post(f"/inbox/{conversation.pk}/resolve/")
+    owner_client.post(f"/inbox/{conversation.pk}/reopen/")
+    owner_client.post(f"/inbox/{conversation.pk}/reopen/")
+    recorded = AuditEvent.objects.for_organization(tenant.organization).filter(
+        action__startswith="conversation."
+    )
+    assert list(recorded.order_by("created_at", "id").values_list("action", flat=True)) == [
+        "conversation.taken_over",
+        "conversation.resolved",
+        "conversation.taken_over",
+        "conversation.resolved",
+        "conversation.reopened",
+    ]
+
+
 def test_conversations_have_the_same_desk_and_a_commands_key_acts_as_nobody(tenant, assistant):
     api = tenant.client()  # made by a command: no person behind it
     conversation = api.post(
