@@ -28,7 +28,21 @@ in SQL, and the entry is read again (`load`), unless
   others do not wait for it);
 - it would not fit `KNOWLEDGE_VECTOR_CACHE_BYTES` (an organization too large to hold is never
   read; the limit also bounds what all entries of the process hold together, least recently
-  used dropped first). 0 turns the cache off.
+  used dropped first). 0 turns the cache off;
+- reading it failed less than `RETRY_AFTER_FAILURE_SECONDS` ago at this generation.
+
+The limit covers what is being read too. A read first reserves its estimated size (the
+organization's chunk count times a row's bytes), dropping least recently used entries to make
+room; while other threads' reads hold reservations that leave no room for it, the search runs in
+SQL instead. So concurrent reads of different organizations, each under the limit, cannot
+together pass it before eviction (what is held plus what is reserved stays within the limit;
+what a read holds in passing, the rows as Postgres sent them, is on top, for one read's length).
+
+A read that fails (the database raising mid-statement, a vector that does not decode, running
+out of memory) is logged and costs only the cache: the search runs in SQL. It runs in a
+savepoint when the caller is inside a transaction, so a database error rolls back the read alone
+and the chat turn's transaction goes on (without one, Postgres would refuse every later
+statement of the turn).
 """
 
 from __future__ import annotations
@@ -36,12 +50,14 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from collections import OrderedDict
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +65,9 @@ logger = logging.getLogger(__name__)
 # assistant code and the norm. Used to refuse an organization before reading it.
 ROW_OVERHEAD_BYTES = 110
 LOAD_BATCH = 1000  # rows read at a time
+# After a failed read, the organization's searches run in SQL for this long (at the same
+# generation; a change of its vectors is a new chance at once), not one failing read per turn.
+RETRY_AFTER_FAILURE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -88,8 +107,11 @@ class VectorCache:
         self._entries: OrderedDict[tuple, Entry] = OrderedDict()
         self._loading: dict[tuple, threading.Lock] = {}
         self._refused: dict[tuple, int] = {}  # key -> the generation read and found too large
+        self._failed: dict[tuple, tuple[int, float]] = {}  # key -> (generation, monotonic time)
+        self._reserved = 0  # estimated bytes of the reads under way
         self._lock = threading.Lock()
         self.loads = 0  # entries read from Postgres (tests and the bench count them)
+        self.failures = 0  # reads that raised (tests count them)
 
     @property
     def nbytes(self) -> int:
@@ -100,7 +122,14 @@ class VectorCache:
         with self._lock:
             self._entries.clear()
             self._refused.clear()
+            self._failed.clear()
             self.loads = 0
+            self.failures = 0
+
+    @property
+    def reserved(self) -> int:
+        with self._lock:
+            return self._reserved
 
     def keys(self) -> list[tuple]:
         with self._lock:
@@ -113,6 +142,7 @@ class VectorCache:
         if limit <= 0:
             return None
         key = (organization_id, model, dimensions)
+        estimate = chunk_count * (dimensions * 4 + ROW_OVERHEAD_BYTES)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry.generation == generation.value:
@@ -120,8 +150,9 @@ class VectorCache:
                 return entry
             if (
                 not generation.settled
-                or chunk_count * (dimensions * 4 + ROW_OVERHEAD_BYTES) > limit
+                or estimate > limit
                 or self._refused.get(key) == generation.value
+                or self._failed_recently(key, generation=generation.value)
             ):
                 return None
             loading = self._loading.setdefault(key, threading.Lock())
@@ -132,10 +163,18 @@ class VectorCache:
                 entry = self._entries.get(key)
                 if entry is not None and entry.generation == generation.value:
                     return entry
-            entry = load(organization_id=organization_id, model=model, dimensions=dimensions)
+                if self._reserved + estimate > limit:  # other reads under way leave no room
+                    return None
+                self._reserved += estimate
+                self._evict(limit=limit)
+            try:
+                entry = self._load(key, generation=generation.value)
+            finally:
+                with self._lock:
+                    self._reserved -= estimate
             if entry is None or entry.generation != generation.value or entry.nbytes > limit:
                 # Changed since the search read its generation (the next one will find this
-                # entry current), or too large: search in SQL this time.
+                # entry current), too large, or not read: search in SQL this time.
                 if entry is not None and entry.nbytes <= limit:
                     self._store(key, entry, limit=limit)
                 elif entry is not None:
@@ -158,15 +197,52 @@ class VectorCache:
         finally:
             loading.release()
 
+    def _load(self, key: tuple, *, generation: int) -> Entry | None:
+        """`load`, or None when it raised: the failure is logged and remembered, and the search
+        runs in SQL. Inside the caller's transaction it runs in a savepoint, so a database
+        error rolls back this read, not the turn."""
+        organization_id, model, dimensions = key
+        try:
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                return load(organization_id=organization_id, model=model, dimensions=dimensions)
+        except Exception:  # a database error, a vector that does not decode, MemoryError
+            logger.exception(
+                "vector cache: reading the vectors of organization %s (%s, %s-d) failed; searching in SQL",
+                organization_id,
+                model,
+                dimensions,
+            )
+            with self._lock:
+                self.failures += 1
+                if len(self._failed) > 10_000:
+                    self._failed.clear()
+                self._failed[key] = (generation, time.monotonic())
+            return None
+
+    def _failed_recently(self, key: tuple, *, generation: int) -> bool:
+        failed = self._failed.get(key)
+        return (
+            failed is not None
+            and failed[0] == generation
+            and time.monotonic() - failed[1] < RETRY_AFTER_FAILURE_SECONDS
+        )
+
+    def _evict(self, *, limit: int, keep: tuple | None = None) -> None:
+        """Drop least recently used entries (never `keep`) until what is held and what reads
+        under way reserved fit `limit`. Called with `_lock` held."""
+        total = sum(held.nbytes for held in self._entries.values()) + self._reserved
+        for key in list(self._entries):
+            if total <= limit:
+                break
+            if key != keep:
+                total -= self._entries.pop(key).nbytes
+
     def _store(self, key: tuple, entry: Entry, *, limit: int) -> None:
         with self._lock:
             self.loads += 1
             self._entries[key] = entry
             self._entries.move_to_end(key)
-            total = sum(held.nbytes for held in self._entries.values())
-            while total > limit and len(self._entries) > 1:
-                _key, dropped = self._entries.popitem(last=False)
-                total -= dropped.nbytes
+            self._evict(limit=limit, keep=key)
 
 
 cache = VectorCache()

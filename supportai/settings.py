@@ -498,7 +498,8 @@ KNOWLEDGE_LEXICAL_CANDIDATES = env.int("KNOWLEDGE_LEXICAL_CANDIDATES", default=2
 KNOWLEDGE_VECTOR_EXACT_MAX_CHUNKS = env.int("KNOWLEDGE_VECTOR_EXACT_MAX_CHUNKS", default=10_000)
 # Those organizations' vectors held in each web process for the exact search (a numpy product
 # instead of a scan in Postgres), at most this many bytes per process together, least recently
-# used dropped first; 0 turns it off. A 10,000-chunk organization of 384-d vectors is ~16 MB.
+# used dropped first, reads under way counted by their estimated size; 0 turns it off. A
+# 10,000-chunk organization of 384-d vectors is ~16 MB.
 # An organization whose vectors changed less than the settle time ago is searched in SQL
 # (knowledge.vector_cache).
 KNOWLEDGE_VECTOR_CACHE_BYTES = env.int("KNOWLEDGE_VECTOR_CACHE_BYTES", default=64 * 1024 * 1024)

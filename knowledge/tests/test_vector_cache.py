@@ -353,3 +353,106 @@ def test_another_organizations_entry_never_answers(tenant, other_tenant):
         organization_id=other_tenant.organization.pk, model=MODEL, dimensions=DIMENSIONS
     )
     assert not retrieval.scope_mask(their_entry, organization=tenant.organization, assistant=None).any()
+
+
+def _failing_read(kind: str):
+    """What `vector_cache._matrix` (called per batch, mid-read) becomes for each way a read fails:
+    the real decoder given a truncated blob, a real database error on the read's connection (the
+    transaction is aborted unless the read had a savepoint), or the allocator giving up."""
+    real = vector_cache._matrix
+
+    def matrix(blobs, *, dimensions):
+        if kind == "corrupt blob":
+            return real([blob[:-8] for blob in blobs], dimensions=dimensions)
+        if kind == "database error":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 / 0")
+        if kind == "out of memory":
+            raise MemoryError
+        return real(blobs, dimensions=dimensions)
+
+    return matrix
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["corrupt blob", "database error", "out of memory"])
+def test_a_read_that_fails_leaves_the_search_to_sql_and_the_transaction_usable(tenant, kind, monkeypatch):
+    """The test runs in a transaction, as a turn may: after the failed read the same
+    transaction still answers (the SQL search, then more statements), and the failure is not
+    paid again by every turn while the vectors are unchanged."""
+    organization = tenant.organization
+    chunks = _store(organization=organization, count=12, tag="fragile")
+    query = _unit("q")
+    expected = _search(organization=organization, vector=query, in_process=False)
+    monkeypatch.setattr(vector_cache, "_matrix", _failing_read(kind))
+
+    assert connection.in_atomic_block
+    _same(_search(organization=organization, vector=query), expected)
+    assert vector_cache.cache.failures == 1 and vector_cache.cache.loads == 0
+    assert Chunk.objects.for_organization(organization).count() == len(chunks)  # still usable
+    _same(_search(organization=organization, vector=query), expected)
+    assert vector_cache.cache.failures == 1  # not tried again at this generation yet
+
+    monkeypatch.undo()  # the condition passed; after the wait the vectors are read again
+    monkeypatch.setattr(vector_cache, "RETRY_AFTER_FAILURE_SECONDS", 0.0)
+    _same(_search(organization=organization, vector=query), expected)
+    assert vector_cache.cache.loads == 1 and vector_cache.cache.keys() == [
+        (organization.pk, MODEL, DIMENSIONS)
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reads_of_two_organizations_stay_within_the_limit_together(tenant, other_tenant, settings):
+    """Each organization fits the limit, both together do not: while one thread reads the
+    first, a search of the second runs in SQL instead of reading it alongside, and what is held
+    plus what is being read never passes the limit."""
+    first, second = tenant.organization, other_tenant.organization
+    _store(organization=first, count=40, tag="first")
+    _store(organization=second, count=40, tag="second")
+    query = _unit("q")
+    _search(organization=first, vector=query)
+    one = vector_cache.cache.nbytes
+    vector_cache.cache.clear()
+    settings.KNOWLEDGE_VECTOR_CACHE_BYTES = 40 * (DIMENSIONS * 4 + vector_cache.ROW_OVERHEAD_BYTES) + one // 2
+
+    reading, release = threading.Event(), threading.Event()
+    real = vector_cache._matrix
+
+    def slow_matrix(blobs, *, dimensions):
+        reading.set()
+        release.wait(30)
+        return real(blobs, dimensions=dimensions)
+
+    results = {}
+
+    def first_search():
+        try:
+            results["first"] = _search(organization=first, vector=query)
+        finally:
+            connection.close()
+
+    vector_cache._matrix = slow_matrix
+    try:
+        thread = threading.Thread(target=first_search)
+        thread.start()
+        assert reading.wait(30)
+        vector_cache._matrix = real
+        _same(
+            _search(organization=second, vector=query),
+            _search(organization=second, vector=query, in_process=False),
+        )
+        assert vector_cache.cache.loads == 0  # not read beside the first
+        assert vector_cache.cache.reserved > 0  # the first's read
+        assert (
+            vector_cache.cache.nbytes + vector_cache.cache.reserved <= settings.KNOWLEDGE_VECTOR_CACHE_BYTES
+        )
+    finally:
+        vector_cache._matrix = real
+        release.set()
+        thread.join(30)
+    _same(results["first"], _search(organization=first, vector=query, in_process=False))
+    assert vector_cache.cache.loads == 1 and vector_cache.cache.reserved == 0
+
+    _search(organization=second, vector=query)  # now read, the first dropped to make room
+    assert [key[0] for key in vector_cache.cache.keys()] == [second.pk]
+    assert vector_cache.cache.nbytes <= settings.KNOWLEDGE_VECTOR_CACHE_BYTES
