@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.dispatch import Signal
 
 from assistants import actions as action_rules
 from assistants.models import Action, Assistant, UserContext
@@ -36,18 +35,12 @@ def assistant_update(*, assistant: Assistant, **fields) -> Assistant:
     return assistant
 
 
-# Sent by `assistant_delete` with `assistant`, in its transaction, before the row goes: the
-# knowledge app (above this one) removes the knowledge only that assistant answers from through
-# its own service (`knowledge.services.assistant_sources_delete`), which the database's cascade
-# would delete without its statistics, its uploaded files or its lock order.
-assistant_deleting = Signal()
-
-
 @transaction.atomic
 def assistant_delete(*, assistant: Assistant) -> None:
     """The assistant and the knowledge only it answers from (the organization's shared knowledge
-    stays)."""
-    assistant_deleting.send(sender=Assistant, assistant=assistant)
+    stays). The knowledge app (above this one) removes that knowledge through its own service on
+    Django's `pre_delete` of the assistant (`knowledge/apps.py`), so any deletion of an assistant
+    (a queryset's, the admin's, its organization's cascade) does the same as this one."""
     assistant.delete()
 
 

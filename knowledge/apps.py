@@ -6,9 +6,12 @@ class KnowledgeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from assistants.services import assistant_deleting
+        from django.db.models.signals import pre_delete
+
+        from assistants.models import Assistant
         from knowledge.services.sources import assistant_deleting_receive
 
-        assistant_deleting.connect(
-            assistant_deleting_receive, dispatch_uid="knowledge.assistant_sources_delete"
+        # Every deletion of an assistant, not only `assistants.services.assistant_delete`'s.
+        pre_delete.connect(
+            assistant_deleting_receive, sender=Assistant, dispatch_uid="knowledge.assistant_sources_delete"
         )

@@ -195,10 +195,11 @@ def source_delete(*, source: KnowledgeSource) -> None:
 def assistant_sources_delete(*, assistant) -> int:
     """Remove the knowledge only `assistant` answers from, each source as `source_delete` does
     (its weight taken out of the term statistics, its stored file deleted after commit); returns
-    how many sources. Call before deleting the assistant: the database's cascade would delete
-    their chunks but leave the statistics counting them and the uploaded files on disk, and it
-    would lock the chunk rows before the organization's corpus row, the reverse of every index
-    write (`_statistics_lock`), so it could deadlock with an ingestion of the same organization."""
+    how many sources. Runs before any deletion of the assistant (`assistant_deleting_receive`):
+    the database's cascade alone would delete their chunks but leave the statistics counting them
+    and the uploaded files on disk, and it would lock the chunk rows before the organization's
+    corpus row, the reverse of every index write (`_statistics_lock`), so it could deadlock with
+    an ingestion of the same organization."""
     organization = assistant.organization_id
     with transaction.atomic():
         _statistics_lock(organization=organization)
@@ -208,10 +209,15 @@ def assistant_sources_delete(*, assistant) -> int:
     return len(sources)
 
 
-def assistant_deleting_receive(sender, *, assistant, **_kwargs) -> None:
-    """`assistants.services.assistant_deleting` → `assistant_sources_delete` (assistants is below
-    knowledge: it announces the deletion, this app removes what is its own)."""
-    assistant_sources_delete(assistant=assistant)
+def assistant_deleting_receive(sender, *, instance, **_kwargs) -> None:
+    """Django's `pre_delete` of an assistant → `assistant_sources_delete`. Django sends it for
+    every assistant however it is deleted (`assistant.delete()`, a queryset's `delete()` through
+    any manager, the admin's "delete selected", its organization's cascade), inside the
+    deletion's transaction and before any row is deleted, so the sources go as `source_delete`
+    takes them (statistics, stored files, the corpus row locked first) and the cascade that
+    follows finds nothing of theirs left. Connected in `knowledge/apps.py`: assistants is below
+    knowledge and does not know it."""
+    assistant_sources_delete(assistant=instance)
 
 
 # --- files and URLs: stored now, ingested by a worker -----------------------------------

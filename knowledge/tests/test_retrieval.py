@@ -265,7 +265,9 @@ def test_statistics_drift_from_a_cascaded_delete_is_repaired(tenant, faq):
     before = dict(
         TermStatistic.objects.for_organization(organization).values_list("term", "document_frequency")
     )
-    assistant.delete()  # the database cascade removes its source and chunks, not their statistics
+    # A source row deleted outside `source_delete`: the cascade removes its chunks, not their
+    # statistics (an assistant's deletion no longer can: test_assistant_deletion.py).
+    KnowledgeSource.objects.for_organization(organization).filter(assistant=assistant).delete()
     assert services.lexical_statistics_rebuild(organization=organization) is True
     after = dict(
         TermStatistic.objects.for_organization(organization).values_list("term", "document_frequency")
@@ -309,7 +311,7 @@ def test_deleting_an_assistant_removes_its_knowledge_and_its_weight(
     assert not storage.exists(stored)
     # The statistics count what is left (the organization's FAQ and the other assistant's pair):
     # nothing for the rebuild to repair, where the database's cascade alone left them counting
-    # the deleted chunks (test_statistics_drift_from_a_cascaded_delete_is_repaired).
+    # the deleted chunks. Every other way of deleting an assistant: test_assistant_deletion.py.
     assert CorpusStatistic.objects.for_organization(organization).get().chunk_count == len(FAQ) + 1
     assert services.lexical_statistics_rebuild(organization=organization) is False
     assert CorpusStatistic.objects.for_organization(other_tenant.organization).get().chunk_count == theirs
