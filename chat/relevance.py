@@ -106,8 +106,27 @@ def _list_of(index: int, parts: list[str], items: set[int]) -> list[int]:
 
 
 def is_heading(part: str) -> bool:
-    """A heading or label on its own line ("Returns and refunds"): short, no closing punctuation."""
-    return len(part) <= 80 and not part.rstrip().endswith((".", "!", "?", ":", ";", ")", "…"))
+    """A heading or label on its own line ("Returns and refunds"): short, no closing punctuation,
+    and no row of figures (`_is_figure_row`)."""
+    return (
+        len(part) <= 80
+        and not part.rstrip().endswith((".", "!", "?", ":", ";", ")", "…"))
+        and not _is_figure_row(part)
+    )
+
+
+# A number as a line writes it ("7-10" is two, "$5.95" one), and a price.
+_PRICE_FIGURE = re.compile(r"[$€£]\s?\d|\d\s?(?:USD|EUR|GBP|dollars?|euros?)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def _is_figure_row(part: str) -> bool:
+    """A line that gives a price or three numbers or more: a table row as a PDF's text gives it
+    ("Canada 7-10 business days, $14 3-4 business days, $32", its cells joined by spaces, no
+    closing punctuation). Found on a new-user walk: every row of a PDF's shipping table was taken
+    for a heading and left out of the answer, and "How much does shipping to Canada cost?" was
+    answered with the sentence above the table ("We ship from our warehouse in Portland")."""
+    return bool(_PRICE_FIGURE.search(part)) or len(_NUMBER.findall(part)) >= 3
 
 
 _CONJUNCTIONS = {"and", "or", "&", "y", "o", "e", "und", "oder", "et", "ou"}
@@ -174,7 +193,7 @@ def best_sentences(
 # cost?") or a time ("how long does delivery take?"), in English.
 _ASKS_PRICE = re.compile(r"\b(?:how much|cost|costs|price|prices|fee|fees|charge|charges)\b", re.IGNORECASE)
 _ASKS_TIME = re.compile(r"\b(?:how long|how many (?:days|weeks|hours)|how soon)\b", re.IGNORECASE)
-_PRICE = re.compile(r"[$€£]\s?\d|\d\s?(?:USD|EUR|GBP|dollars?|euros?)\b|\bfree\b", re.IGNORECASE)
+_PRICE = re.compile(rf"{_PRICE_FIGURE.pattern}|\bfree\b", re.IGNORECASE)
 _TIME = re.compile(
     r"\d+\s*(?:(?:to|-|–)\s*\d+\s*)?(?:business\s+|working\s+)?(?:days?|weeks?|hours?|months?|years?)\b",
     re.IGNORECASE,

@@ -105,3 +105,31 @@ def test_a_question_on_a_section_continued_on_the_next_page_is_answered_from_tha
     assert "Orders leave our warehouse" not in faulty.content and "microfibre" not in faulty.content
     assert "#" not in faulty.content
     assert [(source["title"], source.get("page")) for source in faulty.sources][:1] == [("Product sheet", 2)]
+
+
+# A returns-and-shipping policy printed to PDF, with its shipping rates in a table: pypdf gives
+# each row as one line, its cells joined by spaces and no closing punctuation
+# ("Canada 7-10 business days, $14 3-4 business days, $32"). Found on a new-user walk: the rows
+# were taken for headings and left out of the answer, and "How much does shipping to Canada
+# cost?" was answered with the sentence above the table.
+SHIPPING_POLICY = [
+    ("Returns and Shipping Policy", 20, True),
+    ("Shipping rates", 15, True),
+    "We ship from our warehouse in Portland, Oregon. Orders over $75 ship free within the United States.",
+    (["Destination", "Standard", "Express"], 11, True),
+    (["United States", "5-7 business days, $6", "2 business days, $18"], 11),
+    (["Canada", "7-10 business days, $14", "3-4 business days, $32"], 11),
+    (["Germany", "8-12 business days, $22", "4-5 business days, $45"], 11),
+    ("Exchanges", 15, True),
+    "We do not offer direct exchanges. Return the item for a refund and order the item you want.",
+]
+
+
+def test_a_row_of_a_pdf_table_answers_the_question_about_it(tenant, assistant, offline):
+    _ingest(tenant.organization, pdf_make([SHIPPING_POLICY], title="Returns and shipping policy"))
+    canada = _ask(tenant.organization, assistant, "How much does shipping to Canada cost?")
+    assert canada.answered and "Canada 7-10 business days, $14 3-4 business days, $32" in canada.content
+    assert "Germany" not in canada.content and "United States 5-7" not in canada.content
+    germany = _ask(tenant.organization, assistant, "What does express shipping to Germany cost?")
+    assert germany.answered and "Germany 8-12 business days, $22 4-5 business days, $45" in germany.content
+    assert "Canada" not in germany.content and "United States 5-7" not in germany.content
