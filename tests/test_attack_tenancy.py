@@ -367,3 +367,71 @@ def test_every_dashboard_object_url_answers_404_to_another_organization(victim, 
                 walked += 1
     assert walked >= 60
     assert state() == before
+
+
+def _api_operations() -> list[tuple[str, str]]:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return [
+        (path, method.upper())
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if method in {"get", "put", "patch", "delete", "post"}
+    ]
+
+
+def test_a_visitors_widget_token_reaches_no_operation_beyond_its_own_sessions(victim):
+    """Rows 24 and 27 as a walk over the schema: a genuine widget token of A (its widget, its
+    key) on every operation. One that does not take widget tokens answers 403 (the desk,
+    privacy, audit, webhooks, keys, knowledge… and every operation added later); one that
+    does, naming A's API-key session (another visitor's), answers 404; nothing of A changes."""
+    from django.urls import resolve
+
+    from organizations.models import ApiKey
+    from organizations.permissions import widget_token_accepted
+
+    tenant = victim["tenant"]
+    before = _snapshot(victim)
+    token, _ = widget_token_issue(
+        organization_id=tenant.organization.pk,
+        widget_id=victim["ids"]["widgets"],
+        visitor_id="v_intruder",
+        api_key_id=ApiKey.objects.for_organization(tenant.organization).get(client_id=tenant.client_id).pk,
+    )
+    visitor = APIClient()
+    visitor.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    # Public by design: the mint, and the seed-000 widget configuration by widgetId.
+    unguarded = {"/api/v1/auth/widget-token/", "/api/widget/config/"}
+    walked, accepted = 0, set()
+    for path, method in _api_operations():
+        if path in unguarded:
+            continue
+        url = _fill(path, victim) if "{" in path else path
+        if url.endswith("/events/"):
+            continue  # the live stream: its 404 is asserted by chat/tests/test_live.py
+        view = resolve(url).func.cls
+        response = visitor.generic(method, url, data=json.dumps(WRITE_BODY), content_type="application/json")
+        if widget_token_accepted(view, method):
+            accepted.add(f"{method} {path}")
+            if path == "/api/v1/widgets/{id}/config/":
+                assert response.status_code == 200  # its own widget's public configuration
+            elif "{id}" in path:
+                assert_error_shape(response, 404)  # A's session, but not this visitor's
+            elif path == "/api/v1/sessions/" and method == "GET":
+                assert_error_shape(response, 403)  # an anonymous visitor lists nothing
+        else:
+            assert_error_shape(response, 403)
+        walked += 1
+    assert walked >= 60
+    # What a visitor may do, all of it: a new entry here is a decision, not an accident.
+    assert accepted == {
+        "GET /api/v1/sessions/",
+        "POST /api/v1/sessions/",
+        "GET /api/v1/sessions/{id}/",
+        "POST /api/v1/sessions/{id}/csat/",
+        "POST /api/v1/sessions/{id}/handoff/",
+        "GET /api/v1/sessions/{id}/messages/",
+        "POST /api/v1/sessions/{id}/messages/",
+        "POST /api/v1/sessions/{id}/messages/{message_id}/feedback/",
+        "GET /api/v1/widgets/{id}/config/",
+    }
+    assert _snapshot(victim) == before
