@@ -26,6 +26,7 @@ from assistants.forms import (
 )
 from core.dashboard import paginate, service_errors
 from core.errors import NotFound
+from organizations import audit as audit_log
 from organizations.dashboard import OrganizationMixin
 
 
@@ -75,6 +76,7 @@ class AssistantCreateView(AssistantMixin, FormView):
             assistant = services.assistant_create(organization=self.organization, **data)
         if failure:
             return self.form_invalid(form)
+        self.audit("assistant.created", target=assistant, changes={"name": assistant.name})
         messages.success(
             self.request, f"“{assistant.name}” created. Add knowledge, then try it in the playground."
         )
@@ -119,10 +121,12 @@ class AssistantUpdateView(AssistantMixin, FormView):
             messages.error(self.request, "Only owners and admins can change assistants.")
             return redirect("assistant-edit", pk=self.kwargs["pk"])
         assistant = self.get_assistant()
+        changes = audit_log.model_changes(assistant, dict(form.cleaned_data))
         with service_errors(form) as failure:
             services.assistant_update(assistant=assistant, **form.cleaned_data)
         if failure:
             return self.form_invalid(form)
+        self.audit("assistant.updated", target=assistant, changes=changes)
         messages.success(self.request, "Persona saved. New answers use it right away.")
         return redirect("assistant-edit", pk=assistant.pk)
 
@@ -138,6 +142,9 @@ class AssistantDeleteView(AssistantMixin, TemplateView):
     def post(self, request, pk):
         assistant = self.get_assistant()
         services.assistant_delete(assistant=assistant)
+        self.audit(
+            "assistant.deleted", target_type="assistant", changes={"id": str(pk), "name": assistant.name}
+        )
         messages.success(request, f"“{assistant.name}” deleted.")
         return redirect("assistants")
 

@@ -27,6 +27,7 @@ from knowledge.forms import (
     knowledge_embedder_choices,
 )
 from knowledge.models import KnowledgeSource
+from organizations import audit as audit_log
 from organizations.dashboard import OrganizationMixin
 
 IN_PROGRESS = (KnowledgeSource.Status.PENDING, KnowledgeSource.Status.PROCESSING)
@@ -128,6 +129,7 @@ class QACreateView(KnowledgeListView):
                 _already_there(request, failure.error)
                 return redirect("knowledge")
             if not failure:
+                self.audit("knowledge.created", target=qa, changes={"kind": qa.kind})
                 messages.success(request, f"Q&A pair added — assistants can answer “{qa.question[:80]}” now.")
                 return redirect("knowledge")
         return self.render_to_response(self.get_context_data(qa_form=form))
@@ -160,6 +162,12 @@ class FileUploadView(KnowledgeListView):
                 requeued.append(source)
             else:
                 added.append(source.file_name)
+            if not failure:
+                self.audit(
+                    "knowledge.created",
+                    target=source,
+                    changes={"kind": source.kind, "file_name": source.file_name},
+                )
         for source in requeued:
             messages.success(
                 request,
@@ -196,6 +204,10 @@ class UrlCreateView(KnowledgeListView):
             if isinstance(failure.error, services.SourceExists):
                 _already_there(request, failure.error)
                 return redirect("knowledge")
+            if not failure:
+                self.audit(
+                    "knowledge.created", target=source, changes={"kind": source.kind, "url": source.url}
+                )
             if not failure and source.created_at < started:  # it had failed: queued again
                 messages.success(request, f"“{source.display_title[:80]}” had failed; it is queued again.")
                 return redirect("knowledge")
@@ -249,6 +261,9 @@ class SourceDetailView(KnowledgeMixin, FormView):
     def form_valid(self, form):
         self.require_manage()
         source = self.get_source(kind=KnowledgeSource.Kind.QA)
+        changes = audit_log.model_changes(
+            source, {name: form.cleaned_data[name] for name in ("question", "answer", "tags")}
+        )
         with service_errors(form) as failure:
             services.qa_update(
                 source=source,
@@ -258,6 +273,7 @@ class SourceDetailView(KnowledgeMixin, FormView):
             )
         if failure:
             return self.form_invalid(form)
+        self.audit("knowledge.updated", target=source, changes={"kind": source.kind, **changes})
         messages.success(self.request, "Q&A pair saved. Answers use the new text right away.")
         return redirect("knowledge-source", pk=source.pk)
 
@@ -282,6 +298,9 @@ class SourceDeleteView(KnowledgeMixin, TemplateView):
     def post(self, request, pk):
         source = self.get_source()
         services.source_delete(source=source)
+        self.audit(
+            "knowledge.deleted", target_type="knowledgesource", changes={"id": str(pk), "kind": source.kind}
+        )
         messages.success(
             request, f"“{source.display_title[:80]}” deleted with its {source.chunk_count} chunks."
         )

@@ -852,6 +852,11 @@ class BusinessHoursSettingsView(OrganizationMixin, FormView):
         return context
 
     def form_valid(self, form):
+        organization = self.organization
+        before = {
+            name: getattr(organization, name)
+            for name in ("business_timezone", "business_hours", "business_holidays")
+        }
         with service_errors(form) as failure:
             services.business_hours_set(
                 organization=self.organization,
@@ -861,5 +866,13 @@ class BusinessHoursSettingsView(OrganizationMixin, FormView):
             )
         if failure:
             return self.form_invalid(form)
+        organization.refresh_from_db(fields=list(before))
+        changes = {
+            name: [old, getattr(organization, name)]
+            for name, old in before.items()
+            if getattr(organization, name) != old
+        }
+        if changes:
+            self.audit("settings.updated", target=organization, changes=changes)
         messages.success(self.request, "Business hours saved.")
         return redirect(reverse("settings-business-hours"))

@@ -175,6 +175,7 @@ class WidgetListView(WidgetMixin, FormView):
             )
         if failure:
             return self.form_invalid(form)
+        self.audit("widget.created", target=widget, changes={"title": widget.title})
         messages.success(self.request, f"Widget “{widget.title}” created. Style it and copy the snippet.")
         return redirect("widget-configure", pk=widget.pk)
 
@@ -236,24 +237,29 @@ class WidgetDetailView(WidgetMixin, FormView):
             auto_open=data["auto_open"],
             human_handoff=data["human_handoff"],
         )
+        fields = {
+            "title": data["title"],
+            "greeting": data["greeting"],
+            "placeholder": data["placeholder"],
+            "launcher_label": data["launcher_label"],
+            "primary_color": data["primary_color"],
+            "position": data["position"],
+            "suggested_questions": lines(data["suggested_questions"]),
+            "allowed_domains": lines(data["allowed_domains"]),
+            "options": options,
+            "is_active": data["is_active"],
+            "require_verified_visitors": data["require_verified_visitors"],
+        }
+        before = {name: getattr(widget, name) for name in (*fields, "assistant_id")}
         with service_errors(form) as failure:
-            services.widget_update(
-                widget=widget,
-                assistant_id=data["assistant"],
-                title=data["title"],
-                greeting=data["greeting"],
-                placeholder=data["placeholder"],
-                launcher_label=data["launcher_label"],
-                primary_color=data["primary_color"],
-                position=data["position"],
-                suggested_questions=lines(data["suggested_questions"]),
-                allowed_domains=lines(data["allowed_domains"]),
-                options=options,
-                is_active=data["is_active"],
-                require_verified_visitors=data["require_verified_visitors"],
-            )
+            widget = services.widget_update(widget=widget, assistant_id=data["assistant"], **fields)
         if failure:
             return self.form_invalid(form)
+        # The values saved (the service normalises allowed domains to origins, for one).
+        changes = {
+            name: [old, getattr(widget, name)] for name, old in before.items() if getattr(widget, name) != old
+        }
+        self.audit("widget.updated", target=widget, changes=changes)
         messages.success(self.request, "Widget saved. The preview shows the new settings.")
         return redirect("widget-configure", pk=widget.pk)
 
@@ -265,7 +271,14 @@ class WidgetKeyCreateView(WidgetMixin, View):
 
     def post(self, request, pk):
         widget = self.get_widget()
-        services.widget_client_key_get_or_create(organization=self.organization)
+        existing = api_key_widget_facing(organization=self.organization)
+        api_key = services.widget_client_key_get_or_create(organization=self.organization)
+        if existing is None:
+            self.audit(
+                "api_key.created",
+                target=api_key,
+                changes={"name": api_key.name, "client_id": api_key.client_id},
+            )
         messages.success(request, "Created a “Widget” API key; its client ID is in the snippet.")
         return redirect("widget-configure", pk=widget.pk)
 
@@ -281,6 +294,7 @@ class WidgetDeleteView(WidgetMixin, TemplateView):
     def post(self, request, pk):
         widget = self.get_widget()
         services.widget_delete(widget=widget)
+        self.audit("widget.deleted", target_type="widget", changes={"id": str(pk), "title": widget.title})
         messages.success(request, f"Widget “{widget.title}” deleted. Sites that embed it stop showing it.")
         return redirect("widgets")
 

@@ -386,3 +386,87 @@ def test_audit_request_is_the_one_way_from_a_request_to_an_event(tenant):
         target_type="organization",
     )
     assert (named.target_type, named.target_id) == ("organization", "")
+
+
+def test_dashboard_resource_changes_are_recorded_like_the_apis(tenant, owner_client):
+    """The dashboard made, changed and deleted assistants, widgets, knowledge, the widget key and
+    business hours without a trace in the log, while the same actions through the API were
+    recorded (docs/security.md promised both)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils import timezone
+
+    from knowledge.models import KnowledgeSource
+    from organizations.models import ApiKey
+    from widget.models import Widget
+
+    persona = {
+        "name": "Helper",
+        "tone": "friendly",
+        "language": "en",
+        "temperature": "0.3",
+        "is_active": "on",
+    }
+    owner_client.post(reverse("assistant-create"), persona)
+    assistant = Assistant.objects.for_organization(tenant.organization).get(name="Helper")
+    owner_client.post(reverse("assistant-edit", args=[assistant.pk]), {**persona, "tone": "casual"})
+    owner_client.post(reverse("widgets"), {"assistant": str(assistant.pk), "title": "Support"})
+    widget = Widget.objects.for_organization(tenant.organization).get()
+    form = {
+        "assistant": str(assistant.pk),
+        "title": "Support",
+        "launcher_label": "Chat",
+        "primary_color": "#ff6600",
+        "position": "bottom-right",
+        "allowed_domains": "shop.example",
+        "human_handoff": "after_answer",
+        "is_active": "on",
+    }
+    saved = owner_client.post(reverse("widget-configure", args=[widget.pk]), form)
+    assert saved.status_code == 302, saved.content.decode()[-3000:]
+    # The tenant's key is the widget-facing one: revoked, the page makes the widget a key.
+    ApiKey.objects.for_organization(tenant.organization).update(revoked_at=timezone.now())
+    owner_client.post(reverse("widget-client-key", args=[widget.pk]))
+    owner_client.post(
+        reverse("knowledge-qa-create"), {"question": "Secret question?", "answer": "Hidden answer"}
+    )
+    qa = KnowledgeSource.objects.for_organization(tenant.organization).get(kind="qa")
+    owner_client.post(
+        reverse("knowledge-source", args=[qa.pk]),
+        {"question": "Secret question?", "answer": "Another hidden answer", "tags": "billing"},
+    )
+    owner_client.post(
+        reverse("knowledge-files"), {"files": [SimpleUploadedFile("terms.txt", b"Returns within 30 days.\n")]}
+    )
+    owner_client.post(reverse("knowledge-source-delete", args=[qa.pk]))
+    owner_client.post(reverse("settings-business-hours"), {"timezone": "Europe/Paris", "mon": "09:00-17:00"})
+    owner_client.post(reverse("widget-delete", args=[widget.pk]))
+    owner_client.post(reverse("assistant-delete", args=[assistant.pk]))
+    assert actions(tenant.organization) == [
+        "assistant.created",
+        "assistant.updated",
+        "widget.created",
+        "widget.updated",
+        "api_key.created",
+        "knowledge.created",
+        "knowledge.updated",
+        "knowledge.created",
+        "knowledge.deleted",
+        "settings.updated",
+        "widget.deleted",
+        "assistant.deleted",
+    ]
+    events = {event.action: event for event in AuditEvent.objects.for_organization(tenant.organization)}
+    assert all(event.actor == tenant.owner.email for event in events.values())
+    assert events["assistant.updated"].changes == {"tone": ["friendly", "casual"]}
+    assert events["widget.updated"].changes["allowed_domains"] == [[], ["https://shop.example"]]
+    assert events["api_key.created"].changes["name"] == "Widget"
+    assert events["knowledge.updated"].changes == {
+        "kind": "qa",
+        "answer": "[redacted]",
+        "tags": [[], ["billing"]],
+    }
+    assert "hidden answer" not in json.dumps([event.changes for event in events.values()]).lower()
+    assert events["settings.updated"].changes["business_timezone"][1] == "Europe/Paris"
+    # Saving what is already there records nothing new.
+    owner_client.post(reverse("settings-business-hours"), {"timezone": "Europe/Paris", "mon": "09:00-17:00"})
+    assert actions(tenant.organization).count("settings.updated") == 1
