@@ -509,9 +509,12 @@ class _DeskBase(_HandoffBase):
         conversation = self.conversation(pk)
         serializer = OperatorReplySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        before = services.desk_state(conversation)
         message = services.operator_reply_post(
             conversation=conversation, user=self.acting_user(), content=serializer.validated_data["content"]
         )
+        if services.desk_state(conversation) != before:  # replying took it over from the assistant
+            self.audit("conversation.taken_over", target=conversation)
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
     def change(self, request, pk, action: str):

@@ -424,7 +424,10 @@ class OperatorReplyView(InboxMixin, View):
                 content = services.saved_reply_expand(
                     conversation=conversation, content=form.cleaned_data["content"]
                 )
+                before = services.desk_state(conversation)
                 services.operator_reply_post(conversation=conversation, user=request.user, content=content)
+                if services.desk_state(conversation) != before:  # replying took it over
+                    self.audit("conversation.taken_over", target=conversation)
             if failure:
                 error = failure.message
         else:

@@ -57,6 +57,7 @@ def test_a_helpdesk_answers_a_handoff_resolves_and_the_visitor_rates_it(tenant, 
         ("conversation.handed_back", "api_key:helpdesk"),
         ("conversation.reopened", "api_key:helpdesk"),
         ("conversation.resolved", "api_key:helpdesk"),
+        ("conversation.taken_over", "api_key:helpdesk"),  # the reply took it from the assistant
     ]
 
 
@@ -139,3 +140,27 @@ def test_bad_input_widget_tokens_and_other_organizations(tenant, other_tenant, v
         assert api.options(f"{base}/{action}").status_code == 200  # was a 500 without a serializer
     session.refresh_from_db()
     assert session.handoff_status == "bot" and not session.messages.filter(role="operator").exists()
+
+
+def test_a_reply_that_takes_over_is_audited_once_from_the_api_and_the_inbox(tenant, assistant, owner_client):
+    """Replying takes the conversation from the assistant (it stays quiet after), as the take-over
+    button does; the button was audited, a reply that did the same was not."""
+    api = tenant.client()
+    conversation = api.post(
+        "/api/v1/conversations", {"assistant_id": str(assistant.pk), "customer_id": "c-3"}, format="json"
+    ).json()["data"]
+    base = f"/api/v1/conversations/{conversation['id']}"
+    for text in ("On it.", "Done."):
+        assert api.post(f"{base}/reply", {"content": text}, format="json").status_code == 201
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    for text in ("Hello, Ana here.", "Anything else?"):
+        owner_client.post(f"/inbox/{session.pk}/reply/", {"content": text})
+    recorded = AuditEvent.objects.for_organization(tenant.organization).filter(
+        action__startswith="conversation."
+    )
+    assert sorted(recorded.values_list("action", "actor", "target_id")) == sorted(
+        [
+            ("conversation.taken_over", "api_key:test key", conversation["id"]),
+            ("conversation.taken_over", tenant.owner.email, str(session.pk)),
+        ]
+    )
