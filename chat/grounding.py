@@ -646,19 +646,35 @@ _BACK_REFERENCES = {
     "pt": frozenset("isso isto esse essa também".split()),
 }
 _BACK_REFERENCES_ANY = frozenset().union(*_BACK_REFERENCES.values())
+# Words that open a message continuing the previous one ("and what if it still shows nothing
+# after 2 days?", "but is it free?"), per language as above.
+_CONTINUATIONS = {
+    "en": frozenset({"and", "but"}),
+    "es": frozenset({"y", "pero"}),
+    "de": frozenset({"und", "aber"}),
+    "fr": frozenset({"et", "mais"}),
+    "pt": frozenset({"e", "mas"}),
+}
+_CONTINUATIONS_ANY = frozenset().union(*_CONTINUATIONS.values())
 
 
 def _is_follow_up(question: str) -> bool:
     """Whether `question` may lean on the previous turn: it has at most two content words of
-    its own ("and on weekends?"), or points back ("does it come in blue?"). A question that
-    stands on its own ("Can I pick up my order at your Denver store?") is never merged with
-    the previous one, or it would inherit that topic and get a confident wrong answer."""
+    its own ("and on weekends?"), opens with "and" or "but" (`_CONTINUATIONS`), or points back
+    ("does it come in blue?"). A question that stands on its own ("Can I pick up my order at your
+    Denver store?") is never merged with the previous one, or it would inherit that topic and get
+    a confident wrong answer. Found on a new-user walk: after "the tracking number doesn't work",
+    "and what if it still shows nothing after 2 days?" (five content words of its own) was
+    refused, though the passage just quoted goes on "If it still shows nothing after 48 hours,
+    email us"; searched with the turn before, the gate finds it."""
     own = relevance.terms(question, language=relevance.analysis.language_detect(question))
     if len(own) <= 2:
         return True
-    words = {word.strip(".,;:!?¿¡\"'()").lower() for word in question.split()}
+    words = [word.strip(".,;:!?¿¡\"'()").lower() for word in question.split()]
     language = relevance.analysis.language_detect(question, default="")
-    return len(own) <= 4 and bool(words & _BACK_REFERENCES.get(language, _BACK_REFERENCES_ANY))
+    if words and words[0] in _CONTINUATIONS.get(language, _CONTINUATIONS_ANY):
+        return True
+    return len(own) <= 4 and bool(set(words) & _BACK_REFERENCES.get(language, _BACK_REFERENCES_ANY))
 
 
 # Where a question of several parts is cut: after a question mark followed by more, and before

@@ -187,12 +187,58 @@ def test_a_question_that_stands_on_its_own_does_not_inherit_the_previous_topic(t
         ("¿Y eso cuánto cuesta en total?", True),
         ("Gibt es das Zelt auch in Blau und Grün?", True),
         ("And how long does it take?", True),
+        # A message that opens with "and" or "but" continues the one before, however long.
+        ("and what if it still shows nothing after 2 days?", True),
+        ("But what if the tracking page still shows nothing after two days?", True),
+        ("Y si el número de seguimiento sigue sin funcionar después de dos días?", True),
     ],
 )
 def test_a_follow_up_is_told_by_its_own_language_s_back_references(question, follow_up):
     from chat import grounding
 
     assert grounding._is_follow_up(question) is follow_up
+
+
+TRACKING_PAGE = b"""<!doctype html><html><head><title>Tracking your order</title></head><body>
+<h1>Tracking your order</h1>
+<p>When your order ships, we email you a tracking number from our carrier. You can follow the parcel
+at lumenhome.example/track by entering the tracking number and your email address.</p>
+<h2>My tracking number does not work</h2>
+<p>Tracking numbers usually start working within 24 hours of the shipping email. If it still shows
+nothing after 48 hours, email help@lumenhome.example with your order number.</p>
+<h2>Changing the delivery address</h2>
+<p>You can change the delivery address until the order ships. Reply to your order confirmation
+email with the new address.</p>
+</body></html>"""
+
+
+def test_a_message_opening_with_and_leans_on_the_previous_turn(tenant, assistant, faq, offline):
+    """Found on a new-user walk: "and what if it still shows nothing after 2 days?", right after
+    an answer about tracking numbers, has five content words of its own and no "it"-style back
+    reference within four, so it was searched alone and refused; searched with the turn before,
+    it gets the sentence the tracking page has for it. A question that opens with "and" but
+    asks about something the knowledge does not have is still refused."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from knowledge.services import file_source_create
+    from knowledge.services.ingestion import source_ingest
+
+    source = file_source_create(
+        organization=tenant.organization,
+        title="Tracking your order",
+        file_type="html",
+        uploaded_file=SimpleUploadedFile("tracking.html", TRACKING_PAGE),
+    )
+    assert source_ingest(source_id=source.pk) == "ready"
+    session = services.session_create(organization=tenant.organization, assistant=assistant)
+    first = services.message_post(conversation=session, content="the tracking number doesnt work")
+    assert first.answered and "within 24 hours" in first.content
+    again = services.message_post(
+        conversation=session, content="and what if it still shows nothing after 2 days?"
+    )
+    assert again.answered and "If it still shows nothing after 48 hours" in again.content
+    denver = services.message_post(conversation=session, content="And can I pick it up at your Denver store?")
+    assert not denver.answered and "48 hours" not in denver.content
 
 
 def test_operator_replies_show_in_history_and_polling(tenant, assistant, offline):
