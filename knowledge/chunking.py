@@ -18,6 +18,15 @@ from dataclasses import dataclass
 
 from knowledge.types import ChunkDraft
 
+# What cut a stored document's chunks: the parsers (`knowledge.parsing`) and this chunker
+# together. Raise it in a release that changes what chunks the same file or page yields;
+# documents stored by an older one (`KnowledgeDocument.parser_version`) are cut again by
+# `manage.py knowledge_reparse`, and a re-sync no longer keeps a page whose text is unchanged
+# but was cut by an older one. 0: stored before versions were recorded; 1: PDF headings read
+# from fonts and carried onto the next page, body lines starting with "#" escaped, list, table
+# and paragraph boundaries kept.
+PARSER_VERSION = 1
+
 MAX_CHARS = 1500
 OVERLAP_CHARS = 200
 MIN_SECTION_CHARS = 300

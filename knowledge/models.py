@@ -154,6 +154,9 @@ class KnowledgeDocument(TenantModel):
     title = models.CharField(max_length=500, blank=True, default="")
     url = models.CharField(max_length=2000, blank=True, default="")
     content_hash = models.CharField(max_length=64, help_text="sha256 of the extracted text")
+    # `knowledge.chunking.PARSER_VERSION` when its chunks were cut (0: before versions were
+    # recorded); `manage.py knowledge_reparse` cuts older ones again.
+    parser_version = models.PositiveSmallIntegerField(default=0)
     chunk_count = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 

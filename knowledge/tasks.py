@@ -66,6 +66,27 @@ def source_sync_task(self, source_id: str) -> str:
         return "failed"
 
 
+@shared_task(
+    bind=True,
+    name="knowledge.tasks.source_reparse",
+    acks_late=True,
+    max_retries=MAX_RETRIES,
+    soft_time_limit=INGEST_SOFT_LIMIT,
+    time_limit=INGEST_HARD_LIMIT,
+)
+def source_reparse_task(self, source_id: str) -> str:
+    """`manage.py knowledge_reparse`: cut a source again with the current parser. A failure
+    keeps its chunks; the command's next run tries again."""
+    try:
+        return services.source_reparse(source_id=source_id)
+    except TransientIngestionError as error:
+        if self.request.retries >= self.max_retries:
+            return "failed"
+        raise self.retry(exc=error, countdown=min(300, 5 * 2**self.request.retries)) from error
+    except SoftTimeLimitExceeded:
+        return "failed"
+
+
 @shared_task(name="knowledge.tasks.sources_sync_due", acks_late=True, soft_time_limit=110, time_limit=120)
 def sources_sync_due_task() -> int:
     """Beat: enqueue a re-sync of every URL source whose interval has passed."""

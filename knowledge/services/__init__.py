@@ -14,15 +14,18 @@ from knowledge.services.indexing import (
     lexical_statistics_rebuild,
 )
 from knowledge.services.ingestion import (
+    ReparseDue,
     ScrapedPage,
     TransientIngestionError,
     files_ingest,
     page_scrape,
     source_fail,
     source_ingest,
+    source_reparse,
     source_sync,
     sources_due_for_sync,
     sources_lost,
+    sources_reparse_due,
     sources_stuck,
 )
 from knowledge.services.sources import (
@@ -37,6 +40,7 @@ from knowledge.services.sources import (
 )
 
 __all__ = [
+    "ReparseDue",
     "ScrapedPage",
     "SourceExists",
     "assistant_sources_delete",
@@ -58,10 +62,12 @@ __all__ = [
     "source_delete",
     "source_fail",
     "source_ingest",
+    "source_reparse",
     "source_retry",
     "source_sync",
     "sources_due_for_sync",
     "sources_lost",
+    "sources_reparse_due",
     "sources_stuck",
     "url_source_create",
 ]

@@ -20,6 +20,7 @@ from pgvector import SparseVector
 
 from core.errors import UpstreamError
 from knowledge import analysis, retrieval
+from knowledge.chunking import PARSER_VERSION
 from knowledge.embeddings import CHOICES, Embedder, embed_with_questions, embedder_get
 from knowledge.models import LEXICAL_DIMENSIONS, Chunk, CorpusStatistic, KnowledgeDocument, KnowledgeSource
 from knowledge.types import ChunkDraft
@@ -156,7 +157,12 @@ def documents_store(
             .filter(source=item.source, key=item.key)
             .first()
         )
-        if existing and existing.content_hash == item.text_hash and existing.title == item.title[:500]:
+        if (
+            existing
+            and existing.content_hash == item.text_hash
+            and existing.title == item.title[:500]
+            and existing.parser_version == PARSER_VERSION  # else cut by an older parser: cut again
+        ):
             questions = any(draft.question for draft in item.drafts)
             if not _vectors_missing(document=existing, embedder=embedder, questions=questions):
                 results[index] = StoreResult(document=existing, changed=False)
@@ -244,8 +250,11 @@ def documents_store(
             document.title = item.title[:500]
             document.url = item.url[:2000]
             document.content_hash = item.text_hash
+            document.parser_version = PARSER_VERSION
             document.chunk_count = len(item.drafts)
-            document.save(update_fields=["title", "url", "content_hash", "chunk_count", "updated_at"])
+            document.save(
+                update_fields=["title", "url", "content_hash", "parser_version", "chunk_count", "updated_at"]
+            )
             results[index] = StoreResult(document=document, changed=True)
         Chunk.objects.unscoped().bulk_create(rows, batch_size=500)
         _term_frequencies_apply(organization=organization, delta=delta)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from core import fetcher
@@ -32,9 +32,9 @@ from core.errors import (
     ValidationFailed,
 )
 from core.fetcher import FetchFailed, FetchTimeout, UrlNotAllowed
-from knowledge.chunking import body_unescape, pages_chunk, text_normalise
+from knowledge.chunking import PARSER_VERSION, body_unescape, pages_chunk, text_normalise
 from knowledge.crawler import CrawledPage, Crawler, RobotsDisallowed, page_kind
-from knowledge.models import KnowledgeSource
+from knowledge.models import KnowledgeDocument, KnowledgeSource
 from knowledge.parsing import ParseError
 from knowledge.sandbox import ParserSandbox, sandbox_shared
 from knowledge.services.indexing import (
@@ -222,6 +222,78 @@ def source_sync(*, source_id) -> str:
         )
         return "failed"
     _ready(source=source, note=note)
+    return "ready"
+
+
+@dataclass(frozen=True)
+class ReparseDue:
+    """An organization's ready file and URL sources with a document cut by an older parser
+    (`KnowledgeDocument.parser_version`): those that can be cut again (`due`: a URL, re-read from
+    the site, or a file whose uploaded original is kept) and files that cannot (`not_kept`: the
+    original was deleted once parsed, and the chunks alone cannot be cut again)."""
+
+    due: list
+    not_kept: list
+
+
+def sources_reparse_due(*, organization) -> ReparseDue:
+    """What `manage.py knowledge_reparse` queues for `source_reparse` (Q&A pairs have no parser)."""
+    older = KnowledgeDocument.objects.for_organization(organization).filter(
+        source=OuterRef("pk"), parser_version__lt=PARSER_VERSION
+    )
+    sources = (
+        KnowledgeSource.objects.for_organization(organization)
+        .filter(
+            kind__in=[KnowledgeSource.Kind.FILE, KnowledgeSource.Kind.URL],
+            status=KnowledgeSource.Status.READY,
+        )
+        .filter(Exists(older))
+        .order_by("created_at")
+        .values_list("id", "kind", "file")
+    )
+    due, not_kept = [], []
+    for source_id, kind, stored_file in sources:
+        (not_kept if kind == KnowledgeSource.Kind.FILE and not stored_file else due).append(source_id)
+    return ReparseDue(due=due, not_kept=not_kept)
+
+
+def source_reparse(*, source_id) -> str:
+    """Cut a ready source's documents again with the current parser and chunker, when one was
+    cut by an older one: a file from its kept original, a URL by reading the site again (a
+    re-sync). Returns "ready", "failed" or "skipped" (nothing older, not ready, no original,
+    gone: a second delivery does nothing).
+
+    The source stays ready and searchable throughout: each document's chunks are replaced in
+    the one transaction that stores the new ones (`documents_store`), so a failure (the file no
+    longer parses, the site is down) leaves every stored chunk as it was and notes why on the
+    source; `knowledge_reparse` tries it again next time."""
+    source = KnowledgeSource.objects.unscoped().select_related("organization").filter(pk=source_id).first()
+    if (
+        source is None
+        or source.status != KnowledgeSource.Status.READY
+        or source.kind not in (KnowledgeSource.Kind.FILE, KnowledgeSource.Kind.URL)
+        or not KnowledgeDocument.objects.for_organization(source.organization_id)
+        .filter(source=source, parser_version__lt=PARSER_VERSION)
+        .exists()
+    ):
+        return "skipped"
+    if source.kind == KnowledgeSource.Kind.URL:
+        return source_sync(source_id=source.pk)
+    if not source.file:
+        return "skipped"  # the original was not kept: only a new upload can be parsed again
+    try:
+        documents_store(items=[_file_document(source=source)])
+    except UpstreamError as error:  # the embedder is unavailable: worth retrying
+        raise TransientIngestionError(str(error.message)) from error
+    except (PermanentIngestionError, ParseError, ApplicationError) as error:
+        message = getattr(error, "message", None) or str(error)
+        KnowledgeSource.objects.unscoped().filter(pk=source.pk).update(
+            error=f"Last re-parse failed (the previous chunks are kept): {message}"[:2000],
+            updated_at=timezone.now(),
+        )
+        logger.info("knowledge source %s: re-parse failed: %s", source.pk, message)
+        return "failed"
+    _ready(source=source)
     return "ready"
 
 

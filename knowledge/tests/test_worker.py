@@ -198,3 +198,50 @@ def test_worker_killed_mid_task_redelivers_and_completes_exactly_once(api, tenan
     _assert_ingested_once(tenant, second)
     # The first source was not touched again.
     assert _status(first).attempts == 2
+
+
+def test_knowledge_reparse_goes_through_a_real_worker_and_a_second_run_queues_nothing(tenant, site, worker):
+    """After an upgrade: a file with its original kept and a page, both cut by an older parser,
+    are queued by the command, cut again by the worker, and then nothing is left to queue."""
+    import io
+
+    from django.core.management import call_command
+
+    from knowledge import services
+    from knowledge.chunking import PARSER_VERSION
+    from knowledge.tests.test_reparse import BODY, _cut_by_an_older_parser, _file, _keep_originals
+
+    organization = tenant.organization
+    _keep_originals(organization)
+    manual = _file(organization)
+    site.page("/lamp", html_page("Lamp", f"<h2>Warranty</h2><p>{BODY}</p>"))
+    page = services.url_source_create(organization=organization, url=site.url("/lamp"))
+    assert services.source_ingest(source_id=page.pk) == "ready"
+    sources = [manual.pk, page.pk]
+    headings = sorted(
+        Chunk.objects.unscoped().filter(source_id__in=sources).values_list("heading", flat=True)
+    )
+    for source in (manual, page):
+        _cut_by_an_older_parser(source)
+    worker.start()
+
+    out = io.StringIO()
+    call_command("knowledge_reparse", stdout=out)
+    assert out.getvalue().endswith(
+        "2 source(s) queued for re-parsing; 0 file source(s) without an original\n"
+    )
+
+    def current() -> bool:
+        versions = KnowledgeDocument.objects.unscoped().filter(source_id__in=sources)
+        return set(versions.values_list("parser_version", flat=True)) == {PARSER_VERSION}
+
+    wait_for(current, timeout=300, message="re-parse not done\n" + worker.log_text()[-3000:])
+    assert (
+        sorted(Chunk.objects.unscoped().filter(source_id__in=sources).values_list("heading", flat=True))
+        == headings
+    )
+    assert {_status(source_id).status for source_id in sources} == {"ready"}
+
+    out = io.StringIO()
+    call_command("knowledge_reparse", stdout=out)
+    assert out.getvalue() == "0 source(s) queued for re-parsing; 0 file source(s) without an original\n"

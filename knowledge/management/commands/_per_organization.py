@@ -15,14 +15,17 @@ class PerOrganizationCommand(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--organization", default="", help="an organization's slug (default: all)")
 
-    def handle(self, *args, **options):
+    def organizations(self, options):
         organizations = Organization.objects.all().order_by("created_at")
         if options["organization"]:
             organizations = organizations.filter(slug=options["organization"])
             if not organizations.exists():
                 raise CommandError(f"no organization with the slug {options['organization']!r}")
+        return organizations.iterator()
+
+    def handle(self, *args, **options):
         total = 0
-        for organization in organizations.iterator():
+        for organization in self.organizations(options):
             changed = self.run(organization=organization)
             total += changed
             if changed:
