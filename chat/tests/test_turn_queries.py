@@ -75,6 +75,31 @@ def test_a_chat_turn_with_the_organizations_vectors_held_is_seven_statements(
     vector_cache.cache.clear()
 
 
+@pytest.mark.parametrize("kind", ["database error", "out of memory"])
+def test_a_chat_turn_whose_vector_read_fails_answers_through_the_sql_search(
+    tenant, assistant, faq, offline, settings, monkeypatch, kind
+):
+    """Reading the organization's vectors into the process fails mid-read (a real database
+    error on the turn's connection, inside the test's transaction as a turn may be; or the
+    allocator giving up): the turn answers as it would with the cache off, and the next turn
+    does not pay for another failed read."""
+    from knowledge import vector_cache
+    from knowledge.tests.test_vector_cache import _failing_read
+
+    settings.KNOWLEDGE_VECTOR_CACHE_SETTLE_SECONDS = 0.0
+    vector_cache.cache.clear()
+    monkeypatch.setattr(vector_cache, "_matrix", _failing_read(kind))
+    api = tenant.client()
+    session = api.post("/api/v1/sessions/", {"assistant_id": str(assistant.id)}, format="json").json()["data"]
+    answer = _turn(api, session["id"], "How can I reset my password?")
+    assert answer["content"] == 'Go to Settings > Security and click "Reset Password".'
+    assert vector_cache.cache.failures == 1 and vector_cache.cache.loads == 0
+    answer = _turn(api, session["id"], "Do you ship internationally?")
+    assert answer["content"] == "Yes, we ship to over 40 countries; delivery takes 5-10 business days."
+    assert vector_cache.cache.failures == 1
+    vector_cache.cache.clear()
+
+
 def test_text_around_one_question_costs_no_second_search(
     tenant, assistant, faq, offline, vectors_in_sql, django_assert_num_queries
 ):
