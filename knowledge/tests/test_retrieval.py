@@ -91,6 +91,37 @@ def test_passage_as_source_is_json(tenant, faq):
     assert len(passage.snippet) <= 300
 
 
+CARE_PAGE = (
+    "Lamp care and warranty\n\n"
+    "Cleaning\n"
+    "Unplug the lamp and let the bulb cool. Wipe the shade with a dry microfiber cloth. Do not use "
+    "water or cleaning sprays on fabric shades.\n"
+    "Bulbs\n"
+    "All our lamps take standard E26 LED bulbs up to 10 watts. Bulbs are not included.\n"
+    "Warranty\n"
+    "Every lamp has a 2-year warranty against electrical and manufacturing defects. The warranty "
+    "does not cover damage from drops or misuse."
+)
+
+
+def test_a_snippet_keeps_the_passage_s_lines():
+    """Found on a new-user walk: the inbox showed a source as "…on fabric shades. Bulbs All our
+    lamps take…", the passage's headings glued into the sentences around them. A heading, list
+    item or table row starts a line of the snippet, as in the passage; sentences of one paragraph
+    stay on one line; the limit holds."""
+    snippet = retrieval.snippet_make(content=CARE_PAGE, query="fabric shade cleaning sprays")
+    assert snippet == CARE_PAGE[CARE_PAGE.index("Do not use") :]
+    assert "\nBulbs\nAll our lamps" in snippet and "\nWarranty\nEvery lamp" in snippet
+    assert len(snippet) <= retrieval.SNIPPET_CHARS
+    assert retrieval.snippet_make(content=CARE_PAGE, query="fabric shade cleaning sprays", limit=100) == (
+        "Do not use water or cleaning sprays on fabric shades.\nBulbs"
+    )
+    short = "Payment options\nWe accept:\n- PayPal\n-   Visa  and Mastercard"
+    assert retrieval.snippet_make(content=short, query="paypal") == (
+        "Payment options\nWe accept:\n- PayPal\n- Visa and Mastercard"
+    )
+
+
 @pytest.mark.usefixtures("vector_search")
 def test_other_organizations_knowledge_is_never_returned(tenant, other_tenant, faq):
     services.qa_create(
