@@ -57,8 +57,9 @@ STOP_LINGER = 2.0
 # request threads: the others wait, outside the threads, for PARKED_TIMEOUT at most (503).
 MIN_BODY_BYTES_PER_SECOND = 32 * 1024
 PARKED_TIMEOUT = 30.0
-# A GET of a conversation's live events (chat/live.py): held open for minutes.
-STREAM_PATH = re.compile(rb"^/api/v1/(sessions|conversations)/[0-9a-fA-F-]{36}/events/?(\?|$)")
+# The path of a conversation's live events (chat/live.py), held open for minutes: matched
+# against the path the application will route, not the raw request target (`is_stream`).
+STREAM_PATH = re.compile(r"^/api/v1/(sessions|conversations)/[0-9a-fA-F-]{36}/events/?$")
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d+)[ \t]*(?=\r\n)", re.IGNORECASE)
 _CHUNKED = re.compile(rb"\r\ntransfer-encoding[ \t]*:", re.IGNORECASE)
@@ -194,7 +195,19 @@ class _Head:
             start += 2
         line_end = self.buffer.find(b"\r\n", start)
         parts = bytes(self.buffer[start:line_end]).split(b" ")
-        return len(parts) == 3 and parts[0] == b"GET" and bool(STREAM_PATH.match(parts[1]))
+        # Django answers HEAD with the GET view, so a HEAD streams too.
+        if len(parts) != 3 or parts[0] not in (b"GET", b"HEAD"):
+            return False
+        # The path as gunicorn hands it to the application (the absolute form's authority, a
+        # fragment and the query left out, percent-escapes decoded): `…/%65vents`,
+        # `GET http://host/…/events` or `…/events#x` reach the same view, and matched on the
+        # raw bytes they ran a minutes-long stream on an ordinary request thread (eight of them
+        # took every thread of a worker).
+        try:
+            path = util.unquote_to_wsgi_str(util.split_request_uri(parts[1].decode("latin-1")).path)
+        except ValueError:
+            return False
+        return bool(STREAM_PATH.match(path))
 
 
 class BufferedThreadWorker(ThreadWorker):

@@ -7,6 +7,7 @@ still served."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import psutil
@@ -123,3 +124,36 @@ def test_when_every_stream_thread_is_taken_a_new_stream_gets_503_and_requests_st
     assert again.response.status_code == 200
     again.close()
     held[1].close()
+
+
+def test_a_stream_asked_for_in_another_spelling_still_takes_a_stream_thread(procs, live_env, stack):
+    """The worker told streams from ordinary requests by the raw request line, while Django
+    routes the decoded path: `…/%65vents`, `GET http://host/…/events`, `…/events#x` and a HEAD
+    (answered by the GET view) each ran a minutes-long stream on an ordinary request thread,
+    and eight of them left a worker unable to answer anyone. Now each takes a stream thread."""
+    _tenant, session, headers = stack
+    _web, url = procs.gunicorn(env=live_env, workers=1)  # 8 request threads
+    host, port = url.removeprefix("http://").split(":")
+    path = f"/api/v1/sessions/{session.pk}/events"
+    credentials = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    spellings = [
+        f"GET /api/v1/sessions/{session.pk}/%65vents",
+        f"GET {url}{path}",
+        f"GET {path}#x",
+        f"HEAD {path}",
+    ]
+    held = []
+    try:
+        for spelling in spellings:
+            for _ in range(8):
+                sock = socket.create_connection((host, int(port)), timeout=10)
+                sock.sendall(f"{spelling} HTTP/1.1\r\nHost: {host}:{port}\r\n{credentials}\r\n".encode())
+                held.append(sock)
+                head = sock.recv(4096)
+                assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head, (spelling, head)
+        for _ in range(3):
+            answer = requests.get(f"{url}/api/v1/organization", headers=headers, timeout=5)
+            assert answer.status_code == 200
+    finally:
+        for sock in held:
+            sock.close()
