@@ -183,21 +183,29 @@ def qa_update(
 
 
 def source_delete(*, source: KnowledgeSource) -> None:
-    """Remove a source, its documents and chunks (and their weight in the term statistics)."""
+    """Remove a source, its documents and chunks (and their weight in the term statistics); its
+    stored file goes after commit (`source_file_delete_receive`)."""
     with transaction.atomic():
         documents_remove(source=source)
-        stored_file = source.file.name if source.file else ""
         source.delete()
-        if stored_file:
-            transaction.on_commit(lambda: source.file.storage.delete(stored_file))
+
+
+def source_file_delete_receive(sender, *, instance: KnowledgeSource, **_kwargs) -> None:
+    """Django's `post_delete` of a source → its uploaded original deleted from storage once the
+    deletion commits (not at all if it rolls back). Every deletion of a source row sends it:
+    `source_delete`, an assistant's or an organization's cascade, a queryset's `delete()`, so
+    no path leaves the file behind. Connected in `knowledge/apps.py`."""
+    if instance.file:
+        stored_name, storage = instance.file.name, instance.file.storage
+        transaction.on_commit(lambda: storage.delete(stored_name))
 
 
 def assistant_sources_delete(*, assistant) -> int:
     """Remove the knowledge only `assistant` answers from, each source as `source_delete` does
-    (its weight taken out of the term statistics, its stored file deleted after commit); returns
+    (its weight taken out of the term statistics; its stored file deleted after commit); returns
     how many sources. Runs before any deletion of the assistant (`assistant_deleting_receive`):
-    the database's cascade alone would delete their chunks but leave the statistics counting them
-    and the uploaded files on disk, and it would lock the chunk rows before the organization's
+    the database's cascade alone would delete their chunks but leave the statistics counting
+    them, and it would lock the chunk rows before the organization's
     corpus row, the reverse of every index write (`_statistics_lock`), so it could deadlock with
     an ingestion of the same organization."""
     organization = assistant.organization_id

@@ -105,12 +105,21 @@ def test_every_deletion_of_an_assistant_removes_its_knowledge_as_the_service_doe
     assert CorpusStatistic.objects.for_organization(other_tenant.organization).get().chunk_count == theirs
 
 
-def test_deleting_an_organization_deletes_its_assistants_knowledge_files_too(
+def test_deleting_an_organization_deletes_its_knowledge_files_too(
     tenant, other_tenant, knowledge, django_capture_on_commit_callbacks
 ):
-    """The organization's cascade deletes its assistants, each through the same removal: no
-    stored file of theirs is left behind and the deletion is not refused."""
+    """The organization's cascade deletes its assistants, each through the same removal, and
+    its other sources: no stored file is left behind and the deletion is not refused."""
     _doomed, _kept, notes = knowledge
+    shared = services.file_source_create(
+        organization=tenant.organization,
+        title="Shared notes",
+        file_type="text",
+        uploaded_file=upload("shared.txt", b"Returns are free within thirty days."),
+    )
+    assert services.source_ingest(source_id=shared.pk) == "ready"
+    shared.refresh_from_db()
+    assert shared.file.storage.exists(shared.file.name)
     theirs = CorpusStatistic.objects.for_organization(other_tenant.organization).get().chunk_count
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -119,5 +128,24 @@ def test_deleting_an_organization_deletes_its_assistants_knowledge_files_too(
     assert not Organization.objects.filter(pk=tenant.organization.pk).exists()
     assert not KnowledgeSource.objects.unscoped().filter(organization_id=tenant.organization.pk).exists()
     assert not notes.file.storage.exists(notes.file.name)
+    assert not shared.file.storage.exists(shared.file.name)  # organization-wide knowledge's too
     assert CorpusStatistic.objects.for_organization(other_tenant.organization).get().chunk_count == theirs
     assert services.lexical_statistics_rebuild(organization=other_tenant.organization) is False
+
+
+def test_a_source_row_deleted_outside_the_service_takes_its_file_and_a_rolled_back_one_keeps_it(
+    tenant, knowledge, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    _doomed, _kept, notes = knowledge
+    storage, stored = notes.file.storage, notes.file.name
+    rows = KnowledgeSource.objects.for_organization(tenant.organization).filter(pk=notes.pk)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        with transaction.atomic():
+            rows.delete()
+            raise RuntimeError("rolled back")
+    assert rows.exists() and storage.exists(stored)
+    with django_capture_on_commit_callbacks(execute=True):
+        rows.delete()
+    assert not storage.exists(stored)
