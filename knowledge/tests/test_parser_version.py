@@ -1,0 +1,81 @@
+"""`knowledge.chunking.PARSER_VERSION` must go up whenever parsing or chunking changes what chunks
+the same document yields: it is how `manage.py knowledge_reparse` and a re-sync know stored
+knowledge was cut the old way (docs/knowledge.md, "After upgrading"). This pins the chunks of a
+small corpus that exercises every parser and the chunker's rules; a change to them fails here
+until the version is raised and the new digest recorded beside it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from knowledge.chunking import PARSER_VERSION, pages_chunk
+from knowledge.parsing import document_parse
+from testkit.documents import docx_make, pdf_make
+from testkit.sites import html_page
+
+# PARSER_VERSION -> the digest of CORPUS's chunks under it. Add a line, never edit one.
+DIGESTS = {
+    1: "766758391c6cf7cbb78fc10ede02c109a39d011e776c5fc17a0496be2b444777",
+}
+
+WARRANTY = "Every lamp comes with a three-year warranty covering the LED and the switch. " * 12
+CORPUS = [
+    (
+        "pdf",
+        pdf_make(
+            [
+                [("Lumen Home", 20, True), ("Warranty", 15, True), WARRANTY, "Claims need the order number."],
+                [
+                    "The warranty does not cover shades damaged by heat.",
+                    ("Care", 15, True),
+                    "Wipe with a dry cloth.",
+                ],
+            ],
+            title="Lumen",
+        ),
+    ),
+    ("pdf", pdf_make(["One size and weight only. " * 40, "#1 best seller in lamps."])),
+    (
+        "html",
+        html_page(
+            "Shipping",
+            "<h2>Rates</h2><table><tr><th>Destination</th><th>Standard</th></tr>"
+            "<tr><td>Canada</td><td>5-8 days, $12</td></tr></table>"
+            "<h2>Paying</h2><ul><li>PayPal</li><li>Cards</li></ul><p># of items: 3 per order.</p>"
+            "<ol><li>Print the label.</li><li>Drop it off.</li></ol>",
+        ),
+    ),
+    (
+        "markdown",
+        b"# Returns\n\nFree within 30 days.\n\n## Exchanges\n\n| Size | Stock |\n|---|---|\n| M | 4 |\n",
+    ),
+    ("text", b"# not a heading in plain text\n\nParagraph one.\n\n- item one\n- item two\n"),
+    (
+        "docx",
+        docx_make([("Setup", "Plug the lamp in. " * 30), ("Cleaning", "Use a dry cloth.")], title="Aria"),
+    ),
+]
+
+
+def _digest() -> str:
+    chunks = []
+    for kind, data in CORPUS:
+        parsed = document_parse(kind, data, url="https://shop.example/page")
+        chunks.append(
+            [
+                [draft.heading, draft.page, draft.content, draft.question]
+                for draft in pages_chunk(parsed["pages"])
+            ]
+        )
+    return hashlib.sha256(json.dumps(chunks, sort_keys=True).encode()).hexdigest()
+
+
+def test_a_change_to_what_documents_are_cut_into_raises_the_parser_version():
+    digest = _digest()
+    assert PARSER_VERSION in DIGESTS, f"record PARSER_VERSION {PARSER_VERSION}'s digest: {digest}"
+    assert digest == DIGESTS[PARSER_VERSION], (
+        "Parsing or chunking now cuts the same documents differently: raise "
+        "knowledge.chunking.PARSER_VERSION (so knowledge_reparse and re-syncs cut stored knowledge "
+        f"again), say what changed in its comment, and add {PARSER_VERSION + 1}: {digest!r} here."
+    )
