@@ -90,10 +90,13 @@ def _since(value: str | None):
         return None
     # `?since=2026-12-06T08:00:00+01:00` typed into a URL unencoded: its "+" arrives as a space.
     value = re.sub(r"([T ]\d\d:\d\d(:\d\d(\.\d+)?)?) (\d\d(:?\d\d)?)$", r"\1+\4", value)
-    moment = parse_datetime(value)
-    if moment is None:
-        day = parse_date(value)
-        moment = datetime.combine(day, time.min) if day else None
+    try:
+        moment = parse_datetime(value)
+        if moment is None:
+            day = parse_date(value)
+            moment = datetime.combine(day, time.min) if day else None
+    except ValueError:  # shaped like one, but no such date or time ("2026-02-30", "T25:00")
+        moment = None
     if moment is None:
         raise ValidationFailed(
             "since must be an ISO 8601 date or date-time.",

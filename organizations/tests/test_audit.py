@@ -259,6 +259,23 @@ def test_a_since_with_an_unencoded_plus_and_a_foreign_cursor_are_read_or_named(t
     assert "cursor" in body["data"]
 
 
+@pytest.mark.parametrize(
+    "since",
+    [
+        "9999-99-99",
+        "2026-02-30",
+        "2026-01-01T25:00:00",
+        "2026-01-01T00:00:00+99:00",
+    ],
+)
+def test_a_since_shaped_like_a_date_that_is_none_is_a_400(tenant, since):
+    """Well formed but impossible (month 99, the 30th of February, 25 o'clock, an offset of 99
+    hours): Django's parsers raise ValueError for these instead of answering None, and the
+    audit log answered 500."""
+    body = assert_error_shape(tenant.client().get(URL, {"since": since}), 400)
+    assert "since" in body["data"]
+
+
 def test_dashboard_audit_log_filters_exports_csv_and_is_for_managers(tenant, owner_client):
     audit_record(
         organization=tenant.organization, action="api_key.created", actor=AuditActor(name="=cmd|x@evil")
