@@ -109,6 +109,34 @@ def test_per_client_id_mint_limit_holds_across_many_ips(tenant, other_tenant):
     assert _mint({"client_id": other_tenant.client_id}, REMOTE_ADDR="192.0.2.99").status_code == 200
 
 
+@override_settings(WIDGET_TOKEN_RATE_PER_IP="1000/h", WIDGET_TOKEN_RATE_PER_CLIENT="4/h")
+def test_mint_and_api_limits_count_every_spelling_of_the_url_and_the_client_id_together(tenant):
+    """The trailing-slash and bare forms of a URL are both served (SPEC), and a client_id is
+    read with its surrounding spaces cut off: none of these spellings is a fresh bucket."""
+    spellings = [
+        (URL, tenant.client_id),
+        (URL + "/", tenant.client_id),
+        (URL, f"  {tenant.client_id}\t"),
+        (URL + "/", f"{tenant.client_id} "),
+        (URL + "/", tenant.client_id),
+        (URL, f" {tenant.client_id}"),
+    ]
+    statuses = [
+        APIClient()
+        .post(url, {"client_id": client_id}, format="json", REMOTE_ADDR=f"192.0.2.{index}")
+        .status_code
+        for index, (url, client_id) in enumerate(spellings)
+    ]
+    assert statuses == [200, 200, 200, 200, 429, 429]
+    tenant.organization.rate_limit_per_hour = 4
+    tenant.organization.save()
+    api = tenant.client()
+    paths = ["/api/v1/organization", "/api/v1/organization/", "/api/v1/assistants", "/api/v1/assistants/"]
+    assert [api.get(path).status_code for path in paths] == [200, 200, 200, 200]
+    for path in [*paths, "/api/v1/audit-events/", "/api/v1/sessions/"]:
+        assert_error_shape(api.get(path), 429)
+
+
 def test_visitor_traffic_has_its_own_budget_and_never_touches_the_api_keys(tenant, settings):
     """A visitor's calls draw from that visitor's budget, never from the organization's API
     budget: a public client id cannot take the organization's server integration down."""
