@@ -13,6 +13,7 @@ import json
 import logging
 import uuid
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -38,7 +39,7 @@ from chat.serializers import (
 )
 from chat.services import privacy as privacy_services
 from core.api.envelope import application_error_parts, error_body
-from core.errors import ApplicationError, ValidationFailed
+from core.errors import ApplicationError, TooManyConcurrent, ValidationFailed
 from core.inbound_socket import client_gone_check
 from organizations import selectors as organization_selectors
 from organizations.api_base import OrganizationGenericAPIView
@@ -164,7 +165,25 @@ def _live_frame(event: live.LiveEvent, serializer: type[MessageSerializer]) -> b
     return _sse(event.kind, {"role": "operator"})
 
 
-def live_response(events, *, serializer: type[MessageSerializer]) -> StreamingHttpResponse:
+class _StreamBody:
+    """A stream's frames, and what to let go when the server closes the response: Django calls
+    `close()` whether or not the frames were ever read (a client gone before the first one)."""
+
+    def __init__(self, frames, on_close) -> None:
+        self.frames, self.on_close = frames, on_close
+
+    def __iter__(self):
+        return self.frames
+
+    def close(self) -> None:
+        try:
+            self.frames.close()
+        finally:
+            if self.on_close is not None:
+                self.on_close()
+
+
+def live_response(events, *, serializer: type[MessageSerializer], on_close=None) -> StreamingHttpResponse:
     def body():
         # The client waits this long before reconnecting after the stream ends or drops.
         yield b"retry: 2000\n\n"
@@ -174,17 +193,22 @@ def live_response(events, *, serializer: type[MessageSerializer]) -> StreamingHt
         finally:
             events.close()
 
-    response = StreamingHttpResponse(body(), content_type="text/event-stream; charset=utf-8")
+    response = StreamingHttpResponse(
+        _StreamBody(body(), on_close), content_type="text/event-stream; charset=utf-8"
+    )
     response["Cache-Control"] = "no-cache, no-transform"
     response["X-Accel-Buffering"] = "no"
     return response
 
 
+LIVE_STREAMS_RETRY_AFTER_SECONDS = 30
 LIVE_EVENTS_DESCRIPTION = (
     "Server-sent events of this conversation, held open for up to LIVE_STREAM_SECONDS "
     '(default 300): `status` (`{"handoff_status"}`) first, then each new `message` (its '
     "`id:` is the message id), operator `typing`, status changes, and a `: ping` comment every "
-    "15 s. Reconnect with `Last-Event-ID` (or `?after=`) to resume after the last message seen."
+    "15 s. Reconnect with `Last-Event-ID` (or `?after=`) to resume after the last message seen. "
+    "A widget visitor holds at most LIVE_STREAMS_PER_VISITOR (default 10) open streams per web "
+    "process; one more is a 429 with `Retry-After`."
 )
 
 
@@ -248,13 +272,24 @@ class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAP
         conversation = self.conversation(pk)
         self.seen(conversation)
         after = _last_event_id(request)
+        release = None
+        if self.credential.is_widget:
+            limit = settings.LIVE_STREAMS_PER_VISITOR
+            release = live.stream_admit(
+                holder=f"{self.organization.pk}:{self.credential.visitor_id}", limit=limit
+            )
+            if release is None:
+                raise TooManyConcurrent(
+                    f"This visitor already has {limit} live streams open; close one or retry shortly.",
+                    details={"retry_after": LIVE_STREAMS_RETRY_AFTER_SECONDS},
+                )
         events = live.conversation_events(
             conversation=conversation,
             after=after,
             client_gone=client_gone_check(request),
             credential_valid=self.credential.still_valid,
         )
-        return live_response(events, serializer=message_serializer_for(self.credential))
+        return live_response(events, serializer=message_serializer_for(self.credential), on_close=release)
 
     def post_message(self, request, pk):
         conversation = self.conversation(pk)

@@ -197,6 +197,39 @@ _hub = _Hub()
 shutdown.on_stop(_hub.stop)
 
 
+# Open streams per holder (a widget visitor) in this process: `stream_admit`.
+_held_streams: dict[str, int] = {}
+_held_streams_lock = threading.Lock()
+
+
+def stream_admit(*, holder: str, limit: int) -> Callable[[], None] | None:
+    """Count one more open stream of `holder` in this web process, unless it holds `limit`
+    already (None): a stream holds a stream thread for minutes, and one visitor's token
+    asking for a stream twice a second (its request budget allows it) would otherwise take
+    every stream thread of every process and leave every organization's visitors without
+    live updates. Returns the release, which may be called more than once."""
+    with _held_streams_lock:
+        held = _held_streams.get(holder, 0)
+        if held >= limit:
+            return None
+        _held_streams[holder] = held + 1
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        with _held_streams_lock:
+            if released:
+                return
+            released = True
+            remaining = _held_streams.get(holder, 1) - 1
+            if remaining > 0:
+                _held_streams[holder] = remaining
+            else:
+                _held_streams.pop(holder, None)
+
+    return release
+
+
 def streams_stop(*, wait: float = 0.0) -> None:
     """End every open stream of this process (the web worker is stopping or restarting),
     and the LISTEN connection; `wait` seconds at most for that connection to close."""

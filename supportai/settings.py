@@ -369,6 +369,9 @@ LIVE_STREAM_SECONDS = env.int("LIVE_STREAM_SECONDS", default=300)
 # revoked key, a switched-off widget, an expired widget token end it): the security plan's
 # "revocation effective within 60 s", at one indexed query per stream per interval.
 LIVE_CREDENTIAL_CHECK_SECONDS = env.int("LIVE_CREDENTIAL_CHECK_SECONDS", default=60)
+# Live streams one widget visitor (token) may hold open in one web process; beyond it 429 +
+# Retry-After. A panel holds one while open and visible, so this is several tabs' worth.
+LIVE_STREAMS_PER_VISITOR = env.int("LIVE_STREAMS_PER_VISITOR", default=10)
 # An empty JWT_SIGNING_KEY (a blank line in .env) must not mean "sign with an empty key".
 JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY
 if PRODUCTION and len(JWT_SIGNING_KEY) < 50:

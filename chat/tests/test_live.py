@@ -432,3 +432,34 @@ def test_an_open_stream_ends_when_its_conversation_is_deleted(tenant, assistant,
     assert api.delete(f"/api/v1/sessions/{session.pk}").status_code == 204
     stream.lasted(within=10)
     assert stream.ended - deleted < 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_visitor_holds_a_few_streams_at_most_and_others_are_not_affected(
+    tenant, assistant, widget, settings
+):
+    """Row 45 of the security plan: a stream holds a stream thread for minutes, and one visitor's
+    token may ask for two a second; uncapped, one anonymous token took every stream thread of
+    every web process, and every organization's visitors lost their live updates."""
+    settings.LIVE_STREAMS_PER_VISITOR = 2
+    session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v1")
+    url = f"/api/v1/sessions/{session.pk}/events"
+    visitor = widget_client(organization=tenant.organization, widget=widget, visitor_id="v1")
+    held = [visitor.get(url), visitor.get(url)]
+    assert [response.status_code for response in held] == [200, 200]
+    refused = visitor.get(url)
+    body = refused.json()
+    assert refused.status_code == 429 and body["status"] == "error" and "2 live streams" in body["detail"]
+    assert refused["Retry-After"] == "30"
+    # Another visitor of the organization, and its server's key, are not counted with them.
+    other = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v2")
+    stranger = widget_client(organization=tenant.organization, widget=widget, visitor_id="v2")
+    others = [stranger.get(f"/api/v1/sessions/{other.pk}/events"), tenant.client().get(url)]
+    assert [response.status_code for response in others] == [200, 200]
+    # A stream closed by the server, read or not, gives its place back.
+    held.pop().close()
+    again = visitor.get(url)
+    assert again.status_code == 200
+    for response in [*held, again, *others]:
+        response.close()
+    assert live._held_streams == {}
