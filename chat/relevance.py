@@ -183,7 +183,25 @@ def best_sentences(
         chosen = {scored[0][1]}  # the list it belongs to is the answer (`_with_lists`)
     else:
         ranked = [scored[0][1], *_siblings(question, parts, body, scored[0][1])]
-        ranked += [index for score, index in scored[1:] if 0 < best / 2 <= score and index not in ranked]
+        # The others come from the best one's section, or from a section whose heading matches
+        # the question better: under a heading that matches it less, a sentence is another topic
+        # that shares a word ("Unplug the lamp and let the bulb cool." under "Cleaning" led the
+        # answer to "What bulbs do the lamps take?" from under "Bulbs", found on a new-user walk),
+        # while "We accept:" under "Payment methods" still joins a sentence about refunds to
+        # "the original payment method" for "Which payment methods?".
+        headings = _headings_over(parts, items)
+        section = headings.get(scored[0][1], "")
+        section_match = coverage(question, section) if section else 0.0
+        ranked += [
+            index
+            for score, index in scored[1:]
+            if 0 < best / 2 <= score
+            and index not in ranked
+            and (
+                headings.get(index, "") == section
+                or coverage(question, headings.get(index, "")) > section_match
+            )
+        ]
         chosen = set(ranked[:limit])
         chosen |= _figure_after(question, parts, items, starts, body, scored[0][1], chosen)
     return quote(parts, items, chosen, max_chars=max_chars, starts=starts)
@@ -282,7 +300,8 @@ def quote(
     or lead-in with its list (`_with_lists`), within `max_chars`. A sentence that starts a line of
     the passage (another paragraph, a table row) starts a line of the quote: three shipping-table
     rows ran together as one paragraph."""
-    chosen = _with_lists(chosen, parts, items, max_chars=max_chars)
+    headers = _table_headers(chosen, parts, items, starts)
+    chosen = _with_lists(chosen, parts, items, max_chars=max_chars) | headers
     answer = ""
     previous = None
     for index in sorted(chosen):
@@ -295,6 +314,34 @@ def quote(
     if len(answer) > max_chars:
         answer = answer[:max_chars].rsplit(" ", 1)[0] + "…"
     return answer
+
+
+def _bare_row(index: int, parts: list[str], items: set[int], starts: set[int]) -> bool:
+    """A line of figures without closing punctuation: a table row as a PDF's text gives it."""
+    part = parts[index]
+    return (
+        index in starts
+        and index not in items
+        and _is_figure_row(part)
+        and not part.rstrip().endswith((".", "!", "?", ":", ";", ")", "…"))
+    )
+
+
+def _table_headers(chosen: set[int], parts: list[str], items: set[int], starts: set[int]) -> set[int]:
+    """The header line over each chosen table row of a PDF (the line of no figures right above
+    its run of rows, "Destination Standard Express"): a row quoted alone, "Canada 7-10 business
+    days, $14 3-4 business days, $32", does not say which price is which (found on a new-user
+    walk)."""
+    headers = set()
+    for index in chosen:
+        if not _bare_row(index, parts, items, starts):
+            continue
+        position = index - 1
+        while position >= 0 and _bare_row(position, parts, items, starts):
+            position -= 1
+        if position >= 0 and position in starts and position not in items and is_heading(parts[position]):
+            headers.add(position)
+    return headers
 
 
 # What a question's word found only in the heading over a sentence counts, against 0.85 for

@@ -503,6 +503,51 @@ def test_the_heading_over_a_sentence_counts_for_it():
     assert PAYMENT_LIST in relevance.best_sentences("Which payment methods?", HELP_PAGE)
 
 
+def test_the_other_sentences_of_an_answer_come_from_its_section():
+    """Found on a new-user walk: "What bulbs do the lamps take?" was answered "Unplug the lamp and
+    let the bulb cool." (under "Cleaning", it shares "lamp" and "bulb") before the sentence under
+    "Bulbs" that answers. A sentence under a heading that matches the question better still joins
+    (`test_the_heading_over_a_sentence_counts_for_it`)."""
+    care = (
+        "Lamp care and warranty\n\n"
+        "Cleaning\n"
+        "Unplug the lamp and let the bulb cool. Wipe the shade with a dry microfiber cloth.\n"
+        "Bulbs\n"
+        "All our lamps take standard E26 LED bulbs up to 10 watts. Bulbs are not included.\n"
+        "Warranty\n"
+        "Every lamp has a 2-year warranty against electrical and manufacturing defects."
+    )
+    assert relevance.best_sentences("What bulbs do the lamps take?", care) == (
+        "All our lamps take standard E26 LED bulbs up to 10 watts."
+    )
+    assert relevance.best_sentences("How do I clean the lamp shade?", care) == (
+        "Unplug the lamp and let the bulb cool. Wipe the shade with a dry microfiber cloth."
+    )
+
+
+def test_a_pdf_table_row_is_quoted_under_its_header_line():
+    """A PDF's table row is a line of cells joined by spaces; quoted alone ("Canada 7-10 business
+    days, $14 3-4 business days, $32") it does not say which price is which. The header line
+    right above its run of rows comes with it; a row of an HTML table, which names its columns,
+    and a figure in a sentence bring nothing."""
+    table = (
+        "Shipping rates\n"
+        "We ship from our warehouse in Portland, Oregon.\n"
+        "Destination Standard Express\n"
+        "United States 5-7 business days, $6 2 business days, $18\n"
+        "Canada 7-10 business days, $14 3-4 business days, $32\n"
+        "Germany 8-12 business days, $22 4-5 business days, $45"
+    )
+    assert relevance.best_sentences("shipping cost to Germany", table).endswith(
+        "\nDestination Standard Express\nGermany 8-12 business days, $22 4-5 business days, $45"
+    )
+    named = "Shipping rates\nDestination: Canada; Standard: 5-8 business days, $12; Express: 2-4 business days, $29."
+    assert (
+        relevance.best_sentences("shipping to Canada", named + "\nGift cards never expire.")
+        == named.split("\n")[1]
+    )
+
+
 def test_a_quote_by_meaning_keeps_the_list_around_its_item():
     """Found walking the shop with the multilingual embedder: "Kann ich mit PayPal bezahlen?" was
     answered with "- Klarna (pay in 4 …)" alone: the sentence closest in meaning is chosen among
