@@ -130,6 +130,35 @@ def test_every_spelling_of_an_internal_address_is_refused_without_a_connect(
     assert not KnowledgeSource.objects.for_organization(tenant.organization).exists()
 
 
+@pytest.mark.parametrize("url", CORPUS)
+def test_every_spelling_of_an_internal_address_is_refused_as_a_webhook_or_action_target(
+    tenant, url, monkeypatch, settings
+):
+    """The other URLs an organization saves for the server to call: a webhook endpoint (on
+    create and on change) and an assistant action's URL template."""
+    from assistants.models import Action, Assistant
+    from webhooks.models import Endpoint
+
+    settings.SCRAPE_ALLOWLIST = []
+    api = tenant.client()
+    assistant = Assistant.objects.create(organization=tenant.organization, name="Helper")
+    endpoint = Endpoint.objects.create(
+        organization=tenant.organization, url="https://hooks.example/in", events=["message.created"]
+    )
+    spy = ConnectSpy(monkeypatch)
+    assert_error_shape(
+        api.post("/api/v1/webhooks", {"url": url, "events": ["message.created"]}, format="json"), 400
+    )
+    assert_error_shape(api.patch(f"/api/v1/webhooks/{endpoint.pk}", {"url": url}, format="json"), 400)
+    action = {"name": "lookup", "description": "Look it up", "url_template": url, "parameters": {}}
+    assert_error_shape(api.post(f"/api/v1/assistants/{assistant.pk}/actions", action, format="json"), 400)
+    assert spy.outbound() == []
+    assert list(Endpoint.objects.for_organization(tenant.organization).values_list("url", flat=True)) == [
+        "https://hooks.example/in"
+    ]
+    assert not Action.objects.for_organization(tenant.organization).exists()
+
+
 @pytest.mark.parametrize(
     "location",
     [
