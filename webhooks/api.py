@@ -79,7 +79,9 @@ class WebhookListCreateApi(WebhookApiView):
             is_active=body.get("is_active", True),
         )
         self.audit(
-            "webhook.created", target=endpoint, changes={"url": endpoint.url, "events": endpoint.events}
+            "webhook.created",
+            target=endpoint,
+            changes=services.endpoint_audit_changes({"url": endpoint.url, "events": endpoint.events}),
         )
         return _no_store(Response(_with_secret(endpoint, secret), status=status.HTTP_201_CREATED))
 
@@ -99,7 +101,7 @@ class WebhookDetailApi(WebhookApiView):
         enabled = services.endpoint_enable_audit(endpoint)
         changes = self.body()
         endpoint = services.endpoint_update(endpoint=endpoint, **changes)
-        self.audit("webhook.updated", target=endpoint, changes=changes)
+        self.audit("webhook.updated", target=endpoint, changes=services.endpoint_audit_changes(changes))
         if enabled is not None and endpoint.is_active:
             self.audit("webhook.enabled", target=endpoint, changes=enabled)
         return Response(EndpointSerializer(endpoint).data)
@@ -107,7 +109,9 @@ class WebhookDetailApi(WebhookApiView):
     @extend_schema(operation_id="webhooks_destroy", responses={200: None})
     def delete(self, request, pk):
         endpoint = self.endpoint(pk)
-        self.audit("webhook.deleted", target=endpoint, changes={"url": endpoint.url})
+        self.audit(
+            "webhook.deleted", target=endpoint, changes=services.endpoint_audit_changes({"url": endpoint.url})
+        )
         services.endpoint_delete(endpoint=endpoint)
         return Response(None, status=status.HTTP_200_OK)
 

@@ -24,6 +24,7 @@ import logging
 import random
 import secrets
 import time
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -193,6 +194,19 @@ def endpoint_update(*, endpoint: Endpoint, **changes) -> Endpoint:
             pending.update(next_attempt_at=timezone.now())
             transaction.on_commit(lambda: deliveries_sweep(endpoint_id=endpoint.pk, grace=0))
     return endpoint
+
+
+def endpoint_audit_changes(changes: dict) -> dict:
+    """`changes` as the audit log keeps them: an endpoint URL cut to its origin ("/…" standing
+    for a path or query). Many receivers put their credential in the URL (Slack's and
+    Discord's webhook URLs, a catch hook's path, a `?token=`), and the log is append-only: a URL
+    rotated or deleted because it leaked would stay readable there for good."""
+    url = changes.get("url")
+    if not isinstance(url, str):
+        return changes
+    parts = urlsplit(url)
+    kept = f"{parts.scheme}://{parts.netloc}/" + ("…" if parts.path.strip("/") or parts.query else "")
+    return {**changes, "url": kept}
 
 
 def endpoint_enable_audit(endpoint: Endpoint) -> dict | None:

@@ -66,7 +66,9 @@ class WebhookListView(OrganizationMixin, FormView):
         if token:
             self.request.session[USED_TOKENS] = (used + [token])[-20:]
         self.audit(
-            "webhook.created", target=endpoint, changes={"url": endpoint.url, "events": endpoint.events}
+            "webhook.created",
+            target=endpoint,
+            changes=services.endpoint_audit_changes({"url": endpoint.url, "events": endpoint.events}),
         )
         context = self.get_context_data(form=EndpointForm(), new_endpoint=endpoint, new_secret=secret)
         return _secret_response(self, context)
@@ -115,7 +117,11 @@ class WebhookDetailView(OrganizationMixin, FormView):
             self.audit("webhook.secret_rotated", target=endpoint)
             return _secret_response(self, self.get_context_data(new_secret=secret))
         if action == "delete":
-            self.audit("webhook.deleted", target=endpoint, changes={"url": endpoint.url})
+            self.audit(
+                "webhook.deleted",
+                target=endpoint,
+                changes=services.endpoint_audit_changes({"url": endpoint.url}),
+            )
             services.endpoint_delete(endpoint=endpoint)
             messages.success(request, f"Webhook endpoint {endpoint.url} deleted.")
             return redirect(reverse("settings-webhooks"))
@@ -135,7 +141,7 @@ class WebhookDetailView(OrganizationMixin, FormView):
         except ValidationFailed as error:
             form_error_apply(form, error)
             return self.form_invalid(form)
-        self.audit("webhook.updated", target=endpoint, changes=changes)
+        self.audit("webhook.updated", target=endpoint, changes=services.endpoint_audit_changes(changes))
         if enabled is not None and endpoint.is_active:
             self.audit("webhook.enabled", target=endpoint, changes=enabled)
         messages.success(self.request, "Webhook endpoint saved.")

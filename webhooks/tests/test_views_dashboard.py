@@ -156,3 +156,47 @@ def test_agents_are_refused_and_other_organizations_get_404(agent_client, foreig
         .exists()
     )
     assert Delivery.objects.for_organization(tenant.organization).count() == 1
+
+
+def test_a_url_that_carries_a_token_stays_out_of_the_audit_log(api, owner_client, tenant):
+    """Many receivers' URLs are their credential (Slack's and Discord's webhook URLs, a catch
+    hook's path, a ?token=); the append-only audit log kept each one whole, for good, even after
+    the endpoint was changed or deleted because it leaked. It keeps the origin now."""
+    tokens = ["T0KEN-PATH-1", "t0ken-query-2", "T0KEN-DASH-3", "t0ken-dash-4"]
+    created = api.post(
+        "/api/v1/webhooks",
+        {"url": f"https://hooks.customer-crm.com/services/{tokens[0]}", "events": ["csat.created"]},
+        format="json",
+    ).json()["data"]
+    api.patch(
+        f"/api/v1/webhooks/{created['id']}",
+        {"url": f"https://hooks.customer-crm.com/in?token={tokens[1]}"},
+        format="json",
+    )
+    api.delete(f"/api/v1/webhooks/{created['id']}")
+    owner_client.post(
+        "/settings/webhooks/",
+        {"url": f"https://hooks.customer-crm.com/{tokens[2]}", "events": ["csat.created"], "is_active": "on"},
+    )
+    endpoint = Endpoint.objects.for_organization(tenant.organization).get()
+    page = f"/settings/webhooks/{endpoint.pk}/"
+    owner_client.post(
+        page,
+        {"action": "save", "url": f"https://hooks.customer-crm.com/{tokens[3]}", "events": ["csat.created"]},
+    )
+    owner_client.post(page, {"action": "delete"})
+    events = AuditEvent.objects.for_organization(tenant.organization).filter(action__startswith="webhook.")
+    assert sorted(events.values_list("action", flat=True)) == [
+        "webhook.created",
+        "webhook.created",
+        "webhook.deleted",
+        "webhook.deleted",
+        "webhook.updated",
+        "webhook.updated",
+    ]
+    assert {event.changes["url"] for event in events} == {"https://hooks.customer-crm.com/…"}
+    assert not any(token in str(event.changes) for event in events for token in tokens)
+    # A bare origin is kept as it is.
+    assert services.endpoint_audit_changes({"url": "https://hooks.customer-crm.com"}) == {
+        "url": "https://hooks.customer-crm.com/"
+    }
