@@ -311,7 +311,14 @@ class ConversationAssignView(InboxMixin, View):
             if membership is None:  # not a member here (or not a user at all): as if unknown
                 raise Http404("Not found.")
             assignee = membership.user
+        before = conversation.assigned_to
         services.conversation_assign(conversation=conversation, assignee=assignee)
+        if before != assignee:
+            self.audit(
+                "conversation.assigned",
+                target=conversation,
+                changes={"assigned_to": [getattr(before, "email", None), getattr(assignee, "email", None)]},
+            )
         messages.success(request, f"Assigned to {assignee.email}." if assignee else "Unassigned.")
         return redirect(_conversation_url(conversation, request))
 

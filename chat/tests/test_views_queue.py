@@ -13,7 +13,7 @@ from django.utils import timezone
 from assistants.models import Assistant
 from chat import services
 from chat.models import Conversation
-from organizations.models import Membership
+from organizations.models import AuditEvent, Membership
 from testkit.fixtures import member_add
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
@@ -79,8 +79,16 @@ def test_assign_to_me_to_an_agent_and_the_mine_filter(owner_client, tenant, assi
     mine = owner_client.get(reverse("inbox") + "?mine=on").context["page_obj"]
     assert [item.pk for item in mine] == [first.pk]
     owner_client.post(reverse("inbox-assign", args=[first.pk]), {"assignee": ""})
+    owner_client.post(reverse("inbox-assign", args=[first.pk]), {"assignee": ""})  # again: nothing changes
     first.refresh_from_db()
     assert first.assigned_to is None
+    # Who works which conversation is in the audit log, as taking one over is.
+    assigned = AuditEvent.objects.for_organization(tenant.organization).filter(action="conversation.assigned")
+    assert list(assigned.order_by("created_at", "id").values_list("target_id", "changes")) == [
+        (str(first.pk), {"assigned_to": [None, tenant.owner.email]}),
+        (str(second.pk), {"assigned_to": [None, "agent@acme.example"]}),
+        (str(first.pk), {"assigned_to": [tenant.owner.email, None]}),
+    ]
 
 
 def test_assigning_to_someone_outside_the_organization_is_404(
