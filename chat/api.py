@@ -41,6 +41,7 @@ from chat.services import privacy as privacy_services
 from core.api.envelope import application_error_parts, error_body
 from core.errors import ApplicationError, TooManyConcurrent, ValidationFailed
 from core.inbound_socket import client_gone_check
+from organizations import budgets
 from organizations import selectors as organization_selectors
 from organizations.api_base import OrganizationGenericAPIView
 
@@ -208,7 +209,8 @@ LIVE_EVENTS_DESCRIPTION = (
     "`id:` is the message id), operator `typing`, status changes, and a `: ping` comment every "
     "15 s. Reconnect with `Last-Event-ID` (or `?after=`) to resume after the last message seen. "
     "A widget visitor holds at most LIVE_STREAMS_PER_VISITOR (default 10) open streams per web "
-    "process; one more is a 429 with `Retry-After`."
+    "process, and the widget visitors of one client address LIVE_STREAMS_PER_IP (40); one more "
+    "is a 429 with `Retry-After`."
 )
 
 
@@ -274,13 +276,18 @@ class _ConversationMessagesBase(StreamingNegotiationMixin, OrganizationGenericAP
         after = _last_event_id(request)
         release = None
         if self.credential.is_widget:
-            limit = settings.LIVE_STREAMS_PER_VISITOR
-            release = live.stream_admit(
-                holder=f"{self.organization.pk}:{self.credential.visitor_id}", limit=limit
-            )
-            if release is None:
+            holders = [
+                (
+                    f"visitor:{self.organization.pk}:{self.credential.visitor_id}",
+                    settings.LIVE_STREAMS_PER_VISITOR,
+                ),
+                (f"address:{budgets.client_ip(request)}", settings.LIVE_STREAMS_PER_IP),
+            ]
+            release = live.stream_admit(holders=holders)
+            if isinstance(release, int):
+                who = ("This visitor", "This address")[release]
                 raise TooManyConcurrent(
-                    f"This visitor already has {limit} live streams open; close one or retry shortly.",
+                    f"{who} already has {holders[release][1]} live streams open; close one or retry shortly.",
                     details={"retry_after": LIVE_STREAMS_RETRY_AFTER_SECONDS},
                 )
         events = live.conversation_events(

@@ -197,22 +197,24 @@ _hub = _Hub()
 shutdown.on_stop(_hub.stop)
 
 
-# Open streams per holder (a widget visitor) in this process: `stream_admit`.
+# Open streams per holder (a widget visitor, a client address) in this process: `stream_admit`.
 _held_streams: dict[str, int] = {}
 _held_streams_lock = threading.Lock()
 
 
-def stream_admit(*, holder: str, limit: int) -> Callable[[], None] | None:
-    """Count one more open stream of `holder` in this web process, unless it holds `limit`
-    already (None): a stream holds a stream thread for minutes, and one visitor's token
-    asking for a stream twice a second (its request budget allows it) would otherwise take
-    every stream thread of every process and leave every organization's visitors without
-    live updates. Returns the release, which may be called more than once."""
+def stream_admit(*, holders: list[tuple[str, int]]) -> Callable[[], None] | int:
+    """Count one more open stream of each `(holder, limit)` in this web process, unless one of
+    them holds its `limit` already (then nothing is counted and its index is returned): a
+    stream holds a stream thread for minutes, and a visitor's token asking for one twice a
+    second (its request budget allows it), or the sixty tokens an address may mint in an hour,
+    would otherwise take every stream thread of every process and leave every organization's
+    visitors without live updates. Returns the release, which may be called more than once."""
     with _held_streams_lock:
-        held = _held_streams.get(holder, 0)
-        if held >= limit:
-            return None
-        _held_streams[holder] = held + 1
+        for index, (holder, limit) in enumerate(holders):
+            if _held_streams.get(holder, 0) >= limit:
+                return index
+        for holder, _limit in holders:
+            _held_streams[holder] = _held_streams.get(holder, 0) + 1
     released = False
 
     def release() -> None:
@@ -221,11 +223,12 @@ def stream_admit(*, holder: str, limit: int) -> Callable[[], None] | None:
             if released:
                 return
             released = True
-            remaining = _held_streams.get(holder, 1) - 1
-            if remaining > 0:
-                _held_streams[holder] = remaining
-            else:
-                _held_streams.pop(holder, None)
+            for holder, _limit in holders:
+                remaining = _held_streams.get(holder, 1) - 1
+                if remaining > 0:
+                    _held_streams[holder] = remaining
+                else:
+                    _held_streams.pop(holder, None)
 
     return release
 

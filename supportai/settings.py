@@ -372,6 +372,9 @@ LIVE_CREDENTIAL_CHECK_SECONDS = env.int("LIVE_CREDENTIAL_CHECK_SECONDS", default
 # Live streams one widget visitor (token) may hold open in one web process; beyond it 429 +
 # Retry-After. A panel holds one while open and visible, so this is several tabs' worth.
 LIVE_STREAMS_PER_VISITOR = env.int("LIVE_STREAMS_PER_VISITOR", default=10)
+# ... and all widget visitors of one client address together (an address mints 60 tokens an
+# hour, each a fresh visitor); a large office behind one NAT rarely has this many panels open.
+LIVE_STREAMS_PER_IP = env.int("LIVE_STREAMS_PER_IP", default=40)
 # An empty JWT_SIGNING_KEY (a blank line in .env) must not mean "sign with an empty key".
 JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY
 if PRODUCTION and len(JWT_SIGNING_KEY) < 50:

@@ -463,3 +463,28 @@ def test_one_visitor_holds_a_few_streams_at_most_and_others_are_not_affected(
     for response in [*held, again, *others]:
         response.close()
     assert live._held_streams == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_visitors_of_one_address_hold_a_few_streams_together(tenant, assistant, widget, settings):
+    """An address mints sixty tokens an hour, each a fresh visitor: the per-visitor cap alone
+    would let it hold 600 streams. Visitors of another address are not counted with it."""
+    settings.LIVE_STREAMS_PER_IP = 3
+    url = "/api/v1/sessions/{}/events"
+    streams = []
+    for number in range(3):
+        session = services.session_create(
+            organization=tenant.organization, assistant=assistant, visitor_id=f"v{number}"
+        )
+        visitor = widget_client(organization=tenant.organization, widget=widget, visitor_id=f"v{number}")
+        streams.append(visitor.get(url.format(session.pk), REMOTE_ADDR="203.0.113.9"))
+    assert [response.status_code for response in streams] == [200, 200, 200]
+    session = services.session_create(organization=tenant.organization, assistant=assistant, visitor_id="v9")
+    visitor = widget_client(organization=tenant.organization, widget=widget, visitor_id="v9")
+    refused = visitor.get(url.format(session.pk), REMOTE_ADDR="203.0.113.9")
+    assert refused.status_code == 429 and "This address already has 3" in refused.json()["detail"]
+    elsewhere = visitor.get(url.format(session.pk), REMOTE_ADDR="198.51.100.4")
+    assert elsewhere.status_code == 200
+    for response in [*streams, elsewhere]:
+        response.close()
+    assert live._held_streams == {}
