@@ -840,10 +840,20 @@ def evidence_gather(
             pass  # a pair's answer is quoted whole; a part of a question is quoted for that part
         elif best.language and question_language and question_language != best.language:
             extract = _extract_by_meaning(organization=organization, question=query, item=best)
-            evidence[relevant[0] - 1] = replace(best, extract=extract)
+            evidence[relevant[0] - 1] = _quoting(best, extract)
         elif extract := _extract_checked_by_meaning(organization=organization, question=query, item=best):
-            evidence[relevant[0] - 1] = replace(best, extract=extract)
+            evidence[relevant[0] - 1] = _quoting(best, extract)
     return tuple(evidence), relevant
+
+
+def _quoting(item: Evidence, extract: str) -> Evidence:
+    """`item` answering with `extract`, chosen by meaning, and its source's snippet the stretch of
+    the passage that starts there: a snippet made for the question's words showed a German
+    question's source as the passage's first 300 characters, not the row the answer quoted (found
+    on a new-user walk: "Wie viel kostet der Versand nach Deutschland?")."""
+    if not extract:
+        return replace(item, extract=extract)
+    return replace(item, extract=extract, source=_snippet_add(item, query=extract))
 
 
 # How much closer in meaning (cosine, the embedder's) a passage's sentence must be to the question

@@ -390,6 +390,42 @@ def test_a_question_in_another_language_is_answered_with_the_sentence_closest_in
     assert answer.content == "Express shipping costs $15 and arrives in 2 business days."
 
 
+RATES_PAGE = (
+    "Shipping rates\n"
+    "We ship every order from our warehouse in Portland, Oregon. Orders over $75 ship free within the "
+    "United States. Parcels are insured in transit, and a signature is needed for orders over $500.\n"
+    "Destination: United States; Standard: 5-7 business days, $6; Express: 2 business days, $18.\n"
+    "Destination: Canada; Standard: 7-10 business days, $14; Express: 3-4 business days, $32.\n"
+    "Destination: Germany; Standard: 8-12 business days, $22; Express: 4-5 business days, $45."
+)
+
+
+def test_the_source_of_an_answer_quoted_by_meaning_shows_what_was_quoted(tenant, assistant, offline):
+    """Found on a new-user walk: "Wie viel kostet der Versand nach Deutschland?" was answered with
+    the Germany row, but its source's snippet, made for the question's words (none in English),
+    was the passage's first 300 characters, which do not reach that row. The snippet of a passage
+    quoted by meaning starts at what the answer quotes."""
+    from knowledge import services as knowledge_services
+    from testkit.answer_quality import text_source_add
+
+    organization = tenant.organization
+    text_source_add(organization=organization, key="rates", title="Shipping rates", text=RATES_PAGE)
+    assert (
+        knowledge_services.embedder_switch_start(organization=organization, choice="multilingual")
+        == "started"
+    )
+    assert knowledge_services.embedder_switch_run(organization_id=organization.pk) == "switched"
+    organization.refresh_from_db()
+
+    session = services.session_create(organization=organization, assistant=assistant)
+    answer = services.message_post(
+        conversation=session, content="Wie viel kostet der Expressversand nach Deutschland?"
+    )
+    assert answer.answered and "Destination: Germany" in answer.content
+    [source] = answer.sources
+    assert len(RATES_PAGE) > 300 and source["snippet"].startswith("Destination: Germany")
+
+
 DELIVERY_PAGE = (
     "Shipping and delivery\n"
     "Every order leaves our Portland warehouse within one business day. Standard shipping takes 5 "
