@@ -139,6 +139,8 @@ class UserContextDetailApi(OrganizationGenericAPIView):
     @extend_schema(operation_id="contexts_destroy", responses={200: None})
     def delete(self, request, pk):
         services.user_context_delete(user_context=self.get_object())
+        # Like a session's deletion: the id only, not the customer it named.
+        self.audit("context.deleted", target_type="usercontext", changes={"id": str(pk)})
         return Response(None, status=status.HTTP_200_OK)
 
 

@@ -487,3 +487,30 @@ def test_dashboard_resource_changes_are_recorded_like_the_apis(tenant, owner_cli
     # Saving what is already there records nothing new.
     owner_client.post(reverse("settings-business-hours"), {"timezone": "Europe/Paris", "mon": "09:00-17:00"})
     assert actions(tenant.organization).count("settings.updated") == 1
+
+
+def test_deleting_a_session_a_conversation_or_a_customer_context_is_recorded_without_naming_them(tenant):
+    """Deleting customer data over the API is in the log (a context's deletion was not, while a
+    session's and a conversation's were), by id only: the customer id is not repeated there."""
+    api = tenant.client()
+    assistant = api.post("/api/v1/assistants", {"name": "Helper"}, format="json").json()["data"]
+    context = api.post(
+        "/api/v1/contexts", {"user_reference": "cust-77", "traits": {"plan": "gold"}}, format="json"
+    ).json()["data"]
+    session = api.post("/api/v1/sessions", {"assistant_id": assistant["id"]}, format="json").json()["data"]
+    conversation = api.post(
+        "/api/v1/conversations", {"assistant_id": assistant["id"], "customer_id": "cust-77"}, format="json"
+    ).json()["data"]
+    for path in (
+        f"/api/v1/contexts/{context['id']}",
+        f"/api/v1/sessions/{session['id']}",
+        f"/api/v1/conversations/{conversation['id']}",
+    ):
+        assert api.delete(path).status_code in (200, 204)
+    deleted = AuditEvent.objects.for_organization(tenant.organization).filter(action__endswith=".deleted")
+    assert sorted(deleted.values_list("action", "changes")) == [
+        ("context.deleted", {"id": context["id"]}),
+        ("conversation.deleted", {"id": conversation["id"]}),
+        ("session.deleted", {"id": session["id"]}),
+    ]
+    assert "cust-77" not in json.dumps(list(deleted.values_list("changes", flat=True)))
