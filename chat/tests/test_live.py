@@ -488,3 +488,29 @@ def test_the_visitors_of_one_address_hold_a_few_streams_together(tenant, assista
     for response in [*streams, elsewhere]:
         response.close()
     assert live._held_streams == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_open_visitor_stream_ends_soon_after_its_token_expires(
+    tenant, assistant, widget, quick_credential_checks
+):
+    """A widget token lives an hour and a stream five minutes: a stream opened just before the
+    token ran out must not go on receiving the conversation on an expired credential."""
+    import datetime as dt
+
+    from django.conf import settings
+
+    settings.WIDGET_TOKEN_LIFETIME = dt.timedelta(seconds=2)
+    session = services.session_create(
+        organization=tenant.organization, assistant=assistant, visitor_id="v1", widget=widget
+    )
+    visitor = widget_client(organization=tenant.organization, widget=widget, visitor_id="v1")
+    opened = time.monotonic()
+    stream = StreamReader(
+        visitor.get(f"/api/v1/sessions/{session.pk}/events", HTTP_ACCEPT="text/event-stream")
+    )
+    stream.lasted(within=10)
+    assert stream.ended - opened < 5  # the token's 2 s and one check interval, not the stream's 30 s
+    assert b"event: status" in stream.body
+    time.sleep(max(0.0, opened + 8 - time.monotonic()))  # past the 5 s of clock leeway on requests
+    assert visitor.get(f"/api/v1/sessions/{session.pk}/events").status_code == 401
