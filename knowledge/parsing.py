@@ -163,8 +163,9 @@ def pdf_parse(data: bytes, *, max_pages: int) -> dict:
         read.append((text, styles))
     headings = _pdf_headings(read)
     pages = []
-    for number, ((text, _styles), page_headings) in enumerate(zip(read, headings, strict=True), start=1):
-        page = {"page": number, "text": _pdf_blocks(text, headings=page_headings)}
+    for number, ((text, styles), page_headings) in enumerate(zip(read, headings, strict=True), start=1):
+        tables = _pdf_tables(text, styles, headings=page_headings)
+        page = {"page": number, "text": _pdf_blocks(text, headings=page_headings, tables=tables)}
         if page_headings:
             page["sections_apart"] = True  # each heading's section a chunk (`text_chunk`)
         pages.append(page)
@@ -179,7 +180,9 @@ _LIST_ITEM = re.compile(r"^(?:[-•*–▪◦·‣]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.
 _ENDS_SENTENCE = (".", "!", "?", ":", ";", "…", '."', ".)")
 
 
-def _pdf_blocks(text: str, *, headings: dict[int, str] | None = None) -> str:
+def _pdf_blocks(
+    text: str, *, headings: dict[int, str] | None = None, tables: dict[int, str] | None = None
+) -> str:
     """A page's printed lines as paragraphs: soft-wrapped lines stay one paragraph, and a
     blank line goes wherever a block ends, so a heading, a list item or a table row is never
     glued to the sentence after it.
@@ -192,15 +195,25 @@ def _pdf_blocks(text: str, *, headings: dict[int, str] | None = None) -> str:
     `headings` ({line index: Markdown heading line, or "" for the second line of a heading
     printed on two}, from `_pdf_headings`) puts those lines as a block of their own in
     Markdown, so the chunker starts a section at each.
+
+    `tables` ({line index: the row as one line, or "" for a header row}, from `_pdf_tables`) puts
+    each row of a table under a header as a paragraph of its own that names its columns.
     """
     headings = headings or {}
+    tables = tables or {}
     lines = [" ".join(line.split()) for line in text.split("\n")]
     lengths = sorted(len(line) for line in lines if len(line.split()) >= 3)
     if not lengths:
         return "\n\n".join(
             item
             for index, line in enumerate(lines)
-            if (item := headings[index] if index in headings else body_escape(line))
+            if (
+                item := headings[index]
+                if index in headings
+                else body_escape(tables[index])
+                if index in tables
+                else body_escape(line)
+            )
         )
     usual = lengths[min(len(lengths) - 1, int(len(lengths) * 0.8))]
 
@@ -210,11 +223,12 @@ def _pdf_blocks(text: str, *, headings: dict[int, str] | None = None) -> str:
     out: list[str] = []
     previous = ""
     for index, line in enumerate(lines):
-        if index in headings:
-            if headings[index]:
+        if index in headings or index in tables:
+            item = headings[index] if index in headings else body_escape(tables[index])
+            if item:
                 if out and out[-1]:
                     out.append("")
-                out += [headings[index], ""]
+                out += [item, ""]
             previous = ""
             continue
         if not line:
@@ -260,6 +274,7 @@ class _LineStyle:
 
     counts: Counter = field(default_factory=Counter)
     starts: list[tuple[float, float, int]] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)  # where each run of `starts` begins in the line
 
     def style(self) -> tuple[float, bool] | None:
         """The line's size and weight when (nearly) all of it is set in one."""
@@ -275,6 +290,18 @@ class _LineStyle:
             if next_x - x > chars * 0.6 * size + 1.5 * size:
                 return True
         return False
+
+    def cell_texts(self, line: str) -> list[str]:
+        """The line cut where each of its runs begins (a table row's cells, when each cell is a
+        run); [] when it is one run, or a cut leaves a cell without text."""
+        if len(self.offsets) < 2 or len(self.offsets) != len(self.starts):
+            return []
+        bounds = [0, *self.offsets[1:], len(line)]
+        cells = [" ".join(line[start:end].split()) for start, end in zip(bounds, bounds[1:], strict=False)]
+        return cells if all(cells) else []
+
+    def columns(self) -> tuple[float, ...]:
+        return tuple(x for x, _size, _chars in self.starts)
 
 
 class _PageRuns:
@@ -327,6 +354,7 @@ class _PageRuns:
         if self.broken or "".join(self.pieces) != text:
             return None
         styles = [_LineStyle() for _ in range(text.count("\n") + 1)]
+        line_starts = [0, *(index + 1 for index, character in enumerate(text) if character == "\n")]
         line = 0
         position = 0
         for start, end, size, bold, x in self.runs:
@@ -338,6 +366,7 @@ class _PageRuns:
                     styles[line].counts[(size, bold)] += chars
                     if first:
                         styles[line].starts.append((x, size, len(part)))
+                        styles[line].offsets.append(start - line_starts[line])
                 first = False
                 line += 1
             line -= 1
@@ -505,6 +534,95 @@ def _pdf_headings(read: list[tuple[str, list[_LineStyle] | None]]) -> list[dict[
             marks.update(dict.fromkeys(group[1:], ""))
         result.append(marks)
     return result
+
+
+# --- PDF tables -------------------------------------------------------------------------
+# pypdf gives a table row as one line, its cells joined by spaces: "Canada 7-10 business days,
+# $14 3-4 business days, $32" does not say which price is standard and which express. When each
+# cell is a run of its own (as Chromium, LibreOffice and most report tools print a table), the
+# runs' positions give the cells back.
+TABLE_HEADER_MAX_WORDS = 4
+TABLE_COLUMN_TOLERANCE = 2.0  # points
+
+
+def _table_header(cells: list[str], columns: int) -> bool:
+    """Cells that name columns: as many as the rows have, each a few words and no figure."""
+    return len(cells) == columns and all(
+        len(cell.split()) <= TABLE_HEADER_MAX_WORDS and not any(character.isdigit() for character in cell)
+        for cell in cells
+    )
+
+
+def _running_text(rows: list[list[str]]) -> bool:
+    """Columns of prose, not cells: a cell of three words or more that does not end a sentence
+    and goes on in the cell under it ("You can return any item" over "within 30 days")."""
+    for row, below in zip(rows, rows[1:], strict=False):
+        for cell, next_cell in zip(row, below, strict=False):
+            if len(cell.split()) >= 3 and not cell.endswith(_ENDS_SENTENCE) and next_cell[:1].islower():
+                return True
+    return False
+
+
+def _aligned(first: _LineStyle, other: _LineStyle) -> bool:
+    a, b = first.columns(), other.columns()
+    return len(a) == len(b) and all(abs(x - y) <= TABLE_COLUMN_TOLERANCE for x, y in zip(a, b, strict=True))
+
+
+def _pdf_tables(text: str, styles: list[_LineStyle] | None, *, headings: dict[int, str]) -> dict[int, str]:
+    """A page's tables under a header: {line index: the row as a sentence naming its columns
+    ("Destination: Canada; Standard: 7-10 business days, $14; Express: 3-4 business days, $32."),
+    or "" for the header row, dropped}, as an HTML table under a header row reads.
+
+    A table is two or more consecutive lines whose runs start at the same places (within 2
+    points), two or more runs each, half of them or more with a figure, no cell running on into
+    the one under it (`_running_text`), under a header: the line just above with as many runs, or
+    the first of the lines when they are three or more, whose cells are at most four words
+    without a figure. Anything else (a table without a header, one row, two columns of prose, a
+    line printed word by word, a heading) is left as pypdf reads it.
+    Never raises: a surprise costs the page its tables, not its text."""
+    if not styles:
+        return {}
+    try:
+        lines = text.split("\n")
+        found: dict[int, str] = {}
+        index = 0
+        while index < len(lines):
+            cells = styles[index].cell_texts(lines[index])
+            if len(cells) < 2 or index in headings:
+                index += 1
+                continue
+            group = [index]
+            while (
+                group[-1] + 1 < len(lines)
+                and group[-1] + 1 not in headings
+                and _aligned(styles[index], styles[group[-1] + 1])
+                and len(styles[group[-1] + 1].cell_texts(lines[group[-1] + 1])) == len(cells)
+            ):
+                group.append(group[-1] + 1)
+            index = group[-1] + 1
+            above = group[0] - 1
+            if (
+                above >= 0
+                and above not in headings
+                and above not in found
+                and _table_header(styles[above].cell_texts(lines[above]), len(cells))
+            ):
+                header_at = above
+            elif len(group) >= 3 and _table_header(cells, len(cells)):
+                header_at = group.pop(0)
+            else:
+                continue
+            rows = [styles[position].cell_texts(lines[position]) for position in group]
+            with_figures = sum(any(character.isdigit() for character in " ".join(row)) for row in rows)
+            if len(rows) < 2 or with_figures * 2 < len(rows) or _running_text(rows):
+                continue
+            header = styles[header_at].cell_texts(lines[header_at])
+            found[header_at] = ""
+            for position, row in zip(group, rows, strict=True):
+                found[position] = _row_line(header, row)
+        return found
+    except Exception:
+        return {}
 
 
 # --- DOCX -------------------------------------------------------------------------------

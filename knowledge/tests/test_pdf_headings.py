@@ -191,7 +191,11 @@ def test_a_pdf_printed_by_chromium_gets_its_headings_and_nothing_else():
     ]
     first = pages[0]["text"]
     assert "\n\nNote: the Aria ships without a plug adapter" in first
-    assert "\n\nModel Height Shade\n\nAria 45 cm 30 cm\n\n" in first
+    # Its table's rows, each cell a run of its own, read as an HTML table's under a header.
+    assert (
+        "\n\nModel: Aria; Height: 45 cm; Shade: 30 cm.\n\nModel: Aria XL; Height: 60 cm; Shade: 40 cm.\n\n"
+        in first
+    )
     assert first.endswith("\n\nLumen Home - product sheet\n\nPage 1 of 2")
     chunks = [
         chunk for page in pages for chunk in text_chunk(page["text"], page=page["page"], sections_apart=True)
@@ -279,3 +283,36 @@ def test_no_heading_is_carried_without_headings_read_from_fonts():
         "Warranty",
         "",
     ]  # "Shipping" shares the short page's chunk
+
+
+def test_a_table_under_a_header_reads_as_rows_that_name_their_columns():
+    """Found on a new-user walk: a shop's returns policy printed to PDF gave its shipping table as
+    "Canada 7-10 business days, $14 3-4 business days, $32", and the answer to "How much does
+    shipping to Canada cost?" could not say which price was which. A table whose cells are runs
+    of their own, under a header, reads as an HTML table does; without a header, with one row,
+    or two columns of prose, the text is pypdf's as before."""
+    table = [
+        (["Destination", "Standard", "Express"], 11, True),
+        (["Canada", "7-10 business days, $14", "3-4 business days, $32"], 11),
+        (["Germany", "8-12 business days, $22", "4-5 business days, $45"], 11),
+    ]
+    [text] = _text([["Shipping rates", *table, "Orders over $75 ship free within the United States."]])
+    assert text == (
+        "Shipping rates\n\n"
+        "Destination: Canada; Standard: 7-10 business days, $14; Express: 3-4 business days, $32.\n\n"
+        "Destination: Germany; Standard: 8-12 business days, $22; Express: 4-5 business days, $45.\n\n"
+        "Orders over $75 ship free within the United States."
+    )
+    unchanged = [
+        ["Shipping rates", *table[1:]],  # no header
+        ["Shipping rates", *table[:2]],  # one row
+        [  # two columns of prose under two short labels
+            (["Returns", "Shipping"], 11),
+            (["You can return any item", "We ship every order from"], 11),
+            (["within 30 days of delivery.", "our warehouse in Portland."], 11),
+        ],
+    ]
+    for pages in unchanged:
+        data = pdf_make([pages])
+        [page] = PdfReader(io.BytesIO(data)).pages
+        assert pdf_parse(data, max_pages=5)["pages"][0]["text"] == _pdf_blocks(page.extract_text())
