@@ -202,7 +202,7 @@ def best_sentences(
                 or coverage(question, headings.get(index, "")) > section_match
             )
         ]
-        chosen = set(ranked[:limit])
+        chosen = set(ranked[:limit]) | _rows_alike(parts, starts, scored)
         chosen |= _figure_after(question, parts, items, starts, body, scored[0][1], chosen)
     return quote(parts, items, chosen, max_chars=max_chars, starts=starts)
 
@@ -314,6 +314,30 @@ def quote(
     if len(answer) > max_chars:
         answer = answer[:max_chars].rsplit(" ", 1)[0] + "…"
     return answer
+
+
+# A table row read under its header ("Destination: Canada; Standard: …"): its first column's name.
+_ROW_LABEL = re.compile(r"^([^:;.]{1,40}): ")
+
+
+def _rows_alike(parts: list[str], starts: set[int], scored: list[tuple[float, int]]) -> set[int]:
+    """When the best unit is a table row, the rows of its table (their first column named alike)
+    that match the question exactly as well: a question that tells no row apart gets them all,
+    within the quote's length, not the first three. Found on a new-user walk: "How much is express
+    shipping to the UK?" ("UK": the table says "United Kingdom") got the United States, Canada and
+    Germany rows, as if those were the answer."""
+    best_score, lead = scored[0]
+    label = _ROW_LABEL.match(parts[lead]) if lead in starts else None
+    if label is None:
+        return set()
+    return {
+        index
+        for score, index in scored
+        if score == best_score
+        and index in starts
+        and (match := _ROW_LABEL.match(parts[index])) is not None
+        and match.group(1) == label.group(1)
+    }
 
 
 def _bare_row(index: int, parts: list[str], items: set[int], starts: set[int]) -> bool:

@@ -584,6 +584,24 @@ def test_a_pdf_table_row_is_quoted_under_its_header_line():
     )
 
 
+def test_rows_that_match_alike_are_all_quoted():
+    """Found on a new-user walk: "How much is express shipping to the UK?" ("UK": the table says
+    "United Kingdom") matched every row of the shipping table alike, and the answer was the first
+    three, as if the United States, Canada and Germany were what was asked. Rows of one table that
+    tie with the best come together; a row the question names still comes alone."""
+    table = (
+        "Shipping rates\n"
+        "Destination: United States; Standard: 5-7 business days, $6; Express: 2 business days, $18.\n"
+        "Destination: Canada; Standard: 7-10 business days, $14; Express: 3-4 business days, $32.\n"
+        "Destination: Germany; Standard: 8-12 business days, $22; Express: 4-5 business days, $45.\n"
+        "Destination: United Kingdom; Standard: 8-12 business days, $20; Express: 4-5 business days, $42.\n"
+        "Gift cards never expire."
+    )
+    rows = table.split("\n")[1:5]
+    assert relevance.best_sentences("How much is express shipping to the UK?", table) == "\n".join(rows)
+    assert relevance.best_sentences("How much does shipping to Canada cost?", table) == rows[1]
+
+
 def test_a_quote_by_meaning_keeps_the_list_around_its_item():
     """Found walking the shop with the multilingual embedder: "Kann ich mit PayPal bezahlen?" was
     answered with "- Klarna (pay in 4 …)" alone: the sentence closest in meaning is chosen among
