@@ -290,7 +290,8 @@ def _sample(server, samples: list, stop: threading.Event) -> None:
 def main(*, seconds: float | None = None) -> dict:
     seconds = seconds or float(os.environ.get("BENCH_SHOP_SECONDS", 600))
     # Every simulated visitor comes from 127.0.0.1, where a shop's come from many addresses:
-    # the per-IP token limit is lifted; every other limit is the default.
+    # the per-IP token and open-stream limits are lifted (`common.bench_env`); every other limit
+    # is the default.
     env = common.bench_env()
     env.pop("WIDGET_TOKEN_RATE_PER_CLIENT", None)
     # …and so is the per-IP message limit (50 talking visitors on one address); the per-visitor
