@@ -82,6 +82,51 @@ def test_a_token_works_only_from_its_origin_on_every_widget_call(tenant, locked_
     assert visitor.get(f"/api/v1/sessions/{session_id}", HTTP_ORIGIN=SHOP).status_code == 200
 
 
+def test_a_site_taken_off_the_allowed_domains_loses_its_tokens_at_once(tenant, locked_widget, settings):
+    """The allow-list was read only when a token was minted: a site removed from it (a
+    compromised shop, a domain sold) kept working for the rest of its tokens' hour, and a token
+    minted before the widget had any allowed domain worked from anywhere. Now every call reads
+    the widget's list as it is, like its on/off switch; our own origin (the dashboard's preview)
+    stays allowed."""
+    from widget.services import widget_update
+    from widget.tokens import widget_token_issue
+
+    blog = "https://blog.example.com"
+    widget_update(widget=locked_widget, allowed_domains=[SHOP, blog])
+    body = {"client_id": tenant.client_id, "config_id": str(locked_widget.id)}
+    shop_visitor, blog_visitor = APIClient(), APIClient()
+    shop_visitor.credentials(HTTP_AUTHORIZATION=f"Bearer {_mint(body, HTTP_ORIGIN=SHOP).json()['token']}")
+    blog_visitor.credentials(HTTP_AUTHORIZATION=f"Bearer {_mint(body, HTTP_ORIGIN=blog).json()['token']}")
+    open_widget = widget_create(organization=tenant.organization, title="Open")
+    anywhere = APIClient()  # minted while the widget allowed any site: no origin in the token
+    anywhere.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {_mint({**body, 'config_id': str(open_widget.id)}).json()['token']}"
+    )
+    preview_token, _ = widget_token_issue(
+        organization_id=tenant.organization.pk,
+        widget_id=locked_widget.pk,
+        visitor_id="preview_x",
+        origin=settings.SITE_URL,
+    )
+    preview = APIClient()
+    preview.credentials(HTTP_AUTHORIZATION=f"Bearer {preview_token}")
+    config = f"/api/v1/widgets/{locked_widget.id}/config"
+    assert shop_visitor.get(config, HTTP_ORIGIN=SHOP).status_code == 200
+    assert anywhere.get(f"/api/v1/widgets/{open_widget.id}/config").status_code == 200
+
+    widget_update(widget=locked_widget, allowed_domains=[SHOP])
+    widget_update(widget=open_widget, allowed_domains=[SHOP])
+    assert_error_shape(blog_visitor.get(config, HTTP_ORIGIN=blog), 403)
+    assert_error_shape(blog_visitor.post("/api/v1/sessions", {}, format="json", HTTP_ORIGIN=blog), 403)
+    assert_error_shape(anywhere.get(f"/api/v1/widgets/{open_widget.id}/config"), 403)
+    assert_error_shape(
+        anywhere.get(f"/api/v1/widgets/{open_widget.id}/config", HTTP_ORIGIN="https://evil.example"), 403
+    )
+    assert anywhere.get(f"/api/v1/widgets/{open_widget.id}/config", HTTP_ORIGIN=SHOP).status_code == 200
+    assert shop_visitor.get(config, HTTP_ORIGIN=SHOP).status_code == 200
+    assert preview.get(config, HTTP_ORIGIN=settings.SITE_URL).status_code == 200
+
+
 @override_settings(WIDGET_TOKEN_RATE_PER_IP="3/h", WIDGET_TOKEN_RATE_PER_CLIENT="1000/h")
 def test_per_ip_mint_limit_ignores_forged_forwarded_for(tenant):
     statuses = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef
 from rest_framework import authentication, exceptions
 from rest_framework_simplejwt.exceptions import TokenError
@@ -18,7 +19,7 @@ from organizations.authentication import bearer_token
 from organizations.credentials import Credential
 from organizations.models import ApiKey, Organization
 from widget.models import Widget
-from widget.origins import origin_from_header
+from widget.origins import origin_allowed, origin_from_header
 from widget.tokens import widget_token_decode
 
 
@@ -73,18 +74,24 @@ class WidgetTokenAuthentication(authentication.BaseAuthentication):
             claims = widget_token_decode(token)
         except TokenError:
             raise exceptions.AuthenticationFailed("Invalid or expired token.") from None
-        if claims.get("origin"):
-            # Checked on every call, not only at mint. Browsers send Origin on cross-origin
-            # calls; a same-origin GET carries only a Referer; with neither, refuse.
-            origin = origin_from_header(request.META.get("HTTP_ORIGIN")) or origin_from_header(
-                request.META.get("HTTP_REFERER")
-            )
-            if origin != claims["origin"]:
-                raise exceptions.PermissionDenied("This token was issued to another origin.")
+        # Browsers send Origin on cross-origin calls; a same-origin GET carries only a Referer.
+        origin = origin_from_header(request.META.get("HTTP_ORIGIN")) or origin_from_header(
+            request.META.get("HTTP_REFERER")
+        )
+        if claims.get("origin") and origin != claims["origin"]:
+            # Checked on every call, not only at mint; with neither header, refused.
+            raise exceptions.PermissionDenied("This token was issued to another origin.")
         holder = _token_holder(claims)
         if holder is None:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")
         organization, widget = holder
+        if widget is not None and widget.allowed_domains:
+            # The widget's allowed domains as they are now (our own origin always: the dashboard's
+            # preview, the hosted frame): a site taken off the list loses its tokens at once, as
+            # a switched-off widget does, not when they expire.
+            allowed = [*widget.allowed_domains, origin_from_header(settings.SITE_URL)]
+            if not origin_allowed(origin=origin, allowed_domains=[value for value in allowed if value]):
+                raise exceptions.PermissionDenied("This site is not among the widget's allowed domains.")
         credential = Credential(
             organization=organization,
             kind="widget",
