@@ -834,8 +834,17 @@ def evidence_gather(
     ]
     relevant = tuple(item.number for item in evidence if item.relevance >= threshold)
     if extracts and relevant:
-        best = evidence[relevant[0] - 1]
         question_language = analysis.language_detect(question, default="")
+        closer = _closer_passage(
+            organization=organization,
+            question=query,
+            evidence=evidence,
+            relevant=relevant,
+            language=question_language,
+        )
+        if closer is not None:
+            relevant = (closer, *(number for number in relevant if number != closer))
+        best = evidence[relevant[0] - 1]
         if best.kind in ("qa", *REQUEST_KINDS) or best.asked:
             pass  # a pair's answer is quoted whole; a part of a question is quoted for that part
         elif best.language and question_language and question_language != best.language:
@@ -844,6 +853,47 @@ def evidence_gather(
         elif extract := _extract_checked_by_meaning(organization=organization, question=query, item=best):
             evidence[relevant[0] - 1] = _quoting(best, extract)
     return tuple(evidence), relevant
+
+
+def _closer_passage(
+    *, organization, question: str, evidence: list, relevant: tuple, language: str
+) -> int | None:
+    """The number of another relevant passage whose closest sentence is MEANING_LEAD_MARGIN closer
+    in meaning to `question` than the best passage's closest one, for the offline answerer to
+    quote instead; None otherwise (and when the best is no passage, a passage is in another
+    language than the question, or no embedder is available). The gate says which passages are
+    relevant, not which of them answers: found on a new-user walk, "How long do I have to return
+    something?" was answered from the policy's "Damaged or defective items" section ("We will
+    send a free replacement or give you a full refund, and you do not need to return the broken
+    item.", its closest sentence at 0.43), relevant at 0.92, not from its "Returns window"
+    ("You can return any item within 30 days of delivery for a full refund.", 0.76), relevant at
+    0.89. Sentences are embedded once per process (`_vectors`' cache)."""
+    passages = [
+        evidence[number - 1]
+        for number in relevant
+        if evidence[number - 1].kind not in ("qa", *REQUEST_KINDS) and not evidence[number - 1].asked
+    ]
+    if len(passages) < 2 or passages[0].number != relevant[0]:
+        return None
+    if any(item.language and language and item.language != language for item in passages):
+        return None
+    closest: dict[int, float] = {}
+    for item in passages:
+        parts, _items, _starts, body = _body_units(item)
+        if not body:
+            continue
+        scores = _body_cosines(
+            organization=organization, question=question, units={i: parts[i] for i in body}
+        )
+        if scores is None:
+            return None
+        closest[item.number] = max(scores.values())
+    if relevant[0] not in closest:
+        return None
+    number = max(closest, key=closest.__getitem__)
+    if number != relevant[0] and closest[number] - closest[relevant[0]] >= MEANING_LEAD_MARGIN:
+        return number
+    return None
 
 
 def _quoting(item: Evidence, extract: str) -> Evidence:

@@ -7,6 +7,8 @@ asked on their own got "I don't know": the relevance gate weighed the question a
 whole mixed passage. The parser now reads the larger lines as headings, so each section is a
 section of its own, with its heading over the sentences under it."""
 
+from pathlib import Path
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -34,12 +36,14 @@ PRODUCT_SHEET = [
 ]
 
 
-def _ingest(organization, data: bytes) -> None:
+def _ingest(
+    organization, data: bytes, *, name: str = "product-sheet.pdf", title: str = "Product sheet"
+) -> None:
     source = file_source_create(
         organization=organization,
-        title="Product sheet",
+        title=title,
         file_type="pdf",
-        uploaded_file=SimpleUploadedFile("product-sheet.pdf", data),
+        uploaded_file=SimpleUploadedFile(name, data),
     )
     assert source_ingest(source_id=source.pk) == "ready"
 
@@ -139,3 +143,57 @@ def test_a_row_of_a_pdf_table_answers_the_question_about_it(tenant, assistant, o
         "Destination: Germany; Standard: 8-12 business days, $22; Express: 4-5 business days, $45."
         in germany.content
     )
+
+
+# A shop's returns and shipping policy (headings, a shipping table) printed to PDF by headless
+# Chromium, as the new-user walk made it.
+RETURNS_POLICY = Path(__file__).parent / "data" / "returns_policy_chromium.pdf"
+
+
+# The walk's Q&A pairs, next to the policy.
+WALK_PAIRS = [
+    (
+        "Do you ship internationally?",
+        "Yes. We ship to the United States, Canada, Germany and the United Kingdom. See our shipping "
+        "rates for prices and delivery times.",
+    ),
+    (
+        "Can I cancel my order?",
+        "You can cancel an order within 2 hours of placing it by emailing help@lumenhome.example. "
+        "After that, the order is packed and you can return it once it arrives.",
+    ),
+    (
+        "Do you offer assembly instructions?",
+        "Yes. Every lamp comes with printed assembly instructions in the box, and PDF versions are on "
+        "each product page.",
+    ),
+    (
+        "How long does a refund take?",
+        "Refunds reach your original payment method within 5 business days after we receive your return.",
+    ),
+]
+
+
+def test_of_two_relevant_sections_the_one_that_answers_is_quoted(tenant, assistant, offline):
+    """Found on a new-user walk: "How long do I have to return something?" was answered from the
+    "Damaged or defective items" section ("… you do not need to return the broken item."), which
+    the gate weighs a little more relevant, not from "Returns window". Of the relevant passages,
+    one whose closest sentence is far closer in meaning is quoted instead; a question on damage
+    still gets the damage section."""
+    from knowledge.services import qa_create
+
+    # Uploaded in the dashboard, a file is titled with its name.
+    _ingest(
+        tenant.organization,
+        RETURNS_POLICY.read_bytes(),
+        name="returns-policy.pdf",
+        title="returns-policy.pdf",
+    )
+    for question, answer in WALK_PAIRS:
+        qa_create(organization=tenant.organization, question=question, answer=answer)
+    window = _ask(tenant.organization, assistant, "How long do I have to return something?")
+    assert window.answered and "within 30 days of delivery" in window.content
+    assert "broken" not in window.content
+    assert [source.get("page") for source in window.sources][:1] == [1]
+    broken = _ask(tenant.organization, assistant, "My lamp arrived broken, what now?")
+    assert broken.answered and "contact us within 7 days of delivery" in broken.content
