@@ -20,15 +20,26 @@ from organizations.credentials import Credential
 from organizations.models import ApiKey, Organization
 from widget.models import Widget
 from widget.origins import origin_allowed, origin_from_header
+from widget.services import IdentityRequired
 from widget.tokens import widget_token_decode
 
 
-def _token_holder(claims: dict) -> tuple[Organization, Widget | None] | None:
+class VerificationNowRequired(IdentityRequired):
+    default_message = (
+        "This widget now only serves verified visitors and this token carries no identity proof: "
+        "mint a new one with user_id + user_hash or user_token signed with the organization's "
+        "identity secret."
+    )
+
+
+def _token_holder(claims: dict) -> tuple[Organization, Widget | None, bool] | None:
     """The token's organization and widget, if the token is still good: its client_id key
     (claim `cid`) not revoked, its widget (claim `wid`) still there and switched on, and its
     visitor (or verified customer) not erased by a privacy erase since it was issued. One
     indexed query per request, so revoking a key, switching a widget off or erasing the
-    visitor ends its tokens at once, not when they expire."""
+    visitor ends its tokens at once, not when they expire. The third value: whether the
+    widget requires verified visitors now (for a token without a widget, whether any active
+    widget of the organization does, as at mint)."""
     try:
         organization_id = uuid.UUID(str(claims["org"]))
         api_key_id = uuid.UUID(str(claims["cid"])) if claims.get("cid") else None
@@ -53,14 +64,38 @@ def _token_holder(claims: dict) -> tuple[Organization, Widget | None] | None:
         if api_key_id is not None:
             widgets = widgets.filter(key_live("organization"))
         widget = widgets.first()
-        return (widget.organization, widget) if widget is not None else None
-    organizations = Organization.objects.filter(pk=organization_id).exclude(
-        token_erased_exists(claims=claims, organization_ref="pk")
+        return (widget.organization, widget, widget.require_verified_visitors) if widget is not None else None
+    organizations = (
+        Organization.objects.filter(pk=organization_id)
+        .exclude(token_erased_exists(claims=claims, organization_ref="pk"))
+        .annotate(
+            verification_required=Exists(
+                Widget.objects.unscoped().filter(
+                    organization=OuterRef("pk"), is_active=True, require_verified_visitors=True
+                )
+            )
+        )
     )
     if api_key_id is not None:
         organizations = organizations.filter(key_live("pk"))
     organization = organizations.first()
-    return (organization, None) if organization is not None else None
+    return (organization, None, organization.verification_required) if organization is not None else None
+
+
+def _anonymous_where_verification_required(claims: dict, holder: tuple) -> bool:
+    """Whether this token carries no identity proof (claim `uid`) while its widget now requires
+    one: switching "Require verified visitors" on ends the anonymous tokens already issued, as
+    switching the widget off does. The dashboard's own preview (claim `preview`, minted only for
+    a signed-in member) keeps working, as at mint."""
+    return holder[2] and not claims.get("uid") and not claims.get("preview")
+
+
+def _token_still_good(claims: dict) -> bool:
+    """For an open live stream's re-check: not expired, still held, still allowed anonymous."""
+    if time.time() >= claims["exp"]:
+        return False
+    holder = _token_holder(claims)
+    return holder is not None and not _anonymous_where_verification_required(claims, holder)
 
 
 class WidgetTokenAuthentication(authentication.BaseAuthentication):
@@ -84,7 +119,9 @@ class WidgetTokenAuthentication(authentication.BaseAuthentication):
         holder = _token_holder(claims)
         if holder is None:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")
-        organization, widget = holder
+        if _anonymous_where_verification_required(claims, holder):
+            raise VerificationNowRequired()
+        organization, widget, _ = holder
         if widget is not None and widget.allowed_domains:
             # The widget's allowed domains as they are now (our own origin always: the dashboard's
             # preview, the hosted frame): a site taken off the list loses its tokens at once, as
@@ -99,7 +136,7 @@ class WidgetTokenAuthentication(authentication.BaseAuthentication):
             widget=widget,
             visitor_id=claims["vis"],
             claims=claims,
-            still_valid=lambda: time.time() < claims["exp"] and _token_holder(claims) is not None,
+            still_valid=lambda: _token_still_good(claims),
         )
         return credential, credential
 

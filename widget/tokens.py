@@ -46,12 +46,15 @@ def widget_token_issue(
     api_key_id=None,
     verified_user_id: str | None = None,
     claimed_user_id: str | None = None,
+    preview: bool = False,
 ) -> tuple[str, int]:
     """`api_key_id`: the key whose public client_id the token was minted for (claim `cid`);
     revoking that key ends the token on its next request, as deactivating its widget does.
     `verified_user_id` (claim `uid`): the customer the organization's server proved this
     visitor to be; `claimed_user_id` (claim `cuid`): a user id the page claimed without
-    proof, kept only as unverified metadata on the sessions it creates."""
+    proof, kept only as unverified metadata on the sessions it creates. `preview` (claim
+    `preview`): minted by the dashboard for a signed-in member's widget preview, which works
+    even while the widget requires verified visitors."""
     token = WidgetToken()
     token["org"] = str(organization_id)
     if api_key_id is not None:
@@ -66,6 +69,8 @@ def widget_token_issue(
         token["uid"] = verified_user_id
     elif claimed_user_id:
         token["cuid"] = claimed_user_id
+    if preview:
+        token["preview"] = True
     token.set_iat()
     return str(token), int(settings.WIDGET_TOKEN_LIFETIME.total_seconds())
 

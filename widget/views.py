@@ -319,6 +319,7 @@ class WidgetPreviewView(WidgetMixin, TemplateView):
             widget_id=widget.pk,
             visitor_id=f"preview_{visitor}",
             origin=_base_url(self.request),
+            preview=True,
         )
         return {
             **super().get_context_data(**kwargs),

@@ -10,6 +10,7 @@ import time
 
 import pytest
 from django.db import connection
+from rest_framework.test import APIClient
 
 from chat import live, services
 from chat.models import Conversation, Message
@@ -385,6 +386,42 @@ def test_an_open_visitor_stream_ends_soon_after_its_widget_is_switched_off(
     stream.lasted(within=10)
     assert stream.ended - switched_off < 3
     assert visitor.get(f"/api/v1/sessions/{session.pk}/events").status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_open_anonymous_stream_ends_soon_after_its_widget_requires_verified_visitors(
+    tenant, assistant, widget, quick_credential_checks, settings
+):
+    from widget.services import widget_update
+    from widget.tokens import widget_token_issue
+
+    settings.LIVE_STREAM_SECONDS = 6
+    session = services.session_create(
+        organization=tenant.organization, assistant=assistant, visitor_id="v1", widget=widget
+    )
+    visitor = widget_client(organization=tenant.organization, widget=widget, visitor_id="v1")
+    verified_session = services.session_create(
+        organization=tenant.organization, assistant=assistant, visitor_id="u_1", widget=widget
+    )
+    token, _ = widget_token_issue(
+        organization_id=tenant.organization.id, widget_id=widget.id, visitor_id="u_1", verified_user_id="c1"
+    )
+    verified = APIClient()
+    verified.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    anonymous_stream = StreamReader(
+        visitor.get(f"/api/v1/sessions/{session.pk}/events", HTTP_ACCEPT="text/event-stream")
+    )
+    verified_stream = StreamReader(
+        verified.get(f"/api/v1/sessions/{verified_session.pk}/events", HTTP_ACCEPT="text/event-stream")
+    )
+    time.sleep(0.5)
+    required = time.monotonic()
+    widget_update(widget=widget, require_verified_visitors=True)
+    anonymous_stream.lasted(within=10)
+    assert anonymous_stream.ended - required < 3  # one check interval (1 s here, 60 s by default)
+    refused = visitor.get(f"/api/v1/sessions/{session.pk}/events")
+    assert refused.status_code == 403 and "verified visitors" in refused.json()["detail"]
+    assert verified_stream.lasted(within=10) > 5  # the verified visitor's stream runs its full time
 
 
 @pytest.mark.django_db(transaction=True)

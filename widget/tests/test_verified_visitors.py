@@ -347,3 +347,44 @@ def test_inbox_shows_the_verified_badge(tenant, widget, secret):
     assert page.status_code == 200
     assert 'data-testid="verified-badge"' in page.content.decode()
     assert 'data-testid="verified-customer"' in page.content.decode()
+
+
+def test_requiring_verified_visitors_ends_the_anonymous_tokens_already_issued(
+    tenant, widget, secret, owner_client
+):
+    """The requirement was read only at mint: an anonymous visitor's token kept chatting for
+    the rest of its hour after the owner switched "Require verified visitors" on. Now every
+    call reads the widget's setting as it is, as it reads its on/off switch and allowed
+    domains; a verified visitor and the dashboard's own preview keep working."""
+    from django.urls import reverse
+
+    anonymous = widget_client(
+        mint({"client_id": tenant.client_id, "config_id": str(widget.id)}).json()["token"]
+    )
+    without_widget = widget_client(mint({"client_id": tenant.client_id}).json()["token"])
+    proof = {"user_id": "c", "user_hash": user_hash(secret, "c")}
+    verified = widget_client(
+        mint({"client_id": tenant.client_id, "config_id": str(widget.id), **proof}).json()["token"]
+    )
+    preview = widget_client(owner_client.get(reverse("widget-preview", args=[widget.pk])).context["token"])
+    config = f"/api/v1/widgets/{widget.id}/config"
+    dashboard = {"HTTP_ORIGIN": "http://testserver"}  # the preview's token is bound to the dashboard
+    assert anonymous.get(config).status_code == 200
+    by_assistant = {"assistant_id": str(widget.assistant_id)}
+    assert without_widget.post("/api/v1/sessions", by_assistant, format="json").status_code == 201
+
+    widget_update(widget=widget, require_verified_visitors=True)
+    for refused in (
+        anonymous.get(config),
+        anonymous.post("/api/v1/sessions", {}, format="json"),
+        without_widget.post("/api/v1/sessions", by_assistant, format="json"),
+    ):
+        assert "only serves verified visitors" in assert_error(refused, 403)["detail"]
+    assert Conversation.objects.for_organization(tenant.organization).count() == 1
+    assert verified.get(config).status_code == 200
+    assert verified.post("/api/v1/sessions", {}, format="json").status_code == 201
+    assert preview.get(config, **dashboard).status_code == 200
+    assert preview.post("/api/v1/sessions", {}, format="json", **dashboard).status_code == 201
+
+    widget_update(widget=widget, require_verified_visitors=False)
+    assert anonymous.get(config).status_code == 200
