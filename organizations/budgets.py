@@ -22,27 +22,71 @@ The `org`, `widget-messages` and `widget-token-client` budgets are the owner's: 
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.apps import apps
 from django.conf import settings
 from django.utils import timezone
-from django_ratelimit.core import _get_ip
 
 from core.api.ratelimit import Budget, budgets_read, rate_parse
 from core.cache_guard import CacheUnavailable, cache_call
 from organizations.credentials import Credential
 from organizations.models import BudgetAlert, Organization
 
+logger = logging.getLogger(__name__)
+
 API_WINDOW = 3600
 BUSY = "This chat is busy right now"
 
 
+_warned_meta_keys: set[tuple[str, str]] = set()
+
+
+def _address(value) -> str | None:
+    """The address as the limits key it (django-ratelimit's masks: an IPv6 client by its /64,
+    which one host can fill), or None when `value` is not one IP address."""
+    if not isinstance(value, str):
+        return None
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    if address.version == 6:
+        mask = getattr(settings, "RATELIMIT_IPV6_MASK", 64)
+    else:
+        mask = getattr(settings, "RATELIMIT_IPV4_MASK", 32)
+    return str(ipaddress.ip_network(f"{address}/{mask}", strict=False).network_address)
+
+
 def client_ip(request) -> str:
-    # django-ratelimit's reading of the client IP: REMOTE_ADDR, or the header named by
-    # RATELIMIT_IP_META_KEY behind a proxy (never a client-supplied X-Forwarded-For).
-    return _get_ip(getattr(request, "_request", request)) or "unknown"
+    """The client address every per-IP limit, the live-stream cap and the audit log use:
+    behind a proxy, the header named by RATELIMIT_IP_META_KEY (one the proxy overwrites;
+    never a client-supplied X-Forwarded-For), else REMOTE_ADDR.
+
+    A request without that header, or with a value that is not one IP address (a proxy that
+    does not set it, a health check reaching the app directly, a chain like `a, b`), is keyed
+    by its REMOTE_ADDR instead, with one warning per process naming the header (never its
+    value); this never fails a request. No usable address at all is "unknown"."""
+    request = getattr(request, "_request", request)
+    meta_key = settings.RATELIMIT_IP_META_KEY
+    if meta_key:
+        value = request.META.get(meta_key)
+        address = _address(value)
+        if address is not None:
+            return address
+        reason = "is missing" if not value else "is not one IP address"
+        if (meta_key, reason) not in _warned_meta_keys:
+            _warned_meta_keys.add((meta_key, reason))
+            logger.warning(
+                "RATELIMIT_IP_META_KEY: the request header %s %s; using REMOTE_ADDR for the "
+                "per-address limits (check that the proxy in front sets it). Logged once per process.",
+                meta_key,
+                reason,
+            )
+    return _address(request.META.get("REMOTE_ADDR")) or "unknown"
 
 
 def organization_api_budget(*, organization: Organization) -> Budget:

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django_ratelimit.core import _get_ip, _split_rate
+from django_ratelimit.core import _split_rate
 
 from core.api.ratelimit import RateLimitState, local_limiter, rate_limit_hit, rate_limit_peek
 from core.cache_guard import CacheUnavailable, cache_call
+from organizations.budgets import client_ip
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,6 @@ class Verdict:
     @property
     def wait_text(self) -> str:
         return "1 minute" if self.minutes == 1 else f"{self.minutes} minutes"
-
-
-def client_ip(request) -> str:
-    """REMOTE_ADDR, or RATELIMIT_IP_META_KEY's header behind a proxy (never a client's XFF)."""
-    return _get_ip(request) or "unknown"
 
 
 def _hit(*, request, group: str, key: str, rate: str) -> Verdict:
