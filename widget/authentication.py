@@ -90,12 +90,28 @@ def _anonymous_where_verification_required(claims: dict, holder: tuple) -> bool:
     return holder[2] and not claims.get("uid") and not claims.get("preview")
 
 
-def _token_still_good(claims: dict) -> bool:
-    """For an open live stream's re-check: not expired, still held, still allowed anonymous."""
+def _token_still_good(claims: dict, *, origin: str | None) -> bool:
+    """For an open live stream's re-check: not expired, still held, still allowed anonymous, and
+    the site that opened it (`origin`) still among the widget's allowed domains: whatever ends
+    the token's requests ends its streams too."""
     if time.time() >= claims["exp"]:
         return False
     holder = _token_holder(claims)
-    return holder is not None and not _anonymous_where_verification_required(claims, holder)
+    return (
+        holder is not None
+        and not _anonymous_where_verification_required(claims, holder)
+        and _site_allowed(holder[1], origin=origin)
+    )
+
+
+def _site_allowed(widget: Widget | None, *, origin: str | None) -> bool:
+    """Whether the page calling (`origin`) is among the widget's allowed domains as they are now
+    (our own origin always: the dashboard's preview, the hosted frame): a site taken off the list
+    loses its tokens at once, as a switched-off widget does, not when they expire."""
+    if widget is None or not widget.allowed_domains:
+        return True
+    allowed = [*widget.allowed_domains, origin_from_header(settings.SITE_URL)]
+    return origin_allowed(origin=origin, allowed_domains=[value for value in allowed if value])
 
 
 class WidgetTokenAuthentication(authentication.BaseAuthentication):
@@ -122,13 +138,8 @@ class WidgetTokenAuthentication(authentication.BaseAuthentication):
         if _anonymous_where_verification_required(claims, holder):
             raise VerificationNowRequired()
         organization, widget, _ = holder
-        if widget is not None and widget.allowed_domains:
-            # The widget's allowed domains as they are now (our own origin always: the dashboard's
-            # preview, the hosted frame): a site taken off the list loses its tokens at once, as
-            # a switched-off widget does, not when they expire.
-            allowed = [*widget.allowed_domains, origin_from_header(settings.SITE_URL)]
-            if not origin_allowed(origin=origin, allowed_domains=[value for value in allowed if value]):
-                raise exceptions.PermissionDenied("This site is not among the widget's allowed domains.")
+        if not _site_allowed(widget, origin=origin):
+            raise exceptions.PermissionDenied("This site is not among the widget's allowed domains.")
         credential = Credential(
             organization=organization,
             kind="widget",
@@ -136,7 +147,7 @@ class WidgetTokenAuthentication(authentication.BaseAuthentication):
             widget=widget,
             visitor_id=claims["vis"],
             claims=claims,
-            still_valid=lambda: _token_still_good(claims),
+            still_valid=lambda: _token_still_good(claims, origin=origin),
         )
         return credential, credential
 

@@ -425,6 +425,34 @@ def test_an_open_anonymous_stream_ends_soon_after_its_widget_requires_verified_v
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_open_visitor_stream_ends_soon_after_its_site_is_taken_off_the_allowed_domains(
+    tenant, assistant, widget, quick_credential_checks
+):
+    """A site taken off the widget's allowed domains loses its tokens at once (a16db1c): its
+    open streams end within a credential check too, as a switched-off widget's do, not when the
+    stream runs out (found by review)."""
+    from widget.services import widget_update
+
+    widget_update(widget=widget, allowed_domains=["https://shop.example"])
+    session = services.session_create(
+        organization=tenant.organization, assistant=assistant, visitor_id="v1", widget=widget
+    )
+    visitor = widget_client(organization=tenant.organization, widget=widget, visitor_id="v1")
+    url = f"/api/v1/sessions/{session.pk}/events"
+    stream = StreamReader(
+        visitor.get(url, HTTP_ACCEPT="text/event-stream", HTTP_ORIGIN="https://shop.example")
+    )
+    time.sleep(0.5)
+    assert stream.ended is None
+    taken_off = time.monotonic()
+    widget_update(widget=widget, allowed_domains=["https://other.example"])
+    stream.lasted(within=10)
+    assert stream.ended - taken_off < 3  # one check interval (1 s here), not the stream's 30 s
+    assert b"event: status" in stream.body
+    assert visitor.get(url, HTTP_ORIGIN="https://shop.example").status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_stream_whose_credential_stays_good_runs_its_full_time(tenant, assistant, settings):
     settings.LIVE_STREAM_SECONDS = 3
     settings.LIVE_CREDENTIAL_CHECK_SECONDS = 1
