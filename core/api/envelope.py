@@ -21,7 +21,11 @@ def error_response(status_code: int, detail: str, data: Any = None) -> JsonRespo
 
 
 def is_api_path(path: str) -> bool:
-    """`/api` itself and everything under `/api/` (not `/apix`)."""
+    """`/api` itself and everything under `/api/` (not `/apix`), in any case: `/API/v1/…` is
+    no URL of ours, but a client that typed it is an API client and gets its 404 (and every
+    other error) in the error shape, counted against the unauthenticated budget, not as the
+    dashboard's HTML page."""
+    path = path.lower()
     return path == "/api" or path.startswith("/api/")
 
 

@@ -20,6 +20,19 @@ def test_unknown_api_path_is_json_404(api):
     assert not APIClient().get("/apiary")["Content-Type"].startswith("application/json")  # not the API
 
 
+def test_any_case_of_the_api_prefix_answers_in_the_error_shape(api):
+    """`/API/…` matched no URL and fell to the dashboard's HTML 404 page; a client that typed
+    it is an API client all the same."""
+    for path in ("/API/v1/sessions", "/Api/v1/organization/", "/aPi/nothing", "/API", "/API/"):
+        body = assert_error_shape(api.get(path), 404)
+        assert body["detail"] == "Not found."
+    assert_error_shape(api.post("/API/v1/sessions", {}, format="json"), 404)
+    assert_error_shape(APIClient().delete("/Api/v1/api-keys/x"), 404)
+    # Counted and labelled like any unknown /api/ URL (the unauthenticated budget's headers).
+    assert "X-RateLimit-Limit" in APIClient().get("/API/v1/sessions")
+    assert not APIClient().get("/APIary")["Content-Type"].startswith("application/json")  # not the API
+
+
 def test_unknown_object_is_404_with_same_shape(api):
     assert_error_shape(api.get("/api/v1/api-keys/00000000-0000-0000-0000-000000000000"), 404)
 
