@@ -393,7 +393,9 @@ def test_passages_carry_the_chunks_stored_vector_exactly(tenant):
     )
     chunk = Chunk.objects.for_organization(tenant.organization).get(source=source)
     ranked = [(str(chunk.pk), 1.0)]
-    (passage,) = retrieval.passages_build(ranked=ranked, query="parcel", embedder_name=chunk.embedding_model)
+    (passage,) = retrieval.passages_build(
+        organization=tenant.organization, ranked=ranked, query="parcel", embedder_name=chunk.embedding_model
+    )
     stored = numpy.asarray(chunk.embedding, dtype=numpy.float32)
     assert passage.embedding.dtype == numpy.float32 and passage.embedding.shape == (384,)
     assert passage.embedding.tobytes() == stored.tobytes()  # bit for bit
@@ -402,8 +404,34 @@ def test_passages_carry_the_chunks_stored_vector_exactly(tenant):
         passage.question_embedding.tobytes()
         == numpy.asarray(chunk.question_embedding, dtype=numpy.float32).tobytes()
     )
-    (passage,) = retrieval.passages_build(ranked=ranked, query="parcel", embedder_name="other/model")
+    (passage,) = retrieval.passages_build(
+        organization=tenant.organization, ranked=ranked, query="parcel", embedder_name="other/model"
+    )
     assert passage.embedding is None
+
+
+def test_passages_are_built_only_from_the_organizations_own_chunks(tenant, other_tenant):
+    """`passages_build` read chunks by id alone: safe only while every caller passed ids its
+    own organization's search had ranked. It reads them through the scoped manager now, so
+    another organization's chunk id gives nothing, next to the organization's own."""
+    own = services.qa_create(
+        organization=tenant.organization, question="Where is my parcel?", answer="Track it."
+    )
+    foreign = services.qa_create(
+        organization=other_tenant.organization, question="Where is my parcel?", answer="Their secret answer."
+    )
+    own_chunk = Chunk.objects.for_organization(tenant.organization).get(source=own)
+    foreign_chunk = Chunk.objects.for_organization(other_tenant.organization).get(source=foreign)
+    ranked = [(str(foreign_chunk.pk), 2.0), (str(own_chunk.pk), 1.0)]
+
+    passages = retrieval.passages_build(organization=tenant.organization, ranked=ranked, query="parcel")
+    assert [passage.chunk_id for passage in passages] == [own_chunk.pk]
+    assert passages[0].answer == "Track it."
+    assert retrieval.passages_build(organization=tenant.organization, ranked=ranked[:1], query="parcel") == []
+    (theirs,) = retrieval.passages_build(
+        organization=other_tenant.organization, ranked=ranked[:1], query="parcel"
+    )
+    assert theirs.answer == "Their secret answer."
 
 
 def test_the_query_vectors_literal_gives_the_database_the_same_vector_as_its_shortest_repr():
