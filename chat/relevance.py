@@ -204,6 +204,7 @@ def best_sentences(
         ]
         chosen = set(ranked[:limit]) | _rows_alike(parts, starts, scored)
         chosen |= _figure_after(question, parts, items, starts, body, scored[0][1], chosen)
+        chosen -= _rows_not_named(question, parts, scored[0][1], chosen)
     return quote(parts, items, chosen, max_chars=max_chars, starts=starts)
 
 
@@ -318,6 +319,35 @@ def quote(
 
 # A table row read under its header ("Destination: Canada; Standard: …"): its first column's name.
 _ROW_LABEL = re.compile(r"^([^:;.]{1,40}): ")
+
+
+def _row_named(question: str, part: str) -> bool:
+    """Whether `part` is a table row whose first cell the question names, every word of it
+    ("the UK" names "Destination: United Kingdom; …", not "Destination: United States; …")."""
+    label = _ROW_LABEL.match(part)
+    if label is None:
+        return False
+    language = analysis.language_detect(question)
+    cell = set(terms(part[label.end() :].split(";", 1)[0], language=language))
+    return bool(cell) and cell <= set(terms(question, language=language))
+
+
+def _rows_not_named(question: str, parts: list[str], best: int, chosen: set[int]) -> set[int]:
+    """When the best unit is a table row the question names, the other rows of its table among
+    `chosen` that it does not name: other cases than the one asked about ("How much is express
+    shipping to the UK?" quoted the Germany and Canada rows with the United Kingdom one, for
+    their like figures, and the United States one, for "United")."""
+    if not _row_named(question, parts[best]):
+        return set()
+    label = _ROW_LABEL.match(parts[best]).group(1)
+    return {
+        index
+        for index in chosen
+        if index != best
+        and (match := _ROW_LABEL.match(parts[index])) is not None
+        and match.group(1) == label
+        and not _row_named(question, parts[index])
+    }
 
 
 def _rows_alike(parts: list[str], starts: set[int], scored: list[tuple[float, int]]) -> set[int]:

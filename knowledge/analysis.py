@@ -81,6 +81,75 @@ QUESTION_WRAPPERS: dict[str, frozenset[str]] = {
     language: frozenset(words.split()) for language, words in _QUESTION_WRAPPERS.items()
 }
 
+# Countries and regions a shop's visitors name by their abbreviation ("do you ship to the UK?")
+# where its shipping table says "United Kingdom", or the other way round. Each group's forms
+# (abbreviations, with or without dots, and the full name) are analysed alike: any of them
+# becomes the group's full name and its abbreviation term ("UK", "U.K." and "United Kingdom"
+# all give "unit kingdom uk"), in documents and questions, so either form finds the other and a
+# chunk indexed before this (which has only the form it wrote) is still found by both.
+# Per language, in that language's words: a question not in English is also analysed as
+# English (`knowledge.retrieval.query_analyse`). Abbreviations that are also words are matched
+# only as written in capitals: "US" (not "us"; nor in a line of capitals, "CONTACT US"), "EU"
+# (Portuguese "eu", I), "USA" (Spanish "usa", uses), "UE", "UAE"; "UK" in any case.
+# Forms: (pattern, case-sensitive). Only these common few: a shop's table of countries says
+# "Canada" or "Germany", which nobody abbreviates in a question.
+_REGIONS: dict[str, list[tuple[str, list[tuple[str, bool]]]]] = {
+    "en": [
+        ("united kingdom uk", [(r"U\.K\.|UK", False), (r"united\s+kingdom", False)]),
+        (
+            "united states usa",
+            [
+                (r"U\.S\.A\.|USA|U\.S\.|(?<![A-Z]\s)US(?!\s[A-Z]{2})", True),
+                (r"united\s+states(?:\s+of\s+america)?", False),
+            ],
+        ),
+        ("european union eu", [(r"E\.U\.|EU", True), (r"european\s+union", False)]),
+        ("united arab emirates uae", [(r"U\.A\.E\.|UAE", True), (r"united\s+arab\s+emirates", False)]),
+    ],
+    "es": [
+        ("estados unidos eeuu", [(r"EE\.\s?UU\.?|EEUU|USA", True), (r"estados\s+unidos", False)]),
+        ("unión europea ue", [(r"UE", True), (r"unión\s+europea", False)]),
+        ("reino unido uk", [(r"UK", False), (r"reino\s+unido", False)]),
+    ],
+    "de": [
+        ("vereinigte staaten usa", [(r"USA", False), (r"vereinigten?\s+staaten", False)]),
+        ("europäische union eu", [(r"EU", True), (r"europäischen?\s+union", False)]),
+        ("vereinigtes königreich uk", [(r"UK", False), (r"vereinigte[sn]?\s+königreich", False)]),
+    ],
+    "fr": [
+        ("états-unis usa", [(r"É\.-U\.|USA", True), (r"états-unis", False)]),
+        ("union européenne ue", [(r"UE", True), (r"union\s+européenne", False)]),
+        ("royaume-uni uk", [(r"R\.-U\.|UK", True), (r"royaume-uni", False)]),
+    ],
+    "pt": [
+        ("estados unidos eua", [(r"EUA|USA", True), (r"estados\s+unidos", False)]),
+        ("união europeia ue", [(r"UE", True), (r"união\s+europeia", False)]),
+        ("reino unido uk", [(r"UK", False), (r"reino\s+unido", False)]),
+    ],
+}
+
+
+def _region_patterns(language: str) -> list[tuple[re.Pattern, str]]:
+    """One pattern per group (all its forms at once, so a name put in is never matched again)."""
+    patterns = []
+    for expansion, forms in _REGIONS.get(language, []):
+        alternatives = "|".join(form if case_sensitive else f"(?i:{form})" for form, case_sensitive in forms)
+        # Whole words only: not the "uk" of "ukulele", nor a dotted form inside another ("UK-based" is).
+        patterns.append((re.compile(rf"(?<![\w.])(?:{alternatives})(?!\w)"), f" {expansion} "))
+    return patterns
+
+
+_REGION_PATTERNS = {language: _region_patterns(language) for language in SNOWBALL_STEMMERS}
+
+
+def regions_expand(text: str, language: str) -> str:
+    """`text` with each form of a country or region in `_REGIONS` (for `language`) replaced by
+    its group's full name and abbreviation, as the analyser reads it."""
+    for pattern, expansion in _REGION_PATTERNS.get(language, []):
+        text = pattern.sub(expansion, text)
+    return text
+
+
 _WORD = re.compile(r"\w+(?:'\w+)?", re.UNICODE)
 # French and Portuguese elide before a vowel (l'heure, d'achat, qu'il, d'água): the word is
 # what follows the apostrophe. English keeps the apostrophe's word whole (don't, customer's).
@@ -179,7 +248,7 @@ def _analysis(text: str, language: str) -> tuple[tuple[str, ...], tuple[str, ...
     """(terms, content terms) of `text` in a supported `language`."""
     wrappers = QUESTION_WRAPPERS[language]
     every, content = [], []
-    for token, word in _words(text, language):
+    for token, word in _words(regions_expand(text, language), language):
         term = stem(word, language)
         every.append(term)
         if token not in wrappers and word not in wrappers:

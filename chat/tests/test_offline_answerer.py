@@ -598,8 +598,31 @@ def test_rows_that_match_alike_are_all_quoted():
         "Gift cards never expire."
     )
     rows = table.split("\n")[1:5]
-    assert relevance.best_sentences("How much is express shipping to the UK?", table) == "\n".join(rows)
+    assert relevance.best_sentences("How much is express shipping abroad?", table) == "\n".join(rows)
     assert relevance.best_sentences("How much does shipping to Canada cost?", table) == rows[1]
+
+
+def test_a_row_the_question_names_comes_without_the_rows_beside_it():
+    """The United Kingdom row, named by its abbreviation (`analysis.regions_expand`), answers
+    "How much is express shipping to the UK?" alone: the rows beside it give the same kind of
+    figure, but for destinations the question did not ask about (the Germany and Canada rows came
+    with it, as they did with a question naming Germany)."""
+    table = (
+        "Shipping rates\n"
+        "Destination: United States; Standard: 5-7 business days, $6; Express: 2 business days, $18.\n"
+        "Destination: Canada; Standard: 7-10 business days, $14; Express: 3-4 business days, $32.\n"
+        "Destination: Germany; Standard: 8-12 business days, $22; Express: 4-5 business days, $45.\n"
+        "Destination: United Kingdom; Standard: 8-12 business days, $20; Express: 4-5 business days, $42."
+    )
+    rows = table.split("\n")[1:]
+    assert relevance.best_sentences("How much is express shipping to the UK?", table) == rows[3]
+    assert relevance.best_sentences("What does express delivery to Germany cost?", table) == rows[2]
+    # Sentences that are no table rows are still siblings (`_siblings`).
+    sentences = (
+        "Standard shipping takes 5 to 7 business days. Express shipping costs $15 and arrives in 1 to "
+        "2 business days."
+    )
+    assert relevance.best_sentences("how many days does express shipping take?", sentences) == sentences
 
 
 def test_a_quote_by_meaning_keeps_the_list_around_its_item():

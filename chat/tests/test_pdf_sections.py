@@ -197,3 +197,26 @@ def test_of_two_relevant_sections_the_one_that_answers_is_quoted(tenant, assista
     assert [source.get("page") for source in window.sources][:1] == [1]
     broken = _ask(tenant.organization, assistant, "My lamp arrived broken, what now?")
     assert broken.answered and "contact us within 7 days of delivery" in broken.content
+
+
+def test_a_question_naming_a_country_by_its_abbreviation_quotes_its_row(tenant, assistant, offline):
+    """Found on a new-user walk: "UK" never matched the shipping table's "United Kingdom" row
+    (the analyser reads a country's common abbreviation as its name: `analysis.regions_expand`),
+    so "How much is shipping to the UK?" was not answered from it."""
+    from knowledge.services import qa_create
+
+    _ingest(
+        tenant.organization,
+        RETURNS_POLICY.read_bytes(),
+        name="returns-policy.pdf",
+        title="returns-policy.pdf",
+    )
+    for question, answer in WALK_PAIRS:
+        qa_create(organization=tenant.organization, question=question, answer=answer)
+    row = "Destination: United Kingdom; Standard: 8-12 business days, $20; Express: 4-5 business days, $42."
+    cost = _ask(tenant.organization, assistant, "How much is shipping to the UK?")
+    assert cost.answered and row in cost.content
+    assert "Germany" not in cost.content and "Canada" not in cost.content
+    # The dotted form, answered by the Q&A pair that names the country.
+    ship = _ask(tenant.organization, assistant, "Do you ship to the U.K.?")
+    assert ship.answered and "United Kingdom" in ship.content

@@ -95,3 +95,45 @@ def test_content_terms_drop_the_words_a_question_is_wrapped_in():
     ]
     assert analysis.terms("We'll see how well it works") == ["well", "see", "well", "work"]
     assert analysis.content_terms("We'll see how well it works") == ["see", "well", "work"]
+
+
+@pytest.mark.parametrize(
+    ("abbreviation", "name", "language"),
+    [
+        ("UK", "United Kingdom", "en"),
+        ("u.k.", "united kingdom", "en"),
+        ("US", "United States", "en"),
+        ("U.S.A.", "United States of America", "en"),
+        ("USA", "united states", "en"),
+        ("EU", "European Union", "en"),
+        ("UAE", "United Arab Emirates", "en"),
+        ("EE. UU.", "Estados Unidos", "es"),
+        ("UE", "Unión Europea", "es"),
+        ("EU", "Europäische Union", "de"),
+        ("R.-U.", "Royaume-Uni", "fr"),
+        ("EUA", "Estados Unidos", "pt"),
+    ],
+)
+def test_a_country_s_abbreviation_and_its_name_are_analysed_alike(abbreviation, name, language):
+    """Found on a new-user walk: "UK" never matched the shipping table's "United Kingdom". Both
+    forms give the same terms, in questions and in the knowledge alike."""
+    assert analysis.terms(abbreviation, language=language) == analysis.terms(name, language=language)
+    question = analysis.terms(f"Do you ship to the {abbreviation}?", language=language)
+    row = analysis.terms(f"{name}: 8-12 business days, $20.", language=language)
+    assert set(analysis.terms(name, language=language)) <= set(question) & set(row)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Contact us", "en"),
+        ("CONTACT US", "en"),
+        ("Eu quero devolver", "pt"),
+        ("¿Cómo se usa?", "es"),
+        ("a ukulele", "en"),
+    ],
+)
+def test_a_word_that_looks_like_an_abbreviation_is_left_alone(text, language):
+    """A pronoun ("us", Portuguese "eu"), a verb (Spanish "usa"), a line of capitals: not countries."""
+    assert analysis.regions_expand(text, language) == text
+    assert not {"unit", "unid", "eeuu", "european", "europeia"} & set(analysis.terms(text, language=language))
