@@ -13,7 +13,7 @@ from chat.models import Message
 from knowledge import services as knowledge_services
 from knowledge.models import KnowledgeSource
 from organizations.services import api_key_create, membership_create, organization_create, user_get_or_create
-from widget.services import widget_create
+from widget.services import widget_create, widget_update
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -203,6 +203,19 @@ def test_every_page_renders_cleanly_at_desktop_and_tablet_width(browser_context,
     preview = page.frame_locator("[data-testid=widget-preview]")
     preview.locator("button.launcher").click()
     expect(preview.locator(".panel")).to_contain_text("Questions about your order?")
+
+    # And while the widget requires verified visitors: the preview's token is the dashboard's
+    # own, so the operator still chats in it (any refusal lands in `errors`).
+    widget_update(widget=data["widget"], require_verified_visitors=True)
+    page.goto(f"/widgets/{data['widget'].pk}/")
+    preview = page.frame_locator("[data-testid=widget-preview]")
+    expect(preview.locator(".panel")).to_contain_text("Questions about your order?")  # still open
+    answers = preview.locator(".msg.assistant").count()
+    preview.locator(".panel textarea").fill("Where is my order?")
+    preview.locator("button[aria-label='Send message']").click()
+    expect(preview.locator(".msg.user").last).to_contain_text("Where is my order?")
+    expect(preview.locator(".msg.assistant")).to_have_count(answers + 1, timeout=20_000)
+    assert not errors, errors  # (no networkidle wait: the panel's live stream stays open)
 
     # A source still processing refreshes its own row; here it finishes while we watch.
     page.goto("/knowledge/")
