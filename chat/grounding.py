@@ -381,7 +381,36 @@ def _floored(signal: dict[str, float], parameters: dict) -> bool:
     question nearly word for word, however little its answer's text resembles the question."""
     if signal["key"] >= parameters.get("key_pass", math.inf):
         return False
-    return signal[parameters.get("floor_on", "cosine")] < parameters["cosine_floor"]
+    floor_on = parameters.get("floor_on", "cosine")
+    value = signal[floor_on]
+    if floor_on == "full":
+        value = max(value, signal.get("section", value))
+    return value < parameters["cosine_floor"]
+
+
+def _sections_close(
+    embedder, *, question_vector, candidates: list[Evidence], signals: list[dict], parameters: dict
+) -> None:
+    """Sets `section` (the closest of its sections' cosines) on each passage the floor holds
+    whose text has two or more sections under headings of their own (`relevance.sections_of`).
+    A page's short sections share a chunk (`knowledge.chunking`), and its vector averages their
+    topics: "Is the warranty 2 years?" is 0.33 from a lamp-care page's chunk (cleaning, bulbs,
+    warranty) and 0.48 from its warranty section alone (found on a new-user walk). The floor
+    asks whether anything in the passage is about the question; the relevance itself (weights,
+    margins) is still measured on the whole passage. Embedded only for such passages, cached."""
+    for item, signal in zip(candidates, signals, strict=True):
+        if item.kind == "qa" or item.kind in REQUEST_KINDS or not _floored(signal, parameters):
+            continue
+        sections = relevance.sections_of(item.content)
+        if len(sections) < 2:
+            continue
+        texts = [
+            f"{item.title}\n{heading}\n{body}" if item.title else f"{heading}\n{body}"
+            for heading, body in sections
+        ]
+        vectors = _vectors(embedder, texts)
+        if vectors:
+            signal["section"] = max(_cosines([question_vector, *vectors]))
 
 
 def _gate(signals: dict[str, float], parameters: dict) -> float:
@@ -467,6 +496,14 @@ def candidate_signals(
         }
         for index, (item, (key, full)) in enumerate(zip(candidates, pairs, strict=True))
     ]
+    if parameters.get("floor_on") == "full":
+        _sections_close(
+            embedder,
+            question_vector=question_vector,
+            candidates=candidates,
+            signals=signals,
+            parameters=parameters,
+        )
     if _unknown_words_may_matter(signals, parameters, threshold):
         unknown = _unknown_word_signals(
             embedder,

@@ -417,6 +417,18 @@ def _headings_over(parts: list[str], items: set[int]) -> dict[int, str]:
     return over
 
 
+def sections_of(text: str) -> list[tuple[str, str]]:
+    """(heading, its text) for each section of a passage under a heading line of its own (a
+    passage that merged a page's short sections: "Cleaning", "Bulbs", "Warranty"), in order;
+    sentences before the first heading and headings without a sentence under them are left out."""
+    parts, items, _starts = _units(text)
+    sections: dict[str, list[str]] = {}
+    for index, heading in _headings_over(parts, items).items():
+        if index in items or not is_heading(parts[index]):
+            sections.setdefault(heading, []).append(parts[index])
+    return [(heading, " ".join(body)) for heading, body in sections.items()]
+
+
 def _leads_list(index: int, parts: list[str], items: set[int]) -> bool:
     return index not in items and bool(_list_of(index, parts, items))
 

@@ -800,3 +800,21 @@ def test_the_sentence_after_that_gives_the_asked_figure_joins_the_answer():
     assert relevance.best_sentences("do you ship to canada?", page) == (
         "We ship to Canada, the United Kingdom and the European Union."
     )
+
+
+def test_a_passage_s_sections_are_its_sentences_under_each_heading():
+    care = (
+        "Lamp care and warranty\n\n"
+        "Cleaning\n"
+        "Unplug the lamp and let the bulb cool. Wipe the shade with a dry microfiber cloth.\n"
+        "Bulbs\n"
+        "All our lamps take standard E26 LED bulbs up to 10 watts.\n"
+        "Warranty\n"
+        "Every lamp has a 2-year warranty against electrical and manufacturing defects."
+    )
+    assert relevance.sections_of(care) == [
+        ("Cleaning", "Unplug the lamp and let the bulb cool. Wipe the shade with a dry microfiber cloth."),
+        ("Bulbs", "All our lamps take standard E26 LED bulbs up to 10 watts."),
+        ("Warranty", "Every lamp has a 2-year warranty against electrical and manufacturing defects."),
+    ]
+    assert relevance.sections_of("Refunds take 5 business days. Returns are free.") == []

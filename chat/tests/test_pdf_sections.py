@@ -220,3 +220,49 @@ def test_a_question_naming_a_country_by_its_abbreviation_quotes_its_row(tenant, 
     # The dotted form, answered by the Q&A pair that names the country.
     ship = _ask(tenant.organization, assistant, "Do you ship to the U.K.?")
     assert ship.answered and "United Kingdom" in ship.content
+
+
+# The walk's crawled help page on lamp care: three short sections under headings of their own,
+# which share one chunk (each is under `chunking.MIN_SECTION_CHARS`).
+CARE_PAGE_HTML = (
+    "<html><head><title>Lamp care and warranty</title></head><body><main><h1>Lamp care and warranty</h1>"
+    "<h2>Cleaning</h2><p>Unplug the lamp and let the bulb cool. Wipe the shade with a dry microfiber "
+    "cloth. Do not use water or cleaning sprays on fabric shades.</p>"
+    "<h2>Bulbs</h2><p>All our lamps take standard E26 LED bulbs up to 10 watts. Bulbs are not included.</p>"
+    "<h2>Warranty</h2><p>Every lamp has a 2-year warranty against electrical and manufacturing defects. "
+    "The warranty does not cover damage from drops or misuse.</p></main></body></html>"
+)
+
+
+def test_a_question_on_one_short_section_of_a_merged_chunk_is_answered(tenant, assistant, offline):
+    """Found on a new-user walk: "Is the warranty 2 years?" was refused: the care page's chunk
+    (cleaning, bulbs, warranty) is 0.33 from it, under the gate's 0.4 floor on the full-text
+    cosine, while its warranty section alone is 0.48. The floor now looks at the closest of a
+    passage's sections (`grounding._sections_close`); the relevance is the gate's as before."""
+    from knowledge.services import qa_create
+
+    _ingest(
+        tenant.organization,
+        RETURNS_POLICY.read_bytes(),
+        name="returns-policy.pdf",
+        title="returns-policy.pdf",
+    )
+    source = file_source_create(
+        organization=tenant.organization,
+        title="Lamp care and warranty",
+        file_type="html",
+        uploaded_file=SimpleUploadedFile("lamp-care.html", CARE_PAGE_HTML.encode()),
+    )
+    assert source_ingest(source_id=source.pk) == "ready"
+    assert Chunk.objects.for_organization(tenant.organization).filter(source=source).count() == 1
+    for question, answer in WALK_PAIRS:
+        qa_create(organization=tenant.organization, question=question, answer=answer)
+
+    for question in ("Is the warranty 2 years?", "How do I clean the shade?"):
+        answer = _ask(tenant.organization, assistant, question)
+        assert answer.answered, question
+        assert [item["title"] for item in answer.sources][:1] == ["Lamp care and warranty"]
+    warranty = _ask(tenant.organization, assistant, "Is the warranty 2 years?")
+    assert "2-year warranty" in warranty.content and "microfiber" not in warranty.content
+    for question in ("Can I pick up my order at your Denver store?", "Do you sell bicycles?"):
+        assert not _ask(tenant.organization, assistant, question).answered, question
