@@ -24,8 +24,9 @@ def is_api_path(path: str) -> bool:
     """`/api` itself and everything under `/api/` (not `/apix`), in any case: `/API/v1/…` is
     no URL of ours, but a client that typed it is an API client and gets its 404 (and every
     other error) in the error shape, counted against the unauthenticated budget, not as the
-    dashboard's HTML page."""
-    path = path.lower()
+    dashboard's HTML page. Nor is `//api/…` (a base URL with a trailing slash joined to a path
+    with a leading one), and it is answered the same way."""
+    path = "/" + path.lower().lstrip("/")
     return path == "/api" or path.startswith("/api/")
 
 

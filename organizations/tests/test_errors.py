@@ -33,6 +33,13 @@ def test_any_case_of_the_api_prefix_answers_in_the_error_shape(api):
     assert not APIClient().get("/APIary")["Content-Type"].startswith("application/json")  # not the API
 
 
+def test_a_doubled_leading_slash_is_still_an_api_path(api):
+    """`GET //api/v1/sessions` (a base URL ending in "/" joined to "/api/…"): the test client
+    would read "//api" as a host, so the path is given as a server receives it."""
+    response = api.get("/", PATH_INFO="//api/v1/sessions")
+    assert assert_error_shape(response, 404)["detail"] == "Not found."
+
+
 def test_unknown_object_is_404_with_same_shape(api):
     assert_error_shape(api.get("/api/v1/api-keys/00000000-0000-0000-0000-000000000000"), 404)
 
