@@ -1268,7 +1268,12 @@
     self.track(message);
   };
   P.liveStatus = function (status) {
+    var previous = this.handoffStatus;
     this.handoffStatusSet(status, false);
+    // Handed to the team without asking (unanswered questions, a thumbs-down, the backend)
+    // while it is away: say when it is back and ask for an email, as when the visitor asks.
+    var handed = status === "waiting" && previous && previous !== "waiting" && previous !== "human";
+    if (handed && this.config && this.config.team_available === false) this.awayCard(this.config.team_back_at);
   };
 
   // ---------------------------------------------------------------- support desk

@@ -182,3 +182,41 @@ def test_outside_business_hours_the_visitor_leaves_an_email(browser, shop, tenan
     conversation = _conversation(tenant)
     assert conversation.handoff_email == "ada@example.org" and conversation.handoff_status == "waiting"
     context.close()
+
+
+def test_outside_business_hours_an_automatic_handoff_asks_for_an_email(browser, shop, tenant):  # noqa: F811
+    """Found on a desk walk: two unanswered questions handed the visitor to the team at night,
+    and the widget said only "A member of our team will reply here" — not when the team is
+    back, and no email field, so the visitor who then closed the tab was never reached."""
+    from organizations.services import business_hours_set
+
+    business_hours_set(
+        organization=tenant.organization,
+        timezone_name="UTC",
+        hours={"mon": [["00:00", "00:01"]]},
+        holidays=[],
+    )
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(shop.url)
+    widget = page.locator(WIDGET)
+    widget.locator(".launcher").click()
+    widget.locator(".note", has_text="Our team is away right now and back").wait_for(timeout=10000)
+    for number, question in enumerate(
+        ["Do you sell replacement lids for the blue kettle?", "What voltage does the toaster use in Japan?"],
+        start=1,
+    ):
+        widget.locator("textarea").fill(question)
+        widget.locator("textarea").press("Enter")
+        widget.locator(".msg.assistant[data-id]").nth(number - 1).wait_for(timeout=30000)
+    widget.locator(".note", has_text="A member of our team will reply here").wait_for(timeout=10000)
+    assert _conversation(tenant).handoff_trigger == "unanswered"
+    away = widget.locator(".away")
+    away.wait_for(timeout=10000)
+    assert "Our team is away right now and back" in away.inner_text()
+    away.locator("input").fill("bea@example.org")
+    away.locator("button").click()
+    away.locator("text=Thanks! We will also reply to bea@example.org.").wait_for(timeout=15000)
+    assert _conversation(tenant).handoff_email == "bea@example.org"
+    assert widget.locator(".away").count() == 1
+    context.close()
