@@ -57,6 +57,10 @@ if not SECRET_KEY:
     SECRET_KEY = _development_secret_key()
 if PRODUCTION and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure")):
     raise ImproperlyConfigured("SECRET_KEY is too weak for production (50+ random characters).")
+# Earlier keys, still accepted after rotating SECRET_KEY (Django's setting): sessions and reset
+# links signed with them stay valid, and the secrets encrypted under them (core.crypto) stay
+# readable. Blank items are dropped: an empty key would let anyone sign.
+SECRET_KEY_FALLBACKS = [key.strip() for key in env.list("SECRET_KEY_FALLBACKS", default=[]) if key.strip()]
 
 # Only the local addresses by default: a request with any other Host (`Host: evil.example`)
 # is refused before a view can build anything from it. Production must name its hosts.

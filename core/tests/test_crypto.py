@@ -32,3 +32,41 @@ def test_garbage_is_none_not_an_exception(garbage):
 def test_a_purpose_is_required():
     with pytest.raises(ValueError):
         encrypt("x", purpose="")
+
+
+def _in_a_process(code: str, **env_overrides: str) -> str:
+    """`code`'s last printed line, run with settings read from this environment."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "supportai.settings", **env_overrides}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    env.setdefault("SECRET_KEY_FALLBACKS", "")
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=settings.BASE_DIR,
+        timeout=120,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_secret_key_fallbacks_are_read_from_the_environment_so_a_rotation_keeps_secrets_readable():
+    """The README's way to rotate SECRET_KEY: the environment (was not read at all, so a
+    rotated key made every stored secret unreadable)."""
+    old, new = "old-" + "k" * 60, "new-" + "k" * 60
+    token = _in_a_process(
+        "from core.crypto import encrypt; print(encrypt('sk-live-2', purpose='llm api key'))", SECRET_KEY=old
+    )
+    decrypt_code = f"from core.crypto import decrypt; print(repr(decrypt({token!r}, purpose='llm api key')))"
+    assert _in_a_process(decrypt_code, SECRET_KEY=new, SECRET_KEY_FALLBACKS=old) == "'sk-live-2'"
+    assert _in_a_process(decrypt_code, SECRET_KEY=new) == "None"
+    # A blank item (a trailing comma, an empty line in .env) is no key: an empty key would sign anything.
+    fallbacks = "from django.conf import settings; print(settings.SECRET_KEY_FALLBACKS)"
+    assert _in_a_process(fallbacks, SECRET_KEY=new, SECRET_KEY_FALLBACKS=f" {old}, ,") == f"['{old}']"
