@@ -109,3 +109,39 @@ def test_the_worker_emails_the_reply(tenant, assistant, widget, worker, smtp_sin
         timeout=30,
         message="the worker marks the reply as emailed",
     )
+
+
+@pytest.mark.django_db
+def test_the_email_sends_the_visitor_back_to_the_chat_not_to_reply(
+    tenant, assistant, widget, offline, smtp_sink
+):
+    """Found on a desk walk: the email said "Reply to this email to continue the conversation",
+    but it comes from DEFAULT_FROM_EMAIL and email replies are not read into the conversation:
+    the visitor's answer would be lost. It names the page where they chatted instead."""
+    visitor = widget_client(organization=tenant.organization, widget=widget, visitor_id="v_page")
+    session_id = visitor.post(
+        "/api/v1/sessions",
+        {"metadata": {"url": "https://shop.example/kettles/red", "source": "widget"}},
+        format="json",
+    ).json()["data"]["id"]
+    visitor.post(f"/api/v1/sessions/{session_id}/handoff", {"email": "bea@example.org"}, format="json")
+    gone = _seen_minutes_ago(tenant, session_id, 11)
+    reply = services.operator_reply_post(conversation=gone, user=tenant.owner, content="The lid is RK-7.")
+    assert notifications.visitor_reply_mail(message_id=str(reply.pk)) == 1
+    (message,) = smtp_sink.wait_for(1)
+    body = message.get_content()
+    assert "The lid is RK-7." in body
+    assert "Reply to this email" not in body
+    assert "Replies to this email do not reach us" in body
+    assert "https://shop.example/kettles/red" in body
+
+    # A page address that is not a web page (a visitor can send any metadata) is left out.
+    Conversation.objects.for_organization(tenant.organization).filter(pk=session_id).update(
+        metadata={"url": "javascript:alert(1)"}
+    )
+    gone = _seen_minutes_ago(tenant, session_id, 11)
+    reply = services.operator_reply_post(conversation=gone, user=tenant.owner, content="Anything else?")
+    assert notifications.visitor_reply_mail(message_id=str(reply.pk)) == 1
+    (_, second) = smtp_sink.wait_for(2)
+    assert "javascript:" not in second.get_content()
+    assert "open the chat on our website again." in second.get_content()
