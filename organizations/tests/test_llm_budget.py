@@ -18,7 +18,7 @@ from django.urls import reverse
 from core.errors import ValidationFailed
 from core.tenancy import UnscopedQueryError
 from organizations import selectors, services
-from organizations.models import LLMUsageDay, Organization
+from organizations.models import AuditEvent, LLMUsageDay, Organization
 
 pytestmark = pytest.mark.django_db
 
@@ -207,6 +207,11 @@ def test_set_llm_budget_command(tenant):
         call_command("set_llm_budget", "--org", "nope", "--tokens", "10")
     tenant.organization.refresh_from_db()
     assert tenant.organization.llm_daily_token_budget == 0
+    # The change is in the organization's audit log, once: the same value again changes nothing.
+    call_command("set_llm_budget", "--org", tenant.organization.slug, "--tokens", "0", stdout=StringIO())
+    (event,) = AuditEvent.objects.for_organization(tenant.organization).filter(action="settings.updated")
+    assert event.actor == "manage.py set_llm_budget" and event.target_id == str(tenant.organization.pk)
+    assert event.changes["llm_daily_budget"][1] == 0
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "99999999999"])
