@@ -7,12 +7,10 @@ import json
 import pytest
 from django.db import connection
 
-from assistants import services as assistant_services
 from core import timing
 from core.errors import ValidationFailed
 from knowledge import retrieval, services
 from knowledge.models import Chunk, CorpusStatistic, KnowledgeSource, TermStatistic
-from knowledge.tests.conftest import upload
 from knowledge.tests.factories import FAQ, assistant_make
 
 pytestmark = pytest.mark.django_db
@@ -297,7 +295,8 @@ def test_statistics_drift_from_a_cascaded_delete_is_repaired(tenant, faq):
         TermStatistic.objects.for_organization(organization).values_list("term", "document_frequency")
     )
     # A source row deleted outside `source_delete`: the cascade removes its chunks, not their
-    # statistics (an assistant's deletion no longer can: test_assistant_deletion.py).
+    # statistics (an assistant's deletion no longer can: test_assistant_deletion.py tests every
+    # way of deleting one).
     KnowledgeSource.objects.for_organization(organization).filter(assistant=assistant).delete()
     assert services.lexical_statistics_rebuild(organization=organization) is True
     after = dict(
@@ -306,50 +305,6 @@ def test_statistics_drift_from_a_cascaded_delete_is_repaired(tenant, faq):
     assert after != before
     assert CorpusStatistic.objects.for_organization(organization).get().chunk_count == len(FAQ)
     assert services.lexical_statistics_rebuild(organization=organization) is False
-
-
-def test_deleting_an_assistant_removes_its_knowledge_and_its_weight(
-    tenant, other_tenant, faq, django_capture_on_commit_callbacks
-):
-    organization = tenant.organization
-    organization.keep_original_files = True  # else the upload is deleted once parsed
-    organization.save(update_fields=["keep_original_files"])
-    assistant, kept = assistant_make(organization=organization), assistant_make(organization=organization)
-    services.qa_create(
-        organization=organization, question="Scoped question?", answer="Scoped answer.", assistant=assistant
-    )
-    services.qa_create(
-        organization=organization, question="Kept question?", answer="Kept answer.", assistant=kept
-    )
-    notes = services.file_source_create(
-        organization=organization,
-        title="Scoped notes",
-        file_type="text",
-        uploaded_file=upload("notes.txt", b"Gift wrapping is five dollars an item."),
-        assistant=assistant,
-    )
-    assert services.source_ingest(source_id=notes.pk) == "ready"
-    notes.refresh_from_db()
-    services.qa_create(organization=other_tenant.organization, question="Scoped question?", answer="Theirs.")
-    stored, storage = notes.file.name, notes.file.storage
-    assert storage.exists(stored)
-    theirs = CorpusStatistic.objects.for_organization(other_tenant.organization).get().chunk_count
-
-    with django_capture_on_commit_callbacks(execute=True):
-        assistant_services.assistant_delete(assistant=assistant)
-
-    assert not KnowledgeSource.objects.for_organization(organization).filter(pk=notes.pk).exists()
-    assert not storage.exists(stored)
-    # The statistics count what is left (the organization's FAQ and the other assistant's pair):
-    # nothing for the rebuild to repair, where the database's cascade alone left them counting
-    # the deleted chunks. Every other way of deleting an assistant: test_assistant_deletion.py.
-    assert CorpusStatistic.objects.for_organization(organization).get().chunk_count == len(FAQ) + 1
-    assert services.lexical_statistics_rebuild(organization=organization) is False
-    assert CorpusStatistic.objects.for_organization(other_tenant.organization).get().chunk_count == theirs
-    found = retrieval.chunk_search(
-        organization=organization, assistant=kept, query="kept question", mode="lexical"
-    )
-    assert found and found[0].question == "Kept question?"
 
 
 def _long_answer(seed: int) -> str:
