@@ -100,3 +100,14 @@ def test_playground_handoffs_follow_the_include_playground_filter(owner_client, 
     assert 'data-testid="kpi-handoffs">1<' in html and 'data-testid="kpi-csat">4.0 / 5<' in html
     html = owner_client.get(reverse("overview"), {"playground": "on"}).content.decode()
     assert 'data-testid="kpi-handoffs">2<' in html and 'data-testid="kpi-csat">2.5 / 5<' in html
+
+
+def test_the_handoff_rate_does_not_say_a_waiting_visitor_reached_a_human(owner_client, tenant):
+    """Found on a desk walk: with 24 visitors still waiting and 2 answered, the overview's
+    handoff rate said "26 conversations reached a human"; it counts the handoffs asked for."""
+    assistant = Assistant.objects.create(organization=tenant.organization, name="Sales")
+    _handled(tenant, assistant, reply_after_seconds=None, score=None)  # waiting, nobody replied
+    _handled(tenant, assistant, reply_after_seconds=None, score=None)
+    html = owner_client.get(reverse("overview")).content.decode()
+    assert "reached a human" not in html
+    assert "2 conversations handed to a person" in html
