@@ -54,6 +54,18 @@ class AssistantForm(forms.Form):
         help_text="0 = precise and repeatable, higher = more varied.",
     )
     is_active = forms.BooleanField(label="Active (answers visitors)", required=False, initial=True)
+    # Escalation (docs/support-desk.md). Left out of a post, the number is not changed.
+    handoff_after_unanswered = forms.IntegerField(
+        label="Hand to a person after this many unanswered answers in a row",
+        min_value=0,
+        max_value=20,
+        required=False,
+        initial=2,
+        help_text="Answers that found nothing in your knowledge; 0 = never.",
+    )
+    handoff_on_thumbs_down = forms.BooleanField(
+        label="A thumbs-down on an answer asks for a person", required=False
+    )
 
     def __init__(self, *args, organization=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -57,6 +57,14 @@ class AssistantListView(AssistantMixin, TemplateView):
         return context
 
 
+def _persona(form) -> dict:
+    """The form's values for the assistant; an empty handoff count keeps the current one."""
+    data = dict(form.cleaned_data)
+    if data.get("handoff_after_unanswered") is None:
+        data.pop("handoff_after_unanswered", None)
+    return data
+
+
 class AssistantCreateView(AssistantMixin, FormView):
     template_name = "assistants/assistant_form.html"
     form_class = AssistantForm
@@ -71,7 +79,7 @@ class AssistantCreateView(AssistantMixin, FormView):
         return {**super().get_context_data(**kwargs), "tones": TONES, **self.offline_context()}
 
     def form_valid(self, form):
-        data = dict(form.cleaned_data)
+        data = _persona(form)
         with service_errors(form) as failure:
             assistant = services.assistant_create(organization=self.organization, **data)
         if failure:
@@ -104,6 +112,8 @@ class AssistantUpdateView(AssistantMixin, FormView):
             "model": assistant.model,
             "temperature": assistant.temperature,
             "is_active": assistant.is_active,
+            "handoff_after_unanswered": assistant.handoff_after_unanswered,
+            "handoff_on_thumbs_down": assistant.handoff_on_thumbs_down,
         }
 
     def get_context_data(self, **kwargs):
@@ -121,9 +131,10 @@ class AssistantUpdateView(AssistantMixin, FormView):
             messages.error(self.request, "Only owners and admins can change assistants.")
             return redirect("assistant-edit", pk=self.kwargs["pk"])
         assistant = self.get_assistant()
-        changes = audit_log.model_changes(assistant, dict(form.cleaned_data))
+        data = _persona(form)
+        changes = audit_log.model_changes(assistant, data)
         with service_errors(form) as failure:
-            services.assistant_update(assistant=assistant, **form.cleaned_data)
+            services.assistant_update(assistant=assistant, **data)
         if failure:
             return self.form_invalid(form)
         self.audit("assistant.updated", target=assistant, changes=changes)

@@ -191,3 +191,42 @@ def test_list_is_paginated(owner_client, tenant):
         Assistant.objects.create(organization=tenant.organization, name=f"A{number}")
     page = owner_client.get(reverse("assistants"))
     assert page.context["page_obj"].paginator.num_pages == 2
+
+
+def test_the_handoff_settings_are_on_the_assistant_form(owner_client, tenant, assistant):
+    """Found on a desk walk: docs/support-desk.md sends owners to the assistant's
+    `handoff_after_unanswered` and `handoff_on_thumbs_down`, and the dashboard had neither
+    (API only)."""
+    page = owner_client.get(reverse("assistant-edit", args=[assistant.pk])).content.decode()
+    assert 'name="handoff_after_unanswered"' in page and 'value="2"' in page
+    assert 'name="handoff_on_thumbs_down"' in page
+    owner_client.post(
+        reverse("assistant-edit", args=[assistant.pk]),
+        {**PERSONA, "handoff_after_unanswered": "0", "handoff_on_thumbs_down": "on"},
+    )
+    assistant.refresh_from_db()
+    assert assistant.handoff_after_unanswered == 0 and assistant.handoff_on_thumbs_down
+    from organizations.models import AuditEvent
+
+    event = AuditEvent.objects.for_organization(tenant.organization).filter(action="assistant.updated").last()
+    assert event.changes["handoff_after_unanswered"] == [2, 0]
+    # A post without the number (an older form) keeps it; out of range is a form error.
+    owner_client.post(reverse("assistant-edit", args=[assistant.pk]), PERSONA)
+    assistant.refresh_from_db()
+    assert assistant.handoff_after_unanswered == 0 and not assistant.handoff_on_thumbs_down
+    refused = owner_client.post(
+        reverse("assistant-edit", args=[assistant.pk]), {**PERSONA, "handoff_after_unanswered": "21"}
+    )
+    assert refused.status_code == 200 and "handoff_after_unanswered" in refused.context["form"].errors
+    created = owner_client.post(
+        reverse("assistant-create"), {**PERSONA, "name": "Quiet", "handoff_after_unanswered": "3"}
+    )
+    assert created.status_code == 302
+    quiet = Assistant.objects.for_organization(tenant.organization).get(name="Quiet")
+    assert quiet.handoff_after_unanswered == 3 and not quiet.handoff_on_thumbs_down
+    default = owner_client.post(reverse("assistant-create"), {**PERSONA, "name": "Default"})
+    assert default.status_code == 302
+    assert (
+        Assistant.objects.for_organization(tenant.organization).get(name="Default").handoff_after_unanswered
+        == 2
+    )
