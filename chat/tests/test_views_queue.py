@@ -148,3 +148,20 @@ def test_each_member_opts_in_to_handoff_emails(owner_client, agent_client, tenan
         f"agent@{tenant.organization.slug}.example": False,
     }
     assert re.search(r'name="handoff_email"[^>]*checked', owner_client.get(reverse("inbox")).content.decode())
+
+
+def test_the_reason_a_backend_gave_is_shown_to_the_operator(owner_client, tenant, assistant, offline):
+    """Found on a desk walk: a backend's `POST …/handoff {"reason"}` was stored and returned by
+    the API, but the queue and the conversation said only "visitor asked for a person"."""
+    conversation = services.session_create(organization=tenant.organization, assistant=assistant)
+    response = tenant.client().post(
+        f"/api/v1/sessions/{conversation.pk}/handoff",
+        {"reason": "Payment failed twice <b>VIP</b>"},
+        format="json",
+    )
+    assert response.status_code == 200
+    queue = owner_client.get(reverse("inbox") + "?status=waiting").content.decode()
+    assert "Payment failed twice &lt;b&gt;VIP&lt;/b&gt;" in queue and "<b>VIP</b>" not in queue
+    page = owner_client.get(reverse("inbox-conversation", args=[conversation.pk])).content.decode()
+    (badge,) = re.findall(r'data-testid="handoff-status">([^<]*)<', page)
+    assert "Payment failed twice" in badge
