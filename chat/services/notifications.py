@@ -157,15 +157,6 @@ def visitor_reply_mail_enqueue(*, conversation: Conversation, message: Message) 
     transaction.on_commit(enqueue)
 
 
-def _chat_page(conversation: Conversation) -> str:
-    """The page where the visitor chatted (as ": <url>"), when the widget recorded a web
-    address: the widget reopens the same conversation there."""
-    url = str((conversation.metadata or {}).get("url") or "")
-    if not url.startswith(("https://", "http://")) or any(char.isspace() for char in url):
-        return ""
-    return f": {url[:1000]}"
-
-
 def visitor_reply_mail(*, message_id: str) -> int:
     """Sends one operator reply to the conversation's email address (once: the message row
     is locked and marked `emailed_at`). Returns 1 when sent."""
@@ -192,7 +183,7 @@ def visitor_reply_mail(*, message_id: str) -> int:
                 f"— {_one_line(organization.name)} support\n\n"
                 "You asked us to answer by email if you had left the chat. Replies to this "
                 "email do not reach us: to continue the conversation, open the chat on our "
-                f"website again{_chat_page(conversation)}.\n"
+                "website again.\n"
             ),
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[address],

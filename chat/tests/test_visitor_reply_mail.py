@@ -117,7 +117,7 @@ def test_the_email_sends_the_visitor_back_to_the_chat_not_to_reply(
 ):
     """Found on a desk walk: the email said "Reply to this email to continue the conversation",
     but it comes from DEFAULT_FROM_EMAIL and email replies are not read into the conversation:
-    the visitor's answer would be lost. It names the page where they chatted instead."""
+    the visitor's answer would be lost. It sends them back to the chat instead."""
     visitor = widget_client(organization=tenant.organization, widget=widget, visitor_id="v_page")
     session_id = visitor.post(
         "/api/v1/sessions",
@@ -133,15 +133,7 @@ def test_the_email_sends_the_visitor_back_to_the_chat_not_to_reply(
     assert "The lid is RK-7." in body
     assert "Reply to this email" not in body
     assert "Replies to this email do not reach us" in body
-    assert "https://shop.example/kettles/red" in body
-
-    # A page address that is not a web page (a visitor can send any metadata) is left out.
-    Conversation.objects.for_organization(tenant.organization).filter(pk=session_id).update(
-        metadata={"url": "javascript:alert(1)"}
-    )
-    gone = _seen_minutes_ago(tenant, session_id, 11)
-    reply = services.operator_reply_post(conversation=gone, user=tenant.owner, content="Anything else?")
-    assert notifications.visitor_reply_mail(message_id=str(reply.pk)) == 1
-    (_, second) = smtp_sink.wait_for(2)
-    assert "javascript:" not in second.get_content()
-    assert "open the chat on our website again." in second.get_content()
+    # It names no page: the address is the visitor's to choose (any metadata) and the email
+    # address is not verified, so a link here would have the organization's own mail send a
+    # link of anyone's choosing to anyone (found by review).
+    assert "shop.example" not in body and "open the chat on our website again." in body
