@@ -150,6 +150,7 @@ def conversation_list(
     handed_off: bool | None = None,
     handoff_status: str | None = None,
     assigned_to=None,
+    open_only: bool | None = None,
     unanswered: bool | None = None,
     feedback: str | None = None,
     search: str | None = None,
@@ -158,7 +159,7 @@ def conversation_list(
 
     `handed_off` = taken over by a human now; `unanswered` = at least one answer that was
     not grounded in knowledge; `feedback` = "up" | "down" | "any" (some rated answer);
-    `assigned_to` = a user ("mine"). The waiting queue (`handoff_status="waiting"`) is oldest
+    `assigned_to` = a user ("mine"); `open_only` = not resolved (the operator's open work). The waiting queue (`handoff_status="waiting"`) is oldest
     request first and carries the bot's last answer (`last_answer`).
     """
     queryset = Conversation.objects.for_organization(organization).select_related(
@@ -182,6 +183,8 @@ def conversation_list(
         queryset = queryset.filter(handoff_status=handoff_status)
     if assigned_to is not None:
         queryset = queryset.filter(assigned_to=assigned_to)
+    if open_only:
+        queryset = queryset.exclude(handoff_status=Conversation.HandoffStatus.RESOLVED)
     messages = Message.objects.for_organization(organization).filter(conversation=OuterRef("pk"))
     if unanswered:
         queryset = queryset.filter(

@@ -98,6 +98,9 @@ class InboxMixin(OrganizationMixin):
             "date_to": data["date_to"],
             "search": data["q"] or None,
             "assigned_to": self.request.user if data["mine"] else None,
+            # "Assigned to me" is the operator's open work: resolved ones only when the
+            # status filter asks for them.
+            "open_only": (data["mine"] and not data["status"]) or None,
         }
 
 

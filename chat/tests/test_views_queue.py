@@ -91,6 +91,29 @@ def test_assign_to_me_to_an_agent_and_the_mine_filter(owner_client, tenant, assi
     ]
 
 
+def test_assigned_to_me_lists_my_open_work_not_resolved_ones(owner_client, tenant, assistant, offline):
+    """The "Assigned to me" tab is what the operator still has to do: a resolved conversation leaves
+    it (and its export), and the status filter can still ask for the resolved ones."""
+    waiting = _waiting(tenant, assistant, minutes_ago=5, question="Still waiting here")
+    taken = _waiting(tenant, assistant, minutes_ago=4, question="Being answered now")
+    done = _waiting(tenant, assistant, minutes_ago=3, question="Already sorted out")
+    for conversation in (waiting, taken, done):
+        owner_client.post(reverse("inbox-assign", args=[conversation.pk]), {"assignee": "me"})
+    owner_client.post(reverse("inbox-action", args=[taken.pk, "take-over"]))
+    owner_client.post(reverse("inbox-action", args=[done.pk, "resolve"]))
+    done.refresh_from_db()
+    assert done.handoff_status == "resolved" and done.assigned_to == tenant.owner
+
+    mine = owner_client.get(reverse("inbox") + "?mine=on").context["page_obj"]
+    assert {item.pk for item in mine} == {waiting.pk, taken.pk}
+    exported = owner_client.get(reverse("inbox-export"), {"mine": "on"}).content.decode()
+    assert str(waiting.pk) in exported and str(done.pk) not in exported
+    resolved = owner_client.get(reverse("inbox") + "?mine=on&status=resolved").context["page_obj"]
+    assert [item.pk for item in resolved] == [done.pk]
+    everything = owner_client.get(reverse("inbox")).context["page_obj"]
+    assert done.pk in {item.pk for item in everything}
+
+
 def test_assigning_to_someone_outside_the_organization_is_404(
     owner_client, tenant, other_tenant, assistant, offline
 ):
