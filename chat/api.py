@@ -496,9 +496,15 @@ class _HandoffBase(OrganizationGenericAPIView):
         conversation = self.conversation(pk)
         serializer = HandoffRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        # A widget token is the visitor asking; an API key is the organization's backend.
+        trigger = (
+            Conversation.HandoffTrigger.ASKED
+            if self.credential.is_widget
+            else Conversation.HandoffTrigger.BACKEND
+        )
         conversation, _ = services.handoff_request(
             conversation=conversation,
-            trigger=Conversation.HandoffTrigger.ASKED,
+            trigger=trigger,
             reason=serializer.validated_data.get("reason", ""),
             email=serializer.validated_data.get("email", ""),
         )

@@ -40,6 +40,8 @@ class Conversation(TenantModel):
         UNANSWERED = "unanswered", "Unanswered questions in a row"
         THUMBS_DOWN = "thumbs_down", "Thumbs-down on an answer"
         REOPENED = "reopened", "Visitor wrote after resolution"
+        # `POST …/handoff` with an API key: the organization's own backend, not the visitor.
+        BACKEND = "backend", "Handed over by your system"
 
     assistant = models.ForeignKey(
         "assistants.Assistant", on_delete=models.CASCADE, related_name="conversations"

@@ -31,6 +31,7 @@ TRIGGER_WORDS = {
     Conversation.HandoffTrigger.UNANSWERED: "got answers the assistant could not ground",
     Conversation.HandoffTrigger.THUMBS_DOWN: "gave an answer a thumbs-down",
     Conversation.HandoffTrigger.REOPENED: "wrote again after the conversation was resolved",
+    Conversation.HandoffTrigger.BACKEND: "was handed to a person by your system",
 }
 
 

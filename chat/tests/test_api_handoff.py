@@ -71,6 +71,13 @@ def test_handoff_with_an_api_key_on_sessions_and_conversations(tenant, assistant
     assert response.status_code == 200, response.content
     assert response.json()["data"]["handoff_status"] == "waiting"
     assert response.json()["data"]["handoff_email"] == "ann@example.com"
+    # An API key is the organization's backend, not the visitor: its own cause, in the
+    # response, the stored row and the event; the overview counts these handoffs too.
+    assert response.json()["data"]["handoff_trigger"] == "backend"
+    assert _stored(tenant, session.pk).handoff_trigger == "backend"
+    events = _events(tenant.organization, "handoff.requested")
+    assert sorted(event.data["trigger"] for event in events) == ["backend", "backend"]
+    assert chat_stats(organization=tenant.organization).handed_off == 2
     # A session id is not a conversation id (and the reverse): 404, as for any unknown id.
     assert_error_shape(api.post(f"/api/v1/conversations/{session.pk}/handoff", {}, format="json"), 404)
 

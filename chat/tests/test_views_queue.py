@@ -188,3 +188,7 @@ def test_the_reason_a_backend_gave_is_shown_to_the_operator(owner_client, tenant
     page = owner_client.get(reverse("inbox-conversation", args=[conversation.pk])).content.decode()
     (badge,) = re.findall(r'data-testid="handoff-status">([^<]*)<', page)
     assert "Payment failed twice" in badge
+    # Asked by the backend, not the visitor: labelled so in the queue and the conversation.
+    (info,) = re.findall(r'data-testid="waiting-info">(.*?)</div>', queue)
+    assert "Handed over by your system" in info and "Visitor asked" not in info
+    assert "handed over by your system" in badge and "visitor asked" not in badge
