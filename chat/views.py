@@ -322,7 +322,10 @@ class ConversationAssignView(InboxMixin, View):
                 target=conversation,
                 changes={"assigned_to": [getattr(before, "email", None), getattr(assignee, "email", None)]},
             )
-        messages.success(request, f"Assigned to {assignee.email}." if assignee else "Unassigned.")
+        messages.success(
+            request,
+            f"Assigned to {assignee.get_full_name() or assignee.email}." if assignee else "Unassigned.",
+        )
         return redirect(_conversation_url(conversation, request))
 
 

@@ -162,6 +162,40 @@ def test_an_agent_works_the_queue_take_over_reply_resolve_reopen(agent_client, t
     assert conversation.handoff_status == "waiting" and conversation.handoff_trigger == "reopened"
 
 
+def test_operators_are_shown_by_name_where_one_is_set(owner_client, tenant, assistant, offline):
+    """The inbox names a teammate as the members page does: their name (escaped), else their
+    email, in the list, the status badge, their messages and notes, and the assignee picker."""
+    from django.test import Client
+
+    agent = member_add(tenant, role="agent", email="ana@acme.example")
+    agent.first_name, agent.last_name = "Ana <b>", "Ruiz"
+    agent.save(update_fields=["first_name", "last_name"])
+    member_add(tenant, role="agent", email="nameless@acme.example")
+    agent_client = Client()
+    agent_client.force_login(agent)
+    taken = _waiting(tenant, assistant, minutes_ago=2, question="Help with my order")
+    agent_client.post(reverse("inbox-action", args=[taken.pk, "take-over"]))
+    agent_client.post(reverse("inbox-reply", args=[taken.pk]), {"content": "On it!"})
+    agent_client.post(reverse("inbox-note", args=[taken.pk]), {"body": "Refund approved"})
+    queued = _waiting(tenant, assistant, minutes_ago=1, question="Another question")
+    assigned = owner_client.post(
+        reverse("inbox-assign", args=[queued.pk]), {"assignee": str(agent.pk)}, follow=True
+    ).content.decode()
+    assert "Assigned to Ana &lt;b&gt; Ruiz." in assigned and "ana@acme.example" not in assigned
+
+    name = "Ana &lt;b&gt; Ruiz"
+    page = owner_client.get(reverse("inbox-conversation", args=[taken.pk])).content.decode()
+    assert re.search(r'data-testid="handoff-status">Operator: ' + re.escape(name) + "<", page)
+    assert re.search(r"<span>" + re.escape(name) + r" · \d\d:\d\d</span>", page)  # the reply's author
+    assert f'<option value="{agent.pk}" selected>{name}</option>' in page
+    assert f"{name} · " in page.split('data-testid="private-notes"')[1]
+    assert ">nameless@acme.example</option>" in page  # no name: the email
+    assert "ana@acme.example" not in page and "Ana <b>" not in page
+    queue = owner_client.get(reverse("inbox") + "?status=waiting").content.decode()
+    assert re.search(r'data-testid="waiting-info">.*· ' + re.escape(name) + "</div>", queue)
+    assert "ana@acme.example" not in queue
+
+
 def test_each_member_opts_in_to_handoff_emails(owner_client, agent_client, tenant):
     assert owner_client.post(reverse("inbox-notifications"), {"handoff_email": "on"}).status_code == 302
     assert agent_client.post(reverse("inbox-notifications"), {}).status_code == 302
