@@ -535,6 +535,9 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
+# Files served at the site root (`/favicon.ico`: browsers ask for it on every page that
+# links no icon, e.g. the error pages and the admin).
+WHITENOISE_ROOT = BASE_DIR / "public"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

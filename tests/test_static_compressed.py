@@ -26,6 +26,8 @@ def test_css_and_js_are_served_gzipped_under_gunicorn(procs, live_env, tmp_path)
         timeout=120,
     )
     _web, url = procs.gunicorn(env=env, workers=1)
+    icon = requests.get(url + "/favicon.ico", timeout=10)  # `public/`, at the site root
+    assert icon.status_code == 200 and icon.content[:4] == b"\x00\x00\x01\x00", icon.headers
     for path in ("/static/dashboard/app.css", "/static/dashboard/app.js", "/static/widget/widget.js"):
         plain = requests.get(url + path, headers={"Accept-Encoding": "identity"}, timeout=10)
         assert plain.status_code == 200 and "Content-Encoding" not in plain.headers, (path, plain.headers)
