@@ -3,6 +3,8 @@ never read by what fits or tunes, its pages merged from several sections as the 
 them, and reported by bench/relevance_gate.py apart from the dev/test splits."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from chat import relevance
@@ -33,36 +35,45 @@ def test_every_passage_of_a_headed_page_merges_sections_and_every_question_names
     assert {row["near"] for row in knowledge_base["unanswerable"]} - {None} <= ids
 
 
-def test_the_bench_reports_the_headed_set_apart():
-    from bench import relevance_gate
+# Run as a subprocess: tests never import bench (tests/test_architecture.py).
+_REPORT = """
+import json
+from bench import relevance_gate
 
-    rows = [
-        {"split": "headed", "kind": "document", "answered": True, "right_source": True, "text": "a"},
-        {"split": "headed", "kind": "document", "answered": False, "right_source": False, "text": "b"},
-        {
-            "split": "headed",
-            "kind": "unanswerable",
-            "answered": True,
-            "right_source": False,
-            "near": "x",
-            "text": "c",
-        },
-        {"split": "test", "kind": "unanswerable", "answered": True, "right_source": False, "text": "d"},
-    ]
-    rates = relevance_gate.headed_rates(rows)
+rows = [
+    {"split": "headed", "kind": "document", "answered": True, "right_source": True, "text": "a"},
+    {"split": "headed", "kind": "document", "answered": False, "right_source": False, "text": "b"},
+    {"split": "headed", "kind": "unanswerable", "answered": True, "right_source": False, "near": "x", "text": "c"},
+    {"split": "test", "kind": "unanswerable", "answered": True, "right_source": False, "text": "d"},
+]
+rates = relevance_gate.headed_rates(rows)
+split = {
+    "unanswerable": 1,
+    "answerable": 1,
+    **dict.fromkeys(
+        ("false_answer_rate", "false_answer_rate_near_misses", "false_refusal_rate", "wrong_source_rate"), 0.0
+    ),
+}
+result = {
+    mode: {"dev": split, "test": split, "per_kb_test": {}, "headed": rates} for mode in relevance_gate.MODES
+}
+titles = [table["title"] for table in relevance_gate.tables(result)]
+print(json.dumps({"rates": rates, "titles": titles}))
+"""
+
+
+def test_the_bench_reports_the_headed_set_apart():
+    completed = subprocess.run(
+        [sys.executable, "-c", _REPORT],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    rates = report["rates"]
     assert (rates["false_answer_rate"], rates["false_refusal_rate"]) == (1.0, 0.5)
     assert (rates["false_answers"], rates["false_refusals"]) == (["c"], ["b"])
-    split = {
-        "unanswerable": 1,
-        "answerable": 1,
-        **dict.fromkeys(
-            ("false_answer_rate", "false_answer_rate_near_misses", "false_refusal_rate", "wrong_source_rate"),
-            0.0,
-        ),
-    }
-    result = {
-        mode: {"dev": split, "test": split, "per_kb_test": {}, "headed": rates}
-        for mode in relevance_gate.MODES
-    }
-    titles = [table["title"] for table in relevance_gate.tables(result)]
-    assert any("headings" in title for title in titles)
+    assert any("headings" in title for title in report["titles"])
