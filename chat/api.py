@@ -533,7 +533,9 @@ class _HandoffBase(OrganizationGenericAPIView):
 HANDOFF_DESCRIPTION = (
     "Ask for a person: `handoff_status` becomes `waiting` (from `bot`, or `resolved`, which "
     "reopens). Idempotent: while `waiting` or `human` nothing changes and nobody is notified "
-    "again. `email` (optional) is where an offline visitor wants the reply."
+    "again. `email` (optional) is where an offline visitor wants the reply; without it a "
+    "verified visitor's proven address (identity token `email`) is used. With an API key the "
+    "cause (`handoff_trigger`) is `backend`, with the visitor's widget token `asked`."
 )
 CSAT_DESCRIPTION = (
     "Rate the latest resolution 1-5 with an optional comment: only when `resolved` (409 "

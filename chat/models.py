@@ -2,6 +2,8 @@ import json
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
 from django.db.models import F, Q
 from django.utils.crypto import salted_hmac
@@ -152,6 +154,29 @@ class Conversation(TenantModel):
     def bot_is_silent(self) -> bool:
         """Waiting for a person or with one: the assistant does not answer."""
         return self.handoff_status in (self.HandoffStatus.WAITING, self.HandoffStatus.HUMAN)
+
+    @property
+    def verified_email(self) -> str:
+        """The address of a visitor whose identity the organization's server proved (the
+        `email` of their identity token, kept in the linked customer context's traits), or "".
+        Never a claim of an unverified visitor: only a verified session's context is theirs."""
+        if not self.visitor_verified or self.user_context_id is None:
+            return ""
+        traits = self.user_context.traits
+        email = traits.get("email") if isinstance(traits, dict) else None
+        if not isinstance(email, str) or len(email) > 254 or any(char in email for char in "\r\n\0"):
+            return ""
+        try:
+            validate_email(email.strip())
+        except ValidationError:
+            return ""
+        return email.strip()
+
+    @property
+    def reply_email(self) -> str:
+        """Where an operator's reply goes when the visitor has left: the address they gave,
+        else their verified one."""
+        return self.handoff_email or self.verified_email
 
 
 class Message(TenantModel):

@@ -81,7 +81,8 @@ def handoff_request(
 ) -> tuple[Conversation, bool]:
     """Asks for a person: `bot`/`resolved` → `waiting`. Returns (conversation, whether it
     changed). Already `waiting` or `human`: nothing changes and nothing is emitted, except
-    that a newly given email address is kept (the visitor may add it afterwards)."""
+    that a newly given email address is kept (the visitor may add it afterwards). Without
+    one, a verified visitor's proven address (`Conversation.verified_email`) is used."""
     email = handoff_email_clean(email=email)
     reason = (reason or "").strip()[:REASON_MAX_CHARS]
     fields = [
@@ -109,6 +110,9 @@ def handoff_request(
         row.assigned_to = None
         if email:
             row.handoff_email = email
+        elif not row.handoff_email:
+            # A verified visitor is not asked again: their proven address is the one.
+            row.handoff_email = row.verified_email
         row.save(update_fields=[*fields, "updated_at"])
         organization_services.event_emit(
             organization=conversation.organization,

@@ -138,9 +138,10 @@ def thread_id(*, conversation_id) -> str:
 
 
 def visitor_reply_mail_enqueue(*, conversation: Conversation, message: Message) -> None:
-    """After commit: email the reply when the visitor left an address and their widget has
+    """After commit: email the reply when the visitor left an address (or is verified with
+    one: `Conversation.reply_email`) and their widget has
     not been seen for `VISITOR_GONE` (or never was: a conversation run by a backend)."""
-    if not conversation.handoff_email:
+    if not conversation.reply_email:
         return
     seen = conversation.visitor_seen_at
     if seen is not None and timezone.now() - seen < VISITOR_GONE:
@@ -172,7 +173,7 @@ def visitor_reply_mail(*, message_id: str) -> int:
         if message is None or (message.metadata or {}).get("emailed_at"):
             return 0
         conversation = message.conversation
-        address = conversation.handoff_email
+        address = conversation.reply_email
         if not address:
             return 0
         organization = conversation.organization

@@ -1273,7 +1273,22 @@
     // Handed to the team without asking (unanswered questions, a thumbs-down, the backend)
     // while it is away: say when it is back and ask for an email, as when the visitor asks.
     var handed = status === "waiting" && previous && previous !== "waiting" && previous !== "human";
-    if (handed && this.config && this.config.team_available === false) this.awayCard(this.config.team_back_at);
+    if (handed && this.config && this.config.team_available === false) this.awayUnlessAddressKnown(this.config.team_back_at);
+  };
+  // The away card asks for an email: not of a visitor whose address the session already has
+  // (given before, or proven by the organization's server for a verified visitor).
+  P.awayUnlessAddressKnown = function (backAt) {
+    var self = this;
+    var sessionId = self.state().sessionId;
+    if (!sessionId) return self.awayCard(backAt);
+    self.json("/api/v1/sessions/" + sessionId).then(
+      function (session) {
+        if (!(session && session.handoff_email)) self.awayCard(backAt);
+      },
+      function () {
+        self.awayCard(backAt);
+      }
+    );
   };
 
   // ---------------------------------------------------------------- support desk

@@ -220,3 +220,43 @@ def test_outside_business_hours_an_automatic_handoff_asks_for_an_email(browser, 
     assert _conversation(tenant).handoff_email == "bea@example.org"
     assert widget.locator(".away").count() == 1
     context.close()
+
+
+def test_outside_business_hours_a_verified_visitor_is_not_asked_for_an_email(browser, shop, tenant):  # noqa: F811
+    """Found on a desk walk: a visitor signed in on the shop (identity token with `email`) was
+    asked for their address again when handed to the team at night. Their proven address is
+    the handoff email: no email field, and the reply goes there."""
+    from organizations.identity import identity_secret_rotate
+    from organizations.services import business_hours_set
+    from widget.tests.test_verified_visitors import user_token
+
+    business_hours_set(
+        organization=tenant.organization,
+        timezone_name="UTC",
+        hours={"mon": [["00:00", "00:01"]]},
+        holidays=[],
+    )
+    widget_update(widget=shop.widget, options={"instance": "shop", "human_handoff": "always"})
+    secret = identity_secret_rotate(organization=tenant.organization)[1]
+    token = user_token(secret, sub="cust-42", email="ada@example.com")
+    shop.snippet = shop.snippet.replace("<script ", f'<script data-user-token="{token}" ', 1)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(shop.url)
+    widget = page.locator(WIDGET)
+    widget.locator(".launcher").click()
+    widget.locator(".note", has_text="Our team is away right now and back").wait_for(timeout=10000)
+    widget.locator(".handoff button").click()
+    widget.locator(".note", has_text="A member of our team will reply here").wait_for(timeout=10000)
+    conversation = _conversation(tenant)
+    assert conversation.visitor_verified and conversation.handoff_email == "ada@example.com"
+    page.wait_for_timeout(1500)  # the away card would have come with the handoff's answer
+    assert widget.locator(".away").count() == 0
+    # Handed over without asking (the operator reopens it after a resolution): not asked either.
+    chat_services.conversation_resolve(conversation=conversation)
+    widget.locator(".note", has_text="Our team marked this conversation as resolved").wait_for(timeout=10000)
+    chat_services.conversation_reopen(conversation=_conversation(tenant))
+    widget.locator(".note", has_text="A member of our team will reply here").nth(1).wait_for(timeout=10000)
+    page.wait_for_timeout(1500)
+    assert widget.locator(".away").count() == 0
+    context.close()
