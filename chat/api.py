@@ -14,6 +14,7 @@ import logging
 import uuid
 
 from django.conf import settings
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -560,11 +561,14 @@ class _DeskBase(_HandoffBase):
         serializer = OperatorReplySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         before = services.desk_state(conversation)
-        message = services.operator_reply_post(
-            conversation=conversation, user=self.acting_user(), content=serializer.validated_data["content"]
-        )
-        if services.desk_state(conversation) != before:  # replying took it over from the assistant
-            self.audit("conversation.taken_over", target=conversation)
+        with transaction.atomic():  # the take-over, the reply and the audit event, or none of them
+            message = services.operator_reply_post(
+                conversation=conversation,
+                user=self.acting_user(),
+                content=serializer.validated_data["content"],
+            )
+            if services.desk_state(conversation) != before:  # replying took it over from the assistant
+                self.audit("conversation.taken_over", target=conversation)
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
     def change(self, request, pk, action: str):

@@ -10,6 +10,7 @@ import json
 import uuid
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -438,9 +439,12 @@ class OperatorReplyView(InboxMixin, View):
                     conversation=conversation, content=form.cleaned_data["content"]
                 )
                 before = services.desk_state(conversation)
-                services.operator_reply_post(conversation=conversation, user=request.user, content=content)
-                if services.desk_state(conversation) != before:  # replying took it over
-                    self.audit("conversation.taken_over", target=conversation)
+                with transaction.atomic():  # the take-over, the reply and its audit event, or none
+                    services.operator_reply_post(
+                        conversation=conversation, user=request.user, content=content
+                    )
+                    if services.desk_state(conversation) != before:  # replying took it over
+                        self.audit("conversation.taken_over", target=conversation)
             if failure:
                 error = failure.message
         else:

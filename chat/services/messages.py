@@ -14,8 +14,10 @@ from organizations.services import event_emit
 RATINGS = {"up": 1, "down": -1, "none": 0, 1: 1, -1: -1, 0: 0}
 
 
+@transaction.atomic
 def operator_reply_post(*, conversation: Conversation, user, content: str) -> Message:
-    """A human agent's reply. Replying takes the conversation over from the bot."""
+    """A human agent's reply. Replying takes the conversation over from the bot; the take-over
+    and the stored reply go together or not at all."""
     content = (content or "").strip()
     if not content:
         raise ValidationFailed("The reply is empty.", details={"content": ["This field may not be blank."]})

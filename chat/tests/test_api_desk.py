@@ -164,3 +164,35 @@ def test_a_reply_that_takes_over_is_audited_once_from_the_api_and_the_inbox(tena
             ("conversation.taken_over", tenant.owner.email, str(session.pk)),
         ]
     )
+
+
+def test_a_reply_that_cannot_be_stored_takes_nothing_over_and_records_nothing(tenant, assistant, monkeypatch):
+    """The take-over, the stored reply and its audit event go together: a reply whose message
+    cannot be stored (the one failure point patched) leaves the conversation with the assistant,
+    unaudited, as it was (found by review: the take-over was committed before the message)."""
+    from django.db import DatabaseError
+
+    from chat.models import Conversation
+    from chat.services import messages as message_services
+
+    api = tenant.client()
+    api.raise_request_exception = False
+    conversation = api.post(
+        "/api/v1/conversations", {"assistant_id": str(assistant.pk), "customer_id": "c-4"}, format="json"
+    ).json()["data"]
+
+    def refuse(**_kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(message_services, "message_store", refuse)
+    response = api.post(
+        f"/api/v1/conversations/{conversation['id']}/reply", {"content": "On it."}, format="json"
+    )
+    assert response.status_code >= 500 and response["Content-Type"].startswith("application/json")
+    stored = Conversation.objects.for_organization(tenant.organization).get(pk=conversation["id"])
+    assert stored.handoff_status == Conversation.HandoffStatus.BOT and stored.assigned_to_id is None
+    assert (
+        not AuditEvent.objects.for_organization(tenant.organization)
+        .filter(action="conversation.taken_over")
+        .exists()
+    )
